@@ -1,0 +1,226 @@
+package sdk
+
+import (
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tda-dev/tda/sdk/protocol/tdav1"
+)
+
+// This file converts between events and the protocol's columnar Batch. Both the plugin side
+// (Serve) and hosts (sdk/host) use it.
+
+const unknownTime = math.MinInt64
+
+// EncodeBatch encodes events into the protocol's columnar batch.
+func EncodeBatch(events []Event) *tdav1.Batch {
+	n := len(events)
+	b := &tdav1.Batch{
+		Dict:      []string{""},
+		LineLen:   make([]uint32, n),
+		TimeDelta: make([]int64, n),
+		Kind:      make([]uint32, n),
+		Source:    make([]uint32, n),
+		Origin:    make([]uint32, n),
+		Stream:    make([]uint32, n),
+	}
+	total := 0
+	for i := range events {
+		total += len(events[i].Line)
+	}
+	b.Lines = make([]byte, 0, total)
+	dict := map[string]uint32{"": 0}
+	intern := func(s string, last *string, lastIdx *uint32) uint32 {
+		if s == *last {
+			return *lastIdx
+		}
+		idx, ok := dict[s]
+		if !ok {
+			idx = uint32(len(b.Dict))
+			dict[s] = idx
+			b.Dict = append(b.Dict, validUTF8(s))
+		}
+		*last, *lastIdx = s, idx
+		return idx
+	}
+	var lk, ls, lo, lst string
+	var ik, is, io, ist uint32
+	var prev int64
+	for i := range events {
+		e := &events[i]
+		b.Lines = append(b.Lines, e.Line...)
+		b.LineLen[i] = uint32(len(e.Line))
+		ts := int64(unknownTime)
+		if !e.Time.IsZero() {
+			ts = e.Time.UnixNano()
+		}
+		b.TimeDelta[i] = ts - prev
+		prev = ts
+		b.Kind[i] = intern(e.Kind, &lk, &ik)
+		b.Source[i] = intern(e.Source, &ls, &is)
+		b.Origin[i] = intern(e.Origin, &lo, &io)
+		b.Stream[i] = intern(e.Stream, &lst, &ist)
+		if len(e.Fields) > 0 || e.Alert != nil {
+			x := &tdav1.Extra{Index: uint32(i)}
+			if len(e.Fields) > 0 {
+				x.Fields = make(map[string]string, len(e.Fields))
+				for k, v := range e.Fields {
+					x.Fields[validUTF8(k)] = validUTF8(v)
+				}
+			}
+			if a := e.Alert; a != nil {
+				x.Alert = &tdav1.Alert{
+					Rule: a.Rule, Severity: a.Severity, State: a.State, Key: validUTF8(a.Key),
+					Count: a.Count, Threshold: a.Threshold, WindowNs: int64(a.Window),
+					FirstSeenNs: timeToNs(a.FirstSeen), LastSeenNs: timeToNs(a.LastSeen),
+					Excerpt: validUTF8List(a.Excerpt), Fingerprint: a.Fingerprint,
+					SuppressedBy: validUTF8(a.SuppressedBy), OverrideReason: validUTF8(a.OverrideReason),
+					Explanation: validUTF8(a.Explanation), Realert: int32(a.Realert),
+				}
+			}
+			b.Extras = append(b.Extras, x)
+		}
+	}
+	return b
+}
+
+// DecodeBatch decodes a columnar batch. Lines share the batch's buffer.
+func DecodeBatch(b *tdav1.Batch) []Event {
+	if b == nil {
+		return nil
+	}
+	n := len(b.LineLen)
+	events := make([]Event, n)
+	dict := b.Dict
+	str := func(col []uint32, i int) string {
+		if i < len(col) && int(col[i]) < len(dict) {
+			return dict[col[i]]
+		}
+		return ""
+	}
+	off := 0
+	var prev int64
+	for i := 0; i < n; i++ {
+		e := &events[i]
+		l := int(b.LineLen[i])
+		if off+l > len(b.Lines) {
+			l = len(b.Lines) - off
+		}
+		if l > 0 {
+			e.Line = b.Lines[off : off+l : off+l]
+		}
+		off += l
+		if i < len(b.TimeDelta) {
+			ts := prev + b.TimeDelta[i]
+			prev = ts
+			if ts != unknownTime {
+				e.Time = time.Unix(0, ts).UTC()
+			}
+		}
+		e.Kind = str(b.Kind, i)
+		e.Source = str(b.Source, i)
+		e.Origin = str(b.Origin, i)
+		e.Stream = str(b.Stream, i)
+	}
+	for _, x := range b.Extras {
+		if int(x.Index) >= n {
+			continue
+		}
+		e := &events[x.Index]
+		if len(x.Fields) > 0 {
+			e.Fields = x.Fields
+		}
+		if a := x.Alert; a != nil {
+			e.Alert = &Alert{
+				Rule: a.Rule, Severity: a.Severity, State: a.State, Key: a.Key, Count: a.Count,
+				Threshold: a.Threshold, Window: time.Duration(a.WindowNs),
+				FirstSeen: nsToTime(a.FirstSeenNs), LastSeen: nsToTime(a.LastSeenNs),
+				Excerpt: a.Excerpt, Fingerprint: a.Fingerprint, SuppressedBy: a.SuppressedBy,
+				OverrideReason: a.OverrideReason, Explanation: a.Explanation, Realert: int(a.Realert),
+			}
+		}
+	}
+	return events
+}
+
+// EncodeCheckpoints converts checkpoints to their protocol form.
+func EncodeCheckpoints(cps []Checkpoint) []*tdav1.Checkpoint {
+	out := make([]*tdav1.Checkpoint, len(cps))
+	for i, c := range cps {
+		out[i] = &tdav1.Checkpoint{Key: validUTF8(c.Key), Value: c.Value, Delete: c.Delete}
+	}
+	return out
+}
+
+// DecodeCheckpoints converts checkpoints from their protocol form.
+func DecodeCheckpoints(cps []*tdav1.Checkpoint) []Checkpoint {
+	out := make([]Checkpoint, len(cps))
+	for i, c := range cps {
+		out[i] = Checkpoint{Key: c.Key, Value: c.Value, Delete: c.Delete}
+	}
+	return out
+}
+
+// EncodeDiagnostics converts diagnostics to their protocol form.
+func EncodeDiagnostics(ds Diagnostics) []*tdav1.Diagnostic {
+	out := make([]*tdav1.Diagnostic, len(ds))
+	for i, d := range ds {
+		sev := tdav1.Diagnostic_ERROR
+		if d.Severity == SeverityWarning {
+			sev = tdav1.Diagnostic_WARNING
+		}
+		out[i] = &tdav1.Diagnostic{Severity: sev, Summary: validUTF8(d.Summary),
+			Detail: validUTF8(d.Detail), Path: validUTF8List(d.Path)}
+	}
+	return out
+}
+
+// DecodeDiagnostics converts diagnostics from their protocol form.
+func DecodeDiagnostics(ds []*tdav1.Diagnostic) Diagnostics {
+	out := make(Diagnostics, len(ds))
+	for i, d := range ds {
+		sev := SeverityError
+		if d.Severity == tdav1.Diagnostic_WARNING {
+			sev = SeverityWarning
+		}
+		out[i] = &Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Path: d.Path}
+	}
+	return out
+}
+
+func timeToNs(t time.Time) int64 {
+	if t.IsZero() {
+		return unknownTime
+	}
+	return t.UnixNano()
+}
+
+func nsToTime(ns int64) time.Time {
+	if ns == unknownTime || ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// validUTF8 returns s with invalid bytes replaced: protobuf strings must be valid UTF-8.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func validUTF8List(l []string) []string {
+	for i, s := range l {
+		if !utf8.ValidString(s) {
+			out := append([]string(nil), l...)
+			for j := i; j < len(out); j++ {
+				out[j] = validUTF8(out[j])
+			}
+			return out
+		}
+	}
+	return l
+}

@@ -1,0 +1,240 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Source produces events. Run reads until ctx is cancelled and hands batches to out.Emit; it
+// returns nil after a clean stop. A source must not assume its batches are delivered: the
+// checkpoints it emits are stored by the agent only once every sink has accepted the batch,
+// and Output.Checkpoints is where it resumes after any restart.
+type Source interface {
+	Run(ctx context.Context, out Output) error
+}
+
+// Output is a running source's link to the agent.
+type Output interface {
+	// Checkpoints returns the entries this instance saved before, keyed as they were emitted.
+	Checkpoints() map[string][]byte
+	// Emit hands a batch to the agent, with the checkpoint entries that describe the position
+	// after it. It blocks while the agent applies backpressure and returns ctx's error when
+	// the source is being stopped. Emit takes ownership of events, their Lines and Fields.
+	Emit(ctx context.Context, events []Event, checkpoints ...Checkpoint) error
+	// SetStatus reports the source healthy or degraded (with a reason for the operator).
+	SetStatus(s Status)
+}
+
+// Processor transforms batches in order. It returns the events that go on downstream: the
+// input (changed or not), fewer, or new ones such as alerts. Process is never called
+// concurrently.
+type Processor interface {
+	Process(ctx context.Context, events []Event, wm Watermark) ([]Event, error)
+}
+
+// Stateful is implemented by processors whose state must survive a restart of the plugin or
+// of the agent (sliding windows, open incidents). The agent snapshots at checkpoints and
+// restores before replaying what came after.
+type Stateful interface {
+	Snapshot() ([]byte, error)
+	Restore(state []byte) error
+}
+
+// Sink delivers batches. Write returns nil when the batch is durably accepted, an error made
+// with Permanent when it can never be delivered, or any other error (optionally wrapped with
+// Retry) for a transient failure the agent retries.
+type Sink interface {
+	Write(ctx context.Context, b Batch) error
+}
+
+// Starter is implemented by processors and sinks that open files or connections: Start runs
+// once the instance is configured for real (never under `tda validate`).
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Closer is implemented by components that release resources when the agent stops them.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Resources are what the agent gives each component instance.
+type Resources struct {
+	// Logger writes to the agent's log under the instance's name.
+	Logger hclog.Logger
+	// Instance is the block's address, e.g. "source.file.hosts".
+	Instance string
+	// DataDir is a directory private to this instance that survives restarts.
+	DataDir string
+}
+
+// ComponentKind says what a component is.
+type ComponentKind string
+
+// Component kinds.
+const (
+	KindSource    ComponentKind = "source"
+	KindProcessor ComponentKind = "processor"
+	KindSink      ComponentKind = "sink"
+)
+
+// Queue modes for sinks.
+const (
+	QueueMemory  = "memory"
+	QueueDurable = "durable"
+)
+
+// Component is one source, processor or sink a plugin binary offers. Build it with
+// SourceComponent, ProcessorComponent or SinkComponent.
+type Component struct {
+	Kind ComponentKind
+	Name string
+	Spec *Spec
+	// Accepts lists the event kinds a sink wants (e.g. "alert"); empty means all.
+	Accepts []string
+	// Queue is a sink's default queue: QueueMemory (backpressure reaches the source) or
+	// QueueDurable (accepted batches are persisted by the agent and survive restarts; the
+	// right choice for alert notifications). Users can override it per block.
+	Queue string
+
+	newSource    func(*Config, Resources) (Source, error)
+	newProcessor func(*Config, Resources) (Processor, error)
+	newSink      func(*Config, Resources) (Sink, error)
+}
+
+// SourceComponent declares a source.
+func SourceComponent(name string, spec *Spec, ctor func(*Config, Resources) (Source, error)) Component {
+	return Component{Kind: KindSource, Name: name, Spec: spec, newSource: ctor}
+}
+
+// ProcessorComponent declares a processor.
+func ProcessorComponent(name string, spec *Spec, ctor func(*Config, Resources) (Processor, error)) Component {
+	return Component{Kind: KindProcessor, Name: name, Spec: spec, newProcessor: ctor}
+}
+
+// SinkComponent declares a sink.
+func SinkComponent(name string, spec *Spec, ctor func(*Config, Resources) (Sink, error)) Component {
+	return Component{Kind: KindSink, Name: name, Spec: spec, newSink: ctor, Queue: QueueMemory}
+}
+
+// WithAccepts returns the sink component restricted to the given event kinds.
+func (c Component) WithAccepts(kinds ...string) Component {
+	c.Accepts = kinds
+	return c
+}
+
+// WithQueue returns the sink component with a default queue mode.
+func (c Component) WithQueue(mode string) Component {
+	c.Queue = mode
+	return c
+}
+
+// Instance is a constructed component: exactly one of Source, Processor or Sink is set.
+type Instance struct {
+	Source    Source
+	Processor Processor
+	Sink      Sink
+}
+
+// Value returns the component value itself.
+func (i Instance) Value() any {
+	switch {
+	case i.Source != nil:
+		return i.Source
+	case i.Processor != nil:
+		return i.Processor
+	default:
+		return i.Sink
+	}
+}
+
+// NewInstance parses config for the component and constructs it. Hosts and test harnesses
+// call it; plugin authors do not need to.
+func (c Component) NewInstance(config []byte, res Resources) (Instance, Diagnostics) {
+	spec := c.Spec
+	if spec == nil {
+		spec = &Spec{}
+	}
+	conf, diags := ParseConfig(spec, config)
+	if diags.HasErrors() {
+		return Instance{}, diags
+	}
+	if res.Logger == nil {
+		res.Logger = hclog.NewNullLogger()
+	}
+	var (
+		inst Instance
+		err  error
+	)
+	switch c.Kind {
+	case KindSource:
+		inst.Source, err = c.newSource(conf, res)
+	case KindProcessor:
+		inst.Processor, err = c.newProcessor(conf, res)
+	case KindSink:
+		inst.Sink, err = c.newSink(conf, res)
+	default:
+		err = fmt.Errorf("unknown component kind %q", c.Kind)
+	}
+	if err != nil {
+		var d *Diagnostic
+		if errors.As(err, &d) {
+			return Instance{}, append(diags, d)
+		}
+		return Instance{}, append(diags, &Diagnostic{Severity: SeverityError,
+			Summary: "Invalid configuration", Detail: err.Error()})
+	}
+	return inst, diags
+}
+
+// Errors a sink returns to steer the agent's retries.
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that no retry can fix (e.g. Slack's channel_is_archived): the
+// agent hands the batch to the sink's fallback instead of retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type retryError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// Retry marks err as transient with a server-given delay (e.g. HTTP 429 Retry-After): the
+// agent sends nothing to this sink before the delay has passed.
+func Retry(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryError{err: err, after: after}
+}
+
+// RetryAfter returns the delay attached with Retry.
+func RetryAfter(err error) (time.Duration, bool) {
+	var r *retryError
+	if errors.As(err, &r) {
+		return r.after, true
+	}
+	return 0, false
+}

@@ -1,0 +1,74 @@
+package hclspec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// EvalContext returns the evaluation context of tda config files: the functions env() and
+// file() for secrets, with relative file paths taken from baseDir. lookupEnv is os.LookupEnv
+// unless given.
+func EvalContext(baseDir string, lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"env":  envFunc(lookupEnv),
+		"file": fileFunc(baseDir),
+	}}
+}
+
+// envFunc: env("NAME") is the variable's value and fails when it is unset; env("NAME", "x")
+// falls back to "x".
+func envFunc(lookup func(string) (string, bool)) function.Function {
+	return function.New(&function.Spec{
+		Description: "The value of an environment variable.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name := args[0].AsString()
+			if v, ok := lookup(name); ok {
+				return cty.StringVal(v), nil
+			}
+			if len(args) > 1 {
+				return args[1], nil
+			}
+			return cty.NilVal, function.NewArgErrorf(0,
+				"environment variable %s is not set; export it or give a default: env(%q, \"...\")", name, name)
+		},
+	})
+}
+
+// fileFunc: file("path") is the file's content without a trailing newline (secrets mounted as
+// files, e.g. Docker or Kubernetes secrets).
+func fileFunc(baseDir string) function.Function {
+	return function.New(&function.Spec{
+		Description: "The content of a file, without its trailing newline.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(baseDir, p)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, err)
+			}
+			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
+		},
+	})
+}
+
+// ErrorfAt is a shorthand for an error diagnostic at rng.
+func ErrorfAt(rng hcl.Range, summary, format string, args ...any) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+		Detail: fmt.Sprintf(format, args...), Subject: rng.Ptr()}
+}

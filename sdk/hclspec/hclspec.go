@@ -1,0 +1,189 @@
+// Package hclspec decodes a component's HCL block with the component's sdk.Spec and maps
+// diagnostics back to positions in the config file. The agent uses it for every plugin block;
+// sdk/sdktest uses it so plugin tests take the same HCL users write.
+package hclspec
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+// DecSpec returns the hcldec spec of a component spec.
+func DecSpec(spec *sdk.Spec) hcldec.ObjectSpec {
+	return objectSpec(spec, nil)
+}
+
+func objectSpec(spec *sdk.Spec, labels []string) hcldec.ObjectSpec {
+	obj := hcldec.ObjectSpec{}
+	for i, l := range labels {
+		obj[l] = &hcldec.BlockLabelSpec{Index: i, Name: l}
+	}
+	if spec == nil {
+		return obj
+	}
+	for _, f := range spec.Fields {
+		obj[f.Name] = &hcldec.AttrSpec{Name: f.Name, Type: CtyType(f.Type), Required: f.Required}
+	}
+	for _, b := range spec.Blocks {
+		nested := objectSpec(b.Spec, b.Labels)
+		if b.Repeated {
+			min := 0
+			if b.Required {
+				min = 1
+			}
+			obj[b.Name] = &hcldec.BlockListSpec{TypeName: b.Name, Nested: nested, MinItems: min}
+		} else {
+			obj[b.Name] = &hcldec.BlockSpec{TypeName: b.Name, Nested: nested, Required: b.Required}
+		}
+	}
+	return obj
+}
+
+// CtyType maps an attribute type to its HCL value type.
+func CtyType(t sdk.Type) cty.Type {
+	switch t {
+	case sdk.TypeInt, sdk.TypeFloat:
+		return cty.Number
+	case sdk.TypeBool:
+		return cty.Bool
+	case sdk.TypeStringList:
+		return cty.List(cty.String)
+	case sdk.TypeIntList:
+		return cty.List(cty.Number)
+	case sdk.TypeStringMap:
+		return cty.Map(cty.String)
+	default:
+		return cty.String
+	}
+}
+
+// Decode decodes body with spec into the JSON that sdk.ParseConfig takes, then runs the
+// spec's own checks (integers, durations, allowed values, duplicate labels) so every static
+// mistake is reported with its position. blockRange positions problems of the block itself.
+func Decode(spec *sdk.Spec, body hcl.Body, ctx *hcl.EvalContext, blockRange hcl.Range) ([]byte, hcl.Diagnostics) {
+	val, diags := hcldec.Decode(body, DecSpec(spec), ctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if !val.IsWhollyKnown() {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown value",
+			Detail: "Every value in a component block must be known when the config is loaded.",
+			Subject: blockRange.Ptr()})
+	}
+	data, err := ctyjson.Marshal(val, val.Type())
+	if err != nil {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot encode config",
+			Detail: err.Error(), Subject: blockRange.Ptr()})
+	}
+	_, sdiags := sdk.ParseConfig(spec, data)
+	diags = append(diags, Diagnostics(sdiags, spec, body, blockRange)...)
+	return data, diags
+}
+
+// Diagnostics converts component diagnostics to HCL diagnostics positioned in body.
+func Diagnostics(ds sdk.Diagnostics, spec *sdk.Spec, body hcl.Body, blockRange hcl.Range) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range ds {
+		sev := hcl.DiagError
+		if d.Severity == sdk.SeverityWarning {
+			sev = hcl.DiagWarning
+		}
+		rng := blockRange
+		if r, ok := Range(spec, body, d.Path); ok {
+			rng = r
+		}
+		detail := d.Detail
+		if detail == "" && len(d.Path) > 0 {
+			detail = fmt.Sprintf("In %s.", strings.Join(d.Path, "."))
+		}
+		out = append(out, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: detail, Subject: rng.Ptr()})
+	}
+	return out
+}
+
+// Range returns the source range that path (as used in sdk diagnostics) addresses inside
+// body: an attribute's value, or a block's header. It needs native-syntax bodies.
+func Range(spec *sdk.Spec, body hcl.Body, path []string) (hcl.Range, bool) {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || len(path) == 0 {
+		return hcl.Range{}, false
+	}
+	name := path[0]
+	if attr, ok := sb.Attributes[name]; ok {
+		if len(path) == 1 {
+			return attr.Expr.Range(), true
+		}
+		return attr.Expr.Range(), true
+	}
+	var bspec sdk.Block
+	found := false
+	if spec != nil {
+		bspec, found = spec.BlockByName(name)
+	}
+	var blocks []*hclsyntax.Block
+	for _, b := range sb.Blocks {
+		if b.Type == name {
+			blocks = append(blocks, b)
+		}
+	}
+	if len(blocks) == 0 {
+		return hcl.Range{}, false
+	}
+	rest := path[1:]
+	target := blocks[0]
+	switch {
+	case found && len(bspec.Labels) > 0:
+		n := len(bspec.Labels)
+		if len(rest) < n {
+			return blocks[0].DefRange(), true
+		}
+		matched := false
+		for _, b := range blocks {
+			if len(b.Labels) == n && equal(b.Labels, rest[:n]) {
+				target, matched = b, true
+				break
+			}
+		}
+		if !matched {
+			return blocks[0].DefRange(), true
+		}
+		rest = rest[n:]
+	case len(rest) > 0 && strings.HasPrefix(rest[0], "#"):
+		var idx int
+		if _, err := fmt.Sscanf(rest[0], "#%d", &idx); err == nil && idx >= 0 && idx < len(blocks) {
+			target = blocks[idx]
+		}
+		rest = rest[1:]
+	}
+	if len(rest) == 0 {
+		return target.DefRange(), true
+	}
+	var nested *sdk.Spec
+	if found {
+		nested = bspec.Spec
+	}
+	if r, ok := Range(nested, target.Body, rest); ok {
+		return r, true
+	}
+	return target.DefRange(), true
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,225 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+// Direct runs components in the host's own process, without RPC: for tests and for measuring
+// what the protocol costs. Each Direct* value holds one instance.
+type direct struct {
+	comp   sdk.Component
+	logger hclog.Logger
+	mu     sync.Mutex
+	inst   sdk.Instance
+}
+
+func (d *direct) configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	if c.Component != "" && c.Component != d.comp.Name {
+		return nil, fmt.Errorf("component %q is not %q", c.Component, d.comp.Name)
+	}
+	res := sdk.Resources{Logger: d.logger.Named(c.Instance), Instance: c.Instance, DataDir: c.DataDir}
+	inst, diags := d.comp.NewInstance(c.Config, res)
+	if diags.HasErrors() || c.ValidateOnly {
+		return diags, nil
+	}
+	if st, ok := inst.Value().(sdk.Starter); ok {
+		if err := st.Start(ctx); err != nil {
+			return diags, fmt.Errorf("start %s: %w", c.Instance, err)
+		}
+	}
+	d.mu.Lock()
+	d.inst = inst
+	d.mu.Unlock()
+	return diags, nil
+}
+
+func (d *direct) close(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v := d.inst.Value(); v != nil {
+		if c, ok := v.(sdk.Closer); ok {
+			return c.Close(ctx)
+		}
+	}
+	return nil
+}
+
+func newDirect(comp sdk.Component, logger hclog.Logger) *direct {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &direct{comp: comp, logger: logger}
+}
+
+// DirectSource runs a source component in-process.
+func DirectSource(comp sdk.Component, logger hclog.Logger) Source {
+	return &directSource{newDirect(comp, logger)}
+}
+
+type directSource struct{ *direct }
+
+func (s *directSource) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	return s.configure(ctx, c)
+}
+
+func (s *directSource) Close(ctx context.Context) error { return s.close(ctx) }
+
+func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error) {
+	s.mu.Lock()
+	src := s.inst.Source
+	s.mu.Unlock()
+	if src == nil {
+		return nil, fmt.Errorf("source is not configured")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	r := &directReader{ch: make(chan Message, 4), cancel: cancel, done: make(chan struct{})}
+	cps := make(map[string][]byte, len(checkpoints))
+	for k, v := range checkpoints {
+		cps[k] = v
+	}
+	r.out = sdk.NewCreditOutput(credits, cps,
+		func(events []sdk.Event, c []sdk.Checkpoint) error {
+			select {
+			case r.ch <- Message{Events: events, Checkpoints: c}:
+				return nil
+			case <-runCtx.Done():
+				return runCtx.Err()
+			}
+		},
+		func(st sdk.Status) error {
+			select {
+			case r.ch <- Message{Status: &st}:
+				return nil
+			case <-runCtx.Done():
+				return runCtx.Err()
+			}
+		})
+	go func() {
+		defer close(r.done)
+		err := src.Run(runCtx, r.out)
+		if err != nil && runCtx.Err() == nil {
+			r.err = err
+		}
+	}()
+	return r, nil
+}
+
+type directReader struct {
+	ch     chan Message
+	out    *sdk.CreditOutput
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func (r *directReader) Recv() (Message, error) {
+	select {
+	case m := <-r.ch:
+		return m, nil
+	case <-r.done:
+		select {
+		case m := <-r.ch:
+			return m, nil
+		default:
+		}
+		if r.err != nil {
+			return Message{}, r.err
+		}
+		return Message{}, io.EOF
+	}
+}
+
+func (r *directReader) Grant(n int) error {
+	r.out.Grant(n)
+	return nil
+}
+
+func (r *directReader) Stop() error {
+	r.cancel()
+	return nil
+}
+
+// DirectProcessor runs a processor component in-process.
+func DirectProcessor(comp sdk.Component, logger hclog.Logger) Processor {
+	return &directProcessor{newDirect(comp, logger)}
+}
+
+type directProcessor struct{ *direct }
+
+func (p *directProcessor) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	return p.configure(ctx, c)
+}
+
+func (p *directProcessor) Close(ctx context.Context) error { return p.close(ctx) }
+
+func (p *directProcessor) get() (sdk.Processor, error) {
+	if p.inst.Processor == nil {
+		return nil, fmt.Errorf("processor is not configured")
+	}
+	return p.inst.Processor, nil
+}
+
+func (p *directProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	proc, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	return proc.Process(ctx, events, wm)
+}
+
+func (p *directProcessor) Snapshot(context.Context) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	proc, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := proc.(sdk.Stateful); ok {
+		return st.Snapshot()
+	}
+	return nil, nil
+}
+
+func (p *directProcessor) Restore(_ context.Context, state []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	proc, err := p.get()
+	if err != nil {
+		return err
+	}
+	if st, ok := proc.(sdk.Stateful); ok && len(state) > 0 {
+		return st.Restore(state)
+	}
+	return nil
+}
+
+// DirectSink runs a sink component in-process.
+func DirectSink(comp sdk.Component, logger hclog.Logger) Sink {
+	return &directSink{newDirect(comp, logger)}
+}
+
+type directSink struct{ *direct }
+
+func (s *directSink) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	return s.configure(ctx, c)
+}
+
+func (s *directSink) Close(ctx context.Context) error { return s.close(ctx) }
+
+func (s *directSink) Write(ctx context.Context, b sdk.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inst.Sink == nil {
+		return fmt.Errorf("sink is not configured")
+	}
+	return s.inst.Sink.Write(ctx, b)
+}

@@ -1,0 +1,191 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/protocol/tdav1"
+)
+
+// Conn is a gRPC connection to a plugin process.
+type Conn struct {
+	cc *grpc.ClientConn
+}
+
+// NewConn wraps a connection dispensed by go-plugin.
+func NewConn(cc *grpc.ClientConn) *Conn { return &Conn{cc: cc} }
+
+// Describe asks the plugin for its description.
+func (c *Conn) Describe(ctx context.Context) (*sdk.Description, error) {
+	resp, err := tdav1.NewInfoClient(c.cc).Describe(ctx, &tdav1.DescribeRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	var d sdk.Description
+	if err := json.Unmarshal(resp.Json, &d); err != nil {
+		return nil, fmt.Errorf("describe: malformed description: %w", err)
+	}
+	return &d, nil
+}
+
+// Source returns the plugin's source service.
+func (c *Conn) Source() Source { return &grpcSource{c: tdav1.NewSourceClient(c.cc)} }
+
+// Processor returns the plugin's processor service.
+func (c *Conn) Processor() Processor { return &grpcProcessor{c: tdav1.NewProcessorClient(c.cc)} }
+
+// Sink returns the plugin's sink service.
+func (c *Conn) Sink() Sink { return &grpcSink{c: tdav1.NewSinkClient(c.cc)} }
+
+func configureRequest(c Configuration) *tdav1.ConfigureRequest {
+	return &tdav1.ConfigureRequest{Component: c.Component, Instance: c.Instance, Config: c.Config,
+		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly}
+}
+
+type grpcSource struct{ c tdav1.SourceClient }
+
+func (s *grpcSource) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	resp, err := s.c.Configure(ctx, configureRequest(c))
+	if err != nil {
+		return nil, err
+	}
+	return sdk.DecodeDiagnostics(resp.Diagnostics), nil
+}
+
+func (s *grpcSource) Close(ctx context.Context) error {
+	_, err := s.c.Close(ctx, &tdav1.CloseRequest{})
+	return err
+}
+
+func (s *grpcSource) Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error) {
+	stream, err := s.c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cps := make([]sdk.Checkpoint, 0, len(checkpoints))
+	for k, v := range checkpoints {
+		cps = append(cps, sdk.Checkpoint{Key: k, Value: v})
+	}
+	start := &tdav1.SourceIn{Msg: &tdav1.SourceIn_Start{Start: &tdav1.ReadStart{
+		Checkpoints: sdk.EncodeCheckpoints(cps), Credits: uint32(credits)}}}
+	if err := stream.Send(start); err != nil {
+		return nil, err
+	}
+	return &grpcReader{stream: stream}, nil
+}
+
+type grpcReader struct {
+	stream  tdav1.Source_ReadClient
+	sendMu  sync.Mutex
+	stopped bool
+}
+
+func (r *grpcReader) Recv() (Message, error) {
+	out, err := r.stream.Recv()
+	if err != nil {
+		return Message{}, err
+	}
+	if st := out.GetStatus(); st != nil {
+		return Message{Status: &sdk.Status{Healthy: st.Healthy, Reason: st.Reason}}, nil
+	}
+	b := out.GetBatch()
+	return Message{Events: sdk.DecodeBatch(b.GetBatch()), Checkpoints: sdk.DecodeCheckpoints(b.GetCheckpoints())}, nil
+}
+
+func (r *grpcReader) Grant(n int) error {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if r.stopped {
+		return nil
+	}
+	return r.stream.Send(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Credits{Credits: uint32(n)}})
+}
+
+func (r *grpcReader) Stop() error {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if r.stopped {
+		return nil
+	}
+	r.stopped = true
+	return r.stream.CloseSend()
+}
+
+type grpcProcessor struct{ c tdav1.ProcessorClient }
+
+func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	resp, err := p.c.Configure(ctx, configureRequest(c))
+	if err != nil {
+		return nil, err
+	}
+	return sdk.DecodeDiagnostics(resp.Diagnostics), nil
+}
+
+func (p *grpcProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+	req := &tdav1.ProcessRequest{Batch: sdk.EncodeBatch(events), Final: wm.Final}
+	if !wm.Time.IsZero() {
+		req.WatermarkNs = wm.Time.UnixNano()
+	}
+	resp, err := p.c.Process(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return sdk.DecodeBatch(resp.Batch), nil
+}
+
+func (p *grpcProcessor) Snapshot(ctx context.Context) ([]byte, error) {
+	resp, err := p.c.Snapshot(ctx, &tdav1.SnapshotRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.State, nil
+}
+
+func (p *grpcProcessor) Restore(ctx context.Context, state []byte) error {
+	_, err := p.c.Restore(ctx, &tdav1.RestoreRequest{State: state})
+	return err
+}
+
+func (p *grpcProcessor) Close(ctx context.Context) error {
+	_, err := p.c.Close(ctx, &tdav1.CloseRequest{})
+	return err
+}
+
+type grpcSink struct{ c tdav1.SinkClient }
+
+func (s *grpcSink) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+	resp, err := s.c.Configure(ctx, configureRequest(c))
+	if err != nil {
+		return nil, err
+	}
+	return sdk.DecodeDiagnostics(resp.Diagnostics), nil
+}
+
+func (s *grpcSink) Write(ctx context.Context, b sdk.Batch) error {
+	resp, err := s.c.Write(ctx, &tdav1.WriteRequest{Batch: sdk.EncodeBatch(b.Events), DeliveryId: b.ID})
+	if err != nil {
+		return &TransportError{Err: err}
+	}
+	return sdk.ErrorFromWriteResponse(resp)
+}
+
+func (s *grpcSink) Close(ctx context.Context) error {
+	_, err := s.c.Close(ctx, &tdav1.CloseRequest{})
+	return err
+}
+
+// TransportError is an RPC that failed on the way, not in the plugin: the plugin may have
+// crashed. The host's supervisor decides whether to restart it.
+type TransportError struct{ Err error }
+
+func (e *TransportError) Error() string { return "plugin unreachable: " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// DefaultStartTimeout bounds how long a plugin may take to start.
+const DefaultStartTimeout = 30 * time.Second

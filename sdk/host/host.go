@@ -1,0 +1,75 @@
+// Package host drives tda plugins from the agent's side: it launches a plugin binary as a
+// child process (go-plugin, gRPC, AutoMTLS), and exposes each component through the Source,
+// Processor and Sink interfaces. The same interfaces are implemented in-process by Direct*,
+// which the test harness and benchmarks use to run a component without RPC.
+package host
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+// Configuration configures one component instance.
+type Configuration struct {
+	// Component is the component's name inside the plugin, e.g. "file".
+	Component string
+	// Instance is the block's address, e.g. "source.file.hosts".
+	Instance string
+	// Config is the decoded block as JSON (see sdk.ParseConfig).
+	Config []byte
+	// DataDir is a directory private to the instance.
+	DataDir string
+	// ValidateOnly checks the config without starting anything.
+	ValidateOnly bool
+}
+
+// Source is a source component as the host sees it.
+type Source interface {
+	Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error)
+	// Read starts the source with its saved checkpoints and initial credits.
+	Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error)
+	Close(ctx context.Context) error
+}
+
+// Reader is a running source.
+type Reader interface {
+	// Recv returns the next message; io.EOF after the source stopped cleanly.
+	Recv() (Message, error)
+	// Grant gives the source n more credits.
+	Grant(n int) error
+	// Stop asks the source to finish; Recv then returns what is left and io.EOF.
+	Stop() error
+}
+
+// Message is what a running source sends: a batch with its checkpoints, or a status.
+type Message struct {
+	Events      []sdk.Event
+	Checkpoints []sdk.Checkpoint
+	Status      *sdk.Status
+}
+
+// Processor is a processor component as the host sees it.
+type Processor interface {
+	Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error)
+	Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error)
+	Snapshot(ctx context.Context) ([]byte, error)
+	Restore(ctx context.Context, state []byte) error
+	Close(ctx context.Context) error
+}
+
+// Sink is a sink component as the host sees it. Write returns errors made with sdk.Permanent
+// and sdk.Retry as the plugin returned them.
+type Sink interface {
+	Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error)
+	Write(ctx context.Context, b sdk.Batch) error
+	Close(ctx context.Context) error
+}
+
+// ErrStopped is returned by a Reader whose source was stopped.
+var ErrStopped = io.EOF
+
+// IsEOF reports whether err marks the clean end of a source's stream.
+func IsEOF(err error) bool { return errors.Is(err, io.EOF) }

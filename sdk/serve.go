@@ -1,0 +1,191 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/tda-dev/tda/sdk/protocol/tdav1"
+)
+
+// ProtocolVersion is the major version of the plugin protocol this SDK speaks.
+const ProtocolVersion = 1
+
+// SDKVersion is the version of this SDK.
+const SDKVersion = "0.1.0"
+
+// Handshake is the go-plugin handshake shared by the agent and every plugin. A binary started
+// without it (e.g. by hand) explains that it is a plugin and exits.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "TDA_PLUGIN_MAGIC_COOKIE",
+	MagicCookieValue: "f3c1a2d4e5b6978812aa0c9d4e7f6b5a",
+}
+
+// PluginName is the name under which the protocol's services are dispensed.
+const PluginName = "tda"
+
+// MaxMessageBytes bounds one protocol message (a batch).
+const MaxMessageBytes = 256 << 20
+
+// PluginInfo names a plugin binary.
+type PluginInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Description is what a plugin binary reports about itself.
+type Description struct {
+	Name       string                 `json:"name"`
+	Version    string                 `json:"version"`
+	Protocol   int                    `json:"protocol"`
+	SDKVersion string                 `json:"sdk_version"`
+	Components []ComponentDescription `json:"components"`
+}
+
+// ComponentDescription is one component in a Description.
+type ComponentDescription struct {
+	Kind    ComponentKind `json:"kind"`
+	Name    string        `json:"name"`
+	Accepts []string      `json:"accepts,omitempty"`
+	Queue   string        `json:"queue,omitempty"`
+	Spec    *Spec         `json:"spec"`
+}
+
+// Find returns the component of that kind and name.
+func (d *Description) Find(kind ComponentKind, name string) (ComponentDescription, bool) {
+	for _, c := range d.Components {
+		if c.Kind == kind && c.Name == name {
+			return c, true
+		}
+	}
+	return ComponentDescription{}, false
+}
+
+// Describe builds the Description of a set of components.
+func Describe(info PluginInfo, components ...Component) *Description {
+	d := &Description{Name: info.Name, Version: info.Version, Protocol: ProtocolVersion, SDKVersion: SDKVersion}
+	for _, c := range components {
+		spec := c.Spec
+		if spec == nil {
+			spec = &Spec{}
+		}
+		d.Components = append(d.Components, ComponentDescription{Kind: c.Kind, Name: c.Name,
+			Accepts: c.Accepts, Queue: c.Queue, Spec: spec})
+	}
+	sort.Slice(d.Components, func(i, j int) bool {
+		if d.Components[i].Kind != d.Components[j].Kind {
+			return d.Components[i].Kind < d.Components[j].Kind
+		}
+		return d.Components[i].Name < d.Components[j].Name
+	})
+	return d
+}
+
+// Serve runs the plugin binary: it answers `describe` on the command line with the JSON
+// description, and otherwise serves the components to the agent until the agent stops it.
+func Serve(info PluginInfo, components ...Component) {
+	if err := checkComponents(components); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", info.Name, err)
+		os.Exit(2)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "describe" {
+		out, _ := json.MarshalIndent(Describe(info, components...), "", "  ")
+		fmt.Println(string(out))
+		return
+	}
+	level := hclog.LevelFromString(os.Getenv("TDA_PLUGIN_LOG_LEVEL"))
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: info.Name, Level: level, JSONFormat: true, Output: os.Stderr})
+	watchParent(logger)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: PluginSets(info, logger, components...),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+			return grpc.NewServer(opts...)
+		},
+		Logger: logger,
+	})
+}
+
+func checkComponents(components []Component) error {
+	if len(components) == 0 {
+		return fmt.Errorf("no components to serve")
+	}
+	seen := map[string]bool{}
+	for _, c := range components {
+		key := string(c.Kind) + "." + c.Name
+		if seen[key] {
+			return fmt.Errorf("component %s declared twice", key)
+		}
+		seen[key] = true
+		if c.Spec != nil {
+			if err := c.Spec.Check(); err != nil {
+				return fmt.Errorf("component %s: %w", key, err)
+			}
+		}
+		if c.newSource == nil && c.newProcessor == nil && c.newSink == nil {
+			return fmt.Errorf("component %s has no constructor", key)
+		}
+	}
+	return nil
+}
+
+// PluginSets returns the go-plugin plugin sets that serve components. Serve uses it; test
+// harnesses use it with go-plugin's in-process test mode.
+func PluginSets(info PluginInfo, logger hclog.Logger, components ...Component) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		ProtocolVersion: {PluginName: &grpcPlugin{info: info, logger: logger, components: components}},
+	}
+}
+
+// ClientPluginSets returns the plugin sets a host uses to dispense the protocol connection.
+func ClientPluginSets() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{}}}
+}
+
+// grpcPlugin registers the protocol's services on the plugin side and hands the raw client
+// connection to the host side.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	info       PluginInfo
+	logger     hclog.Logger
+	components []Component
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	srv := newServer(p.info, p.logger, p.components)
+	tdav1.RegisterInfoServer(s, srv.infoService())
+	tdav1.RegisterSourceServer(s, &sourceServer{s: srv})
+	tdav1.RegisterProcessorServer(s, &processorServer{s: srv})
+	tdav1.RegisterSinkServer(s, &sinkServer{s: srv})
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return c, nil
+}
+
+// watchParent exits the plugin when the agent that started it is gone (e.g. killed with -9),
+// so no orphaned plugin keeps files or sockets open.
+func watchParent(logger hclog.Logger) {
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(time.Second) {
+			if os.Getppid() != parent {
+				logger.Warn("the agent is gone; exiting")
+				os.Exit(0)
+			}
+		}
+	}()
+}

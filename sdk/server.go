@@ -1,0 +1,372 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tda-dev/tda/sdk/protocol/tdav1"
+)
+
+// server holds the one component instance a plugin process runs.
+type server struct {
+	plugin     PluginInfo
+	logger     hclog.Logger
+	components []Component
+
+	mu   sync.Mutex // serialises Configure, Process, Write, Snapshot, Restore and Close
+	inst Instance
+	res  Resources
+}
+
+func newServer(info PluginInfo, logger hclog.Logger, components []Component) *server {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &server{plugin: info, logger: logger, components: components}
+}
+
+type infoServer struct {
+	tdav1.UnimplementedInfoServer
+	s *server
+}
+
+func (s *server) infoService() *infoServer { return &infoServer{s: s} }
+
+func (i *infoServer) Describe(context.Context, *tdav1.DescribeRequest) (*tdav1.DescribeResponse, error) {
+	b, err := json.Marshal(Describe(i.s.plugin, i.s.components...))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "describe: %v", err)
+	}
+	return &tdav1.DescribeResponse{Json: b}, nil
+}
+
+func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {
+	var comp *Component
+	for i := range s.components {
+		if s.components[i].Kind == kind && s.components[i].Name == req.Component {
+			comp = &s.components[i]
+		}
+	}
+	if comp == nil {
+		return nil, status.Errorf(codes.NotFound, "plugin %s has no %s %q", s.plugin.Name, kind, req.Component)
+	}
+	res := Resources{Logger: s.logger.Named(req.Instance), Instance: req.Instance, DataDir: req.DataDir}
+	inst, diags := comp.NewInstance(req.Config, res)
+	resp := &tdav1.ConfigureResponse{Diagnostics: EncodeDiagnostics(diags)}
+	if diags.HasErrors() || req.ValidateOnly {
+		return resp, nil
+	}
+	if st, ok := inst.Value().(Starter); ok {
+		if err := st.Start(ctx); err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "start %s: %v", req.Instance, err)
+		}
+	}
+	s.mu.Lock()
+	old := s.inst
+	s.inst, s.res = inst, res
+	s.mu.Unlock()
+	if c, ok := old.Value().(Closer); ok && old.Value() != nil {
+		if err := c.Close(ctx); err != nil {
+			s.logger.Warn("closing the previous instance failed", "error", err)
+		}
+	}
+	return resp, nil
+}
+
+func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.inst.Value().(Closer); ok && s.inst.Value() != nil {
+		if err := c.Close(ctx); err != nil {
+			return nil, status.Errorf(codes.Internal, "close: %v", err)
+		}
+	}
+	s.inst = Instance{}
+	return &tdav1.CloseResponse{}, nil
+}
+
+// guard turns a panic inside a component into an error, so one bad batch does not take the
+// whole plugin down.
+func (s *server) guard(what string, err *error) {
+	if r := recover(); r != nil {
+		s.logger.Error("component panicked", "during", what, "panic", r, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s panicked: %v", what, r)
+	}
+}
+
+type sourceServer struct {
+	tdav1.UnimplementedSourceServer
+	s *server
+}
+
+func (ss *sourceServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {
+	return ss.s.configure(ctx, KindSource, req)
+}
+
+func (ss *sourceServer) Close(ctx context.Context, _ *tdav1.CloseRequest) (*tdav1.CloseResponse, error) {
+	return ss.s.close(ctx)
+}
+
+func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
+	ss.s.mu.Lock()
+	src := ss.s.inst.Source
+	ss.s.mu.Unlock()
+	if src == nil {
+		return status.Error(codes.FailedPrecondition, "source is not configured")
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return status.Error(codes.InvalidArgument, "the first message of Read must be a start")
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	out := NewCreditOutput(int(start.Credits), checkpointMap(DecodeCheckpoints(start.Checkpoints)),
+		func(events []Event, cps []Checkpoint) error {
+			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Batch{Batch: &tdav1.SourceBatch{
+				Batch: EncodeBatch(events), Checkpoints: EncodeCheckpoints(cps)}}})
+		},
+		func(st Status) error {
+			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Status{Status: &tdav1.Status{
+				Healthy: st.Healthy, Reason: validUTF8(st.Reason)}}})
+		})
+	go func() {
+		defer cancel()
+		for {
+			in, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if c := in.GetCredits(); c > 0 {
+				out.Grant(int(c))
+			}
+		}
+	}()
+	defer ss.s.guard("source", &err)
+	if runErr := src.Run(ctx, out); runErr != nil && ctx.Err() == nil {
+		return status.Errorf(codes.Unknown, "%v", runErr)
+	}
+	return nil
+}
+
+func checkpointMap(cps []Checkpoint) map[string][]byte {
+	m := make(map[string][]byte, len(cps))
+	for _, c := range cps {
+		if !c.Delete {
+			m[c.Key] = c.Value
+		}
+	}
+	return m
+}
+
+// CreditOutput implements Output with credit-based flow control over any transport. The SDK's
+// gRPC server and in-process hosts use it.
+type CreditOutput struct {
+	mu          sync.Mutex
+	credits     int
+	wake        chan struct{}
+	sendMu      sync.Mutex
+	checkpoints map[string][]byte
+	send        func([]Event, []Checkpoint) error
+	status      func(Status) error
+}
+
+// NewCreditOutput returns an Output that calls send for every batch once it holds a credit,
+// and status for every SetStatus.
+func NewCreditOutput(credits int, checkpoints map[string][]byte, send func([]Event, []Checkpoint) error, status func(Status) error) *CreditOutput {
+	return &CreditOutput{credits: credits, wake: make(chan struct{}, 1), checkpoints: checkpoints, send: send, status: status}
+}
+
+// Grant adds credits.
+func (o *CreditOutput) Grant(n int) {
+	o.mu.Lock()
+	o.credits += n
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Checkpoints implements Output.
+func (o *CreditOutput) Checkpoints() map[string][]byte { return o.checkpoints }
+
+// Emit implements Output.
+func (o *CreditOutput) Emit(ctx context.Context, events []Event, checkpoints ...Checkpoint) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		o.mu.Lock()
+		if o.credits > 0 {
+			o.credits--
+			o.mu.Unlock()
+			break
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// Another waiter may be able to proceed too.
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
+	if err := o.send(events, checkpoints); err != nil {
+		return fmt.Errorf("emit: %w", err)
+	}
+	return nil
+}
+
+// SetStatus implements Output.
+func (o *CreditOutput) SetStatus(s Status) {
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
+	_ = o.status(s)
+}
+
+type processorServer struct {
+	tdav1.UnimplementedProcessorServer
+	s *server
+}
+
+func (ps *processorServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {
+	return ps.s.configure(ctx, KindProcessor, req)
+}
+
+func (ps *processorServer) Close(ctx context.Context, _ *tdav1.CloseRequest) (*tdav1.CloseResponse, error) {
+	return ps.s.close(ctx)
+}
+
+func (ps *processorServer) processor() (Processor, error) {
+	if ps.s.inst.Processor == nil {
+		return nil, status.Error(codes.FailedPrecondition, "processor is not configured")
+	}
+	return ps.s.inst.Processor, nil
+}
+
+func (ps *processorServer) Process(ctx context.Context, req *tdav1.ProcessRequest) (resp *tdav1.ProcessResponse, err error) {
+	ps.s.mu.Lock()
+	defer ps.s.mu.Unlock()
+	p, err := ps.processor()
+	if err != nil {
+		return nil, err
+	}
+	defer ps.s.guard("process", &err)
+	wm := Watermark{Final: req.Final}
+	if req.WatermarkNs != 0 {
+		wm.Time = time.Unix(0, req.WatermarkNs).UTC()
+	}
+	out, perr := p.Process(ctx, DecodeBatch(req.Batch), wm)
+	if perr != nil {
+		return nil, status.Errorf(codes.Unknown, "%v", perr)
+	}
+	return &tdav1.ProcessResponse{Batch: EncodeBatch(out)}, nil
+}
+
+func (ps *processorServer) Snapshot(context.Context, *tdav1.SnapshotRequest) (resp *tdav1.SnapshotResponse, err error) {
+	ps.s.mu.Lock()
+	defer ps.s.mu.Unlock()
+	p, err := ps.processor()
+	if err != nil {
+		return nil, err
+	}
+	defer ps.s.guard("snapshot", &err)
+	st, ok := p.(Stateful)
+	if !ok {
+		return &tdav1.SnapshotResponse{}, nil
+	}
+	b, serr := st.Snapshot()
+	if serr != nil {
+		return nil, status.Errorf(codes.Unknown, "snapshot: %v", serr)
+	}
+	return &tdav1.SnapshotResponse{State: b}, nil
+}
+
+func (ps *processorServer) Restore(_ context.Context, req *tdav1.RestoreRequest) (resp *tdav1.RestoreResponse, err error) {
+	ps.s.mu.Lock()
+	defer ps.s.mu.Unlock()
+	p, err := ps.processor()
+	if err != nil {
+		return nil, err
+	}
+	defer ps.s.guard("restore", &err)
+	if st, ok := p.(Stateful); ok && len(req.State) > 0 {
+		if rerr := st.Restore(req.State); rerr != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "restore: %v", rerr)
+		}
+	}
+	return &tdav1.RestoreResponse{}, nil
+}
+
+type sinkServer struct {
+	tdav1.UnimplementedSinkServer
+	s *server
+}
+
+func (ks *sinkServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {
+	return ks.s.configure(ctx, KindSink, req)
+}
+
+func (ks *sinkServer) Close(ctx context.Context, _ *tdav1.CloseRequest) (*tdav1.CloseResponse, error) {
+	return ks.s.close(ctx)
+}
+
+func (ks *sinkServer) Write(ctx context.Context, req *tdav1.WriteRequest) (resp *tdav1.WriteResponse, err error) {
+	ks.s.mu.Lock()
+	defer ks.s.mu.Unlock()
+	sink := ks.s.inst.Sink
+	if sink == nil {
+		return nil, status.Error(codes.FailedPrecondition, "sink is not configured")
+	}
+	defer ks.s.guard("write", &err)
+	werr := sink.Write(ctx, Batch{ID: req.DeliveryId, Events: DecodeBatch(req.Batch)})
+	return WriteResponseFor(werr), nil
+}
+
+// WriteResponseFor maps a sink's error to the protocol's response.
+func WriteResponseFor(err error) *tdav1.WriteResponse {
+	if err == nil {
+		return &tdav1.WriteResponse{Status: tdav1.WriteResponse_OK}
+	}
+	if IsPermanent(err) {
+		return &tdav1.WriteResponse{Status: tdav1.WriteResponse_PERMANENT, Error: validUTF8(err.Error())}
+	}
+	resp := &tdav1.WriteResponse{Status: tdav1.WriteResponse_RETRY, Error: validUTF8(err.Error())}
+	if after, ok := RetryAfter(err); ok {
+		resp.RetryAfterMs = after.Milliseconds()
+	}
+	return resp
+}
+
+// ErrorFromWriteResponse maps the protocol's response back to a sink error.
+func ErrorFromWriteResponse(resp *tdav1.WriteResponse) error {
+	switch resp.Status {
+	case tdav1.WriteResponse_OK:
+		return nil
+	case tdav1.WriteResponse_PERMANENT:
+		return Permanent(fmt.Errorf("%s", resp.Error))
+	default:
+		err := fmt.Errorf("%s", resp.Error)
+		if resp.RetryAfterMs > 0 {
+			return Retry(err, time.Duration(resp.RetryAfterMs)*time.Millisecond)
+		}
+		return err
+	}
+}
