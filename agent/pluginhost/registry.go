@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,10 +177,10 @@ func (r *Registry) Names(kind sdk.ComponentKind) []string {
 }
 
 // Launch starts the binary serving a component.
-func (r *Registry) Launch(kind sdk.ComponentKind, name string, logger hclog.Logger, env []string) (*host.Process, error) {
+func (r *Registry) Launch(kind sdk.ComponentKind, name string, logger hclog.Logger, env []string, stdout io.Writer) (*host.Process, error) {
 	b, _, ok := r.Lookup(kind, name)
 	if !ok {
 		return nil, fmt.Errorf("no plugin in %s offers %s %q", r.Dir, kind, name)
 	}
-	return host.Launch(host.LaunchConfig{Path: b.Path, SHA256: b.SHA256, Logger: logger, Env: env})
+	return host.Launch(host.LaunchConfig{Path: b.Path, SHA256: b.SHA256, Logger: logger, Env: env, Stdout: stdout})
 }
