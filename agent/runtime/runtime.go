@@ -58,6 +58,10 @@ type Runtime struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	wg        sync.WaitGroup
+	// loops (checkpoint and tick timers) end before the drain starts.
+	loopsCtx    context.Context
+	cancelLoops context.CancelFunc
+	loopsWG     sync.WaitGroup
 	started   bool
 	stopOnce  sync.Once
 	allEnded  chan struct{}
@@ -188,6 +192,7 @@ func (rt *Runtime) Registry() *prometheus.Registry { return rt.metrics.registry 
 // from the store and starts moving data.
 func (rt *Runtime) Start(ctx context.Context) error {
 	rt.runCtx, rt.cancelRun = context.WithCancel(context.Background())
+	rt.loopsCtx, rt.cancelLoops = context.WithCancel(rt.runCtx)
 	rt.started = true
 	fail := func(err error) error {
 		rt.killAll()
@@ -233,9 +238,9 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	for _, p := range rt.pipelines {
 		go p.run(rt.runCtx)
 		if rt.live && len(p.stages) > 0 {
-			rt.wg.Add(1)
+			rt.loopsWG.Add(1)
 			go func(p *pipelineRunner) {
-				defer rt.wg.Done()
+				defer rt.loopsWG.Done()
 				rt.tickLoop(p)
 			}(p)
 		}
@@ -245,9 +250,9 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	}
 	go rt.watchSources()
 	if rt.store != nil {
-		rt.wg.Add(1)
+		rt.loopsWG.Add(1)
 		go func() {
-			defer rt.wg.Done()
+			defer rt.loopsWG.Done()
 			rt.commitLoop()
 		}()
 	}
@@ -307,7 +312,7 @@ func (rt *Runtime) tickLoop(p *pipelineRunner) {
 	defer t.Stop()
 	for {
 		select {
-		case <-rt.runCtx.Done():
+		case <-rt.loopsCtx.Done():
 			return
 		case now := <-t.C:
 			rt.dispatchMu.Lock()
@@ -423,10 +428,10 @@ func (rt *Runtime) commitLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-rt.runCtx.Done():
+		case <-rt.loopsCtx.Done():
 			return
 		case <-t.C:
-			if err := rt.Commit(rt.runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := rt.Commit(rt.loopsCtx); err != nil && !errors.Is(err, context.Canceled) {
 				rt.logger.Error("checkpoint failed; the next one will retry", "error", err)
 			}
 		}
@@ -530,6 +535,8 @@ func (rt *Runtime) Stop(ctx context.Context) error {
 
 func (rt *Runtime) stop(ctx context.Context) error {
 	var errs []error
+	rt.cancelLoops()
+	rt.loopsWG.Wait()
 	for _, s := range rt.sources {
 		s.stop()
 	}
