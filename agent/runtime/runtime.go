@@ -62,9 +62,9 @@ type Runtime struct {
 	loopsCtx    context.Context
 	cancelLoops context.CancelFunc
 	loopsWG     sync.WaitGroup
-	started   bool
-	stopOnce  sync.Once
-	allEnded  chan struct{}
+	started     bool
+	stopOnce    sync.Once
+	allEnded    chan struct{}
 }
 
 // New builds a runtime; nothing starts until Start.
