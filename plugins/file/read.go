@@ -102,9 +102,10 @@ func (t *tailer) readFile(ctx context.Context, f *tailedFile) (bool, error) {
 			t.log.Warn("read failed; retrying at the next change", "path", f.path, "error", err)
 			return false, nil
 		}
-		if n > 0 && f.needVerify {
-			f.needVerify = false
-			if !t.stillSame(f) {
+		// Check after the read that the bytes before it are still those read earlier: if
+		// not, the file was truncated and written again past our position meanwhile.
+		if n > 0 && f.readPos > 0 {
+			if !t.stillSame(f, b.arena[regionStart:readAt]) {
 				t.truncated(f)
 				return true, nil
 			}
@@ -187,8 +188,12 @@ func (t *tailer) placeCarry(f *tailedFile) int {
 	}
 	t.detachCarry()
 	start := len(b.arena)
-	b.arena = append(b.arena, f.carry...)
-	f.carry = f.carry[:0]
+	if len(f.carry) > 0 {
+		b.arena = append(b.arena, f.carry...)
+		f.carry = f.carry[:0]
+		b.owner, b.ownerStart = f, start
+		f.carryInArena = true
+	}
 	return start
 }
 
@@ -338,7 +343,6 @@ func (t *tailer) flushPartial(f *tailedFile) {
 // atEnd handles a read that reached the end of f.
 func (t *tailer) atEnd(f *tailedFile) error {
 	f.atEOF = true
-	f.needVerify = true
 	st, err := f.f.Stat()
 	if err == nil && st.Size() < f.readPos {
 		t.truncated(f)
@@ -357,16 +361,16 @@ func (t *tailer) atEnd(f *tailedFile) error {
 
 // stillSame reports whether the bytes before f's read position are still those read: if not,
 // the file was truncated and written again past that position.
-func (t *tailer) stillSame(f *tailedFile) bool {
-	want := f.cur.tail.advanced(t.carryBytes(f))
+func (t *tailer) stillSame(f *tailedFile, carry []byte) bool {
+	want := f.cur.tail.advanced(carry)
 	if want.n == 0 {
 		return true
 	}
-	buf := make([]byte, want.n)
-	if _, err := f.f.ReadAt(buf, f.readPos-int64(want.n)); err != nil {
+	var buf [markerBytes]byte
+	if _, err := f.f.ReadAt(buf[:want.n], f.readPos-int64(want.n)); err != nil {
 		return false
 	}
-	return string(buf) == string(want.bytes())
+	return string(buf[:want.n]) == string(want.bytes())
 }
 
 func (t *tailer) carryBytes(f *tailedFile) []byte {
@@ -394,7 +398,6 @@ func (t *tailer) truncated(f *tailedFile) {
 		f.rotated = true
 		f.atEOF = false
 		f.grewAt = t.now()
-		f.needVerify = false
 		t.files[f.id] = f
 		t.markDirty(f)
 	} else {

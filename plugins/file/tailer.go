@@ -45,7 +45,6 @@ type tailedFile struct {
 	carry        []byte
 	carryInArena bool
 
-	needVerify bool      // check, before trusting new bytes, that the file was not truncated
 	atEOF      bool      // the last read reached the end
 	partialAt  time.Time // when an incomplete last line was first seen waiting at the end
 	grewAt     time.Time // when bytes were last read
@@ -768,7 +767,6 @@ func (t *tailer) reopen(f *tailedFile) bool {
 		return false
 	}
 	f.f = fh
-	f.needVerify = true
 	return true
 }
 
