@@ -1,6 +1,8 @@
 package file_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -347,3 +349,42 @@ func TestMultilineCheckpointMidRecord(t *testing.T) {
 }
 
 var _ = sdk.KindLog
+
+func TestGzip(t *testing.T) {
+	dir := tempDir(t)
+	plain := filepath.Join(dir, "app.log")
+	appendFile(t, plain, "plain\n")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(numbered("zipped", 0, 3000)))
+	_ = zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "app.log.1.gz"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A compressed file without the .gz name is recognised by its magic bytes.
+	if err := os.WriteFile(filepath.Join(dir, "app.log.2"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pattern := []string{filepath.Join(dir, "app.log*")}
+	s := start(t, sdktest.Direct, pattern, "", nil)
+	got := collect(t, s, 1, 5*time.Second)
+	quiet(t, s, 300*time.Millisecond)
+	if string(got[0].Line) != "plain" {
+		t.Fatalf("got %q", got[0].Line)
+	}
+	s2 := start(t, sdktest.Direct, pattern, "read_gzip = true\nrescan_interval = \"100ms\"", nil)
+	got = collect(t, s2, 6001, 5*time.Second)
+	quiet(t, s2, 300*time.Millisecond)
+	n := 0
+	for _, e := range got {
+		if strings.HasPrefix(string(e.Line), "zipped ") {
+			n++
+		}
+	}
+	if n != 6000 {
+		t.Fatalf("%d decompressed lines, want 6000", n)
+	}
+	s2.Stop()
+	s3 := start(t, sdktest.Direct, pattern, "read_gzip = true", s2.Checkpoints())
+	quiet(t, s3, 300*time.Millisecond)
+}

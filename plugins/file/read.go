@@ -1,8 +1,10 @@
 package file
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -97,14 +99,21 @@ func (t *tailer) readFile(ctx context.Context, f *tailedFile) (bool, error) {
 		regionStart := t.placeCarry(f)
 		readAt := len(b.arena)
 		room := b.arena[readAt:cap(b.arena)]
-		n, err := f.f.ReadAt(room, f.readPos)
-		if err != nil && !errors.Is(err, io.EOF) {
+		var n int
+		var err error
+		if f.isGz {
+			n, err = t.readGzip(f, room)
+		} else {
+			n, err = f.f.ReadAt(room, f.readPos)
+		}
+		failed := err != nil && !errors.Is(err, io.EOF)
+		if failed && n == 0 {
 			t.log.Warn("read failed; retrying at the next change", "path", f.path, "error", err)
 			return false, nil
 		}
 		// Check after the read that the bytes before it are still those read earlier: if
 		// not, the file was truncated and written again past our position meanwhile.
-		if n > 0 && f.readPos > 0 {
+		if n > 0 && f.readPos > 0 && !f.isGz {
 			if !t.stillSame(f, b.arena[regionStart:readAt]) {
 				t.truncated(f)
 				return true, nil
@@ -125,11 +134,48 @@ func (t *tailer) readFile(ctx context.Context, f *tailedFile) (bool, error) {
 				return false, err
 			}
 		}
+		if failed {
+			t.log.Warn("read failed; retrying at the next change", "path", f.path, "error", err)
+			return false, nil
+		}
 		if n < len(room) {
 			return false, t.atEnd(f)
 		}
 	}
 	return true, nil
+}
+
+// readGzip reads decompressed bytes of f at readPos into buf, like ReadAt.
+func (t *tailer) readGzip(f *tailedFile, buf []byte) (int, error) {
+	if f.gz == nil {
+		if _, err := f.f.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+		zr, err := gzip.NewReader(f.f)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", f.path, err)
+		}
+		if _, err := io.CopyN(io.Discard, zr, f.readPos); err != nil {
+			return 0, fmt.Errorf("%s: skipping to offset %d: %w", f.path, f.readPos, err)
+		}
+		f.gz = zr
+	}
+	n := 0
+	for n < len(buf) {
+		m, err := f.gz.Read(buf[n:])
+		n += m
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			return n, io.EOF
+		default:
+			// A stream cut short (still being compressed) or corrupt: start over from
+			// readPos at the next change of the file.
+			f.gz = nil
+			return n, fmt.Errorf("%s: %w", f.path, err)
+		}
+	}
+	return n, nil
 }
 
 // ensureRoom makes sure the arena can take f's incomplete line and a read, emitting the
@@ -343,6 +389,19 @@ func (t *tailer) flushPartial(f *tailedFile) {
 // atEnd handles a read that reached the end of f.
 func (t *tailer) atEnd(f *tailedFile) error {
 	f.atEOF = true
+	if f.isGz {
+		// A compressed file is complete: emit what is pending and leave it.
+		f.gz = nil
+		if !t.o.follow {
+			t.retire(f)
+			return nil
+		}
+		t.flushPartial(f)
+		t.flushRecord(f)
+		t.closeFile(f)
+		f.finished = true
+		return nil
+	}
 	st, err := f.f.Stat()
 	if err == nil && st.Size() < f.readPos {
 		t.truncated(f)

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -32,6 +33,8 @@ type tailedFile struct {
 	id   fileID
 	fp   fingerprint
 	f    *os.File
+	isGz bool         // gzip-compressed: read once, decompressed; offsets count decompressed bytes
+	gz   *gzip.Reader // open decompressor positioned at readPos
 
 	readPos int64  // next byte to read
 	cur     cursor // after the last complete line seen
@@ -45,13 +48,13 @@ type tailedFile struct {
 	carry        []byte
 	carryInArena bool
 
-	atEOF      bool      // the last read reached the end
-	partialAt  time.Time // when an incomplete last line was first seen waiting at the end
-	grewAt     time.Time // when bytes were last read
-	rotated    bool      // no longer at a matched path: drain, then retire
-	finished   bool      // follow = false: read to the end
-	dirty      bool
-	lastUse    time.Time
+	atEOF     bool      // the last read reached the end
+	partialAt time.Time // when an incomplete last line was first seen waiting at the end
+	grewAt    time.Time // when bytes were last read
+	rotated   bool      // no longer at a matched path: drain, then retire
+	finished  bool      // follow = false: read to the end
+	dirty     bool
+	lastUse   time.Time
 
 	key        string // checkpoint key of the current identity
 	emittedKey string // key of the last checkpoint emitted for this file
@@ -81,6 +84,7 @@ type tailer struct {
 	byReal  map[string]*tailedFile // active files by resolved path
 	orphans map[string]*orphan     // stored entries of files not being read, by key
 	known   map[string]bool        // paths that had a checkpoint: never "seen for the first time"
+	skipped map[fileID]bool        // gzip files left alone
 	open    int
 
 	dirty   []*tailedFile
@@ -101,7 +105,7 @@ type tailer struct {
 func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tailer {
 	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now,
 		files: map[fileID]*tailedFile{}, byPath: map[string]*tailedFile{}, byReal: map[string]*tailedFile{},
-		orphans: map[string]*orphan{}, known: map[string]bool{}, waiting: map[*tailedFile]struct{}{},
+		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, waiting: map[*tailedFile]struct{}{},
 		status: "\x00"}
 }
 
@@ -346,8 +350,8 @@ func (t *tailer) rescan() error {
 			}
 			continue
 		}
-		if cur := t.byPath[fd.path]; cur != nil {
-			continue // handled above; cannot happen
+		if t.skipped[id] {
+			continue
 		}
 		t.discover(fd.path, id, fd.st)
 	}
@@ -528,12 +532,15 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 		return
 	}
 	size := fst.Size()
-	if !t.o.gzip && isGzip(fh) {
+	gz := isGzip(fh)
+	if gz && !t.o.gzip {
+		t.skipped[id] = true
 		_ = fh.Close()
 		t.open--
 		return
 	}
 	f := t.newFile(path, realPath(path), id, fh)
+	f.isGz = gz
 	head := make([]byte, min(size, fingerprintBytes))
 	n, _ := fh.ReadAt(head, 0)
 	head = head[:n]
@@ -607,6 +614,13 @@ func (t *tailer) resumeAt(f *tailedFile, o *orphan, size int64) {
 		// Keep the stored key until the fingerprint can be extended at the next checkpoint.
 		f.fp = o.fp
 	}
+	if f.isGz {
+		// A compressed file does not change: its fingerprint is enough.
+		f.cur = cursor{pos: o.e.Offset, skip: o.e.Skip}
+		f.commit, f.readPos = f.cur, o.e.Offset
+		f.split.skipping = o.e.Skip
+		return
+	}
 	if o.e.Offset > size || !markerMatches(f.f, o.e.Offset, o.e.MarkerLen, o.marker) {
 		t.log.Warn("the file changed under its saved offset; reading it again from the start",
 			"path", f.path, "offset", o.e.Offset, "size", size)
@@ -632,6 +646,12 @@ func (t *tailer) resumeAt(f *tailedFile, o *orphan, size int64) {
 // startAtEnd positions a file seen for the first time at its end (read_from = "end"). A last
 // line still being written is skipped up to its newline.
 func (t *tailer) startAtEnd(f *tailedFile, size int64) {
+	if f.isGz {
+		// An archive present at start is history: leave it.
+		f.finished = true
+		t.closeFile(f)
+		return
+	}
 	c := cursor{pos: size}
 	if size > 0 {
 		n := min(size, markerBytes)
