@@ -137,7 +137,7 @@ type options struct {
 }
 
 const (
-	defaultBatchLines = 4096
+	defaultBatchLines = 8192
 	defaultBatchBytes = 1 << 20
 )
 

@@ -178,6 +178,13 @@ func (t *tailer) readGzip(f *tailedFile, buf []byte) (int, error) {
 	return n, nil
 }
 
+// eventsCap estimates how many events the current arena will hold, so the batch's slice
+// does not grow by copying.
+func (t *tailer) eventsCap() int {
+	avg := max(t.avgLine, 16)
+	return int(float64(cap(t.b.arena))/avg*1.1) + 16
+}
+
 // ensureRoom makes sure the arena can take f's incomplete line and a read, emitting the
 // batch and starting a new arena when it cannot.
 func (t *tailer) ensureRoom(ctx context.Context, f *tailedFile) error {
@@ -200,11 +207,16 @@ func (t *tailer) ensureRoom(ctx context.Context, f *tailedFile) error {
 	if b.arena == nil {
 		want = len(f.carry) + t.pendingHint(f)
 	}
+	// A batch's arena holds about batch_lines lines, unless a long line needs more room.
+	limit := max(minArena, min(t.arenaMax(), int(float64(t.o.batchLines)*t.avgLine)))
+	if want > limit {
+		limit = t.arenaMax()
+	}
 	size := minArena
-	for size < want && size < t.arenaMax() {
+	for size < want && size < limit {
 		size *= 2
 	}
-	size = min(size, t.arenaMax())
+	size = min(size, limit)
 	b.arena = make([]byte, 0, size)
 	b.keep = 0
 	return nil
@@ -276,7 +288,15 @@ func (t *tailer) consume(f *tailedFile, region []byte, base int, now time.Time) 
 			})
 		}
 	}
+	if b.events == nil {
+		b.events = make([]sdk.Event, 0, t.eventsCap())
+	}
+	nb := len(b.events)
 	consumed := f.split.split(region, fn)
+	if n := len(b.events) - nb; n > 0 && f.join == nil {
+		// Track the average line length to size the next batch's event slice.
+		t.avgLine = (t.avgLine*7 + float64(consumed)/float64(n)) / 8
+	}
 	t.advance(f, region[:consumed])
 	if consumed < len(region) {
 		b.owner, b.ownerStart = f, base+consumed

@@ -93,6 +93,8 @@ type tailer struct {
 	b       batch
 	deletes []string
 
+	avgLine float64 // average line length seen, in bytes
+
 	n            *notifier
 	polling      bool
 	lastRescan   time.Time
@@ -103,7 +105,7 @@ type tailer struct {
 }
 
 func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tailer {
-	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now,
+	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now, avgLine: 128,
 		files: map[fileID]*tailedFile{}, byPath: map[string]*tailedFile{}, byReal: map[string]*tailedFile{},
 		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, waiting: map[*tailedFile]struct{}{},
 		status: "\x00"}
