@@ -164,6 +164,7 @@ func BenchmarkHundredFilesWritten(b *testing.B) {
 		time.Sleep(200 * time.Millisecond)
 		b.StartTimer()
 		start := time.Now()
+		cpu := cpuTime()
 		var wg sync.WaitGroup
 		var written atomic.Int64
 		for f := 0; f < files; f++ {
@@ -192,6 +193,7 @@ func BenchmarkHundredFilesWritten(b *testing.B) {
 			time.Sleep(time.Millisecond)
 		}
 		el := time.Since(start).Seconds()
+		used := cpuTime() - cpu
 		b.StopTimer()
 		cancel()
 		<-done
@@ -200,6 +202,7 @@ func BenchmarkHundredFilesWritten(b *testing.B) {
 		}
 		b.ReportMetric(float64(files*perFile)/el, "lines/s")
 		b.ReportMetric(float64(written.Load())/el/1e6, "MB/s")
+		b.ReportMetric(float64(used)/float64(time.Microsecond)/float64(files*perFile), "cpu-µs/line-incl-writers")
 	}
 }
 
@@ -221,7 +224,7 @@ func BenchmarkIdleThousandFiles(b *testing.B) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	b.ResetTimer()
-	window := 5 * time.Second
+	window := 12 * time.Second // more than one rescan_interval
 	cpu := cpuTime()
 	time.Sleep(window)
 	used := cpuTime() - cpu

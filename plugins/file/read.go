@@ -474,7 +474,7 @@ func (t *tailer) truncated(f *tailedFile) {
 			"offset", f.readPos)
 		f.f = cf
 		f.id = idOf(st)
-		f.rotated = true
+		t.setRotated(f, true)
 		f.atEOF = false
 		f.grewAt = t.now()
 		t.files[f.id] = f
@@ -553,8 +553,8 @@ func (t *tailer) expire() {
 			delete(t.waiting, f)
 		}
 	}
-	for _, f := range t.files {
-		if f.rotated && f.atEOF && !f.dirty && now.Sub(f.grewAt) >= t.o.rotateWait {
+	for f := range t.drain {
+		if f.atEOF && !f.dirty && now.Sub(f.grewAt) >= t.o.rotateWait {
 			t.log.Debug("done with rotated file", "path", f.path)
 			t.retire(f)
 		}

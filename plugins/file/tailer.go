@@ -89,6 +89,7 @@ type tailer struct {
 
 	dirty   []*tailedFile
 	waiting map[*tailedFile]struct{} // files with a partial line or a pending multiline record
+	drain   map[*tailedFile]struct{} // rotated files being read to their end
 
 	b       batch
 	deletes []string
@@ -107,7 +108,7 @@ type tailer struct {
 func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tailer {
 	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now, avgLine: 128,
 		files: map[fileID]*tailedFile{}, byPath: map[string]*tailedFile{}, byReal: map[string]*tailedFile{},
-		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, waiting: map[*tailedFile]struct{}{},
+		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, waiting: map[*tailedFile]struct{}{}, drain: map[*tailedFile]struct{}{},
 		status: "\x00"}
 }
 
@@ -184,11 +185,8 @@ func (t *tailer) wait(ctx context.Context) error {
 			deadline = earliest(deadline, f.partialAt.Add(t.o.partialTimeout))
 		}
 	}
-	for _, f := range t.files {
-		if f.rotated {
-			deadline = earliest(deadline, now.Add(drainPoll))
-			break
-		}
+	if len(t.drain) > 0 {
+		deadline = earliest(deadline, now.Add(drainPoll))
 	}
 	d := deadline.Sub(now)
 	if d < time.Millisecond {
@@ -237,10 +235,8 @@ func (t *tailer) collect() {
 		}
 		if unknown {
 			// A write to a file renamed away (still draining) has its new name.
-			for _, f := range t.files {
-				if f.rotated {
-					t.markDirty(f)
-				}
+			for f := range t.drain {
+				t.markDirty(f)
 			}
 		}
 		if overflow {
@@ -259,10 +255,8 @@ func (t *tailer) collect() {
 			t.log.Error("rescan failed", "error", err)
 		}
 	}
-	for _, f := range t.files {
-		if f.rotated {
-			t.markDirty(f)
-		}
+	for f := range t.drain {
+		t.markDirty(f)
 	}
 }
 
@@ -344,7 +338,7 @@ func (t *tailer) rescan() error {
 		if f := t.files[id]; f != nil {
 			if f.rotated {
 				// Renamed back under a matched path.
-				f.rotated = false
+				t.setRotated(f, false)
 				t.move(f, fd.path)
 			}
 			if fd.st.Size() != f.readPos {
@@ -462,7 +456,7 @@ func (t *tailer) rotate(f *tailedFile, why string) {
 		return
 	}
 	t.log.Debug("draining rotated file", "path", f.path, "why", why)
-	f.rotated = true
+	t.setRotated(f, true)
 	f.grewAt = t.now()
 	t.markDirty(f)
 }
@@ -483,7 +477,7 @@ func (t *tailer) retire(f *tailedFile) {
 		delete(t.byReal, f.real)
 	}
 	delete(t.waiting, f)
-	f.rotated = false
+	t.setRotated(f, false)
 	f.finished = true
 	t.touch(f)
 	if !t.o.follow {
@@ -493,6 +487,15 @@ func (t *tailer) retire(f *tailedFile) {
 	key := entryKey(f.id, f.fp)
 	e := t.entryFor(f)
 	t.orphans[key] = &orphan{key: key, e: e, fp: f.fp, marker: f.commit.tail.hash(), goneSince: t.now()}
+}
+
+func (t *tailer) setRotated(f *tailedFile, rotated bool) {
+	f.rotated = rotated
+	if rotated {
+		t.drain[f] = struct{}{}
+	} else {
+		delete(t.drain, f)
+	}
 }
 
 func (t *tailer) closeFile(f *tailedFile) {
@@ -738,7 +741,7 @@ func (t *tailer) adoptFile(path string, id fileID, o *orphan) bool {
 	f.key = entryKey(f.id, f.fp)
 	t.log.Info("reading the rest of a rotated file", "path", path, "was", o.e.Path, "offset", f.readPos)
 	t.files[id] = f
-	f.rotated = true
+	t.setRotated(f, true)
 	f.grewAt = t.now()
 	t.markDirty(f)
 	return true
