@@ -214,7 +214,7 @@ func scanAccess(line []byte, loc *time.Location, h *header) bool {
 		return false
 	}
 	h.format = FormatWerkzeug
-	if line[cl-6] == '+' || line[cl-6] == '-' {
+	if line[cl-5] == '+' || line[cl-5] == '-' {
 		h.format = FormatGunicorn
 	}
 	h.t, h.hasTime = t, true

@@ -481,14 +481,15 @@ func unquoteIdent(b []byte) []byte {
 
 // detectFlyway: "Migrating schema `x` to version "2 - add table"" (also Flyway's CLI).
 func detectFlyway(msg []byte, r *result) {
-	i := bytes.Index(msg, []byte(" to version "))
+	rest := msg[len("Migrating schema "):]
+	i := bytes.Index(rest, []byte(" to version "))
 	if i < 0 {
 		return
 	}
 	r.event, r.via = MigrationStarted, ViaMigration
 	r.set(FieldTool, "flyway")
-	r.set("schema", clip(string(unquoteIdent(msg[len("Migrating schema "):i]))))
-	rev := msg[i+len(" to version "):]
+	r.set("schema", clip(string(unquoteIdent(rest[:i]))))
+	rev := rest[i+len(" to version "):]
 	r.set(FieldRevision, clip(string(unquoteIdent(rev))))
 }
 
