@@ -267,4 +267,3 @@ func TestCorpusEventCounts(t *testing.T) {
 		}
 	}
 }
-
