@@ -61,7 +61,7 @@ type Override struct {
 
 // NewOverride builds processor "override" from its config.
 func NewOverride(c *sdk.Config, res sdk.Resources) (*Override, error) {
-	po, err := parseOptions(c)
+	po, err := ParseOptions(c)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ type Rules struct {
 
 // NewRules builds processor "rules" from its config.
 func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
-	po, err := parseOptions(c)
+	po, err := ParseOptions(c)
 	if err != nil {
 		return nil, err
 	}

@@ -109,8 +109,8 @@ func RulesSpec() *sdk.Spec {
 	}
 }
 
-// parseOptions reads the parsing attributes shared by both processors.
-func parseOptions(c *sdk.Config) (parse.Options, error) {
+// ParseOptions reads the parsing attributes shared by both processors.
+func ParseOptions(c *sdk.Config) (parse.Options, error) {
 	var o parse.Options
 	loc, err := time.LoadLocation(c.String("timezone"))
 	if err != nil {
