@@ -33,6 +33,9 @@ type Options struct {
 	TickInterval time.Duration
 	// Pipelines limits the run to these pipelines (nil: all).
 	Pipelines []string
+	// Observe, when set, sees every alert and audit event a pipeline hands to its sinks (the
+	// control panel keeps the system state from them). It must not block.
+	Observe func(pipeline string, e sdk.Event)
 }
 
 // Runtime runs a configuration's pipelines.
@@ -46,6 +49,7 @@ type Runtime struct {
 
 	health  *Health
 	metrics *metrics
+	observe func(pipeline string, e sdk.Event)
 
 	sources   []*sourceRunner
 	pipelines []*pipelineRunner
@@ -77,7 +81,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{cfg: opts.Config, launcher: opts.Launcher, logger: opts.Logger, store: opts.Store,
 		live: opts.Live, tick: opts.TickInterval, health: newHealth(), metrics: newMetrics(),
-		allEnded: make(chan struct{})}
+		allEnded: make(chan struct{}), observe: opts.Observe}
 	if err := rt.build(opts.Pipelines); err != nil {
 		return nil, err
 	}
