@@ -154,7 +154,7 @@ func sentence(s string) string {
 	if last := s[len(s)-1]; last != '.' && last != '?' && last != '!' {
 		s += "."
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return s
 }
 
 // Range returns the source range that path (as used in sdk diagnostics) addresses inside
