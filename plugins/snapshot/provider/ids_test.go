@@ -16,7 +16,7 @@ func TestNewID(t *testing.T) {
 		{"prod-aurora", TriggerAnomaly, "3f9a0c1d", "tda-prod-aurora-anomaly-20261129t225705z-3f9a0c1d"},
 		{"Orders_DB", TriggerPreMigration, "", "tda-orders-db-pre-migration-20261129t225705z"},
 		{"--", TriggerManual, "", "tda-db-manual-20261129t225705z"},
-		{strings.Repeat("x", 80), TriggerPreMigration, "abcdef12", "tda-"+strings.Repeat("x", 19)+"-pre-migration-20261129t225705z-abcdef12"},
+		{strings.Repeat("x", 80), TriggerPreMigration, "abcdef12", "tda-" + strings.Repeat("x", 19) + "-pre-migration-20261129t225705z-abcdef12"},
 	}
 	for _, tt := range tests {
 		got := NewID(tt.target, tt.trigger, when, tt.suffix)

@@ -267,8 +267,16 @@ func TestApplyOtherTriggersAndSafety(t *testing.T) {
 			// same day does not take the daily slot.
 			name: "series are not mixed",
 			snaps: []provider.Snapshot{
-				func() provider.Snapshot { s := snap(provider.TriggerAnomaly, ago(time.Hour)); s.ID = "anomaly-today"; return s }(),
-				func() provider.Snapshot { s := snap(provider.TriggerScheduled, ago(2*time.Hour)); s.ID = "sched-today"; return s }(),
+				func() provider.Snapshot {
+					s := snap(provider.TriggerAnomaly, ago(time.Hour))
+					s.ID = "anomaly-today"
+					return s
+				}(),
+				func() provider.Snapshot {
+					s := snap(provider.TriggerScheduled, ago(2*time.Hour))
+					s.ID = "sched-today"
+					return s
+				}(),
 			},
 			want: map[string]string{
 				"anomaly-today": "keep: anomaly snapshot younger than 30d",
