@@ -68,7 +68,17 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: fmt.Errorf("export transaction snapshot: %w", err)}
 	}
 	m.Time = m.Time.UTC()
+	if err := os.MkdirAll(p.cfg.Dir, 0o700); err != nil {
+		return provider.Snapshot{}, &provider.Error{Op: op, Err: err,
+			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
+	}
+	lock, err := p.lock(req.ID)
+	if err != nil {
+		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists, Err: err,
+			Advice: "another process is writing a snapshot with this identifier"}
+	}
 	if err := p.reserve(m); err != nil {
+		p.unlock(lock)
 		if errors.Is(err, fs.ErrExist) {
 			return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
 				Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
@@ -80,6 +90,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	out, err := os.OpenFile(p.dumpPath(req.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		p.fail(m, err)
+		p.unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
 	cmd := exec.CommandContext(p.ctx, pgDump, "--format=custom", "--no-password", "--snapshot="+exported,
@@ -89,6 +100,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	if err != nil {
 		out.Close()
 		p.fail(m, err)
+		p.unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
 	stderr := &tailBuffer{max: 4096}
@@ -96,6 +108,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		p.fail(m, err)
+		p.unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: fmt.Errorf("start pg_dump: %w", err)}
 	}
 
@@ -113,6 +126,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 			delete(p.jobs, req.ID)
 			p.mu.Unlock()
 		}()
+		defer p.unlock(lock)
 		p.finish(m, cmd, stdout, stderr, out, conn, tx)
 	}()
 	p.log.Info("snapshot started", "snapshot", req.ID, "database", p.cfg.Database, "recovery_point", m.Time)

@@ -38,6 +38,7 @@ type metadata struct {
 
 func (p *Provider) metaPath(id string) string { return filepath.Join(p.cfg.Dir, id+".json") }
 func (p *Provider) dumpPath(id string) string { return filepath.Join(p.cfg.Dir, id+".dump") }
+func (p *Provider) lockPath(id string) string { return filepath.Join(p.cfg.Dir, "."+id+".lock") }
 
 // reserve writes the first metadata of a new snapshot, failing if the ID is taken.
 func (p *Provider) reserve(m *metadata) error {
@@ -123,20 +124,39 @@ func (p *Provider) snapshot(m *metadata) provider.Snapshot {
 	return s
 }
 
-// writing reports whether a dump in state creating is still being written, by this process or
-// another live one.
+// writing reports whether a dump in state creating is still being written: its writer, in
+// this process or another, holds an exclusive flock on <dir>/.<id>.lock for as long as it
+// writes.
 func (p *Provider) writing(m *metadata) bool {
-	p.mu.Lock()
-	_, ours := p.jobs[m.ID]
-	p.mu.Unlock()
-	if ours {
-		return true
-	}
-	if m.PID <= 0 || m.PID == os.Getpid() {
+	f, err := os.Open(p.lockPath(m.ID))
+	if err != nil {
 		return false
 	}
-	err := syscall.Kill(m.PID, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// lock takes the writer's lock of a new snapshot.
+func (p *Provider) lock(id string) (*os.File, error) {
+	f, err := os.OpenFile(p.lockPath(id), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// unlock releases and removes the writer's lock.
+func (p *Provider) unlock(f *os.File) {
+	_ = os.Remove(f.Name())
+	_ = f.Close()
 }
 
 // Get implements provider.Provider.
@@ -190,6 +210,7 @@ func (p *Provider) Delete(_ context.Context, id string) error {
 	if err := os.Remove(p.metaPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete snapshot %s: %w", id, err)
 	}
+	_ = os.Remove(p.lockPath(id)) // left by a writer that died
 	return nil
 }
 
