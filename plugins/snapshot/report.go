@@ -58,16 +58,16 @@ func WriteListing(w io.Writer, l Listing) {
 		}
 		switch {
 		case t.Name == TierPointInTime && t.Window != nil:
-			fmt.Fprintf(w, "%-15s %-12s restorable %s .. %s\n", t.Name, rpo, stamp(t.Window.Earliest), stamp(t.Window.Latest))
+			fmt.Fprintf(w, "%-19s %-12s restorable %s .. %s\n", t.Name, rpo, stamp(t.Window.Earliest), stamp(t.Window.Latest))
 			continue
 		case t.Name == TierPointInTime:
-			fmt.Fprintf(w, "%-15s %-12s window unknown\n", t.Name, rpo)
+			fmt.Fprintf(w, "%-19s %-12s window unknown\n", t.Name, rpo)
 			continue
 		case len(t.Snapshots) == 0:
-			fmt.Fprintf(w, "%-15s %-12s no snapshots\n", t.Name, rpo)
+			fmt.Fprintf(w, "%-19s %-12s no snapshots\n", t.Name, rpo)
 			continue
 		}
-		fmt.Fprintf(w, "%-15s %-12s %d snapshot(s)\n", t.Name, rpo, len(t.Snapshots))
+		fmt.Fprintf(w, "%-19s %-12s %d snapshot(s)\n", t.Name, rpo, len(t.Snapshots))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tTAKEN\tAGE\tSTATUS\tAPP\tRETENTION")
 		for _, d := range t.Snapshots {
