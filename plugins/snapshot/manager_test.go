@@ -214,7 +214,9 @@ func TestMigrateRun(t *testing.T) {
 	srv.AddCluster("prod-aurora", "aurora-postgresql")
 	m := auroraManager(t, srv)
 	ctx := context.Background()
-	restoreCmd := func(id string) string { return "tda restore -config tda.hcl -snapshot " + id + " -to prod-aurora-before" }
+	restoreCmd := func(id string) string {
+		return "tda restore -config tda.hcl -snapshot " + id + " -to prod-aurora-before"
+	}
 
 	// The command sees the snapshot, which was available before it ran.
 	var stdout bytes.Buffer
