@@ -12,6 +12,7 @@ require (
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/tda-dev/tda/sdk v0.0.0
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.57.0
