@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
@@ -57,7 +58,11 @@ func (m *Manager) PlanRestore(ctx context.Context, opt RestoreOptions) (RestoreP
 		return plan, errors.New("name the new cluster or database with -to (restores never overwrite)")
 	}
 	if opt.NewName == m.prov.Target() {
-		return plan, fmt.Errorf("-to %s is the protected %s itself: restores never overwrite; choose a new name", opt.NewName, m.prov.Kind())
+		what := "cluster"
+		if m.prov.Kind() == "postgres" {
+			what = "database"
+		}
+		return plan, fmt.Errorf("-to %s is the protected %s itself: restores never overwrite; choose a new name", opt.NewName, what)
 	}
 	switch {
 	case opt.SnapshotID != "" && !opt.ToTime.IsZero():
@@ -146,4 +151,20 @@ func (m *Manager) Restore(ctx context.Context, opt RestoreOptions) (RestoreRepor
 	}
 	m.log.Info("restore finished", "into", plan.NewName, "rto", rep.RTO, "rpo", rep.RPO)
 	return rep, nil
+}
+
+// SuggestRestoreName proposes a name for a restore of the manager's target taken at now:
+// <target>-restored-<yyyymmddthhmm> for Aurora, <target>_restored_<yyyymmddthhmm> for
+// PostgreSQL (no hyphen to quote in SQL), within RDS's length limit.
+func (m *Manager) SuggestRestoreName(now time.Time) string {
+	sep := "-"
+	if m.prov.Kind() == "postgres" {
+		sep = "_"
+	}
+	suffix := sep + "restored" + sep + now.UTC().Format("20060102t1504")
+	base := m.prov.Target()
+	if room := provider.MaxIdentifierLength - len("-instance-1") - len(suffix); len(base) > room {
+		base = strings.TrimRight(base[:room], "-_")
+	}
+	return base + suffix
 }
