@@ -133,7 +133,7 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	if last.IsZero() {
 		last = start // first run: the schedule starts now, nothing is owed
 	}
-	startup := true
+	startup, healthy := true, false
 	for {
 		now := time.Now()
 		latest, due := Due(s.sched, s.location, last, now)
@@ -145,7 +145,11 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 				<-ctx.Done()
 				return nil
 			}
-			out.SetStatus(sdk.Status{Healthy: true, Reason: "next tick at " + next.UTC().Format(time.RFC3339)})
+			if !healthy {
+				out.SetStatus(sdk.Status{Healthy: true, Reason: fmt.Sprintf("ticking on %q in %s", s.expr, s.location)})
+				healthy = true
+			}
+			s.log.Debug("next tick", "scheduled_at", next.UTC())
 			timer := time.NewTimer(time.Until(next))
 			select {
 			case <-ctx.Done():

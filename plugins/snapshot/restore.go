@@ -149,7 +149,7 @@ func (m *Manager) Restore(ctx context.Context, opt RestoreOptions) (RestoreRepor
 	if err != nil {
 		return rep, err
 	}
-	m.log.Info("restore finished", "into", plan.NewName, "rto", rep.RTO, "rpo", rep.RPO)
+	m.log.Info("restore finished", "into", plan.NewName, "rto", rep.RTO.String(), "rpo", rep.RPO.String())
 	return rep, nil
 }
 

@@ -153,7 +153,7 @@ func (s *Sink) onAlert(ctx context.Context, e *sdk.Event) error {
 	}
 	if !last.IsZero() && now.Sub(last) < s.settings.AnomalyInterval {
 		s.log.Info("anomaly snapshot skipped: a recent one covers this alert", "rule", a.Rule,
-			"fingerprint", a.Fingerprint, "last", last, "anomaly_interval", s.settings.AnomalyInterval)
+			"fingerprint", a.Fingerprint, "last", last, "anomaly_interval", s.settings.AnomalyInterval.String())
 		return nil
 	}
 	at := a.FirstSeen

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -174,7 +175,8 @@ func (p *Provider) finish(m *metadata, cmd *exec.Cmd, stdout io.Reader, stderr *
 		p.log.Error("snapshot written but its metadata could not be saved", "snapshot", m.ID, "error", err)
 		return
 	}
-	p.log.Info("snapshot available", "snapshot", m.ID, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("snapshot available", "snapshot", m.ID, "bytes", strconv.FormatInt(n, 10),
+		"took", time.Since(start).Round(time.Millisecond).String())
 }
 
 // fail records a failed dump and removes what it wrote.
