@@ -109,6 +109,7 @@ func (p *Provider) readMeta(id string) (*metadata, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("read %s: %w", p.metaPath(id), err)
 	}
+	m.ID = id // the file name is the identity: the dump beside it has the same name
 	return &m, nil
 }
 
