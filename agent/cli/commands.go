@@ -10,5 +10,6 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"replay":   func() (cli.Command, error) { return &replayCommand{env: env}, nil },
 		"plugins":  func() (cli.Command, error) { return &pluginsCommand{env: env}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{env: env}, nil },
+		"tune":     func() (cli.Command, error) { return &tuneCommand{env: env}, nil },
 	}
 }
