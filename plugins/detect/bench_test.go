@@ -160,8 +160,6 @@ rule "auth_failures" {
 				took := time.Since(start)
 				after := heapInUse()
 				snap := p.Snapshot()
-				st := p.Host()
-				_ = st
 				b.ReportMetric(float64(after-before)/(1<<20), "heap-MB")
 				b.ReportMetric(float64(len(snap))/(1<<20), "snapshot-MB")
 				b.ReportMetric(1e6/took.Seconds(), "lines/s")
