@@ -78,7 +78,12 @@ type incident struct {
 	suppressedBy string
 	reason       string
 	excerpt      []string
-	ver          uint64
+	// due is when the incident resolves on the stream clock: a window after the later of
+	// its last over-threshold time and the clock when that was seen, so that the incidents
+	// of an origin lagging behind the others (a catch-up, a wrong time zone) do not resolve
+	// and re-open at every line.
+	due int64
+	ver uint64
 }
 
 // NewEngine builds an engine for checked rules.
@@ -200,9 +205,10 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 	ks := e.touch(r, key)
 	seq := r.ring.add(ev.Line)
 	res := ks.add(tn, seq, r.w, r.Threshold)
-	if max := e.clock.Max().UnixNano(); max > 0 {
-		ks.prune(max-r.w-e.lateness, r.w)
-	}
+	// History is kept relative to the key's own newest event, so the lines of an origin that
+	// lags behind the others are still counted together.
+	ks.prune(ks.newest()-r.w-e.lateness, r.w)
+	ks.touched = max(e.clock.Max().UnixNano(), tn)
 	e.expireKeys(e.clock.Max().UnixNano(), 2)
 
 	inc := r.incidents[key]
@@ -224,7 +230,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 		}
 		inc.excerpt = r.excerpt(ks, tn)
 		r.incidents[key] = inc
-		e.schedule(r, inc)
+		e.schedule(r, inc, e.clock.Max().UnixNano())
 		return append(out, e.alert(r, inc, inc.state, t, inc.excerpt))
 	}
 	inc.count = res.count
@@ -236,7 +242,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 	}
 	if res.lastOver > inc.lastOver {
 		inc.lastOver = res.lastOver
-		e.schedule(r, inc)
+		e.schedule(r, inc, e.clock.Max().UnixNano())
 	}
 	if inc.state == sdk.StateSuppressed {
 		if _, ok := e.ov.Active(t); !ok || !r.Overridable {
@@ -272,13 +278,14 @@ func (e *Engine) touch(r *ruleState, key string) *keyState {
 	return ks
 }
 
-// expireKeys drops keys (from the least recently seen end) whose newest hit has left every
-// window that can still change. limit < 0 means no limit.
+// expireKeys drops keys (from the least recently seen end) that counted nothing while the
+// stream clock moved on by a window and the lateness allowance: no later line can share a
+// window with their events. limit < 0 means no limit.
 func (e *Engine) expireKeys(now int64, limit int) {
 	for _, r := range e.rules {
 		cutoff := now - r.w - e.lateness
 		for n := 0; r.tail != nil && (limit < 0 || n < limit); n++ {
-			if r.tail.newest() > cutoff {
+			if r.tail.touched > cutoff {
 				break
 			}
 			r.drop(r.tail)
@@ -421,9 +428,10 @@ func (h *resolveHeap) Pop() any {
 	return x
 }
 
-func (e *Engine) schedule(r *ruleState, inc *incident) {
+func (e *Engine) schedule(r *ruleState, inc *incident, clock int64) {
 	inc.ver++
-	heap.Push(&e.resolve, resolveEntry{at: inc.lastOver + r.w, rule: r.idx, key: inc.key, ver: inc.ver})
+	inc.due = max(inc.lastOver, clock) + r.w
+	heap.Push(&e.resolve, resolveEntry{at: inc.due, rule: r.idx, key: inc.key, ver: inc.ver})
 }
 
 // resolveUntil resolves every incident whose window drained (plus the lateness allowance)
@@ -437,7 +445,7 @@ func (e *Engine) resolveUntil(now int64, out []sdk.Event) []sdk.Event {
 			continue
 		}
 		delete(r.incidents, ent.key)
-		out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, ent.at), inc.excerpt))
+		out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, inc.lastOver+r.w), inc.excerpt))
 	}
 	if len(e.resolve) > 4*e.openIncidents()+64 {
 		e.compactSchedule()

@@ -376,3 +376,15 @@ func TestRestoreRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestLaggingOriginDoesNotFlap: lines of an origin an hour behind the others (a catch-up, or
+// a wrong time zone) make one incident, not one per line.
+func TestLaggingOriginDoesNotFlap(t *testing.T) {
+	e := NewEngine([]*Rule{newRule(t, func(r *Rule) { r.Threshold = 2 })}, Options{Lateness: 30 * time.Second})
+	ahead := sdk.Event{Kind: sdk.KindLog, Time: base.Add(time.Hour), Line: []byte("other origin")}
+	events := append([]sdk.Event{ahead}, every(10, 0, 2*time.Second, "password_changed")...)
+	got := states(run(e, events))
+	if got != "firing@4s resolved@1m18s" {
+		t.Fatalf("got %q", got)
+	}
+}

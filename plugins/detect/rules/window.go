@@ -20,6 +20,9 @@ type keyState struct {
 	prev, next *keyState
 	lo         int32
 	sum        int32
+	// touched is the stream clock when the key last counted an event; the recency list is
+	// ordered by it.
+	touched int64
 }
 
 func (k *keyState) newest() int64 {
