@@ -46,11 +46,16 @@ func BenchmarkReplayCorpus(b *testing.B) {
 		}
 	}
 	for _, mode := range []struct {
-		name string
-		m    sdktest.Mode
-	}{{"direct", sdktest.Direct}, {"grpc", sdktest.GRPC}} {
+		name      string
+		m         sdktest.Mode
+		rulesOnly bool
+	}{{"direct", sdktest.Direct, false}, {"grpc", sdktest.GRPC, false}, {"grpc-rules-only", sdktest.GRPC, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			c := newChain(b, blocks["override"], blocks["rules"], mode.m)
+			process := c.process
+			if mode.rulesOnly {
+				process = func(evs []sdk.Event, wm sdk.Watermark) []sdk.Event { return c.rules.ProcessAt(evs, wm) }
+			}
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			for b.Loop() {
@@ -58,9 +63,9 @@ func BenchmarkReplayCorpus(b *testing.B) {
 					for i := range batch {
 						batch[i].Fields, batch[i].Time = nil, time.Time{}
 					}
-					c.process(batch, sdk.Watermark{})
+					process(batch, sdk.Watermark{})
 				}
-				c.process(nil, sdk.Watermark{Final: true})
+				process(nil, sdk.Watermark{Final: true})
 			}
 			lines := float64(total) * float64(b.N)
 			b.ReportMetric(lines/b.Elapsed().Seconds(), "lines/s")

@@ -234,3 +234,45 @@ rule "r" {
 		t.Fatalf("got %v", out)
 	}
 }
+
+// TestRulesAloneRecordsOverrides: with record_overrides, the rules processor alone gives the
+// alerts and the override audit records of the override + rules pair, in one processing step.
+func TestRulesAloneRecordsOverrides(t *testing.T) {
+	blocks := shippedBlocks(t)
+	single := "record_overrides = true\n" + blocks["rules"]
+	for _, name := range []string{"flask-sample.log", "spring-sample.log"} {
+		lines := readLines(t, filepath.Join("testdata", "corpus", name))
+		pair := newChain(t, blocks["override"], blocks["rules"], sdktest.Direct).replay(lines, name, 300)
+		p := sdktest.NewProcessor(t, detect.RulesComponent(), single, sdktest.WithMode(sdktest.GRPC),
+			sdktest.WithInstance("processor.rules.anomalies"))
+		var alone []sdk.Event
+		for i := 0; i < len(lines); i += 300 {
+			alone = append(alone, p.Process(logEvents(lines[i:min(i+300, len(lines))], name))...)
+		}
+		alone = append(alone, p.ProcessAt(nil, sdk.Watermark{Final: true})...)
+		if g, w := keysOf(alertsOf(alone)), keysOf(alertsOf(pair)); g != w {
+			t.Fatalf("%s alerts:\n got %s\nwant %s", name, g, w)
+		}
+		if g, w := auditString(alone), auditString(pair); g != w {
+			t.Fatalf("%s audit records:\n got %s\nwant %s", name, g, w)
+		}
+	}
+	// An operator's declaration is replaced by its record.
+	p := sdktest.NewProcessor(t, detect.RulesComponent(), single)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	op := sdk.Event{Kind: sdk.KindAudit, Origin: "operator",
+		Fields: map[string]string{"event": "override_enabled", "actor": "dana", "reason": "reindex", "ttl": "30m"}}
+	out := p.ProcessAt([]sdk.Event{op}, sdk.Watermark{Time: now})
+	if len(out) != 1 || out[0].Fields["until"] != "2026-11-29T12:30:00.000000000Z" || out[0].Fields["origin"] != "operator" {
+		t.Fatalf("operator override: %v", out)
+	}
+}
+
+func auditString(evs []sdk.Event) string {
+	var s []string
+	for _, e := range audits(evs) {
+		s = append(s, fmt.Sprintf("%s %s %s %s %s %s", e.Time.Format(time.RFC3339Nano), e.Fields["event"],
+			e.Fields["actor"], e.Fields["reason"], e.Fields["until"], e.Fields["origin"]))
+	}
+	return strings.Join(s, "\n")
+}

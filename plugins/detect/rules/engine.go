@@ -24,6 +24,9 @@ type Options struct {
 	Lateness time.Duration
 	// Override bounds the TTL of override declarations seen in the stream.
 	Override override.Config
+	// RecordOverrides makes the engine emit the audit record of every override change (as
+	// processor "override" does), for pipelines without an override processor before rules.
+	RecordOverrides bool
 }
 
 // Engine evaluates rules over a stream of parsed events. It is not safe for concurrent use.
@@ -136,6 +139,7 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 		if !ev.Time.IsZero() {
 			e.clock.Observe(ev.Time)
 			out = e.resolveUntil(e.clock.Max().UnixNano(), out)
+			out = e.expireOverride(e.clock.Max(), out)
 		}
 	}
 	if override.IsChange(ev) {
@@ -145,7 +149,9 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 			c.Time = e.fallbackTime()
 			at = &c
 		}
-		e.ov.Apply(at, e.opts.Override)
+		if rec := e.ov.Apply(at, e.opts.Override); rec != nil && e.opts.RecordOverrides {
+			out = append(out, *rec)
+		}
 	}
 	if ev.Kind != sdk.KindLog && ev.Kind != "" {
 		return out
@@ -164,6 +170,14 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 	}
 	for _, r := range rs {
 		out = e.count(r, ev, t, out)
+	}
+	return out
+}
+
+// expireOverride ends an override whose TTL passed by now (recording it when asked to).
+func (e *Engine) expireOverride(now time.Time, out []sdk.Event) []sdk.Event {
+	if rec := e.ov.Expire(now); rec != nil && e.opts.RecordOverrides {
+		out = append(out, *rec)
 	}
 	return out
 }
@@ -187,6 +201,7 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 	}
 	now := e.clock.EndBatch(wm)
 	if !now.IsZero() {
+		out = e.expireOverride(now, out)
 		out = e.resolveUntil(now.UnixNano(), out)
 		e.expireKeys(now.UnixNano(), -1)
 	}
