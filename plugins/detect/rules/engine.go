@@ -223,7 +223,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 	// History is kept relative to the key's own newest event, so the lines of an origin that
 	// lags behind the others are still counted together.
 	ks.prune(ks.newest()-r.w-e.lateness, r.w)
-	ks.touched = max(e.clock.Max().UnixNano(), tn)
+	ks.touchedSec = secondsOf(max(e.clock.Max().UnixNano(), tn))
 	e.expireKeys(e.clock.Max().UnixNano(), 2)
 
 	inc := r.incidents[key]
@@ -300,7 +300,7 @@ func (e *Engine) expireKeys(now int64, limit int) {
 	for _, r := range e.rules {
 		cutoff := now - r.w - e.lateness
 		for n := 0; r.tail != nil && (limit < 0 || n < limit); n++ {
-			if r.tail.touched > cutoff {
+			if r.tail.touchedNs() > cutoff {
 				break
 			}
 			r.drop(r.tail)

@@ -141,7 +141,7 @@ func (e *Engine) Snapshot() []byte {
 		w.uvarint(uint64(len(r.keys)))
 		for ks := r.tail; ks != nil; ks = ks.prev {
 			w.str(ks.key)
-			w.varint(ks.touched)
+			w.uvarint(uint64(ks.touchedSec))
 			w.uvarint(uint64(len(ks.hits)))
 			var prev int64
 			for _, h := range ks.hits {
@@ -219,7 +219,7 @@ func (e *Engine) Restore(b []byte) error {
 		}
 		nkeys := r.count("keys", 2)
 		for j := 0; j < nkeys && r.err == nil; j++ {
-			ks := &keyState{key: r.str("key"), touched: r.varint("touched")}
+			ks := &keyState{key: r.str("key"), touchedSec: uint32(r.uvarint("touched"))}
 			nh := r.count("hits", 3)
 			ks.hits = make([]hit, 0, max(nh, 1))
 			var prev int64
