@@ -181,7 +181,7 @@ func alertBlocks(e *sdk.Event, f Format, single bool) []Block {
 			Text: mrkdwnP(title + EscapeLimit(a.Explanation, explain-len(title)))})
 	}
 	ctx := "Fingerprint `" + EscapeLimit(a.Fingerprint, 200) + "`"
-	if link := alerttext.PanelLink(f.PanelURL, a); link != "" {
+	if link := alerttext.PanelLink(f.PanelURL, a); link != "" && len(link) <= 2000 {
 		ctx += " · <" + Escape(link) + "|Open in the control panel>"
 	}
 	out = append(out, Block{Type: "context", Elements: []Text{mrkdwn(ctx)}})

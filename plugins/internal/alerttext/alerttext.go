@@ -187,7 +187,7 @@ func PanelLink(panel string, a *sdk.Alert) string {
 // CheckPanelURL reports what is wrong with a configured control panel URL.
 func CheckPanelURL(panel string) error {
 	u, err := url.Parse(strings.ReplaceAll(panel, "{fingerprint}", "x"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(panel, "|<> \t\r\n") {
 		return fmt.Errorf("panel_url must be an http:// or https:// URL, e.g. \"https://tda.example.com/alerts/{fingerprint}\"")
 	}
 	return nil
