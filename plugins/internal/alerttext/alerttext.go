@@ -155,11 +155,21 @@ func Time(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-// Tally counts alerts by severity, most severe first: "2 HIGH, 1 MEDIUM".
+// Tally counts alerts for a summary: firing ones by severity, most severe first, then the
+// suppressed and the resolved ones: "2 HIGH, 1 LOW, 1 suppressed, 1 resolved".
 func Tally(alerts []*sdk.Event) string {
 	counts := map[string]int{}
 	var order []string
+	var suppressed, resolved int
 	for _, e := range alerts {
+		switch e.Alert.State {
+		case sdk.StateSuppressed:
+			suppressed++
+			continue
+		case sdk.StateResolved:
+			resolved++
+			continue
+		}
 		s := Severity(e.Alert)
 		if counts[s] == 0 {
 			order = append(order, s)
@@ -167,9 +177,15 @@ func Tally(alerts []*sdk.Event) string {
 		counts[s]++
 	}
 	sort.SliceStable(order, func(i, j int) bool { return SeverityRank(order[i]) < SeverityRank(order[j]) })
-	parts := make([]string, len(order))
-	for i, s := range order {
-		parts[i] = fmt.Sprintf("%d %s", counts[s], s)
+	parts := make([]string, 0, len(order)+2)
+	for _, s := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+	}
+	if suppressed > 0 {
+		parts = append(parts, fmt.Sprintf("%d suppressed", suppressed))
+	}
+	if resolved > 0 {
+		parts = append(parts, fmt.Sprintf("%d resolved", resolved))
 	}
 	return strings.Join(parts, ", ")
 }
