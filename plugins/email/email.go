@@ -67,7 +67,7 @@ var Spec = &sdk.Spec{
 			Description: "The control panel's URL; each alert links to it (\"{fingerprint}\" is replaced by the alert's fingerprint)."},
 		{Name: "excerpt_lines", Type: sdk.TypeInt, Default: 20,
 			Description: "Log lines shown per alert."},
-		{Name: "max_alerts", Type: sdk.TypeInt, Default: 50,
+		{Name: "max_alerts", Type: sdk.TypeInt, Default: MaxAlertsPerMessage,
 			Description: "Alerts shown in full in one message; the others are listed by title."},
 		{Name: "hello_name", Type: sdk.TypeString,
 			Description: "The name this host gives in EHLO; default: the host name."},
@@ -83,10 +83,13 @@ var Spec = &sdk.Spec{
 }`,
 }
 
+// MaxAlertsPerMessage is the most alerts the agent puts in one message.
+const MaxAlertsPerMessage = 100
+
 // Component returns the email sink.
 func Component() sdk.Component {
 	return sdk.SinkComponent("email", Spec, newSink).
-		WithAccepts(sdk.KindAlert).WithQueue(sdk.QueueDurable)
+		WithAccepts(sdk.KindAlert).WithQueue(sdk.QueueDurable).WithMaxBatch(MaxAlertsPerMessage)
 }
 
 // Sink mails alert batches.

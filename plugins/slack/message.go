@@ -17,6 +17,9 @@ const (
 	MaxHeaderText   = 150
 	MaxFieldText    = 2000
 	MaxFallbackText = 3000
+	// MaxAlertsPerMessage is how many alerts fit in full within MaxBlocks (a header, a
+	// mention and five blocks per alert); the agent puts no more in one batch.
+	MaxAlertsPerMessage = 9
 	// MaxMessageText bounds the text of all blocks together, well below the sizes at which
 	// Slack starts refusing messages.
 	MaxMessageText = 30000

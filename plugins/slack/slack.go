@@ -67,7 +67,7 @@ func Component() sdk.Component {
 	p := newPacers()
 	return sdk.SinkComponent("slack", Spec, func(c *sdk.Config, res sdk.Resources) (sdk.Sink, error) {
 		return newSink(c, res, p)
-	}).WithAccepts(sdk.KindAlert).WithQueue(sdk.QueueDurable)
+	}).WithAccepts(sdk.KindAlert).WithQueue(sdk.QueueDurable).WithMaxBatch(MaxAlertsPerMessage)
 }
 
 // Sink posts alert batches to one webhook.

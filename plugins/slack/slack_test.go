@@ -444,3 +444,30 @@ func TestAdviceCoversDocumentedRefusals(t *testing.T) {
 		}
 	}
 }
+
+// The agent puts at most MaxAlertsPerMessage alerts in a batch: that many ordinary alerts,
+// with a mention, all show in full.
+func TestFullBatchShowsEveryAlert(t *testing.T) {
+	var events []sdk.Event
+	for i := 0; i < slack.MaxAlertsPerMessage; i++ {
+		events = append(events, alert("auth_failures", fmt.Sprintf("203.0.113.%d", i)))
+	}
+	body, err := slack.Payload(alerttext.Alerts(events), slack.Format{Mention: "<!here>",
+		MentionSeverities: []string{"HIGH"}, PanelURL: "https://tda.example.com/a/{fingerprint}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload map[string]any
+	if p := checkSlackPayload("application/json", body, &payload); p != "" {
+		t.Fatalf("payload breaks Slack's limits: %s", p)
+	}
+	if strings.Contains(string(body), "more alert") {
+		t.Fatalf("a full batch was truncated")
+	}
+	if n := strings.Count(string(body), "Fingerprint `"); n != slack.MaxAlertsPerMessage {
+		t.Fatalf("%d alerts shown, want %d", n, slack.MaxAlertsPerMessage)
+	}
+	if c := slack.Component(); c.MaxBatch != slack.MaxAlertsPerMessage {
+		t.Fatalf("component caps batches at %d", c.MaxBatch)
+	}
+}

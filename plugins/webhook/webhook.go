@@ -36,6 +36,8 @@ const (
 	HeaderDelivery  = "X-Tda-Delivery"
 	// PayloadVersion is the version of the body's format.
 	PayloadVersion = 1
+	// MaxAlertsPerRequest is the most alerts the agent puts in one request.
+	MaxAlertsPerRequest = 500
 	// MinSecretBytes is the shortest secret accepted.
 	MinSecretBytes = 16
 )
@@ -70,7 +72,7 @@ var Spec = &sdk.Spec{
 // Component returns the webhook sink.
 func Component() sdk.Component {
 	return sdk.SinkComponent("webhook", Spec, newSink).
-		WithAccepts(sdk.KindAlert).WithQueue(sdk.QueueDurable)
+		WithAccepts(sdk.KindAlert).WithQueue(sdk.QueueDurable).WithMaxBatch(MaxAlertsPerRequest)
 }
 
 // Sink posts alert batches to one endpoint.
