@@ -22,6 +22,8 @@ type fakeSlack struct {
 
 	mu       sync.Mutex
 	requests []slackRequest
+	down     bool // every webhook answers 500 rollup_error
+	limited  int  // this many next requests answer 429 with Retry-After: 3
 }
 
 type slackRequest struct {
@@ -53,7 +55,7 @@ var slackAnswers = map[string]struct {
 	"redirect":            {302, "", map[string]string{"Location": "https://example.com/elsewhere"}},
 }
 
-func newFakeSlack(t *testing.T) *fakeSlack {
+func newFakeSlack(t testing.TB) *fakeSlack {
 	t.Helper()
 	f := &fakeSlack{}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -74,6 +76,15 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	if !known || r.Method != http.MethodPost {
 		ans.status, ans.body = 404, "no_service"
 	}
+	f.mu.Lock()
+	switch {
+	case f.down:
+		ans = slackAnswers["rollup_error"]
+	case f.limited > 0:
+		f.limited--
+		ans = slackAnswers["rate_limited"]
+	}
+	f.mu.Unlock()
 	var payload map[string]any
 	if problem := checkSlackPayload(r.Header.Get("Content-Type"), body, &payload); problem != "" && ans.status == 200 {
 		ans.status, ans.body = 400, "invalid_payload"
@@ -88,6 +99,20 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html")
 	w.WriteHeader(ans.status)
 	_, _ = io.WriteString(w, ans.body)
+}
+
+// SetDown makes every webhook fail with 500 (true) or answer normally again (false).
+func (f *fakeSlack) SetDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// Limit makes the next n requests answer 429 with Retry-After: 3.
+func (f *fakeSlack) Limit(n int) {
+	f.mu.Lock()
+	f.limited = n
+	f.mu.Unlock()
 }
 
 // Requests returns what the server received so far.
