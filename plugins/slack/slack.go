@@ -77,7 +77,6 @@ type Sink struct {
 	interval time.Duration
 	timeout  time.Duration
 	log      hclog.Logger
-	instance string
 	pacers   *pacers
 
 	pacer  *pacer
@@ -114,7 +113,6 @@ func newSink(c *sdk.Config, res sdk.Resources, p *pacers) (*Sink, error) {
 		interval: interval,
 		timeout:  timeout,
 		log:      res.Logger,
-		instance: res.Instance,
 		pacers:   p,
 		now:      time.Now,
 	}, nil
