@@ -1,24 +1,21 @@
 package slack_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -35,7 +32,7 @@ func TestMain(m *testing.M) {
 		sdk.Serve(sdk.PluginInfo{Name: "alertfeed", Version: "0.0.1"}, alertFeedComponent())
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	agenttest.Main(m)
 }
 
 func alertFeedComponent() sdk.Component {
@@ -97,53 +94,35 @@ func (f *alertFeed) Run(ctx context.Context, out sdk.Output) error {
 	}
 }
 
-// agentBuild holds the binaries, built once per test run.
-var agentBuild struct {
-	once      sync.Once
-	err       error
-	tda       string
-	pluginDir string
-}
-
-func buildAgent(t testing.TB) (tda, pluginDir string) {
+// newAgent builds the agent and the notifier plugins, puts this test binary beside them as
+// the alertfeed plugin, and prepares an agent with config (agenttest placeholders DIR and
+// PLUGINS).
+func newAgent(t testing.TB, config string, plugins ...string) *agenttest.Agent {
 	t.Helper()
-	agentBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "tda-e2e-")
-		if err != nil {
-			agentBuild.err = err
-			return
-		}
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			agentBuild.err = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(gomod)))
-		agentBuild.tda = filepath.Join(dir, "tda")
-		agentBuild.pluginDir = filepath.Join(dir, "plugins")
-		for _, args := range [][]string{
-			{"build", "-o", agentBuild.tda, "./cmd/tda"},
-			{"build", "-o", agentBuild.pluginDir + "/", "./plugins/slack/cmd/tda-plugin-slack",
-				"./plugins/email/cmd/tda-plugin-email", "./plugins/webhook/cmd/tda-plugin-webhook"},
-		} {
-			cmd := exec.Command("go", args...)
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				agentBuild.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-				return
-			}
-		}
+	bins := agenttest.Build(t, append([]string{"slack", "email", "webhook"}, plugins...)...)
+	feedOnce.Do(func() {
 		self, err := os.Executable()
 		if err == nil {
-			err = copyFile(self, filepath.Join(agentBuild.pluginDir, feedPluginName))
+			err = copyFile(self, filepath.Join(bins.PluginDir, feedPluginName))
 		}
-		agentBuild.err = err
+		feedErr = err
 	})
-	if agentBuild.err != nil {
-		t.Fatalf("building the agent: %v", agentBuild.err)
+	if feedErr != nil {
+		t.Fatalf("install the alertfeed plugin: %v", feedErr)
 	}
-	return agentBuild.tda, agentBuild.pluginDir
+	a := agenttest.New(t, bins, config)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.Logs())
+		}
+	})
+	return a
 }
+
+var (
+	feedOnce sync.Once
+	feedErr  error
+)
 
 func copyFile(from, to string) error {
 	data, err := os.ReadFile(from)
@@ -153,105 +132,6 @@ func copyFile(from, to string) error {
 	return os.WriteFile(to, data, 0o755)
 }
 
-// agent is one tda process; a test may start it several times on the same data directory.
-type agent struct {
-	t      testing.TB
-	tda    string
-	dir    string
-	config string
-
-	cmd    *exec.Cmd
-	done   chan struct{}
-	logMu  sync.Mutex
-	logBuf bytes.Buffer
-}
-
-// newAgent writes the config (with DATA, PLUGINS and DIR replaced) into a fresh directory.
-func newAgent(t testing.TB, config string) *agent {
-	t.Helper()
-	tda, plugins := buildAgent(t)
-	dir := t.TempDir()
-	config = strings.NewReplacer("DATA", filepath.Join(dir, "data"), "PLUGINS", plugins, "DIR", dir).Replace(config)
-	path := filepath.Join(dir, "agent.hcl")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a := &agent{t: t, tda: tda, dir: dir, config: path}
-	t.Cleanup(func() {
-		a.kill()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", a.log())
-		}
-	})
-	return a
-}
-
-func (a *agent) start() {
-	a.t.Helper()
-	cmd := exec.Command(a.tda, "run", "-config", a.config)
-	cmd.Env = append(os.Environ(), "TDA_PLUGIN_LOG_LEVEL=debug")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		a.t.Fatalf("start tda: %v", err)
-	}
-	a.cmd, a.done = cmd, make(chan struct{})
-	go func() {
-		defer close(a.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			a.logMu.Lock()
-			a.logBuf.Write(sc.Bytes())
-			a.logBuf.WriteByte('\n')
-			a.logMu.Unlock()
-		}
-		_ = cmd.Wait()
-	}()
-}
-
-// kill9 kills the agent with SIGKILL, leaving its plugins to notice and exit.
-func (a *agent) kill9() {
-	if a.cmd == nil {
-		return
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGKILL)
-	<-a.done
-	a.cmd = nil
-	time.Sleep(1500 * time.Millisecond) // plugins exit within a second of losing their parent
-}
-
-// stop interrupts the agent and waits for it to drain and exit.
-func (a *agent) stop() {
-	a.t.Helper()
-	if a.cmd == nil {
-		return
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-a.done:
-	case <-time.After(30 * time.Second):
-		a.t.Errorf("tda did not stop within 30s of SIGINT")
-		a.kill9()
-	}
-	a.cmd = nil
-}
-
-func (a *agent) kill() {
-	if a.cmd != nil {
-		a.kill9()
-	}
-}
-
-func (a *agent) log() string {
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
-	return a.logBuf.String()
-}
-
 // feed appends alerts to the file the alertfeed source follows.
 type feed struct {
 	path string
@@ -259,7 +139,7 @@ type feed struct {
 	n    int
 }
 
-func newFeed(a *agent) *feed { return &feed{path: filepath.Join(a.dir, "alerts.in")} }
+func newFeed(a *agenttest.Agent) *feed { return &feed{path: a.Path("alerts.in")} }
 
 // add appends n firing alerts with fingerprints fp-<seq> and returns their fingerprints.
 func (f *feed) add(t testing.TB, n int) []string {
@@ -285,18 +165,6 @@ func (f *feed) add(t testing.TB, n int) []string {
 		t.Fatal(err)
 	}
 	return fps
-}
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // mailbox is a real SMTP server (go-smtp) on 127.0.0.1 that keeps what it receives.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/plugins/webhook"
 	"github.com/tda-dev/tda/sdk"
 )
@@ -70,8 +71,7 @@ func outage(t *testing.T) time.Duration {
 
 const slackAgentConfig = `
 agent {
-  data_dir   = "DATA"
-  plugin_dir = "PLUGINS"
+  data_dir   = "DIR/data"
 }
 source "alertfeed" "feed" {
   path = "DIR/alerts.in"
@@ -109,7 +109,7 @@ func TestAgentSlackOutageFallsBackToEmailAndLosesNothing(t *testing.T) {
   to     = ["oncall@example.com"]
 }`, mb.Addr)))
 	f := newFeed(a)
-	a.start()
+	a.Start()
 	start := time.Now()
 	var want []string
 	for i := 0; i < 10; i++ { // a burst: 30 alerts in 3 seconds
@@ -125,7 +125,7 @@ func TestAgentSlackOutageFallsBackToEmailAndLosesNothing(t *testing.T) {
 		}
 		return fps
 	}
-	eventually(t, fallbackAfter+30*time.Second, "the email fallback", func() bool { return len(mailed()) >= len(want) })
+	agenttest.WaitFor(t, "the email fallback", fallbackAfter+30*time.Second, func() bool { return len(mailed()) >= len(want) })
 	if first := mb.messages()[0].At; first.Sub(start) < fallbackAfter {
 		t.Errorf("the first fallback mail came %v after the first alert, before fallback_after (%v)", first.Sub(start), fallbackAfter)
 	}
@@ -139,7 +139,7 @@ func TestAgentSlackOutageFallsBackToEmailAndLosesNothing(t *testing.T) {
 	time.Sleep(time.Until(start.Add(down)))
 	attempts := len(fs.Requests())
 	fs.SetDown(false)
-	eventually(t, time.Minute, "Slack to receive every alert", func() bool { return len(delivered(fs)) >= len(want) })
+	agenttest.WaitFor(t, "Slack to receive every alert", time.Minute, func() bool { return len(delivered(fs)) >= len(want) })
 	time.Sleep(3 * time.Second) // a duplicate would come now
 	checkOnceInOrder(t, "Slack after the outage", delivered(fs), want)
 	if attempts < 5 {
@@ -148,7 +148,7 @@ func TestAgentSlackOutageFallsBackToEmailAndLosesNothing(t *testing.T) {
 	if n := len(mailed()); n != len(want) {
 		t.Errorf("the fallback got %d alerts in all, want %d (each once)", n, len(want))
 	}
-	a.stop()
+	a.Stop()
 	t.Logf("outage %v: %d attempts while down, %d mails, %d Slack requests in all", down, attempts, len(mb.messages()), len(fs.Requests()))
 }
 
@@ -158,11 +158,11 @@ func TestAgentHonoursRetryAfter(t *testing.T) {
 	fs.Limit(1)
 	a := newAgent(t, fmt.Sprintf(slackAgentConfig, fs.URL("ok"), "", ""))
 	f := newFeed(a)
-	a.start()
+	a.Start()
 	want := f.add(t, 2)
-	eventually(t, 30*time.Second, "the 429", func() bool { return len(fs.Requests()) >= 1 })
+	agenttest.WaitFor(t, "the 429", 30*time.Second, func() bool { return len(fs.Requests()) >= 1 })
 	want = append(want, f.add(t, 1)...) // arrives during the pause
-	eventually(t, 30*time.Second, "delivery after the pause", func() bool { return len(delivered(fs)) >= len(want) })
+	agenttest.WaitFor(t, "delivery after the pause", 30*time.Second, func() bool { return len(delivered(fs)) >= len(want) })
 	reqs := fs.Requests()
 	if reqs[0].Status != http.StatusTooManyRequests {
 		t.Fatalf("first answer %d, want 429", reqs[0].Status)
@@ -172,7 +172,7 @@ func TestAgentHonoursRetryAfter(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	checkOnceInOrder(t, "Slack", delivered(fs), want)
-	a.stop()
+	a.Stop()
 }
 
 // The agent is killed with -9 while alerts wait in Slack's queue; after a restart each alert
@@ -182,26 +182,26 @@ func TestAgentKilledWithQueuedAlertsDeliversEachOnce(t *testing.T) {
 	fs.SetDown(true)
 	a := newAgent(t, fmt.Sprintf(slackAgentConfig, fs.URL("ok"), "", ""))
 	f := newFeed(a)
-	a.start()
+	a.Start()
 	want := f.add(t, 20)
-	eventually(t, 30*time.Second, "a first failed attempt", func() bool { return len(fs.Requests()) >= 1 })
-	a.kill9()
+	agenttest.WaitFor(t, "a first failed attempt", 30*time.Second, func() bool { return len(fs.Requests()) >= 1 })
+	a.Kill()
 	fs.SetDown(false)
 	want = append(want, f.add(t, 5)...) // written while the agent is down
-	a.start()
-	eventually(t, time.Minute, "every alert after the restart", func() bool { return len(delivered(fs)) >= len(want) })
+	a.Start()
+	agenttest.WaitFor(t, "every alert after the restart", time.Minute, func() bool { return len(delivered(fs)) >= len(want) })
 	time.Sleep(3 * time.Second)
 	checkOnceInOrder(t, "Slack after kill -9", delivered(fs), want)
 
 	// A second kill -9 and restart, with everything delivered, sends nothing again.
 	before := len(fs.Requests())
-	a.kill9()
-	a.start()
+	a.Kill()
+	a.Start()
 	time.Sleep(5 * time.Second)
 	if n := len(fs.Requests()); n != before {
 		t.Fatalf("%d requests after a restart with nothing queued", n-before)
 	}
-	a.stop()
+	a.Stop()
 }
 
 // BenchmarkAgentAlertLatency measures, through the real agent and plugin processes, the time
@@ -232,8 +232,7 @@ func BenchmarkAgentAlertLatency(b *testing.B) {
 	defer recv.Close()
 	a := newAgent(b, fmt.Sprintf(`
 agent {
-  data_dir   = "DATA"
-  plugin_dir = "PLUGINS"
+  data_dir   = "DIR/data"
 }
 source "alertfeed" "feed" {
   path = "DIR/alerts.in"
@@ -247,8 +246,8 @@ pipeline "alerts" {
   to   = [sink.webhook.pager]
 }`, recv.URL))
 	f := newFeed(a)
-	a.start()
-	defer a.stop()
+	a.Start()
+	defer a.Stop()
 	time.Sleep(2 * time.Second) // let the plugins start
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -279,4 +278,80 @@ pipeline "alerts" {
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1])/float64(time.Millisecond), "max-ms")
+}
+
+// The whole chain with the bundled file source and rules processor: password resets whose
+// log lines carry "<!channel>" and a fake link raise a mass_password_reset alert, and the
+// message Slack receives shows them as text.
+func TestAgentFullPipelineEscapesLogText(t *testing.T) {
+	fs := newFakeSlack(t)
+	a := newAgent(t, fmt.Sprintf(`
+agent {
+  data_dir = "DIR/data"
+}
+source "file" "app" {
+  paths     = ["DIR/logs/*.log"]
+  read_from = "beginning"
+}
+processor "rules" "anomalies" {
+  timezone = "UTC"
+  rule "mass_password_reset" {
+    match     = "password_changed"
+    unless    = "actor_role == admin"
+    threshold = 10
+    window    = "60s"
+    severity  = "HIGH"
+  }
+}
+sink "slack" "oncall" {
+  webhook_url = %q
+}
+pipeline "detect" {
+  from    = [source.file.app]
+  through = [processor.rules.anomalies]
+  to      = [sink.slack.oncall]
+}`, fs.URL("ok")), "file", "detect")
+	if err := os.MkdirAll(a.Path("logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	now := time.Now().UTC()
+	for i := 0; i < 12; i++ {
+		ts := now.Add(time.Duration(i) * time.Second)
+		fmt.Fprintf(&lines, "[%s,%03d] INFO in auth: password_changed user_id=%d actor=<!channel> actor_role=user ip=10.1.2.3 note=<http://evil|bank>\n",
+			ts.Format("2006-01-02 15:04:05"), ts.Nanosecond()/1e6, 40+i)
+	}
+	if err := os.WriteFile(a.Path("logs", "app.log"), []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	agenttest.WaitFor(t, "the alert in Slack", 30*time.Second, func() bool {
+		for _, r := range fs.Requests() {
+			if r.Status == http.StatusOK {
+				return true
+			}
+		}
+		return false
+	})
+	a.Stop()
+	var body string
+	for _, r := range fs.Requests() {
+		if r.Status != http.StatusOK {
+			t.Fatalf("Slack answered %d (%s)", r.Status, r.Body)
+		}
+		body += string(r.Body)
+	}
+	if !strings.Contains(body, "mass_password_reset") {
+		t.Fatalf("no mass_password_reset alert in:\n%s", body)
+	}
+	for _, raw := range []string{"<!channel>", "<http://evil|bank>"} {
+		if strings.Contains(body, raw) {
+			t.Errorf("the payload contains %q unescaped", raw)
+		}
+	}
+	for _, escaped := range []string{"actor=&lt;!channel&gt;", "note=&lt;http://evil|bank&gt;"} {
+		if !strings.Contains(body, escaped) {
+			t.Errorf("the payload lacks %q:\n%s", escaped, body)
+		}
+	}
 }
