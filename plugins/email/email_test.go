@@ -381,7 +381,7 @@ func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
 		{"clear-text password", base + "server = \"smtp.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"", "would send the SMTP password in clear text"},
 		{"bad port", base + "server = \"smtp.example.com:99999\"", "the port \"99999\" is not a number between 1 and 65535"},
-		{"bad from", "from = \"not an address\"\nto = [\"a@example.com\"]\nserver = \"smtp.example.com\"", "1:8: from is not a mail address"},
+		{"bad from", "from = \"not an address\"\nto = [\"a@example.com\"]\nserver = \"smtp.example.com\"", "1:8: Invalid from: from is not a mail address"},
 		{"bad to", "from = \"a@example.com\"\nto = [\"ok@example.com\", \"x\\r\\nBcc: y@example.com\"]\nserver = \"smtp.example.com\"", "is not a mail address"},
 		{"no recipients", "from = \"a@example.com\"\nto = []\nserver = \"smtp.example.com\"", "at least one recipient"},
 		{"password missing", base + "server = \"smtp.example.com\"\nusername = \"u\"", "password is empty"},

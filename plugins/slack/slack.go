@@ -87,7 +87,7 @@ type Sink struct {
 func newSink(c *sdk.Config, res sdk.Resources, p *pacers) (*Sink, error) {
 	webhook := strings.TrimSpace(c.String("webhook_url"))
 	if err := httppost.CheckURL(webhook); err != nil {
-		return nil, c.Errorf("webhook_url", "Invalid webhook URL: %v", err)
+		return nil, c.Errorf("webhook_url", "%v", err)
 	}
 	panel := c.String("panel_url")
 	if panel != "" {

@@ -347,11 +347,11 @@ func TestBatchWithoutAlertsSendsNothing(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
 		{"missing", ``, "Missing required argument"},
-		{"plain http", `webhook_url = "http://hooks.example.com/services/T/B/SECRETTOKEN"`, "1:15: Invalid webhook URL: the URL must use https://"},
+		{"plain http", `webhook_url = "http://hooks.example.com/services/T/B/SECRETTOKEN"`, "1:15: Invalid webhook_url: the URL must use https://"},
 		{"not a url", `webhook_url = "hooks.slack.com/services/T/B/SECRETTOKEN"`, "must start with https://"},
-		{"interval", "webhook_url = \"https://hooks.slack.com/x\"\nmessage_interval = \"200ms\"", "2:20: message_interval must be at least 1s"},
-		{"panel", "webhook_url = \"https://hooks.slack.com/x\"\npanel_url = \"tda.local\"", "2:13: panel_url must be an http:// or https:// URL"},
-		{"excerpt", "webhook_url = \"https://hooks.slack.com/x\"\nexcerpt_lines = 0", "2:17: excerpt_lines must be between 1 and 100"},
+		{"interval", "webhook_url = \"https://hooks.slack.com/x\"\nmessage_interval = \"200ms\"", "2:20: Invalid message_interval: message_interval must be at least 1s"},
+		{"panel", "webhook_url = \"https://hooks.slack.com/x\"\npanel_url = \"tda.local\"", "2:13: Invalid panel_url: panel_url must be an http:// or https:// URL"},
+		{"excerpt", "webhook_url = \"https://hooks.slack.com/x\"\nexcerpt_lines = 0", "2:17: Invalid excerpt_lines: excerpt_lines must be between 1 and 100"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

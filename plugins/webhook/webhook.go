@@ -91,7 +91,7 @@ type Sink struct {
 func newSink(c *sdk.Config, res sdk.Resources) (sdk.Sink, error) {
 	target := strings.TrimSpace(c.String("url"))
 	if err := httppost.CheckURL(target); err != nil {
-		return nil, c.Errorf("url", "Invalid URL: %v", err)
+		return nil, c.Errorf("url", "%v", err)
 	}
 	secret := c.String("secret")
 	if len(secret) < MinSecretBytes {

@@ -222,8 +222,8 @@ func TestStatusCodesMapToOutcomes(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
-		{"short secret", "url = \"https://x.example/h\"\nsecret = \"short\"", "2:10: secret must be at least 16 bytes"},
-		{"http", fmt.Sprintf("url = \"http://x.example/TOKEN\"\nsecret = %q", secret), "1:7: Invalid URL: the URL must use https://"},
+		{"short secret", "url = \"https://x.example/h\"\nsecret = \"short\"", "2:10: Invalid secret: secret must be at least 16 bytes"},
+		{"http", fmt.Sprintf("url = \"http://x.example/TOKEN\"\nsecret = %q", secret), "1:7: Invalid url: the URL must use https://"},
 		{"own header", fmt.Sprintf("url = \"https://x.example/h\"\nsecret = %q\nheaders = { \"X-Tda-Signature\" = \"x\" }", secret), "X-Tda-Signature is set by tda"},
 		{"bad header", fmt.Sprintf("url = \"https://x.example/h\"\nsecret = %q\nheaders = { \"A\" = \"x\\r\\nB: y\" }", secret), "cannot carry"},
 	}
