@@ -25,7 +25,8 @@ func (d *direct) configure(ctx context.Context, c Configuration) (Configured, er
 	if c.Component != "" && c.Component != d.comp.Name {
 		return Configured{}, fmt.Errorf("component %q is not %q", c.Component, d.comp.Name)
 	}
-	res := sdk.Resources{Logger: d.logger.Named(c.Instance), Instance: c.Instance, DataDir: c.DataDir}
+	// The logger comes named after the instance from the host.
+	res := sdk.Resources{Logger: d.logger, Instance: c.Instance, DataDir: c.DataDir}
 	inst, diags := d.comp.NewInstance(c.Config, res)
 	if diags.HasErrors() || c.ValidateOnly {
 		return Configured{Diagnostics: diags}, nil
