@@ -137,7 +137,7 @@ type AlertFilter struct {
 	State    string    `json:"state,omitempty"`
 	Severity string    `json:"severity,omitempty"`
 	Rule     string    `json:"rule,omitempty"`
-	Since    time.Time `json:"since,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
 	// Acknowledged: "yes", "no" or "" (both).
 	Acknowledged string `json:"acknowledged,omitempty"`
 	// Limit caps the result (default 100, at most 1000).
@@ -204,10 +204,10 @@ type Migration struct {
 	RequestedAt time.Time `json:"requested_at"`
 	Status      string    `json:"status"`
 	DecidedBy   string    `json:"decided_by,omitempty"`
-	DecidedAt   time.Time `json:"decided_at,omitempty"`
+	DecidedAt   time.Time `json:"decided_at,omitzero"`
 	Decision    string    `json:"decision_reason,omitempty"`
 	// ValidUntil ends an approval: a migration seen in the logs after it is unapproved.
-	ValidUntil time.Time      `json:"valid_until,omitempty"`
+	ValidUntil time.Time      `json:"valid_until,omitzero"`
 	Runs       []MigrationRun `json:"runs,omitempty"`
 }
 
@@ -224,7 +224,7 @@ func (m Migration) Approved(t time.Time) bool {
 type MigrationRun struct {
 	By       string    `json:"by"`
 	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished,omitempty"`
+	Finished time.Time `json:"finished,omitzero"`
 	Snapshot string    `json:"snapshot,omitempty"`
 	Command  []string  `json:"command,omitempty"`
 	Outcome  string    `json:"outcome"` // running, succeeded, failed
@@ -292,10 +292,10 @@ type SnapshotTarget struct {
 type SnapshotTier struct {
 	Name string `json:"name"`
 	// Newest is the newest recovery point (zero: none); RPOSeconds is now minus it.
-	Newest     time.Time      `json:"newest,omitempty"`
+	Newest     time.Time      `json:"newest,omitzero"`
 	RPOSeconds float64        `json:"rpo_seconds"`
 	RPO        string         `json:"rpo"`
-	Earliest   time.Time      `json:"earliest,omitempty"`
+	Earliest   time.Time      `json:"earliest,omitzero"`
 	Snapshots  []SnapshotInfo `json:"snapshots"`
 }
 
@@ -321,7 +321,7 @@ type SnapshotRequest struct {
 type RestoreRequest struct {
 	Target     string    `json:"target,omitempty"`
 	SnapshotID string    `json:"snapshot,omitempty"`
-	ToTime     time.Time `json:"to_time,omitempty"`
+	ToTime     time.Time `json:"to_time,omitzero"`
 	NewName    string    `json:"new_name"`
 	// Confirm must repeat the protected cluster or database name.
 	Confirm string `json:"confirm"`
@@ -341,14 +341,14 @@ type Restore struct {
 	Target        string    `json:"target"`
 	Source        string    `json:"source"`
 	SnapshotID    string    `json:"snapshot,omitempty"`
-	ToTime        time.Time `json:"to_time,omitempty"`
+	ToTime        time.Time `json:"to_time,omitzero"`
 	NewName       string    `json:"new_name"`
 	By            string    `json:"by"`
 	Reason        string    `json:"reason"`
 	Started       time.Time `json:"started"`
-	Finished      time.Time `json:"finished,omitempty"`
+	Finished      time.Time `json:"finished,omitzero"`
 	Status        string    `json:"status"`
-	RecoveryPoint time.Time `json:"recovery_point,omitempty"`
+	RecoveryPoint time.Time `json:"recovery_point,omitzero"`
 	RPOSeconds    float64   `json:"rpo_seconds,omitempty"`
 	RTOSeconds    float64   `json:"rto_seconds,omitempty"`
 	Endpoint      string    `json:"endpoint,omitempty"`
@@ -390,6 +390,6 @@ type AuditFilter struct {
 	Actor  string    `json:"actor,omitempty"`
 	Action string    `json:"action,omitempty"`
 	Target string    `json:"target,omitempty"`
-	Since  time.Time `json:"since,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
 	Limit  int       `json:"limit,omitempty"`
 }
