@@ -137,19 +137,22 @@ func (s *Service) DecideMigration(ctx context.Context, by Actor, d Decision) (Mi
 			}
 			validity = v
 		}
+		cur, err := s.get(d.ID)
+		if err != nil {
+			return err
+		}
+		detail["name"] = cur.Name
+		if err := decidable(cur, by, d.Approve); err != nil {
+			return err
+		}
 		if d.Approve {
 			if err := s.requireOverrideIfBlocked("approving a migration"); err != nil {
 				return err
 			}
 		}
-		var err error
 		m, err = s.update(d.ID, func(m *Migration) error {
-			detail["name"] = m.Name
-			if m.Status != MigrationPending {
-				return errorf(KindConflict, "migration request %s is already %s (by %s)", m.ID, m.Status, m.DecidedBy)
-			}
-			if d.Approve && strings.EqualFold(m.RequestedBy, by.Name) {
-				return errorf(KindForbidden, "%s requested migration %s and cannot approve it: another person must", by.Name, m.ID)
+			if err := decidable(*m, by, d.Approve); err != nil {
+				return err
 			}
 			now := s.now().UTC()
 			m.DecidedBy, m.DecidedAt, m.Decision = by.Name, now, reason
@@ -172,6 +175,17 @@ func (s *Service) DecideMigration(ctx context.Context, by Actor, d Decision) (Mi
 		s.announce(ctx, m)
 	}
 	return m, nil
+}
+
+// decidable says why by cannot decide on m, or nil.
+func decidable(m Migration, by Actor, approve bool) error {
+	if m.Status != MigrationPending {
+		return errorf(KindConflict, "migration request %s is already %s (by %s)", m.ID, m.Status, m.DecidedBy)
+	}
+	if approve && strings.EqualFold(m.RequestedBy, by.Name) {
+		return errorf(KindForbidden, "%s requested migration %s and cannot approve it: another person must", by.Name, m.ID)
+	}
+	return nil
 }
 
 // requireOverrideIfBlocked refuses an action while the system is blocked and no override is
