@@ -220,8 +220,12 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 	}
 	st.PendingMigrations = len(pending)
 	for _, in := range blocking {
-		st.Reasons = append(st.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged (key %q, %d in %s, since %s)",
-			in.Severity, in.Rule, in.Key, in.Count, in.Window, in.FirstSeen.Format(time.RFC3339)))
+		key := ""
+		if in.Key != "" {
+			key = fmt.Sprintf("key %q, ", in.Key)
+		}
+		st.Reasons = append(st.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged (%s%d in %s, since %s)",
+			in.Severity, in.Rule, key, in.Count, in.Window, in.FirstSeen.Format(time.RFC3339)))
 	}
 	if o := st.Override; o != nil {
 		st.Reasons = append(st.Reasons, fmt.Sprintf("override declared by %s (%s) until %s: %s",
