@@ -18,7 +18,7 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"override": group("Declare or end override mode",
 			"Usage: tda override <on|off|status> [flags]\n\n  Override mode marks declared bulk work: alerts of overridable rules are recorded\n  as suppressed, and actions refused while blocked become possible."),
 		"migrate": group("Request, approve and run database migrations",
-			"Usage: tda migrate <request|approve|reject|list> [flags]\n\n  Migrations need an approved request from someone other than the requester."),
+			"Usage: tda migrate <request|approve|reject|list|run> [flags]\n\n  Migrations need an approved request from someone other than the requester;\n  tda migrate run takes the pre-migration snapshot and runs one."),
 		"override on":     func() (cli.Command, error) { return &overrideCommand{env: env, action: "on"}, nil },
 		"override off":    func() (cli.Command, error) { return &overrideCommand{env: env, action: "off"}, nil },
 		"override status": func() (cli.Command, error) { return &overrideCommand{env: env, action: "status"}, nil },
@@ -29,5 +29,11 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"panel":           func() (cli.Command, error) { return &panelCommand{env: env}, nil },
 		"panel export":    func() (cli.Command, error) { return &panelExportCommand{env: env}, nil },
 		"panel publish":   func() (cli.Command, error) { return &panelPublishCommand{env: env}, nil },
+
+		"snapshot create": func() (cli.Command, error) { return &snapshotCreateCommand{env: env}, nil },
+		"snapshot list":   func() (cli.Command, error) { return &snapshotListCommand{env: env}, nil },
+		"snapshot prune":  func() (cli.Command, error) { return &snapshotPruneCommand{env: env}, nil },
+		"restore":         func() (cli.Command, error) { return &restoreCommand{env: env}, nil },
+		"migrate run":     func() (cli.Command, error) { return &migrateRunCommand{env: env}, nil },
 	}
 }
