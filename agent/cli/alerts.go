@@ -46,6 +46,7 @@ func (c *alertsCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	list, err := conn.Alerts(ctx, ops.AlertFilter{State: *st, Severity: *sev, Rule: *rule, Limit: *limit})
@@ -113,6 +114,7 @@ func (c *alertsAckCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	a, err := conn.Acknowledge(ctx, actorOf(*by), ops.AckRequest{Fingerprint: fp, Comment: *comment})
@@ -157,6 +159,7 @@ func (c *auditCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	list, err := conn.Audit(ctx, ops.AuditFilter{Actor: *actor, Action: *action, Limit: *limit})

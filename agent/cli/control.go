@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -54,6 +55,13 @@ func (e *Env) connect(f controlFlags) (*control.Conn, *control.Setup) {
 // actorFlag returns the -by flag; $TDA_ACTOR is its default.
 func actorFlag(fs *flag.FlagSet) *string {
 	return fs.String("by", os.Getenv("TDA_ACTOR"), "")
+}
+
+// release closes a connection, waiting for a snapshot it started.
+func release(conn *control.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_ = conn.Close(ctx)
 }
 
 func actorOf(by string) ops.Actor { return ops.Actor{Name: by} }

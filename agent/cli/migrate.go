@@ -45,6 +45,7 @@ func (c *migrateRequestCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, err := conn.RequestMigration(ctx, actorOf(*by), ops.MigrationRequest{Name: *name, Reason: *reason})
@@ -126,6 +127,7 @@ func (c *migrateDecideCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, err := conn.DecideMigration(ctx, actorOf(*by), ops.Decision{ID: id, Approve: c.approve, Reason: *reason, ValidFor: *validFor})
@@ -172,6 +174,7 @@ func (c *migrateListCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	list, err := conn.Migrations(ctx, ops.MigrationFilter{Status: *status, Limit: *limit})

@@ -76,6 +76,7 @@ func (c *overrideCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var st ops.OverrideStatus

@@ -45,6 +45,7 @@ func (c *panelCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	if setup.HTTP == nil {
 		c.env.Errorf("the config has no http block: add one with an operator token (see docs/panel.md)")
 		return 1
@@ -158,6 +159,7 @@ func (c *panelPublishCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := panel.Publish(ctx, conn, *out); err != nil {

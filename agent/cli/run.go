@@ -85,6 +85,11 @@ func (c *runCommand) Run(args []string) int {
 	if c.env.Diagnostics(cfg, diags) {
 		return 1
 	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+		defer cancel()
+		_ = setup.Close(closeCtx)
+	}()
 	agent := &control.RuntimeAgent{}
 	svc, err := control.NewService(setup, store, agent, "socket", logger.Named("control"))
 	if err != nil {

@@ -36,6 +36,7 @@ func (c *stateCommand) Run(args []string) int {
 	if conn == nil {
 		return 1
 	}
+	defer release(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := conn.State(ctx)

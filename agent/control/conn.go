@@ -51,6 +51,10 @@ func Connect(cfg *config.Config, setup *Setup, opts ConnectOptions) *Conn {
 	return c
 }
 
+// Close releases what the calls opened (snapshot providers), letting a snapshot still being
+// written finish until ctx ends.
+func (c *Conn) Close(ctx context.Context) error { return c.setup.Close(ctx) }
+
 // Where says what the next call would reach.
 func (c *Conn) Where(ctx context.Context) string {
 	switch {

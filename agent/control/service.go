@@ -36,6 +36,8 @@ type Setup struct {
 	TrailPath string
 	Windows   []ops.Window
 	Snapshots ops.Snapshots
+
+	snapshots *snapshotSet
 }
 
 // Prepare reads the http block, finds the audit trail and the migration rule's maintenance
@@ -54,9 +56,21 @@ func Prepare(cfg *config.Config, log hclog.Logger) (*Setup, hcl.Diagnostics) {
 	diags = append(diags, d...)
 	s.Windows, d = maintenanceWindows(cfg)
 	diags = append(diags, d...)
-	s.Snapshots, d = snapshotTargets(cfg, log)
+	set, d := snapshotTargets(cfg, log)
 	diags = append(diags, d...)
+	if set != nil {
+		s.Snapshots, s.snapshots = set, set
+	}
 	return s, diags
+}
+
+// Close releases the snapshot providers opened through the setup, letting a snapshot still
+// being written finish until ctx ends.
+func (s *Setup) Close(ctx context.Context) error {
+	if s == nil || s.snapshots == nil {
+		return nil
+	}
+	return s.snapshots.Close(ctx)
 }
 
 // auditTrail returns the path of the jsonl sink the alerts are read from: the one the http
