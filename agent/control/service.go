@@ -73,6 +73,23 @@ func (s *Setup) Close(ctx context.Context) error {
 	return s.snapshots.Close(ctx)
 }
 
+// Check reports the problems of the http block and of the audit trail's choice (tda
+// validate); the plugins check their own blocks.
+func Check(cfg *config.Config) hcl.Diagnostics {
+	h, diags := ParseHTTP(cfg)
+	var ref *config.Ref
+	if h != nil {
+		ref = h.AuditTrail
+	}
+	_, d := auditTrail(cfg, ref)
+	for _, x := range d {
+		if x.Summary == "Which audit trail?" {
+			diags = append(diags, x)
+		}
+	}
+	return diags
+}
+
 // auditTrail returns the path of the jsonl sink the alerts are read from: the one the http
 // block names, else the only jsonl sink of the pipelines that run a rules processor, else the
 // only jsonl sink at all.

@@ -225,7 +225,7 @@ func TestStaticPanelDispatchesWorkflows(t *testing.T) {
 	d = next(t, got)
 	if d.Path != "/repos/acme/shop/actions/workflows/restore.yml/dispatches" || d.Body.Ref != "production" ||
 		!equal(d.Body.Inputs, map[string]string{"target": "guard", "snapshot": "prod-aurora-scheduled-20261129t0300",
-			"new_name": "prod-aurora-restored", "reason": "restore drill"}) {
+			"new_name": "prod-aurora-restored", "confirm": "prod-aurora", "reason": "restore drill"}) {
 		t.Fatalf("restore dispatch: %+v", d)
 	}
 }

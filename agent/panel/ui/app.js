@@ -188,7 +188,7 @@
       },
       decide: (id, approve, reason) => dispatch('migration', { id: String(id), decision: approve ? 'approve' : 'reject', reason }),
       snapshot: (target, reason) => dispatch('snapshot', { target: target || '', reason }),
-      restore: (r) => dispatch('restore', { target: r.target || '', snapshot: r.snapshot, new_name: r.new_name, reason: r.reason }),
+      restore: (r) => dispatch('restore', { target: r.target || '', snapshot: r.snapshot, new_name: r.new_name, confirm: r.confirm, reason: r.reason }),
       prune: (reason) => dispatch('prune', { dry_run: 'false', reason }),
     };
   }
@@ -386,7 +386,7 @@
       const div = h('div', { class: 'migration status-' + m.status, 'data-id': m.id },
         h('div', { class: 'title' }, h('span', { class: 'badge' }, m.status), h('strong', {}, '#' + m.id + ' ' + m.name)),
         h('div', { class: 'facts' }, 'requested by ' + m.requested_by + ' ' + when(m.requested_at) + (m.reason ? ': ' + m.reason : '')),
-        m.decided_by ? h('div', { class: 'facts decision' }, m.status === 'rejected' ? 'rejected' : 'approved', ' by ' + m.decided_by + ' ' + when(m.decided_at) + ': ' + m.decision_reason +
+        m.decided_by ? h('div', { class: 'facts decision' }, m.status === 'rejected' ? 'rejected' : 'approved', ' by ' + m.decided_by + ' ' + when(m.decided_at) + (m.decision_reason ? ': ' + m.decision_reason : '') +
           (m.valid_until && m.status !== 'rejected' ? ' (valid until ' + when(m.valid_until) + ')' : '')) : null,
         (m.runs || []).map((r) => h('div', { class: 'facts' }, 'run by ' + r.by + ' ' + when(r.started) + ': ' + r.outcome + (r.snapshot ? ', pre-migration snapshot ' + r.snapshot : '') + (r.override ? ' (' + r.override + ')' : ''))));
       if (m.status === 'pending' && backend.caps.decide && canAct()) {
