@@ -48,12 +48,14 @@ processor "rules" "anomalies" {
     realert   = "30m"
   }
 
-  # Any migration outside the maintenance window.
+  # Any migration outside the maintenance window, and inside it any migration without an
+  # approved request (tda migrate request / approve).
   rule "migration_outside_window" {
-    match     = "migration_started"
-    threshold = 0
-    window    = "10m"
-    severity  = "MEDIUM"
+    match            = "migration_started"
+    threshold        = 0
+    window           = "10m"
+    severity         = "MEDIUM"
+    require_approval = true
     maintenance_window {
       days     = ["sun"]
       start    = "02:00"

@@ -411,6 +411,7 @@ func ApprovalEvent(m Migration, now time.Time) sdk.Event {
 		"request_id":  m.ID,
 		"actor":       m.DecidedBy,
 		"reason":      m.Decision,
+		"approved_at": sdk.FormatTime(m.DecidedAt),
 		"valid_until": sdk.FormatTime(m.ValidUntil),
 	}}
 }
