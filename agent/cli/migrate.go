@@ -13,7 +13,9 @@ import (
 
 type migrateRequestCommand struct{ env *Env }
 
-func (c *migrateRequestCommand) Synopsis() string { return "Ask for approval to run a database migration" }
+func (c *migrateRequestCommand) Synopsis() string {
+	return "Ask for approval to run a database migration"
+}
 
 func (c *migrateRequestCommand) Help() string {
 	return strings.TrimSpace(`

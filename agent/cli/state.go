@@ -9,7 +9,9 @@ import (
 
 type stateCommand struct{ env *Env }
 
-func (c *stateCommand) Synopsis() string { return "Show the system state: normal, degraded, blocked or override" }
+func (c *stateCommand) Synopsis() string {
+	return "Show the system state: normal, degraded, blocked or override"
+}
 
 func (c *stateCommand) Help() string {
 	return strings.TrimSpace(`
