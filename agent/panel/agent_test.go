@@ -39,6 +39,18 @@ processor "rules" "anomalies" {
     window    = "10m"
     severity  = "HIGH"
   }
+  rule "migration_outside_window" {
+    match            = "migration_started"
+    threshold        = 0
+    window           = "10m"
+    group_by         = "revision"
+    severity         = "MEDIUM"
+    require_approval = true
+    maintenance_window {
+      start = "00:00"
+      end   = "24:00"
+    }
+  }
   rule "bulk_user_creation" {
     match       = "user_created"
     threshold   = 3
@@ -76,10 +88,11 @@ func TestPanelAgainstTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Start()
-	m := panelURL.FindStringSubmatch(a.Logs())
-	if m == nil {
-		t.Fatalf("no panel URL in the log:\n%s", a.Logs())
-	}
+	var m []string
+	agenttest.WaitFor(t, "the panel's URL in the log", 10*time.Second, func() bool {
+		m = panelURL.FindStringSubmatch(a.Logs())
+		return m != nil
+	})
 	url := m[1]
 
 	// A mass password reset; one line carries markup that must stay text.
@@ -187,6 +200,30 @@ func TestPanelAgainstTheAgent(t *testing.T) {
 		}
 		return false
 	})
+
+	// Inside the maintenance window, the approved migration raises nothing and an unapproved
+	// one raises an alert.
+	f, err := os.OpenFile(a.Path("logs", "app.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Format("2006-01-02 15:04:05,000")
+	fmt.Fprintf(f, "[%s] INFO in migrate: migration_started revision=3ab8b2dfb055 actor=deploy\n", at)
+	fmt.Fprintf(f, "[%s] INFO in migrate: migration_started revision=ffff00001111 actor=deploy\n", at)
+	f.Close()
+	agenttest.WaitFor(t, "the unapproved migration's alert", 20*time.Second, func() bool {
+		for _, e := range agenttest.ReadJSONL(t, trail) {
+			if e.Alert != nil && e.Alert.Rule == "migration_outside_window" && e.Alert.Key == "ffff00001111" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range agenttest.ReadJSONL(t, trail) {
+		if e.Alert != nil && e.Alert.Key == "3ab8b2dfb055" {
+			t.Fatalf("the approved migration raised an alert: %+v", e.Alert)
+		}
+	}
 
 	// An operator override from the CLI: the override processor reports it, the banner shows
 	// who, why and until when.
