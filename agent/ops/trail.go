@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tda-dev/tda/sdk"
 )
@@ -85,6 +86,9 @@ func (t *Trail) Refresh() error {
 		t.offset, t.skipping = 0, false // truncated
 	}
 	t.ino = ino
+	if st.Size() == t.offset {
+		return nil // nothing new
+	}
 	return t.readFrom(t.path, t.offset)
 }
 
@@ -164,35 +168,66 @@ func (t *Trail) consume(r io.Reader) (int64, error) {
 	}
 }
 
+// record is the part of an alert line the trail keeps (sdk.Event's canonical JSON).
+type record struct {
+	TS             string   `json:"ts"`
+	Kind           string   `json:"kind"`
+	Rule           string   `json:"rule"`
+	Severity       string   `json:"severity"`
+	State          string   `json:"state"`
+	Key            string   `json:"key"`
+	Count          int64    `json:"count"`
+	Threshold      int64    `json:"threshold"`
+	Window         string   `json:"window"`
+	FirstSeen      string   `json:"first_seen"`
+	LastSeen       string   `json:"last_seen"`
+	Origin         string   `json:"origin"`
+	Source         string   `json:"source"`
+	Excerpt        []string `json:"excerpt"`
+	Fingerprint    string   `json:"fingerprint"`
+	SuppressedBy   string   `json:"suppressed_by"`
+	OverrideReason string   `json:"override_reason"`
+	Explanation    string   `json:"explanation"`
+	Realert        int      `json:"realert"`
+}
+
+// kindAlert finds alert lines without decoding the others (audit records, logs).
+var kindAlert = []byte(`"kind":"alert"`)
+
 func (t *Trail) line(b []byte) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return
 	}
-	var ev sdk.Event
-	if err := json.Unmarshal(b, &ev); err != nil {
+	if !bytes.Contains(b, kindAlert) {
+		if !json.Valid(b) {
+			t.malformed++
+		}
+		return
+	}
+	var a record
+	if err := json.Unmarshal(b, &a); err != nil {
 		t.malformed++
 		return
 	}
-	if ev.Kind != sdk.KindAlert || ev.Alert == nil || ev.Alert.Fingerprint == "" {
+	if a.Kind != sdk.KindAlert || a.Fingerprint == "" {
 		return
 	}
-	a := ev.Alert
 	in, ok := t.incidents[a.Fingerprint]
 	if !ok {
 		in = &Incident{Fingerprint: a.Fingerprint}
 		t.incidents[a.Fingerprint] = in
 	}
 	in.Rule, in.Severity, in.State, in.Key = a.Rule, a.Severity, a.State, a.Key
-	in.Count, in.Threshold, in.Window = a.Count, a.Threshold, sdk.FormatDuration(a.Window)
-	if !a.FirstSeen.IsZero() {
-		in.FirstSeen = a.FirstSeen
+	in.Count, in.Threshold, in.Window = a.Count, a.Threshold, a.Window
+	if ts := parseTime(a.FirstSeen); !ts.IsZero() {
+		in.FirstSeen = ts
 	}
-	if !a.LastSeen.IsZero() {
-		in.LastSeen = a.LastSeen
+	if ts := parseTime(a.LastSeen); !ts.IsZero() {
+		in.LastSeen = ts
 	}
-	in.Updated = ev.Time
-	in.Origin, in.Source = ev.Origin, ev.Source
+	in.Updated = parseTime(a.TS)
+	in.Origin, in.Source = a.Origin, a.Source
 	if len(a.Excerpt) > 0 {
 		in.Excerpt = a.Excerpt
 	}
@@ -204,6 +239,17 @@ func (t *Trail) line(b []byte) {
 	if len(t.incidents) > MaxIncidents+MaxIncidents/4 {
 		t.evict()
 	}
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return ts.UTC()
 }
 
 // evict keeps the MaxIncidents most recently updated incidents, preferring to drop resolved
