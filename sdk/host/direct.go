@@ -78,6 +78,7 @@ func (s *directSource) Close(ctx context.Context) error { return s.close(ctx) }
 func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error) {
 	s.mu.Lock()
 	src := s.inst.Source
+	instance := s.instance
 	s.mu.Unlock()
 	if src == nil {
 		return nil, fmt.Errorf("source is not configured")
@@ -105,6 +106,7 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 				return runCtx.Err()
 			}
 		})
+	r.out.Stamp(instance)
 	go func() {
 		defer close(r.done)
 		err := src.Run(runCtx, r.out)
