@@ -141,6 +141,29 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 			t.Fatalf("restore ran without confirmation")
 		}
 	}
+	// While a HIGH alert fires unacknowledged (the audit trail of the config), nothing is restored.
+	blocked := filepath.Join(t.TempDir(), "blocked.hcl")
+	src, _ := os.ReadFile(cfg)
+	trail := filepath.Join(t.TempDir(), "alerts.jsonl")
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	alert := `{"ts":"` + now + `","kind":"alert","rule":"bulk_deletion","severity":"HIGH","state":"firing","key":"","count":11,"threshold":10,"window":"1m","first_seen":"` + now + `","last_seen":"` + now + `","origin":"app","source":"file.app","excerpt":[],"fingerprint":"fp1","explanation":"x"}` + "\n"
+	if err := os.WriteFile(trail, []byte(alert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	extra := "\nsource \"file\" \"app\" { paths = [\"/nonexistent/*.log\"] }\nsink \"jsonl\" \"audit\" { path = \"" + trail + "\" }\n" +
+		"pipeline \"p\" {\n  from = [source.file.app]\n  to = [sink.jsonl.audit, sink.snapshot.guard]\n}\n"
+	if err := os.WriteFile(blocked, append(src, extra...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("restore", "-config", blocked, "-snapshot", "tda-s", "-to", "prod-restored", "-yes"); code != 1 ||
+		!strings.Contains(errOut, "the system is blocked") || !strings.Contains(errOut, "bulk_deletion") {
+		t.Fatalf("restore while blocked: %d %s", code, errOut)
+	}
+	for _, a := range srv.Actions() {
+		if strings.HasPrefix(a, "Restore") {
+			t.Fatalf("restore ran while blocked")
+		}
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
