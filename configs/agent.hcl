@@ -48,13 +48,15 @@ processor "rules" "anomalies" {
     realert   = "30m"
   }
 
-  # Any migration outside the maintenance window, one incident per app (origin).
+  # Any migration outside the maintenance window, and inside it any migration without an
+  # approved request (tda migrate request / approve); one incident per app (origin).
   rule "migration_outside_window" {
-    match     = "migration_started"
-    threshold = 0
-    window    = "10m"
-    group_by  = "origin"
-    severity  = "MEDIUM"
+    match            = "migration_started"
+    threshold        = 0
+    window           = "10m"
+    group_by         = "origin"
+    severity         = "MEDIUM"
+    require_approval = true
     maintenance_window {
       days     = ["sun"]
       start    = "02:00"

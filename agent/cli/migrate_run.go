@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/plugins/snapshot"
 )
 
@@ -16,19 +17,29 @@ func (c *migrateRunCommand) Synopsis() string { return "Snapshot, then run a dat
 
 func (c *migrateRunCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda migrate run -config FILE [-target NAME] [-app-version V] -- COMMAND [ARGS...]
+Usage: tda migrate run -config FILE -name NAME -by WHO [-target NAME] [-app-version V] -- COMMAND [ARGS...]
 
-  Takes a snapshot (trigger "pre-migration"), waits until it is available, then
+  Checks that the migration may run: it needs an approved request (tda migrate
+  request, then someone else's approval) that is still valid; outside the
+  maintenance window, and while the system is blocked by an unacknowledged HIGH
+  alert, it also needs an override in force (tda override on). Then it takes a
+  snapshot (trigger "pre-migration"), waits until it is available, then
   runs the migration command (e.g. flask db upgrade, flyway migrate) with
   TDA_SNAPSHOT_ID set to the snapshot's identifier. The outcome is recorded in
-  <data_dir>/sink.snapshot.NAME/migrations.jsonl. If the migration fails, the
-  exact command that restores the pre-migration snapshot is printed.
+  <data_dir>/sink.snapshot.NAME/migrations.jsonl and on the request (with the
+  pre-migration snapshot). If the migration fails, the exact command that
+  restores the pre-migration snapshot is printed.
 
   Exits with the command's status; 1 when the migration could not start.
 
 Flags:
 ` + snapshotFlagsHelp + `
+  -name NAME        The migration as its approved request names it (or -id).
+  -id ID            The approved request's ID.
+  -by WHO           Who runs it (or $TDA_ACTOR).
   -app-version V    Application version to tag (default: as for tda snapshot create).
+  -addr URL         Check the approval with an agent's HTTP API (or $TDA_ADDR).
+  -token TOKEN      Token for -addr (or $TDA_TOKEN).
 `)
 }
 
@@ -37,8 +48,17 @@ func (c *migrateRunCommand) Run(args []string) int {
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	appVersion := fs.String("app-version", "", "")
+	name := fs.String("name", "", "")
+	id := fs.String("id", "", "")
+	by := actorFlag(fs)
+	addr := fs.String("addr", os.Getenv("TDA_ADDR"), "")
+	token := fs.String("token", os.Getenv("TDA_TOKEN"), "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
+	}
+	if *name == "" && *id == "" {
+		c.env.Errorf("which migration? give -name (its revision or version) or -id of its approved request")
+		return 1
 	}
 	command := fs.Args()
 	if len(command) == 0 {
@@ -52,15 +72,49 @@ func (c *migrateRunCommand) Run(args []string) int {
 		return 1
 	}
 	defer t.close()
+	conn, _ := c.env.connect(controlFlags{config: path, addr: addr, token: token})
+	if conn == nil {
+		return 1
+	}
+	defer release(conn)
+	actor := actorOf(*by)
+	var begun *ops.Migration
+	// The approval, the maintenance window and the system state are checked (and the request
+	// marked running) before the snapshot is taken.
+	check := func(ctx context.Context) error {
+		m, err := conn.BeginMigration(ctx, actor, ops.BeginMigration{ID: *id, Name: *name, Command: command})
+		if err != nil {
+			return err
+		}
+		begun = &m
+		if n := len(m.Runs); n > 0 && m.Runs[n-1].Override != "" {
+			c.env.Printf("Running %s %s.\n", m.Name, m.Runs[n-1].Override)
+		}
+		return nil
+	}
 	c.env.Printf("Taking a pre-migration snapshot of %s...\n", t.mgr.Provider().Target())
 	rep, err := t.mgr.Migrate(ctx, snapshot.MigrateOptions{
 		Command: command,
-		Checks:  nil, // approvals and system-state checks are added here
+		Checks:  []snapshot.Check{check},
 		Stdin:   os.Stdin, Stdout: c.env.Stdout, Stderr: c.env.Stderr,
 		RestoreCommand: func(id string) string {
 			return restoreCommandLine(*path, t.comp.Name, id, t.mgr.SuggestRestoreName(time.Now()))
 		},
 	})
+	if begun != nil {
+		fin := ops.FinishMigration{ID: begun.ID, Snapshot: rep.Snapshot.ID, Outcome: ops.MigrationSucceeded, ExitCode: rep.ExitCode}
+		switch {
+		case err != nil:
+			fin.Outcome, fin.Error = ops.MigrationFailed, err.Error()
+		case !rep.Succeeded():
+			fin.Outcome, fin.Error = ops.MigrationFailed, rep.Err.Error()
+		}
+		recordCtx, cancelRecord := context.WithTimeout(context.Background(), time.Minute)
+		if _, ferr := conn.FinishMigration(recordCtx, actor, fin); ferr != nil {
+			c.env.Errorf("could not record the outcome on migration request %s: %v", begun.ID, ferr)
+		}
+		cancelRecord()
+	}
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/plugins/snapshot"
 )
 
@@ -37,6 +38,9 @@ Flags:
   -to-time TIME     Point in time to restore to, RFC 3339 (e.g. 2026-11-29T22:55:00Z).
   -to NEW_NAME      Name of the cluster or database to create.
   -yes              Do not ask for confirmation.
+  -addr URL         Read the system state from an agent's HTTP API (or $TDA_ADDR);
+  -token TOKEN      with this token (or $TDA_TOKEN). While a HIGH alert is firing
+                    unacknowledged and no override is in force, nothing is restored.
 `)
 }
 
@@ -48,6 +52,8 @@ func (c *restoreCommand) Run(args []string) int {
 	toTime := fs.String("to-time", "", "")
 	to := fs.String("to", "", "")
 	yes := fs.Bool("yes", false, "")
+	addr := fs.String("addr", os.Getenv("TDA_ADDR"), "")
+	token := fs.String("token", os.Getenv("TDA_TOKEN"), "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -67,6 +73,21 @@ func (c *restoreCommand) Run(args []string) int {
 		return 1
 	}
 	defer t.close()
+	// While a HIGH alert is firing unacknowledged, a restore needs an override in force.
+	conn, _ := c.env.connect(controlFlags{config: path, addr: addr, token: token})
+	if conn == nil {
+		return 1
+	}
+	defer release(conn)
+	st, err := conn.State(ctx)
+	if err != nil {
+		c.env.Errorf("cannot read the system state, so the restore is not started: %v", err)
+		return 1
+	}
+	if st.Status == ops.StatusBlocked {
+		c.env.Errorf("the system is blocked: %s. Acknowledge the alert (tda alerts ack) or declare an override with a reason (tda override on), then restore", strings.Join(st.Reasons, "; "))
+		return 1
+	}
 	opt.Confirm = func(p snapshot.RestorePlan) (bool, error) {
 		snapshot.WriteRestorePlan(c.env.Stdout, p)
 		if *yes {

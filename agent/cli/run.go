@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/panel"
 	"github.com/tda-dev/tda/agent/runtime"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/plugins/console"
@@ -30,6 +33,10 @@ Usage: tda run [-config FILE] [-plugin-dir DIR] [-log-level LEVEL]
   Runs every pipeline of the configuration until interrupted. On SIGINT or SIGTERM
   tda stops its sources, lets the batches in flight reach the sinks, commits the
   checkpoints and exits within 10 seconds; a second signal exits at once.
+
+  Operators reach the running agent through its socket (data_dir/tda.sock): tda
+  override, tda migrate, tda alerts, tda state. With an http block, tda also
+  serves the control panel and its API (see docs/panel.md).
 
   Without -config, tda runs its embedded default (configs/agent.hcl): it tails the
   example logs in ./examples/logs, prints alerts and appends them to
@@ -74,20 +81,57 @@ func (c *runCommand) Run(args []string) int {
 	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		env = append(env, console.TerminalEnv+"=1")
 	}
+	setup, diags := control.Prepare(cfg, logger.Named("control"))
+	if c.env.Diagnostics(cfg, diags) {
+		return 1
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+		defer cancel()
+		_ = setup.Close(closeCtx)
+	}()
+	agent := &control.RuntimeAgent{}
+	svc, err := control.NewService(setup, store, agent, "socket", logger.Named("control"))
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = svc.Close(closeCtx)
+	}()
 	rt, err := runtime.New(runtime.Options{
 		Config: cfg, Logger: logger, Store: store, Live: true,
 		Launcher: &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout},
+		Observe:  svc.Observe,
 	})
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}
+	agent.Bind(rt)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 	if err := rt.Start(ctx); err != nil {
 		c.env.Errorf("%v", err)
 		return 1
+	}
+	servers, err := control.Serve(control.ServeOptions{Ops: svc, Socket: control.SocketPath(cfg), HTTP: setup.HTTP,
+		UI: panel.Handler(), Gatherers: prometheus.Gatherers{rt.Registry()}, Logger: logger.Named("control")})
+	if err != nil {
+		c.env.Errorf("%v", err)
+		stopCtx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+		defer cancel()
+		_ = rt.Stop(stopCtx)
+		return 1
+	}
+	announceCtx, cancelAnnounce := context.WithTimeout(ctx, 30*time.Second)
+	err = svc.AnnounceApprovals(announceCtx)
+	cancelAnnounce()
+	if err != nil {
+		logger.Warn("could not announce the valid migration approvals to the pipelines", "error", err)
 	}
 	select {
 	case sig := <-signals:
@@ -97,6 +141,7 @@ func (c *runCommand) Run(args []string) int {
 	}
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), StopTimeout)
 	defer stopCancel()
+	servers.Shutdown(stopCtx)
 	stopped := make(chan error, 1)
 	go func() { stopped <- rt.Stop(stopCtx) }()
 	select {

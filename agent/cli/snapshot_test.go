@@ -89,13 +89,36 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatal("no instance created")
 	}
 
+	// Without an approved request nothing runs and no snapshot is taken.
+	code, _, errOut = runCLI("migrate", "run", "-config", cfg, "-name", "V9", "-by", "carol", "--", "sh", "-c", "echo migrating")
+	if code != 1 || !strings.Contains(errOut, "migration not started") || !strings.Contains(errOut, "no valid approved request") {
+		t.Fatalf("unapproved migrate run: %d\n%s", code, errOut)
+	}
+	for _, r := range srv.Requests() {
+		if r.Action == "CreateDBClusterSnapshot" && strings.Contains(r.Params.Get("DBClusterSnapshotIdentifier"), "pre-migration") {
+			t.Fatal("an unapproved migration took a snapshot")
+		}
+	}
+	if code, out, errOut := runCLI("migrate", "request", "-config", cfg, "-name", "V9", "-by", "alice"); code != 0 {
+		t.Fatalf("request: %s %s", out, errOut)
+	}
+	if code, out, errOut := runCLI("migrate", "approve", "1", "-config", cfg, "-by", "bob", "-reason", "reviewed"); code != 0 {
+		t.Fatalf("approve: %s %s", out, errOut)
+	}
+
 	// A failing migration prints the restore command and exits with the migration's status.
 	time.Sleep(1100 * time.Millisecond)
-	code, out, errOut = runCLI("migrate", "run", "-config", cfg, "--", "sh", "-c", "echo migrating; exit 4")
+	code, out, errOut = runCLI("migrate", "run", "-config", cfg, "-name", "V9", "-by", "carol", "--", "sh", "-c", "echo migrating; exit 4")
 	if code != 4 || !strings.Contains(out, "migrating") ||
 		!strings.Contains(errOut, "tda restore -config "+cfg+" -target guard -snapshot tda-prod-aurora-pre-migration-") ||
 		!strings.Contains(errOut, "-to prod-aurora-restored-") {
 		t.Fatalf("migrate run: %d\n%s\n%s", code, out, errOut)
+	}
+	// The request records the run, its pre-migration snapshot and its outcome.
+	code, out, _ = runCLI("migrate", "list", "-config", cfg)
+	if code != 0 || !strings.Contains(out, "failed") || !strings.Contains(out, "1 run by carol") ||
+		!strings.Contains(out, "pre-migration snapshot tda-prod-aurora-pre-migration-") {
+		t.Fatalf("migrate list: %d\n%s", code, out)
 	}
 }
 
@@ -116,6 +139,29 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 	for _, a := range srv.Actions() {
 		if strings.HasPrefix(a, "Restore") {
 			t.Fatalf("restore ran without confirmation")
+		}
+	}
+	// While a HIGH alert fires unacknowledged (the audit trail of the config), nothing is restored.
+	blocked := filepath.Join(t.TempDir(), "blocked.hcl")
+	src, _ := os.ReadFile(cfg)
+	trail := filepath.Join(t.TempDir(), "alerts.jsonl")
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	alert := `{"ts":"` + now + `","kind":"alert","rule":"bulk_deletion","severity":"HIGH","state":"firing","key":"","count":11,"threshold":10,"window":"1m","first_seen":"` + now + `","last_seen":"` + now + `","origin":"app","source":"file.app","excerpt":[],"fingerprint":"fp1","explanation":"x"}` + "\n"
+	if err := os.WriteFile(trail, []byte(alert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	extra := "\nsource \"file\" \"app\" { paths = [\"/nonexistent/*.log\"] }\nsink \"jsonl\" \"audit\" { path = \"" + trail + "\" }\n" +
+		"pipeline \"p\" {\n  from = [source.file.app]\n  to = [sink.jsonl.audit, sink.snapshot.guard]\n}\n"
+	if err := os.WriteFile(blocked, append(src, extra...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("restore", "-config", blocked, "-snapshot", "tda-s", "-to", "prod-restored", "-yes"); code != 1 ||
+		!strings.Contains(errOut, "the system is blocked") || !strings.Contains(errOut, "bulk_deletion") {
+		t.Fatalf("restore while blocked: %d %s", code, errOut)
+	}
+	for _, a := range srv.Actions() {
+		if strings.HasPrefix(a, "Restore") {
+			t.Fatalf("restore ran while blocked")
 		}
 	}
 	for _, tt := range []struct {

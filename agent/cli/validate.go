@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/host"
@@ -49,6 +50,7 @@ func (c *validateCommand) Run(args []string) int {
 	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
 	if !diags.HasErrors() {
 		diags = append(diags, checkWithPlugins(ctx, loaded)...)
+		diags = append(diags, control.Check(loaded.Config)...)
 	}
 	if c.env.Diagnostics(loaded.Config, diags) {
 		return 1

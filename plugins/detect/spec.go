@@ -86,6 +86,7 @@ func RulesSpec() *sdk.Spec {
 					{Name: "max_keys", Type: sdk.TypeInt, Default: 100000, Description: "Keys tracked at most; beyond, the least recently seen key is evicted (counted and logged)."},
 					{Name: "excerpt", Type: sdk.TypeInt, Default: 5, Description: "Lines quoted in the alert."},
 					{Name: "explanation", Type: sdk.TypeString, Description: "Replaces the built-in explanation (what it means, likely cause, first steps)."},
+					{Name: "require_approval", Type: sdk.TypeBool, Default: false, Description: "Count every event that no approved migration request matches (tda migrate request/approve; the agent announces approvals to the pipeline), even inside a maintenance window; the window then only exempts approved migrations. Matches the event's revision to the request's name (a Flyway version also before \" - description\")."},
 				},
 				Blocks: []sdk.Block{{
 					Name: "maintenance_window", Repeated: true,
@@ -148,6 +149,8 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 			MaxKeys:     int(b.Int("max_keys")),
 			Excerpt:     int(b.Int("excerpt")),
 			Explanation: b.String("explanation"),
+
+			RequireApproval: b.Bool("require_approval"),
 		}
 		for _, m := range strings.Split(b.String("match"), "|") {
 			if m = strings.TrimSpace(m); m != "" {

@@ -39,6 +39,7 @@ type Engine struct {
 	resolve  resolveHeap
 	lastWall time.Time
 	lateness int64
+	approved approvals
 }
 
 // Stats describes one rule's state.
@@ -94,7 +95,7 @@ func NewEngine(rules []*Rule, o Options) *Engine {
 	if o.Override == (override.Config{}) {
 		o.Override = override.DefaultConfig
 	}
-	e := &Engine{opts: o, byEvent: map[string][]*ruleState{}, lateness: int64(o.Lateness)}
+	e := &Engine{opts: o, byEvent: map[string][]*ruleState{}, lateness: int64(o.Lateness), approved: approvals{}}
 	for i, r := range rules {
 		rs := &ruleState{Rule: r, idx: i, w: int64(r.Window), keys: map[string]*keyState{},
 			incidents: map[string]*incident{}}
@@ -154,6 +155,7 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 		}
 	}
 	if ev.Kind != sdk.KindLog && ev.Kind != "" {
+		e.approved.observe(ev)
 		return out
 	}
 	typ := ev.Field(parse.FieldEvent)
@@ -212,7 +214,7 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 }
 
 func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event) []sdk.Event {
-	if ok, _ := r.Counts(ev); !ok {
+	if ok, _ := r.counts(ev, e.approved.approved); !ok {
 		return out
 	}
 	tn := t.UnixNano()

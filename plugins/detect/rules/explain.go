@@ -75,8 +75,14 @@ func builtin(r *Rule, a *sdk.Alert, window, scope string) string {
 			"to a new instance and copy back the missing rows."
 	case parse.MigrationStarted:
 		allowed := describeExemptions(r)
-		return "Migration outside the maintenance window: a schema migration ran at " +
-			a.FirstSeen.UTC().Format("Mon 15:04 MST") + allowed + ". " +
+		what := "Migration outside the maintenance window: a schema migration ran at " +
+			a.FirstSeen.UTC().Format("Mon 15:04 MST") + allowed
+		if r.RequireApproval {
+			what = "Unapproved or out-of-window migration: a schema migration ran at " +
+				a.FirstSeen.UTC().Format("Mon 15:04 MST") + allowed +
+				", and a migration counts unless an approved request matches its revision (tda migrate list)"
+		}
+		return what + ". " +
 			"Likely cause: a deploy that runs migrations at start-up (flask db upgrade, Spring Boot with " +
 			"Flyway or Liquibase) or a migration run by hand. " +
 			"First steps: find the revision and who deployed it (excerpt, deploy log); check that a database " +

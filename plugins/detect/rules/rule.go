@@ -41,6 +41,10 @@ type Rule struct {
 	Exemptions []Exemption
 	// Explanation replaces the built-in explanation when set.
 	Explanation string
+	// RequireApproval makes an event count unless an approved migration request matches it
+	// (announced by the agent): even inside a maintenance window, which then exempts only
+	// approved migrations.
+	RequireApproval bool
 }
 
 // Check validates a rule and fills defaults.
@@ -216,8 +220,10 @@ func Lookup(ev *sdk.Event) cond.Lookup {
 }
 
 // Counts reports whether an event counts for the rule (conditions and exemptions); the reason
-// says why not.
-func (r *Rule) Counts(ev *sdk.Event) (bool, string) {
+// says why not. With RequireApproval and no approvals known, every event counts.
+func (r *Rule) Counts(ev *sdk.Event) (bool, string) { return r.counts(ev, nil) }
+
+func (r *Rule) counts(ev *sdk.Event, approved func(*sdk.Event) bool) (bool, string) {
 	if r.Where != nil || r.Unless != nil {
 		get := Lookup(ev)
 		if r.Where != nil && !r.Where.Eval(get) {
@@ -225,6 +231,14 @@ func (r *Rule) Counts(ev *sdk.Event) (bool, string) {
 		}
 		if r.Unless != nil && r.Unless.Eval(get) {
 			return false, "unless holds: " + r.Unless.String()
+		}
+	}
+	if r.RequireApproval {
+		if approved == nil || !approved(ev) {
+			return true, ""
+		}
+		if len(r.Exemptions) == 0 {
+			return false, "an approved migration"
 		}
 	}
 	for _, x := range r.Exemptions {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/tda-dev/tda/plugins/detect/override"
@@ -12,7 +13,8 @@ import (
 
 // The snapshot is a compact binary encoding (a processor may track a million keys and is
 // snapshotted at every checkpoint): a magic, a version, the clock, the override, then every
-// rule by name with its keys from least to most recently seen and its open incidents.
+// rule by name with its keys from least to most recently seen and its open incidents, then
+// the migration approvals (a trailing section: snapshots without it restore with none).
 
 const (
 	snapMagic   = "TDAR"
@@ -176,6 +178,18 @@ func (e *Engine) Snapshot() []byte {
 			}
 		}
 	}
+	names := make([]string, 0, len(e.approved))
+	for n := range e.approved {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	w.uvarint(uint64(len(names)))
+	for _, n := range names {
+		a := e.approved[n]
+		w.str(a.name)
+		w.varint(a.from)
+		w.varint(a.until)
+	}
 	return w.b
 }
 
@@ -248,6 +262,13 @@ func (e *Engine) Restore(b []byte) error {
 				inc.ver = 1
 				fresh.resolve = append(fresh.resolve, resolveEntry{at: inc.due, rule: rs.idx, key: inc.key, ver: 1})
 			}
+		}
+	}
+	if r.err == nil && len(r.b) > 0 {
+		napp := r.count("approvals", 3)
+		for j := 0; j < napp && r.err == nil; j++ {
+			a := approval{name: r.str("approval"), from: r.varint("approved from"), until: r.varint("approved until")}
+			fresh.approved[a.name] = a
 		}
 	}
 	if r.err != nil {

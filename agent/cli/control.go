@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/agent/control"
+	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/ops"
+)
+
+// controlFlagsHelp documents the flags every operator command shares.
+const controlFlagsHelp = `  -config FILE      Config file (default: the embedded one); its data_dir locates the
+                    agent's socket and state store.
+  -addr URL         Reach an agent's HTTP API instead (e.g. from CI; or $TDA_ADDR).
+  -token TOKEN      Token for -addr (or $TDA_TOKEN).`
+
+// controlFlags are the flags of the commands that act on tda's state.
+type controlFlags struct {
+	config *string
+	addr   *string
+	token  *string
+}
+
+func addControlFlags(fs *flag.FlagSet) controlFlags {
+	return controlFlags{
+		config: fs.String("config", "", ""),
+		addr:   fs.String("addr", os.Getenv("TDA_ADDR"), ""),
+		token:  fs.String("token", os.Getenv("TDA_TOKEN"), ""),
+	}
+}
+
+// connect loads the config and returns the operations: through the running agent when there
+// is one, else on the state store (see control.Conn). It prints problems and returns nil.
+func (e *Env) connect(f controlFlags) (*control.Conn, *control.Setup) {
+	cfg, diags := loader.LoadConfig(*f.config)
+	if diags.HasErrors() {
+		e.Diagnostics(cfg, diags)
+		return nil, nil
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: e.Stderr})
+	setup, diags := control.Prepare(cfg, log)
+	if diags.HasErrors() {
+		e.Diagnostics(cfg, diags)
+		return nil, nil
+	}
+	return control.Connect(cfg, setup, control.ConnectOptions{Addr: *f.addr, Token: *f.token, Logger: log}), setup
+}
+
+// actorFlag returns the -by flag; $TDA_ACTOR is its default.
+func actorFlag(fs *flag.FlagSet) *string {
+	return fs.String("by", os.Getenv("TDA_ACTOR"), "")
+}
+
+// release closes a connection, waiting for a snapshot it started.
+func release(conn *control.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+func actorOf(by string) ops.Actor { return ops.Actor{Name: by} }
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func ageOf(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in " + (-d).Round(time.Second).String()
+	case d < time.Minute:
+		return d.Round(time.Second).String() + " ago"
+	case d < 48*time.Hour:
+		return d.Round(time.Minute).String() + " ago"
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}

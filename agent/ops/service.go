@@ -1,0 +1,508 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/agent/state"
+	"github.com/tda-dev/tda/sdk"
+)
+
+// Agent is the running agent as the operations see it: its pipelines, a way to inject
+// events into them, and the health of its components.
+type Agent interface {
+	// Pipelines returns each running pipeline's processor addresses, in order.
+	Pipelines() map[string][]string
+	// Inject sends events into a pipeline's first processor and waits until the pipeline
+	// handed its output to the sinks.
+	Inject(ctx context.Context, pipeline string, events []sdk.Event) error
+	// Components returns the health of every component instance.
+	Components() []ComponentHealth
+}
+
+// Window is a maintenance window of the migration rule.
+type Window interface {
+	Contains(t time.Time) bool
+	Describe() string
+}
+
+// Snapshots is the snapshot targets (the `sink "snapshot"` blocks) the operations can list,
+// snapshot and restore.
+type Snapshots interface {
+	// List returns every target's tiers (a target that cannot be listed carries Error).
+	List(ctx context.Context) ([]SnapshotTarget, error)
+	// Resolve returns the sink name and the protected cluster or database of a target name
+	// ("" selects the only target).
+	Resolve(ctx context.Context, target string) (name, protected string, err error)
+	// Create takes a manual snapshot of the named target.
+	Create(ctx context.Context, target string) (SnapshotInfo, error)
+	// Restore restores into a new cluster or database and returns once it serves
+	// connections, with the recovery point, RPO and RTO filled in.
+	Restore(ctx context.Context, req RestoreRequest) (Restore, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	Store *state.Store
+	// Trail is the audit trail the alerts are read from (nil: none configured).
+	Trail *Trail
+	// Agent is the running agent (nil when the CLI opened the store itself).
+	Agent Agent
+	// Snapshots are the snapshot targets (nil: none configured).
+	Snapshots Snapshots
+	// Windows are the migration rule's maintenance windows (none: migrations may run at any
+	// time once approved).
+	Windows []Window
+	// ApprovalValidity is how long an approval lasts by default (default 24h).
+	ApprovalValidity time.Duration
+	// Via names how actors reach this service when the caller does not say ("cli").
+	Via    string
+	Now    func() time.Time
+	Logger hclog.Logger
+}
+
+// Service implements Operations over the state store.
+type Service struct {
+	store     *state.Store
+	trail     *Trail
+	agent     Agent
+	snapshots Snapshots
+	windows   []Window
+	validity  time.Duration
+	via       string
+	now       func() time.Time
+	log       hclog.Logger
+	overrides *overrides
+
+	// mu serialises read-check-write sequences (decisions, runs) within this process; the
+	// store serialises writers across processes.
+	mu sync.Mutex
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var _ Operations = (*Service)(nil)
+
+// NewService returns a service over opts.Store. Close it to wait for restores in progress.
+func NewService(opts Options) (*Service, error) {
+	if opts.Store == nil {
+		return nil, fmt.Errorf("ops: no state store")
+	}
+	if opts.ApprovalValidity <= 0 {
+		opts.ApprovalValidity = 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Via == "" {
+		opts.Via = "cli"
+	}
+	s := &Service{store: opts.Store, trail: opts.Trail, agent: opts.Agent, snapshots: opts.Snapshots,
+		windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
+		log: opts.Logger, overrides: newOverrides()}
+	if err := s.overrides.load(s.store); err != nil {
+		return nil, fmt.Errorf("read overrides: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.agent != nil {
+		// Only the agent learns of override changes; it keeps the store's copy current.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.overrides.persist(s.ctx, s.store, func(err error) {
+				s.log.Error("could not save the override state", "error", err)
+			})
+		}()
+	}
+	return s, nil
+}
+
+// Close cancels restores still running (recording them as interrupted) and waits for the
+// service's background work, at most until ctx ends.
+func (s *Service) Close(ctx context.Context) error {
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Observe takes every alert and audit event the pipelines emit (runtime.Options.Observe). It
+// never blocks.
+func (s *Service) Observe(pipeline string, e sdk.Event) {
+	if s.overrides.observe(pipeline, e) {
+		s.log.Info("override changed", "pipeline", pipeline, "event", e.Field("event"),
+			"actor", e.Field("actor"), "until", e.Field("until"))
+	}
+}
+
+func (s *Service) actor(by Actor) (Actor, error) {
+	by.Name = strings.TrimSpace(by.Name)
+	if by.Name == "" {
+		return by, errorf(KindInvalid, "say who you are: the acting person's name is required (-by NAME)")
+	}
+	if len(by.Name) > 100 {
+		return by, errorf(KindInvalid, "the actor's name is longer than 100 characters")
+	}
+	if by.Via == "" {
+		by.Via = s.via
+	}
+	return by, nil
+}
+
+// audit records an action and its outcome (err nil: ok; a Forbidden, Conflict or Invalid
+// error: refused; anything else: failed).
+func (s *Service) audit(by Actor, action, target, reason string, detail map[string]string, err error) {
+	e := AuditEntry{Time: s.now().UTC(), Actor: by.Name, Via: by.Via, Action: action, Target: target,
+		Reason: reason, Outcome: "ok", Detail: detail}
+	if err != nil {
+		e.Error = err.Error()
+		switch KindOf(err) {
+		case KindForbidden, KindConflict, KindInvalid, KindNotFound:
+			e.Outcome = "refused"
+		default:
+			e.Outcome = "failed"
+		}
+	}
+	if werr := s.store.Update(func(tx *state.Tx) error {
+		_, err := appendAudit(tx, e)
+		return err
+	}); werr != nil {
+		s.log.Error("could not write the audit log", "action", action, "error", werr)
+	}
+}
+
+// --- state and alerts ---
+
+// State implements Operations.
+func (s *Service) State(ctx context.Context) (SystemState, error) {
+	now := s.now().UTC()
+	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Degraded: []string{},
+		Components: []ComponentHealth{}, Reasons: []string{}}
+	if s.agent != nil {
+		st.Components = s.agent.Components()
+		for _, c := range st.Components {
+			if !c.Healthy {
+				st.Degraded = append(st.Degraded, c.Address+": "+c.Reason)
+			}
+		}
+	} else {
+		st.Degraded = append(st.Degraded, "no agent is running: nothing is being watched (start it with tda run)")
+	}
+	st.Override = s.overrides.active(now)
+	blocking, err := s.blocking()
+	if err != nil {
+		return st, err
+	}
+	st.Blocking = blocking
+	pending, err := s.Migrations(ctx, MigrationFilter{Status: MigrationPending, Limit: 1000})
+	if err != nil {
+		return st, err
+	}
+	st.PendingMigrations = len(pending)
+	for _, in := range blocking {
+		key := ""
+		if in.Key != "" {
+			key = fmt.Sprintf("key %q, ", in.Key)
+		}
+		st.Reasons = append(st.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged (%s%d in %s, since %s)",
+			in.Severity, in.Rule, key, in.Count, in.Window, in.FirstSeen.Format(time.RFC3339)))
+	}
+	if o := st.Override; o != nil {
+		st.Reasons = append(st.Reasons, fmt.Sprintf("override declared by %s (%s) until %s: %s",
+			o.Actor, o.Origin, o.Until.Format(time.RFC3339), o.Reason))
+	}
+	st.Reasons = append(st.Reasons, st.Degraded...)
+	switch {
+	case len(blocking) > 0 && st.Override == nil:
+		st.Status = StatusBlocked
+	case st.Override != nil:
+		st.Status = StatusOverride
+	case len(st.Degraded) > 0:
+		st.Status = StatusDegraded
+	default:
+		st.Status = StatusNormal
+	}
+	return st, nil
+}
+
+// incidents refreshes the trail and returns its incidents with their acknowledgements.
+func (s *Service) incidents() ([]Incident, error) {
+	if s.trail == nil {
+		return nil, nil
+	}
+	if err := s.trail.Refresh(); err != nil {
+		return nil, err
+	}
+	all := s.trail.Incidents()
+	acks := map[string]Ack{}
+	if err := s.store.View(func(tx *state.Tx) error {
+		return tx.ForEach(bucketAcks, func(k, v []byte) error {
+			var a Ack
+			if json.Unmarshal(v, &a) == nil {
+				acks[string(k)] = a
+			}
+			return nil
+		})
+	}); err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if a, ok := acks[all[i].Fingerprint]; ok {
+			a := a
+			all[i].Ack = &a
+		}
+	}
+	return all, nil
+}
+
+func (s *Service) blocking() ([]Incident, error) {
+	all, err := s.incidents()
+	if err != nil {
+		return nil, err
+	}
+	out := []Incident{}
+	for _, in := range all {
+		if in.State == sdk.StateFiring && in.Severity == sdk.SeverityHigh && in.Ack == nil {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// Alerts implements Operations.
+func (s *Service) Alerts(_ context.Context, f AlertFilter) ([]Incident, error) {
+	switch f.State {
+	case "", "open", sdk.StateFiring, sdk.StateSuppressed, sdk.StateResolved:
+	default:
+		return nil, errorf(KindInvalid, "state must be firing, suppressed, resolved or open, not %q", f.State)
+	}
+	switch f.Acknowledged {
+	case "", "yes", "no":
+	default:
+		return nil, errorf(KindInvalid, "acknowledged must be yes or no, not %q", f.Acknowledged)
+	}
+	limit := clampLimit(f.Limit)
+	all, err := s.incidents()
+	if err != nil {
+		return nil, err
+	}
+	out := []Incident{}
+	for _, in := range all {
+		switch {
+		case f.State == "open" && !in.Open(),
+			f.State != "" && f.State != "open" && in.State != f.State,
+			f.Severity != "" && !strings.EqualFold(in.Severity, f.Severity),
+			f.Rule != "" && in.Rule != f.Rule,
+			!f.Since.IsZero() && in.Updated.Before(f.Since),
+			f.Acknowledged == "yes" && in.Ack == nil,
+			f.Acknowledged == "no" && in.Ack != nil:
+			continue
+		}
+		out = append(out, in)
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func clampLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 100
+	case n > 1000:
+		return 1000
+	}
+	return n
+}
+
+// Acknowledge implements Operations.
+func (s *Service) Acknowledge(_ context.Context, by Actor, req AckRequest) (Ack, error) {
+	by, err := s.actor(by)
+	if err != nil {
+		return Ack{}, err
+	}
+	ack := Ack{Fingerprint: strings.TrimSpace(req.Fingerprint), By: by.Name,
+		Comment: strings.TrimSpace(req.Comment), At: s.now().UTC()}
+	err = func() error {
+		if ack.Fingerprint == "" {
+			return errorf(KindInvalid, "which alert? give its fingerprint")
+		}
+		if ack.Comment == "" {
+			return errorf(KindInvalid, "a comment is required: say what you are doing about it")
+		}
+		all, err := s.incidents()
+		if err != nil {
+			return err
+		}
+		found := s.trail == nil
+		for _, in := range all {
+			found = found || in.Fingerprint == ack.Fingerprint
+		}
+		if !found {
+			return errorf(KindNotFound, "no alert with fingerprint %q in the audit trail", ack.Fingerprint)
+		}
+		return s.store.Update(func(tx *state.Tx) error {
+			return putJSON(tx, bucketAcks, []byte(ack.Fingerprint), ack)
+		})
+	}()
+	s.audit(by, ActionAlertAck, ack.Fingerprint, ack.Comment, nil, err)
+	return ack, err
+}
+
+// --- override ---
+
+// overridePipelines lists the pipelines with an override processor.
+func (s *Service) overridePipelines() []string {
+	return s.pipelinesWith("processor.override.")
+}
+
+func (s *Service) pipelinesWith(prefix string) []string {
+	if s.agent == nil {
+		return nil
+	}
+	var out []string
+	for p, procs := range s.agent.Pipelines() {
+		for _, a := range procs {
+			if strings.HasPrefix(a, prefix) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Override implements Operations.
+func (s *Service) Override(context.Context) (OverrideStatus, error) {
+	return OverrideStatus{Active: s.overrides.active(s.now()), Pipelines: s.overridePipelines()}, nil
+}
+
+// OverrideOn implements Operations.
+func (s *Service) OverrideOn(ctx context.Context, by Actor, req OverrideRequest) (OverrideStatus, error) {
+	return s.setOverride(ctx, by, req, true)
+}
+
+// OverrideOff implements Operations.
+func (s *Service) OverrideOff(ctx context.Context, by Actor, req OverrideRequest) (OverrideStatus, error) {
+	return s.setOverride(ctx, by, req, false)
+}
+
+func (s *Service) setOverride(ctx context.Context, by Actor, req OverrideRequest, on bool) (OverrideStatus, error) {
+	by, err := s.actor(by)
+	if err != nil {
+		return OverrideStatus{}, err
+	}
+	action, event := ActionOverrideOff, eventOverrideDisabled
+	if on {
+		action, event = ActionOverrideOn, eventOverrideEnabled
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	detail := map[string]string{}
+	err = func() error {
+		if on && req.Reason == "" {
+			return errorf(KindInvalid, "a reason is required: say what work the override covers (-reason)")
+		}
+		fields := map[string]string{"event": event, "actor": by.Name}
+		if req.Reason != "" {
+			fields["reason"] = req.Reason
+		}
+		if on {
+			ttl := strings.TrimSpace(req.TTL)
+			if ttl == "" {
+				return errorf(KindInvalid, "a ttl is required: how long the override lasts, e.g. 30m (-ttl)")
+			}
+			d, err := sdk.ParseDuration(ttl)
+			if err != nil || d <= 0 {
+				return errorf(KindInvalid, "ttl %q is not a positive duration such as 30m or 2h", ttl)
+			}
+			fields["ttl"] = ttl
+			detail["ttl"] = ttl
+		}
+		if s.agent == nil {
+			return errorf(KindUnavailable, "override mode lives in the running agent's pipelines: start the agent (tda run) and try again")
+		}
+		pipelines := s.overridePipelines()
+		if len(pipelines) == 0 {
+			return errorf(KindUnavailable, "no pipeline has an override processor: add processor \"override\" to the detection pipeline")
+		}
+		detail["pipelines"] = strings.Join(pipelines, ",")
+		for _, p := range pipelines {
+			ev := sdk.Event{Kind: sdk.KindAudit, Origin: "operator", Time: s.now().UTC(), Fields: copyFields(fields)}
+			if err := s.agent.Inject(ctx, p, []sdk.Event{ev}); err != nil {
+				return fmt.Errorf("pipeline %s: %w", p, err)
+			}
+		}
+		return nil
+	}()
+	s.audit(by, action, "override", req.Reason, detail, err)
+	if err != nil {
+		return OverrideStatus{}, err
+	}
+	return s.Override(ctx)
+}
+
+func copyFields(m map[string]string) map[string]string {
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// --- audit ---
+
+// Audit implements Operations.
+func (s *Service) Audit(_ context.Context, f AuditFilter) ([]AuditEntry, error) {
+	limit := clampLimit(f.Limit)
+	var vals [][]byte
+	err := s.store.View(func(tx *state.Tx) error {
+		var err error
+		vals, err = lastMatching(tx, bucketAudit, limit, func(v []byte) (bool, error) {
+			if f.Actor == "" && f.Action == "" && f.Target == "" && f.Since.IsZero() {
+				return true, nil
+			}
+			var e AuditEntry
+			if json.Unmarshal(v, &e) != nil {
+				return false, nil
+			}
+			return (f.Actor == "" || e.Actor == f.Actor) &&
+				(f.Action == "" || e.Action == f.Action || strings.HasPrefix(e.Action, f.Action+".")) &&
+				(f.Target == "" || e.Target == f.Target) &&
+				(f.Since.IsZero() || !e.Time.Before(f.Since)), nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditEntry, 0, len(vals))
+	for _, v := range vals {
+		var e AuditEntry
+		if json.Unmarshal(v, &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,184 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tda-dev/tda/agent/state"
+)
+
+func (s *Service) needSnapshots() error {
+	if s.snapshots == nil {
+		return errorf(KindUnavailable, "no snapshot target is configured: add a sink \"snapshot\" block (see docs/recovery.md)")
+	}
+	return nil
+}
+
+// Snapshots implements Operations.
+func (s *Service) Snapshots(ctx context.Context) ([]SnapshotTarget, error) {
+	if s.snapshots == nil {
+		return []SnapshotTarget{}, nil
+	}
+	targets, err := s.snapshots.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	restores, err := s.Restores(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range targets {
+		for _, r := range restores {
+			if r.Target == targets[i].Name {
+				r := r
+				targets[i].LastRestore = &r
+				break
+			}
+		}
+	}
+	return targets, nil
+}
+
+// CreateSnapshot implements Operations.
+func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequest) (SnapshotInfo, error) {
+	by, err := s.actor(by)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	reason := strings.TrimSpace(req.Reason)
+	var info SnapshotInfo
+	detail := map[string]string{}
+	err = func() error {
+		if reason == "" {
+			return errorf(KindInvalid, "a reason is required: say why this snapshot is taken")
+		}
+		if err := s.needSnapshots(); err != nil {
+			return err
+		}
+		name, _, err := s.snapshots.Resolve(ctx, req.Target)
+		if err != nil {
+			return err
+		}
+		detail["target"] = name
+		info, err = s.snapshots.Create(ctx, name)
+		return err
+	}()
+	s.audit(by, ActionSnapshotCreate, info.ID, reason, detail, err)
+	return info, err
+}
+
+// Restores implements Operations.
+func (s *Service) Restores(context.Context) ([]Restore, error) {
+	var vals [][]byte
+	err := s.store.View(func(tx *state.Tx) error {
+		var err error
+		vals, err = lastMatching(tx, bucketRestores, 100, func([]byte) (bool, error) { return true, nil })
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Restore, 0, len(vals))
+	for _, v := range vals {
+		var r Restore
+		if json.Unmarshal(v, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// StartRestore implements Operations. The restore runs in the background; Restores reports
+// its progress and its RPO and RTO once done.
+func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest) (Restore, error) {
+	by, err := s.actor(by)
+	if err != nil {
+		return Restore{}, err
+	}
+	r := Restore{SnapshotID: strings.TrimSpace(req.SnapshotID), ToTime: req.ToTime.UTC(),
+		NewName: strings.TrimSpace(req.NewName), By: by.Name, Reason: strings.TrimSpace(req.Reason),
+		Started: s.now().UTC(), Status: RestoreRunning}
+	if req.ToTime.IsZero() {
+		r.ToTime = time.Time{}
+	}
+	detail := map[string]string{"new_name": r.NewName}
+	if r.SnapshotID != "" {
+		detail["snapshot"] = r.SnapshotID
+	}
+	err = func() error {
+		if r.Reason == "" {
+			return errorf(KindInvalid, "a reason is required: say why you restore")
+		}
+		if err := s.needSnapshots(); err != nil {
+			return err
+		}
+		name, protected, err := s.snapshots.Resolve(ctx, req.Target)
+		if err != nil {
+			return err
+		}
+		r.Target, r.Source = name, protected
+		detail["target"] = name
+		switch {
+		case r.SnapshotID == "" && r.ToTime.IsZero():
+			return errorf(KindInvalid, "choose what to restore: a snapshot id or a point in time")
+		case r.SnapshotID != "" && !r.ToTime.IsZero():
+			return errorf(KindInvalid, "give a snapshot id or a point in time, not both")
+		case r.NewName == "":
+			return errorf(KindInvalid, "name the new cluster or database: restores never overwrite")
+		case r.NewName == protected:
+			return errorf(KindInvalid, "%s is the protected cluster or database itself: restores never overwrite; choose a new name", protected)
+		case strings.TrimSpace(req.Confirm) != protected:
+			return errorf(KindInvalid, "type the protected cluster or database name (%s) to confirm the restore", protected)
+		}
+		if err := s.requireOverrideIfBlocked("restoring"); err != nil {
+			return err
+		}
+		if s.agent == nil {
+			return errorf(KindUnavailable, "restores started here run inside the agent: start it (tda run), or use tda restore")
+		}
+		return s.store.Update(func(tx *state.Tx) error {
+			n, err := tx.NextSequence(bucketRestores)
+			if err != nil {
+				return err
+			}
+			r.ID = strconv.FormatUint(n, 10)
+			return putJSON(tx, bucketRestores, seqKey(n), r)
+		})
+	}()
+	s.audit(by, ActionRestoreStart, r.ID, r.Reason, detail, err)
+	if err != nil {
+		return r, err
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runRestore(by, req, r)
+	}()
+	return r, nil
+}
+
+func (s *Service) runRestore(by Actor, req RestoreRequest, r Restore) {
+	req.Target = r.Target
+	res, err := s.snapshots.Restore(s.ctx, req)
+	done := r
+	done.Finished = s.now().UTC()
+	if err != nil {
+		done.Status, done.Error = RestoreFailed, err.Error()
+		if s.ctx.Err() != nil {
+			done.Error = "interrupted: the agent stopped during the restore; check " + r.NewName + " and start again"
+		}
+	} else {
+		done.Status = RestoreSucceeded
+		done.RecoveryPoint, done.RPOSeconds, done.RTOSeconds = res.RecoveryPoint, res.RPOSeconds, res.RTOSeconds
+		done.Endpoint = res.Endpoint
+	}
+	key, _ := idKey(r.ID)
+	if werr := s.store.Update(func(tx *state.Tx) error { return putJSON(tx, bucketRestores, key, done) }); werr != nil {
+		s.log.Error("could not record the end of a restore", "restore", r.ID, "error", werr)
+	}
+	s.audit(by, ActionRestoreFinish, r.ID, r.Reason, map[string]string{"status": done.Status,
+		"new_name": r.NewName, "rto_seconds": strconv.FormatFloat(done.RTOSeconds, 'f', 1, 64)}, err)
+}

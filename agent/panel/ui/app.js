@@ -1,0 +1,515 @@
+// tda control panel. Everything shown comes from logs or from people, so the DOM is built with
+// textContent and attributes only: no HTML string is ever parsed from data.
+'use strict';
+
+(function () {
+  const mode = document.body.dataset.mode === 'github' ? 'github' : 'agent';
+  const $ = (id) => document.getElementById(id);
+
+  // h builds an element: h('div', {class: 'x', onclick: fn}, 'text', child...).
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k === 'class') el.className = v;
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  function clear(el, ...children) {
+    el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  }
+
+  function when(iso) {
+    if (!iso) return '-';
+    const t = new Date(iso);
+    if (isNaN(t)) return String(iso);
+    const secs = Math.round((Date.now() - t.getTime()) / 1000);
+    return t.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') + ' (' + ago(secs) + ')';
+  }
+
+  function ago(secs) {
+    if (secs < 0) return 'in ' + duration(-secs);
+    return duration(secs) + ' ago';
+  }
+
+  function duration(secs) {
+    secs = Math.round(secs);
+    if (secs < 90) return secs + 's';
+    if (secs < 5400) return Math.round(secs / 60) + 'm';
+    if (secs < 172800) return (secs / 3600).toFixed(1).replace(/\.0$/, '') + 'h';
+    return (secs / 86400).toFixed(1).replace(/\.0$/, '') + 'd';
+  }
+
+  function showError(msg) { $('error').textContent = msg || ''; if (msg) $('notice').textContent = ''; }
+  function showNotice(msg, link) {
+    const n = $('notice');
+    clear(n, msg);
+    if (link) n.append(' ', h('a', { href: link, target: '_blank', rel: 'noopener noreferrer' }, 'Open the run'));
+    if (msg) $('error').textContent = '';
+  }
+
+  // ---- backends ----
+
+  class APIError extends Error {
+    constructor(status, body) {
+      super((body && body.error) || ('HTTP ' + status));
+      this.status = status;
+      this.kind = body && body.kind;
+    }
+  }
+
+  function agentBackend() {
+    let csrf = '';
+    let session = null;
+    async function call(method, path, body) {
+      const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+      if (body !== undefined) {
+        opts.headers['Content-Type'] = 'application/json';
+        opts.headers['X-CSRF-Token'] = csrf;
+        opts.body = JSON.stringify(body);
+      }
+      const res = await fetch(path, opts);
+      let data = null;
+      try { data = await res.json(); } catch (e) { data = null; }
+      if (!res.ok) throw new APIError(res.status, data);
+      return data;
+    }
+    function withBy(body) {
+      if (session && session.shared) body.by = actorName();
+      return body;
+    }
+    return {
+      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true },
+      async session() {
+        try {
+          session = await call('GET', 'api/session');
+          csrf = session.csrf || '';
+          return session;
+        } catch (e) {
+          if (e.status === 401) return null;
+          throw e;
+        }
+      },
+      async signIn(token) {
+        session = await call('POST', 'api/login', { token });
+        csrf = session.csrf || '';
+        return session;
+      },
+      async signOut() { await call('POST', 'api/logout', {}); session = null; },
+      async load() {
+        const [state, alerts, snapshots, migrations, override, audit] = await Promise.all([
+          call('GET', 'api/state'), call('GET', 'api/alerts?state=open'), call('GET', 'api/snapshots'),
+          call('GET', 'api/migrations?limit=20'), call('GET', 'api/override'), call('GET', 'api/audit?limit=30')]);
+        return { state, alerts, snapshots, migrations, override, audit };
+      },
+      ack: (fp, comment) => call('POST', 'api/alerts/' + encodeURIComponent(fp) + '/ack', withBy({ comment })),
+      overrideOn: (reason, ttl) => call('POST', 'api/override/on', withBy({ reason, ttl })),
+      overrideOff: (reason) => call('POST', 'api/override/off', withBy({ reason })),
+      request: (name, reason) => call('POST', 'api/migrations', withBy({ name, reason })),
+      decide: (id, approve, reason) => call('POST', 'api/migrations/' + encodeURIComponent(id) + '/' + (approve ? 'approve' : 'reject'), withBy({ reason })),
+      snapshot: (target, reason) => call('POST', 'api/snapshots', withBy({ target, reason })),
+      restore: (r) => call('POST', 'api/restores', withBy(r)),
+    };
+  }
+
+  // In GitHub mode the page is static: it reads the JSON files the workflows publish next to
+  // it, and acts by dispatching the repository's workflows with the operator's token, which
+  // stays in this tab's sessionStorage.
+  function githubBackend() {
+    const tokenKey = 'tda.github.token';
+    let cfg = null;
+    async function config() {
+      if (!cfg) {
+        const res = await fetch('config.json', { cache: 'no-store' });
+        if (!res.ok) throw new Error('config.json is missing: rebuild the page with tda panel export');
+        cfg = await res.json();
+      }
+      return cfg;
+    }
+    async function data(name, fallback) {
+      const c = await config();
+      const res = await fetch(c.data + name, { cache: 'no-store' });
+      if (res.status === 404) return fallback;
+      if (!res.ok) throw new Error(name + ': HTTP ' + res.status);
+      return res.json();
+    }
+    async function dispatch(workflow, inputs) {
+      const c = await config();
+      const file = c.workflows[workflow];
+      const url = c.api + '/repos/' + encodeURIComponent(c.owner) + '/' + encodeURIComponent(c.repo) +
+        '/actions/workflows/' + encodeURIComponent(file) + '/dispatches';
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          Accept: 'application/vnd.github+json',
+          Authorization: 'Bearer ' + sessionStorage.getItem(tokenKey),
+          'Content-Type': 'application/json',
+          'X-GitHub-Api-Version': '2022-11-28',
+        },
+        body: JSON.stringify({ ref: c.ref, inputs, return_run_details: true }),
+      });
+      let body = null;
+      try { body = await res.json(); } catch (e) { body = null; }
+      if (!res.ok) {
+        const msg = (body && body.message) || ('HTTP ' + res.status);
+        if (res.status === 401) throw new Error('GitHub refused the token (' + msg + '): paste a fine-grained token with Actions: write');
+        if (res.status === 403 || res.status === 404) throw new Error('GitHub refused the dispatch (' + msg + '): the token needs Actions: write on ' + c.owner + '/' + c.repo + ', and ' + file + ' must exist on ' + c.ref);
+        throw new Error('GitHub: ' + msg);
+      }
+      const link = body && typeof body.html_url === 'string' && body.html_url.startsWith('https://') ? body.html_url : null;
+      return { workflow: file, run: body && body.workflow_run_id, link };
+    }
+    return {
+      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false },
+      async session() {
+        const c = await config();
+        $('signin-title').textContent = 'Paste a GitHub token';
+        $('signin-help').textContent = 'A fine-grained token for ' + c.owner + '/' + c.repo +
+          ' with Actions: write. It stays in this tab only (sessionStorage) and is sent to ' + c.api + ' alone.';
+        const t = sessionStorage.getItem(tokenKey);
+        return t ? { name: 'GitHub: ' + c.owner + '/' + c.repo + ' (' + c.ref + ')', role: 'operator' } : null;
+      },
+      async signIn(token) {
+        sessionStorage.setItem(tokenKey, token);
+        return this.session();
+      },
+      async signOut() { sessionStorage.removeItem(tokenKey); },
+      async load() {
+        const [state, alerts, snapshots, migrations] = await Promise.all([
+          data('state.json', null), data('alerts.json', []), data('snapshots.json', []), data('migrations.json', [])]);
+        return { state, alerts, snapshots, migrations, override: null, audit: [] };
+      },
+      decide: (id, approve, reason) => dispatch('migration', { id: String(id), decision: approve ? 'approve' : 'reject', reason }),
+      snapshot: (target, reason) => dispatch('snapshot', { target: target || '', reason }),
+      restore: (r) => dispatch('restore', { target: r.target || '', snapshot: r.snapshot, new_name: r.new_name, confirm: r.confirm, reason: r.reason }),
+      prune: (reason) => dispatch('prune', { dry_run: 'false', reason }),
+    };
+  }
+
+  const backend = mode === 'github' ? githubBackend() : agentBackend();
+  let session = null;
+
+  function actorName() {
+    return ($('actor-name').value || '').trim();
+  }
+
+  // ---- the confirmation dialog ----
+
+  // confirm asks before an action: optional fields, a reason (required unless reason is
+  // false), and for the most dangerous actions a word to type. Resolves to the values, or
+  // null when cancelled.
+  function confirmAction(o) {
+    return new Promise((resolve) => {
+      const dlg = $('confirm');
+      $('confirm-title').textContent = o.title;
+      $('confirm-text').textContent = o.text || '';
+      $('confirm-error').textContent = '';
+      const inputs = {};
+      clear($('confirm-fields'), (o.fields || []).map((f) => {
+        const input = f.options
+          ? h('select', { id: 'confirm-field-' + f.id }, f.options.map((opt) => h('option', { value: opt.value }, opt.label)))
+          : h('input', { type: 'text', id: 'confirm-field-' + f.id, value: f.value || '', autocomplete: 'off' });
+        inputs[f.id] = input;
+        return h('label', {}, f.label, input);
+      }));
+      const reason = $('confirm-reason');
+      reason.value = '';
+      $('confirm-reason-label').hidden = o.reason === false;
+      const typeLabel = $('confirm-type-label');
+      const typed = $('confirm-type');
+      typed.value = '';
+      typeLabel.hidden = !o.typeToConfirm;
+      $('confirm-type-prompt').textContent = o.typeToConfirm ? 'Type ' + o.typeToConfirm + ' to confirm' : '';
+      const ok = $('confirm-ok');
+      ok.textContent = o.confirmLabel || 'Confirm';
+      ok.className = o.danger ? 'danger' : 'primary';
+      const check = () => { ok.disabled = !!o.typeToConfirm && typed.value !== o.typeToConfirm; };
+      typed.oninput = check;
+      check();
+      const done = (v) => { dlg.onclose = null; if (dlg.open) dlg.close(); resolve(v); };
+      $('confirm-cancel').onclick = () => done(null);
+      dlg.onclose = () => resolve(null);
+      $('confirm-form').onsubmit = (ev) => {
+        ev.preventDefault();
+        const r = reason.value.trim();
+        if (o.reason !== false && !r) { $('confirm-error').textContent = 'A reason is required.'; return; }
+        if (o.typeToConfirm && typed.value !== o.typeToConfirm) return;
+        const values = {};
+        for (const [k, el] of Object.entries(inputs)) values[k] = el.value.trim();
+        for (const f of o.fields || []) {
+          if (f.required && !values[f.id]) { $('confirm-error').textContent = f.label + ' is required.'; return; }
+        }
+        done({ reason: r, values });
+      };
+      dlg.showModal();
+      (o.fields && o.fields.length ? inputs[o.fields[0].id] : reason).focus();
+    });
+  }
+
+  async function act(fn, okMsg) {
+    if (session && session.shared && mode === 'agent' && !actorName()) {
+      showError('Type your name first: it is recorded with every action.');
+      $('actor-name').focus();
+      return;
+    }
+    try {
+      const res = await fn();
+      showNotice(typeof okMsg === 'function' ? okMsg(res) : okMsg, res && res.link);
+      await refresh();
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  // ---- rendering ----
+
+  function renderBanner(st) {
+    const b = $('banner');
+    if (!st) {
+      b.className = 'banner unknown';
+      $('status-word').textContent = 'unknown';
+      $('status-time').textContent = 'no state published yet';
+      clear($('reasons'));
+      return;
+    }
+    b.className = 'banner ' + st.status;
+    $('status-word').textContent = st.status;
+    $('status-time').textContent = 'as of ' + when(st.time) + (st.agent === false ? ' (agent not running)' : '');
+    const reasons = (st.reasons || []).map((r) => h('li', {}, r));
+    if (!reasons.length) reasons.push(h('li', {}, 'Every source attached, every sink delivering, no HIGH alert open.'));
+    if (st.pending_migrations) reasons.push(h('li', {}, st.pending_migrations + ' migration request(s) awaiting a decision'));
+    clear($('reasons'), reasons);
+  }
+
+  function renderAlerts(list) {
+    const el = $('alert-list');
+    if (!list || !list.length) { clear(el, h('p', { class: 'empty' }, 'No alert is firing.')); return; }
+    clear(el, list.map((a) => {
+      const facts = [a.count + ' events, threshold ' + a.threshold + ' in ' + a.window];
+      if (a.key) facts.push('key ' + a.key);
+      facts.push('since ' + when(a.first_seen), 'last ' + when(a.last_seen));
+      if (a.origin) facts.push('from ' + a.origin);
+      const card = h('article', { class: 'card alert-card sev-' + a.severity, 'data-fingerprint': a.fingerprint },
+        h('div', { class: 'title' },
+          h('span', { class: 'badge ' + a.severity }, a.severity),
+          a.state !== 'firing' ? h('span', { class: 'badge state-' + a.state }, a.state) : null,
+          h('span', { class: 'rule' }, a.rule)),
+        h('div', { class: 'facts' }, facts.join(' · ')),
+        a.state === 'suppressed' ? h('div', { class: 'facts' }, 'suppressed by override of ' + (a.suppressed_by || '?') + ': ' + (a.override_reason || '')) : null,
+        h('div', { class: 'explanation' }, a.explanation || ''),
+        a.excerpt && a.excerpt.length ? h('pre', { class: 'excerpt' }, a.excerpt.join('\n')) : null);
+      if (a.ack) {
+        card.append(h('p', { class: 'ack' }, 'Acknowledged by ' + a.ack.by + ' ' + when(a.ack.at) + ': ' + a.ack.comment));
+      } else if (backend.caps.ack && canAct()) {
+        card.append(h('div', { class: 'actions' }, h('button', {
+          class: 'ack-button', type: 'button',
+          onclick: async () => {
+            const r = await confirmAction({ title: 'Acknowledge ' + a.rule, text: 'Say what you are doing about it; the comment goes to the audit log.', confirmLabel: 'Acknowledge' });
+            if (r) act(() => backend.ack(a.fingerprint, r.reason), 'Alert acknowledged.');
+          },
+        }, 'Acknowledge')));
+      }
+      return card;
+    }));
+  }
+
+  function rpoClass(secs) { return secs > 86400 ? 'rpo-bad' : ''; }
+
+  function renderSnapshots(targets) {
+    const el = $('snapshot-list');
+    if (!targets || !targets.length) { clear(el, h('p', { class: 'empty' }, 'No snapshot target is configured.')); return; }
+    clear(el, targets.map((t) => {
+      const rows = (t.tiers || []).map((tier) => h('tr', { class: 'tier' },
+        h('td', {}, tier.name),
+        h('td', {}, tier.newest ? when(tier.newest) : 'none'),
+        h('td', { class: tier.newest ? rpoClass(tier.rpo_seconds) : 'rpo-bad' }, tier.newest ? (tier.rpo || duration(tier.rpo_seconds)) : '-'),
+        h('td', {}, String((tier.snapshots || []).length))));
+      const lr = t.last_restore;
+      const drill = lr
+        ? h('p', { class: 'facts last-restore' }, 'Last restore: ' + lr.status + ' into ' + lr.new_name + ' ' + when(lr.started) +
+          (lr.status === 'succeeded' ? ', RPO ' + duration(lr.rpo_seconds) + ', RTO ' + duration(lr.rto_seconds) : '') +
+          (lr.error ? ' - ' + lr.error : '') + ' (by ' + lr.by + ')')
+        : h('p', { class: 'facts last-restore' }, 'No restore drill recorded: test a restore before you need one.');
+      const snaps = [];
+      for (const tier of t.tiers || []) for (const s of tier.snapshots || []) if (s.status === 'available') snaps.push(s);
+      const actions = h('div', { class: 'actions' });
+      if (canAct() && backend.caps.snapshot) {
+        actions.append(h('button', { type: 'button', class: 'snapshot-button', onclick: async () => {
+          const r = await confirmAction({ title: 'Take a snapshot of ' + t.target, confirmLabel: 'Take snapshot' });
+          if (r) act(() => backend.snapshot(t.name, r.reason), (res) => 'Snapshot ' + (res.id || 'requested') + '.');
+        } }, 'Take snapshot'));
+      }
+      if (canAct() && backend.caps.restore && snaps.length) {
+        actions.append(h('button', { type: 'button', class: 'danger restore-button', onclick: async () => {
+          const r = await confirmAction({
+            title: 'Restore ' + t.target + ' into a new ' + (t.kind === 'postgres' ? 'database' : 'cluster'),
+            text: 'The protected ' + t.target + ' is left untouched; the restore creates the new one.',
+            fields: [
+              { id: 'snapshot', label: 'Snapshot', options: snaps.map((s) => ({ value: s.id, label: s.id + ' (' + when(s.time) + ')' })) },
+              { id: 'new_name', label: 'New name', value: t.target + '-restored', required: true },
+            ],
+            typeToConfirm: t.target, danger: true, confirmLabel: 'Restore',
+          });
+          if (r) act(() => backend.restore({ target: t.name, snapshot: r.values.snapshot, new_name: r.values.new_name, confirm: t.target, reason: r.reason }),
+            'Restore started into ' + r.values.new_name + '.');
+        } }, 'Restore…'));
+      }
+      if (canAct() && backend.caps.prune) {
+        actions.append(h('button', { type: 'button', class: 'prune-button', onclick: async () => {
+          const r = await confirmAction({ title: 'Prune snapshots of ' + t.target, text: 'Deletes what the retention policy does not keep; never the newest, never one tda did not take.', confirmLabel: 'Prune' });
+          if (r) act(() => backend.prune(r.reason), 'Prune dispatched.');
+        } }, 'Prune'));
+      }
+      return h('div', { class: 'target', 'data-target': t.name },
+        h('h3', {}, t.target + ' (' + t.kind + ', ' + t.name + ')'),
+        t.error ? h('p', { class: 'error' }, t.error) : null,
+        h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Tier'), h('th', {}, 'Newest'), h('th', {}, 'RPO'), h('th', {}, 'Kept'))),
+          h('tbody', {}, rows)),
+        drill, actions);
+    }));
+  }
+
+  function renderMigrations(list) {
+    const el = $('migration-list');
+    $('migration-form').hidden = !(backend.caps.request && canAct());
+    if (!list || !list.length) { clear(el, h('p', { class: 'empty' }, 'No migration request.')); return; }
+    const pending = list.filter((m) => m.status === 'pending');
+    const rest = list.filter((m) => m.status !== 'pending').slice(0, 8);
+    const row = (m) => {
+      const div = h('div', { class: 'migration status-' + m.status, 'data-id': m.id },
+        h('div', { class: 'title' }, h('span', { class: 'badge' }, m.status), h('strong', {}, '#' + m.id + ' ' + m.name)),
+        h('div', { class: 'facts' }, 'requested by ' + m.requested_by + ' ' + when(m.requested_at) + (m.reason ? ': ' + m.reason : '')),
+        m.decided_by ? h('div', { class: 'facts decision' }, m.status === 'rejected' ? 'rejected' : 'approved', ' by ' + m.decided_by + ' ' + when(m.decided_at) + (m.decision_reason ? ': ' + m.decision_reason : '') +
+          (m.valid_until && m.status !== 'rejected' ? ' (valid until ' + when(m.valid_until) + ')' : '')) : null,
+        (m.runs || []).map((r) => h('div', { class: 'facts' }, 'run by ' + r.by + ' ' + when(r.started) + ': ' + r.outcome + (r.snapshot ? ', pre-migration snapshot ' + r.snapshot : '') + (r.override ? ' (' + r.override + ')' : ''))));
+      if (m.status === 'pending' && backend.caps.decide && canAct()) {
+        const decide = (approve) => async () => {
+          const r = await confirmAction({ title: (approve ? 'Approve' : 'Reject') + ' migration #' + m.id + ' ' + m.name,
+            text: 'Requested by ' + m.requested_by + (m.reason ? ': ' + m.reason : '') + '. The requester cannot approve their own request.',
+            confirmLabel: approve ? 'Approve' : 'Reject', danger: !approve });
+          if (r) act(() => backend.decide(m.id, approve, r.reason), 'Migration #' + m.id + (approve ? ' approved.' : ' rejected.'));
+        };
+        div.append(h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'primary approve', onclick: decide(true) }, 'Approve'),
+          h('button', { type: 'button', class: 'reject', onclick: decide(false) }, 'Reject')));
+      }
+      return div;
+    };
+    clear(el, pending.length ? h('h3', {}, 'Awaiting a decision') : null, pending.map(row),
+      rest.length ? h('h3', {}, 'Recent') : null, rest.map(row));
+  }
+
+  function renderOverride(st) {
+    const sec = $('override');
+    sec.hidden = !backend.caps.override;
+    if (!backend.caps.override) return;
+    const el = $('override-state');
+    const a = st && st.active;
+    clear(el, a
+      ? h('p', { class: 'override-active' }, 'In force: declared by ' + a.actor + ' (' + a.origin + ') until ' + when(a.until) + ': ' + a.reason)
+      : h('p', { class: 'empty' }, 'No override. Declare one before approved bulk work; alerts of overridable rules are then recorded as suppressed.'));
+    $('override-form').hidden = !canAct();
+    $('override-off').hidden = !a;
+  }
+
+  function renderAudit(list) {
+    const sec = $('audit');
+    sec.hidden = !backend.caps.audit;
+    if (!backend.caps.audit) return;
+    const el = $('audit-list');
+    if (!list || !list.length) { clear(el, h('p', { class: 'empty' }, 'Nothing recorded yet.')); return; }
+    clear(el, h('table', {},
+      h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'Why', 'Outcome'].map((c) => h('th', {}, c)))),
+      h('tbody', {}, list.map((e) => h('tr', { class: 'audit-entry', 'data-action': e.action },
+        h('td', {}, when(e.time)), h('td', {}, e.actor + (e.via ? ' (' + e.via + ')' : '')), h('td', {}, e.action),
+        h('td', {}, e.target || ''), h('td', {}, e.reason || ''),
+        h('td', {}, e.outcome + (e.error ? ': ' + e.error : '')))))));
+  }
+
+  function canAct() { return session && session.role === 'operator'; }
+
+  let refreshing = false;
+  async function refresh() {
+    if (refreshing || !session) return;
+    refreshing = true;
+    try {
+      const d = await backend.load();
+      renderBanner(d.state);
+      renderAlerts(d.alerts);
+      renderSnapshots(d.snapshots);
+      renderMigrations(d.migrations);
+      renderOverride(d.override);
+      renderAudit(d.audit);
+      $('panel').hidden = false;
+    } catch (e) {
+      if (e.status === 401) { await start(); return; }
+      showError('Could not load: ' + e.message);
+    } finally {
+      refreshing = false;
+    }
+  }
+
+  async function start() {
+    try {
+      session = await backend.session();
+    } catch (e) {
+      showError(e.message);
+      return;
+    }
+    $('signin').hidden = !!session;
+    $('signout').hidden = !session;
+    $('panel').hidden = !session;
+    $('who').textContent = session ? session.name + ' · ' + session.role : '';
+    $('whoami').hidden = !(session && session.shared && mode === 'agent');
+    if (session) await refresh();
+  }
+
+  $('signin-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('signin-error').textContent = '';
+    try {
+      await backend.signIn($('token').value.trim());
+      $('token').value = '';
+      await start();
+    } catch (e) {
+      $('signin-error').textContent = e.message;
+    }
+  });
+  $('signout').addEventListener('click', async () => {
+    try { await backend.signOut(); } catch (e) { /* signed out anyway */ }
+    session = null;
+    await start();
+  });
+  const nameInput = $('actor-name');
+  nameInput.value = sessionStorage.getItem('tda.actor') || '';
+  nameInput.addEventListener('change', () => sessionStorage.setItem('tda.actor', actorName()));
+  $('migration-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const name = $('migration-name').value.trim();
+    const reason = $('migration-reason').value.trim();
+    act(() => backend.request(name, reason), (m) => 'Migration #' + m.id + ' requested; another person must approve it.')
+      .then(() => { $('migration-name').value = ''; $('migration-reason').value = ''; });
+  });
+  $('override-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const reason = $('override-reason').value.trim();
+    const ttl = $('override-ttl').value.trim();
+    const r = await confirmAction({ title: 'Declare override for ' + ttl, text: 'Reason: ' + reason + '. Overridable alerts will be recorded as suppressed, and blocked actions become possible.', reason: false, confirmLabel: 'Declare override' });
+    if (r) act(() => backend.overrideOn(reason, ttl), 'Override declared.');
+  });
+  $('override-off').addEventListener('click', async () => {
+    const r = await confirmAction({ title: 'End the override', confirmLabel: 'End override' });
+    if (r) act(() => backend.overrideOff(r.reason), 'Override ended.');
+  });
+  if (mode === 'github') $('signin-title').textContent = 'Paste a GitHub token';
+
+  start();
+  setInterval(() => { if (!document.hidden && !$('confirm').open) refresh(); }, 5000);
+})();
