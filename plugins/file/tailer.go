@@ -62,6 +62,14 @@ type tailedFile struct {
 	cpPending  bool   // a checkpoint is due in the next batch
 }
 
+// shadow is a file that holds a copy of the start of a file being read, as copytruncate
+// leaves beside it: it is not read (its lines are read from the original), and when the
+// original is truncated its unread rest is read from the copy.
+type shadow struct {
+	of   *tailedFile
+	size int64
+}
+
 // orphan is a stored checkpoint entry whose file is not being read.
 type orphan struct {
 	key       string
@@ -85,6 +93,7 @@ type tailer struct {
 	orphans map[string]*orphan     // stored entries of files not being read, by key
 	known   map[string]bool        // paths that had a checkpoint: never "seen for the first time"
 	skipped map[fileID]bool        // gzip files left alone
+	shadows map[fileID]shadow      // copies of files being read (copytruncate), not read themselves
 	open    int
 
 	dirty   []*tailedFile
@@ -108,7 +117,7 @@ type tailer struct {
 func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tailer {
 	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now, avgLine: 128,
 		files: map[fileID]*tailedFile{}, byPath: map[string]*tailedFile{}, byReal: map[string]*tailedFile{},
-		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, waiting: map[*tailedFile]struct{}{}, drain: map[*tailedFile]struct{}{},
+		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, shadows: map[fileID]shadow{}, waiting: map[*tailedFile]struct{}{}, drain: map[*tailedFile]struct{}{},
 		status: "\x00"}
 }
 
@@ -329,6 +338,10 @@ func (t *tailer) rescan() error {
 			if fd.path != path {
 				t.move(f, fd.path)
 			}
+			if fd.st.Size() < f.readPos && f.f != nil && !f.isGz {
+				// Truncated: handle it before a copy of it is taken for a new file.
+				t.truncated(f)
+			}
 			continue
 		}
 		t.rotate(f, "the file was renamed away or deleted")
@@ -348,6 +361,12 @@ func (t *tailer) rescan() error {
 		}
 		if t.skipped[id] {
 			continue
+		}
+		if sh, ok := t.shadows[id]; ok {
+			if t.files[sh.of.id] == sh.of && !sh.of.rotated && fd.st.Size() == sh.size {
+				continue
+			}
+			delete(t.shadows, id)
 		}
 		t.discover(fd.path, id, fd.st)
 	}
@@ -551,6 +570,12 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 	head = head[:n]
 	f.fp = fingerprintOf(head)
 
+	if l := t.copyOf(path, fh, head, size); l != nil {
+		t.log.Debug("not reading a copy of a file being read", "path", path, "copy_of", l.path)
+		t.shadows[id] = shadow{of: l, size: size}
+		t.closeFile(f)
+		return
+	}
 	switch o := t.findOrphan(fh, id, head, size); {
 	case o != nil:
 		t.resumeAt(f, o, size)
@@ -573,6 +598,45 @@ func (t *tailer) newFile(path, real string, id fileID, fh *os.File) *tailedFile 
 		f.join = &joiner{isStart: t.o.isStart, maxBytes: t.o.maxLine, maxLines: t.o.multilineLines}
 	}
 	return f
+}
+
+// copyOf returns the active file in the same directory of which the file at path is a copy:
+// same first bytes, not longer, and the same bytes at its end as the original at that offset.
+func (t *tailer) copyOf(path string, fh *os.File, head []byte, size int64) *tailedFile {
+	if size == 0 || !t.o.follow {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	hashes := map[int]uint64{}
+	for _, l := range t.byPath {
+		if l.f == nil || l.isGz || l.fp.Len == 0 || l.fp.Len > len(head) || filepath.Dir(l.path) != dir {
+			continue
+		}
+		h, ok := hashes[l.fp.Len]
+		if !ok {
+			h = hashBytes(head[:l.fp.Len])
+			hashes[l.fp.Len] = h
+		}
+		if h != l.fp.Hash {
+			continue
+		}
+		st, err := l.f.Stat()
+		if err != nil || st.Size() < size {
+			continue
+		}
+		n := min(size, markerBytes)
+		a, b := make([]byte, n), make([]byte, n)
+		if _, err := fh.ReadAt(a, size-n); err != nil {
+			continue
+		}
+		if _, err := l.f.ReadAt(b, size-n); err != nil {
+			continue
+		}
+		if string(a) == string(b) {
+			return l
+		}
+	}
+	return nil
 }
 
 // findOrphan returns the stored entry this file continues: the same identity (device, inode
