@@ -504,12 +504,13 @@ func (t *tailer) findCopy(f *tailedFile) (string, *os.File) {
 	var bestSize int64
 	for _, de := range entries {
 		name := de.Name()
-		if name == base || !strings.HasPrefix(name, base) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
+		if !rotatedName(name, base) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
 			continue
 		}
 		path := filepath.Join(dir, name)
 		st, err := os.Stat(path)
-		if err != nil || !st.Mode().IsRegular() || idOf(st) == f.id || st.Size() < f.readPos || st.Size() <= bestSize {
+		if err != nil || !st.Mode().IsRegular() || idOf(st) == f.id || t.files[idOf(st)] != nil ||
+			st.Size() < f.readPos || st.Size() <= bestSize {
 			continue
 		}
 		fh, err := os.Open(path)

@@ -359,7 +359,9 @@ func (t *tailer) rescan() error {
 			}
 			continue
 		}
-		if t.skipped[id] {
+		if t.skipped[id] || fd.st.Size() == 0 {
+			// An empty file is taken up once it has bytes: until then it has no lines, and
+			// it may be a copy that is about to be written.
 			continue
 		}
 		if sh, ok := t.shadows[id]; ok {
@@ -600,8 +602,22 @@ func (t *tailer) newFile(path, real string, id fileID, fh *os.File) *tailedFile 
 	return f
 }
 
+// rotatedName reports whether name looks like a rotated copy of base: base followed by a
+// separator and a suffix, as logrotate names them (app.log.1, app.log-20261130).
+func rotatedName(name, base string) bool {
+	if len(name) <= len(base)+1 || !strings.HasPrefix(name, base) {
+		return false
+	}
+	switch name[len(base)] {
+	case '.', '-', '_':
+		return true
+	}
+	return false
+}
+
 // copyOf returns the active file in the same directory of which the file at path is a copy:
-// same first bytes, not longer, and the same bytes at its end as the original at that offset.
+// named like a rotated copy of it, same first bytes, not longer, and the same bytes at its
+// end as the original at that offset.
 func (t *tailer) copyOf(path string, fh *os.File, head []byte, size int64) *tailedFile {
 	if size == 0 || !t.o.follow {
 		return nil
@@ -609,7 +625,8 @@ func (t *tailer) copyOf(path string, fh *os.File, head []byte, size int64) *tail
 	dir := filepath.Dir(path)
 	hashes := map[int]uint64{}
 	for _, l := range t.byPath {
-		if l.f == nil || l.isGz || l.fp.Len == 0 || l.fp.Len > len(head) || filepath.Dir(l.path) != dir {
+		if l.f == nil || l.isGz || l.fp.Len == 0 || l.fp.Len > len(head) || l.path == path ||
+			filepath.Dir(l.path) != dir || !rotatedName(filepath.Base(path), filepath.Base(l.path)) {
 			continue
 		}
 		h, ok := hashes[l.fp.Len]
@@ -760,7 +777,7 @@ func (t *tailer) adoptOrphans() {
 		}
 		for _, de := range entries {
 			name := de.Name()
-			if !strings.HasPrefix(name, base) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
+			if (name != base && !rotatedName(name, base)) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
 				continue
 			}
 			path := filepath.Join(dir, name)
