@@ -8,9 +8,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/runtime"
 	"github.com/tda-dev/tda/agent/state"
+	"github.com/tda-dev/tda/plugins/console"
 )
 
 // StopTimeout bounds the drain after SIGINT or SIGTERM.
@@ -64,10 +67,13 @@ func (c *runCommand) Run(args []string) int {
 		return 1
 	}
 	defer store.Close()
+	env := []string{"TDA_PLUGIN_LOG_LEVEL=" + *level}
+	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		env = append(env, console.TerminalEnv+"=1")
+	}
 	rt, err := runtime.New(runtime.Options{
 		Config: cfg, Logger: logger, Store: store, Live: true,
-		Launcher: &runtime.ProcessLauncher{Registry: loaded.Registry,
-			Env: []string{"TDA_PLUGIN_LOG_LEVEL=" + *level}, Stdout: c.env.Stdout},
+		Launcher: &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout},
 	})
 	if err != nil {
 		c.env.Errorf("%v", err)

@@ -231,11 +231,15 @@ func (p *pipelineRunner) deliver(env *envelope, events []sdk.Event, received tim
 		return
 	}
 	for i := range events {
-		if a := events[i].Alert; a != nil && events[i].Kind == sdk.KindAlert {
+		e := &events[i]
+		if a := e.Alert; a != nil && e.Kind == sdk.KindAlert {
 			p.rt.metrics.alerts.WithLabelValues(a.Rule, a.State).Inc()
 			if !received.IsZero() {
 				p.rt.metrics.detectionLatency.Observe(time.Since(received).Seconds())
 			}
+		}
+		if p.rt.observe != nil && (e.Kind == sdk.KindAlert || e.Kind == sdk.KindAudit) {
+			p.rt.observe(p.name, e.Clone())
 		}
 	}
 	for _, k := range p.sinks {

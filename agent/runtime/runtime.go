@@ -33,6 +33,9 @@ type Options struct {
 	TickInterval time.Duration
 	// Pipelines limits the run to these pipelines (nil: all).
 	Pipelines []string
+	// Observe, when set, sees every alert and audit event a pipeline hands to its sinks (the
+	// control panel keeps the system state from them). It must not block.
+	Observe func(pipeline string, e sdk.Event)
 }
 
 // Runtime runs a configuration's pipelines.
@@ -46,6 +49,7 @@ type Runtime struct {
 
 	health  *Health
 	metrics *metrics
+	observe func(pipeline string, e sdk.Event)
 
 	sources   []*sourceRunner
 	pipelines []*pipelineRunner
@@ -58,9 +62,13 @@ type Runtime struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	wg        sync.WaitGroup
-	started   bool
-	stopOnce  sync.Once
-	allEnded  chan struct{}
+	// loops (checkpoint and tick timers) end before the drain starts.
+	loopsCtx    context.Context
+	cancelLoops context.CancelFunc
+	loopsWG     sync.WaitGroup
+	started     bool
+	stopOnce    sync.Once
+	allEnded    chan struct{}
 }
 
 // New builds a runtime; nothing starts until Start.
@@ -73,7 +81,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{cfg: opts.Config, launcher: opts.Launcher, logger: opts.Logger, store: opts.Store,
 		live: opts.Live, tick: opts.TickInterval, health: newHealth(), metrics: newMetrics(),
-		allEnded: make(chan struct{})}
+		allEnded: make(chan struct{}), observe: opts.Observe}
 	if err := rt.build(opts.Pipelines); err != nil {
 		return nil, err
 	}
@@ -188,6 +196,7 @@ func (rt *Runtime) Registry() *prometheus.Registry { return rt.metrics.registry 
 // from the store and starts moving data.
 func (rt *Runtime) Start(ctx context.Context) error {
 	rt.runCtx, rt.cancelRun = context.WithCancel(context.Background())
+	rt.loopsCtx, rt.cancelLoops = context.WithCancel(rt.runCtx)
 	rt.started = true
 	fail := func(err error) error {
 		rt.killAll()
@@ -233,9 +242,9 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	for _, p := range rt.pipelines {
 		go p.run(rt.runCtx)
 		if rt.live && len(p.stages) > 0 {
-			rt.wg.Add(1)
+			rt.loopsWG.Add(1)
 			go func(p *pipelineRunner) {
-				defer rt.wg.Done()
+				defer rt.loopsWG.Done()
 				rt.tickLoop(p)
 			}(p)
 		}
@@ -245,9 +254,9 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	}
 	go rt.watchSources()
 	if rt.store != nil {
-		rt.wg.Add(1)
+		rt.loopsWG.Add(1)
 		go func() {
-			defer rt.wg.Done()
+			defer rt.loopsWG.Done()
 			rt.commitLoop()
 		}()
 	}
@@ -307,7 +316,7 @@ func (rt *Runtime) tickLoop(p *pipelineRunner) {
 	defer t.Stop()
 	for {
 		select {
-		case <-rt.runCtx.Done():
+		case <-rt.loopsCtx.Done():
 			return
 		case now := <-t.C:
 			rt.dispatchMu.Lock()
@@ -423,10 +432,10 @@ func (rt *Runtime) commitLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-rt.runCtx.Done():
+		case <-rt.loopsCtx.Done():
 			return
 		case <-t.C:
-			if err := rt.Commit(rt.runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := rt.Commit(rt.loopsCtx); err != nil && !errors.Is(err, context.Canceled) {
 				rt.logger.Error("checkpoint failed; the next one will retry", "error", err)
 			}
 		}
@@ -530,6 +539,8 @@ func (rt *Runtime) Stop(ctx context.Context) error {
 
 func (rt *Runtime) stop(ctx context.Context) error {
 	var errs []error
+	rt.cancelLoops()
+	rt.loopsWG.Wait()
 	for _, s := range rt.sources {
 		s.stop()
 	}

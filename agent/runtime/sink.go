@@ -172,6 +172,7 @@ func (k *sinkRunner) enqueue(events []sdk.Event, onAccept func()) {
 	n := k.queuedN
 	k.mu.Unlock()
 	k.rt.metrics.queueDepth.WithLabelValues(k.addr()).Set(float64(n))
+	k.rt.health.setQueued(k.addr(), n)
 	k.signal()
 }
 

@@ -22,7 +22,7 @@ var Spec = &sdk.Spec{
 		{Name: "format", Type: sdk.TypeString, Default: "text", Enum: []string{"text", "json"},
 			Description: "text: a readable block per alert; json: tda's canonical JSON, one line per event."},
 		{Name: "color", Type: sdk.TypeString, Default: "auto", Enum: []string{"auto", "always", "never"},
-			Description: "Colour severities with ANSI codes (auto: only when NO_COLOR is unset and TERM is not dumb)."},
+			Description: "Colour severities with ANSI codes (auto: when the agent's standard output is a terminal and NO_COLOR is unset)."},
 		{Name: "excerpt_lines", Type: sdk.TypeInt, Default: 3,
 			Description: "How many of an alert's excerpt lines to print."},
 		{Name: "explain", Type: sdk.TypeBool, Default: true,
@@ -32,6 +32,9 @@ var Spec = &sdk.Spec{
   format = "text"
 }`,
 }
+
+// TerminalEnv is set to "1" by the agent when its standard output is a terminal.
+const TerminalEnv = "TDA_STDOUT_TERMINAL"
 
 // Component returns the console sink component. It takes alerts and audit records unless
 // the sink block says otherwise with kinds.
@@ -59,7 +62,8 @@ func New(conf *sdk.Config, _ sdk.Resources) (sdk.Sink, error) {
 	case "always":
 		s.color = true
 	case "auto":
-		s.color = os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && os.Getenv("TERM") != ""
+		// The plugin writes through the agent, which says whether its output is a terminal.
+		s.color = os.Getenv("NO_COLOR") == "" && os.Getenv(TerminalEnv) == "1"
 	}
 	if s.excerpt < 0 {
 		return nil, conf.Errorf("excerpt_lines", "excerpt_lines must not be negative")
