@@ -55,6 +55,8 @@ type tailedFile struct {
 	finished  bool      // follow = false: read to the end
 	dirty     bool
 	lastUse   time.Time
+	// discoveredAt is when tda started reading this file.
+	discoveredAt time.Time
 
 	key        string // checkpoint key of the current identity
 	emittedKey string // key of the last checkpoint emitted for this file
@@ -478,6 +480,9 @@ func (t *tailer) rotate(f *tailedFile, why string) {
 	}
 	t.log.Debug("draining rotated file", "path", f.path, "why", why)
 	t.setRotated(f, true)
+	// Rotations of this path that happened while tda was behind (blocked by backpressure)
+	// were never seen at the path: read them too.
+	t.adoptUnseen(f.path, f.discoveredAt)
 	f.grewAt = t.now()
 	t.markDirty(f)
 }
@@ -595,7 +600,7 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 
 func (t *tailer) newFile(path, real string, id fileID, fh *os.File) *tailedFile {
 	f := &tailedFile{path: path, real: real, id: id, f: fh, emittedPos: -1,
-		split: splitter{maxLine: t.o.maxLine}, lastUse: t.now()}
+		split: splitter{maxLine: t.o.maxLine}, lastUse: t.now(), discoveredAt: t.now()}
 	if t.o.multiline {
 		f.join = &joiner{isStart: t.o.isStart, maxBytes: t.o.maxLine, maxLines: t.o.multilineLines}
 	}
@@ -696,6 +701,9 @@ func (t *tailer) resumeAt(f *tailedFile, o *orphan, size int64) {
 	delete(t.orphans, o.key)
 	f.emittedKey = o.key
 	f.emittedPos = o.e.Offset
+	if !o.e.Since.IsZero() {
+		f.discoveredAt = o.e.Since
+	}
 	if o.fp.Len < f.fp.Len && o.e.id() == f.id {
 		// Keep the stored key until the fingerprint can be extended at the next checkpoint.
 		f.fp = o.fp
@@ -755,45 +763,137 @@ func (t *tailer) startAtEnd(f *tailedFile, size int64) {
 
 // adoptOrphans looks, once at start, for the files of stored entries that no pattern matches
 // any more: a file renamed by rotation while tda was down (app.log -> app.log.1), or the copy
-// copytruncate left. They are read from the saved offset to their end, then retired.
+// copytruncate left. They are read from the saved offset to their end, then retired. Files
+// rotated away while tda was down that it never saw (two rotations during the downtime) are
+// read whole.
 func (t *tailer) adoptOrphans() {
-	if !t.o.follow && len(t.orphans) == 0 {
+	if len(t.orphans) == 0 {
 		return
 	}
-	var keys []string
-	for k := range t.orphans {
-		keys = append(keys, k)
+	var list []*orphan
+	for _, o := range t.orphans {
+		list = append(list, o)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		o := t.orphans[k]
-		if o == nil {
+	sort.Slice(list, func(i, j int) bool { return list[i].e.Seen.Before(list[j].e.Seen) })
+	// For each stream (path), when tda began reading its newest known file: rotations
+	// written after that and never seen are unread.
+	seen := map[string]time.Time{}
+	for _, o := range list {
+		since := o.e.Since
+		if since.IsZero() {
+			since = o.e.Seen
+		}
+		if since.After(seen[o.e.Path]) {
+			seen[o.e.Path] = since
+		}
+		if t.orphans[o.key] == nil {
 			continue
 		}
-		dir, base := filepath.Dir(o.e.Path), filepath.Base(o.e.Path)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, de := range entries {
-			name := de.Name()
-			if (name != base && !rotatedName(name, base)) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
-				continue
-			}
-			path := filepath.Join(dir, name)
-			st, err := os.Stat(path)
-			if err != nil || !st.Mode().IsRegular() {
-				continue
-			}
-			id := idOf(st)
-			if t.files[id] != nil {
-				continue
-			}
-			if t.adoptFile(path, id, o) {
+		for _, c := range t.rotations(o.e.Path) {
+			if t.files[c.id] == nil && t.adoptFile(c.path, c.id, o) {
 				break
 			}
 		}
 	}
+	paths := make([]string, 0, len(seen))
+	for p := range seen {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		t.adoptUnseen(p, seen[p])
+	}
+}
+
+// rotation is a file named as a rotation of a path.
+type rotation struct {
+	path  string
+	id    fileID
+	mtime time.Time
+}
+
+// rotations lists the regular files beside path named as its rotations (app.log.1,
+// app.log-20261130), and path itself, oldest first.
+func (t *tailer) rotations(path string) []rotation {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []rotation
+	for _, de := range entries {
+		name := de.Name()
+		if (name != base && !rotatedName(name, base)) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		st, err := os.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, rotation{path: p, id: idOf(st), mtime: st.ModTime()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].mtime.Before(out[j].mtime) })
+	return out
+}
+
+// adoptUnseen reads, from their start, the rotations of the stream at path that were written
+// after since and that tda does not know: files that were created at path and rotated away
+// while tda was stopped or behind. Copies of known files are left to the copy handling.
+func (t *tailer) adoptUnseen(path string, since time.Time) {
+	for _, c := range t.rotations(path) {
+		if c.path == path || !c.mtime.After(since) || t.files[c.id] != nil || t.skipped[c.id] {
+			continue
+		}
+		if _, ok := t.shadows[c.id]; ok || t.m.matches(c.path) {
+			continue // a copy, or a file the patterns select anyway
+		}
+		fh, err := t.openFile(c.path)
+		if err != nil {
+			continue
+		}
+		st, err := fh.Stat()
+		if err != nil || idOf(st) != c.id || st.Size() == 0 || isGzip(fh) {
+			t.closeFile(&tailedFile{f: fh})
+			continue
+		}
+		head := make([]byte, min(st.Size(), fingerprintBytes))
+		n, _ := fh.ReadAt(head, 0)
+		head = head[:n]
+		if t.knownContent(c.id, head) {
+			t.closeFile(&tailedFile{f: fh})
+			continue
+		}
+		f := t.newFile(path, c.path, c.id, fh)
+		f.fp = fingerprintOf(head)
+		f.key = entryKey(f.id, f.fp)
+		f.cpPending = true
+		t.log.Warn("reading a rotated file tda had not seen (rotated while tda was stopped or behind)",
+			"path", c.path, "stream", path)
+		t.files[c.id] = f
+		t.setRotated(f, true)
+		f.grewAt = t.now()
+		t.markDirty(f)
+	}
+}
+
+// knownContent reports whether a file with these first bytes is one tda knows: a stored entry
+// of the same identity, or a copy of a file being read or of a stored entry.
+func (t *tailer) knownContent(id fileID, head []byte) bool {
+	match := func(fp fingerprint) bool {
+		return fp.Len > 0 && fp.Len <= len(head) && hashBytes(head[:fp.Len]) == fp.Hash
+	}
+	for _, o := range t.orphans {
+		if match(o.fp) {
+			return true
+		}
+	}
+	for _, f := range t.files {
+		if match(f.fp) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *tailer) adoptFile(path string, id fileID, o *orphan) bool {
