@@ -384,9 +384,11 @@ func (t *tailer) rescan() error {
 				dirs[filepath.Dir(f.real)] = true
 			}
 		}
-		if err := t.n.watchDirs(dirs); err != nil {
-			t.log.Warn("cannot watch a directory for changes; it is checked every rescan_interval instead",
-				"error", err, "rescan_interval", t.o.rescanInterval)
+		if err := t.n.watchDirs(dirs); err != nil && !t.polling {
+			t.log.Warn("cannot watch every directory for changes (raise fs.inotify.max_user_watches); polling instead",
+				"error", err, "poll_interval", t.o.pollInterval)
+			t.polling = true
+			t.nextFull = now.Add(t.o.pollInterval)
 		}
 	}
 	t.pruneOrphans()
