@@ -204,3 +204,14 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("valid config reported %v", d)
 	}
 }
+
+func TestLiteralNameWithGlobCharacters(t *testing.T) {
+	dir := tempDir(t)
+	path := filepath.Join(dir, "app[1].log")
+	appendFile(t, path, "bracketed\n")
+	s := start(t, sdktest.Direct, []string{path}, "follow = false", nil)
+	got := collect(t, s, 1, 5*time.Second)
+	if string(got[0].Line) != "bracketed" || got[0].Origin != path {
+		t.Fatalf("got %q from %s", got[0].Line, got[0].Origin)
+	}
+}
