@@ -30,6 +30,8 @@ type Config struct {
 	// HTTP is the body of the optional `http` block (the control panel and API).
 	HTTP      hcl.Body
 	HTTPRange *hcl.Range
+	// ParseFailed is set when a file could not be read or parsed: nothing was decoded.
+	ParseFailed bool
 
 	evalCtx *hcl.EvalContext
 }
@@ -139,7 +141,7 @@ var topSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 func Load(path string) (*Config, hcl.Diagnostics) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
+		return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
 			Detail: fmt.Sprintf("%v. Pass the config file with -config FILE.", err)}}
 	}
 	var files []string
@@ -148,7 +150,7 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 		sort.Strings(matches)
 		files = matches
 		if len(files) == 0 {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No config files",
+			return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No config files",
 				Detail: fmt.Sprintf("The directory %s holds no *.hcl file.", path)}}
 		}
 	} else {
@@ -159,7 +161,7 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
+			return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
 				Detail: err.Error()}}
 		}
 		srcs[f] = b
@@ -188,6 +190,7 @@ func parse(order []string, srcs map[string][]byte) (*Config, hcl.Diagnostics) {
 		}
 	}
 	if diags.HasErrors() {
+		cfg.ParseFailed = true
 		return cfg, diags
 	}
 	agentSeen := false
@@ -587,8 +590,8 @@ func (cfg *Config) resolve() hcl.Diagnostics {
 			diags = append(diags, hclspec.ErrorfAt(p.DefRange, "Empty pipeline",
 				"Pipeline %q writes to no sink; list at least one in to.", p.Name))
 		}
-		seen := map[string]bool{}
 		for _, refs := range [][]Ref{p.From, p.Through, p.To} {
+			seen := map[string]bool{}
 			for _, r := range refs {
 				if seen[r.Address()] {
 					diags = append(diags, hclspec.ErrorfAt(r.Range, "Duplicate reference",

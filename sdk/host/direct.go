@@ -14,10 +14,11 @@ import (
 // Direct runs components in the host's own process, without RPC: for tests and for measuring
 // what the protocol costs. Each Direct* value holds one instance.
 type direct struct {
-	comp   sdk.Component
-	logger hclog.Logger
-	mu     sync.Mutex
-	inst   sdk.Instance
+	comp     sdk.Component
+	logger   hclog.Logger
+	mu       sync.Mutex
+	inst     sdk.Instance
+	instance string
 }
 
 func (d *direct) configure(ctx context.Context, c Configuration) (Configured, error) {
@@ -37,6 +38,7 @@ func (d *direct) configure(ctx context.Context, c Configuration) (Configured, er
 	_, stateful := inst.Value().(sdk.Stateful)
 	d.mu.Lock()
 	d.inst = inst
+	d.instance = c.Instance
 	d.mu.Unlock()
 	return Configured{Diagnostics: diags, Stateful: stateful}, nil
 }
@@ -88,7 +90,7 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 	r.out = sdk.NewCreditOutput(credits, cps,
 		func(events []sdk.Event, c []sdk.Checkpoint) error {
 			select {
-			case r.ch <- Message{Events: events, Checkpoints: c}:
+			case r.ch <- Message{Batch: NewBatch(events), Checkpoints: c}:
 				return nil
 			case <-runCtx.Done():
 				return runCtx.Err()
@@ -167,14 +169,18 @@ func (p *directProcessor) get() (sdk.Processor, error) {
 	return p.inst.Processor, nil
 }
 
-func (p *directProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+func (p *directProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	proc, err := p.get()
 	if err != nil {
 		return nil, err
 	}
-	return proc.Process(ctx, events, wm)
+	out, err := proc.Process(ctx, in.Events(), wm)
+	if err != nil {
+		return nil, err
+	}
+	return NewBatch(out), nil
 }
 
 func (p *directProcessor) Snapshot(context.Context) ([]byte, error) {
@@ -216,11 +222,11 @@ func (s *directSink) Configure(ctx context.Context, c Configuration) (Configured
 
 func (s *directSink) Close(ctx context.Context) error { return s.close(ctx) }
 
-func (s *directSink) Write(ctx context.Context, b sdk.Batch) error {
+func (s *directSink) Write(ctx context.Context, id uint64, b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inst.Sink == nil {
 		return fmt.Errorf("sink is not configured")
 	}
-	return s.inst.Sink.Write(ctx, b)
+	return s.inst.Sink.Write(ctx, sdk.Batch{ID: id, Events: b.Events()})
 }

@@ -1,0 +1,48 @@
+package cli_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tda-dev/tda/agent/agenttest"
+)
+
+// A third-party plugin built in its own module against the SDK alone runs in the agent like
+// a bundled one, and is listed by tda plugins.
+func TestThirdPartyPluginRunsInTheAgent(t *testing.T) {
+	bins := agenttest.Build(t, "file", "jsonl")
+	agenttest.BuildPlugin(t, bins, "examples/plugin-hello", "./cmd/tda-plugin-hello", "hello")
+	code, out, errOut := agenttest.RunCLI(t, bins, t.TempDir(), "plugins", "-dir", bins.PluginDir)
+	if code != 0 || !strings.Contains(out, "processor redact") || !strings.Contains(out, "sink      stats") {
+		t.Fatalf("tda plugins: exit %d\n%s%s", code, out, errOut)
+	}
+	a := agenttest.New(t, bins, `
+agent { data_dir = "DIR/data" }
+source "file" "in" { paths = ["DIR/in.log"] }
+processor "redact" "pii" {}
+sink "jsonl" "out" { path = "DIR/out.jsonl" }
+sink "stats" "count" {}
+pipeline "p" {
+  from    = [source.file.in]
+  through = [processor.redact.pii]
+  to      = [sink.jsonl.out, sink.stats.count]
+}
+`)
+	if err := os.WriteFile(a.Path("in.log"), []byte("reset for alice@example.com\nok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	agenttest.WaitFor(t, "output", 30*time.Second, func() bool { return agenttest.CountLines(a.Path("out.jsonl")) == 2 })
+	if code, _ := a.Stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	events := agenttest.ReadJSONL(t, a.Path("out.jsonl"))
+	if got := string(events[0].Line); got != "reset for [redacted]" {
+		t.Fatalf("line %q was not redacted", got)
+	}
+	if !strings.Contains(a.Logs(), "tda.sink.stats.count") || !strings.Contains(a.Logs(), "events seen") {
+		t.Fatalf("the plugin's log did not reach the agent's log under its instance name:\n%s", a.Logs())
+	}
+}
