@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +25,7 @@ func agentLine(b []byte, i int) []byte {
 // duplicates are lines read again after a kill (the output is a series of ascending runs
 // without gaps, one per start).
 func TestKilledAgentDuringWrite(t *testing.T) {
+	t.Parallel()
 	bins := agenttest.Build(t, "file", "jsonl")
 	a := agenttest.New(t, bins, `
 agent {
@@ -46,9 +47,10 @@ pipeline "p" {
 	if err := os.MkdirAll(a.Path("in"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const total, every, rate = 500_000, 100_000, 30_000
+	const total, every, rate = 500_000, 100_000, 50_000
 	path := a.Path("in", "app.log")
 	done := make(chan error, 1)
+	var written atomic.Int64
 	go func() {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
@@ -71,6 +73,7 @@ pipeline "p" {
 				done <- err
 				return
 			}
+			written.Store(int64(i))
 			if i%every == 0 && i < total {
 				_ = f.Close()
 				if err := os.Rename(path, fmt.Sprintf("%s.%d", path, i/every)); err != nil {
@@ -95,12 +98,13 @@ pipeline "p" {
 		began := time.Now()
 		a.Start()
 		started := time.Since(began)
-		time.Sleep(300*time.Millisecond + time.Duration(rng.Int64N(int64(900*time.Millisecond))))
+		time.Sleep(200*time.Millisecond + time.Duration(rng.Int64N(int64(500*time.Millisecond))))
 		if os.Getenv("TDA_TEST_LOGS") != "" {
 			t.Logf("run %d logs:\n%s", k+1, a.Logs())
 		}
 		a.Kill()
-		t.Logf("kill %d after %d lines delivered (start took %v)", k+1, agenttest.CountLines(out), started.Round(time.Millisecond))
+		t.Logf("kill %d with %d lines written and %d delivered (start took %v)", k+1, written.Load(),
+			agenttest.CountLines(out), started.Round(time.Millisecond))
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("writer: %v", err)
@@ -156,5 +160,4 @@ pipeline "p" {
 	}
 	t.Logf("%d lines delivered for %d written: %d read again after 10 kills, in %d runs",
 		len(order), total, len(order)-total, runs)
-	_ = filepath.Join
 }

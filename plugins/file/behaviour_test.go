@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tda-dev/tda/plugins/file"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
 )
@@ -467,4 +468,39 @@ func TestRotatedWhileBehind(t *testing.T) {
 	if !reflect.DeepEqual(lineStrings(got), want) {
 		t.Fatalf("got %q, want %q", lineStrings(got), want)
 	}
+}
+
+// TestRotatedBeforeFirstCommit: tda began reading a file but was killed before any
+// checkpoint was committed, and the file was rotated away (twice) before the restart. The
+// identities it began reading are kept in its data directory, so nothing is skipped.
+func TestRotatedBeforeFirstCommit(t *testing.T) {
+	dir := tempDir(t)
+	data := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, numbered("g1", 0, 10))
+	cfg := config([]string{path}, `rotate_wait = "100ms"`)
+	s := sdktest.NewSource(t, file.Component(), cfg, sdktest.WithMode(sdktest.Direct), sdktest.WithDataDir(data))
+	s.Start(nil)
+	collect(t, s, 10, 5*time.Second)
+	s.Stop()
+	for g := 2; g <= 3; g++ {
+		if err := os.Rename(path, fmt.Sprintf("%s.%d", path, g-1)); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, numbered(fmt.Sprintf("g%d", g), 0, 2))
+	}
+	// Nothing was committed: restart without checkpoints, with the same data directory.
+	s2 := sdktest.NewSource(t, file.Component(), cfg, sdktest.WithMode(sdktest.Direct), sdktest.WithDataDir(data))
+	s2.Start(nil)
+	got := collect(t, s2, 14, 5*time.Second)
+	quiet(t, s2, 300*time.Millisecond)
+	want := strings.Split(strings.TrimSpace(numbered("g1", 0, 10)+numbered("g2", 0, 2)+numbered("g3", 0, 2)), "\n")
+	if !reflect.DeepEqual(lineStrings(got), want) {
+		t.Fatalf("got %q, want %q", lineStrings(got), want)
+	}
+	// A later start with the checkpoints of that run repeats nothing.
+	s2.Stop()
+	s3 := sdktest.NewSource(t, file.Component(), cfg, sdktest.WithMode(sdktest.Direct), sdktest.WithDataDir(data))
+	s3.Start(s2.Checkpoints())
+	quiet(t, s3, 500*time.Millisecond)
 }

@@ -79,6 +79,9 @@ type orphan struct {
 	fp        fingerprint
 	marker    uint64
 	goneSince time.Time
+	// registered is set for a file known only from the registry (begun, never checkpointed):
+	// it is read from its start, and has no stored entry to delete.
+	registered bool
 }
 
 // tailer is one run of the source.
@@ -105,7 +108,8 @@ type tailer struct {
 	b       batch
 	deletes []string
 
-	avgLine float64 // average line length seen, in bytes
+	avgLine float64   // average line length seen, in bytes
+	reg     *registry // identities tda began reading (nil: none kept)
 
 	n            *notifier
 	polling      bool
@@ -126,6 +130,9 @@ func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tail
 func (t *tailer) close() {
 	if t.n != nil {
 		t.n.close()
+	}
+	if t.reg != nil {
+		t.reg.close()
 	}
 	for _, f := range t.files {
 		t.closeFile(f)
@@ -291,6 +298,37 @@ func (t *tailer) loadCheckpoints() {
 		marker, _ := e.marker()
 		t.orphans[key] = &orphan{key: key, e: e, fp: fp, marker: marker, goneSince: t.now()}
 		t.known[e.Path] = true
+	}
+	if t.reg == nil {
+		return
+	}
+	for key, rec := range t.reg.records {
+		id := fileID{Dev: rec.Dev, Ino: rec.Ino}
+		fp, _ := (&entry{FP: rec.FP, FPLen: rec.FPLen}).fingerprint()
+		covered := false
+		for _, o := range t.orphans {
+			if o.e.id() == id && (o.fp.Len >= fp.Len || o.e.Since.Equal(rec.Since)) {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		e := &entry{V: 1, Path: rec.Path, Dev: rec.Dev, Ino: rec.Ino, FPLen: rec.FPLen, FP: rec.FP,
+			Seen: rec.Since, Since: rec.Since}
+		t.orphans[key] = &orphan{key: key, e: e, fp: fp, goneSince: t.now(), registered: true}
+		t.known[rec.Path] = true
+	}
+}
+
+// register notes durably that tda began reading f.
+func (t *tailer) register(f *tailedFile) {
+	if t.reg == nil || !t.o.follow {
+		return
+	}
+	if err := t.reg.add(f.path, f.id, f.fp, f.discoveredAt); err != nil {
+		t.log.Warn("cannot record a file being read in the data directory", "path", f.path, "error", err)
 	}
 }
 
@@ -545,7 +583,9 @@ func (t *tailer) pruneOrphans() {
 		if now.Sub(gone) >= t.o.forgetAfter {
 			t.log.Debug("forgetting the checkpoint of a file gone for long", "path", o.e.Path, "gone_since", gone)
 			delete(t.orphans, key)
-			t.deletes = append(t.deletes, key)
+			if !o.registered {
+				t.deletes = append(t.deletes, key)
+			}
 		}
 	}
 }
@@ -597,6 +637,7 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 	t.files[id] = f
 	t.byPath[path] = f
 	t.byReal[f.real] = f
+	t.register(f)
 	t.markDirty(f)
 }
 
@@ -701,8 +742,10 @@ func markerMatches(fh *os.File, offset int64, n int, want uint64) bool {
 // stored offset are no longer the same.
 func (t *tailer) resumeAt(f *tailedFile, o *orphan, size int64) {
 	delete(t.orphans, o.key)
-	f.emittedKey = o.key
-	f.emittedPos = o.e.Offset
+	if !o.registered {
+		f.emittedKey = o.key
+		f.emittedPos = o.e.Offset
+	}
 	if !o.e.Since.IsZero() {
 		f.discoveredAt = o.e.Since
 	}
@@ -776,7 +819,13 @@ func (t *tailer) adoptOrphans() {
 	for _, o := range t.orphans {
 		list = append(list, o)
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].e.Seen.Before(list[j].e.Seen) })
+	// Stored entries first (they hold offsets), then files known only as begun; oldest first.
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].registered != list[j].registered {
+			return !list[i].registered
+		}
+		return list[i].e.Seen.Before(list[j].e.Seen)
+	})
 	// For each stream (path), when tda began reading its newest known file: rotations
 	// written after that and never seen are unread.
 	seen := map[string]time.Time{}
@@ -806,6 +855,10 @@ func (t *tailer) adoptOrphans() {
 		t.adoptUnseen(p, seen[p])
 	}
 }
+
+// mtimeSlack allows for file modification times, which the kernel takes from a coarse clock
+// that can lag the time tda reads by some milliseconds.
+const mtimeSlack = time.Second
 
 // rotation is a file named as a rotation of a path.
 type rotation struct {
@@ -844,7 +897,7 @@ func (t *tailer) rotations(path string) []rotation {
 // while tda was stopped or behind. Copies of known files are left to the copy handling.
 func (t *tailer) adoptUnseen(path string, since time.Time) {
 	for _, c := range t.rotations(path) {
-		if c.path == path || !c.mtime.After(since) || t.files[c.id] != nil || t.skipped[c.id] {
+		if c.path == path || !c.mtime.After(since.Add(-mtimeSlack)) || t.files[c.id] != nil || t.skipped[c.id] {
 			continue
 		}
 		if _, ok := t.shadows[c.id]; ok || t.m.matches(c.path) {
@@ -875,6 +928,7 @@ func (t *tailer) adoptUnseen(path string, since time.Time) {
 		t.files[c.id] = f
 		t.setRotated(f, true)
 		f.grewAt = t.now()
+		t.register(f)
 		t.markDirty(f)
 	}
 }
@@ -912,7 +966,7 @@ func (t *tailer) adoptFile(path string, id fileID, o *orphan) bool {
 	head := make([]byte, min(fst.Size(), fingerprintBytes))
 	n, _ := fh.ReadAt(head, 0)
 	head = head[:n]
-	if o.fp.Len > len(head) || hashBytes(head[:o.fp.Len]) != o.fp.Hash ||
+	if o.fp.Len > len(head) || hashBytes(head[:o.fp.Len]) != o.fp.Hash || (o.registered && o.e.id() != id) ||
 		(o.e.id() != id && !(fst.Size() >= o.e.Offset && markerMatches(fh, o.e.Offset, o.e.MarkerLen, o.marker))) {
 		_ = fh.Close()
 		t.open--
