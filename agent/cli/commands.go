@@ -10,6 +10,7 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"replay":   func() (cli.Command, error) { return &replayCommand{env: env}, nil },
 		"plugins":  func() (cli.Command, error) { return &pluginsCommand{env: env}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{env: env}, nil },
+		"tune":     func() (cli.Command, error) { return &tuneCommand{env: env}, nil },
 
 		"snapshot create": func() (cli.Command, error) { return &snapshotCreateCommand{env: env}, nil },
 		"snapshot list":   func() (cli.Command, error) { return &snapshotListCommand{env: env}, nil },

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -47,12 +48,16 @@ type Agent struct {
 	AppVersion         string
 }
 
-// Plugin is a `plugin "NAME"` block: where the binary is and its pinned checksum.
+// Plugin is a `plugin "NAME"` block: where the binary is, its pinned checksum, and limits
+// for its processes.
 type Plugin struct {
 	Name   string
 	Path   string
 	SHA256 string
-	Range  hcl.Range
+	// MemoryLimit is a soft memory limit for each process of the plugin (GOMEMLIMIT syntax,
+	// e.g. "180MiB"); the Go runtime collects harder as it nears it.
+	MemoryLimit string
+	Range       hcl.Range
 }
 
 // Component is a source, processor or sink block.
@@ -307,9 +312,12 @@ func attrError(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
 }
 
 type pluginBlock struct {
-	Path   *string `hcl:"path"`
-	SHA256 *string `hcl:"sha256"`
+	Path        *string `hcl:"path"`
+	SHA256      *string `hcl:"sha256"`
+	MemoryLimit *string `hcl:"memory_limit"`
 }
+
+var memoryLimitRE = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
 
 func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 	name := b.Labels[0]
@@ -328,6 +336,13 @@ func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 		if len(p.SHA256) != 64 || strings.Trim(p.SHA256, "0123456789abcdef") != "" {
 			diags = append(diags, attrError(b.Body, "sha256", "Invalid checksum",
 				"sha256 must be 64 hexadecimal digits; print it with `tda plugins` or `sha256sum`."))
+		}
+	}
+	if pb.MemoryLimit != nil {
+		p.MemoryLimit = strings.TrimSpace(*pb.MemoryLimit)
+		if !memoryLimitRE.MatchString(p.MemoryLimit) {
+			diags = append(diags, attrError(b.Body, "memory_limit", "Invalid memory limit",
+				"memory_limit is a size such as \"180MiB\" or \"1GiB\" (units B, KiB, MiB, GiB, TiB)."))
 		}
 	}
 	cfg.Plugins[name] = p

@@ -63,7 +63,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 	sort.Strings(names)
 	for _, n := range names {
 		p := cfg.Plugins[n]
-		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256})
+		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256, MemoryLimit: p.MemoryLimit})
 	}
 	reg, err := pluginhost.Discover(ctx, dir, pins)
 	if err != nil {

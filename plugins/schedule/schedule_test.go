@@ -127,8 +127,8 @@ func TestMissedTicksOnceOrSkip(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ src, want string }{
-		{`cron = "61 * * * *"`, `1:8: invalid cron expression "61 * * * *"`},
-		{"cron = \"0 3 * * *\"\ntimezone = \"Mars/Olympus\"", `2:12: unknown time zone "Mars/Olympus"`},
+		{`cron = "61 * * * *"`, `1:8: Invalid cron: invalid cron expression "61 * * * *"`},
+		{"cron = \"0 3 * * *\"\ntimezone = \"Mars/Olympus\"", `2:12: Invalid timezone: unknown time zone "Mars/Olympus"`},
 		{`cron = "CRON_TZ=Europe/Paris 0 3 * * *"`, "set the time zone with the timezone attribute"},
 		{"cron = \"@daily\"\nmissed = \"all\"", `missed must be one of "once" or "skip"`},
 	}

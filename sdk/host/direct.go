@@ -25,7 +25,8 @@ func (d *direct) configure(ctx context.Context, c Configuration) (Configured, er
 	if c.Component != "" && c.Component != d.comp.Name {
 		return Configured{}, fmt.Errorf("component %q is not %q", c.Component, d.comp.Name)
 	}
-	res := sdk.Resources{Logger: d.logger.Named(c.Instance), Instance: c.Instance, DataDir: c.DataDir}
+	// The logger comes named after the instance from the host.
+	res := sdk.Resources{Logger: d.logger, Instance: c.Instance, DataDir: c.DataDir}
 	inst, diags := d.comp.NewInstance(c.Config, res)
 	if diags.HasErrors() || c.ValidateOnly {
 		return Configured{Diagnostics: diags}, nil
@@ -77,6 +78,7 @@ func (s *directSource) Close(ctx context.Context) error { return s.close(ctx) }
 func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error) {
 	s.mu.Lock()
 	src := s.inst.Source
+	instance := s.instance
 	s.mu.Unlock()
 	if src == nil {
 		return nil, fmt.Errorf("source is not configured")
@@ -104,6 +106,7 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 				return runCtx.Err()
 			}
 		})
+	r.out.Stamp(instance)
 	go func() {
 		defer close(r.done)
 		err := src.Run(runCtx, r.out)
