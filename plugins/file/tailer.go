@@ -923,6 +923,8 @@ func (t *tailer) adoptUnseen(path string, since time.Time) {
 		f.fp = fingerprintOf(head)
 		f.key = entryKey(f.id, f.fp)
 		f.cpPending = true
+		// It was at the path before tda saw it: its successors may be older than now.
+		f.discoveredAt = since
 		t.log.Warn("reading a rotated file tda had not seen (rotated while tda was stopped or behind)",
 			"path", c.path, "stream", path)
 		t.files[c.id] = f
