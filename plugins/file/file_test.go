@@ -216,3 +216,12 @@ func TestLiteralNameWithGlobCharacters(t *testing.T) {
 		t.Fatalf("got %q from %s", got[0].Line, got[0].Origin)
 	}
 }
+
+// The example in the schema (shown by `tda plugins -docs`) is a valid block.
+func TestSpecExampleIsValid(t *testing.T) {
+	ex := file.Spec().Example
+	body := ex[strings.Index(ex, "{")+1 : strings.LastIndex(ex, "}")]
+	if d := sdktest.Validate(t, file.Component(), body); len(d) != 0 {
+		t.Fatalf("example reports %v", d)
+	}
+}
