@@ -269,6 +269,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		rest = rest[i+1:]
 	}
 	if rest != "" {
+		if rest != s && (rest[0] == '-' || rest[0] == '+') {
+			return 0, fmt.Errorf("invalid duration %q; write e.g. \"60s\", \"15m\" or \"7d\"", s)
+		}
 		d, err := time.ParseDuration(rest)
 		if err != nil {
 			return 0, fmt.Errorf("invalid duration %q; write e.g. \"60s\", \"15m\" or \"7d\"", s)

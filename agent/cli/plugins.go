@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mitchellh/go-wordwrap"
+
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
@@ -148,35 +150,11 @@ func writeSpec(b *strings.Builder, spec *sdk.Spec, pad string) {
 }
 
 func indent(s, pad string) string {
-	lines := strings.Split(wrapText(s, 88), "\n")
+	lines := strings.Split(wordwrap.WrapString(s, 88), "\n")
 	for i, l := range lines {
 		lines[i] = pad + l
 	}
 	return strings.Join(lines, "\n")
-}
-
-func wrapText(s string, width int) string {
-	var out []string
-	for _, para := range strings.Split(s, "\n") {
-		if strings.HasPrefix(para, " ") || strings.HasPrefix(para, "\t") {
-			out = append(out, para)
-			continue
-		}
-		line := ""
-		for _, w := range strings.Fields(para) {
-			if line != "" && len(line)+1+len(w) > width {
-				out = append(out, line)
-				line = w
-				continue
-			}
-			if line != "" {
-				line += " "
-			}
-			line += w
-		}
-		out = append(out, line)
-	}
-	return strings.Join(out, "\n")
 }
 
 type versionCommand struct{ env *Env }

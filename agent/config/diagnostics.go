@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/mitchellh/go-wordwrap"
 )
 
 // WriteDiagnostics prints diagnostics as
@@ -54,7 +55,7 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 			}
 		}
 		if d.Detail != "" {
-			for _, line := range strings.Split(wrap(d.Detail, 92), "\n") {
+			for _, line := range strings.Split(wordwrap.WrapString(d.Detail, 92), "\n") {
 				fmt.Fprintf(w, "  %s\n", line)
 			}
 		}
@@ -110,25 +111,4 @@ func splitLines(src []byte) []string {
 		out = append(out, sc.Text())
 	}
 	return out
-}
-
-func wrap(s string, width int) string {
-	var out []string
-	for _, para := range strings.Split(s, "\n") {
-		words := strings.Fields(para)
-		line := ""
-		for _, wd := range words {
-			if line != "" && len(line)+1+len(wd) > width {
-				out = append(out, line)
-				line = wd
-				continue
-			}
-			if line != "" {
-				line += " "
-			}
-			line += wd
-		}
-		out = append(out, line)
-	}
-	return strings.Join(out, "\n")
 }

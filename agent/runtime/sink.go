@@ -144,7 +144,7 @@ func (k *sinkRunner) split(b *host.Batch) []*host.Batch {
 	var chunks []*host.Batch
 	start, size := 0, 0
 	for i := range events {
-		n := eventBytes(&events[i])
+		n := host.EventSize(&events[i])
 		if i > start && (i-start >= k.maxEvents || size+n > k.maxBytes) {
 			chunks = append(chunks, host.NewBatch(events[start:i:i]))
 			start, size = i, 0
@@ -604,19 +604,4 @@ func (d *deliveredSet) record(b *host.Batch) {
 		}
 		return nil
 	})
-}
-
-// eventBytes estimates an event's size, as host.Batch.Size does for whole batches.
-func eventBytes(e *sdk.Event) int {
-	n := len(e.Line) + len(e.Origin) + 64
-	for k, v := range e.Fields {
-		n += len(k) + len(v)
-	}
-	if e.Alert != nil {
-		n += 256 + len(e.Alert.Explanation)
-		for _, l := range e.Alert.Excerpt {
-			n += len(l)
-		}
-	}
-	return n
 }

@@ -116,7 +116,15 @@ func (s *Sink) file(origin string) (*os.File, error) {
 	for s.lru.Len() >= s.maxOpen {
 		old := s.lru.Back()
 		h := old.Value.(*handle)
-		_ = h.f.Close()
+		// A file closed to make room may hold lines of the batch being written.
+		if s.fsync {
+			if err := h.f.Sync(); err != nil {
+				return nil, fmt.Errorf("fsync %s: %w", h.name, err)
+			}
+		}
+		if err := h.f.Close(); err != nil {
+			return nil, fmt.Errorf("close %s: %w", h.name, err)
+		}
 		s.lru.Remove(old)
 		delete(s.open, h.name)
 	}
@@ -132,7 +140,7 @@ func (s *Sink) file(origin string) (*os.File, error) {
 func (s *Sink) Write(_ context.Context, b sdk.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	touched := map[*os.File]bool{}
+	touched := map[string]bool{}
 	// Group consecutive events of one origin into one write.
 	for i := 0; i < len(b.Events); {
 		origin := b.Events[i].Origin
@@ -157,11 +165,16 @@ func (s *Sink) Write(_ context.Context, b sdk.Batch) error {
 		if _, err := f.Write(buf); err != nil {
 			return fmt.Errorf("write %s: %w", f.Name(), err)
 		}
-		touched[f] = true
+		touched[FileName(origin, s.suffix)] = true
 		i = j
 	}
 	if s.fsync {
-		for f := range touched {
+		for name := range touched {
+			el, ok := s.open[name]
+			if !ok {
+				continue // synced when it was closed
+			}
+			f := el.Value.(*handle).f
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("fsync %s: %w", f.Name(), err)
 			}

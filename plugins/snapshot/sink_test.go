@@ -214,8 +214,8 @@ func TestConfigValidation(t *testing.T) {
 	tests := []struct{ name, src, want string }{
 		{"no provider", `when_severity = ["HIGH"]`, "add an aurora"},
 		{"both providers", "aurora {\n cluster = \"a\"\n}\npostgres {\n database = \"b\"\n}", "keep either the aurora or the postgres block"},
-		{"severity", "when_severity = [\"URGENT\"]\npostgres {\n database = \"b\"\n}", `1:17: unknown severity "URGENT"`},
-		{"cluster name", "aurora {\n  cluster = \"prod_db\"\n}", `2:13: identifier "prod_db" may hold only letters`},
+		{"severity", "when_severity = [\"URGENT\"]\npostgres {\n database = \"b\"\n}", `1:17: Invalid when_severity: unknown severity "URGENT"`},
+		{"cluster name", "aurora {\n  cluster = \"prod_db\"\n}", `2:13: Invalid cluster: identifier "prod_db" may hold only letters`},
 		{"typo", "postgres {\n  databse = \"b\"\n}", `Did you mean "database"?`},
 		{"negative keep", "postgres {\n database = \"b\"\n}\nretention {\n keep_daily = -1\n}", "keep_daily must not be negative"},
 	}

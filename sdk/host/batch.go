@@ -134,16 +134,21 @@ func (b *Batch) Size() int {
 	}
 	n := 0
 	for i := range b.events {
-		e := &b.events[i]
-		n += len(e.Line) + len(e.Origin) + 64
-		for k, v := range e.Fields {
-			n += len(k) + len(v)
-		}
-		if e.Alert != nil {
-			n += 256 + len(e.Alert.Explanation)
-			for _, l := range e.Alert.Excerpt {
-				n += len(l)
-			}
+		n += EventSize(&b.events[i])
+	}
+	return n
+}
+
+// EventSize estimates the size of one event in bytes, as Size does for a batch.
+func EventSize(e *sdk.Event) int {
+	n := len(e.Line) + len(e.Origin) + 64
+	for k, v := range e.Fields {
+		n += len(k) + len(v)
+	}
+	if e.Alert != nil {
+		n += 256 + len(e.Alert.Explanation)
+		for _, l := range e.Alert.Excerpt {
+			n += len(l)
 		}
 	}
 	return n
