@@ -3,6 +3,7 @@ package file_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tda-dev/tda/plugins/file"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
 )
@@ -387,4 +389,118 @@ func TestGzip(t *testing.T) {
 	s2.Stop()
 	s3 := start(t, sdktest.Direct, pattern, "read_gzip = true", s2.Checkpoints())
 	quiet(t, s3, 300*time.Millisecond)
+}
+
+// TestRotatedTwiceWhileDown: the file tda was reading is rotated away, and so is its
+// successor, while tda is stopped; the patterns match only the live name. After a restart
+// the rest of the first file, both rotated files and the live one are read, in order.
+func TestRotatedTwiceWhileDown(t *testing.T) {
+	dir := tempDir(t)
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, numbered("g1", 0, 10))
+	cfg := `rotate_wait = "100ms"`
+	s := start(t, sdktest.Direct, []string{path}, cfg, nil)
+	collect(t, s, 10, 5*time.Second)
+	appendFile(t, path, numbered("g1", 10, 5))
+	collect(t, s, 5, 5*time.Second)
+	// A rotation tda follows, whose successor's checkpoint is never committed: restart from
+	// the checkpoints as they were before.
+	cps := s.Checkpoints()
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("g2", 0, 4))
+	collect(t, s, 4, 5*time.Second)
+	s.Stop()
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("g3", 0, 3))
+	if err := os.Rename(path, path+".3"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("g4", 0, 2))
+	s2 := start(t, sdktest.Direct, []string{path}, cfg, cps)
+	got := collect(t, s2, 9, 5*time.Second)
+	quiet(t, s2, 300*time.Millisecond)
+	var want []string
+	for _, part := range []string{numbered("g2", 0, 4), numbered("g3", 0, 3), numbered("g4", 0, 2)} {
+		want = append(want, strings.Split(strings.TrimSpace(part), "\n")...)
+	}
+	if !reflect.DeepEqual(lineStrings(got), want) {
+		t.Fatalf("got %q, want %q", lineStrings(got), want)
+	}
+}
+
+// TestRotatedWhileBehind: tda committed its checkpoint of a file long after two more
+// rotations had happened (it was behind); after a restart the rotations it never saw are
+// read, and older rotations it never followed are not.
+func TestRotatedWhileBehind(t *testing.T) {
+	dir := tempDir(t)
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path+".9", "history from before tda\n")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path+".9", old, old); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, numbered("g1", 0, 10))
+	cfg := `rotate_wait = "100ms"`
+	s := start(t, sdktest.Direct, []string{path}, cfg, nil)
+	collect(t, s, 10, 5*time.Second)
+	s.Stop()
+	// Written and rotated twice while tda was stopped...
+	appendFile(t, path, numbered("g1", 10, 2))
+	for g := 2; g <= 3; g++ {
+		if err := os.Rename(path, fmt.Sprintf("%s.%d", path, g-1)); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, numbered(fmt.Sprintf("g%d", g), 0, 3))
+	}
+	// ... and the checkpoint tda restarts from was written after those rotations.
+	cps := s.Checkpoints()
+	for k, v := range cps {
+		cps[k] = bytes.Replace(v, []byte(`"seen":"`), []byte(`"seen":"`+time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)+`","x":"`), 1)
+	}
+	s2 := start(t, sdktest.Direct, []string{path}, cfg, cps)
+	got := collect(t, s2, 8, 5*time.Second)
+	quiet(t, s2, 300*time.Millisecond)
+	want := strings.Split(strings.TrimSpace(numbered("g1", 10, 2)+numbered("g2", 0, 3)+numbered("g3", 0, 3)), "\n")
+	if !reflect.DeepEqual(lineStrings(got), want) {
+		t.Fatalf("got %q, want %q", lineStrings(got), want)
+	}
+}
+
+// TestRotatedBeforeFirstCommit: tda began reading a file but was killed before any
+// checkpoint was committed, and the file was rotated away (twice) before the restart. The
+// identities it began reading are kept in its data directory, so nothing is skipped.
+func TestRotatedBeforeFirstCommit(t *testing.T) {
+	dir := tempDir(t)
+	data := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, numbered("g1", 0, 10))
+	cfg := config([]string{path}, `rotate_wait = "100ms"`)
+	s := sdktest.NewSource(t, file.Component(), cfg, sdktest.WithMode(sdktest.Direct), sdktest.WithDataDir(data))
+	s.Start(nil)
+	collect(t, s, 10, 5*time.Second)
+	s.Stop()
+	for g := 2; g <= 3; g++ {
+		if err := os.Rename(path, fmt.Sprintf("%s.%d", path, g-1)); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, numbered(fmt.Sprintf("g%d", g), 0, 2))
+	}
+	// Nothing was committed: restart without checkpoints, with the same data directory.
+	s2 := sdktest.NewSource(t, file.Component(), cfg, sdktest.WithMode(sdktest.Direct), sdktest.WithDataDir(data))
+	s2.Start(nil)
+	got := collect(t, s2, 14, 5*time.Second)
+	quiet(t, s2, 300*time.Millisecond)
+	want := strings.Split(strings.TrimSpace(numbered("g1", 0, 10)+numbered("g2", 0, 2)+numbered("g3", 0, 2)), "\n")
+	if !reflect.DeepEqual(lineStrings(got), want) {
+		t.Fatalf("got %q, want %q", lineStrings(got), want)
+	}
+	// A later start with the checkpoints of that run repeats nothing.
+	s2.Stop()
+	s3 := sdktest.NewSource(t, file.Component(), cfg, sdktest.WithMode(sdktest.Direct), sdktest.WithDataDir(data))
+	s3.Start(s2.Checkpoints())
+	quiet(t, s3, 500*time.Millisecond)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -233,4 +234,66 @@ func BenchmarkIdleThousandFiles(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(used)/float64(time.Millisecond)/window.Seconds(), "cpu-ms/s")
 	b.ReportMetric(maxRSSMB(), "peak-RSS-MB")
+}
+
+// latencyOutput records, for lines that carry their write time, how long they took to be
+// emitted.
+type latencyOutput struct {
+	mu   sync.Mutex
+	lats []time.Duration
+}
+
+func (o *latencyOutput) Checkpoints() map[string][]byte { return nil }
+func (o *latencyOutput) SetStatus(sdk.Status)           {}
+func (o *latencyOutput) Emit(_ context.Context, events []sdk.Event, _ ...sdk.Checkpoint) error {
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, e := range events {
+		var ns int64
+		if _, err := fmt.Sscanf(string(e.Line), "t=%d", &ns); err == nil {
+			o.lats = append(o.lats, now.Sub(time.Unix(0, ns)))
+		}
+	}
+	return nil
+}
+
+// BenchmarkLatency appends one line every 2 ms to one of 10 followed files and reports how
+// long a line takes from its write to its emission (p50, p99).
+func BenchmarkLatency(b *testing.B) {
+	const lines = 2000
+	dir := tempDir(b)
+	var fhs []*os.File
+	for f := 0; f < 10; f++ {
+		fh, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("app-%d.log", f)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = fh.WriteString("first\n")
+		defer fh.Close()
+		fhs = append(fhs, fh)
+	}
+	out := &latencyOutput{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- newSource(b, config([]string{filepath.Join(dir, "*.log")}, "")).Run(ctx, out) }()
+	time.Sleep(300 * time.Millisecond)
+	b.ResetTimer()
+	for i := 0; i < lines; i++ {
+		_, _ = fmt.Fprintf(fhs[i%len(fhs)], "t=%d line %d\n", time.Now().UnixNano(), i)
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	b.StopTimer()
+	cancel()
+	<-done
+	out.mu.Lock()
+	lats := append([]time.Duration(nil), out.lats...)
+	out.mu.Unlock()
+	if len(lats) != lines {
+		b.Fatalf("%d of %d lines emitted", len(lats), lines)
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
 }

@@ -68,6 +68,9 @@ type entry struct {
 	Skip bool `json:"skip,omitempty"`
 	// Seen is when tda last read from or saw the file.
 	Seen time.Time `json:"seen"`
+	// Since is when tda began reading the file: a rotation of its path written after that
+	// and never seen by tda holds lines tda has not read.
+	Since time.Time `json:"since,omitempty"`
 }
 
 func (e *entry) id() fileID { return fileID{Dev: e.Dev, Ino: e.Ino} }

@@ -221,7 +221,7 @@ func newSource(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &source{opts: o, matcher: m, logger: logger}, nil
+	return &source{opts: o, matcher: m, logger: logger, dataDir: res.DataDir}, nil
 }
 
 // source is one configured file source.
@@ -229,11 +229,19 @@ type source struct {
 	opts    options
 	matcher *matcher
 	logger  hclog.Logger
+	dataDir string
 }
 
 // Run implements sdk.Source.
 func (s *source) Run(ctx context.Context, out sdk.Output) error {
 	t := newTailer(s.opts, s.matcher, s.logger, out)
+	if s.opts.follow {
+		reg, err := openRegistry(s.dataDir, s.opts.forgetAfter, time.Now())
+		if err != nil {
+			s.logger.Warn("cannot keep the list of files being read in the data directory", "error", err)
+		}
+		t.reg = reg
+	}
 	defer t.close()
 	if err := t.run(ctx); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("file source: %w", err)

@@ -21,6 +21,7 @@ func TestFollowAndResume(t *testing.T) {
 			appendFile(t, path, numbered("a", 0, 100))
 			s := start(t, mode, []string{filepath.Join(dir, "*.log")}, "", nil)
 			got := collect(t, s, 100, 5*time.Second)
+			// The source leaves Source empty; the harness, like the agent, fills it in.
 			if got[0].Kind != sdk.KindLog || got[0].Origin != path || got[0].Time.IsZero() ||
 				got[0].Source != "file.test" || got[0].Stream != "" || len(got[0].Fields) != 0 {
 				t.Fatalf("unexpected first event %+v", got[0])
@@ -202,5 +203,25 @@ func TestValidate(t *testing.T) {
 	}
 	if d := sdktest.Validate(t, file.Component(), `paths = ["/var/log/*.log"]`+"\nmultiline {\n preset = \"java\"\n}"); len(d) != 0 {
 		t.Fatalf("valid config reported %v", d)
+	}
+}
+
+func TestLiteralNameWithGlobCharacters(t *testing.T) {
+	dir := tempDir(t)
+	path := filepath.Join(dir, "app[1].log")
+	appendFile(t, path, "bracketed\n")
+	s := start(t, sdktest.Direct, []string{path}, "follow = false", nil)
+	got := collect(t, s, 1, 5*time.Second)
+	if string(got[0].Line) != "bracketed" || got[0].Origin != path {
+		t.Fatalf("got %q from %s", got[0].Line, got[0].Origin)
+	}
+}
+
+// The example in the schema (shown by `tda plugins -docs`) is a valid block.
+func TestSpecExampleIsValid(t *testing.T) {
+	ex := file.Spec().Example
+	body := ex[strings.Index(ex, "{")+1 : strings.LastIndex(ex, "}")]
+	if d := sdktest.Validate(t, file.Component(), body); len(d) != 0 {
+		t.Fatalf("example reports %v", d)
 	}
 }

@@ -161,6 +161,13 @@ type walker struct {
 }
 
 func (w *walker) walkPattern(p pattern) {
+	if strings.ContainsAny(p.raw, "*?[{") {
+		// A file whose name holds glob characters (app[1].log) is taken literally too.
+		if st, err := os.Stat(p.raw); err == nil && st.Mode().IsRegular() && !w.m.excluded(p.raw) {
+			w.files[filepath.Clean(p.raw)] = true
+			w.dirs[filepath.Dir(filepath.Clean(p.raw))] = true
+		}
+	}
 	info, err := os.Stat(p.base)
 	if err != nil || !info.IsDir() {
 		// Watch the nearest directory that exists, so its creation is noticed.

@@ -33,7 +33,8 @@ type batch struct {
 const (
 	minRead      = 4 << 10
 	minArena     = 16 << 10
-	perFileQuota = 4 << 20 // bytes read from one file before the others get their turn
+	perFileQuota = 4 << 20  // bytes read from one file before the others get their turn
+	rotatedQuota = 64 << 20 // the same for a rotated file being drained
 )
 
 // Field names of the markers the source sets.
@@ -88,6 +89,10 @@ func (t *tailer) readFile(ctx context.Context, f *tailedFile) (bool, error) {
 	}
 	f.lastUse = t.now()
 	quota := perFileQuota
+	if f.rotated {
+		// A rotated file is drained in one go, so that its lines come before its successors'.
+		quota = rotatedQuota
+	}
 	for quota > 0 {
 		if err := ctx.Err(); err != nil {
 			return false, err
@@ -504,12 +509,13 @@ func (t *tailer) findCopy(f *tailedFile) (string, *os.File) {
 	var bestSize int64
 	for _, de := range entries {
 		name := de.Name()
-		if name == base || !strings.HasPrefix(name, base) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
+		if !rotatedName(name, base) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
 			continue
 		}
 		path := filepath.Join(dir, name)
 		st, err := os.Stat(path)
-		if err != nil || !st.Mode().IsRegular() || idOf(st) == f.id || st.Size() < f.readPos || st.Size() <= bestSize {
+		if err != nil || !st.Mode().IsRegular() || idOf(st) == f.id || t.files[idOf(st)] != nil ||
+			st.Size() < f.readPos || st.Size() <= bestSize {
 			continue
 		}
 		fh, err := os.Open(path)
@@ -578,7 +584,7 @@ func (t *tailer) touch(f *tailedFile) {
 func (t *tailer) entryFor(f *tailedFile) *entry {
 	return &entry{Path: f.path, Dev: f.id.Dev, Ino: f.id.Ino, FPLen: f.fp.Len, FP: hex64(f.fp.Hash),
 		Offset: f.commit.pos, MarkerLen: f.commit.tail.n, Marker: hex64(f.commit.tail.hash()),
-		Skip: f.commit.skip, Seen: t.now().UTC()}
+		Skip: f.commit.skip, Seen: t.now().UTC(), Since: f.discoveredAt.UTC()}
 }
 
 func hex64(v uint64) string {

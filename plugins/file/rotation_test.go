@@ -136,7 +136,15 @@ func TestRotationUnderLoad(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		truncate bool
-	}{{"rename_and_create", false}, {"copytruncate", true}} {
+		glob     string // pattern relative to the directory
+	}{
+		{"rename_and_create", false, "app.log"},
+		{"copytruncate", true, "app.log"},
+		// The pattern also matches the rotated files: renamed ones keep their identity,
+		// copies are recognised as copies.
+		{"rename_and_create_all_matched", false, "app.log*"},
+		{"copytruncate_copies_matched", true, "app.log*"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const total = 250_000
@@ -145,7 +153,7 @@ func TestRotationUnderLoad(t *testing.T) {
 			w := rotatingWriter{path: path, total: total, rate: 20_000, every: 100_000, truncate: tc.truncate}
 			done := make(chan error, 1)
 			appendFile(t, path, "")
-			s := start(t, sdktest.GRPC, []string{path}, `rotate_wait = "1s"`, nil)
+			s := start(t, sdktest.GRPC, []string{filepath.Join(dir, tc.glob)}, `rotate_wait = "1s"`, nil)
 			go w.run(t, done)
 			got := s.Collect(total, 60*time.Second)
 			if err := <-done; err != nil {

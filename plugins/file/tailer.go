@@ -55,11 +55,21 @@ type tailedFile struct {
 	finished  bool      // follow = false: read to the end
 	dirty     bool
 	lastUse   time.Time
+	// discoveredAt is when tda started reading this file.
+	discoveredAt time.Time
 
 	key        string // checkpoint key of the current identity
 	emittedKey string // key of the last checkpoint emitted for this file
 	emittedPos int64  // offset in the last checkpoint emitted (-1: none)
 	cpPending  bool   // a checkpoint is due in the next batch
+}
+
+// shadow is a file that holds a copy of the start of a file being read, as copytruncate
+// leaves beside it: it is not read (its lines are read from the original), and when the
+// original is truncated its unread rest is read from the copy.
+type shadow struct {
+	of   *tailedFile
+	size int64
 }
 
 // orphan is a stored checkpoint entry whose file is not being read.
@@ -69,6 +79,9 @@ type orphan struct {
 	fp        fingerprint
 	marker    uint64
 	goneSince time.Time
+	// registered is set for a file known only from the registry (begun, never checkpointed):
+	// it is read from its start, and has no stored entry to delete.
+	registered bool
 }
 
 // tailer is one run of the source.
@@ -85,6 +98,7 @@ type tailer struct {
 	orphans map[string]*orphan     // stored entries of files not being read, by key
 	known   map[string]bool        // paths that had a checkpoint: never "seen for the first time"
 	skipped map[fileID]bool        // gzip files left alone
+	shadows map[fileID]shadow      // copies of files being read (copytruncate), not read themselves
 	open    int
 
 	dirty   []*tailedFile
@@ -94,7 +108,8 @@ type tailer struct {
 	b       batch
 	deletes []string
 
-	avgLine float64 // average line length seen, in bytes
+	avgLine float64   // average line length seen, in bytes
+	reg     *registry // identities tda began reading (nil: none kept)
 
 	n            *notifier
 	polling      bool
@@ -108,13 +123,16 @@ type tailer struct {
 func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tailer {
 	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now, avgLine: 128,
 		files: map[fileID]*tailedFile{}, byPath: map[string]*tailedFile{}, byReal: map[string]*tailedFile{},
-		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, waiting: map[*tailedFile]struct{}{}, drain: map[*tailedFile]struct{}{},
+		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, shadows: map[fileID]shadow{}, waiting: map[*tailedFile]struct{}{}, drain: map[*tailedFile]struct{}{},
 		status: "\x00"}
 }
 
 func (t *tailer) close() {
 	if t.n != nil {
 		t.n.close()
+	}
+	if t.reg != nil {
+		t.reg.close()
 	}
 	for _, f := range t.files {
 		t.closeFile(f)
@@ -281,6 +299,37 @@ func (t *tailer) loadCheckpoints() {
 		t.orphans[key] = &orphan{key: key, e: e, fp: fp, marker: marker, goneSince: t.now()}
 		t.known[e.Path] = true
 	}
+	if t.reg == nil {
+		return
+	}
+	for key, rec := range t.reg.records {
+		id := fileID{Dev: rec.Dev, Ino: rec.Ino}
+		fp, _ := (&entry{FP: rec.FP, FPLen: rec.FPLen}).fingerprint()
+		covered := false
+		for _, o := range t.orphans {
+			if o.e.id() == id && (o.fp.Len >= fp.Len || o.e.Since.Equal(rec.Since)) {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		e := &entry{V: 1, Path: rec.Path, Dev: rec.Dev, Ino: rec.Ino, FPLen: rec.FPLen, FP: rec.FP,
+			Seen: rec.Since, Since: rec.Since}
+		t.orphans[key] = &orphan{key: key, e: e, fp: fp, goneSince: t.now(), registered: true}
+		t.known[rec.Path] = true
+	}
+}
+
+// register notes durably that tda began reading f.
+func (t *tailer) register(f *tailedFile) {
+	if t.reg == nil || !t.o.follow {
+		return
+	}
+	if err := t.reg.add(f.path, f.id, f.fp, f.discoveredAt); err != nil {
+		t.log.Warn("cannot record a file being read in the data directory", "path", f.path, "error", err)
+	}
 }
 
 // rescan matches the patterns again: it finds new files, notices rotated and deleted ones,
@@ -329,6 +378,10 @@ func (t *tailer) rescan() error {
 			if fd.path != path {
 				t.move(f, fd.path)
 			}
+			if fd.st.Size() < f.readPos && f.f != nil && !f.isGz {
+				// Truncated: handle it before a copy of it is taken for a new file.
+				t.truncated(f)
+			}
 			continue
 		}
 		t.rotate(f, "the file was renamed away or deleted")
@@ -346,8 +399,16 @@ func (t *tailer) rescan() error {
 			}
 			continue
 		}
-		if t.skipped[id] {
+		if t.skipped[id] || fd.st.Size() == 0 {
+			// An empty file is taken up once it has bytes: until then it has no lines, and
+			// it may be a copy that is about to be written.
 			continue
+		}
+		if sh, ok := t.shadows[id]; ok {
+			if t.files[sh.of.id] == sh.of && !sh.of.rotated && fd.st.Size() == sh.size {
+				continue
+			}
+			delete(t.shadows, id)
 		}
 		t.discover(fd.path, id, fd.st)
 	}
@@ -361,9 +422,11 @@ func (t *tailer) rescan() error {
 				dirs[filepath.Dir(f.real)] = true
 			}
 		}
-		if err := t.n.watchDirs(dirs); err != nil {
-			t.log.Warn("cannot watch a directory for changes; it is checked every rescan_interval instead",
-				"error", err, "rescan_interval", t.o.rescanInterval)
+		if err := t.n.watchDirs(dirs); err != nil && !t.polling {
+			t.log.Warn("cannot watch every directory for changes (raise fs.inotify.max_user_watches); polling instead",
+				"error", err, "poll_interval", t.o.pollInterval)
+			t.polling = true
+			t.nextFull = now.Add(t.o.pollInterval)
 		}
 	}
 	t.pruneOrphans()
@@ -457,6 +520,9 @@ func (t *tailer) rotate(f *tailedFile, why string) {
 	}
 	t.log.Debug("draining rotated file", "path", f.path, "why", why)
 	t.setRotated(f, true)
+	// Rotations of this path that happened while tda was behind (blocked by backpressure)
+	// were never seen at the path: read them too.
+	t.adoptUnseen(f.path, f.discoveredAt)
 	f.grewAt = t.now()
 	t.markDirty(f)
 }
@@ -517,7 +583,9 @@ func (t *tailer) pruneOrphans() {
 		if now.Sub(gone) >= t.o.forgetAfter {
 			t.log.Debug("forgetting the checkpoint of a file gone for long", "path", o.e.Path, "gone_since", gone)
 			delete(t.orphans, key)
-			t.deletes = append(t.deletes, key)
+			if !o.registered {
+				t.deletes = append(t.deletes, key)
+			}
 		}
 	}
 }
@@ -551,6 +619,12 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 	head = head[:n]
 	f.fp = fingerprintOf(head)
 
+	if l := t.copyOf(path, fh, head, size); l != nil {
+		t.log.Debug("not reading a copy of a file being read", "path", path, "copy_of", l.path)
+		t.shadows[id] = shadow{of: l, size: size}
+		t.closeFile(f)
+		return
+	}
 	switch o := t.findOrphan(fh, id, head, size); {
 	case o != nil:
 		t.resumeAt(f, o, size)
@@ -563,16 +637,71 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 	t.files[id] = f
 	t.byPath[path] = f
 	t.byReal[f.real] = f
+	t.register(f)
 	t.markDirty(f)
 }
 
 func (t *tailer) newFile(path, real string, id fileID, fh *os.File) *tailedFile {
 	f := &tailedFile{path: path, real: real, id: id, f: fh, emittedPos: -1,
-		split: splitter{maxLine: t.o.maxLine}, lastUse: t.now()}
+		split: splitter{maxLine: t.o.maxLine}, lastUse: t.now(), discoveredAt: t.now()}
 	if t.o.multiline {
 		f.join = &joiner{isStart: t.o.isStart, maxBytes: t.o.maxLine, maxLines: t.o.multilineLines}
 	}
 	return f
+}
+
+// rotatedName reports whether name looks like a rotated copy of base: base followed by a
+// separator and a suffix, as logrotate names them (app.log.1, app.log-20261130).
+func rotatedName(name, base string) bool {
+	if len(name) <= len(base)+1 || !strings.HasPrefix(name, base) {
+		return false
+	}
+	switch name[len(base)] {
+	case '.', '-', '_':
+		return true
+	}
+	return false
+}
+
+// copyOf returns the active file in the same directory of which the file at path is a copy:
+// named like a rotated copy of it, same first bytes, not longer, and the same bytes at its
+// end as the original at that offset.
+func (t *tailer) copyOf(path string, fh *os.File, head []byte, size int64) *tailedFile {
+	if size == 0 || !t.o.follow {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	hashes := map[int]uint64{}
+	for _, l := range t.byPath {
+		if l.f == nil || l.isGz || l.fp.Len == 0 || l.fp.Len > len(head) || l.path == path ||
+			filepath.Dir(l.path) != dir || !rotatedName(filepath.Base(path), filepath.Base(l.path)) {
+			continue
+		}
+		h, ok := hashes[l.fp.Len]
+		if !ok {
+			h = hashBytes(head[:l.fp.Len])
+			hashes[l.fp.Len] = h
+		}
+		if h != l.fp.Hash {
+			continue
+		}
+		st, err := l.f.Stat()
+		if err != nil || st.Size() < size {
+			continue
+		}
+		n := min(size, markerBytes)
+		a, b := make([]byte, n), make([]byte, n)
+		if _, err := fh.ReadAt(a, size-n); err != nil {
+			continue
+		}
+		if _, err := l.f.ReadAt(b, size-n); err != nil {
+			continue
+		}
+		if string(a) == string(b) {
+			return l
+		}
+	}
+	return nil
 }
 
 // findOrphan returns the stored entry this file continues: the same identity (device, inode
@@ -613,8 +742,13 @@ func markerMatches(fh *os.File, offset int64, n int, want uint64) bool {
 // stored offset are no longer the same.
 func (t *tailer) resumeAt(f *tailedFile, o *orphan, size int64) {
 	delete(t.orphans, o.key)
-	f.emittedKey = o.key
-	f.emittedPos = o.e.Offset
+	if !o.registered {
+		f.emittedKey = o.key
+		f.emittedPos = o.e.Offset
+	}
+	if !o.e.Since.IsZero() {
+		f.discoveredAt = o.e.Since
+	}
 	if o.fp.Len < f.fp.Len && o.e.id() == f.id {
 		// Keep the stored key until the fingerprint can be extended at the next checkpoint.
 		f.fp = o.fp
@@ -674,45 +808,150 @@ func (t *tailer) startAtEnd(f *tailedFile, size int64) {
 
 // adoptOrphans looks, once at start, for the files of stored entries that no pattern matches
 // any more: a file renamed by rotation while tda was down (app.log -> app.log.1), or the copy
-// copytruncate left. They are read from the saved offset to their end, then retired.
+// copytruncate left. They are read from the saved offset to their end, then retired. Files
+// rotated away while tda was down that it never saw (two rotations during the downtime) are
+// read whole.
 func (t *tailer) adoptOrphans() {
-	if !t.o.follow && len(t.orphans) == 0 {
+	if len(t.orphans) == 0 {
 		return
 	}
-	var keys []string
-	for k := range t.orphans {
-		keys = append(keys, k)
+	var list []*orphan
+	for _, o := range t.orphans {
+		list = append(list, o)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		o := t.orphans[k]
-		if o == nil {
+	// Stored entries first (they hold offsets), then files known only as begun; oldest first.
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].registered != list[j].registered {
+			return !list[i].registered
+		}
+		return list[i].e.Seen.Before(list[j].e.Seen)
+	})
+	// For each stream (path), when tda began reading its newest known file: rotations
+	// written after that and never seen are unread.
+	seen := map[string]time.Time{}
+	for _, o := range list {
+		since := o.e.Since
+		if since.IsZero() {
+			since = o.e.Seen
+		}
+		if since.After(seen[o.e.Path]) {
+			seen[o.e.Path] = since
+		}
+		if t.orphans[o.key] == nil {
 			continue
 		}
-		dir, base := filepath.Dir(o.e.Path), filepath.Base(o.e.Path)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, de := range entries {
-			name := de.Name()
-			if !strings.HasPrefix(name, base) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
-				continue
-			}
-			path := filepath.Join(dir, name)
-			st, err := os.Stat(path)
-			if err != nil || !st.Mode().IsRegular() {
-				continue
-			}
-			id := idOf(st)
-			if t.files[id] != nil {
-				continue
-			}
-			if t.adoptFile(path, id, o) {
+		for _, c := range t.rotations(o.e.Path) {
+			if t.files[c.id] == nil && t.adoptFile(c.path, c.id, o) {
 				break
 			}
 		}
 	}
+	paths := make([]string, 0, len(seen))
+	for p := range seen {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		t.adoptUnseen(p, seen[p])
+	}
+}
+
+// mtimeSlack allows for file modification times, which the kernel takes from a coarse clock
+// that can lag the time tda reads by some milliseconds.
+const mtimeSlack = time.Second
+
+// rotation is a file named as a rotation of a path.
+type rotation struct {
+	path  string
+	id    fileID
+	mtime time.Time
+}
+
+// rotations lists the regular files beside path named as its rotations (app.log.1,
+// app.log-20261130), and path itself, oldest first.
+func (t *tailer) rotations(path string) []rotation {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []rotation
+	for _, de := range entries {
+		name := de.Name()
+		if (name != base && !rotatedName(name, base)) || (!t.o.gzip && strings.HasSuffix(name, ".gz")) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		st, err := os.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, rotation{path: p, id: idOf(st), mtime: st.ModTime()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].mtime.Before(out[j].mtime) })
+	return out
+}
+
+// adoptUnseen reads, from their start, the rotations of the stream at path that were written
+// after since and that tda does not know: files that were created at path and rotated away
+// while tda was stopped or behind. Copies of known files are left to the copy handling.
+func (t *tailer) adoptUnseen(path string, since time.Time) {
+	for _, c := range t.rotations(path) {
+		if c.path == path || !c.mtime.After(since.Add(-mtimeSlack)) || t.files[c.id] != nil || t.skipped[c.id] {
+			continue
+		}
+		if _, ok := t.shadows[c.id]; ok || t.m.matches(c.path) {
+			continue // a copy, or a file the patterns select anyway
+		}
+		fh, err := t.openFile(c.path)
+		if err != nil {
+			continue
+		}
+		st, err := fh.Stat()
+		if err != nil || idOf(st) != c.id || st.Size() == 0 || isGzip(fh) {
+			t.closeFile(&tailedFile{f: fh})
+			continue
+		}
+		head := make([]byte, min(st.Size(), fingerprintBytes))
+		n, _ := fh.ReadAt(head, 0)
+		head = head[:n]
+		if t.knownContent(c.id, head) {
+			t.closeFile(&tailedFile{f: fh})
+			continue
+		}
+		f := t.newFile(path, c.path, c.id, fh)
+		f.fp = fingerprintOf(head)
+		f.key = entryKey(f.id, f.fp)
+		f.cpPending = true
+		// It was at the path before tda saw it: its successors may be older than now.
+		f.discoveredAt = since
+		t.log.Warn("reading a rotated file tda had not seen (rotated while tda was stopped or behind)",
+			"path", c.path, "stream", path)
+		t.files[c.id] = f
+		t.setRotated(f, true)
+		f.grewAt = t.now()
+		t.register(f)
+		t.markDirty(f)
+	}
+}
+
+// knownContent reports whether a file with these first bytes is one tda knows: a stored entry
+// of the same identity, or a copy of a file being read or of a stored entry.
+func (t *tailer) knownContent(id fileID, head []byte) bool {
+	match := func(fp fingerprint) bool {
+		return fp.Len > 0 && fp.Len <= len(head) && hashBytes(head[:fp.Len]) == fp.Hash
+	}
+	for _, o := range t.orphans {
+		if match(o.fp) {
+			return true
+		}
+	}
+	for _, f := range t.files {
+		if match(f.fp) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *tailer) adoptFile(path string, id fileID, o *orphan) bool {
@@ -729,7 +968,7 @@ func (t *tailer) adoptFile(path string, id fileID, o *orphan) bool {
 	head := make([]byte, min(fst.Size(), fingerprintBytes))
 	n, _ := fh.ReadAt(head, 0)
 	head = head[:n]
-	if o.fp.Len > len(head) || hashBytes(head[:o.fp.Len]) != o.fp.Hash ||
+	if o.fp.Len > len(head) || hashBytes(head[:o.fp.Len]) != o.fp.Hash || (o.registered && o.e.id() != id) ||
 		(o.e.id() != id && !(fst.Size() >= o.e.Offset && markerMatches(fh, o.e.Offset, o.e.MarkerLen, o.marker))) {
 		_ = fh.Close()
 		t.open--
