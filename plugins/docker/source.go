@@ -351,7 +351,7 @@ type supervisor struct {
 	// container waits for the old one to finish.
 	stopping map[string]*tailer
 	exits    chan *tailer
-	wg      sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // ensure starts a tailer for the container unless one runs, and wakes it.

@@ -61,10 +61,10 @@ type decoder struct {
 	// pending holds a partly received line per stream (index frameStdout, frameStderr).
 	pending [3]pendingLine
 	// lastTS is the timestamp of the last message, used for a message whose prefix is missing.
-	lastTS  time.Time
-	frame []byte
-	out   []logLine
-	hdr   [8]byte
+	lastTS time.Time
+	frame  []byte
+	out    []logLine
+	hdr    [8]byte
 	// Raw (TTY) parser state.
 	rawState int
 	rawHead  []byte
