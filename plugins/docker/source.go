@@ -228,7 +228,7 @@ func (r *run) session(ctx context.Context) error {
 		return err
 	}
 	sup := &supervisor{r: r, tailers: map[string]*tailer{}, stopping: map[string]*tailer{},
-		exits: make(chan *tailer, 16)}
+		exits: make(chan *tailer, 16), cancel: cancel}
 	defer sup.stopAll()
 
 	r.mu.Lock()
@@ -352,6 +352,8 @@ type supervisor struct {
 	stopping map[string]*tailer
 	exits    chan *tailer
 	wg       sync.WaitGroup
+	// cancel ends the session, and with it every tailer.
+	cancel context.CancelFunc
 }
 
 // ensure starts a tailer for the container unless one runs, and wakes it.
@@ -400,10 +402,9 @@ func (s *supervisor) exited(t *tailer) {
 	}
 }
 
+// stopAll ends the session's tailers and waits for them.
 func (s *supervisor) stopAll() {
-	for _, t := range s.tailers {
-		t.cancel()
-	}
+	s.cancel()
 	s.wg.Wait()
 }
 

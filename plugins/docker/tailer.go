@@ -116,6 +116,9 @@ func (t *tailer) pause(ctx context.Context, d time.Duration) bool {
 
 // gone reports a removed container: its position is forgotten (nothing is left to read).
 func (t *tailer) gone(ctx context.Context) {
+	t.r.mu.Lock()
+	delete(t.r.positions, t.id)
+	t.r.mu.Unlock()
 	select {
 	case t.r.items <- item{kind: itemForget, id: t.id}:
 	case <-ctx.Done():
