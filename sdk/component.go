@@ -100,6 +100,9 @@ type Component struct {
 	// QueueDurable (accepted batches are persisted by the agent and survive restarts; the
 	// right choice for alert notifications). Users can override it per block.
 	Queue string
+	// MaxBatch caps how many events the agent puts in one Write to this sink (0: the agent's
+	// default). A notifier that renders a batch as one message sets it to what fits.
+	MaxBatch int
 
 	newSource    func(*Config, Resources) (Source, error)
 	newProcessor func(*Config, Resources) (Processor, error)
@@ -130,6 +133,12 @@ func (c Component) WithAccepts(kinds ...string) Component {
 // WithQueue returns the sink component with a default queue mode.
 func (c Component) WithQueue(mode string) Component {
 	c.Queue = mode
+	return c
+}
+
+// WithMaxBatch returns the sink component with a cap on events per Write.
+func (c Component) WithMaxBatch(n int) Component {
+	c.MaxBatch = n
 	return c
 }
 

@@ -56,7 +56,9 @@ type ComponentDescription struct {
 	Name    string        `json:"name"`
 	Accepts []string      `json:"accepts,omitempty"`
 	Queue   string        `json:"queue,omitempty"`
-	Spec    *Spec         `json:"spec"`
+	// MaxBatch caps events per Write for a sink (0: the agent's default).
+	MaxBatch int   `json:"max_batch,omitempty"`
+	Spec     *Spec `json:"spec"`
 }
 
 // Find returns the component of that kind and name.
@@ -78,7 +80,7 @@ func Describe(info PluginInfo, components ...Component) *Description {
 			spec = &Spec{}
 		}
 		d.Components = append(d.Components, ComponentDescription{Kind: c.Kind, Name: c.Name,
-			Accepts: c.Accepts, Queue: c.Queue, Spec: spec})
+			Accepts: c.Accepts, Queue: c.Queue, MaxBatch: c.MaxBatch, Spec: spec})
 	}
 	sort.Slice(d.Components, func(i, j int) bool {
 		if d.Components[i].Kind != d.Components[j].Kind {

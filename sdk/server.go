@@ -69,6 +69,7 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 			return nil, status.Errorf(codes.FailedPrecondition, "start %s: %v", req.Instance, err)
 		}
 	}
+	_, resp.Stateful = inst.Value().(Stateful)
 	s.mu.Lock()
 	old := s.inst
 	s.inst, s.res = inst, res

@@ -75,7 +75,7 @@ func Decode(spec *sdk.Spec, body hcl.Body, ctx *hcl.EvalContext, blockRange hcl.
 	}
 	if !val.IsWhollyKnown() {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown value",
-			Detail: "Every value in a component block must be known when the config is loaded.",
+			Detail:  "Every value in a component block must be known when the config is loaded.",
 			Subject: blockRange.Ptr()})
 	}
 	data, err := ctyjson.Marshal(val, val.Type())

@@ -20,24 +20,25 @@ type direct struct {
 	inst   sdk.Instance
 }
 
-func (d *direct) configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (d *direct) configure(ctx context.Context, c Configuration) (Configured, error) {
 	if c.Component != "" && c.Component != d.comp.Name {
-		return nil, fmt.Errorf("component %q is not %q", c.Component, d.comp.Name)
+		return Configured{}, fmt.Errorf("component %q is not %q", c.Component, d.comp.Name)
 	}
 	res := sdk.Resources{Logger: d.logger.Named(c.Instance), Instance: c.Instance, DataDir: c.DataDir}
 	inst, diags := d.comp.NewInstance(c.Config, res)
 	if diags.HasErrors() || c.ValidateOnly {
-		return diags, nil
+		return Configured{Diagnostics: diags}, nil
 	}
 	if st, ok := inst.Value().(sdk.Starter); ok {
 		if err := st.Start(ctx); err != nil {
-			return diags, fmt.Errorf("start %s: %w", c.Instance, err)
+			return Configured{Diagnostics: diags}, fmt.Errorf("start %s: %w", c.Instance, err)
 		}
 	}
+	_, stateful := inst.Value().(sdk.Stateful)
 	d.mu.Lock()
 	d.inst = inst
 	d.mu.Unlock()
-	return diags, nil
+	return Configured{Diagnostics: diags, Stateful: stateful}, nil
 }
 
 func (d *direct) close(ctx context.Context) error {
@@ -65,7 +66,7 @@ func DirectSource(comp sdk.Component, logger hclog.Logger) Source {
 
 type directSource struct{ *direct }
 
-func (s *directSource) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (s *directSource) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	return s.configure(ctx, c)
 }
 
@@ -153,7 +154,7 @@ func DirectProcessor(comp sdk.Component, logger hclog.Logger) Processor {
 
 type directProcessor struct{ *direct }
 
-func (p *directProcessor) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (p *directProcessor) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	return p.configure(ctx, c)
 }
 
@@ -209,7 +210,7 @@ func DirectSink(comp sdk.Component, logger hclog.Logger) Sink {
 
 type directSink struct{ *direct }
 
-func (s *directSink) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (s *directSink) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	return s.configure(ctx, c)
 }
 

@@ -50,12 +50,12 @@ func configureRequest(c Configuration) *tdav1.ConfigureRequest {
 
 type grpcSource struct{ c tdav1.SourceClient }
 
-func (s *grpcSource) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (s *grpcSource) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	resp, err := s.c.Configure(ctx, configureRequest(c))
 	if err != nil {
-		return nil, err
+		return Configured{}, err
 	}
-	return sdk.DecodeDiagnostics(resp.Diagnostics), nil
+	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
 }
 
 func (s *grpcSource) Close(ctx context.Context) error {
@@ -119,12 +119,12 @@ func (r *grpcReader) Stop() error {
 
 type grpcProcessor struct{ c tdav1.ProcessorClient }
 
-func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	resp, err := p.c.Configure(ctx, configureRequest(c))
 	if err != nil {
-		return nil, err
+		return Configured{}, err
 	}
-	return sdk.DecodeDiagnostics(resp.Diagnostics), nil
+	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
 }
 
 func (p *grpcProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
@@ -159,12 +159,12 @@ func (p *grpcProcessor) Close(ctx context.Context) error {
 
 type grpcSink struct{ c tdav1.SinkClient }
 
-func (s *grpcSink) Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error) {
+func (s *grpcSink) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	resp, err := s.c.Configure(ctx, configureRequest(c))
 	if err != nil {
-		return nil, err
+		return Configured{}, err
 	}
-	return sdk.DecodeDiagnostics(resp.Diagnostics), nil
+	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
 }
 
 func (s *grpcSink) Write(ctx context.Context, b sdk.Batch) error {

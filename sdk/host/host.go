@@ -26,9 +26,16 @@ type Configuration struct {
 	ValidateOnly bool
 }
 
+// Configured is the outcome of Configure.
+type Configured struct {
+	Diagnostics sdk.Diagnostics
+	// Stateful is true for a processor with state to snapshot and restore.
+	Stateful bool
+}
+
 // Source is a source component as the host sees it.
 type Source interface {
-	Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error)
+	Configure(ctx context.Context, c Configuration) (Configured, error)
 	// Read starts the source with its saved checkpoints and initial credits.
 	Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error)
 	Close(ctx context.Context) error
@@ -53,7 +60,7 @@ type Message struct {
 
 // Processor is a processor component as the host sees it.
 type Processor interface {
-	Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error)
+	Configure(ctx context.Context, c Configuration) (Configured, error)
 	Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error)
 	Snapshot(ctx context.Context) ([]byte, error)
 	Restore(ctx context.Context, state []byte) error
@@ -63,7 +70,7 @@ type Processor interface {
 // Sink is a sink component as the host sees it. Write returns errors made with sdk.Permanent
 // and sdk.Retry as the plugin returned them.
 type Sink interface {
-	Configure(ctx context.Context, c Configuration) (sdk.Diagnostics, error)
+	Configure(ctx context.Context, c Configuration) (Configured, error)
 	Write(ctx context.Context, b sdk.Batch) error
 	Close(ctx context.Context) error
 }

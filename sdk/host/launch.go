@@ -30,6 +30,9 @@ type LaunchConfig struct {
 	Env []string
 	// StartTimeout bounds the handshake (DefaultStartTimeout when zero).
 	StartTimeout time.Duration
+	// Stdout receives what the plugin writes to its standard output after the handshake
+	// (e.g. a console sink); discarded when nil.
+	Stdout io.Writer
 }
 
 // Process is a running plugin binary.
@@ -52,6 +55,10 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
+	stdout := cfg.Stdout
+	if stdout == nil {
+		stdout = io.Discard
+	}
 	timeout := cfg.StartTimeout
 	if timeout == 0 {
 		timeout = DefaultStartTimeout
@@ -67,7 +74,7 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		SecureConfig:     secure,
 		Logger:           logger,
 		StartTimeout:     timeout,
-		SyncStdout:       io.Discard,
+		SyncStdout:       stdout,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
 	})

@@ -154,16 +154,16 @@ func conn(t testing.TB, comp sdk.Component, logger hclog.Logger) *host.Conn {
 	return host.NewConn(raw.(*grpc.ClientConn))
 }
 
-func configure(t testing.TB, fn func(context.Context, host.Configuration) (sdk.Diagnostics, error), comp sdk.Component, src string, o options) {
+func configure(t testing.TB, fn func(context.Context, host.Configuration) (host.Configured, error), comp sdk.Component, src string, o options) {
 	t.Helper()
 	data := Config(t, comp, src)
-	diags, err := fn(context.Background(), host.Configuration{Component: comp.Name,
+	res, err := fn(context.Background(), host.Configuration{Component: comp.Name,
 		Instance: o.instance, Config: data, DataDir: o.dataDir})
 	if err != nil {
 		t.Fatalf("configure %s: %v", o.instance, err)
 	}
-	if diags.HasErrors() {
-		t.Fatalf("configure %s: %v", o.instance, diags.Err())
+	if res.Diagnostics.HasErrors() {
+		t.Fatalf("configure %s: %v", o.instance, res.Diagnostics.Err())
 	}
 }
 

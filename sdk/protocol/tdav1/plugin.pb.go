@@ -291,8 +291,10 @@ func (x *ConfigureRequest) GetValidateOnly() bool {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Diagnostics   []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Diagnostics []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
+	// stateful is true for a processor whose state the host must snapshot and restore.
+	Stateful      bool `protobuf:"varint,2,opt,name=stateful,proto3" json:"stateful,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -332,6 +334,13 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 		return x.Diagnostics
 	}
 	return nil
+}
+
+func (x *ConfigureResponse) GetStateful() bool {
+	if x != nil {
+		return x.Stateful
+	}
+	return false
 }
 
 type Diagnostic struct {
@@ -1584,9 +1593,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12\x16\n" +
 	"\x06config\x18\x03 \x01(\fR\x06config\x12\x19\n" +
 	"\bdata_dir\x18\x04 \x01(\tR\adataDir\x12#\n" +
-	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"P\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"l\n" +
 	"\x11ConfigureResponse\x12;\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x19.tda.plugin.v1.DiagnosticR\vdiagnostics\"\xb6\x01\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x19.tda.plugin.v1.DiagnosticR\vdiagnostics\x12\x1a\n" +
+	"\bstateful\x18\x02 \x01(\bR\bstateful\"\xb6\x01\n" +
 	"\n" +
 	"Diagnostic\x12>\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\".tda.plugin.v1.Diagnostic.SeverityR\bseverity\x12\x18\n" +

@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/pluginhost"
+	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
+	"github.com/tda-dev/tda/version"
+)
+
+type pluginsCommand struct{ env *Env }
+
+func (c *pluginsCommand) Synopsis() string { return "List the installed plugins and their components" }
+
+func (c *pluginsCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: tda plugins [-dir DIR | -config FILE] [-docs]
+
+  Lists every plugin binary found: its name, version, plugin protocol version,
+  sha256 (for a pin in the config: plugin "NAME" { sha256 = "..." }) and the
+  components it offers.
+
+Flags:
+  -dir DIR       Plugin directory (default: agent.plugin_dir of -config, else
+                 "plugins" next to the tda binary, or $TDA_PLUGIN_DIR).
+  -config FILE   Take the plugin directory from this configuration.
+  -docs          Also print every component's configuration reference.
+`)
+}
+
+func (c *pluginsCommand) Run(args []string) int {
+	fs := c.env.FlagSet("plugins", c.Help)
+	dir := fs.String("dir", "", "")
+	path := fs.String("config", "", "")
+	docs := fs.Bool("docs", false, "")
+	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if *dir == "" && *path != "" {
+		cfg, diags := loader.LoadConfig(*path)
+		if c.env.Diagnostics(cfg, diags) {
+			return 1
+		}
+		*dir = cfg.Agent.PluginDir
+	}
+	if *dir == "" {
+		*dir = pluginhost.DefaultDir()
+	}
+	reg, err := pluginhost.Discover(context.Background(), *dir, nil)
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	c.env.Printf("Plugins in %s (tda %s speaks protocol %d):\n", *dir, version.Version, sdk.ProtocolVersion)
+	if len(reg.Binaries) == 0 {
+		c.env.Printf("  none; build them with `make build`\n")
+	}
+	failed := false
+	for _, b := range reg.Binaries {
+		sum, _ := host.FileSHA256(b.Path)
+		c.env.Printf("\n%s\n", filepath.Base(b.Path))
+		if b.Err != nil {
+			failed = true
+			c.env.Printf("  error:    %v\n", b.Err)
+			continue
+		}
+		d := b.Description
+		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (sdk %s)\n  sha256:   %s\n", d.Name, d.Version,
+			d.Protocol, d.SDKVersion, sum)
+		for _, comp := range d.Components {
+			summary := ""
+			if comp.Spec != nil {
+				summary = comp.Spec.Summary
+			}
+			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, summary)
+			if *docs {
+				c.env.Printf("%s", specDocs(comp))
+			}
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// specDocs renders a component's spec as reference text.
+func specDocs(comp sdk.ComponentDescription) string {
+	var b strings.Builder
+	if comp.Spec == nil {
+		return ""
+	}
+	if comp.Spec.Description != "" {
+		fmt.Fprintf(&b, "\n%s\n", indent(comp.Spec.Description, "      "))
+	}
+	if len(comp.Accepts) > 0 {
+		fmt.Fprintf(&b, "      accepts events of kind: %s\n", strings.Join(comp.Accepts, ", "))
+	}
+	writeSpec(&b, comp.Spec, "      ")
+	if comp.Spec.Example != "" {
+		fmt.Fprintf(&b, "\n      Example:\n%s\n", indent(comp.Spec.Example, "        "))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func writeSpec(b *strings.Builder, spec *sdk.Spec, pad string) {
+	for _, f := range spec.Fields {
+		req := "optional"
+		if f.Required {
+			req = "required"
+		} else if f.Default != nil {
+			req = fmt.Sprintf("default %v", f.Default)
+		}
+		fmt.Fprintf(b, "%s%s (%s, %s)\n", pad, f.Name, f.Type, req)
+		if f.Description != "" {
+			fmt.Fprintf(b, "%s\n", indent(f.Description, pad+"    "))
+		}
+		if len(f.Enum) > 0 {
+			fmt.Fprintf(b, "%s    one of: %s\n", pad, strings.Join(f.Enum, ", "))
+		}
+	}
+	for _, blk := range spec.Blocks {
+		labels := ""
+		for _, l := range blk.Labels {
+			labels += fmt.Sprintf(" %q", strings.ToUpper(l))
+		}
+		fmt.Fprintf(b, "%s%s%s { ... } (block", pad, blk.Name, labels)
+		if blk.Repeated {
+			b.WriteString(", repeatable")
+		}
+		if blk.Required {
+			b.WriteString(", required")
+		}
+		b.WriteString(")\n")
+		if blk.Description != "" {
+			fmt.Fprintf(b, "%s\n", indent(blk.Description, pad+"    "))
+		}
+		if blk.Spec != nil {
+			writeSpec(b, blk.Spec, pad+"    ")
+		}
+	}
+}
+
+func indent(s, pad string) string {
+	lines := strings.Split(wrapText(s, 88), "\n")
+	for i, l := range lines {
+		lines[i] = pad + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+func wrapText(s string, width int) string {
+	var out []string
+	for _, para := range strings.Split(s, "\n") {
+		if strings.HasPrefix(para, " ") || strings.HasPrefix(para, "\t") {
+			out = append(out, para)
+			continue
+		}
+		line := ""
+		for _, w := range strings.Fields(para) {
+			if line != "" && len(line)+1+len(w) > width {
+				out = append(out, line)
+				line = w
+				continue
+			}
+			if line != "" {
+				line += " "
+			}
+			line += w
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+type versionCommand struct{ env *Env }
+
+func (c *versionCommand) Synopsis() string { return "Print the version" }
+
+func (c *versionCommand) Help() string {
+	return "Usage: tda version\n\n  Prints tda's version, commit and plugin protocol version."
+}
+
+func (c *versionCommand) Run([]string) int {
+	c.env.Printf("tda %s\nplugin protocol %d, sdk %s\n", version.String(), sdk.ProtocolVersion, sdk.SDKVersion)
+	return 0
+}

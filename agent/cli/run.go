@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/runtime"
+	"github.com/tda-dev/tda/agent/state"
+	"github.com/tda-dev/tda/plugins/console"
+)
+
+// StopTimeout bounds the drain after SIGINT or SIGTERM.
+const StopTimeout = 9 * time.Second
+
+type runCommand struct{ env *Env }
+
+func (c *runCommand) Synopsis() string { return "Run every pipeline of a configuration" }
+
+func (c *runCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: tda run [-config FILE] [-plugin-dir DIR] [-log-level LEVEL]
+
+  Runs every pipeline of the configuration until interrupted. On SIGINT or SIGTERM
+  tda stops its sources, lets the batches in flight reach the sinks, commits the
+  checkpoints and exits within 10 seconds; a second signal exits at once.
+
+  Without -config, tda runs its embedded default (configs/agent.hcl): it tails the
+  example logs in ./examples/logs, prints alerts and appends them to
+  ./alerts/alerts.jsonl.
+
+Flags:
+  -config FILE      Config file, or a directory of *.hcl files.
+  -plugin-dir DIR   Where the plugin binaries are (overrides agent.plugin_dir).
+  -log-level LEVEL  trace, debug, info, warn or error (overrides agent.log_level).
+`)
+}
+
+func (c *runCommand) Run(args []string) int {
+	fs := c.env.FlagSet("run", c.Help)
+	path := fs.String("config", "", "")
+	pluginDir := fs.String("plugin-dir", "", "")
+	level := fs.String("log-level", "", "")
+	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	if c.env.Diagnostics(loaded.Config, diags) {
+		return 1
+	}
+	cfg := loaded.Config
+	if *level == "" {
+		*level = cfg.Agent.LogLevel
+	}
+	logger := c.env.Logger(*level, cfg.Agent.LogFormat)
+	store, err := state.Open(cfg.Agent.DataDir, state.Options{})
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	defer store.Close()
+	env := []string{"TDA_PLUGIN_LOG_LEVEL=" + *level}
+	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		env = append(env, console.TerminalEnv+"=1")
+	}
+	rt, err := runtime.New(runtime.Options{
+		Config: cfg, Logger: logger, Store: store, Live: true,
+		Launcher: &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout},
+	})
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	if err := rt.Start(ctx); err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	select {
+	case sig := <-signals:
+		logger.Info("stopping: draining in-flight batches", "signal", sig.String())
+	case <-rt.SourcesEnded():
+		logger.Info("every source has finished; stopping")
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), StopTimeout)
+	defer stopCancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- rt.Stop(stopCtx) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			logger.Error("stopped with errors; what was not committed is read again on the next start", "error", err)
+			return 1
+		}
+		logger.Info("stopped cleanly")
+		return 0
+	case sig := <-signals:
+		logger.Warn("second signal: exiting without draining", "signal", sig.String())
+		return 130
+	}
+}

@@ -1,0 +1,103 @@
+// Package loader turns a config path into a ready configuration: it loads the HCL, finds the
+// plugins, and decodes every component block with its plugin's schema. Every command that
+// reads a config goes through it, so they all report the same diagnostics.
+package loader
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/pluginhost"
+	"github.com/tda-dev/tda/configs"
+	"github.com/tda-dev/tda/sdk"
+)
+
+// DefaultConfigName is how the embedded default config is named in diagnostics.
+const DefaultConfigName = "configs/agent.hcl"
+
+// Loaded is a decoded configuration and the plugins that serve it.
+type Loaded struct {
+	Config   *config.Config
+	Registry *pluginhost.Registry
+}
+
+// Options adjust Load.
+type Options struct {
+	// PluginDir overrides agent.plugin_dir.
+	PluginDir string
+	// Specs provides specs for components the agent runs in-process (not from plugins).
+	Specs map[string]*sdk.Spec
+}
+
+// LoadConfig reads the config at path, or the embedded default when path is "".
+func LoadConfig(path string) (*config.Config, hcl.Diagnostics) {
+	if path == "" {
+		return config.LoadBytes(DefaultConfigName, configs.Default)
+	}
+	return config.Load(path)
+}
+
+// Load reads the config, discovers the plugins and decodes every used component.
+func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnostics) {
+	cfg, diags := LoadConfig(path)
+	if diags.HasErrors() {
+		return &Loaded{Config: cfg}, diags
+	}
+	dir := opts.PluginDir
+	if dir == "" {
+		dir = cfg.Agent.PluginDir
+	}
+	if dir == "" {
+		dir = pluginhost.DefaultDir()
+	}
+	var pins []pluginhost.Pin
+	names := make([]string, 0, len(cfg.Plugins))
+	for n := range cfg.Plugins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := cfg.Plugins[n]
+		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256})
+	}
+	reg, err := pluginhost.Discover(ctx, dir, pins)
+	if err != nil {
+		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+			Summary: "Cannot load plugins", Detail: err.Error()})
+	}
+	for _, b := range reg.Binaries {
+		if b.Err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unusable plugin",
+				Detail: fmt.Sprintf("%s: %v", filepath.Base(b.Path), b.Err)})
+		}
+	}
+	for _, c := range cfg.Components {
+		if !c.Used {
+			continue
+		}
+		spec, found := opts.Specs[string(c.Kind)+"."+c.Type]
+		if !found {
+			_, desc, ok := reg.Lookup(c.Kind, c.Type)
+			if !ok {
+				detail := fmt.Sprintf("No plugin in %s offers a %s of type %q.", dir, c.Kind, c.Type)
+				available := reg.Names(c.Kind)
+				if s := sdk.Suggest(c.Type, available); s != "" {
+					detail += fmt.Sprintf(" Did you mean %q?", s)
+				} else if len(available) > 0 {
+					detail += fmt.Sprintf(" Installed %ss: %v.", c.Kind, available)
+				}
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+					Summary: "Unknown " + string(c.Kind) + " type", Detail: detail, Subject: c.TypeRange.Ptr()})
+				continue
+			}
+			spec = desc.Spec
+		}
+		diags = append(diags, cfg.Decode(c, spec)...)
+	}
+	return &Loaded{Config: cfg, Registry: reg}, diags
+}

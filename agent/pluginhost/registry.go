@@ -1,0 +1,186 @@
+// Package pluginhost finds plugin binaries, learns what components they offer, and launches
+// one child process per configured component instance.
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
+)
+
+// BinaryPrefix is the file name prefix of plugin binaries in plugin_dir.
+const BinaryPrefix = "tda-plugin-"
+
+// Binary is one plugin executable.
+type Binary struct {
+	Path        string
+	Description *sdk.Description
+	// SHA256 is the pinned checksum, if the config pins this plugin.
+	SHA256 string
+	// Err is why the binary could not be described.
+	Err error
+}
+
+// Registry maps components to the binaries that serve them.
+type Registry struct {
+	Dir        string
+	Binaries   []*Binary
+	components map[string]*Binary
+}
+
+// Pin is a config `plugin` block: an explicit path and/or a checksum.
+type Pin struct {
+	Name   string
+	Path   string
+	SHA256 string
+}
+
+// DefaultDir returns the plugin directory used when the config names none: $TDA_PLUGIN_DIR,
+// else "plugins" next to the tda executable.
+func DefaultDir() string {
+	if d := os.Getenv("TDA_PLUGIN_DIR"); d != "" {
+		return d
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "plugins"
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return filepath.Join(filepath.Dir(exe), "plugins")
+}
+
+// Discover describes every plugin binary in dir plus the pinned paths. Binaries are described
+// in parallel by running `<binary> describe`.
+func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
+	reg := &Registry{Dir: dir, components: map[string]*Binary{}}
+	var paths []string
+	entries, err := os.ReadDir(dir)
+	if err != nil && len(pins) == 0 {
+		return nil, fmt.Errorf("read plugin_dir %s: %w (build the plugins with `make build`, or set agent.plugin_dir)", dir, err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), BinaryPrefix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Mode()&0o111 == 0 {
+			continue
+		}
+		paths = append(paths, filepath.Join(dir, e.Name()))
+	}
+	pinByPath := map[string]Pin{}
+	for _, p := range pins {
+		path := p.Path
+		if path == "" {
+			path = filepath.Join(dir, BinaryPrefix+p.Name)
+		}
+		pinByPath[path] = p
+		found := false
+		for _, q := range paths {
+			if q == path {
+				found = true
+			}
+		}
+		if !found {
+			paths = append(paths, path)
+		}
+	}
+	sort.Strings(paths)
+	reg.Binaries = make([]*Binary, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Add(1)
+		go func(i int, p string) {
+			defer wg.Done()
+			b := &Binary{Path: p, SHA256: pinByPath[p].SHA256}
+			b.Description, b.Err = DescribeBinary(ctx, p)
+			reg.Binaries[i] = b
+		}(i, p)
+	}
+	wg.Wait()
+	for _, b := range reg.Binaries {
+		if b.Description == nil {
+			continue
+		}
+		if pin, ok := pinByPath[b.Path]; ok && pin.Name != b.Description.Name {
+			b.Err = fmt.Errorf("plugin block %q points at %s, which is plugin %q", pin.Name, b.Path, b.Description.Name)
+			continue
+		}
+		for _, c := range b.Description.Components {
+			key := string(c.Kind) + "." + c.Name
+			if prev, ok := reg.components[key]; ok {
+				return nil, fmt.Errorf("%s is offered by both %s and %s; remove one from %s", key, prev.Path, b.Path, dir)
+			}
+			reg.components[key] = b
+		}
+	}
+	return reg, nil
+}
+
+// DescribeBinary runs `<path> describe` and parses its JSON.
+func DescribeBinary(ctx context.Context, path string) (*sdk.Description, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "describe")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s describe: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	var d sdk.Description
+	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil {
+		return nil, fmt.Errorf("%s describe: malformed output: %w", path, err)
+	}
+	if d.Protocol != sdk.ProtocolVersion {
+		return nil, fmt.Errorf("%s speaks plugin protocol %d; this tda speaks %d: rebuild the plugin against a matching sdk",
+			path, d.Protocol, sdk.ProtocolVersion)
+	}
+	return &d, nil
+}
+
+// Lookup returns the binary and description of a component.
+func (r *Registry) Lookup(kind sdk.ComponentKind, name string) (*Binary, sdk.ComponentDescription, bool) {
+	b, ok := r.components[string(kind)+"."+name]
+	if !ok {
+		return nil, sdk.ComponentDescription{}, false
+	}
+	c, _ := b.Description.Find(kind, name)
+	return b, c, true
+}
+
+// Names returns the names of all components of a kind.
+func (r *Registry) Names(kind sdk.ComponentKind) []string {
+	var out []string
+	for key := range r.components {
+		if strings.HasPrefix(key, string(kind)+".") {
+			out = append(out, strings.TrimPrefix(key, string(kind)+"."))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Launch starts the binary serving a component.
+func (r *Registry) Launch(kind sdk.ComponentKind, name string, logger hclog.Logger, env []string, stdout io.Writer) (*host.Process, error) {
+	b, _, ok := r.Lookup(kind, name)
+	if !ok {
+		return nil, fmt.Errorf("no plugin in %s offers %s %q", r.Dir, kind, name)
+	}
+	return host.Launch(host.LaunchConfig{Path: b.Path, SHA256: b.SHA256, Logger: logger, Env: env, Stdout: stdout})
+}

@@ -1,0 +1,218 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
+)
+
+// Plugin is one running component instance: a child process or an in-process component.
+type Plugin interface {
+	Source() host.Source
+	Processor() host.Processor
+	Sink() host.Sink
+	// Exited reports whether the instance's process has exited.
+	Exited() bool
+	// Kill stops the instance.
+	Kill()
+	// Pid is the process id (0 in-process).
+	Pid() int
+}
+
+// Launcher starts the instance of a component.
+type Launcher interface {
+	Launch(ctx context.Context, c *config.Component, logger hclog.Logger) (Plugin, error)
+	// Describe returns the description of a component (its spec, accepted kinds, queue).
+	Describe(c *config.Component) (sdk.ComponentDescription, bool)
+}
+
+// instance supervises one component instance: it starts, configures and, after a crash,
+// restarts it with backoff.
+type instance struct {
+	comp     *config.Component
+	desc     sdk.ComponentDescription
+	launcher Launcher
+	conf     host.Configuration
+	logger   hclog.Logger
+	rt       *Runtime
+
+	mu       sync.Mutex
+	plugin   Plugin
+	stateful bool
+	restarts int
+}
+
+func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
+	desc, ok := rt.launcher.Describe(c)
+	if !ok {
+		return nil, fmt.Errorf("no plugin offers %s %q; run `tda plugins` to see what is installed", c.Kind, c.Type)
+	}
+	dataDir := ""
+	if rt.cfg.Agent.DataDir != "" {
+		dataDir = rt.cfg.InstanceDataDir(c)
+	}
+	return &instance{
+		comp: c, desc: desc, launcher: rt.launcher, rt: rt,
+		logger: rt.logger.Named(c.Address()),
+		conf: host.Configuration{Component: c.Type, Instance: c.Address(), Config: c.Config,
+			DataDir: dataDir},
+	}, nil
+}
+
+func (in *instance) addr() string { return in.comp.Address() }
+
+// start launches and configures the instance.
+func (in *instance) start(ctx context.Context) error {
+	p, err := in.launcher.Launch(ctx, in.comp, in.logger)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", in.addr(), err)
+	}
+	var res host.Configured
+	switch in.comp.Kind {
+	case sdk.KindSource:
+		res, err = p.Source().Configure(ctx, in.conf)
+	case sdk.KindProcessor:
+		res, err = p.Processor().Configure(ctx, in.conf)
+	case sdk.KindSink:
+		res, err = p.Sink().Configure(ctx, in.conf)
+	}
+	if err == nil && res.Diagnostics.HasErrors() {
+		err = res.Diagnostics.Err()
+	}
+	if err != nil {
+		p.Kill()
+		return fmt.Errorf("configure %s: %w", in.addr(), err)
+	}
+	for _, d := range res.Diagnostics {
+		in.logger.Warn("config warning", "warning", d.Error())
+	}
+	in.mu.Lock()
+	in.plugin = p
+	in.stateful = res.Stateful
+	in.mu.Unlock()
+	in.rt.health.setPid(in.addr(), p.Pid())
+	return nil
+}
+
+func (in *instance) current() Plugin {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.plugin
+}
+
+func (in *instance) source() host.Source       { return in.current().Source() }
+func (in *instance) processor() host.Processor { return in.current().Processor() }
+func (in *instance) sink() host.Sink           { return in.current().Sink() }
+
+func (in *instance) isStateful() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stateful
+}
+
+// crashed tells whether err means the plugin process is gone or unreachable.
+func (in *instance) crashed(err error) bool {
+	p := in.current()
+	if p == nil {
+		return true
+	}
+	if p.Exited() {
+		return true
+	}
+	var te *host.TransportError
+	unreachable := errors.As(err, &te)
+	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Code() == codes.Unavailable {
+		unreachable = true
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable {
+		unreachable = true
+	}
+	if !unreachable {
+		return false
+	}
+	// The connection broke; give the process a moment to be reaped.
+	for i := 0; i < 20 && !p.Exited(); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// recover restarts the instance when err shows it crashed. It reports whether it restarted;
+// false with a nil error means the plugin is alive and err is its own answer.
+func (in *instance) recover(ctx context.Context, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if !in.crashed(err) {
+		return false, nil
+	}
+	return true, in.restart(ctx, err)
+}
+
+// restart kills the instance and starts it again, with backoff, until it runs or ctx ends.
+func (in *instance) restart(ctx context.Context, cause error) error {
+	in.rt.health.set(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
+	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid())
+	for attempt := 1; ; attempt++ {
+		if p := in.current(); p != nil {
+			p.Kill()
+		}
+		if err := sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 30*time.Second)); err != nil {
+			return err
+		}
+		err := in.start(ctx)
+		if err == nil {
+			in.mu.Lock()
+			in.restarts++
+			n := in.restarts
+			in.mu.Unlock()
+			in.rt.metrics.restarts.WithLabelValues(in.addr()).Inc()
+			in.rt.health.restarted(in.addr(), n)
+			in.rt.health.set(in.addr(), true, "")
+			in.logger.Info("plugin restarted", "restarts", n, "pid", in.current().Pid())
+			return nil
+		}
+		in.logger.Error("restarting the plugin failed; trying again", "attempt", attempt, "error", err)
+	}
+}
+
+func (in *instance) kill() {
+	if p := in.current(); p != nil {
+		p.Kill()
+	}
+}
+
+// backoff returns an exponential delay with full jitter between base and max.
+func backoff(attempt int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	// Jitter in [d/2, d].
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,119 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/pluginhost"
+	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
+)
+
+// ProcessLauncher starts each instance as a child process of a discovered plugin binary.
+type ProcessLauncher struct {
+	Registry *pluginhost.Registry
+	// Env is added to every plugin's environment (e.g. TDA_PLUGIN_LOG_LEVEL).
+	Env []string
+	// Stdout receives the plugins' standard output (the console sink writes there).
+	Stdout io.Writer
+}
+
+// Describe implements Launcher.
+func (l *ProcessLauncher) Describe(c *config.Component) (sdk.ComponentDescription, bool) {
+	_, d, ok := l.Registry.Lookup(c.Kind, c.Type)
+	return d, ok
+}
+
+// Launch implements Launcher.
+func (l *ProcessLauncher) Launch(_ context.Context, c *config.Component, logger hclog.Logger) (Plugin, error) {
+	p, err := l.Registry.Launch(c.Kind, c.Type, logger, l.Env, l.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	return processPlugin{p}, nil
+}
+
+type processPlugin struct{ *host.Process }
+
+func (p processPlugin) Source() host.Source       { return p.Conn.Source() }
+func (p processPlugin) Processor() host.Processor { return p.Conn.Processor() }
+func (p processPlugin) Sink() host.Sink           { return p.Conn.Sink() }
+
+// InProcessLauncher runs components linked into the agent, without RPC (benchmarks, tests,
+// and host-internal components such as the replay output).
+type InProcessLauncher struct {
+	// Components maps "kind.type" (e.g. "sink.stdout") to the component.
+	Components map[string]sdk.Component
+}
+
+func (l *InProcessLauncher) lookup(c *config.Component) (sdk.Component, bool) {
+	comp, ok := l.Components[string(c.Kind)+"."+c.Type]
+	return comp, ok
+}
+
+// Describe implements Launcher.
+func (l *InProcessLauncher) Describe(c *config.Component) (sdk.ComponentDescription, bool) {
+	comp, ok := l.lookup(c)
+	if !ok {
+		return sdk.ComponentDescription{}, false
+	}
+	return sdk.Describe(sdk.PluginInfo{Name: "in-process"}, comp).Components[0], true
+}
+
+// Launch implements Launcher.
+func (l *InProcessLauncher) Launch(_ context.Context, c *config.Component, logger hclog.Logger) (Plugin, error) {
+	comp, ok := l.lookup(c)
+	if !ok {
+		return nil, fmt.Errorf("no in-process component %s.%s", c.Kind, c.Type)
+	}
+	d := &directPlugin{}
+	switch c.Kind {
+	case sdk.KindSource:
+		d.source = host.DirectSource(comp, logger)
+	case sdk.KindProcessor:
+		d.processor = host.DirectProcessor(comp, logger)
+	case sdk.KindSink:
+		d.sink = host.DirectSink(comp, logger)
+	}
+	return d, nil
+}
+
+type directPlugin struct {
+	source    host.Source
+	processor host.Processor
+	sink      host.Sink
+}
+
+func (d *directPlugin) Source() host.Source       { return d.source }
+func (d *directPlugin) Processor() host.Processor { return d.processor }
+func (d *directPlugin) Sink() host.Sink           { return d.sink }
+func (d *directPlugin) Exited() bool              { return false }
+func (d *directPlugin) Kill()                     {}
+func (d *directPlugin) Pid() int                  { return 0 }
+
+// MixedLauncher tries its launchers in order: the first that describes a component runs it.
+type MixedLauncher []Launcher
+
+// Describe implements Launcher.
+func (m MixedLauncher) Describe(c *config.Component) (sdk.ComponentDescription, bool) {
+	for _, l := range m {
+		if d, ok := l.Describe(c); ok {
+			return d, true
+		}
+	}
+	return sdk.ComponentDescription{}, false
+}
+
+// Launch implements Launcher.
+func (m MixedLauncher) Launch(ctx context.Context, c *config.Component, logger hclog.Logger) (Plugin, error) {
+	for _, l := range m {
+		if _, ok := l.Describe(c); ok {
+			return l.Launch(ctx, c, logger)
+		}
+	}
+	return nil, fmt.Errorf("no plugin offers %s %q", c.Kind, c.Type)
+}

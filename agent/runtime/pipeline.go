@@ -1,0 +1,301 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+type itemKind int
+
+const (
+	itemBatch itemKind = iota
+	itemTick
+	itemBarrier
+	itemInject
+)
+
+// item is what flows into a pipeline: a source batch, a clock tick, events injected by an
+// operator, or a checkpoint barrier.
+type item struct {
+	kind    itemKind
+	env     *envelope
+	events  []sdk.Event
+	wm      sdk.Watermark
+	barrier *barrier
+	done    chan struct{} // closed after an injected item was handed to the sinks
+}
+
+// epoch counts the sink deliveries issued between two barriers.
+type epoch struct {
+	outstanding int
+	closed      bool
+	done        chan struct{}
+}
+
+// pipelineRunner runs a pipeline's processors in order on one goroutine and hands the output
+// to its sinks.
+type pipelineRunner struct {
+	rt     *Runtime
+	name   string
+	in     chan item
+	stages []*stage
+	sinks  []*sinkRunner
+
+	mu    sync.Mutex
+	epoch *epoch
+
+	done chan struct{}
+}
+
+// stage is one processor of a pipeline. For a stateful processor it keeps every input since
+// the last committed snapshot, so a crashed plugin can be restored and brought up to date.
+type stage struct {
+	inst *instance
+
+	mu        sync.Mutex
+	buffer    []buffered
+	committed []byte
+}
+
+type buffered struct {
+	events []sdk.Event
+	wm     sdk.Watermark
+}
+
+func newEpoch() *epoch { return &epoch{done: make(chan struct{})} }
+
+func (p *pipelineRunner) run(ctx context.Context) {
+	defer close(p.done)
+	for it := range p.in {
+		switch it.kind {
+		case itemBarrier:
+			p.barrier(ctx, it.barrier)
+		default:
+			p.process(ctx, it)
+		}
+	}
+}
+
+func (p *pipelineRunner) watermark(it item) sdk.Watermark {
+	if it.kind == itemTick {
+		return it.wm
+	}
+	if p.rt.live {
+		return sdk.Watermark{Time: time.Now()}
+	}
+	return sdk.Watermark{}
+}
+
+func (p *pipelineRunner) process(ctx context.Context, it item) {
+	events := it.events
+	wm := p.watermark(it)
+	if len(events) > 0 || it.kind == itemTick {
+		for _, st := range p.stages {
+			if len(events) == 0 && it.kind != itemTick {
+				break
+			}
+			p.rt.metrics.eventsIn.WithLabelValues(st.inst.addr()).Add(float64(len(events)))
+			events = st.process(ctx, events, wm)
+			p.rt.metrics.eventsOut.WithLabelValues(st.inst.addr()).Add(float64(len(events)))
+		}
+	}
+	var received time.Time
+	if it.env != nil {
+		received = it.env.received
+	}
+	p.deliver(it.env, events, received)
+	if it.env != nil {
+		it.env.release()
+	}
+	if it.done != nil {
+		close(it.done)
+	}
+}
+
+// process runs one batch through the stage's processor, restarting a crashed plugin and
+// replaying what it lost. A batch the processor rejects three times is dropped with an error
+// in the log: a poison batch must not stop detection.
+func (st *stage) process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) []sdk.Event {
+	if st.keepsInputs() {
+		st.mu.Lock()
+		st.buffer = append(st.buffer, buffered{events: events, wm: wm})
+		st.mu.Unlock()
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := st.inst.processor().Process(ctx, events, wm)
+		if err == nil {
+			return out
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		restarted, rerr := st.inst.recover(ctx, err)
+		if rerr != nil {
+			return nil
+		}
+		if restarted {
+			st.rebuild(ctx, true)
+			continue
+		}
+		if attempt >= 3 {
+			st.inst.logger.Error("processor rejected a batch three times; dropping it (the events reach no sink)",
+				"error", err, "events", len(events))
+			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
+			return nil
+		}
+		st.inst.logger.Warn("processor failed on a batch; retrying", "error", err, "attempt", attempt)
+		if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
+			return nil
+		}
+	}
+}
+
+// keepsInputs reports whether the stage buffers its inputs for crash recovery: only stateful
+// processors whose snapshots are committed to a store (a replay keeps nothing).
+func (st *stage) keepsInputs() bool {
+	return st.inst.isStateful() && st.inst.rt.store != nil
+}
+
+// rebuild restores a restarted processor to its last committed snapshot and replays the
+// inputs since then (all but the current one, the last buffered, when exceptLast); their
+// outputs were already passed on and are dropped.
+func (st *stage) rebuild(ctx context.Context, exceptLast bool) {
+	if !st.keepsInputs() {
+		return
+	}
+	st.mu.Lock()
+	snap := st.committed
+	n := len(st.buffer)
+	if exceptLast && n > 0 {
+		n--
+	}
+	replay := append([]buffered(nil), st.buffer[:n]...)
+	st.mu.Unlock()
+	proc := st.inst.processor()
+	if len(snap) > 0 {
+		if err := proc.Restore(ctx, snap); err != nil {
+			st.inst.logger.Error("restoring the processor's state failed; it starts empty", "error", err)
+		}
+	}
+	for _, b := range replay {
+		if _, err := proc.Process(ctx, b.events, b.wm); err != nil {
+			st.inst.logger.Error("replaying a batch into the restarted processor failed", "error", err)
+			return
+		}
+	}
+	if len(replay) > 0 {
+		st.inst.logger.Info("processor state rebuilt", "replayed_batches", len(replay))
+	}
+}
+
+// snapshot returns the processor's state, restarting it first if it crashed.
+func (st *stage) snapshot(ctx context.Context) ([]byte, int, error) {
+	for {
+		st.mu.Lock()
+		mark := len(st.buffer)
+		st.mu.Unlock()
+		b, err := st.inst.processor().Snapshot(ctx)
+		if err == nil {
+			return b, mark, nil
+		}
+		restarted, rerr := st.inst.recover(ctx, err)
+		if rerr != nil {
+			return nil, 0, rerr
+		}
+		if !restarted {
+			return nil, 0, err
+		}
+		// The restarted plugin lost everything after the last commit: bring it back, then
+		// snapshot again.
+		st.rebuild(ctx, false)
+	}
+}
+
+// commit records a committed snapshot and forgets the inputs it covers.
+func (st *stage) commit(snap []byte, mark int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.committed = snap
+	if mark > len(st.buffer) {
+		mark = len(st.buffer)
+	}
+	st.buffer = append(st.buffer[:0:0], st.buffer[mark:]...)
+}
+
+// deliver hands the output of a batch to the sinks, each receiving the kinds it takes.
+func (p *pipelineRunner) deliver(env *envelope, events []sdk.Event, received time.Time) {
+	if len(events) == 0 {
+		return
+	}
+	for i := range events {
+		e := &events[i]
+		if a := e.Alert; a != nil && e.Kind == sdk.KindAlert {
+			p.rt.metrics.alerts.WithLabelValues(a.Rule, a.State).Inc()
+			if !received.IsZero() {
+				p.rt.metrics.detectionLatency.Observe(time.Since(received).Seconds())
+			}
+		}
+		if p.rt.observe != nil && (e.Kind == sdk.KindAlert || e.Kind == sdk.KindAudit) {
+			p.rt.observe(p.name, e.Clone())
+		}
+	}
+	for _, k := range p.sinks {
+		sub := k.filter(events)
+		if len(sub) == 0 {
+			continue
+		}
+		p.mu.Lock()
+		ep := p.epoch
+		ep.outstanding++
+		p.mu.Unlock()
+		if env != nil {
+			env.hold()
+		}
+		k.enqueue(sub, func() {
+			p.ackDelivery(ep)
+			if env != nil {
+				env.release()
+			}
+		})
+	}
+}
+
+func (p *pipelineRunner) ackDelivery(ep *epoch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ep.outstanding--
+	if ep.closed && ep.outstanding == 0 {
+		close(ep.done)
+	}
+}
+
+// barrier snapshots the stateful processors at this point of the stream and closes the
+// current epoch; the barrier completes when every delivery of that epoch is accepted.
+func (p *pipelineRunner) barrier(ctx context.Context, b *barrier) {
+	res := pipelineMark{pipeline: p}
+	for _, st := range p.stages {
+		if !st.inst.isStateful() {
+			continue
+		}
+		snap, mark, err := st.snapshot(ctx)
+		if err != nil {
+			res.err = err
+			st.inst.logger.Error("snapshot failed; this checkpoint is skipped", "error", err)
+			continue
+		}
+		res.stages = append(res.stages, stageMark{stage: st, snapshot: snap, mark: mark})
+	}
+	p.mu.Lock()
+	old := p.epoch
+	p.epoch = newEpoch()
+	old.closed = true
+	if old.outstanding == 0 {
+		close(old.done)
+	}
+	p.mu.Unlock()
+	res.drained = old.done
+	b.marks <- res
+}

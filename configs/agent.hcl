@@ -1,0 +1,86 @@
+# tda's default configuration: tail the example logs, detect incidents, print each alert on the
+# console and append it to alerts/alerts.jsonl. `make run` (or `bin/tda run`) runs it.
+
+agent {
+  data_dir = "./data"
+  # plugin_dir defaults to "plugins" next to the tda binary (bin/plugins after make build).
+}
+
+source "file" "examples" {
+  paths     = ["./examples/logs/*.log"]
+  read_from = "beginning"
+}
+
+processor "override" "flags" {
+  timezone    = "UTC" # zone of Werkzeug, Flask logger and Spring Boot 2 timestamps
+  default_ttl = "1h"  # an override declared without ttl
+  max_ttl     = "24h"
+}
+
+processor "rules" "anomalies" {
+  timezone = "UTC"
+
+  # More than 10 password changes in 60s across the app, admins excluded.
+  rule "mass_password_reset" {
+    match     = "password_changed"
+    unless    = "actor_role == admin"
+    threshold = 10
+    window    = "60s"
+    severity  = "HIGH"
+    realert   = "30m"
+  }
+
+  # More than 20 accounts created in 60s; recorded as suppressed during declared override work.
+  rule "bulk_user_creation" {
+    match       = "user_created"
+    threshold   = 20
+    window      = "60s"
+    severity    = "MEDIUM"
+    overridable = true
+  }
+
+  # More than 10 deletions in 60s (audit lines, DELETE requests, SQL echo).
+  rule "bulk_deletion" {
+    match     = "user_deleted|rows_deleted"
+    threshold = 10
+    window    = "60s"
+    severity  = "HIGH"
+    realert   = "30m"
+  }
+
+  # Any migration outside the maintenance window.
+  rule "migration_outside_window" {
+    match     = "migration_started"
+    threshold = 0
+    window    = "10m"
+    severity  = "MEDIUM"
+    maintenance_window {
+      days     = ["sun"]
+      start    = "02:00"
+      end      = "04:00"
+      timezone = "UTC"
+    }
+  }
+
+  # More than 5 failed logins from one IP in 60s.
+  rule "auth_failures" {
+    match     = "login_failed"
+    threshold = 5
+    window    = "60s"
+    group_by  = "ip"
+    severity  = "MEDIUM"
+    max_keys  = 100000
+  }
+}
+
+sink "console" "screen" {}
+
+sink "jsonl" "audit" {
+  path = "./alerts/alerts.jsonl"
+}
+
+pipeline "detect" {
+  from    = [source.file.examples]
+  through = [processor.override.flags, processor.rules.anomalies]
+  to      = [sink.console.screen, sink.jsonl.audit]
+}

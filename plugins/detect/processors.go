@@ -1,0 +1,288 @@
+package detect
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/plugins/detect/eventtime"
+	"github.com/tda-dev/tda/plugins/detect/override"
+	"github.com/tda-dev/tda/plugins/detect/parse"
+	"github.com/tda-dev/tda/plugins/detect/rules"
+	"github.com/tda-dev/tda/sdk"
+)
+
+// Components returns the plugin's components: processors "override" and "rules".
+func Components() []sdk.Component {
+	return []sdk.Component{OverrideComponent(), RulesComponent()}
+}
+
+// OverrideComponent is processor "override".
+func OverrideComponent() sdk.Component {
+	return sdk.ProcessorComponent("override", OverrideSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Processor, error) {
+		return NewOverride(c, res)
+	})
+}
+
+// RulesComponent is processor "rules".
+func RulesComponent() sdk.Component {
+	return sdk.ProcessorComponent("rules", RulesSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Processor, error) {
+		return NewRules(c, res)
+	})
+}
+
+func overrideConfig(c *sdk.Config) (override.Config, error) {
+	oc := override.Config{DefaultTTL: c.Duration("default_ttl"), MaxTTL: c.Duration("max_ttl")}
+	if oc.DefaultTTL <= 0 {
+		return oc, c.Errorf("default_ttl", "default_ttl must be longer than 0s")
+	}
+	if oc.MaxTTL < oc.DefaultTTL {
+		return oc, c.Errorf("max_ttl", "max_ttl (%s) must not be shorter than default_ttl (%s)",
+			sdk.FormatDuration(oc.MaxTTL), sdk.FormatDuration(oc.DefaultTTL))
+	}
+	return oc, nil
+}
+
+// Override is processor "override". It parses every log line, follows override declarations
+// from the app's lines and from operators, and puts an audit record of every change into the
+// stream (right after the line that caused it). Log events pass through.
+type Override struct {
+	parser *parse.Parser
+	cfg    override.Config
+	state  override.State
+	clock  eventtime.Clock
+	log    hclog.Logger
+}
+
+// NewOverride builds processor "override" from its config.
+func NewOverride(c *sdk.Config, res sdk.Resources) (*Override, error) {
+	po, err := ParseOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := overrideConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Override{parser: parse.New(po), cfg: oc, log: res.Logger}, nil
+}
+
+// Process implements sdk.Processor.
+func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+	// The output is the input until something is inserted or dropped; only then is it copied.
+	out := events
+	copied := false
+	emit := func(i int, evs ...sdk.Event) {
+		if !copied {
+			out = make([]sdk.Event, i, len(events)+len(evs)+4)
+			copy(out, events[:i])
+			copied = true
+		}
+		out = append(out, evs...)
+	}
+	for i := range events {
+		ev := &events[i]
+		switch {
+		case ev.Kind == sdk.KindLog || ev.Kind == "":
+			o.parser.Apply(ev)
+			if !ev.Time.IsZero() {
+				o.clock.Observe(ev.Time)
+			}
+			if rec := o.state.Expire(o.clock.Max()); rec != nil {
+				o.logChange(rec)
+				emit(i, *rec)
+			}
+			if override.IsChange(ev) {
+				if rec := o.state.Apply(ev, o.cfg); rec != nil {
+					o.logChange(rec)
+					emit(i, *ev, *rec)
+					continue
+				}
+			}
+		case ev.Kind == sdk.KindAudit && override.IsChange(ev):
+			at := *ev
+			if at.Time.IsZero() {
+				at.Time = wm.Time
+			}
+			if at.Time.IsZero() {
+				at.Time = o.clock.Max()
+			}
+			rec := o.state.Apply(&at, o.cfg)
+			if ev.Field(override.FieldUntil) == "" {
+				// An operator's declaration: the normalised record replaces it.
+				if rec == nil {
+					emit(i)
+				} else {
+					o.logChange(rec)
+					emit(i, *rec)
+				}
+				continue
+			}
+		}
+		if copied {
+			out = append(out, *ev)
+		}
+	}
+	if now := o.clock.EndBatch(wm); !now.IsZero() {
+		if rec := o.state.Expire(now); rec != nil {
+			o.logChange(rec)
+			emit(len(events), *rec)
+		}
+	}
+	return out, nil
+}
+
+func (o *Override) logChange(rec *sdk.Event) {
+	if o.log == nil {
+		return
+	}
+	f := rec.Fields
+	o.log.Info("override "+f["event"], "actor", f[override.FieldActor], "reason", f[override.FieldReason],
+		"until", f[override.FieldUntil], "origin", f[override.FieldOrigin])
+}
+
+// Active returns the override in force at t.
+func (o *Override) Active(t time.Time) (*override.Override, bool) { return o.state.Active(t) }
+
+type overrideSnapshot struct {
+	Version int                 `json:"version"`
+	State   override.State      `json:"state"`
+	Clock   time.Time           `json:"clock"`
+	Parser  []parse.OriginState `json:"parser,omitempty"`
+}
+
+// Snapshot implements sdk.Stateful.
+func (o *Override) Snapshot() ([]byte, error) {
+	return json.Marshal(overrideSnapshot{Version: 1, State: o.state, Clock: o.clock.Max(), Parser: o.parser.State()})
+}
+
+// Restore implements sdk.Stateful.
+func (o *Override) Restore(b []byte) error {
+	var s overrideSnapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("override snapshot: %w", err)
+	}
+	if s.Version != 1 {
+		return fmt.Errorf("override snapshot version %d is not supported", s.Version)
+	}
+	o.state = s.State
+	o.clock.Set(s.Clock.UTC())
+	o.parser.SetState(s.Parser)
+	return nil
+}
+
+// Rules is processor "rules". It parses the lines nobody parsed upstream, counts the events
+// of every rule and emits alerts; audit records and other non-log events pass through, log
+// events only with forward_logs.
+type Rules struct {
+	parser      *parse.Parser
+	engine      *rules.Engine
+	forwardLogs bool
+	log         hclog.Logger
+	reported    []uint64
+}
+
+// NewRules builds processor "rules" from its config.
+func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
+	po, err := ParseOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := overrideConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := ParseRules(c)
+	if err != nil {
+		return nil, err
+	}
+	instance := res.Instance
+	if instance == "" {
+		instance = "processor.rules"
+	}
+	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc})
+	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
+		log: res.Logger, reported: make([]uint64, len(rs))}, nil
+}
+
+// Engine returns the rule engine (for tools that inspect its state).
+func (p *Rules) Engine() *rules.Engine { return p.engine }
+
+// Process implements sdk.Processor.
+func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+	var out []sdk.Event
+	if p.forwardLogs {
+		out = make([]sdk.Event, 0, len(events)+4)
+	}
+	for i := range events {
+		ev := &events[i]
+		isLog := ev.Kind == sdk.KindLog || ev.Kind == ""
+		if isLog {
+			p.parser.Apply(ev)
+		}
+		if p.forwardLogs || !isLog {
+			out = append(out, *ev)
+		}
+		out = p.engine.Event(ev, out)
+	}
+	out = p.engine.EndBatch(wm, out)
+	p.reportEvictions()
+	return out, nil
+}
+
+// reportEvictions logs, once per batch at most, the rules that evicted keys since the last
+// report.
+func (p *Rules) reportEvictions() {
+	if p.log == nil {
+		return
+	}
+	for i, s := range p.engine.Stats() {
+		if s.Evicted > p.reported[i] {
+			p.log.Warn("rule reached max_keys: least recently seen keys evicted; raise max_keys or group by a coarser field",
+				"rule", s.Rule, "evicted", s.Evicted-p.reported[i], "evicted_total", s.Evicted, "keys", s.Keys)
+			p.reported[i] = s.Evicted
+		}
+	}
+}
+
+// Stats reports every rule's keys, incidents and evictions.
+func (p *Rules) Stats() []rules.Stats { return p.engine.Stats() }
+
+// Snapshot implements sdk.Stateful: the parser's per-origin state, then the engine's.
+func (p *Rules) Snapshot() ([]byte, error) {
+	ps, err := json.Marshal(p.parser.State())
+	if err != nil {
+		return nil, err
+	}
+	b := binary.AppendUvarint([]byte{1}, uint64(len(ps)))
+	b = append(b, ps...)
+	return append(b, p.engine.Snapshot()...), nil
+}
+
+// Restore implements sdk.Stateful.
+func (p *Rules) Restore(b []byte) error {
+	if len(b) < 2 || b[0] != 1 {
+		return errors.New("rules snapshot: unknown format")
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || uint64(len(b)-1-k) < n {
+		return errors.New("rules snapshot: truncated")
+	}
+	var ps []parse.OriginState
+	if err := json.Unmarshal(b[1+k:1+k+int(n)], &ps); err != nil {
+		return fmt.Errorf("rules snapshot: %w", err)
+	}
+	if err := p.engine.Restore(b[1+k+int(n):]); err != nil {
+		return fmt.Errorf("rules snapshot: %w", err)
+	}
+	p.parser.SetState(ps)
+	for i, s := range p.engine.Stats() {
+		p.reported[i] = s.Evicted
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+// Package rules is the detection engine: threshold rules over exact sliding windows in event
+// time, per rule and key, with one incident per burst (firing or suppressed, reminders after
+// `realert`, a resolved record when the burst has drained), bounded memory per rule and state
+// that can be snapshotted and restored byte for byte.
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tda-dev/tda/plugins/detect/cond"
+	"github.com/tda-dev/tda/sdk"
+)
+
+// Rule is one configured detection rule.
+type Rule struct {
+	Name string
+	// Match lists the event types the rule counts.
+	Match []string
+	// Where, when set, must hold for an event to count.
+	Where *cond.Expr
+	// Unless, when it holds, keeps an event from counting (e.g. admin actors).
+	Unless *cond.Expr
+	// Threshold: the rule fires when the count in the window is more than this.
+	Threshold int64
+	Window    time.Duration
+	// GroupBy lists the fields whose values make the key (empty: one key for everything).
+	GroupBy  []string
+	Severity string
+	// Realert is the interval of reminders while an incident stays above the threshold
+	// (0: none).
+	Realert time.Duration
+	// Overridable rules are recorded as suppressed while override mode is active.
+	Overridable bool
+	// MaxKeys bounds the keys tracked; the least recently seen is evicted beyond it.
+	MaxKeys int
+	// Excerpt is how many lines an alert quotes.
+	Excerpt int
+	// Exemptions keep events from counting: maintenance windows, and later approvals.
+	Exemptions []Exemption
+	// Explanation replaces the built-in explanation when set.
+	Explanation string
+}
+
+// Check validates a rule and fills defaults.
+func (r *Rule) Check() error {
+	if len(r.Match) == 0 {
+		return fmt.Errorf("rule %q matches no event type", r.Name)
+	}
+	if r.Window <= 0 {
+		return fmt.Errorf("rule %q: window must be positive", r.Name)
+	}
+	if r.Threshold < 0 {
+		return fmt.Errorf("rule %q: threshold must not be negative", r.Name)
+	}
+	if r.MaxKeys <= 0 {
+		r.MaxKeys = 100000
+	}
+	if r.Excerpt < 0 {
+		r.Excerpt = 0
+	}
+	if r.Severity == "" {
+		r.Severity = sdk.SeverityMedium
+	}
+	return nil
+}
+
+// Exemption keeps an event from counting for a rule. Maintenance windows are one kind; an
+// approval lookup (a migration that matches an approved request) is another.
+type Exemption interface {
+	// Exempts reports whether the event is allowed, with a short reason.
+	Exempts(ev *sdk.Event) (bool, string)
+	// Describe says in words what is allowed (for explanations).
+	Describe() string
+}
+
+// MaintenanceWindow allows events on given weekdays between two clock times in a time zone.
+// A window whose end is not after its start runs past midnight into the next day.
+type MaintenanceWindow struct {
+	Days     [7]bool // by time.Weekday
+	Start    time.Duration
+	End      time.Duration
+	Location *time.Location
+}
+
+var dayNames = map[string]time.Weekday{
+	"sun": time.Sunday, "sunday": time.Sunday, "mon": time.Monday, "monday": time.Monday,
+	"tue": time.Tuesday, "tuesday": time.Tuesday, "wed": time.Wednesday, "wednesday": time.Wednesday,
+	"thu": time.Thursday, "thursday": time.Thursday, "fri": time.Friday, "friday": time.Friday,
+	"sat": time.Saturday, "saturday": time.Saturday,
+}
+
+// ParseDays parses weekday names ("sun", "Monday", ...); none means every day.
+func ParseDays(names []string) ([7]bool, error) {
+	var days [7]bool
+	if len(names) == 0 {
+		for i := range days {
+			days[i] = true
+		}
+		return days, nil
+	}
+	for _, n := range names {
+		d, ok := dayNames[strings.ToLower(strings.TrimSpace(n))]
+		if !ok {
+			return days, fmt.Errorf("unknown weekday %q; write e.g. \"sun\" or \"monday\"", n)
+		}
+		days[d] = true
+	}
+	return days, nil
+}
+
+// ParseClock parses "HH:MM" (or "24:00") into a duration since midnight.
+func ParseClock(s string) (time.Duration, error) {
+	var h, m int
+	if n, err := fmt.Sscanf(s, "%d:%d", &h, &m); err != nil || n != 2 || len(s) != 5 ||
+		h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m != 0) {
+		return 0, fmt.Errorf("invalid time of day %q; write \"HH:MM\", e.g. \"02:00\"", s)
+	}
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute, nil
+}
+
+// Contains reports whether t falls in the window.
+func (w *MaintenanceWindow) Contains(t time.Time) bool {
+	loc := w.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	lt := t.In(loc)
+	y, mo, d := lt.Date()
+	midnight := time.Date(y, mo, d, 0, 0, 0, 0, loc)
+	since := lt.Sub(midnight)
+	wd := lt.Weekday()
+	if w.End > w.Start {
+		return w.Days[wd] && since >= w.Start && since < w.End
+	}
+	// Runs past midnight: the evening part belongs to today, the morning part to yesterday.
+	if w.Days[wd] && since >= w.Start {
+		return true
+	}
+	return w.Days[(wd+6)%7] && since < w.End
+}
+
+// Exempts implements Exemption.
+func (w *MaintenanceWindow) Exempts(ev *sdk.Event) (bool, string) {
+	if w.Contains(ev.Time) {
+		return true, "inside the maintenance window " + w.Describe()
+	}
+	return false, ""
+}
+
+// Describe implements Exemption.
+func (w *MaintenanceWindow) Describe() string {
+	var days []string
+	all := true
+	for i, on := range w.Days {
+		if on {
+			days = append(days, time.Weekday(i).String()[:3])
+		} else {
+			all = false
+		}
+	}
+	when := strings.Join(days, ",")
+	if all {
+		when = "every day"
+	}
+	loc := "UTC"
+	if w.Location != nil {
+		loc = w.Location.String()
+	}
+	clock := func(d time.Duration) string {
+		return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%s %s-%s %s", when, clock(w.Start), clock(w.End), loc)
+}
+
+// keyOf builds the rule's key for an event.
+func (r *Rule) keyOf(ev *sdk.Event) string {
+	switch len(r.GroupBy) {
+	case 0:
+		return ""
+	case 1:
+		return fieldOf(ev, r.GroupBy[0])
+	}
+	parts := make([]string, len(r.GroupBy))
+	for i, f := range r.GroupBy {
+		parts[i] = fieldOf(ev, f)
+	}
+	return strings.Join(parts, "|")
+}
+
+func fieldOf(ev *sdk.Event, name string) string {
+	switch name {
+	case "origin":
+		return ev.Origin
+	case "source":
+		return ev.Source
+	}
+	if v := ev.Field(name); v != "" {
+		return v
+	}
+	return "-"
+}
+
+// Lookup returns the condition lookup of an event.
+func Lookup(ev *sdk.Event) cond.Lookup {
+	return func(name string) string {
+		switch name {
+		case "origin":
+			return ev.Origin
+		case "source":
+			return ev.Source
+		}
+		return ev.Field(name)
+	}
+}
+
+// Counts reports whether an event counts for the rule (conditions and exemptions); the reason
+// says why not.
+func (r *Rule) Counts(ev *sdk.Event) (bool, string) {
+	if r.Where != nil || r.Unless != nil {
+		get := Lookup(ev)
+		if r.Where != nil && !r.Where.Eval(get) {
+			return false, "where does not hold"
+		}
+		if r.Unless != nil && r.Unless.Eval(get) {
+			return false, "unless holds: " + r.Unless.String()
+		}
+	}
+	for _, x := range r.Exemptions {
+		if ok, why := x.Exempts(ev); ok {
+			return false, why
+		}
+	}
+	return true, ""
+}
