@@ -19,7 +19,7 @@ type recorder struct {
 }
 
 func (r *recorder) Checkpoints() map[string][]byte { return nil }
-func (r *recorder) SetStatus(sdk.Status)            {}
+func (r *recorder) SetStatus(sdk.Status)           {}
 func (r *recorder) Emit(_ context.Context, events []sdk.Event, cps ...sdk.Checkpoint) error {
 	r.batches = append(r.batches, events)
 	r.cps = append(r.cps, cps)

@@ -226,10 +226,11 @@ type Container struct {
 	Labels  map[string]string
 	Restart string // restart policy: "", "always", "unless-stopped", "on-failure"
 	Start   bool
-	// Binds, User and Env are passed on as they are.
-	Binds []string
-	User  string
-	Env   []string
+	// Binds, GroupAdd, User and Env are passed on as they are.
+	Binds    []string
+	GroupAdd []string
+	User     string
+	Env      []string
 	// Network is the network mode; default "none".
 	Network string
 }
@@ -259,7 +260,7 @@ func (e *Env) TryCreate(c Container) (string, error) {
 	defer cancel()
 	resp, err := e.Cli.ContainerCreate(ctx,
 		&container.Config{Image: c.Image, Cmd: c.Cmd, Tty: c.TTY, Labels: labels, User: c.User, Env: c.Env},
-		&container.HostConfig{NetworkMode: container.NetworkMode(network), Binds: c.Binds,
+		&container.HostConfig{NetworkMode: container.NetworkMode(network), Binds: c.Binds, GroupAdd: c.GroupAdd,
 			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(c.Restart)}},
 		nil, nil, c.Name)
 	if err != nil {

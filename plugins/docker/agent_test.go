@@ -1,0 +1,247 @@
+package docker_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tda-dev/tda/agent/agenttest"
+	"github.com/tda-dev/tda/plugins/docker/internal/testdocker"
+	"github.com/tda-dev/tda/sdk"
+)
+
+func TestMain(m *testing.M) { agenttest.Main(m) }
+
+// TestAgentKilledWhileContainersLog runs the real agent, kills it and its plugins with
+// SIGKILL for 10 s while a container keeps logging, and starts it again: every line the
+// container wrote is captured, the lines of the gap exactly once.
+func TestAgentKilledWhileContainersLog(t *testing.T) {
+	t.Parallel()
+	env := testdocker.New(t, testdocker.RequireDaemon(t))
+	img := env.EmitterImage()
+	bins := agenttest.Build(t, "docker", "jsonl", "logfile")
+	name := env.Name("killed")
+	a := agenttest.New(t, bins, fmt.Sprintf(`
+agent {
+  data_dir = "DIR/data"
+}
+source "docker" "apps" {
+  containers = [%q]
+}
+sink "jsonl" "all" {
+  path = "DIR/out/lines.jsonl"
+}
+sink "logfile" "raw" {
+  dir = "DIR/logs"
+}
+pipeline "capture" {
+  from = [source.docker.apps]
+  to   = [sink.jsonl.all, sink.logfile.raw]
+}
+`, name))
+	lines := func() []sdk.Event { return agenttest.ReadJSONL(t, a.Path("out", "lines.jsonl")) }
+	a.Start()
+	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
+		Cmd: []string{"-rate", "200", "-stderr-every", "3"}})
+	agenttest.WaitFor(t, "the first lines", 30*time.Second, func() bool { return len(lines()) > 200 })
+
+	a.Kill()
+	killed := time.Now()
+	before := len(lines())
+	time.Sleep(10 * time.Second)
+	restarted := time.Now()
+	a.Start()
+	agenttest.WaitFor(t, "lines after the restart", 30*time.Second, func() bool {
+		for _, e := range lines() {
+			if e.Time.After(restarted) {
+				return true
+			}
+		}
+		return false
+	})
+	env.Stop(id, 5)
+	want := env.Logs(id, true)
+	_ = waitQuietly(30*time.Second, func() bool { return len(lines()) >= len(want) })
+	if code, took := a.Stop(); code != 0 {
+		t.Fatalf("tda exited %d after %s:\n%s", code, took, a.Logs())
+	}
+
+	got := lines()
+	count := map[string]int{}
+	for _, e := range got {
+		count[key(e.Time, e.Stream, string(e.Line))]++
+	}
+	var missing, gapTwice []string
+	dups := 0
+	for _, w := range want {
+		k := key(w.Time, w.Stream, w.Line)
+		n := count[k]
+		switch {
+		case n == 0:
+			missing = append(missing, k)
+		case n > 1 && w.Time.After(killed):
+			gapTwice = append(gapTwice, k)
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	gap := 0
+	for _, w := range want {
+		if w.Time.After(killed) && w.Time.Before(restarted) {
+			gap++
+		}
+	}
+	if len(missing) > 0 || len(gapTwice) > 0 || len(got) != len(want)+dups {
+		t.Fatalf("%d lines in docker logs, %d captured: %d missing (%s), %d written during or after the gap "+
+			"captured twice (%s), %d duplicates from before the kill",
+			len(want), len(got), len(missing), head(missing), len(gapTwice), head(gapTwice), dups)
+	}
+	if gap < 1000 {
+		t.Fatalf("only %d lines were written while tda was down; the test did not exercise the gap", gap)
+	}
+	t.Logf("%d lines: %d captured before the kill, %d written during the 10 s gap and captured after the restart; "+
+		"%d lines delivered again from the batches in flight at the kill (not yet committed)",
+		len(want), before, gap, dups)
+
+	// The raw capture holds the same lines, each after Docker's timestamp.
+	f, err := os.Open(a.Path("logs", name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	raw := 0
+	for sc.Scan() {
+		ts, line, _ := strings.Cut(sc.Text(), " ")
+		if _, err := time.Parse(time.RFC3339Nano, ts); err != nil || !strings.HasPrefix(line, "logemitter run=") {
+			t.Fatalf("logfile line %q", sc.Text())
+		}
+		raw++
+	}
+	if raw != len(got) {
+		t.Fatalf("logfile holds %d lines, the jsonl sink %d", raw, len(got))
+	}
+}
+
+// waitQuietly polls cond until it holds or timeout passes.
+func waitQuietly(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+// TestSidecarImageCapturesASibling builds the image with `make image`, runs it in the daemon
+// as the documentation says (Docker socket mounted read-only, non-root, config mounted at
+// /etc/tda/agent.hcl) and checks that it captures a sibling container into logs/<name>.log.
+func TestSidecarImageCapturesASibling(t *testing.T) {
+	t.Parallel()
+	env := testdocker.New(t, testdocker.RequireDaemon(t))
+	for _, tool := range []string{"make", "docker"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testdocker.Missing(t, tool+" is not installed")
+		}
+	}
+	const socket = "/var/run/docker.sock"
+	st, err := os.Stat(socket)
+	if err != nil {
+		testdocker.Missing(t, "the sidecar test mounts the daemon's socket "+socket+": "+err.Error())
+	}
+	img := env.EmitterImage()
+
+	tag := "tdatest-tda:" + env.Run
+	stage := t.TempDir()
+	make := exec.Command("make", "image", "IMAGE="+tag, "IMAGE_STAGE="+stage,
+		"PLUGIN_CMDS=./plugins/docker/cmd/tda-plugin-docker ./plugins/logfile/cmd/tda-plugin-logfile",
+		"DOCKER_BUILD_FLAGS=--quiet --label "+testdocker.RunLabel+"="+env.Run)
+	make.Dir = testdocker.RepoRoot(t)
+	if out, err := make.CombinedOutput(); err != nil {
+		t.Fatalf("make image: %v\n%s", err, out)
+	}
+
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	if err := os.Mkdir(work, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(work, 0o777) // the image's user (10001) writes here
+	sibling := env.Name("sibling")
+	config := fmt.Sprintf(`
+source "docker" "apps" {
+  containers = [%q]
+}
+sink "logfile" "raw" {
+  dir = "./logs"
+}
+pipeline "capture" {
+  from = [source.docker.apps]
+  to   = [sink.logfile.raw]
+}
+`, sibling)
+	if err := os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sidecar := env.Create(testdocker.Container{Name: env.Name("tda"), Image: tag, Start: true,
+		Binds: []string{socket + ":" + socket + ":ro", filepath.Join(dir, "agent.hcl") + ":/etc/tda/agent.hcl:ro",
+			work + ":/var/lib/tda"},
+		GroupAdd: []string{socketGroup(st)}})
+	sib := env.Create(testdocker.Container{Name: sibling, Image: img, Start: true,
+		Cmd: []string{"-count", "100", "-rate", "100", "-stderr-every", "2"}})
+	env.Wait(sib, time.Minute)
+	capture := filepath.Join(work, "logs", sibling+".log")
+	if !waitQuietly(30*time.Second, func() bool { return agenttest.CountLines(capture) >= 100 }) {
+		t.Fatalf("the sidecar captured %d of 100 lines; its log:\n%s", agenttest.CountLines(capture),
+			containerLog(env, sidecar))
+	}
+	info, err := env.Cli.ContainerInspect(t.Context(), sidecar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.User != "10001:10001" || !info.State.Running {
+		t.Fatalf("sidecar user %q, running %v", info.Config.User, info.State.Running)
+	}
+	want := map[string]bool{}
+	for _, e := range env.Logs(sib, true) {
+		want[e.Time.UTC().Format(sdk.TimeFormat)+" "+e.Line] = true
+	}
+	b, err := os.ReadFile(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if !want[l] {
+			t.Fatalf("captured line %q is not in docker logs -t", l)
+		}
+		delete(want, l)
+	}
+	if len(want) != 0 {
+		t.Fatalf("%d lines of docker logs not captured", len(want))
+	}
+}
+
+// socketGroup returns the group owning the Docker socket, which the sidecar's user joins.
+func socketGroup(st os.FileInfo) string {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprint(s.Gid)
+	}
+	return "0"
+}
+
+func containerLog(env *testdocker.Env, id string) string {
+	var b strings.Builder
+	for _, e := range env.Logs(id, false) {
+		b.WriteString(e.Line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
