@@ -49,7 +49,7 @@ pipeline "capture" {
 	a.Start()
 	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
 		Cmd: []string{"-rate", "200", "-stderr-every", "3"}})
-	agenttest.WaitFor(t, "the first lines", 30*time.Second, func() bool { return len(lines()) > 200 })
+	waitAgent(t, a, "the first lines", 90*time.Second, func() bool { return len(lines()) > 200 })
 
 	a.Kill()
 	killed := time.Now()
@@ -57,7 +57,7 @@ pipeline "capture" {
 	time.Sleep(10 * time.Second)
 	restarted := time.Now()
 	a.Start()
-	agenttest.WaitFor(t, "lines after the restart", 30*time.Second, func() bool {
+	waitAgent(t, a, "lines after the restart", 90*time.Second, func() bool {
 		for _, e := range lines() {
 			if e.Time.After(restarted) {
 				return true
@@ -67,7 +67,7 @@ pipeline "capture" {
 	})
 	env.Stop(id, 5)
 	want := env.Logs(id, true)
-	_ = waitQuietly(30*time.Second, func() bool { return len(lines()) >= len(want) })
+	_ = waitQuietly(60*time.Second, func() bool { return len(lines()) >= len(want) })
 	if code, took := a.Stop(); code != 0 {
 		t.Fatalf("tda exited %d after %s:\n%s", code, took, a.Logs())
 	}
@@ -147,6 +147,14 @@ func checkCapture(t *testing.T, what string, got []string, want []testdocker.Ent
 			len(gapTwice), head(gapTwice), len(extra), head(extra))
 	}
 	return dups
+}
+
+// waitAgent waits for cond and fails the test with the agent's log after timeout.
+func waitAgent(t *testing.T, a *agenttest.Agent, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	if !waitQuietly(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s; the agent's log:\n%s", timeout, what, a.Logs())
+	}
 }
 
 // waitQuietly polls cond until it holds or timeout passes.

@@ -155,7 +155,7 @@ func TestContainerRestartedFiveTimesWhileEmitting(t *testing.T) {
 	c.poll(400 * time.Millisecond)
 	env.Stop(id, 5)
 	want := env.Logs(id, true)
-	c.wait(20*time.Second, func() bool { return len(c.of(name)) >= len(want) })
+	c.wait(60*time.Second, func() bool { return len(c.of(name)) >= len(want) })
 	c.poll(300 * time.Millisecond) // anything extra would show up now
 	sameMultiset(t, name, c.of(name), want, true)
 
@@ -188,7 +188,7 @@ func TestResumesFromCheckpointsAfterAStop(t *testing.T) {
 	first := startSource(t, config, nil)
 	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
 		Cmd: []string{"-rate", "500", "-stderr-every", "2"}})
-	first.until(10*time.Second, "first lines", func() bool { return len(first.logs) > 200 })
+	first.until(60*time.Second, "first lines", func() bool { return len(first.logs) > 200 })
 	first.s.Stop()
 	cps := first.s.Checkpoints()
 	if _, ok := cps["container/"+name]; !ok {
@@ -201,7 +201,7 @@ func TestResumesFromCheckpointsAfterAStop(t *testing.T) {
 	env.Stop(id, 5)
 	want := env.Logs(id, true)
 	all := func() []sdk.Event { return append(append([]sdk.Event(nil), first.logs...), second.logs...) }
-	second.wait(20*time.Second, func() bool { return len(all()) >= len(want) })
+	second.wait(60*time.Second, func() bool { return len(all()) >= len(want) })
 	second.poll(300 * time.Millisecond)
 	sameMultiset(t, name, all(), want, true)
 	t.Logf("%d lines before the stop, %d after; none lost, none twice", len(first.logs), len(second.logs))
@@ -240,7 +240,7 @@ heartbeat_interval = "1s"
 	}
 	excluded := env.Create(testdocker.Container{Name: env.Name("excluded-1"), Image: img, Start: true,
 		Cmd: []string{"-count", "50", "-rate", "0"}})
-	c.until(30*time.Second, "4000 lines", func() bool { return len(c.logs) >= 4000 })
+	c.until(60*time.Second, "4000 lines", func() bool { return len(c.logs) >= 4000 })
 	c.poll(1500 * time.Millisecond)
 	for i, id := range ids {
 		sameMultiset(t, names[i], c.of(names[i]), env.Logs(id, true), true)
@@ -269,9 +269,9 @@ func TestTTYContainer(t *testing.T) {
 	c := startSource(t, fmt.Sprintf(`containers = [%q]`, name), nil)
 	id := env.Create(testdocker.Container{Name: name, Image: img, TTY: true, Start: true,
 		Cmd: []string{"-count", "300", "-rate", "1000", "-stderr-every", "3", "-long-every", "100", "-long-bytes", "40000"}})
-	env.Wait(id, 30*time.Second)
+	env.Wait(id, 60*time.Second)
 	want := env.Logs(id, false)
-	c.wait(20*time.Second, func() bool { return len(c.of(name)) >= len(want) })
+	c.wait(60*time.Second, func() bool { return len(c.of(name)) >= len(want) })
 	c.poll(300 * time.Millisecond)
 	got := c.of(name)
 	for _, e := range got {
@@ -302,9 +302,9 @@ func TestLineOf100KiBArrivesWhole(t *testing.T) {
 	c := startSource(t, fmt.Sprintf(`containers = [%q]`, name), nil)
 	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
 		Cmd: []string{"-count", "40", "-rate", "50", "-stderr-every", "2", "-long-every", "5", "-long-bytes", "102400"}})
-	env.Wait(id, 30*time.Second)
+	env.Wait(id, 60*time.Second)
 	want := env.Logs(id, false)
-	c.wait(20*time.Second, func() bool { return len(c.of(name)) >= len(want) })
+	c.wait(60*time.Second, func() bool { return len(c.of(name)) >= len(want) })
 	c.poll(300 * time.Millisecond)
 	got := c.of(name)
 	sameMultiset(t, name, got, want, false)
@@ -333,20 +333,20 @@ func TestRecreatedUnderTheSameName(t *testing.T) {
 	c := startSource(t, fmt.Sprintf(`name_patterns = [%q]`, env.Name("w*")), nil)
 	first := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
 		Cmd: []string{"-count", "100", "-rate", "500"}})
-	env.Wait(first, 30*time.Second)
+	env.Wait(first, 60*time.Second)
 	wantFirst := env.Logs(first, true)
-	c.until(20*time.Second, "the first container's lines", func() bool { return len(c.of(name)) >= 100 })
+	c.until(60*time.Second, "the first container's lines", func() bool { return len(c.of(name)) >= 100 })
 	env.Remove(first)
-	c.until(10*time.Second, "the removed container's position to be dropped", func() bool {
+	c.until(60*time.Second, "the removed container's position to be dropped", func() bool {
 		_, ok := c.s.Checkpoints()["container/"+name]
 		return !ok
 	})
 
 	second := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
 		Cmd: []string{"-count", "150", "-rate", "500"}})
-	env.Wait(second, 30*time.Second)
+	env.Wait(second, 60*time.Second)
 	wantSecond := env.Logs(second, true)
-	c.until(20*time.Second, "the second container's lines", func() bool { return len(c.of(name)) >= 250 })
+	c.until(60*time.Second, "the second container's lines", func() bool { return len(c.of(name)) >= 250 })
 	c.poll(300 * time.Millisecond)
 	var gotFirst, gotSecond []sdk.Event
 	for _, e := range c.of(name) {
@@ -386,10 +386,10 @@ reconnect_max = "500ms"
 `, d.Host, name), nil)
 	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true, Restart: "always",
 		Cmd: []string{"-rate", "200", "-stderr-every", "5"}})
-	c.until(10*time.Second, "first lines", func() bool { return len(c.logs) > 100 })
+	c.until(60*time.Second, "first lines", func() bool { return len(c.logs) > 100 })
 
 	d.Stop()
-	c.until(10*time.Second, "the source to report the daemon gone", func() bool {
+	c.until(60*time.Second, "the source to report the daemon gone", func() bool {
 		return len(c.status) > 0 && !c.status[len(c.status)-1].Healthy
 	})
 	reason := c.status[len(c.status)-1].Reason
@@ -397,16 +397,16 @@ reconnect_max = "500ms"
 		t.Fatalf("degraded status says %q", reason)
 	}
 	d.Start()
-	c.until(30*time.Second, "the source to reconnect", func() bool {
+	c.until(60*time.Second, "the source to reconnect", func() bool {
 		return c.status[len(c.status)-1].Healthy
 	})
 	before := len(c.logs)
-	c.until(20*time.Second, "lines after the restart", func() bool { return len(c.logs) > before+100 })
+	c.until(60*time.Second, "lines after the restart", func() bool { return len(c.logs) > before+100 })
 
 	// A cli made before the restart still works: the client reconnects per request.
 	env.Stop(id, 5)
 	want := env.Logs(id, true)
-	c.wait(20*time.Second, func() bool { return len(c.of(name)) >= len(want) })
+	c.wait(60*time.Second, func() bool { return len(c.of(name)) >= len(want) })
 	c.poll(300 * time.Millisecond)
 	sameMultiset(t, name, c.of(name), want, true)
 	t.Logf("%d lines across a daemon restart; statuses: %v", len(want), c.status)
