@@ -16,7 +16,8 @@ FROM scratch
 #   /etc/passwd, /etc/group                                    the unprivileged user tda (10001)
 #   /tmp (mode 1777)                                           plugins talk to the agent over unix sockets here
 COPY rootfs/ /
-# The working directory, where the config's relative paths (./data, ./logs) land.
+# The working directory, where the config's relative paths land: ./data (checkpoints) and ./logs
+# exist, owned by tda, so that volumes mounted there start out writable.
 COPY --chown=10001:10001 home /var/lib/tda
 
 ENV TDA_PLUGIN_DIR=/opt/tda/bin/plugins \

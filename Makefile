@@ -61,7 +61,7 @@ PLUGIN_CMDS  := $(addprefix ./,$(wildcard plugins/*/cmd/tda-plugin-*))
 image:
 	rm -rf $(IMAGE_STAGE)
 	mkdir -p $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins $(IMAGE_STAGE)/rootfs/etc/tda \
-		$(IMAGE_STAGE)/rootfs/etc/ssl/certs $(IMAGE_STAGE)/home
+		$(IMAGE_STAGE)/rootfs/etc/ssl/certs $(IMAGE_STAGE)/home/data $(IMAGE_STAGE)/home/logs
 	mkdir -m 1777 $(IMAGE_STAGE)/rootfs/tmp
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/tda ./cmd/tda
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins/ $(PLUGIN_CMDS)

@@ -14,8 +14,9 @@ agent {
 source "docker" "apps" {
   containers         = ["flask_web_1", "spring-web-1"]
   heartbeat_interval = "60s"
-  # Uncomment to also capture what the containers wrote before tda first started.
-  # from_beginning = true
+  # Capture everything, as `docker logs -f` does, including what the containers wrote before
+  # tda first started (afterwards the checkpoints say where to go on).
+  from_beginning = true
 }
 
 sink "logfile" "raw" {

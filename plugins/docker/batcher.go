@@ -191,12 +191,20 @@ func (b *batcher) heartbeat(now time.Time) sdk.Event {
 	var line string
 	switch {
 	case !connected:
-		line = fmt.Sprintf("docker daemon %s; %d containers known", daemon, len(ws))
+		line = fmt.Sprintf("docker daemon %s; %s known", daemon, containers(len(ws)))
 	case len(ws) == 0:
 		line = fmt.Sprintf("docker daemon %s; no container matches the selection", daemon)
 	default:
-		line = fmt.Sprintf("docker daemon %s; watching %d containers: %s", daemon, len(ws), strings.Join(parts, "; "))
+		line = fmt.Sprintf("docker daemon %s; watching %s: %s", daemon, containers(len(ws)), strings.Join(parts, "; "))
 	}
 	r.log.Info("heartbeat", "daemon", daemon, "containers", len(ws), "state", strings.Join(parts, "; "))
 	return sdk.Event{Time: now.UTC(), Kind: sdk.KindHeartbeat, Line: []byte(line), Fields: fields}
+}
+
+// containers says "1 container" or "n containers".
+func containers(n int) string {
+	if n == 1 {
+		return "1 container"
+	}
+	return fmt.Sprintf("%d containers", n)
 }

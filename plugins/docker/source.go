@@ -247,8 +247,8 @@ func (r *run) session(ctx context.Context) error {
 	}
 	r.pruneCheckpoints(ctx, names)
 	r.setStatus(sdk.Status{Healthy: true, Reason: fmt.Sprintf(
-		"connected to Docker %s (API %s) at %s; watching %d containers",
-		ver.Version, r.cli.ClientVersion(), r.cli.DaemonHost(), len(sup.tailers))})
+		"connected to Docker %s (API %s) at %s; watching %s",
+		ver.Version, r.cli.ClientVersion(), r.cli.DaemonHost(), containers(len(sup.tailers)))})
 
 	for {
 		select {
