@@ -74,7 +74,7 @@ type decoder struct {
 }
 
 func newDecoder(r io.Reader, tty bool, maxLine int) *decoder {
-	return &decoder{r: bufio.NewReaderSize(r, 64<<10), tty: tty, maxLine: maxLine}
+	return &decoder{r: bufio.NewReaderSize(r, 32<<10), tty: tty, maxLine: maxLine}
 }
 
 // next returns the next line. At the end of the stream it returns the lines still pending
