@@ -273,3 +273,121 @@ func containerLog(env *testdocker.Env, id string) string {
 	}
 	return b.String()
 }
+
+// BenchmarkAgentIdleCPU20QuietContainers runs the real agent (docker source, logfile sink) on
+// 20 containers that each write one line every 10 s and reports the CPU the agent and its
+// plugin processes use over 10 s, as a share of one core.
+// Run: go test -run '^$' -bench AgentIdle -benchtime 1x ./plugins/docker/
+func BenchmarkAgentIdleCPU20QuietContainers(b *testing.B) {
+	env := testdocker.New(b, testdocker.RequireDaemon(b))
+	img := env.EmitterImage()
+	bins := agenttest.Build(b, "docker", "logfile")
+	a := agenttest.New(b, bins, fmt.Sprintf(`
+agent {
+  data_dir = "DIR/data"
+}
+source "docker" "apps" {
+  labels = { %q = %q }
+}
+sink "logfile" "raw" {
+  dir = "DIR/logs"
+}
+pipeline "capture" {
+  from = [source.docker.apps]
+  to   = [sink.logfile.raw]
+}
+`, testdocker.RunLabel, env.Run))
+	a.Start()
+	for i := 0; i < 20; i++ {
+		env.Create(testdocker.Container{Name: env.Name(fmt.Sprintf("quiet%02d", i)), Image: img, Start: true,
+			Cmd: []string{"-rate", "0.1"}})
+	}
+	// Every container has written its first line once all 20 files exist.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		entries, _ := os.ReadDir(a.Path("logs"))
+		if len(entries) >= 20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c0, t0 := processTreeCPU(a.Pid()), time.Now()
+		time.Sleep(10 * time.Second)
+		b.ReportMetric(100*float64(processTreeCPU(a.Pid())-c0)/float64(time.Since(t0)), "%cpu")
+	}
+}
+
+// BenchmarkAgentChattyContainer runs the real agent (docker source, logfile sink with fsync)
+// on a container that first wrote 200,000 lines, and reports how fast they reach the file.
+// Run: go test -run '^$' -bench AgentChatty -benchtime 1x ./plugins/docker/
+func BenchmarkAgentChattyContainer(b *testing.B) {
+	const lines = 200000
+	env := testdocker.New(b, testdocker.RequireDaemon(b))
+	img := env.EmitterImage()
+	bins := agenttest.Build(b, "docker", "logfile")
+	name := env.Name("chatty")
+	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
+		Cmd: []string{"-count", fmt.Sprint(lines), "-rate", "0", "-stderr-every", "10"}})
+	env.Wait(id, 5*time.Minute)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := agenttest.New(b, bins, fmt.Sprintf(`
+agent {
+  data_dir = "DIR/data"
+}
+source "docker" "apps" {
+  containers     = [%q]
+  from_beginning = true
+}
+sink "logfile" "raw" {
+  dir = "DIR/logs"
+}
+pipeline "capture" {
+  from = [source.docker.apps]
+  to   = [sink.logfile.raw]
+}
+`, name))
+		a.Start()
+		t0 := time.Now()
+		path := a.Path("logs", name+".log")
+		for agenttest.CountLines(path) < lines {
+			if time.Since(t0) > 5*time.Minute {
+				b.Fatalf("%d of %d lines after 5 minutes", agenttest.CountLines(path), lines)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		elapsed := time.Since(t0)
+		cpu := processTreeCPU(a.Pid())
+		b.ReportMetric(lines/elapsed.Seconds(), "lines/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/lines, "cpu-ns/line")
+		a.Kill()
+	}
+}
+
+// processTreeCPU returns the user and system CPU time of pid and its children (from /proc).
+func processTreeCPU(pid int) time.Duration {
+	total := procCPU(pid)
+	for child := range agenttest.Children(pid) {
+		total += procCPU(child)
+	}
+	return total
+}
+
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}

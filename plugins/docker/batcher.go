@@ -13,8 +13,8 @@ import (
 type itemKind int
 
 const (
-	// itemLine carries a line and the container's position after it.
-	itemLine itemKind = iota
+	// itemLines carries lines of one container and its position after the last of them.
+	itemLines itemKind = iota
 	// itemAttach names a container about to be read, with its starting position (stored at
 	// once when persist is set).
 	itemAttach
@@ -33,7 +33,8 @@ type item struct {
 	name    string
 	pos     position
 	persist bool
-	ev      sdk.Event
+	events  []sdk.Event
+	bytes   int
 	cps     []sdk.Checkpoint
 }
 
@@ -94,11 +95,13 @@ func (b *batcher) run(ctx context.Context, first []sdk.Checkpoint) {
 
 func (b *batcher) add(it item) {
 	switch it.kind {
-	case itemLine:
+	case itemLines:
 		name := b.names[it.id]
-		it.ev.Origin = name
-		b.events = append(b.events, it.ev)
-		b.bytes += len(it.ev.Line) + 64
+		for i := range it.events {
+			it.events[i].Origin = name
+		}
+		b.events = append(b.events, it.events...)
+		b.bytes += it.bytes
 		b.last[it.id] = it.pos
 		b.checkpoint(sdk.Checkpoint{Key: containerKey(name), Value: it.pos.encode()})
 	case itemAttach:

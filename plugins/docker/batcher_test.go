@@ -38,8 +38,8 @@ func TestBatcherNamesLinesAndMovesCheckpointsOnRename(t *testing.T) {
 	r := newRun(settings{}, hclog.NewNullLogger(), rec, nil)
 	b := newBatcher(r)
 	line := func(id, text string, ts int64) item {
-		return item{kind: itemLine, id: id, pos: position{ID: id, TS: ts, N: 1},
-			ev: sdk.Event{Kind: sdk.KindLog, Line: []byte(text)}}
+		return item{kind: itemLines, id: id, pos: position{ID: id, TS: ts, N: 1},
+			events: []sdk.Event{{Kind: sdk.KindLog, Line: []byte(text)}}}
 	}
 	b.add(item{kind: itemAttach, id: "A", name: "web", pos: position{ID: "A", TS: 5}})
 	b.add(line("A", "one", 10))

@@ -317,12 +317,12 @@ func (r *run) position(id string) position {
 	return r.positions[id]
 }
 
-// delivered records a line handed to the batcher.
-func (r *run) delivered(id string, p position, ts time.Time) {
+// delivered records lines handed to the batcher: n of them, the last stamped ts.
+func (r *run) delivered(id string, p position, ts time.Time, n int) {
 	r.mu.Lock()
 	r.positions[id] = p
 	if w := r.watched[id]; w != nil {
-		w.lines++
+		w.lines += uint64(n)
 		w.lastLine = ts
 	}
 	r.mu.Unlock()

@@ -106,6 +106,12 @@ func (d *decoder) next() (logLine, error) {
 	return l, nil
 }
 
+// buffered reports whether lines or bytes already read from the stream are waiting, so the
+// next call of next does not wait for the daemon.
+func (d *decoder) buffered() bool {
+	return len(d.out) > 0 || d.r.Buffered() > 0
+}
+
 // pendingSince returns the timestamp of the oldest line still being assembled, if any.
 func (d *decoder) pendingSince() (time.Time, bool) {
 	var min time.Time

@@ -192,7 +192,25 @@ func (t *tailer) read(ctx context.Context, info container.InspectResponse, follo
 	var occ occurrences
 	var ready []logLine
 	delivered := 0
-	deliver := func(lines []logLine) error {
+	// Lines are handed to the batcher in groups: everything decoded from what was already
+	// read from the daemon leaves together, so a burst makes one batch, not one per line.
+	var group []sdk.Event
+	groupBytes := 0
+	send := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		select {
+		case t.r.items <- item{kind: itemLines, id: t.id, pos: pos, events: group, bytes: groupBytes}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		t.r.delivered(t.id, pos, group[len(group)-1].Time, len(group))
+		delivered += len(group)
+		group, groupBytes = nil, 0
+		return nil
+	}
+	add := func(lines []logLine) error {
 		for _, l := range lines {
 			if tty && !t.r.set.stdout {
 				continue
@@ -210,21 +228,22 @@ func (t *tailer) read(ctx context.Context, info container.InspectResponse, follo
 			if l.continued {
 				ev.Fields["continued"] = "true"
 			}
-			select {
-			case t.r.items <- item{kind: itemLine, id: t.id, pos: pos, ev: ev}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			t.r.delivered(t.id, pos, l.ts)
-			delivered++
+			group = append(group, ev)
+			groupBytes += len(l.line) + 64
+		}
+		if len(group) >= groupMaxEvents || groupBytes >= groupMaxBytes || !dec.buffered() {
+			return send()
 		}
 		return nil
 	}
 	for {
 		l, err := dec.next()
 		if err != nil {
-			if derr := deliver(filter.end(ready[:0])); derr != nil {
-				return delivered, derr
+			if aerr := add(filter.end(ready[:0])); aerr != nil {
+				return delivered, aerr
+			}
+			if serr := send(); serr != nil {
+				return delivered, serr
 			}
 			if errors.Is(err, io.EOF) {
 				return delivered, nil
@@ -241,13 +260,17 @@ func (t *tailer) read(ctx context.Context, info container.InspectResponse, follo
 		}
 		l.occ = occ.count(l.ts.UnixNano())
 		ready = filter.push(l, l.occ, ready[:0])
-		if len(ready) > 0 {
-			if err := deliver(ready); err != nil {
-				return delivered, err
-			}
+		if err := add(ready); err != nil {
+			return delivered, err
 		}
 	}
 }
+
+// A group of lines handed to the batcher at once is at most this large.
+const (
+	groupMaxEvents = 1000
+	groupMaxBytes  = 1 << 20
+)
 
 // eventFields are the fields every line of the container carries.
 func eventFields(id string, info container.InspectResponse) map[string]string {
