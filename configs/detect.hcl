@@ -39,11 +39,12 @@ processor "rules" "anomalies" {
     realert   = "30m"
   }
 
-  # Any migration outside the maintenance window.
+  # Any migration outside the maintenance window, one incident per app (origin).
   rule "migration_outside_window" {
     match     = "migration_started"
     threshold = 0
     window    = "10m"
+    group_by  = "origin"
     severity  = "MEDIUM"
     maintenance_window {
       days     = ["sun"]

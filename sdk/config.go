@@ -293,7 +293,46 @@ func normalize(t Type, v any) (any, error) {
 			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("expected %s, got %T", t, v)
+	return nil, fmt.Errorf("%s is required; got %s", typeNoun(t), describeValue(v))
+}
+
+func typeNoun(t Type) string {
+	switch t {
+	case TypeInt:
+		return "a whole number"
+	case TypeFloat:
+		return "a number"
+	case TypeBool:
+		return "true or false"
+	case TypeString:
+		return "a string"
+	case TypeDuration:
+		return "a duration string such as \"60s\""
+	case TypeStringList:
+		return "a list of strings"
+	case TypeIntList:
+		return "a list of whole numbers"
+	case TypeStringMap:
+		return "a map of strings"
+	}
+	return string(t)
+}
+
+func describeValue(v any) string {
+	switch x := v.(type) {
+	case json.Number:
+		return x.String()
+	case string:
+		return fmt.Sprintf("%q", x)
+	case nil:
+		return "null"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("%v", x)
+	}
 }
 
 func toInt(v any) (int64, bool) {

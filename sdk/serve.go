@@ -35,6 +35,32 @@ const PluginName = "tda"
 // MaxMessageBytes bounds one protocol message (a batch).
 const MaxMessageBytes = 256 << 20
 
+// Batches are large (up to a few MiB): with gRPC's defaults (64 KiB flow-control windows,
+// 32 KiB socket buffers) a batch costs hundreds of window updates and syscalls. These
+// settings let one batch cross in a handful.
+const (
+	transportWindow = 32 << 20
+	transportBuffer = 1 << 20
+)
+
+// ServerOptions are the gRPC server options of a plugin.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.InitialWindowSize(transportWindow), grpc.InitialConnWindowSize(transportWindow),
+		grpc.WriteBufferSize(transportBuffer), grpc.ReadBufferSize(transportBuffer),
+	}
+}
+
+// DialOptions are the gRPC client options a host uses to talk to a plugin.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithInitialWindowSize(transportWindow), grpc.WithInitialConnWindowSize(transportWindow),
+		grpc.WithWriteBufferSize(transportBuffer), grpc.WithReadBufferSize(transportBuffer),
+	}
+}
+
 // PluginInfo names a plugin binary.
 type PluginInfo struct {
 	Name    string `json:"name"`
@@ -113,7 +139,7 @@ func Serve(info PluginInfo, components ...Component) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: PluginSets(info, logger, components...),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+			opts = append(opts, ServerOptions()...)
 			return grpc.NewServer(opts...)
 		},
 		Logger: logger,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,7 @@ func (ss *sourceServer) Close(ctx context.Context, _ *tdav1.CloseRequest) (*tdav
 func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 	ss.s.mu.Lock()
 	src := ss.s.inst.Source
+	instance := ss.s.res.Instance
 	ss.s.mu.Unlock()
 	if src == nil {
 		return status.Error(codes.FailedPrecondition, "source is not configured")
@@ -142,6 +144,7 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Status{Status: &tdav1.Status{
 				Healthy: st.Healthy, Reason: validUTF8(st.Reason)}}})
 		})
+	out.Stamp(instance)
 	go func() {
 		defer cancel()
 		for {
@@ -172,8 +175,10 @@ func checkpointMap(cps []Checkpoint) map[string][]byte {
 }
 
 // CreditOutput implements Output with credit-based flow control over any transport. The SDK's
-// gRPC server and in-process hosts use it.
+// gRPC server and in-process hosts use it. It fills in each event's Source (from the
+// instance's address) and Kind ("log") when the source left them empty.
 type CreditOutput struct {
+	source      string
 	mu          sync.Mutex
 	credits     int
 	wake        chan struct{}
@@ -187,6 +192,12 @@ type CreditOutput struct {
 // and status for every SetStatus.
 func NewCreditOutput(credits int, checkpoints map[string][]byte, send func([]Event, []Checkpoint) error, status func(Status) error) *CreditOutput {
 	return &CreditOutput{credits: credits, wake: make(chan struct{}, 1), checkpoints: checkpoints, send: send, status: status}
+}
+
+// Stamp sets the instance address ("source.file.hosts") whose short form ("file.hosts")
+// becomes the Source of events that have none.
+func (o *CreditOutput) Stamp(instance string) {
+	o.source = strings.TrimPrefix(instance, string(KindSource)+".")
 }
 
 // Grant adds credits.
@@ -226,6 +237,14 @@ func (o *CreditOutput) Emit(ctx context.Context, events []Event, checkpoints ...
 	select {
 	case o.wake <- struct{}{}:
 	default:
+	}
+	for i := range events {
+		if events[i].Source == "" {
+			events[i].Source = o.source
+		}
+		if events[i].Kind == "" {
+			events[i].Kind = KindLog
+		}
 	}
 	o.sendMu.Lock()
 	defer o.sendMu.Unlock()

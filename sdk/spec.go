@@ -66,7 +66,7 @@ type Block struct {
 // component spec must not use them.
 var ReservedNames = map[string]bool{
 	"fallback": true, "fallback_after": true, "kinds": true, "queue": true, "batch": true,
-	"retry": true, "plugin": true,
+	"retry": true, "plugin": true, "group_interval": true,
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -102,6 +102,33 @@ func Build(t testing.TB, plugins ...string) Binaries {
 	return Binaries{Tda: filepath.Join(buildDir, "tda"), PluginDir: filepath.Join(buildDir, "plugins")}
 }
 
+// BuildPlugin builds a plugin from another module (e.g. examples/plugin-hello) into the
+// plugin directory as tda-plugin-<name>. moduleDir is relative to the repository root.
+func BuildPlugin(t testing.TB, bins Binaries, moduleDir, pkg, name string) {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	key := "external:" + moduleDir + ":" + name
+	if err, done := built[key]; done {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(bins.PluginDir, "tda-plugin-"+name), pkg)
+	cmd.Dir = filepath.Join(RepoRoot(), moduleDir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("go build %s in %s: %v\n%s", pkg, moduleDir, err, stderr.String())
+	}
+	built[key] = err
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Agent is a running (or stopped) `tda run`.
 type Agent struct {
 	t      testing.TB

@@ -10,5 +10,12 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"replay":   func() (cli.Command, error) { return &replayCommand{env: env}, nil },
 		"plugins":  func() (cli.Command, error) { return &pluginsCommand{env: env}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{env: env}, nil },
+		"tune":     func() (cli.Command, error) { return &tuneCommand{env: env}, nil },
+
+		"snapshot create": func() (cli.Command, error) { return &snapshotCreateCommand{env: env}, nil },
+		"snapshot list":   func() (cli.Command, error) { return &snapshotListCommand{env: env}, nil },
+		"snapshot prune":  func() (cli.Command, error) { return &snapshotPruneCommand{env: env}, nil },
+		"restore":         func() (cli.Command, error) { return &restoreCommand{env: env}, nil },
+		"migrate run":     func() (cli.Command, error) { return &migrateRunCommand{env: env}, nil },
 	}
 }

@@ -68,6 +68,9 @@ func (c *runCommand) Run(args []string) int {
 	}
 	defer store.Close()
 	env := []string{"TDA_PLUGIN_LOG_LEVEL=" + *level}
+	if cfg.Agent.AppVersion != "" && os.Getenv("TDA_APP_VERSION") == "" {
+		env = append(env, "TDA_APP_VERSION="+cfg.Agent.AppVersion)
+	}
 	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		env = append(env, console.TerminalEnv+"=1")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type Config struct {
 	// HTTP is the body of the optional `http` block (the control panel and API).
 	HTTP      hcl.Body
 	HTTPRange *hcl.Range
+	// ParseFailed is set when a file could not be read or parsed: nothing was decoded.
+	ParseFailed bool
 
 	evalCtx *hcl.EvalContext
 }
@@ -45,12 +48,16 @@ type Agent struct {
 	AppVersion         string
 }
 
-// Plugin is a `plugin "NAME"` block: where the binary is and its pinned checksum.
+// Plugin is a `plugin "NAME"` block: where the binary is, its pinned checksum, and limits
+// for its processes.
 type Plugin struct {
 	Name   string
 	Path   string
 	SHA256 string
-	Range  hcl.Range
+	// MemoryLimit is a soft memory limit for each process of the plugin (GOMEMLIMIT syntax,
+	// e.g. "180MiB"); the Go runtime collects harder as it nears it.
+	MemoryLimit string
+	Range       hcl.Range
 }
 
 // Component is a source, processor or sink block.
@@ -139,7 +146,7 @@ var topSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 func Load(path string) (*Config, hcl.Diagnostics) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
+		return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
 			Detail: fmt.Sprintf("%v. Pass the config file with -config FILE.", err)}}
 	}
 	var files []string
@@ -148,7 +155,7 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 		sort.Strings(matches)
 		files = matches
 		if len(files) == 0 {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No config files",
+			return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No config files",
 				Detail: fmt.Sprintf("The directory %s holds no *.hcl file.", path)}}
 		}
 	} else {
@@ -159,7 +166,7 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
+			return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
 				Detail: err.Error()}}
 		}
 		srcs[f] = b
@@ -188,6 +195,7 @@ func parse(order []string, srcs map[string][]byte) (*Config, hcl.Diagnostics) {
 		}
 	}
 	if diags.HasErrors() {
+		cfg.ParseFailed = true
 		return cfg, diags
 	}
 	agentSeen := false
@@ -304,9 +312,12 @@ func attrError(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
 }
 
 type pluginBlock struct {
-	Path   *string `hcl:"path"`
-	SHA256 *string `hcl:"sha256"`
+	Path        *string `hcl:"path"`
+	SHA256      *string `hcl:"sha256"`
+	MemoryLimit *string `hcl:"memory_limit"`
 }
+
+var memoryLimitRE = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
 
 func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 	name := b.Labels[0]
@@ -325,6 +336,13 @@ func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 		if len(p.SHA256) != 64 || strings.Trim(p.SHA256, "0123456789abcdef") != "" {
 			diags = append(diags, attrError(b.Body, "sha256", "Invalid checksum",
 				"sha256 must be 64 hexadecimal digits; print it with `tda plugins` or `sha256sum`."))
+		}
+	}
+	if pb.MemoryLimit != nil {
+		p.MemoryLimit = strings.TrimSpace(*pb.MemoryLimit)
+		if !memoryLimitRE.MatchString(p.MemoryLimit) {
+			diags = append(diags, attrError(b.Body, "memory_limit", "Invalid memory limit",
+				"memory_limit is a size such as \"180MiB\" or \"1GiB\" (units B, KiB, MiB, GiB, TiB)."))
 		}
 	}
 	cfg.Plugins[name] = p
@@ -587,8 +605,8 @@ func (cfg *Config) resolve() hcl.Diagnostics {
 			diags = append(diags, hclspec.ErrorfAt(p.DefRange, "Empty pipeline",
 				"Pipeline %q writes to no sink; list at least one in to.", p.Name))
 		}
-		seen := map[string]bool{}
 		for _, refs := range [][]Ref{p.From, p.Through, p.To} {
+			seen := map[string]bool{}
 			for _, r := range refs {
 				if seen[r.Address()] {
 					diags = append(diags, hclspec.ErrorfAt(r.Range, "Duplicate reference",

@@ -45,7 +45,7 @@ func LoadConfig(path string) (*config.Config, hcl.Diagnostics) {
 // Load reads the config, discovers the plugins and decodes every used component.
 func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnostics) {
 	cfg, diags := LoadConfig(path)
-	if diags.HasErrors() {
+	if cfg == nil || cfg.ParseFailed {
 		return &Loaded{Config: cfg}, diags
 	}
 	dir := opts.PluginDir
@@ -63,7 +63,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 	sort.Strings(names)
 	for _, n := range names {
 		p := cfg.Plugins[n]
-		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256})
+		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256, MemoryLimit: p.MemoryLimit})
 	}
 	reg, err := pluginhost.Discover(ctx, dir, pins)
 	if err != nil {
@@ -76,10 +76,9 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				Detail: fmt.Sprintf("%s: %v", filepath.Base(b.Path), b.Err)})
 		}
 	}
+	// Every block is decoded, used or not: a mistake in a block no pipeline uses yet is still
+	// a mistake.
 	for _, c := range cfg.Components {
-		if !c.Used {
-			continue
-		}
 		spec, found := opts.Specs[string(c.Kind)+"."+c.Type]
 		if !found {
 			_, desc, ok := reg.Lookup(c.Kind, c.Type)

@@ -31,6 +31,8 @@ type Binary struct {
 	Description *sdk.Description
 	// SHA256 is the pinned checksum, if the config pins this plugin.
 	SHA256 string
+	// Env is added to the environment of this plugin's processes.
+	Env []string
 	// Err is why the binary could not be described.
 	Err error
 }
@@ -42,11 +44,12 @@ type Registry struct {
 	components map[string]*Binary
 }
 
-// Pin is a config `plugin` block: an explicit path and/or a checksum.
+// Pin is a config `plugin` block: an explicit path, a checksum, a memory limit.
 type Pin struct {
-	Name   string
-	Path   string
-	SHA256 string
+	Name        string
+	Path        string
+	SHA256      string
+	MemoryLimit string
 }
 
 // DefaultDir returns the plugin directory used when the config names none: $TDA_PLUGIN_DIR,
@@ -109,6 +112,9 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 		go func(i int, p string) {
 			defer wg.Done()
 			b := &Binary{Path: p, SHA256: pinByPath[p].SHA256}
+			if limit := pinByPath[p].MemoryLimit; limit != "" {
+				b.Env = []string{"GOMEMLIMIT=" + limit}
+			}
 			b.Description, b.Err = DescribeBinary(ctx, p)
 			reg.Binaries[i] = b
 		}(i, p)
@@ -182,5 +188,6 @@ func (r *Registry) Launch(kind sdk.ComponentKind, name string, logger hclog.Logg
 	if !ok {
 		return nil, fmt.Errorf("no plugin in %s offers %s %q", r.Dir, kind, name)
 	}
-	return host.Launch(host.LaunchConfig{Path: b.Path, SHA256: b.SHA256, Logger: logger, Env: env, Stdout: stdout})
+	return host.Launch(host.LaunchConfig{Path: b.Path, SHA256: b.SHA256, Logger: logger,
+		Env: append(append([]string(nil), env...), b.Env...), Stdout: stdout})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
 )
 
 type itemKind int
@@ -22,7 +23,7 @@ const (
 type item struct {
 	kind    itemKind
 	env     *envelope
-	events  []sdk.Event
+	batch   *host.Batch
 	wm      sdk.Watermark
 	barrier *barrier
 	done    chan struct{} // closed after an injected item was handed to the sinks
@@ -61,8 +62,8 @@ type stage struct {
 }
 
 type buffered struct {
-	events []sdk.Event
-	wm     sdk.Watermark
+	batch *host.Batch
+	wm    sdk.Watermark
 }
 
 func newEpoch() *epoch { return &epoch{done: make(chan struct{})} }
@@ -90,23 +91,27 @@ func (p *pipelineRunner) watermark(it item) sdk.Watermark {
 }
 
 func (p *pipelineRunner) process(ctx context.Context, it item) {
-	events := it.events
+	b := it.batch
+	if b == nil {
+		b = host.NewBatch(nil)
+	}
 	wm := p.watermark(it)
-	if len(events) > 0 || it.kind == itemTick {
+	if b.Len() > 0 || it.kind == itemTick {
 		for _, st := range p.stages {
-			if len(events) == 0 && it.kind != itemTick {
+			n := b.Len()
+			if n == 0 && it.kind != itemTick {
 				break
 			}
-			p.rt.metrics.eventsIn.WithLabelValues(st.inst.addr()).Add(float64(len(events)))
-			events = st.process(ctx, events, wm)
-			p.rt.metrics.eventsOut.WithLabelValues(st.inst.addr()).Add(float64(len(events)))
+			p.rt.metrics.eventsIn.WithLabelValues(st.inst.addr()).Add(float64(n))
+			b = st.process(ctx, b, wm)
+			p.rt.metrics.eventsOut.WithLabelValues(st.inst.addr()).Add(float64(b.Len()))
 		}
 	}
 	var received time.Time
 	if it.env != nil {
 		received = it.env.received
 	}
-	p.deliver(it.env, events, received)
+	p.deliver(it.env, b, received)
 	if it.env != nil {
 		it.env.release()
 	}
@@ -118,23 +123,23 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 // process runs one batch through the stage's processor, restarting a crashed plugin and
 // replaying what it lost. A batch the processor rejects three times is dropped with an error
 // in the log: a poison batch must not stop detection.
-func (st *stage) process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) []sdk.Event {
+func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *host.Batch {
 	if st.keepsInputs() {
 		st.mu.Lock()
-		st.buffer = append(st.buffer, buffered{events: events, wm: wm})
+		st.buffer = append(st.buffer, buffered{batch: b, wm: wm})
 		st.mu.Unlock()
 	}
 	for attempt := 1; ; attempt++ {
-		out, err := st.inst.processor().Process(ctx, events, wm)
+		out, err := st.inst.processor().Process(ctx, b, wm)
 		if err == nil {
 			return out
 		}
 		if ctx.Err() != nil {
-			return nil
+			return host.NewBatch(nil)
 		}
 		restarted, rerr := st.inst.recover(ctx, err)
 		if rerr != nil {
-			return nil
+			return host.NewBatch(nil)
 		}
 		if restarted {
 			st.rebuild(ctx, true)
@@ -142,13 +147,13 @@ func (st *stage) process(ctx context.Context, events []sdk.Event, wm sdk.Waterma
 		}
 		if attempt >= 3 {
 			st.inst.logger.Error("processor rejected a batch three times; dropping it (the events reach no sink)",
-				"error", err, "events", len(events))
+				"error", err, "events", b.Len())
 			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
-			return nil
+			return host.NewBatch(nil)
 		}
 		st.inst.logger.Warn("processor failed on a batch; retrying", "error", err, "attempt", attempt)
 		if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
-			return nil
+			return host.NewBatch(nil)
 		}
 	}
 }
@@ -181,7 +186,7 @@ func (st *stage) rebuild(ctx context.Context, exceptLast bool) {
 		}
 	}
 	for _, b := range replay {
-		if _, err := proc.Process(ctx, b.events, b.wm); err != nil {
+		if _, err := proc.Process(ctx, b.batch, b.wm); err != nil {
 			st.inst.logger.Error("replaying a batch into the restarted processor failed", "error", err)
 			return
 		}
@@ -226,25 +231,29 @@ func (st *stage) commit(snap []byte, mark int) {
 }
 
 // deliver hands the output of a batch to the sinks, each receiving the kinds it takes.
-func (p *pipelineRunner) deliver(env *envelope, events []sdk.Event, received time.Time) {
-	if len(events) == 0 {
+func (p *pipelineRunner) deliver(env *envelope, b *host.Batch, received time.Time) {
+	if b.Len() == 0 {
 		return
 	}
-	for i := range events {
-		e := &events[i]
-		if a := e.Alert; a != nil && e.Kind == sdk.KindAlert {
-			p.rt.metrics.alerts.WithLabelValues(a.Rule, a.State).Inc()
-			if !received.IsZero() {
-				p.rt.metrics.detectionLatency.Observe(time.Since(received).Seconds())
+	kinds := b.KindCounts()
+	if kinds[sdk.KindAlert] > 0 || (p.rt.observe != nil && kinds[sdk.KindAudit] > 0) {
+		events := b.Events()
+		for i := range events {
+			e := &events[i]
+			if a := e.Alert; a != nil && e.Kind == sdk.KindAlert {
+				p.rt.metrics.alerts.WithLabelValues(a.Rule, a.State).Inc()
+				if !received.IsZero() {
+					p.rt.metrics.detectionLatency.Observe(time.Since(received).Seconds())
+				}
 			}
-		}
-		if p.rt.observe != nil && (e.Kind == sdk.KindAlert || e.Kind == sdk.KindAudit) {
-			p.rt.observe(p.name, e.Clone())
+			if p.rt.observe != nil && (e.Kind == sdk.KindAlert || e.Kind == sdk.KindAudit) {
+				p.rt.observe(p.name, e.Clone())
+			}
 		}
 	}
 	for _, k := range p.sinks {
-		sub := k.filter(events)
-		if len(sub) == 0 {
+		sub := k.filter(b)
+		if sub.Len() == 0 {
 			continue
 		}
 		p.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
 )
 
 // Options configure a Runtime.
@@ -365,7 +366,7 @@ func (rt *Runtime) Inject(ctx context.Context, pipeline string, events []sdk.Eve
 	done := make(chan struct{})
 	rt.dispatchMu.Lock()
 	select {
-	case target.in <- item{kind: itemInject, events: events, done: done}:
+	case target.in <- item{kind: itemInject, batch: host.NewBatch(events), done: done}:
 	case <-ctx.Done():
 		rt.dispatchMu.Unlock()
 		return ctx.Err()

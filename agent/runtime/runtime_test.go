@@ -438,17 +438,13 @@ type crashProcessor struct {
 	p *crashPlugin
 }
 
-func (c crashProcessor) Process(ctx context.Context, ev []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+func (c crashProcessor) Process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (*host.Batch, error) {
 	if c.p.dead.Load() {
 		return nil, errUnavailable
 	}
 	// In-process processors share the events; give the processor its own copies as the
 	// protocol would.
-	cp := make([]sdk.Event, len(ev))
-	for i := range ev {
-		cp[i] = ev[i].Clone()
-	}
-	return c.Processor.Process(ctx, cp, wm)
+	return c.Processor.Process(ctx, b.Share(), wm)
 }
 
 func (c crashProcessor) Snapshot(ctx context.Context) ([]byte, error) {
@@ -463,11 +459,11 @@ type crashSink struct {
 	p *crashPlugin
 }
 
-func (c crashSink) Write(ctx context.Context, b sdk.Batch) error {
+func (c crashSink) Write(ctx context.Context, id uint64, b *host.Batch) error {
 	if c.p.dead.Load() {
 		return &host.TransportError{Err: errUnavailable}
 	}
-	return c.Sink.Write(ctx, b)
+	return c.Sink.Write(ctx, id, b)
 }
 
 func (l *crashable) Launch(ctx context.Context, c *config.Component, logger hclog.Logger) (runtime.Plugin, error) {

@@ -13,13 +13,15 @@ import (
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
 // queued is one entry of a sink's queue.
 type queued struct {
 	key          []byte // durable queue key; nil in memory
-	events       []sdk.Event
+	batch        *host.Batch
+	n            int
 	bytes        int
 	enqueued     time.Time
 	onAccept     func()
@@ -79,62 +81,17 @@ func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 func (k *sinkRunner) addr() string { return k.inst.addr() }
 
 // filter returns the events of the kinds this sink takes.
-func (k *sinkRunner) filter(events []sdk.Event) []sdk.Event {
+func (k *sinkRunner) filter(b *host.Batch) *host.Batch {
 	if k.kinds == nil {
-		return events
+		return b
 	}
-	all := true
-	for i := range events {
-		if !k.kinds[events[i].Kind] {
-			all = false
-			break
-		}
-	}
-	if all {
-		return events
-	}
-	var out []sdk.Event
-	for i := range events {
-		if k.kinds[events[i].Kind] {
-			out = append(out, events[i])
-		}
-	}
-	return out
+	return b.Filter(func(kind string) bool { return k.kinds[kind] })
 }
 
-func eventBytes(e *sdk.Event) int {
-	n := len(e.Line) + len(e.Origin) + 64
-	for k, v := range e.Fields {
-		n += len(k) + len(v)
-	}
-	if e.Alert != nil {
-		n += 256 + len(e.Alert.Explanation)
-		for _, l := range e.Alert.Excerpt {
-			n += len(l)
-		}
-	}
-	return n
-}
-
-// enqueue adds events to the queue. onAccept runs once the sink has accepted all of them:
+// enqueue adds a batch to the queue. onAccept runs once the sink has accepted all of it:
 // after delivery for a memory queue, after persisting for a durable one.
-func (k *sinkRunner) enqueue(events []sdk.Event, onAccept func()) {
-	// Split into chunks that fit one write.
-	var chunks [][]sdk.Event
-	var sizes []int
-	start, size := 0, 0
-	for i := range events {
-		b := eventBytes(&events[i])
-		if i > start && (i-start >= k.maxEvents || size+b > k.maxBytes) {
-			chunks = append(chunks, events[start:i])
-			sizes = append(sizes, size)
-			start, size = i, 0
-		}
-		size += b
-	}
-	chunks = append(chunks, events[start:])
-	sizes = append(sizes, size)
-
+func (k *sinkRunner) enqueue(b *host.Batch, onAccept func()) {
+	chunks := k.split(b)
 	accept := onAccept
 	if len(chunks) > 1 && onAccept != nil {
 		var mu sync.Mutex
@@ -151,8 +108,10 @@ func (k *sinkRunner) enqueue(events []sdk.Event, onAccept func()) {
 	}
 	now := time.Now()
 	entries := make([]*queued, len(chunks))
+	total := 0
 	for i, c := range chunks {
-		entries[i] = &queued{events: c, bytes: sizes[i], enqueued: now, onAccept: accept}
+		entries[i] = &queued{batch: c, n: c.Len(), bytes: c.Size(), enqueued: now, onAccept: accept}
+		total += entries[i].n
 	}
 	if k.durable {
 		if err := k.persist(entries); err != nil {
@@ -168,12 +127,31 @@ func (k *sinkRunner) enqueue(events []sdk.Event, onAccept func()) {
 	}
 	k.mu.Lock()
 	k.queue = append(k.queue, entries...)
-	k.queuedN += len(events)
+	k.queuedN += total
 	n := k.queuedN
 	k.mu.Unlock()
 	k.rt.metrics.queueDepth.WithLabelValues(k.addr()).Set(float64(n))
 	k.rt.health.setQueued(k.addr(), n)
 	k.signal()
+}
+
+// split cuts a batch that exceeds one write's limits into chunks that fit.
+func (k *sinkRunner) split(b *host.Batch) []*host.Batch {
+	if b.Len() <= k.maxEvents && b.Size() <= k.maxBytes {
+		return []*host.Batch{b}
+	}
+	events := b.Events()
+	var chunks []*host.Batch
+	start, size := 0, 0
+	for i := range events {
+		n := eventBytes(&events[i])
+		if i > start && (i-start >= k.maxEvents || size+n > k.maxBytes) {
+			chunks = append(chunks, host.NewBatch(events[start:i:i]))
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(chunks, host.NewBatch(events[start:]))
 }
 
 func (k *sinkRunner) signal() {
@@ -209,7 +187,7 @@ func (k *sinkRunner) persist(entries []*queued) error {
 
 // encodeQueued stores [enqueued unix ns][flags][protobuf batch].
 func encodeQueued(e *queued) ([]byte, error) {
-	b, err := proto.Marshal(sdk.EncodeBatch(e.events))
+	b, err := proto.Marshal(e.batch.Wire())
 	if err != nil {
 		return nil, err
 	}
@@ -229,13 +207,9 @@ func decodeQueued(key, val []byte) (*queued, error) {
 	if err := proto.Unmarshal(val[9:], &b); err != nil {
 		return nil, err
 	}
-	events := sdk.DecodeBatch(&b)
-	q := &queued{key: append([]byte(nil), key...), events: events,
-		enqueued: time.Unix(0, int64(binary.BigEndian.Uint64(val))), fallbackSent: val[8]&1 == 1}
-	for i := range events {
-		q.bytes += eventBytes(&events[i])
-	}
-	return q, nil
+	batch := host.WireBatch(&b)
+	return &queued{key: append([]byte(nil), key...), batch: batch, n: batch.Len(), bytes: batch.Size(),
+		enqueued: time.Unix(0, int64(binary.BigEndian.Uint64(val))), fallbackSent: val[8]&1 == 1}, nil
 }
 
 // load reads the durable queue left by a previous run.
@@ -260,7 +234,7 @@ func (k *sinkRunner) load() error {
 	}
 	n := 0
 	for _, e := range entries {
-		n += len(e.events)
+		n += e.n
 	}
 	if n > 0 {
 		k.inst.logger.Info("resuming queued deliveries from the previous run", "events", n)
@@ -308,10 +282,10 @@ func (k *sinkRunner) next(ctx context.Context) []*queued {
 		n, events, bytes := 0, 0, 0
 		for n < len(k.queue) {
 			e := k.queue[n]
-			if n > 0 && (events+len(e.events) > k.maxEvents || bytes+e.bytes > k.maxBytes) {
+			if n > 0 && (events+e.n > k.maxEvents || bytes+e.bytes > k.maxBytes) {
 				break
 			}
-			events += len(e.events)
+			events += e.n
 			bytes += e.bytes
 			n++
 		}
@@ -340,16 +314,12 @@ func (k *sinkRunner) next(ctx context.Context) []*queued {
 // deliver writes a batch until it is accepted, permanently rejected, or the runner stops;
 // false means stop.
 func (k *sinkRunner) deliver(ctx context.Context, batch []*queued) bool {
-	var events []sdk.Event
-	if len(batch) == 1 {
-		events = batch[0].events
-	} else {
-		for _, q := range batch {
-			events = append(events, q.events...)
-		}
+	parts := make([]*host.Batch, len(batch))
+	for i, q := range batch {
+		parts[i] = q.batch
 	}
-	events = k.delivered.filter(events)
-	if len(events) == 0 {
+	b := k.delivered.filter(host.Concat(parts...))
+	if b.Len() == 0 {
 		k.complete(batch)
 		return true
 	}
@@ -358,10 +328,10 @@ func (k *sinkRunner) deliver(ctx context.Context, batch []*queued) bool {
 	id := k.nextID
 	k.mu.Unlock()
 	for attempt := 1; ; attempt++ {
-		err := k.inst.sink().Write(ctx, sdk.Batch{ID: id, Events: events})
+		err := k.inst.sink().Write(ctx, id, b)
 		if err == nil {
-			k.delivered.record(events)
-			k.rt.metrics.eventsOut.WithLabelValues(k.addr()).Add(float64(len(events)))
+			k.delivered.record(b)
+			k.rt.metrics.eventsOut.WithLabelValues(k.addr()).Add(float64(b.Len()))
 			k.complete(batch)
 			k.setFailing(false, "")
 			return true
@@ -378,11 +348,11 @@ func (k *sinkRunner) deliver(ctx context.Context, batch []*queued) bool {
 			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "permanent").Inc()
 			if k.fallback != nil {
 				k.inst.logger.Error("sink rejected a batch permanently; handing it to the fallback",
-					"error", err, "events", len(events), "fallback", k.fallback.addr())
+					"error", err, "events", b.Len(), "fallback", k.fallback.addr())
 				k.toFallback(batch, true)
 			} else {
 				k.inst.logger.Error("sink rejected a batch permanently and has no fallback; the batch is dropped (configure fallback = sink.TYPE.NAME to keep it)",
-					"error", err, "events", len(events))
+					"error", err, "events", b.Len())
 				k.rt.metrics.droppedBatches.WithLabelValues(k.addr()).Inc()
 			}
 			k.complete(batch)
@@ -454,9 +424,8 @@ func (k *sinkRunner) toFallback(entries []*queued, final bool) {
 		if q.fallbackSent {
 			continue
 		}
-		events := k.fallback.filter(q.events)
-		if len(events) > 0 {
-			k.fallback.enqueue(events, nil)
+		if fb := k.fallback.filter(q.batch); fb.Len() > 0 {
+			k.fallback.enqueue(fb, nil)
 		}
 		q.fallbackSent = true
 		if k.durable && q.key != nil && !final {
@@ -476,7 +445,7 @@ func (k *sinkRunner) complete(batch []*queued) {
 	var keys [][]byte
 	n := 0
 	for _, q := range batch {
-		n += len(q.events)
+		n += q.n
 		if q.key != nil {
 			keys = append(keys, q.key)
 		}
@@ -578,7 +547,11 @@ func (d *deliveredSet) load() error {
 }
 
 // filter drops alerts already delivered.
-func (d *deliveredSet) filter(events []sdk.Event) []sdk.Event {
+func (d *deliveredSet) filter(b *host.Batch) *host.Batch {
+	if b.KindCounts()[sdk.KindAlert] == 0 {
+		return b
+	}
+	events := b.Events()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dup := false
@@ -589,7 +562,7 @@ func (d *deliveredSet) filter(events []sdk.Event) []sdk.Event {
 		}
 	}
 	if !dup {
-		return events
+		return b
 	}
 	out := make([]sdk.Event, 0, len(events))
 	for i := range events {
@@ -598,19 +571,20 @@ func (d *deliveredSet) filter(events []sdk.Event) []sdk.Event {
 		}
 		out = append(out, events[i])
 	}
-	return out
+	return host.NewBatch(out)
 }
 
-// record marks the alerts among events as delivered.
-func (d *deliveredSet) record(events []sdk.Event) {
+// record marks the alerts of a delivered batch as delivered.
+func (d *deliveredSet) record(b *host.Batch) {
+	if b.KindCounts()[sdk.KindAlert] == 0 {
+		return
+	}
 	var keys []string
+	events := b.Events()
 	for i := range events {
 		if a := events[i].Alert; a != nil && events[i].Kind == sdk.KindAlert {
 			keys = append(keys, a.DeliveryKey())
 		}
-	}
-	if len(keys) == 0 {
-		return
 	}
 	d.mu.Lock()
 	for _, k := range keys {
@@ -630,4 +604,19 @@ func (d *deliveredSet) record(events []sdk.Event) {
 		}
 		return nil
 	})
+}
+
+// eventBytes estimates an event's size, as host.Batch.Size does for whole batches.
+func eventBytes(e *sdk.Event) int {
+	n := len(e.Line) + len(e.Origin) + 64
+	for k, v := range e.Fields {
+		n += len(k) + len(v)
+	}
+	if e.Alert != nil {
+		n += 256 + len(e.Alert.Explanation)
+		for _, l := range e.Alert.Excerpt {
+			n += len(l)
+		}
+	}
+	return n
 }

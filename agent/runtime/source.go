@@ -136,7 +136,7 @@ func (s *sourceRunner) run(ctx context.Context) {
 				}
 				continue
 			}
-			s.dispatch(msg.Events, msg.Checkpoints)
+			s.dispatch(msg.Batch, msg.Checkpoints)
 		}
 	}
 }
@@ -160,14 +160,9 @@ func (s *sourceRunner) recoverOrWait(ctx context.Context, err error, failures *i
 
 // dispatch hands a batch to every pipeline the source feeds, atomically with respect to
 // checkpoint barriers.
-func (s *sourceRunner) dispatch(events []sdk.Event, cps []sdk.Checkpoint) {
-	for i := range events {
-		if events[i].Source == "" {
-			events[i].Source = s.short
-		}
-		if events[i].Kind == "" {
-			events[i].Kind = sdk.KindLog
-		}
+func (s *sourceRunner) dispatch(b *host.Batch, cps []sdk.Checkpoint) {
+	if b == nil {
+		b = host.NewBatch(nil)
 	}
 	s.rt.dispatchMu.Lock()
 	defer s.rt.dispatchMu.Unlock()
@@ -186,15 +181,15 @@ func (s *sourceRunner) dispatch(events []sdk.Event, cps []sdk.Checkpoint) {
 		s.pending = append(s.pending, cpUpdate{seq: seq, cps: cps})
 	}
 	s.mu.Unlock()
-	s.rt.metrics.eventsOut.WithLabelValues(s.addr()).Add(float64(len(events)))
+	s.rt.metrics.eventsOut.WithLabelValues(s.addr()).Add(float64(b.Len()))
 	env := &envelope{src: s, seq: seq, received: time.Now()}
 	env.pending.Store(int32(len(s.pipelines)))
 	for i, p := range s.pipelines {
-		evs := events
+		pb := b
 		if i > 0 {
-			evs = cloneEvents(events)
+			pb = b.Share()
 		}
-		p.in <- item{kind: itemBatch, env: env, events: evs}
+		p.in <- item{kind: itemBatch, env: env, batch: pb}
 	}
 }
 
@@ -259,12 +254,4 @@ func (s *sourceRunner) hasEnded() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ended
-}
-
-func cloneEvents(events []sdk.Event) []sdk.Event {
-	out := make([]sdk.Event, len(events))
-	for i := range events {
-		out[i] = events[i].Clone()
-	}
-	return out
 }

@@ -121,3 +121,38 @@ func TestGoldenCorpus(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenCorpusInOneReplay replays both corpus files one after the other through one pair of
+// processors, as `tda replay` does with several files: the second file's lines lag an hour and
+// a half behind the first's, and every expected incident is still found.
+func TestGoldenCorpusInOneReplay(t *testing.T) {
+	blocks := shippedBlocks(t)
+	c := newChain(t, blocks["override"], blocks["rules"], sdktest.Direct)
+	var out []sdk.Event
+	for _, name := range []string{"flask-sample.log", "spring-sample.log"} {
+		lines := readLines(t, filepath.Join("testdata", "corpus", name))
+		for i := 0; i < len(lines); i += 500 {
+			out = append(out, c.process(logEvents(lines[i:min(i+500, len(lines))], name), sdk.Watermark{})...)
+		}
+	}
+	out = append(out, c.process(nil, sdk.Watermark{Final: true})...)
+	firsts := firstRecords(alertsOf(out))
+	expected := loadExpected(t)
+	if len(firsts) != len(expected) {
+		for _, a := range firsts {
+			t.Logf("%s", a.AppendJSON(nil))
+		}
+		t.Fatalf("%d incidents, want %d", len(firsts), len(expected))
+	}
+	for _, e := range expected {
+		found := false
+		for _, a := range firsts {
+			if e.matches(a) && a.Origin == e.File {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("missing %s %s from %s", e.Rule, e.State, e.File)
+		}
+	}
+}

@@ -183,8 +183,11 @@ type Rules struct {
 	parser      *parse.Parser
 	engine      *rules.Engine
 	forwardLogs bool
-	log         hclog.Logger
-	reported    []uint64
+	// recordOverrides: the engine records override changes, and an operator's declaration is
+	// replaced by its record.
+	recordOverrides bool
+	log             hclog.Logger
+	reported        []uint64
 }
 
 // NewRules builds processor "rules" from its config.
@@ -205,9 +208,10 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 	if instance == "" {
 		instance = "processor.rules"
 	}
-	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc})
+	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc,
+		RecordOverrides: c.Bool("record_overrides")})
 	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
-		log: res.Logger, reported: make([]uint64, len(rs))}, nil
+		recordOverrides: c.Bool("record_overrides"), log: res.Logger, reported: make([]uint64, len(rs))}, nil
 }
 
 // Engine returns the rule engine (for tools that inspect its state).
@@ -225,8 +229,13 @@ func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark)
 		if isLog {
 			p.parser.Apply(ev)
 		}
-		if p.forwardLogs || !isLog {
+		operatorDeclaration := p.recordOverrides && ev.Kind == sdk.KindAudit && override.IsChange(ev) &&
+			ev.Field(override.FieldUntil) == ""
+		if (p.forwardLogs || !isLog) && !operatorDeclaration {
 			out = append(out, *ev)
+		}
+		if operatorDeclaration && ev.Time.IsZero() {
+			ev.Time = wm.Time
 		}
 		out = p.engine.Event(ev, out)
 	}

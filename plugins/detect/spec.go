@@ -64,6 +64,8 @@ func RulesSpec() *sdk.Spec {
 				Description: "How far behind the newest line a line may arrive and still be counted exactly; incidents resolve this much after their window drained."},
 			sdk.Field{Name: "forward_logs", Type: sdk.TypeBool, Default: false,
 				Description: "Also pass the log events downstream (by default only alerts and audit records go on)."},
+			sdk.Field{Name: "record_overrides", Type: sdk.TypeBool, Default: false,
+				Description: "Emit the audit record of every override change, as processor \"override\" does. Set it when no override processor runs before this one: detection then takes a single processing step. Never with an override processor before (the records would be doubled)."},
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override line without a ttl, when no override processor runs before."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted."},
 		),

@@ -22,7 +22,7 @@ func TestFollowAndResume(t *testing.T) {
 			s := start(t, mode, []string{filepath.Join(dir, "*.log")}, "", nil)
 			got := collect(t, s, 100, 5*time.Second)
 			if got[0].Kind != sdk.KindLog || got[0].Origin != path || got[0].Time.IsZero() ||
-				got[0].Source != "" || got[0].Stream != "" || len(got[0].Fields) != 0 {
+				got[0].Source != "file.test" || got[0].Stream != "" || len(got[0].Fields) != 0 {
 				t.Fatalf("unexpected first event %+v", got[0])
 			}
 			if !reflect.DeepEqual(lineStrings(got), strings.Split(strings.TrimSuffix(numbered("a", 0, 100), "\n"), "\n")) {
@@ -187,9 +187,9 @@ func TestValidate(t *testing.T) {
 		{"missing paths", ``, "Missing required argument"},
 		{"bad read_from", `paths = ["x"]` + "\n" + `read_from = "middle"`, `2:13: Unsupported value: read_from must be one of`},
 		{"bad glob", `paths = ["a/[b"]`, "pattern a/[b"},
-		{"bad exclude", `paths = ["x"]` + "\n" + `exclude = ["{"]`, "2:11: pattern {"},
-		{"max line", `paths = ["x"]` + "\n" + `max_line_bytes = 0`, "2:18: max_line_bytes must be at least 1"},
-		{"bad regexp", `paths = ["x"]` + "\nmultiline {\n  start_pattern = \"(\"\n}", "3:19: start_pattern is not a valid regular expression"},
+		{"bad exclude", `paths = ["x"]` + "\n" + `exclude = ["{"]`, "2:11: Invalid exclude: pattern {"},
+		{"max line", `paths = ["x"]` + "\n" + `max_line_bytes = 0`, "2:18: Invalid max_line_bytes: max_line_bytes must be at least 1"},
+		{"bad regexp", `paths = ["x"]` + "\nmultiline {\n  start_pattern = \"(\"\n}", "3:19: Invalid start_pattern: start_pattern is not a valid regular expression"},
 		{"no rule", `paths = ["x"]` + "\nmultiline {}", "multiline needs start_pattern or preset"},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,9 @@
 package hclspec
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +62,10 @@ func fileFunc(baseDir string) function.Function {
 			}
 			b, err := os.ReadFile(p)
 			if err != nil {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
 				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, err)
 			}
 			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil

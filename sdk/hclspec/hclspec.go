@@ -70,22 +70,58 @@ func CtyType(t sdk.Type) cty.Type {
 // mistake is reported with its position. blockRange positions problems of the block itself.
 func Decode(spec *sdk.Spec, body hcl.Body, ctx *hcl.EvalContext, blockRange hcl.Range) ([]byte, hcl.Diagnostics) {
 	val, diags := hcldec.Decode(body, DecSpec(spec), ctx)
-	if diags.HasErrors() {
-		return nil, diags
+	hclErrors := diags.HasErrors()
+	if hclErrors && val != cty.NilVal {
+		// Values HCL could not decode are unknown; treat them as absent to check the rest.
+		val, _ = cty.Transform(val, func(_ cty.Path, v cty.Value) (cty.Value, error) {
+			if !v.IsKnown() {
+				return cty.NullVal(v.Type()), nil
+			}
+			return v, nil
+		})
 	}
-	if !val.IsWhollyKnown() {
+	if val == cty.NilVal || !val.IsWhollyKnown() {
+		if hclErrors {
+			return nil, diags
+		}
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown value",
 			Detail:  "Every value in a component block must be known when the config is loaded.",
 			Subject: blockRange.Ptr()})
 	}
 	data, err := ctyjson.Marshal(val, val.Type())
 	if err != nil {
+		if hclErrors {
+			return nil, diags
+		}
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot encode config",
 			Detail: err.Error(), Subject: blockRange.Ptr()})
 	}
+	// Check values too, even after structural errors, so one run reports every mistake; skip
+	// what HCL already reported (a missing argument, an attribute of the wrong type).
 	_, sdiags := sdk.ParseConfig(spec, data)
-	diags = append(diags, Diagnostics(sdiags, spec, body, blockRange)...)
+	for _, d := range Diagnostics(sdiags, spec, body, blockRange) {
+		if hclErrors && (d.Summary == "Missing required argument" || d.Summary == "Missing required block") {
+			continue
+		}
+		if !reported(diags, d) {
+			diags = append(diags, d)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	return data, diags
+}
+
+// reported tells whether diags already has a diagnostic at d's position.
+func reported(diags hcl.Diagnostics, d *hcl.Diagnostic) bool {
+	for _, o := range diags {
+		if o.Subject != nil && d.Subject != nil && o.Subject.Filename == d.Subject.Filename &&
+			o.Subject.Start == d.Subject.Start {
+			return true
+		}
+	}
+	return false
 }
 
 // Diagnostics converts component diagnostics to HCL diagnostics positioned in body.
@@ -100,13 +136,25 @@ func Diagnostics(ds sdk.Diagnostics, spec *sdk.Spec, body hcl.Body, blockRange h
 		if r, ok := Range(spec, body, d.Path); ok {
 			rng = r
 		}
-		detail := d.Detail
+		summary, detail := d.Summary, d.Detail
 		if detail == "" && len(d.Path) > 0 {
-			detail = fmt.Sprintf("In %s.", strings.Join(d.Path, "."))
+			// A plugin's one-line error: name what it is about, and let the message explain.
+			summary, detail = "Invalid "+d.Path[len(d.Path)-1], sentence(d.Summary)
 		}
-		out = append(out, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: detail, Subject: rng.Ptr()})
+		out = append(out, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: rng.Ptr()})
 	}
 	return out
+}
+
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	if last := s[len(s)-1]; last != '.' && last != '?' && last != '!' {
+		s += "."
+	}
+	return s
 }
 
 // Range returns the source range that path (as used in sdk diagnostics) addresses inside

@@ -14,17 +14,19 @@ import (
 // Direct runs components in the host's own process, without RPC: for tests and for measuring
 // what the protocol costs. Each Direct* value holds one instance.
 type direct struct {
-	comp   sdk.Component
-	logger hclog.Logger
-	mu     sync.Mutex
-	inst   sdk.Instance
+	comp     sdk.Component
+	logger   hclog.Logger
+	mu       sync.Mutex
+	inst     sdk.Instance
+	instance string
 }
 
 func (d *direct) configure(ctx context.Context, c Configuration) (Configured, error) {
 	if c.Component != "" && c.Component != d.comp.Name {
 		return Configured{}, fmt.Errorf("component %q is not %q", c.Component, d.comp.Name)
 	}
-	res := sdk.Resources{Logger: d.logger.Named(c.Instance), Instance: c.Instance, DataDir: c.DataDir}
+	// The logger comes named after the instance from the host.
+	res := sdk.Resources{Logger: d.logger, Instance: c.Instance, DataDir: c.DataDir}
 	inst, diags := d.comp.NewInstance(c.Config, res)
 	if diags.HasErrors() || c.ValidateOnly {
 		return Configured{Diagnostics: diags}, nil
@@ -37,6 +39,7 @@ func (d *direct) configure(ctx context.Context, c Configuration) (Configured, er
 	_, stateful := inst.Value().(sdk.Stateful)
 	d.mu.Lock()
 	d.inst = inst
+	d.instance = c.Instance
 	d.mu.Unlock()
 	return Configured{Diagnostics: diags, Stateful: stateful}, nil
 }
@@ -75,6 +78,7 @@ func (s *directSource) Close(ctx context.Context) error { return s.close(ctx) }
 func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error) {
 	s.mu.Lock()
 	src := s.inst.Source
+	instance := s.instance
 	s.mu.Unlock()
 	if src == nil {
 		return nil, fmt.Errorf("source is not configured")
@@ -88,7 +92,7 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 	r.out = sdk.NewCreditOutput(credits, cps,
 		func(events []sdk.Event, c []sdk.Checkpoint) error {
 			select {
-			case r.ch <- Message{Events: events, Checkpoints: c}:
+			case r.ch <- Message{Batch: NewBatch(events), Checkpoints: c}:
 				return nil
 			case <-runCtx.Done():
 				return runCtx.Err()
@@ -102,6 +106,7 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 				return runCtx.Err()
 			}
 		})
+	r.out.Stamp(instance)
 	go func() {
 		defer close(r.done)
 		err := src.Run(runCtx, r.out)
@@ -167,14 +172,18 @@ func (p *directProcessor) get() (sdk.Processor, error) {
 	return p.inst.Processor, nil
 }
 
-func (p *directProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+func (p *directProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	proc, err := p.get()
 	if err != nil {
 		return nil, err
 	}
-	return proc.Process(ctx, events, wm)
+	out, err := proc.Process(ctx, in.Events(), wm)
+	if err != nil {
+		return nil, err
+	}
+	return NewBatch(out), nil
 }
 
 func (p *directProcessor) Snapshot(context.Context) ([]byte, error) {
@@ -216,11 +225,11 @@ func (s *directSink) Configure(ctx context.Context, c Configuration) (Configured
 
 func (s *directSink) Close(ctx context.Context) error { return s.close(ctx) }
 
-func (s *directSink) Write(ctx context.Context, b sdk.Batch) error {
+func (s *directSink) Write(ctx context.Context, id uint64, b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inst.Sink == nil {
 		return fmt.Errorf("sink is not configured")
 	}
-	return s.inst.Sink.Write(ctx, b)
+	return s.inst.Sink.Write(ctx, sdk.Batch{ID: id, Events: b.Events()})
 }

@@ -95,7 +95,7 @@ func (r *grpcReader) Recv() (Message, error) {
 		return Message{Status: &sdk.Status{Healthy: st.Healthy, Reason: st.Reason}}, nil
 	}
 	b := out.GetBatch()
-	return Message{Events: sdk.DecodeBatch(b.GetBatch()), Checkpoints: sdk.DecodeCheckpoints(b.GetCheckpoints())}, nil
+	return Message{Batch: WireBatch(b.GetBatch()), Checkpoints: sdk.DecodeCheckpoints(b.GetCheckpoints())}, nil
 }
 
 func (r *grpcReader) Grant(n int) error {
@@ -127,8 +127,8 @@ func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (Configu
 	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
 }
 
-func (p *grpcProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
-	req := &tdav1.ProcessRequest{Batch: sdk.EncodeBatch(events), Final: wm.Final}
+func (p *grpcProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error) {
+	req := &tdav1.ProcessRequest{Batch: in.Wire(), Final: wm.Final}
 	if !wm.Time.IsZero() {
 		req.WatermarkNs = wm.Time.UnixNano()
 	}
@@ -136,7 +136,7 @@ func (p *grpcProcessor) Process(ctx context.Context, events []sdk.Event, wm sdk.
 	if err != nil {
 		return nil, err
 	}
-	return sdk.DecodeBatch(resp.Batch), nil
+	return WireBatch(resp.Batch), nil
 }
 
 func (p *grpcProcessor) Snapshot(ctx context.Context) ([]byte, error) {
@@ -167,8 +167,8 @@ func (s *grpcSink) Configure(ctx context.Context, c Configuration) (Configured, 
 	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
 }
 
-func (s *grpcSink) Write(ctx context.Context, b sdk.Batch) error {
-	resp, err := s.c.Write(ctx, &tdav1.WriteRequest{Batch: sdk.EncodeBatch(b.Events), DeliveryId: b.ID})
+func (s *grpcSink) Write(ctx context.Context, id uint64, b *Batch) error {
+	resp, err := s.c.Write(ctx, &tdav1.WriteRequest{Batch: b.Wire(), DeliveryId: id})
 	if err != nil {
 		return &TransportError{Err: err}
 	}

@@ -53,7 +53,7 @@ type Reader interface {
 
 // Message is what a running source sends: a batch with its checkpoints, or a status.
 type Message struct {
-	Events      []sdk.Event
+	Batch       *Batch
 	Checkpoints []sdk.Checkpoint
 	Status      *sdk.Status
 }
@@ -61,17 +61,18 @@ type Message struct {
 // Processor is a processor component as the host sees it.
 type Processor interface {
 	Configure(ctx context.Context, c Configuration) (Configured, error)
-	Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error)
+	Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error)
 	Snapshot(ctx context.Context) ([]byte, error)
 	Restore(ctx context.Context, state []byte) error
 	Close(ctx context.Context) error
 }
 
 // Sink is a sink component as the host sees it. Write returns errors made with sdk.Permanent
-// and sdk.Retry as the plugin returned them.
+// and sdk.Retry as the plugin returned them; id is the delivery id (the same for every retry
+// of the batch).
 type Sink interface {
 	Configure(ctx context.Context, c Configuration) (Configured, error)
-	Write(ctx context.Context, b sdk.Batch) error
+	Write(ctx context.Context, id uint64, b *Batch) error
 	Close(ctx context.Context) error
 }
 

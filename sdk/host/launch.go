@@ -75,8 +75,7 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		Logger:           logger,
 		StartTimeout:     timeout,
 		SyncStdout:       stdout,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
+		GRPCDialOptions:  sdk.DialOptions(),
 	})
 	rpc, err := client.Client()
 	if err != nil {

@@ -197,11 +197,11 @@ func (p *Processor) Process(events []sdk.Event) []sdk.Event {
 // ProcessAt runs one batch with the given watermark and fails the test on error.
 func (p *Processor) ProcessAt(events []sdk.Event, wm sdk.Watermark) []sdk.Event {
 	p.t.Helper()
-	out, err := p.p.Process(context.Background(), events, wm)
+	out, err := p.p.Process(context.Background(), host.NewBatch(events), wm)
 	if err != nil {
 		p.t.Fatalf("process: %v", err)
 	}
-	return out
+	return out.Events()
 }
 
 // Snapshot returns the processor's state.
@@ -250,12 +250,12 @@ func NewSink(t testing.TB, comp sdk.Component, src string, opts ...Option) *Sink
 // Write sends one batch with a new delivery id and returns the sink's answer.
 func (s *Sink) Write(events ...sdk.Event) error {
 	s.nextID++
-	return s.s.Write(context.Background(), sdk.Batch{ID: s.nextID, Events: events})
+	return s.s.Write(context.Background(), s.nextID, host.NewBatch(events))
 }
 
 // WriteBatch sends a batch with an explicit delivery id (to test idempotent retries).
 func (s *Sink) WriteBatch(b sdk.Batch) error {
-	return s.s.Write(context.Background(), b)
+	return s.s.Write(context.Background(), b.ID, host.NewBatch(b.Events))
 }
 
 // Close closes the sink.
@@ -340,7 +340,7 @@ func (s *Source) Next(timeout time.Duration) ([]sdk.Event, bool) {
 				}
 			}
 			_ = s.r.Grant(1)
-			return m.Events, true
+			return m.Batch.Events(), true
 		case <-s.done:
 			return nil, false
 		case <-deadline:

@@ -203,7 +203,7 @@ func TestValidateReportsPositions(t *testing.T) {
 		{"fraction", `count = 1.5`, `1:9: Incorrect attribute value type`},
 		{"duration", "count = 1\nevery = \"soon\"", `2:9: Invalid duration`},
 		{"enum", "count = 1\nmode = \"fsat\"", `Did you mean "fast"?`},
-		{"semantic", `count = -1`, `1:9: count must not be negative`},
+		{"semantic", `count = -1`, `1:9: Invalid count: count must not be negative.`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

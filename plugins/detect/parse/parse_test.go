@@ -267,3 +267,21 @@ func TestCorpusEventCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestExtraEvents(t *testing.T) {
+	p := New(Options{ExtraEvents: []string{"refund", "invoice_voided"}})
+	for line, want := range map[string]string{
+		`[2026-11-29 10:00:00,000] INFO in pay: refund amount=5 actor=bob`:      "refund",
+		`[2026-11-29 10:00:00,000] INFO in pay: invoice_voided id=7 actor=bob`:  "invoice_voided",
+		`ts=2026-11-29T10:00:00Z event=refund amount=5`:                         "refund",
+		`{"ts":"2026-11-29T10:00:00Z","event":"refund","amount":5}`:             "refund",
+		`[2026-11-29 10:00:00,000] INFO in pay: no refunds today`:               "",
+		`[2026-11-29 10:00:00,000] INFO in pay: customer asked for a refund`:    "",
+		`[2026-11-29 10:00:00,000] INFO in pay: password_changed user_id=1 a=b`: PasswordChanged,
+	} {
+		ev := sdk.Event{Kind: sdk.KindLog, Line: []byte(line)}
+		if got := p.Apply(&ev); got != want {
+			t.Errorf("%s: got %q, want %q", line, got, want)
+		}
+	}
+}

@@ -38,6 +38,9 @@ type Parser struct {
 	custom     []*Custom
 	loginPaths map[string]bool
 	words      map[string]string
+	// plainWords are extra event words without an underscore, which the underscore scan of
+	// detectAudit cannot find.
+	plainWords [][]byte
 
 	origins    map[string]*originState
 	lastOrigin string
@@ -69,7 +72,13 @@ func New(o Options) *Parser {
 		p.words[w] = w
 	}
 	for _, w := range o.ExtraEvents {
+		if w == "" {
+			continue
+		}
 		p.words[w] = w
+		if !strings.Contains(w, "_") {
+			p.plainWords = append(p.plainWords, []byte(w))
+		}
 	}
 	return p
 }
@@ -317,6 +326,19 @@ func (p *Parser) detect(line []byte, h *header, r *result) {
 // (`password_changed user_id=42 actor=alice`) anywhere after a space, or as `event=...`
 // (logfmt). The key=value pairs become fields.
 func (p *Parser) detectAudit(msg []byte, r *result) {
+	// Words without an underscore are common English: only as the message's first word or as
+	// the value of event=.
+	for _, w := range p.plainWords {
+		if bytes.HasPrefix(msg, w) && p.auditWordAt(msg, 0, len(w), r) {
+			return
+		}
+		for _, pre := range [][]byte{[]byte("event="), []byte(`event="`)} {
+			if i := bytes.Index(msg, append(pre[:len(pre):len(pre)], w...)); i >= 0 &&
+				p.auditWordAt(msg, i+len(pre), i+len(pre)+len(w), r) {
+				return
+			}
+		}
+	}
 	off := 0
 	for off < len(msg) {
 		j := bytes.IndexByte(msg[off:], '_')
@@ -333,27 +355,36 @@ func (p *Parser) detectAudit(msg []byte, r *result) {
 			e++
 		}
 		off = e
-		word, ok := p.words[string(msg[s:e])]
-		if !ok {
-			continue
-		}
-		endOK := e == len(msg) || msg[e] == ' ' || msg[e] == '\t'
-		switch {
-		case endOK && (s == 0 || msg[s-1] == ' ' || msg[s-1] == '\t'):
-			r.event, r.via = word, ViaAudit
-			ParseKV(msg[e:], r.set)
-			return
-		case s >= 6 && string(msg[s-6:s]) == "event=" && endOK && (s == 6 || msg[s-7] == ' '):
-			r.event, r.via = word, ViaAudit
-			ParseKV(msg, r.set)
-			return
-		case s >= 7 && string(msg[s-7:s]) == `event="` && e < len(msg) && msg[e] == '"' &&
-			(s == 7 || msg[s-8] == ' '):
-			r.event, r.via = word, ViaAudit
-			ParseKV(msg, r.set)
+		if p.auditWordAt(msg, s, e, r) {
 			return
 		}
 	}
+}
+
+// auditWordAt checks whether msg[s:e] is an event word in audit-line position: the first word
+// of an audit line, or the value of event= in logfmt. On a match it fills r.
+func (p *Parser) auditWordAt(msg []byte, s, e int, r *result) bool {
+	word, ok := p.words[string(msg[s:e])]
+	if !ok {
+		return false
+	}
+	endOK := e == len(msg) || msg[e] == ' ' || msg[e] == '\t'
+	switch {
+	case endOK && (s == 0 || msg[s-1] == ' ' || msg[s-1] == '\t'):
+		r.event, r.via = word, ViaAudit
+		ParseKV(msg[e:], r.set)
+		return true
+	case s >= 6 && string(msg[s-6:s]) == "event=" && endOK && (s == 6 || msg[s-7] == ' '):
+		r.event, r.via = word, ViaAudit
+		ParseKV(msg, r.set)
+		return true
+	case s >= 7 && string(msg[s-7:s]) == `event="` && e < len(msg) && msg[e] == '"' &&
+		(s == 7 || msg[s-8] == ' '):
+		r.event, r.via = word, ViaAudit
+		ParseKV(msg, r.set)
+		return true
+	}
+	return false
 }
 
 func isWordByte(c byte) bool { return c == '_' || (c >= 'a' && c <= 'z') || isDigit(c) }
@@ -555,7 +586,7 @@ func detectSQLDelete(msg []byte, r *result) {
 
 // detectJSON handles JSON lines with an "event" member naming an audit event.
 func (p *Parser) detectJSON(line []byte, r *result) {
-	if !bytes.Contains(line, []byte(`"event"`)) || bytes.IndexByte(line, '_') < 0 {
+	if !bytes.Contains(line, []byte(`"event"`)) || (bytes.IndexByte(line, '_') < 0 && len(p.plainWords) == 0) {
 		return
 	}
 	var m map[string]any

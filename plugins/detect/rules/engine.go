@@ -24,6 +24,9 @@ type Options struct {
 	Lateness time.Duration
 	// Override bounds the TTL of override declarations seen in the stream.
 	Override override.Config
+	// RecordOverrides makes the engine emit the audit record of every override change (as
+	// processor "override" does), for pipelines without an override processor before rules.
+	RecordOverrides bool
 }
 
 // Engine evaluates rules over a stream of parsed events. It is not safe for concurrent use.
@@ -78,7 +81,12 @@ type incident struct {
 	suppressedBy string
 	reason       string
 	excerpt      []string
-	ver          uint64
+	// due is when the incident resolves on the stream clock: a window after the later of
+	// its last over-threshold time and the clock when that was seen, so that the incidents
+	// of an origin lagging behind the others (a catch-up, a wrong time zone) do not resolve
+	// and re-open at every line.
+	due int64
+	ver uint64
 }
 
 // NewEngine builds an engine for checked rules.
@@ -131,6 +139,7 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 		if !ev.Time.IsZero() {
 			e.clock.Observe(ev.Time)
 			out = e.resolveUntil(e.clock.Max().UnixNano(), out)
+			out = e.expireOverride(e.clock.Max(), out)
 		}
 	}
 	if override.IsChange(ev) {
@@ -140,7 +149,9 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 			c.Time = e.fallbackTime()
 			at = &c
 		}
-		e.ov.Apply(at, e.opts.Override)
+		if rec := e.ov.Apply(at, e.opts.Override); rec != nil && e.opts.RecordOverrides {
+			out = append(out, *rec)
+		}
 	}
 	if ev.Kind != sdk.KindLog && ev.Kind != "" {
 		return out
@@ -159,6 +170,14 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 	}
 	for _, r := range rs {
 		out = e.count(r, ev, t, out)
+	}
+	return out
+}
+
+// expireOverride ends an override whose TTL passed by now (recording it when asked to).
+func (e *Engine) expireOverride(now time.Time, out []sdk.Event) []sdk.Event {
+	if rec := e.ov.Expire(now); rec != nil && e.opts.RecordOverrides {
+		out = append(out, *rec)
 	}
 	return out
 }
@@ -182,6 +201,7 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 	}
 	now := e.clock.EndBatch(wm)
 	if !now.IsZero() {
+		out = e.expireOverride(now, out)
 		out = e.resolveUntil(now.UnixNano(), out)
 		e.expireKeys(now.UnixNano(), -1)
 	}
@@ -200,9 +220,10 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 	ks := e.touch(r, key)
 	seq := r.ring.add(ev.Line)
 	res := ks.add(tn, seq, r.w, r.Threshold)
-	if max := e.clock.Max().UnixNano(); max > 0 {
-		ks.prune(max-r.w-e.lateness, r.w)
-	}
+	// History is kept relative to the key's own newest event, so the lines of an origin that
+	// lags behind the others are still counted together.
+	ks.prune(ks.newest()-r.w-e.lateness, r.w)
+	ks.touchedSec = secondsOf(max(e.clock.Max().UnixNano(), tn))
 	e.expireKeys(e.clock.Max().UnixNano(), 2)
 
 	inc := r.incidents[key]
@@ -224,7 +245,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 		}
 		inc.excerpt = r.excerpt(ks, tn)
 		r.incidents[key] = inc
-		e.schedule(r, inc)
+		e.schedule(r, inc, e.clock.Max().UnixNano())
 		return append(out, e.alert(r, inc, inc.state, t, inc.excerpt))
 	}
 	inc.count = res.count
@@ -236,7 +257,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 	}
 	if res.lastOver > inc.lastOver {
 		inc.lastOver = res.lastOver
-		e.schedule(r, inc)
+		e.schedule(r, inc, e.clock.Max().UnixNano())
 	}
 	if inc.state == sdk.StateSuppressed {
 		if _, ok := e.ov.Active(t); !ok || !r.Overridable {
@@ -272,13 +293,14 @@ func (e *Engine) touch(r *ruleState, key string) *keyState {
 	return ks
 }
 
-// expireKeys drops keys (from the least recently seen end) whose newest hit has left every
-// window that can still change. limit < 0 means no limit.
+// expireKeys drops keys (from the least recently seen end) that counted nothing while the
+// stream clock moved on by a window and the lateness allowance: no later line can share a
+// window with their events. limit < 0 means no limit.
 func (e *Engine) expireKeys(now int64, limit int) {
 	for _, r := range e.rules {
 		cutoff := now - r.w - e.lateness
 		for n := 0; r.tail != nil && (limit < 0 || n < limit); n++ {
-			if r.tail.newest() > cutoff {
+			if r.tail.touchedNs() > cutoff {
 				break
 			}
 			r.drop(r.tail)
@@ -421,9 +443,10 @@ func (h *resolveHeap) Pop() any {
 	return x
 }
 
-func (e *Engine) schedule(r *ruleState, inc *incident) {
+func (e *Engine) schedule(r *ruleState, inc *incident, clock int64) {
 	inc.ver++
-	heap.Push(&e.resolve, resolveEntry{at: inc.lastOver + r.w, rule: r.idx, key: inc.key, ver: inc.ver})
+	inc.due = max(inc.lastOver, clock) + r.w
+	heap.Push(&e.resolve, resolveEntry{at: inc.due, rule: r.idx, key: inc.key, ver: inc.ver})
 }
 
 // resolveUntil resolves every incident whose window drained (plus the lateness allowance)
@@ -437,7 +460,7 @@ func (e *Engine) resolveUntil(now int64, out []sdk.Event) []sdk.Event {
 			continue
 		}
 		delete(r.incidents, ent.key)
-		out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, ent.at), inc.excerpt))
+		out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, inc.lastOver+r.w), inc.excerpt))
 	}
 	if len(e.resolve) > 4*e.openIncidents()+64 {
 		e.compactSchedule()

@@ -376,3 +376,76 @@ func TestRestoreRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestLaggingOriginDoesNotFlap: lines of an origin an hour behind the others (a catch-up, or
+// a wrong time zone) make one incident, not one per line.
+func TestLaggingOriginDoesNotFlap(t *testing.T) {
+	e := NewEngine([]*Rule{newRule(t, func(r *Rule) { r.Threshold = 2 })}, Options{Lateness: 30 * time.Second})
+	ahead := sdk.Event{Kind: sdk.KindLog, Time: base.Add(time.Hour), Line: []byte("other origin")}
+	events := append([]sdk.Event{ahead}, every(10, 0, 2*time.Second, "password_changed")...)
+	got := states(run(e, events))
+	if got != "firing@4s resolved@1m18s" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// TestWindowMatchesBruteForce checks the incremental window counts against a direct count
+// over random streams, in order and shuffled.
+func TestWindowMatchesBruteForce(t *testing.T) {
+	const w = int64(10)
+	rng := uint64(42)
+	next := func(n int64) int64 {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return int64(rng % uint64(n))
+	}
+	for round := 0; round < 200; round++ {
+		var ks keyState
+		var times []int64
+		tcur := int64(1000)
+		for i := 0; i < 60; i++ {
+			tcur += next(4)
+			tt := tcur
+			if round%2 == 1 && next(3) == 0 {
+				tt -= next(8) // a late line
+			}
+			res := ks.add(tt, uint32(i+1), w, 3)
+			times = append(times, tt)
+			// Brute force: the largest count of a window (e-w, e] ending at an event e with
+			// tt in the window.
+			var best int64
+			over := false
+			for _, e := range times {
+				if e < tt || e >= tt+w {
+					continue
+				}
+				var c int64
+				for _, x := range times {
+					if x > e-w && x <= e {
+						c++
+					}
+				}
+				if c > best {
+					best = c
+				}
+				over = over || c > 3
+			}
+			if res.over != over || (res.over && res.count != best) {
+				t.Fatalf("round %d event %d at %d: got over=%v count=%d, want over=%v count=%d (times %v)",
+					round, i, tt, res.over, res.count, over, best, times)
+			}
+			// The running sum is the window ending at the newest event.
+			newest := ks.hits[len(ks.hits)-1].t
+			var want int32
+			for _, x := range times {
+				if x > newest-w && x <= newest {
+					want++
+				}
+			}
+			if ks.sum != want {
+				t.Fatalf("round %d event %d: sum %d, want %d", round, i, ks.sum, want)
+			}
+		}
+	}
+}

@@ -141,6 +141,7 @@ func (e *Engine) Snapshot() []byte {
 		w.uvarint(uint64(len(r.keys)))
 		for ks := r.tail; ks != nil; ks = ks.prev {
 			w.str(ks.key)
+			w.uvarint(uint64(ks.touchedSec))
 			w.uvarint(uint64(len(ks.hits)))
 			var prev int64
 			for _, h := range ks.hits {
@@ -164,6 +165,7 @@ func (e *Engine) Snapshot() []byte {
 			w.varint(inc.peak)
 			w.uvarint(uint64(inc.realert))
 			w.varint(inc.lastNotify)
+			w.varint(inc.due)
 			w.str(inc.origin)
 			w.str(inc.source)
 			w.str(inc.suppressedBy)
@@ -217,7 +219,7 @@ func (e *Engine) Restore(b []byte) error {
 		}
 		nkeys := r.count("keys", 2)
 		for j := 0; j < nkeys && r.err == nil; j++ {
-			ks := &keyState{key: r.str("key")}
+			ks := &keyState{key: r.str("key"), touchedSec: uint32(r.uvarint("touched"))}
 			nh := r.count("hits", 3)
 			ks.hits = make([]hit, 0, max(nh, 1))
 			var prev int64
@@ -234,7 +236,7 @@ func (e *Engine) Restore(b []byte) error {
 			inc := &incident{key: r.str("incident key"), fingerprint: r.str("fingerprint"), state: r.str("state"),
 				opened: r.varint("opened"), firstSeen: r.varint("first seen"), lastSeen: r.varint("last seen"),
 				lastOver: r.varint("last over"), count: r.varint("count"), peak: r.varint("peak"),
-				realert: int(r.uvarint("realert")), lastNotify: r.varint("last notify"),
+				realert: int(r.uvarint("realert")), lastNotify: r.varint("last notify"), due: r.varint("due"),
 				origin: r.str("origin"), source: r.str("source"), suppressedBy: r.str("suppressed by"),
 				reason: r.str("reason")}
 			nex := r.count("excerpt", 1)
@@ -244,7 +246,7 @@ func (e *Engine) Restore(b []byte) error {
 			rs.incidents[inc.key] = inc
 			if byName[name] != nil {
 				inc.ver = 1
-				fresh.resolve = append(fresh.resolve, resolveEntry{at: inc.lastOver + rs.w, rule: rs.idx, key: inc.key, ver: 1})
+				fresh.resolve = append(fresh.resolve, resolveEntry{at: inc.due, rule: rs.idx, key: inc.key, ver: 1})
 			}
 		}
 	}

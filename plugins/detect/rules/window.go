@@ -12,14 +12,40 @@ type hit struct {
 const maxHits = 4096
 
 // keyState is the sliding window of one key, a doubly linked element of the rule's
-// least-recently-seen list. hits are sorted by time; lo and sum describe the window that ends
-// at the newest hit.
+// least-recently-seen list. hits are sorted by time; sum is the count of the window that ends
+// at the newest hit. The struct is kept at 64 bytes (one allocation size class): a million
+// keys must fit in the memory budget.
 type keyState struct {
 	key        string
 	hits       []hit
 	prev, next *keyState
-	lo         int32
 	sum        int32
+	// touchedSec is the stream clock (Unix seconds) when the key last counted an event; the
+	// recency list is ordered by it.
+	touchedSec uint32
+}
+
+// lo returns the index of the oldest hit in the window that ends at the newest hit.
+func (k *keyState) lo(w int64) int {
+	if len(k.hits) == 0 {
+		return 0
+	}
+	return searchAfter(k.hits, k.hits[len(k.hits)-1].t-w)
+}
+
+// touchedNs returns the end of the second in which the key was last touched (never before the
+// true time, so expiry based on it is never early).
+func (k *keyState) touchedNs() int64 { return (int64(k.touchedSec) + 1) * 1e9 }
+
+func secondsOf(ns int64) uint32 {
+	if ns <= 0 {
+		return 0
+	}
+	s := ns / 1e9
+	if s > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return uint32(s)
 }
 
 func (k *keyState) newest() int64 {
@@ -49,16 +75,17 @@ func (k *keyState) add(t int64, seq uint32, w int64, threshold int64) windowResu
 			k.hits = append(k.hits, hit{t: t, seq: seq, n: 1})
 		}
 		k.sum++
-		lo := int(k.lo)
-		for lo < len(k.hits)-1 && k.hits[lo].t <= t-w {
-			k.sum -= int32(k.hits[lo].n)
-			lo++
+		// The hits that left the window: from the old window's start to the new one's.
+		if n > 0 && k.hits[n-1].t != t {
+			from := searchAfter(k.hits[:n], k.hits[n-1].t-w)
+			for j := from; j < len(k.hits)-1 && k.hits[j].t <= t-w; j++ {
+				k.sum -= int32(k.hits[j].n)
+			}
 		}
-		k.lo = int32(lo)
 		if len(k.hits) > maxHits {
 			k.coarsen(w)
 		}
-		r := windowResult{count: int64(k.sum), start: k.hits[k.lo].t}
+		r := windowResult{count: int64(k.sum), start: k.hits[k.lo(w)].t}
 		if r.count > threshold {
 			r.over, r.lastOver = true, t
 		}
@@ -102,17 +129,11 @@ func (k *keyState) add(t int64, seq uint32, w int64, threshold int64) windowResu
 
 // resum recomputes the window ending at the newest hit.
 func (k *keyState) resum(w int64) {
-	if len(k.hits) == 0 {
-		k.lo, k.sum = 0, 0
-		return
-	}
-	newest := k.hits[len(k.hits)-1].t
-	lo := searchAfter(k.hits, newest-w)
 	var sum int32
-	for j := lo; j < len(k.hits); j++ {
+	for j := k.lo(w); j < len(k.hits); j++ {
 		sum += int32(k.hits[j].n)
 	}
-	k.lo, k.sum = int32(lo), sum
+	k.sum = sum
 }
 
 // prune drops hits at or before cutoff.
@@ -124,10 +145,9 @@ func (k *keyState) prune(cutoff int64, w int64) {
 	if i == 0 {
 		return
 	}
+	lo := k.lo(w)
 	k.hits = append(k.hits[:0], k.hits[i:]...)
-	if int(k.lo) >= i {
-		k.lo -= int32(i)
-	} else {
+	if lo < i {
 		k.resum(w)
 	}
 }

@@ -283,7 +283,9 @@ func (t *Tuner) ruleReport(r *rules.Rule, evs []sdk.Event, margin float64) RuleR
 			rr.Note = fmt.Sprintf("only %d normal windows: collect a longer history", len(normal))
 		}
 	}
-	rr.MarginAbs = rr.Suggested - rr.P99
+	if rr.Note == "" || len(normal) > 0 && r.Threshold > 0 {
+		rr.MarginAbs = rr.Suggested - rr.P99
+	}
 	rr.IncidentsAtSuggested = incidents(r, rr.Suggested, evs)
 	return rr
 }

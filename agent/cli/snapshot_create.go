@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/plugins/snapshot/provider"
+)
+
+type snapshotCreateCommand struct{ env *Env }
+
+func (c *snapshotCreateCommand) Synopsis() string { return "Take a manual snapshot now" }
+
+func (c *snapshotCreateCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: tda snapshot create -config FILE [-target NAME] [-app-version V] [-no-wait]
+
+  Takes a snapshot (trigger "manual") of the cluster or database a sink "snapshot"
+  block protects, tagged with created_at, trigger, app_version and created_by=tda,
+  and waits until it is available (at most the block's wait_timeout).
+
+Flags:
+` + snapshotFlagsHelp + `
+  -app-version V    Application version to tag (default: the block's app_version,
+                    $TDA_APP_VERSION, then the agent block's app_version).
+  -no-wait          Return once the snapshot is started, without waiting until it is available.
+`)
+}
+
+func (c *snapshotCreateCommand) Run(args []string) int {
+	fs := c.env.FlagSet("snapshot create", c.Help)
+	path := fs.String("config", "", "")
+	target := fs.String("target", "", "")
+	appVersion := fs.String("app-version", "", "")
+	noWait := fs.Bool("no-wait", false, "")
+	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	t := c.env.openSnapshotTarget(ctx, *path, *target, *appVersion)
+	if t == nil {
+		return 1
+	}
+	defer t.close()
+	start := time.Now()
+	s, err := t.mgr.Create(ctx, snapshot.CreateOptions{Trigger: provider.TriggerManual, Wait: !*noWait})
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	snapshot.WriteSnapshot(c.env.Stdout, s)
+	if *noWait {
+		c.env.Printf("Started; follow it with `tda snapshot list -config %s`.\n", *path)
+	} else {
+		c.env.Printf("Available after %s.\n", time.Since(start).Round(time.Millisecond))
+	}
+	return 0
+}

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/sdk"
+)
+
+// snapshotTarget is a `sink "snapshot" "NAME"` block opened for the snapshot commands, which
+// run the snapshot sink's own code in-process with the block's settings.
+type snapshotTarget struct {
+	cfg  *config.Config
+	comp *config.Component
+	mgr  *snapshot.Manager
+}
+
+// snapshotFlagsHelp documents the flags every snapshot command shares.
+const snapshotFlagsHelp = `  -config FILE      Configuration holding the sink "snapshot" block (required).
+  -target NAME      Which sink "snapshot" block (default: the only one).`
+
+// openSnapshotTarget loads the config, decodes the chosen snapshot block with the sink's spec
+// (no plugin binary is needed) and opens its provider. It prints problems itself and returns
+// nil when the command should exit 1.
+func (e *Env) openSnapshotTarget(ctx context.Context, path, target, appVersion string) *snapshotTarget {
+	if path == "" {
+		e.Errorf("-config is required: the file with the sink \"snapshot\" block to use")
+		return nil
+	}
+	cfg, diags := loader.LoadConfig(path)
+	if diags.HasErrors() {
+		e.Diagnostics(cfg, diags)
+		return nil
+	}
+	var found []*config.Component
+	var names []string
+	for _, c := range cfg.Components {
+		if c.Kind == sdk.KindSink && c.Type == "snapshot" {
+			names = append(names, c.Name)
+			if target == "" || c.Name == target {
+				found = append(found, c)
+			}
+		}
+	}
+	switch {
+	case len(names) == 0:
+		e.Errorf("%s has no sink \"snapshot\" block; add one (see docs/recovery.md)", path)
+		return nil
+	case len(found) == 0:
+		e.Errorf("%s has no sink \"snapshot\" %q; its snapshot sinks are: %s", path, target, strings.Join(names, ", "))
+		return nil
+	case len(found) > 1:
+		e.Errorf("%s has several snapshot sinks (%s): choose one with -target", path, strings.Join(names, ", "))
+		return nil
+	}
+	comp := found[0]
+	if diags := cfg.Decode(comp, snapshot.Spec); e.Diagnostics(cfg, diags) {
+		return nil
+	}
+	conf, sdiags := sdk.ParseConfig(snapshot.Spec, comp.Config)
+	if sdiags.HasErrors() {
+		e.Diagnostics(cfg, cfg.Positioned(comp, snapshot.Spec, sdiags))
+		return nil
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: comp.Address(), Level: hclog.Warn, Output: e.Stderr})
+	settings, err := snapshot.ParseSettings(conf, sdk.Resources{Logger: logger, Instance: comp.Address(),
+		DataDir: cfg.InstanceDataDir(comp)})
+	if err != nil {
+		var d *sdk.Diagnostic
+		if errors.As(err, &d) {
+			e.Diagnostics(cfg, cfg.Positioned(comp, snapshot.Spec, sdk.Diagnostics{d}))
+		} else {
+			e.Errorf("%v", err)
+		}
+		return nil
+	}
+	// app_version: the flag, the block, $TDA_APP_VERSION, then the agent block.
+	switch {
+	case appVersion != "":
+		settings.AppVersion = appVersion
+	case settings.AppVersion == "" && os.Getenv(snapshot.AppVersionEnv) == "":
+		settings.AppVersion = cfg.Agent.AppVersion
+	}
+	mgr, err := snapshot.Open(ctx, settings, logger)
+	if err != nil {
+		e.Errorf("%v", err)
+		return nil
+	}
+	return &snapshotTarget{cfg: cfg, comp: comp, mgr: mgr}
+}
+
+// close releases the provider, waiting for background work.
+func (t *snapshotTarget) close() {
+	_ = t.mgr.Close(context.Background())
+}
+
+func quoteArg(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func restoreCommandLine(configPath, target, snapshotID, newName string) string {
+	return fmt.Sprintf("tda restore -config %s -target %s -snapshot %s -to %s",
+		quoteArg(configPath), quoteArg(target), snapshotID, newName)
+}

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	hcli "github.com/hashicorp/cli"
+
+	"github.com/tda-dev/tda/plugins/snapshot/aurora/rdstest"
+)
+
+// snapshotConfig writes a config whose snapshot sink protects an Aurora cluster served by the
+// RDS double, and returns its path.
+func snapshotConfig(t *testing.T, srv *rdstest.Server) string {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	t.Setenv("TDA_APP_VERSION", "")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tda.hcl")
+	src := `
+agent {
+  data_dir    = "` + filepath.Join(dir, "data") + `"
+  app_version = "4.2.0"
+}
+sink "snapshot" "guard" {
+  poll_interval = "2ms"
+  aurora {
+    cluster  = "prod-aurora"
+    region   = "eu-west-1"
+    endpoint = "` + srv.URL + `"
+  }
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := Main(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestSnapshotCommands(t *testing.T) {
+	srv := rdstest.NewServer(t)
+	srv.AddCluster("prod-aurora", "aurora-postgresql")
+	cfg := snapshotConfig(t, srv)
+
+	code, out, errOut := runCLI("snapshot", "create", "-config", cfg)
+	if code != 0 || !strings.Contains(out, "status          available") || !strings.Contains(out, "tag app_version 4.2.0") ||
+		!strings.Contains(out, "tag trigger     manual") {
+		t.Fatalf("create: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI("snapshot", "list", "-config", cfg)
+	if code != 0 || !strings.Contains(out, "Quota: ManualClusterSnapshots 1 of 100 used") ||
+		!strings.Contains(out, "point-in-time       RPO 3m") || !strings.Contains(out, "manual              RPO") {
+		t.Fatalf("list: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI("snapshot", "prune", "-config", cfg, "-dry-run")
+	if code != 0 || !strings.Contains(out, "Dry run") || !strings.Contains(out, "1 kept, 0 to delete.") {
+		t.Fatalf("prune: %d\n%s", code, out)
+	}
+
+	// Restore the snapshot just taken into a new cluster.
+	var id string
+	for _, r := range srv.Requests() {
+		if r.Action == "CreateDBClusterSnapshot" {
+			id = r.Params.Get("DBClusterSnapshotIdentifier")
+		}
+	}
+	code, out, errOut = runCLI("restore", "-config", cfg, "-snapshot", id, "-to", "prod-restored", "-yes")
+	if code != 0 || !strings.Contains(out, "Restore plan (aurora)") || !strings.Contains(out, "RPO achieved") ||
+		!strings.Contains(out, "instance prod-restored-instance-1") {
+		t.Fatalf("restore: %d\n%s\n%s", code, out, errOut)
+	}
+	if _, ok := srv.Instance("prod-restored-instance-1"); !ok {
+		t.Fatal("no instance created")
+	}
+
+	// A failing migration prints the restore command and exits with the migration's status.
+	time.Sleep(1100 * time.Millisecond)
+	code, out, errOut = runCLI("migrate", "run", "-config", cfg, "--", "sh", "-c", "echo migrating; exit 4")
+	if code != 4 || !strings.Contains(out, "migrating") ||
+		!strings.Contains(errOut, "tda restore -config "+cfg+" -target guard -snapshot tda-prod-aurora-pre-migration-") ||
+		!strings.Contains(errOut, "-to prod-aurora-restored-") {
+		t.Fatalf("migrate run: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestRestoreAsksAndRefuses(t *testing.T) {
+	srv := rdstest.NewServer(t)
+	srv.AddCluster("prod-aurora", "aurora-postgresql")
+	srv.AddSnapshot("tda-s", "prod-aurora", time.Now().Add(-time.Hour), map[string]string{"created_by": "tda", "trigger": "manual"})
+	cfg := snapshotConfig(t, srv)
+
+	var out, errOut bytes.Buffer
+	env := &Env{UI: &hcli.BasicUi{Reader: strings.NewReader("no\n"), Writer: &out, ErrorWriter: &errOut},
+		Stdout: &out, Stderr: &errOut}
+	cmd, _ := Commands(env)["restore"]()
+	if code := cmd.Run([]string{"-config", cfg, "-snapshot", "tda-s", "-to", "prod-restored"}); code != 1 ||
+		!strings.Contains(out.String(), "Type yes to restore into prod-restored") || !strings.Contains(out.String(), "nothing was changed") {
+		t.Fatalf("declined restore: %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	for _, a := range srv.Actions() {
+		if strings.HasPrefix(a, "Restore") {
+			t.Fatalf("restore ran without confirmation")
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-config", cfg, "-snapshot", "tda-s", "-to", "prod-aurora", "-yes"}, "restores never overwrite"},
+		{[]string{"-config", cfg, "-to-time", "yesterday", "-to", "x", "-yes"}, "not an RFC 3339 time"},
+		{[]string{"-snapshot", "tda-s", "-to", "x"}, "-config is required"},
+		{[]string{"-config", cfg, "-target", "other", "-snapshot", "tda-s", "-to", "x"}, `no sink "snapshot" "other"; its snapshot sinks are: guard`},
+	} {
+		code, _, errOut := runCLI(append([]string{"restore"}, tt.args...)...)
+		if code != 1 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("restore %v: %d %q, want %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
+func TestSnapshotConfigErrorsArePositioned(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tda.hcl")
+	src := "sink \"snapshot\" \"guard\" {\n  when_severity = [\"URGENT\"]\n  postgres {\n    database = \"app\"\n  }\n}\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("snapshot", "list", "-config", path)
+	if code != 1 || !strings.Contains(errOut, `unknown severity "URGENT"`) || !strings.Contains(errOut, "tda.hcl:2,") {
+		t.Fatalf("%d\n%s", code, errOut)
+	}
+}

@@ -1,0 +1,10 @@
+source "file" "hosts" {
+  paths = ["/var/log/*.log"]
+}
+
+sink "jsonl" "audit" {
+}
+
+pipeline "capture" {
+  from = [source.file.hosts]
+}

@@ -1,0 +1,3 @@
+source "file" "hosts" {
+  paths = ["/var/log/*.log"
+}
