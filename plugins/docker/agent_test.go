@@ -2,6 +2,8 @@ package docker_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,7 +47,7 @@ pipeline "capture" {
   to   = [sink.jsonl.all, sink.logfile.raw]
 }
 `, name))
-	lines := func() []sdk.Event { return agenttest.ReadJSONL(t, a.Path("out", "lines.jsonl")) }
+	lines := func() []sdk.Event { return readCompleteJSONL(t, a.Path("out", "lines.jsonl")) }
 	a.Start()
 	id := env.Create(testdocker.Container{Name: name, Image: img, Start: true,
 		Cmd: []string{"-rate", "200", "-stderr-every", "3"}})
@@ -147,6 +149,33 @@ func checkCapture(t *testing.T, what string, got []string, want []testdocker.Ent
 			len(gapTwice), head(gapTwice), len(extra), head(extra))
 	}
 	return dups
+}
+
+// readCompleteJSONL reads the events of a JSON-lines file that a sink may be writing (or that
+// a killed sink left torn): a last line without its newline is not read.
+func readCompleteJSONL(t *testing.T, path string) []sdk.Event {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		return nil
+	}
+	var out []sdk.Event
+	for _, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		var e sdk.Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("%s: malformed line %q: %v", path, line, err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // waitAgent waits for cond and fails the test with the agent's log after timeout.
