@@ -11,7 +11,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build tda plugins run test test-unit bench proto fmt vet clean
+.PHONY: all build tda plugins run test test-unit bench proto fmt vet clean image
 
 all: build
 
@@ -48,6 +48,30 @@ bench: build
 proto:
 	cd sdk/protocol/tdav1 && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
+
+## image: the sidecar image tda:$(VERSION), FROM scratch with static binaries (no registry needed)
+IMAGE        ?= tda:$(VERSION)
+IMAGE_STAGE  ?= $(BIN)/image
+CA_CERTS     ?= /etc/ssl/certs/ca-certificates.crt
+DOCKER       ?= docker
+DOCKER_BUILD_FLAGS ?=
+# The bundled plugins' main packages (plugins/<name>/cmd/tda-plugin-<name>).
+PLUGIN_CMDS  := $(addprefix ./,$(wildcard plugins/*/cmd/tda-plugin-*))
+
+image:
+	rm -rf $(IMAGE_STAGE)
+	mkdir -p $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins $(IMAGE_STAGE)/rootfs/etc/tda \
+		$(IMAGE_STAGE)/rootfs/etc/ssl/certs $(IMAGE_STAGE)/home/data $(IMAGE_STAGE)/home/logs
+	mkdir -m 1777 $(IMAGE_STAGE)/rootfs/tmp
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/tda ./cmd/tda
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins/ $(PLUGIN_CMDS)
+	cp $(CA_CERTS) $(IMAGE_STAGE)/rootfs/etc/ssl/certs/ca-certificates.crt
+	printf 'root:x:0:0:root:/root:/sbin/nologin\ntda:x:10001:10001:tda:/var/lib/tda:/sbin/nologin\n' \
+		> $(IMAGE_STAGE)/rootfs/etc/passwd
+	printf 'root:x:0:\ntda:x:10001:\n' > $(IMAGE_STAGE)/rootfs/etc/group
+	cp configs/capture.hcl $(IMAGE_STAGE)/rootfs/etc/tda/agent.hcl
+	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --label org.opencontainers.image.version=$(VERSION) \
+		-t $(IMAGE) -f Dockerfile $(IMAGE_STAGE)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
