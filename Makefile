@@ -1,6 +1,9 @@
 # tda: make run | make test | make build | make bench | make proto | make image
 
 GO        ?= go
+# Everything is pure Go: static binaries run in the FROM scratch image, and make build,
+# make image and the tests share one build cache.
+export CGO_ENABLED := 0
 BIN       := bin
 PLUGINS   := $(BIN)/plugins
 VERSION   ?= 0.1.0
@@ -11,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build tda plugins run test test-unit bench proto fmt vet clean image
+.PHONY: all build tda plugins run test bench proto fmt vet clean image screenshots
 
 all: build
 
@@ -22,9 +25,12 @@ tda:
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/tda ./cmd/tda
 
+# Every plugins/<name>/cmd/tda-plugin-<name> (test helpers under plugins/ are not plugins).
+PLUGIN_CMDS ?= $(addprefix ./,$(wildcard plugins/*/cmd/tda-plugin-*))
+
 plugins:
 	@mkdir -p $(PLUGINS)
-	$(GO) build $(GOFLAGS_BUILD) -o $(PLUGINS)/ ./plugins/...
+	$(GO) build $(GOFLAGS_BUILD) -o $(PLUGINS)/ $(PLUGIN_CMDS)
 
 ## run: the embedded default config on the bundled example logs (Ctrl-C to stop)
 run: build
@@ -55,16 +61,13 @@ IMAGE_STAGE  ?= $(BIN)/image
 CA_CERTS     ?= /etc/ssl/certs/ca-certificates.crt
 DOCKER       ?= docker
 DOCKER_BUILD_FLAGS ?=
-# The bundled plugins' main packages (plugins/<name>/cmd/tda-plugin-<name>).
-PLUGIN_CMDS  := $(addprefix ./,$(wildcard plugins/*/cmd/tda-plugin-*))
-
 image:
 	rm -rf $(IMAGE_STAGE)
 	mkdir -p $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins $(IMAGE_STAGE)/rootfs/etc/tda \
 		$(IMAGE_STAGE)/rootfs/etc/ssl/certs $(IMAGE_STAGE)/home/data $(IMAGE_STAGE)/home/logs
 	mkdir -m 1777 $(IMAGE_STAGE)/rootfs/tmp
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/tda ./cmd/tda
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins/ $(PLUGIN_CMDS)
+	$(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/tda ./cmd/tda
+	$(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins/ $(PLUGIN_CMDS)
 	cp $(CA_CERTS) $(IMAGE_STAGE)/rootfs/etc/ssl/certs/ca-certificates.crt
 	printf 'root:x:0:0:root:/root:/sbin/nologin\ntda:x:10001:10001:tda:/var/lib/tda:/sbin/nologin\n' \
 		> $(IMAGE_STAGE)/rootfs/etc/passwd
@@ -72,6 +75,10 @@ image:
 	cp configs/capture.hcl $(IMAGE_STAGE)/rootfs/etc/tda/agent.hcl
 	$(DOCKER) build $(DOCKER_BUILD_FLAGS) --label org.opencontainers.image.version=$(VERSION) \
 		-t $(IMAGE) -f Dockerfile $(IMAGE_STAGE)
+
+## screenshots: regenerate the panel screenshots in docs/img (needs chromium)
+screenshots:
+	TDA_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestPanelAgainstTheAgent|TestStaticPanel' ./agent/panel/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')

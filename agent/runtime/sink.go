@@ -55,7 +55,10 @@ type sinkRunner struct {
 func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 	s := *in.comp.Sink
 	k := &sinkRunner{rt: rt, inst: in, settings: s, maxEvents: s.MaxEvents, maxBytes: s.MaxBytes,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		// Delivery ids must never repeat across runs: an idempotent sink (jsonl) remembers the
+		// last id it wrote and takes a repeat for a retry.
+		nextID: uint64(time.Now().UnixNano())}
 	kinds := s.Kinds
 	if len(kinds) == 0 {
 		kinds = in.desc.Accepts
