@@ -2,14 +2,13 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/plugins/snapshot"
 	"github.com/tda-dev/tda/sdk"
@@ -62,32 +61,15 @@ func (e *Env) openSnapshotTarget(ctx context.Context, path, target, appVersion s
 		return nil
 	}
 	comp := found[0]
-	if diags := cfg.Decode(comp, snapshot.Spec); e.Diagnostics(cfg, diags) {
-		return nil
-	}
-	conf, sdiags := sdk.ParseConfig(snapshot.Spec, comp.Config)
-	if sdiags.HasErrors() {
-		e.Diagnostics(cfg, cfg.Positioned(comp, snapshot.Spec, sdiags))
-		return nil
-	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: comp.Address(), Level: hclog.Warn, Output: e.Stderr})
-	settings, err := snapshot.ParseSettings(conf, sdk.Resources{Logger: logger, Instance: comp.Address(),
-		DataDir: cfg.InstanceDataDir(comp)})
-	if err != nil {
-		var d *sdk.Diagnostic
-		if errors.As(err, &d) {
-			e.Diagnostics(cfg, cfg.Positioned(comp, snapshot.Spec, sdk.Diagnostics{d}))
-		} else {
-			e.Errorf("%v", err)
-		}
+	// The agent's control service reads the block the same way.
+	settings, diags := control.SnapshotSettings(cfg, comp, logger)
+	if e.Diagnostics(cfg, diags) {
 		return nil
 	}
-	// app_version: the flag, the block, $TDA_APP_VERSION, then the agent block.
-	switch {
-	case appVersion != "":
+	// app_version: the flag, then the block, $TDA_APP_VERSION and the agent block.
+	if appVersion != "" {
 		settings.AppVersion = appVersion
-	case settings.AppVersion == "" && os.Getenv(snapshot.AppVersionEnv) == "":
-		settings.AppVersion = cfg.Agent.AppVersion
 	}
 	mgr, err := snapshot.Open(ctx, settings, logger)
 	if err != nil {
