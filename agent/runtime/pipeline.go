@@ -91,6 +91,8 @@ func (p *pipelineRunner) watermark(it item) sdk.Watermark {
 }
 
 func (p *pipelineRunner) process(ctx context.Context, it item) {
+	// The item's batch is this pipeline's to release once done with it.
+	defer it.batch.Release()
 	b := it.batch
 	if b == nil {
 		b = host.NewBatch(nil)
@@ -111,6 +113,10 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 	if it.env != nil {
 		received = it.env.received
 	}
+	if b == it.batch {
+		// No processor: the source's batch goes to the sinks, which keep it in their queues.
+		b = b.Unpooled()
+	}
 	p.deliver(it.env, b, received)
 	if it.env != nil {
 		it.env.release()
@@ -126,7 +132,7 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *host.Batch {
 	if st.keepsInputs() {
 		st.mu.Lock()
-		st.buffer = append(st.buffer, buffered{batch: b, wm: wm})
+		st.buffer = append(st.buffer, buffered{batch: b.Retain(), wm: wm})
 		st.mu.Unlock()
 	}
 	for attempt := 1; ; attempt++ {
@@ -178,7 +184,15 @@ func (st *stage) rebuild(ctx context.Context, exceptLast bool) {
 		n--
 	}
 	replay := append([]buffered(nil), st.buffer[:n]...)
+	for _, b := range replay {
+		b.batch.Retain() // a commit may drop them from the buffer meanwhile
+	}
 	st.mu.Unlock()
+	defer func() {
+		for _, b := range replay {
+			b.batch.Release()
+		}
+	}()
 	proc := st.inst.processor()
 	if len(snap) > 0 {
 		if err := proc.Restore(ctx, snap); err != nil {
@@ -226,6 +240,9 @@ func (st *stage) commit(snap []byte, mark int) {
 	st.committed = snap
 	if mark > len(st.buffer) {
 		mark = len(st.buffer)
+	}
+	for _, b := range st.buffer[:mark] {
+		b.batch.Release()
 	}
 	st.buffer = append(st.buffer[:0:0], st.buffer[mark:]...)
 }

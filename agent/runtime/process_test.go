@@ -255,3 +255,53 @@ pipeline "p" {
 	t.Logf("%d lines written for %d distinct: %d duplicates over 3 kills, all after a committed checkpoint",
 		len(order), total, len(order)-total)
 }
+
+// A processor killed while the agent holds a second's worth of large batches for its replay
+// (batches whose memory the agent reuses once they are committed) is restored and replayed
+// from them: every line arrives exactly once.
+func TestKilledProcessorReplaysLargeBatches(t *testing.T) {
+	bins := agenttest.Build(t, "file", "detect", "jsonl")
+	a := agenttest.New(t, bins, `
+agent {
+  data_dir            = "DIR/data"
+  checkpoint_interval = "1s"
+}
+source "file" "in" {
+  paths = ["DIR/in/*.log"]
+}
+processor "override" "flags" {}
+sink "jsonl" "out" {
+  path = "DIR/out.jsonl"
+}
+pipeline "p" {
+  from    = [source.file.in]
+  through = [processor.override.flags]
+  to      = [sink.jsonl.out]
+}
+`)
+	if err := os.MkdirAll(a.Path("in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const total = 300000
+	appendLines(t, a.Path("in", "app.log"), 0, total)
+	out := a.Path("out.jsonl")
+	a.Start()
+	for _, at := range []int{60000, 180000} {
+		agenttest.WaitFor(t, fmt.Sprintf("%d lines", at), 60*time.Second, func() bool { return agenttest.CountLines(out) >= at })
+		killPlugin(t, a, "tda-plugin-detect")
+	}
+	agenttest.WaitFor(t, "every line", 120*time.Second, func() bool { return agenttest.CountLines(out) >= total })
+	time.Sleep(300 * time.Millisecond)
+	if code, _ := a.Stop(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, a.Logs())
+	}
+	counts, _ := lineCounts(t, out)
+	for i := 0; i < total; i++ {
+		if counts[i] != 1 {
+			t.Fatalf("line %d delivered %d times\n%s", i, counts[i], a.Logs())
+		}
+	}
+	if logs := a.Logs(); !strings.Contains(logs, "processor state rebuilt") {
+		t.Fatalf("the processor was not rebuilt from the held batches:\n%s", logs)
+	}
+}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,13 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/host"
-	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
 // queued is one entry of a sink's queue.
@@ -190,7 +188,7 @@ func (k *sinkRunner) persist(entries []*queued) error {
 
 // encodeQueued stores [enqueued unix ns][flags][protobuf batch].
 func encodeQueued(e *queued) ([]byte, error) {
-	b, err := proto.Marshal(e.batch.Wire())
+	b, err := e.batch.Raw()
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +204,11 @@ func decodeQueued(key, val []byte) (*queued, error) {
 	if len(val) < 9 {
 		return nil, errors.New("short queue record")
 	}
-	var b tdav1.Batch
-	if err := proto.Unmarshal(val[9:], &b); err != nil {
+	// The store's bytes are valid only inside its transaction: the batch gets a copy.
+	batch, err := host.RawBatch(bytes.Clone(val[9:]))
+	if err != nil {
 		return nil, err
 	}
-	batch := host.WireBatch(&b)
 	return &queued{key: append([]byte(nil), key...), batch: batch, n: batch.Len(), bytes: batch.Size(),
 		enqueued: time.Unix(0, int64(binary.BigEndian.Uint64(val))), fallbackSent: val[8]&1 == 1}, nil
 }

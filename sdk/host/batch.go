@@ -1,22 +1,41 @@
 package host
 
 import (
+	"bytes"
 	"sync"
 
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/internal/batchwire"
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
-// Batch is a batch of events on its way through a host. It holds the protocol's wire form,
-// the decoded events, or both, and makes each form once, when first asked for: a host that
-// only routes batches from a source to a processor or a sink never decodes a line.
+// Batch is a batch of events on its way through a host. It holds the protocol's encoded
+// form (the bytes a plugin sent), the wire form (the protocol's Go message), the decoded
+// events, or several of them, and makes each form once, when first asked for: a host that
+// only routes batches from a source to a processor or a sink neither decodes nor copies a
+// line; it forwards the bytes it received.
 //
 // A Batch may be shared by several goroutines; treat its events as read-only.
+//
+// The encoded form of a batch a source plugin sent lies in memory the host reuses for later
+// batches (see Retain and Release); the wire form and the events decoded from it have their
+// own copy of the lines.
 type Batch struct {
 	mu      sync.Mutex
+	raw     []byte
+	hasRaw  bool
+	info    batchwire.Info
 	wire    *tdav1.Batch
 	events  []sdk.Event
 	decoded bool
+
+	// buf holds raw for a pooled batch; refs counts the holders of this Batch.
+	buf      *pooledBuf
+	refs     int
+	released bool
 }
 
 // NewBatch wraps decoded events.
@@ -32,6 +51,84 @@ func WireBatch(w *tdav1.Batch) *Batch {
 	return &Batch{wire: w}
 }
 
+// RawBatch wraps an encoded tda.plugin.v1.Batch message after checking it as a protobuf
+// parser would. The batch keeps raw, which must not change afterwards.
+func RawBatch(raw []byte) (*Batch, error) {
+	info, err := batchwire.Scan(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Batch{raw: raw, hasRaw: true, info: info}, nil
+}
+
+// pooledBatch is RawBatch for raw lying in pb, whose reference the batch takes over.
+func pooledBatch(raw []byte, pb *pooledBuf) (*Batch, error) {
+	b, err := RawBatch(raw)
+	if err != nil {
+		return nil, err
+	}
+	b.buf, b.refs = pb, 1
+	return b, nil
+}
+
+// Retain adds a holder to the batch: a holder that keeps a batch past the call that handed
+// it over (a queue, a replay buffer) retains it and releases it when done. It returns b.
+func (b *Batch) Retain() *Batch {
+	if b == nil {
+		return b
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf != nil {
+		b.checkLocked()
+		b.refs++
+	}
+	return b
+}
+
+// Release drops a holder of the batch. When the last holder of a batch a source plugin sent
+// releases it, its memory goes back to the host for later batches and the batch must not be
+// used any more. A batch nobody releases is left to the garbage collector; releasing other
+// batches does nothing.
+func (b *Batch) Release() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return
+	}
+	b.checkLocked()
+	b.refs--
+	if b.refs == 0 {
+		b.released = true
+		b.raw = nil
+		b.buf.release()
+	}
+}
+
+// Unpooled returns b, or for a pooled batch a batch with its own copy of the encoded form:
+// for a holder that does not release what it is given.
+func (b *Batch) Unpooled() *Batch {
+	if b == nil {
+		return b
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return b
+	}
+	b.checkLocked()
+	return &Batch{raw: bytes.Clone(b.raw), hasRaw: true, info: b.info, wire: b.wire}
+}
+
+func (b *Batch) checkLocked() {
+	if b.released {
+		panic("host: batch used after its last Release")
+	}
+}
+
 // Len returns the number of events.
 func (b *Batch) Len() int {
 	if b == nil {
@@ -39,13 +136,18 @@ func (b *Batch) Len() int {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.decoded {
+	switch {
+	case b.decoded:
 		return len(b.events)
+	case b.wire != nil:
+		return len(b.wire.LineLen)
+	default:
+		return b.info.Events
 	}
-	return len(b.wire.LineLen)
 }
 
-// Events returns the decoded events (decoding them on first use).
+// Events returns the decoded events (decoding them on first use). Their lines share the
+// batch's buffer.
 func (b *Batch) Events() []sdk.Event {
 	if b == nil {
 		return nil
@@ -53,32 +155,102 @@ func (b *Batch) Events() []sdk.Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.decoded {
-		b.events = sdk.DecodeBatch(b.wire)
+		b.events = sdk.DecodeBatch(b.wireLocked())
 		b.decoded = true
 	}
 	return b.events
 }
 
-// Wire returns the wire form (encoding it on first use).
+// Wire returns the wire form (making it on first use).
 func (b *Batch) Wire() *tdav1.Batch {
 	if b == nil {
 		return &tdav1.Batch{}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.wire == nil {
+	return b.wireLocked()
+}
+
+func (b *Batch) wireLocked() *tdav1.Batch {
+	if b.wire != nil {
+		return b.wire
+	}
+	switch {
+	case b.hasRaw:
+		b.checkLocked()
+		w, err := batchwire.Unmarshal(b.raw)
+		if err != nil {
+			// RawBatch checked the bytes: this cannot happen.
+			w = &tdav1.Batch{}
+		}
+		if b.buf != nil {
+			// The pooled memory is reused once the batch is released: decoded forms, which
+			// may be kept longer, get their own lines.
+			w.Lines = bytes.Clone(w.Lines)
+		}
+		b.wire = w
+	default:
 		b.wire = sdk.EncodeBatch(b.events)
 	}
 	return b.wire
 }
 
-// Share returns a Batch for another consumer: the same wire form (immutable), or a deep copy
-// of decoded events, so consumers that change events in place do not see each other's edits.
+// Raw returns the encoded form of the batch (encoding it on first use): the bytes to send
+// to a plugin. The caller must not change them.
+func (b *Batch) Raw() ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rawLocked()
+}
+
+func (b *Batch) rawLocked() ([]byte, error) {
+	b.checkLocked()
+	if !b.hasRaw {
+		raw, err := proto.Marshal(b.wireLocked())
+		if err != nil {
+			return nil, err
+		}
+		b.raw, b.hasRaw = raw, true
+	}
+	return b.raw, nil
+}
+
+// rawBuffer returns the encoded form for gRPC to send: a pooled batch's memory stays
+// referenced until gRPC has written it.
+func (b *Batch) rawBuffer() (mem.Buffer, error) {
+	if b == nil {
+		return mem.SliceBuffer(nil), nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	raw, err := b.rawLocked()
+	if err != nil {
+		return nil, err
+	}
+	if b.buf == nil || mem.IsBelowBufferPoolingThreshold(cap(raw)) {
+		return mem.SliceBuffer(raw), nil
+	}
+	b.buf.retain()
+	return mem.NewBuffer(&raw, releaser{b.buf}), nil
+}
+
+// Share returns a Batch for another consumer: the same encoded or wire form (immutable), or
+// a deep copy of decoded events, so consumers that change events in place do not see each
+// other's edits.
 func (b *Batch) Share() *Batch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.wire != nil {
-		return &Batch{wire: b.wire}
+	if b.hasRaw || b.wire != nil {
+		b.checkLocked()
+		s := &Batch{raw: b.raw, hasRaw: b.hasRaw, info: b.info, wire: b.wire}
+		if b.buf != nil {
+			b.buf.retain()
+			s.buf, s.refs = b.buf, 1
+		}
+		return s
 	}
 	events := make([]sdk.Event, len(b.events))
 	for i := range b.events {
@@ -101,6 +273,13 @@ func (b *Batch) KindCounts() map[string]int {
 		}
 		return out
 	}
+	if b.wire == nil {
+		b.checkLocked()
+		if counts, err := batchwire.KindCounts(b.raw); err == nil {
+			return counts
+		}
+		b.wireLocked()
+	}
 	for _, k := range b.wire.Kind {
 		if int(k) < len(b.wire.Dict) {
 			out[b.wire.Dict[k]]++
@@ -116,6 +295,9 @@ func (b *Batch) Size() int {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wire == nil && b.hasRaw {
+		return b.info.LineBytes + 24*b.info.Events + 64*b.info.Extras + b.info.ExtraBytes
+	}
 	if b.wire != nil {
 		n := len(b.wire.Lines) + 24*len(b.wire.LineLen)
 		for _, x := range b.wire.Extras {

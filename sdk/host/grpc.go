@@ -16,10 +16,12 @@ import (
 // Conn is a gRPC connection to a plugin process.
 type Conn struct {
 	cc *grpc.ClientConn
+	// bufs holds the memory of the large batches the plugin's source sends.
+	bufs *bufPool
 }
 
 // NewConn wraps a connection dispensed by go-plugin.
-func NewConn(cc *grpc.ClientConn) *Conn { return &Conn{cc: cc} }
+func NewConn(cc *grpc.ClientConn) *Conn { return &Conn{cc: cc, bufs: newBufPool()} }
 
 // Describe asks the plugin for its description.
 func (c *Conn) Describe(ctx context.Context) (*sdk.Description, error) {
@@ -35,20 +37,28 @@ func (c *Conn) Describe(ctx context.Context) (*sdk.Description, error) {
 }
 
 // Source returns the plugin's source service.
-func (c *Conn) Source() Source { return &grpcSource{c: tdav1.NewSourceClient(c.cc)} }
+func (c *Conn) Source() Source {
+	return &grpcSource{cc: c.cc, c: tdav1.NewSourceClient(c.cc), bufs: c.bufs}
+}
 
 // Processor returns the plugin's processor service.
-func (c *Conn) Processor() Processor { return &grpcProcessor{c: tdav1.NewProcessorClient(c.cc)} }
+func (c *Conn) Processor() Processor {
+	return &grpcProcessor{cc: c.cc, c: tdav1.NewProcessorClient(c.cc)}
+}
 
 // Sink returns the plugin's sink service.
-func (c *Conn) Sink() Sink { return &grpcSink{c: tdav1.NewSinkClient(c.cc)} }
+func (c *Conn) Sink() Sink { return &grpcSink{cc: c.cc, c: tdav1.NewSinkClient(c.cc)} }
 
 func configureRequest(c Configuration) *tdav1.ConfigureRequest {
 	return &tdav1.ConfigureRequest{Component: c.Component, Instance: c.Instance, Config: c.Config,
 		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly}
 }
 
-type grpcSource struct{ c tdav1.SourceClient }
+type grpcSource struct {
+	cc   *grpc.ClientConn
+	c    tdav1.SourceClient
+	bufs *bufPool
+}
 
 func (s *grpcSource) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	resp, err := s.c.Configure(ctx, configureRequest(c))
@@ -64,7 +74,7 @@ func (s *grpcSource) Close(ctx context.Context) error {
 }
 
 func (s *grpcSource) Read(ctx context.Context, checkpoints map[string][]byte, credits int) (Reader, error) {
-	stream, err := s.c.Read(ctx)
+	stream, err := s.cc.NewStream(ctx, &tdav1.Source_ServiceDesc.Streams[0], tdav1.Source_Read_FullMethodName, codecOption)
 	if err != nil {
 		return nil, err
 	}
@@ -74,28 +84,32 @@ func (s *grpcSource) Read(ctx context.Context, checkpoints map[string][]byte, cr
 	}
 	start := &tdav1.SourceIn{Msg: &tdav1.SourceIn_Start{Start: &tdav1.ReadStart{
 		Checkpoints: sdk.EncodeCheckpoints(cps), Credits: uint32(credits)}}}
-	if err := stream.Send(start); err != nil {
+	if err := stream.SendMsg(start); err != nil {
 		return nil, err
 	}
-	return &grpcReader{stream: stream}, nil
+	return &grpcReader{stream: stream, bufs: s.bufs}, nil
 }
 
 type grpcReader struct {
-	stream  tdav1.Source_ReadClient
+	stream  grpc.ClientStream
+	bufs    *bufPool
 	sendMu  sync.Mutex
 	stopped bool
 }
 
 func (r *grpcReader) Recv() (Message, error) {
-	out, err := r.stream.Recv()
-	if err != nil {
+	out := sourceOut{bufs: r.bufs}
+	if err := r.stream.RecvMsg(&out); err != nil {
 		return Message{}, err
 	}
-	if st := out.GetStatus(); st != nil {
+	if st := out.status; st != nil {
 		return Message{Status: &sdk.Status{Healthy: st.Healthy, Reason: st.Reason}}, nil
 	}
-	b := out.GetBatch()
-	return Message{Batch: WireBatch(b.GetBatch()), Checkpoints: sdk.DecodeCheckpoints(b.GetCheckpoints())}, nil
+	b := out.batch
+	if b == nil {
+		b = NewBatch(nil)
+	}
+	return Message{Batch: b, Checkpoints: sdk.DecodeCheckpoints(out.checkpoints)}, nil
 }
 
 func (r *grpcReader) Grant(n int) error {
@@ -104,7 +118,7 @@ func (r *grpcReader) Grant(n int) error {
 	if r.stopped {
 		return nil
 	}
-	return r.stream.Send(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Credits{Credits: uint32(n)}})
+	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Credits{Credits: uint32(n)}})
 }
 
 func (r *grpcReader) Stop() error {
@@ -117,7 +131,10 @@ func (r *grpcReader) Stop() error {
 	return r.stream.CloseSend()
 }
 
-type grpcProcessor struct{ c tdav1.ProcessorClient }
+type grpcProcessor struct {
+	cc *grpc.ClientConn
+	c  tdav1.ProcessorClient
+}
 
 func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	resp, err := p.c.Configure(ctx, configureRequest(c))
@@ -128,15 +145,15 @@ func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (Configu
 }
 
 func (p *grpcProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error) {
-	req := &tdav1.ProcessRequest{Batch: in.Wire(), Final: wm.Final}
+	req := &processRequest{batch: in, final: wm.Final}
 	if !wm.Time.IsZero() {
-		req.WatermarkNs = wm.Time.UnixNano()
+		req.watermarkNs = wm.Time.UnixNano()
 	}
-	resp, err := p.c.Process(ctx, req)
-	if err != nil {
+	var resp processResponse
+	if err := p.cc.Invoke(ctx, tdav1.Processor_Process_FullMethodName, req, &resp, codecOption); err != nil {
 		return nil, err
 	}
-	return WireBatch(resp.Batch), nil
+	return resp.batch, nil
 }
 
 func (p *grpcProcessor) Snapshot(ctx context.Context) ([]byte, error) {
@@ -157,7 +174,10 @@ func (p *grpcProcessor) Close(ctx context.Context) error {
 	return err
 }
 
-type grpcSink struct{ c tdav1.SinkClient }
+type grpcSink struct {
+	cc *grpc.ClientConn
+	c  tdav1.SinkClient
+}
 
 func (s *grpcSink) Configure(ctx context.Context, c Configuration) (Configured, error) {
 	resp, err := s.c.Configure(ctx, configureRequest(c))
@@ -168,11 +188,12 @@ func (s *grpcSink) Configure(ctx context.Context, c Configuration) (Configured, 
 }
 
 func (s *grpcSink) Write(ctx context.Context, id uint64, b *Batch) error {
-	resp, err := s.c.Write(ctx, &tdav1.WriteRequest{Batch: b.Wire(), DeliveryId: id})
+	var resp tdav1.WriteResponse
+	err := s.cc.Invoke(ctx, tdav1.Sink_Write_FullMethodName, &writeRequest{batch: b, deliveryID: id}, &resp, codecOption)
 	if err != nil {
 		return &TransportError{Err: err}
 	}
-	return sdk.ErrorFromWriteResponse(resp)
+	return sdk.ErrorFromWriteResponse(&resp)
 }
 
 func (s *grpcSink) Close(ctx context.Context) error {

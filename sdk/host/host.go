@@ -51,7 +51,9 @@ type Reader interface {
 	Stop() error
 }
 
-// Message is what a running source sends: a batch with its checkpoints, or a status.
+// Message is what a running source sends: a batch with its checkpoints, or a status. The
+// receiver holds the batch: it releases it when done (see Batch.Release), or leaves it to
+// the garbage collector.
 type Message struct {
 	Batch       *Batch
 	Checkpoints []sdk.Checkpoint
