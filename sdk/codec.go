@@ -16,22 +16,46 @@ const unknownTime = math.MinInt64
 
 // EncodeBatch encodes events into the protocol's columnar batch.
 func EncodeBatch(events []Event) *tdav1.Batch {
+	var enc batchEncoder
+	return enc.encode(events)
+}
+
+// batchEncoder encodes batches into the same message again and again: once a batch has been
+// sent (gRPC serialises a message before Send returns), its memory holds the next one.
+type batchEncoder struct {
+	b    *tdav1.Batch
+	dict map[string]uint32
+}
+
+// encode encodes events into the encoder's message, which stays valid until the next call.
+func (enc *batchEncoder) encode(events []Event) *tdav1.Batch {
 	n := len(events)
-	b := &tdav1.Batch{
-		Dict:      []string{""},
-		LineLen:   make([]uint32, n),
-		TimeDelta: make([]int64, n),
-		Kind:      make([]uint32, n),
-		Source:    make([]uint32, n),
-		Origin:    make([]uint32, n),
-		Stream:    make([]uint32, n),
+	b := enc.b
+	if b == nil {
+		b = &tdav1.Batch{}
+		enc.b = b
 	}
 	total := 0
 	for i := range events {
 		total += len(events[i].Line)
 	}
-	b.Lines = make([]byte, 0, total)
-	dict := map[string]uint32{"": 0}
+	*b = tdav1.Batch{
+		Dict:      append(b.Dict[:0], ""),
+		Lines:     grow(b.Lines, total)[:0],
+		LineLen:   grow(b.LineLen, n),
+		TimeDelta: grow(b.TimeDelta, n),
+		Kind:      grow(b.Kind, n),
+		Source:    grow(b.Source, n),
+		Origin:    grow(b.Origin, n),
+		Stream:    grow(b.Stream, n),
+		Extras:    b.Extras[:0],
+	}
+	if enc.dict == nil {
+		enc.dict = make(map[string]uint32, 8)
+	}
+	dict := enc.dict
+	clear(dict)
+	dict[""] = 0
 	intern := func(s string, last *string, lastIdx *uint32) uint32 {
 		if s == *last {
 			return *lastIdx
@@ -83,7 +107,18 @@ func EncodeBatch(events []Event) *tdav1.Batch {
 			b.Extras = append(b.Extras, x)
 		}
 	}
+	if len(b.Extras) == 0 {
+		b.Extras = nil
+	}
 	return b
+}
+
+// grow returns s with length n, reusing its memory when it is large enough.
+func grow[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
 }
 
 // DecodeBatch decodes a columnar batch. Lines share the batch's buffer.

@@ -29,6 +29,23 @@ type Output interface {
 	SetStatus(s Status)
 }
 
+// EmitCopier is implemented by an Output whose Emit is done with a batch's memory when it
+// returns: it has encoded the events for the agent (a plugin process does). A source that
+// checks for it with EmitCopies may then reuse the events slice and the memory their Lines
+// and Fields point into for its next batch, instead of allocating new memory for every
+// batch. With any other Output (the agent running the source in its own process keeps the
+// events), Emit takes ownership as documented on Output.
+type EmitCopier interface {
+	EmitCopies() bool
+}
+
+// EmitCopies reports whether out is done with a batch's events, Lines and Fields when Emit
+// returns, so the source may reuse them.
+func EmitCopies(out Output) bool {
+	c, ok := out.(EmitCopier)
+	return ok && c.EmitCopies()
+}
+
 // Processor transforms batches in order. It returns the events that go on downstream: the
 // input (changed or not), fewer, or new ones such as alerts. Process is never called
 // concurrently.

@@ -135,16 +135,22 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	// Send serialises the message before it returns: one message and its buffers carry every
+	// batch (CreditOutput serialises the calls).
+	var enc batchEncoder
+	var sb tdav1.SourceBatch
+	msg := &tdav1.SourceOut{Msg: &tdav1.SourceOut_Batch{Batch: &sb}}
 	out := NewCreditOutput(int(start.Credits), checkpointMap(DecodeCheckpoints(start.Checkpoints)),
 		func(events []Event, cps []Checkpoint) error {
-			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Batch{Batch: &tdav1.SourceBatch{
-				Batch: EncodeBatch(events), Checkpoints: EncodeCheckpoints(cps)}}})
+			sb.Batch, sb.Checkpoints = enc.encode(events), EncodeCheckpoints(cps)
+			return stream.Send(msg)
 		},
 		func(st Status) error {
 			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Status{Status: &tdav1.Status{
 				Healthy: st.Healthy, Reason: validUTF8(st.Reason)}}})
 		})
 	out.Stamp(instance)
+	out.SendCopies()
 	go func() {
 		defer cancel()
 		for {
@@ -179,6 +185,7 @@ func checkpointMap(cps []Checkpoint) map[string][]byte {
 // instance's address) and Kind ("log") when the source left them empty.
 type CreditOutput struct {
 	source      string
+	copies      bool
 	mu          sync.Mutex
 	credits     int
 	wake        chan struct{}
@@ -199,6 +206,13 @@ func NewCreditOutput(credits int, checkpoints map[string][]byte, send func([]Eve
 func (o *CreditOutput) Stamp(instance string) {
 	o.source = strings.TrimPrefix(instance, string(KindSource)+".")
 }
+
+// SendCopies declares that send is done with a batch's memory when it returns (it encodes
+// the batch), so sources may reuse it: see EmitCopier.
+func (o *CreditOutput) SendCopies() { o.copies = true }
+
+// EmitCopies implements EmitCopier.
+func (o *CreditOutput) EmitCopies() bool { return o.copies }
 
 // Grant adds credits.
 func (o *CreditOutput) Grant(n int) {

@@ -28,6 +28,10 @@ type batch struct {
 	keep    int
 	slab    []byte
 	touched []*tailedFile
+	// spareArena and spareEvents are the memory of the last emitted batch, when the output
+	// was done with it once Emit returned (see sdk.EmitCopies): the next batch reuses it.
+	spareArena  []byte
+	spareEvents []sdk.Event
 }
 
 const (
@@ -222,7 +226,13 @@ func (t *tailer) ensureRoom(ctx context.Context, f *tailedFile) error {
 		size *= 2
 	}
 	size = min(size, limit)
-	b.arena = make([]byte, 0, size)
+	// A spare a little smaller than the size wanted serves as well (the batch is a little
+	// smaller); a larger one is cut to the size, which bounds the batch.
+	if c := cap(b.spareArena); c >= len(f.carry)+minRead && c >= size-size/4 {
+		b.arena, b.spareArena = b.spareArena[:0:min(c, size)], nil
+	} else {
+		b.arena = make([]byte, 0, size)
+	}
 	b.keep = 0
 	return nil
 }
@@ -294,7 +304,11 @@ func (t *tailer) consume(f *tailedFile, region []byte, base int, now time.Time) 
 		}
 	}
 	if b.events == nil {
-		b.events = make([]sdk.Event, 0, t.eventsCap())
+		if n := t.eventsCap(); cap(b.spareEvents) >= n-n/4 {
+			b.events, b.spareEvents = b.spareEvents[:0], nil
+		} else {
+			b.events = make([]sdk.Event, 0, n)
+		}
 	}
 	nb := len(b.events)
 	consumed := f.split.split(region, fn)
@@ -637,6 +651,7 @@ func (t *tailer) flush(ctx context.Context) error {
 	t.deletes = t.deletes[:0]
 	events := b.events
 	t.detachCarry()
+	arena := b.arena
 	b.events = nil
 	b.touched = b.touched[:0]
 	b.arena = nil
@@ -647,6 +662,9 @@ func (t *tailer) flush(ctx context.Context) error {
 	}
 	if err := t.out.Emit(ctx, events, cps...); err != nil {
 		return err
+	}
+	if sdk.EmitCopies(t.out) {
+		b.spareArena, b.spareEvents = arena[:0], events[:0]
 	}
 	return nil
 }
