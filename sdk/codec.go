@@ -6,6 +6,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tda-dev/tda/sdk/internal/batchwire"
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
@@ -160,24 +164,29 @@ func DecodeBatch(b *tdav1.Batch) []Event {
 		e.Stream = str(b.Stream, i)
 	}
 	for _, x := range b.Extras {
-		if int(x.Index) >= n {
-			continue
-		}
-		e := &events[x.Index]
-		if len(x.Fields) > 0 {
-			e.Fields = x.Fields
-		}
-		if a := x.Alert; a != nil {
-			e.Alert = &Alert{
-				Rule: a.Rule, Severity: a.Severity, State: a.State, Key: a.Key, Count: a.Count,
-				Threshold: a.Threshold, Window: time.Duration(a.WindowNs),
-				FirstSeen: nsToTime(a.FirstSeenNs), LastSeen: nsToTime(a.LastSeenNs),
-				Excerpt: a.Excerpt, Fingerprint: a.Fingerprint, SuppressedBy: a.SuppressedBy,
-				OverrideReason: a.OverrideReason, Explanation: a.Explanation, Realert: int(a.Realert),
-			}
-		}
+		applyExtra(events, x)
 	}
 	return events
+}
+
+// applyExtra sets the fields and alert of the event x is for.
+func applyExtra(events []Event, x *tdav1.Extra) {
+	if int(x.Index) >= len(events) {
+		return
+	}
+	e := &events[x.Index]
+	if len(x.Fields) > 0 {
+		e.Fields = x.Fields
+	}
+	if a := x.Alert; a != nil {
+		e.Alert = &Alert{
+			Rule: a.Rule, Severity: a.Severity, State: a.State, Key: a.Key, Count: a.Count,
+			Threshold: a.Threshold, Window: time.Duration(a.WindowNs),
+			FirstSeen: nsToTime(a.FirstSeenNs), LastSeen: nsToTime(a.LastSeenNs),
+			Excerpt: a.Excerpt, Fingerprint: a.Fingerprint, SuppressedBy: a.SuppressedBy,
+			OverrideReason: a.OverrideReason, Explanation: a.Explanation, Realert: int(a.Realert),
+		}
+	}
 }
 
 // EncodeCheckpoints converts checkpoints to their protocol form.
@@ -258,4 +267,80 @@ func validUTF8List(l []string) []string {
 		}
 	}
 	return l
+}
+
+// batchDecoder decodes encoded batches straight into events, reusing its memory from one
+// batch to the next.
+type batchDecoder struct {
+	parts batchwire.Parts
+	dict  []string
+}
+
+// decode decodes the encoded Batch raw into events, which it reuses (its length is reset);
+// the lines share raw.
+func (d *batchDecoder) decode(raw []byte, events []Event) ([]Event, error) {
+	info, err := batchwire.Scan(raw)
+	if err != nil {
+		return nil, err
+	}
+	p := &d.parts
+	if err := batchwire.Split(raw, p); err != nil {
+		return nil, err
+	}
+	// The dictionary's strings repeat from batch to batch: keep the previous ones.
+	dict := d.dict[:0]
+	for i, s := range p.Dict {
+		if i < len(d.dict) && d.dict[i] == string(s) {
+			dict = append(dict, d.dict[i])
+		} else {
+			dict = append(dict, string(s))
+		}
+	}
+	d.dict = dict
+	str := func(c *batchwire.Column) string {
+		v, ok := c.Next()
+		if v := uint32(v); ok && int(v) < len(dict) {
+			return dict[v]
+		}
+		return ""
+	}
+	n := info.Events
+	if cap(events) < n {
+		events = make([]Event, n)
+	}
+	events = events[:n]
+	off := 0
+	var prev int64
+	for i := range events {
+		e := &events[i]
+		*e = Event{}
+		v, _ := p.LineLen.Next()
+		l := uint64(uint32(v))
+		if rest := uint64(len(p.Lines) - off); l > rest {
+			l = rest
+		}
+		if l > 0 {
+			e.Line = p.Lines[off : off+int(l) : off+int(l)]
+		}
+		off += int(l)
+		if v, ok := p.TimeDelta.Next(); ok {
+			ts := prev + protowire.DecodeZigZag(v)
+			prev = ts
+			if ts != unknownTime {
+				e.Time = time.Unix(0, ts).UTC()
+			}
+		}
+		e.Kind = str(&p.Kind)
+		e.Source = str(&p.Source)
+		e.Origin = str(&p.Origin)
+		e.Stream = str(&p.Stream)
+	}
+	for _, xb := range p.Extras {
+		x := &tdav1.Extra{}
+		if err := proto.Unmarshal(xb, x); err != nil {
+			return nil, err
+		}
+		applyExtra(events, x)
+	}
+	return events, nil
 }

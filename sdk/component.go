@@ -120,6 +120,12 @@ type Component struct {
 	// MaxBatch caps how many events the agent puts in one Write to this sink (0: the agent's
 	// default). A notifier that renders a batch as one message sets it to what fits.
 	MaxBatch int
+	// BorrowsInput declares that a processor keeps nothing of its input past Process: not the
+	// events slice, no event, and no Line or Fields map of an input event (it copies what it
+	// keeps, into strings or with Event.Clone). Its output may share the input's lines. A
+	// plugin process then decodes every batch into the memory of the previous one instead
+	// of new memory.
+	BorrowsInput bool
 
 	newSource    func(*Config, Resources) (Source, error)
 	newProcessor func(*Config, Resources) (Processor, error)
@@ -156,6 +162,12 @@ func (c Component) WithQueue(mode string) Component {
 // WithMaxBatch returns the sink component with a cap on events per Write.
 func (c Component) WithMaxBatch(n int) Component {
 	c.MaxBatch = n
+	return c
+}
+
+// WithBorrowedInput returns the processor component declaring BorrowsInput.
+func (c Component) WithBorrowedInput() Component {
+	c.BorrowsInput = true
 	return c
 }
 

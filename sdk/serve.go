@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
 
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
@@ -46,6 +47,7 @@ const (
 // ServerOptions are the gRPC server options of a plugin.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(serverCodec{proto: encoding.GetCodecV2("proto")}),
 		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(transportWindow), grpc.InitialConnWindowSize(transportWindow),
 		grpc.WriteBufferSize(transportBuffer), grpc.ReadBufferSize(transportBuffer),
@@ -137,7 +139,7 @@ func Serve(info PluginInfo, components ...Component) {
 	watchParent(logger)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: PluginSets(info, logger, components...),
+		VersionedPlugins: pluginSets(info, logger, true, components...),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, ServerOptions()...)
 			return grpc.NewServer(opts...)
@@ -172,9 +174,24 @@ func checkComponents(components []Component) error {
 // PluginSets returns the go-plugin plugin sets that serve components. Serve uses it; test
 // harnesses use it with go-plugin's in-process test mode.
 func PluginSets(info PluginInfo, logger hclog.Logger, components ...Component) map[int]plugin.PluginSet {
+	return pluginSets(info, logger, false, components...)
+}
+
+// pluginSets returns the plugin sets; encoded says the gRPC server uses ServerOptions (its
+// codec reads the encoded requests).
+func pluginSets(info PluginInfo, logger hclog.Logger, encoded bool, components ...Component) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
-		ProtocolVersion: {PluginName: &grpcPlugin{info: info, logger: logger, components: components}},
+		ProtocolVersion: {PluginName: &grpcPlugin{info: info, logger: logger, components: components, encoded: encoded}},
 	}
+}
+
+// NewServer returns a gRPC server that serves components as a plugin binary does (Serve),
+// for hosts that run a plugin inside their own process over a real connection, such as
+// sdktest.
+func NewServer(info PluginInfo, logger hclog.Logger, components ...Component) *grpc.Server {
+	s := grpc.NewServer(ServerOptions()...)
+	_ = (&grpcPlugin{info: info, logger: logger, components: components, encoded: true}).GRPCServer(nil, s)
+	return s
 }
 
 // ClientPluginSets returns the plugin sets a host uses to dispense the protocol connection.
@@ -189,13 +206,18 @@ type grpcPlugin struct {
 	info       PluginInfo
 	logger     hclog.Logger
 	components []Component
+	encoded    bool
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	srv := newServer(p.info, p.logger, p.components)
 	tdav1.RegisterInfoServer(s, srv.infoService())
 	tdav1.RegisterSourceServer(s, &sourceServer{s: srv})
-	tdav1.RegisterProcessorServer(s, &processorServer{s: srv})
+	if p.encoded {
+		s.RegisterService(processorServiceDesc(), &processorServer{s: srv})
+	} else {
+		tdav1.RegisterProcessorServer(s, &processorServer{s: srv})
+	}
 	tdav1.RegisterSinkServer(s, &sinkServer{s: srv})
 	return nil
 }

@@ -25,6 +25,8 @@ type server struct {
 	mu   sync.Mutex // serialises Configure, Process, Write, Snapshot, Restore and Close
 	inst Instance
 	res  Resources
+	// borrows is set for a processor that keeps nothing of its input (BorrowsInput).
+	borrows bool
 }
 
 func newServer(info PluginInfo, logger hclog.Logger, components []Component) *server {
@@ -74,6 +76,7 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 	s.mu.Lock()
 	old := s.inst
 	s.inst, s.res = inst, res
+	s.borrows = kind == KindProcessor && comp.BorrowsInput
 	s.mu.Unlock()
 	if c, ok := old.Value().(Closer); ok && old.Value() != nil {
 		if err := c.Close(ctx); err != nil {
@@ -278,6 +281,12 @@ func (o *CreditOutput) SetStatus(s Status) {
 type processorServer struct {
 	tdav1.UnimplementedProcessorServer
 	s *server
+
+	// Memory reused from one Process to the next (under s.mu, except the pools).
+	dec                 batchDecoder
+	enc                 batchEncoder
+	events              []Event
+	requests, responses memPool
 }
 
 func (ps *processorServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {

@@ -22,18 +22,20 @@ func Components() []sdk.Component {
 	return []sdk.Component{OverrideComponent(), RulesComponent()}
 }
 
-// OverrideComponent is processor "override".
+// OverrideComponent is processor "override". It keeps nothing of its input past Process
+// (what it keeps are strings), so a plugin process reuses the memory of its batches.
 func OverrideComponent() sdk.Component {
 	return sdk.ProcessorComponent("override", OverrideSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Processor, error) {
 		return NewOverride(c, res)
-	})
+	}).WithBorrowedInput()
 }
 
-// RulesComponent is processor "rules".
+// RulesComponent is processor "rules". It keeps nothing of its input past Process (excerpts
+// and keys are copied into strings), so a plugin process reuses the memory of its batches.
 func RulesComponent() sdk.Component {
 	return sdk.ProcessorComponent("rules", RulesSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Processor, error) {
 		return NewRules(c, res)
-	})
+	}).WithBorrowedInput()
 }
 
 func overrideConfig(c *sdk.Config) (override.Config, error) {

@@ -1,6 +1,7 @@
 // Package sdktest runs a plugin component inside a Go test, configured with the same HCL a
-// user writes, either through the real protocol (go-plugin's in-process gRPC test mode, the
-// default) or directly (no RPC). A plugin author needs nothing else to test a plugin alone.
+// user writes, either through the real protocol (the default: the gRPC server a plugin
+// binary runs and the client the agent uses, over an in-memory connection) or directly (no
+// RPC). A plugin author needs nothing else to test a plugin alone.
 //
 //	func TestUpper(t *testing.T) {
 //		p := sdktest.NewProcessor(t, upper.Component(), `suffix = "!"`)
@@ -12,15 +13,17 @@ package sdktest
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/hclspec"
@@ -31,7 +34,7 @@ import (
 type Mode int
 
 const (
-	// GRPC runs the component behind the real protocol, in-process (go-plugin test mode).
+	// GRPC runs the component behind the real protocol, in-process.
 	GRPC Mode = iota
 	// Direct calls the component without RPC.
 	Direct
@@ -141,17 +144,24 @@ func Validate(t testing.TB, comp sdk.Component, src string, opts ...Option) []st
 		hcl.Range{Filename: "test.hcl", Start: hcl.InitialPos, End: hcl.InitialPos}))
 }
 
-// conn returns a protocol connection to comp served in-process.
+// conn returns a protocol connection to comp served in-process: the server a plugin binary
+// runs, and the client options the agent uses, over an in-memory connection.
 func conn(t testing.TB, comp sdk.Component, logger hclog.Logger) *host.Conn {
 	t.Helper()
-	ps := sdk.PluginSets(sdk.PluginInfo{Name: "sdktest", Version: sdk.SDKVersion}, logger, comp)[sdk.ProtocolVersion]
-	client, _ := plugin.TestPluginGRPCConn(t, false, ps)
-	t.Cleanup(func() { _ = client.Close() })
-	raw, err := client.Dispense(sdk.PluginName)
+	srv := sdk.NewServer(sdk.PluginInfo{Name: "sdktest", Version: sdk.SDKVersion}, logger, comp)
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(lis) }()
+	opts := append(sdk.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+	cc, err := grpc.NewClient("passthrough:///sdktest", opts...)
 	if err != nil {
-		t.Fatalf("dispense: %v", err)
+		t.Fatalf("connect: %v", err)
 	}
-	return host.NewConn(raw.(*grpc.ClientConn))
+	t.Cleanup(func() {
+		_ = cc.Close()
+		srv.Stop()
+	})
+	return host.NewConn(cc)
 }
 
 func configure(t testing.TB, fn func(context.Context, host.Configuration) (host.Configured, error), comp sdk.Component, src string, o options) {

@@ -297,3 +297,87 @@ func Embedded(b []byte, num protowire.Number) (payload []byte, shared bool, err 
 func Fields(b []byte, fn func(num protowire.Number, typ protowire.Type, payload []byte, value uint64) error) error {
 	return eachField(b, func(f field) error { return fn(f.num, f.typ, f.val, f.uval) })
 }
+
+// Column reads the values of a repeated integer field of an encoded Batch in order, across
+// every occurrence of the field.
+type Column struct {
+	runs []field
+	cur  []byte // rest of the current packed run
+}
+
+// Next returns the next value; ok is false after the last one.
+func (c *Column) Next() (v uint64, ok bool) {
+	for {
+		if len(c.cur) > 0 {
+			v, n := protowire.ConsumeVarint(c.cur)
+			if n < 0 {
+				c.cur = nil
+				return 0, false
+			}
+			c.cur = c.cur[n:]
+			return v, true
+		}
+		if len(c.runs) == 0 {
+			return 0, false
+		}
+		f := c.runs[0]
+		c.runs = c.runs[1:]
+		switch f.typ {
+		case protowire.VarintType:
+			return f.uval, true
+		case protowire.BytesType:
+			c.cur = f.val
+		}
+	}
+}
+
+// Fields of an encoded Batch, split without decoding its columns.
+type Parts struct {
+	// Dict holds the dictionary's entries as they are encoded.
+	Dict [][]byte
+	// Lines is the concatenated lines (sharing the encoded batch).
+	Lines                                            []byte
+	LineLen, TimeDelta, Kind, Source, Origin, Stream Column
+	// Extras holds the encoded extras.
+	Extras [][]byte
+}
+
+// Split splits an encoded Batch that Scan accepted into its fields. p's slices are reused.
+func Split(b []byte, p *Parts) error {
+	*p = Parts{Dict: p.Dict[:0], Extras: p.Extras[:0],
+		LineLen: Column{runs: p.LineLen.runs[:0]}, TimeDelta: Column{runs: p.TimeDelta.runs[:0]},
+		Kind: Column{runs: p.Kind.runs[:0]}, Source: Column{runs: p.Source.runs[:0]},
+		Origin: Column{runs: p.Origin.runs[:0]}, Stream: Column{runs: p.Stream.runs[:0]}}
+	return eachField(b, func(f field) error {
+		switch f.num {
+		case batchDict:
+			if f.typ == protowire.BytesType {
+				if !utf8.Valid(f.val) {
+					return fmt.Errorf("batch: dict entry is not valid UTF-8")
+				}
+				p.Dict = append(p.Dict, f.val)
+			}
+		case batchLines:
+			if f.typ == protowire.BytesType {
+				p.Lines = f.val[:len(f.val):len(f.val)]
+			}
+		case batchExtras:
+			if f.typ == protowire.BytesType {
+				p.Extras = append(p.Extras, f.val)
+			}
+		case batchLineLen:
+			p.LineLen.runs = append(p.LineLen.runs, f)
+		case batchTimeDelta:
+			p.TimeDelta.runs = append(p.TimeDelta.runs, f)
+		case batchKind:
+			p.Kind.runs = append(p.Kind.runs, f)
+		case batchSource:
+			p.Source.runs = append(p.Source.runs, f)
+		case batchOrigin:
+			p.Origin.runs = append(p.Origin.runs, f)
+		case batchStream:
+			p.Stream.runs = append(p.Stream.runs, f)
+		}
+		return nil
+	})
+}
