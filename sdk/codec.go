@@ -117,12 +117,13 @@ func (enc *batchEncoder) encode(events []Event) *tdav1.Batch {
 	return b
 }
 
-// grow returns s with length n, reusing its memory when it is large enough.
+// grow returns s with length n, reusing its memory when it is large enough; new memory has
+// room for a somewhat larger batch next time.
 func grow[T any](s []T, n int) []T {
 	if cap(s) >= n {
 		return s[:n]
 	}
-	return make([]T, n)
+	return make([]T, n, n+n/4)
 }
 
 // DecodeBatch decodes a columnar batch. Lines share the batch's buffer.

@@ -212,7 +212,7 @@ type grpcPlugin struct {
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	srv := newServer(p.info, p.logger, p.components)
 	tdav1.RegisterInfoServer(s, srv.infoService())
-	tdav1.RegisterSourceServer(s, &sourceServer{s: srv})
+	tdav1.RegisterSourceServer(s, &sourceServer{s: srv, encoded: p.encoded})
 	if p.encoded {
 		s.RegisterService(processorServiceDesc(), &processorServer{s: srv})
 	} else {

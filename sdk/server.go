@@ -11,7 +11,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
@@ -110,6 +112,10 @@ func (s *server) guard(what string, err *error) {
 type sourceServer struct {
 	tdav1.UnimplementedSourceServer
 	s *server
+	// encoded: the server's codec sends encodedMessage (ServerOptions); batches are then
+	// encoded into memory from bufs, which gRPC hands back once it has written them.
+	encoded bool
+	bufs    memPool
 }
 
 func (ss *sourceServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {
@@ -146,7 +152,16 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 	out := NewCreditOutput(int(start.Credits), checkpointMap(DecodeCheckpoints(start.Checkpoints)),
 		func(events []Event, cps []Checkpoint) error {
 			sb.Batch, sb.Checkpoints = enc.encode(events), EncodeCheckpoints(cps)
-			return stream.Send(msg)
+			if !ss.encoded {
+				return stream.Send(msg)
+			}
+			buf := ss.bufs.Get(proto.Size(msg))
+			b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], msg)
+			if err != nil {
+				return err
+			}
+			*buf = b
+			return stream.SendMsg(&encodedMessage{data: mem.BufferSlice{mem.NewBuffer(buf, &ss.bufs)}})
 		},
 		func(st Status) error {
 			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Status{Status: &tdav1.Status{
