@@ -280,7 +280,8 @@ type batchDecoder struct {
 // decode decodes the encoded Batch raw into events, which it reuses (its length is reset);
 // the lines share raw.
 func (d *batchDecoder) decode(raw []byte, events []Event) ([]Event, error) {
-	info, err := batchwire.Scan(raw)
+	// The extras are checked as they are unmarshalled below.
+	info, err := batchwire.ScanColumns(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,13 @@ func countVarints(f field) (int, error) {
 
 // Scan checks that b is a well-formed encoded Batch, as a protobuf parser would, and
 // summarises it. It allocates only to check extras.
-func Scan(b []byte) (Info, error) {
+func Scan(b []byte) (Info, error) { return scan(b, true) }
+
+// ScanColumns is Scan for a caller that unmarshals the extras itself (and so checks them):
+// it leaves them unchecked.
+func ScanColumns(b []byte) (Info, error) { return scan(b, false) }
+
+func scan(b []byte, extras bool) (Info, error) {
 	var info Info
 	err := eachField(b, func(f field) error {
 		switch {
@@ -143,8 +149,10 @@ func Scan(b []byte) (Info, error) {
 				info.Events += n
 			}
 		case f.num == batchExtras && f.typ == protowire.BytesType:
-			if err := proto.Unmarshal(f.val, &tdav1.Extra{}); err != nil {
-				return fmt.Errorf("batch: extra: %w", err)
+			if extras {
+				if err := proto.Unmarshal(f.val, &tdav1.Extra{}); err != nil {
+					return fmt.Errorf("batch: extra: %w", err)
+				}
 			}
 			info.Extras++
 			info.ExtraBytes += len(f.val)
