@@ -214,6 +214,7 @@ var endpoints = []struct {
 	{"GET", "/api/restores", "", false},
 	{"POST", "/api/restores", `{"snapshot":"x","new_name":"y","confirm":"app","reason":"drill"}`, true},
 	{"GET", "/api/audit", "", false},
+	{"POST", "/api/audit", `{"action":"restore.run","target":"x -> y","reason":"drill"}`, true},
 }
 
 func TestEveryEndpointNeedsAToken(t *testing.T) {

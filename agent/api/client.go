@@ -158,6 +158,12 @@ func (c *Client) Acknowledge(ctx context.Context, by ops.Actor, req ops.AckReque
 		ackBody{By: by.Name, Comment: req.Comment}, &a)
 }
 
+// RecordAction implements ops.Operations.
+func (c *Client) RecordAction(ctx context.Context, by ops.Actor, rec ops.ActionRecord) (ops.AuditEntry, error) {
+	var e ops.AuditEntry
+	return e, c.do(ctx, http.MethodPost, "/api/audit", recordBody{By: by.Name, ActionRecord: rec}, &e)
+}
+
 // Override implements ops.Operations.
 func (c *Client) Override(ctx context.Context) (ops.OverrideStatus, error) {
 	var st ops.OverrideStatus

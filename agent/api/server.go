@@ -110,6 +110,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/restores", s.auth("restores", false, s.restores))
 	m.Handle("POST /api/restores", s.auth("restores.start", true, s.startRestore))
 	m.Handle("GET /api/audit", s.auth("audit", false, s.audit))
+	m.Handle("POST /api/audit", s.auth("audit.record", true, s.recordAction))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -488,6 +489,10 @@ type (
 		By      string `json:"by"`
 		Comment string `json:"comment"`
 	}
+	recordBody struct {
+		By string `json:"by"`
+		ops.ActionRecord
+	}
 	overrideBody struct {
 		By     string `json:"by"`
 		Reason string `json:"reason"`
@@ -538,6 +543,23 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request, p principal) error 
 		return err
 	}
 	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) recordAction(w http.ResponseWriter, r *http.Request, p principal) error {
+	var b recordBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	by, err := actor(p, b.By)
+	if err != nil {
+		return err
+	}
+	e, err := s.opts.Ops.RecordAction(r.Context(), by, b.ActionRecord)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 

@@ -38,6 +38,8 @@ Flags:
   -to-time TIME     Point in time to restore to, RFC 3339 (e.g. 2026-11-29T22:55:00Z).
   -to NEW_NAME      Name of the cluster or database to create.
   -yes              Do not ask for confirmation.
+  -by WHO           Who restores, for the audit log (or $TDA_ACTOR, else $USER).
+  -reason TEXT      Why, for the audit log.
   -addr URL         Read the system state from an agent's HTTP API (or $TDA_ADDR);
   -token TOKEN      with this token (or $TDA_TOKEN). While a HIGH alert is firing
                     unacknowledged and no override is in force, nothing is restored.
@@ -52,6 +54,8 @@ func (c *restoreCommand) Run(args []string) int {
 	toTime := fs.String("to-time", "", "")
 	to := fs.String("to", "", "")
 	yes := fs.Bool("yes", false, "")
+	by := actorFlag(fs)
+	reason := fs.String("reason", "", "")
 	addr := fs.String("addr", os.Getenv("TDA_ADDR"), "")
 	token := fs.String("token", os.Getenv("TDA_TOKEN"), "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
@@ -105,6 +109,18 @@ func (c *restoreCommand) Run(args []string) int {
 		c.env.Printf("Not restored: nothing was changed.\n")
 		return 1
 	}
+	rec := ops.ActionRecord{Action: ops.ActionRestoreRun, Target: *snapshotID + " -> " + *to, Reason: *reason,
+		Detail: map[string]string{"target": t.comp.Name}}
+	if *toTime != "" {
+		rec.Target = *toTime + " -> " + *to
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	} else {
+		rec.Detail["rpo"] = rep.RPO.Round(time.Second).String()
+		rec.Detail["rto"] = rep.RTO.Round(time.Millisecond).String()
+	}
+	c.env.audit(ctx, *path, *by, rec)
 	if err != nil {
 		c.env.Errorf("%v", err)
 		if rep.Result.Name != "" && len(rep.Result.Created) > 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/plugins/snapshot"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
@@ -17,7 +18,7 @@ func (c *snapshotCreateCommand) Synopsis() string { return "Take a manual snapsh
 
 func (c *snapshotCreateCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda snapshot create -config FILE [-target NAME] [-app-version V] [-no-wait]
+Usage: tda snapshot create -config FILE [-target NAME] [-app-version V] [-no-wait] [-by WHO] [-reason TEXT]
 
   Takes a snapshot (trigger "manual") of the cluster or database a sink "snapshot"
   block protects, tagged with created_at, trigger, app_version and created_by=tda,
@@ -28,6 +29,8 @@ Flags:
   -app-version V    Application version to tag (default: the block's app_version,
                     $TDA_APP_VERSION, then the agent block's app_version).
   -no-wait          Return once the snapshot is started, without waiting until it is available.
+  -by WHO           Who takes it, for the audit log (or $TDA_ACTOR, else $USER).
+  -reason TEXT      Why, for the audit log.
 `)
 }
 
@@ -37,6 +40,8 @@ func (c *snapshotCreateCommand) Run(args []string) int {
 	target := fs.String("target", "", "")
 	appVersion := fs.String("app-version", "", "")
 	noWait := fs.Bool("no-wait", false, "")
+	by := actorFlag(fs)
+	reason := fs.String("reason", "", "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -49,6 +54,12 @@ func (c *snapshotCreateCommand) Run(args []string) int {
 	defer t.close()
 	start := time.Now()
 	s, err := t.mgr.Create(ctx, snapshot.CreateOptions{Trigger: provider.TriggerManual, Wait: !*noWait})
+	rec := ops.ActionRecord{Action: ops.ActionSnapshotCreate, Target: s.ID, Reason: *reason,
+		Detail: map[string]string{"target": t.comp.Name, "trigger": provider.TriggerManual}}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	c.env.audit(ctx, *path, *by, rec)
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 
+	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/plugins/snapshot"
 )
 
@@ -31,6 +33,7 @@ Usage: tda snapshot prune -config FILE [-target NAME] [-dry-run]
 Flags:
 ` + snapshotFlagsHelp + `
   -dry-run          Print the decisions and delete nothing.
+  -by WHO           Who prunes, for the audit log (or $TDA_ACTOR, else $USER).
 `)
 }
 
@@ -39,6 +42,7 @@ func (c *snapshotPruneCommand) Run(args []string) int {
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	dryRun := fs.Bool("dry-run", false, "")
+	by := actorFlag(fs)
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -50,6 +54,14 @@ func (c *snapshotPruneCommand) Run(args []string) int {
 	}
 	defer t.close()
 	rep, err := t.mgr.Prune(ctx, *dryRun)
+	if !*dryRun {
+		rec := ops.ActionRecord{Action: ops.ActionSnapshotPrune, Target: t.comp.Name,
+			Detail: map[string]string{"deleted": strings.Join(rep.Deleted, ","), "failed": fmt.Sprint(len(rep.Failed))}}
+		if err != nil {
+			rec.Error = err.Error()
+		}
+		c.env.audit(ctx, *path, *by, rec)
+	}
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1

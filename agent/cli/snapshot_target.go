@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -10,6 +11,7 @@ import (
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/plugins/snapshot"
 	"github.com/tda-dev/tda/sdk"
 )
@@ -77,6 +79,28 @@ func (e *Env) openSnapshotTarget(ctx context.Context, path, target, appVersion s
 		return nil
 	}
 	return &snapshotTarget{cfg: cfg, comp: comp, mgr: mgr}
+}
+
+// audit records an action the command ran in the audit log, through the running agent or the
+// state store (as every operator action is). A failure to record is reported, not fatal: the
+// action itself has happened.
+func (e *Env) audit(ctx context.Context, configPath, by string, rec ops.ActionRecord) {
+	if by == "" {
+		by = os.Getenv("USER")
+	}
+	if by == "" {
+		by = "unknown"
+	}
+	addr, token := os.Getenv("TDA_ADDR"), os.Getenv("TDA_TOKEN")
+	conn, _ := e.connect(controlFlags{config: &configPath, addr: &addr, token: &token})
+	if conn == nil {
+		e.Errorf("the %s was done but could not be recorded in the audit log", rec.Action)
+		return
+	}
+	defer release(conn)
+	if _, err := conn.RecordAction(ctx, actorOf(by), rec); err != nil {
+		e.Errorf("the %s was done but could not be recorded in the audit log: %v", rec.Action, err)
+	}
 }
 
 // close releases the provider, waiting for background work.

@@ -80,13 +80,20 @@ func TestSnapshotCommands(t *testing.T) {
 			id = r.Params.Get("DBClusterSnapshotIdentifier")
 		}
 	}
-	code, out, errOut = runCLI("restore", "-config", cfg, "-snapshot", id, "-to", "prod-restored", "-yes")
+	code, out, errOut = runCLI("restore", "-config", cfg, "-snapshot", id, "-to", "prod-restored", "-yes",
+		"-by", "dana", "-reason", "restore drill")
 	if code != 0 || !strings.Contains(out, "Restore plan (aurora)") || !strings.Contains(out, "RPO achieved") ||
 		!strings.Contains(out, "instance prod-restored-instance-1") {
 		t.Fatalf("restore: %d\n%s\n%s", code, out, errOut)
 	}
 	if _, ok := srv.Instance("prod-restored-instance-1"); !ok {
 		t.Fatal("no instance created")
+	}
+	// The snapshot and the restore the CLI ran are in the audit log, with who and why.
+	code, out, errOut = runCLI("audit", "-config", cfg)
+	if code != 0 || !strings.Contains(out, "restore.run") || !strings.Contains(out, "dana") ||
+		!strings.Contains(out, "restore drill") || !strings.Contains(out, "snapshot.create") {
+		t.Fatalf("audit: %d\n%s\n%s", code, out, errOut)
 	}
 
 	// Without an approved request nothing runs and no snapshot is taken.

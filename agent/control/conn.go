@@ -122,6 +122,11 @@ func (c *Conn) Acknowledge(ctx context.Context, by ops.Actor, req ops.AckRequest
 	return call(c, ctx, func(o ops.Operations) (ops.Ack, error) { return o.Acknowledge(ctx, by, req) })
 }
 
+// RecordAction implements ops.Operations.
+func (c *Conn) RecordAction(ctx context.Context, by ops.Actor, rec ops.ActionRecord) (ops.AuditEntry, error) {
+	return call(c, ctx, func(o ops.Operations) (ops.AuditEntry, error) { return o.RecordAction(ctx, by, rec) })
+}
+
 // Override implements ops.Operations.
 func (c *Conn) Override(ctx context.Context) (ops.OverrideStatus, error) {
 	return call(c, ctx, func(o ops.Operations) (ops.OverrideStatus, error) { return o.Override(ctx) })

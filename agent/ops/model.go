@@ -41,6 +41,10 @@ type Operations interface {
 	// FinishMigration records the pre-migration snapshot and the outcome of a run.
 	FinishMigration(ctx context.Context, by Actor, req FinishMigration) (Migration, error)
 
+	// RecordAction writes an audit entry for an action an operator ran outside the agent
+	// (tda restore, tda snapshot create and prune run in the CLI's own process).
+	RecordAction(ctx context.Context, by Actor, rec ActionRecord) (AuditEntry, error)
+
 	// Snapshots lists every snapshot target's tiers with their RPO.
 	Snapshots(ctx context.Context) ([]SnapshotTarget, error)
 	// CreateSnapshot takes a manual snapshot.
@@ -383,7 +387,20 @@ const (
 	ActionSnapshotCreate   = "snapshot.create"
 	ActionRestoreStart     = "restore.start"
 	ActionRestoreFinish    = "restore.finish"
+	ActionRestoreRun       = "restore.run"
+	ActionSnapshotPrune    = "snapshot.prune"
 )
+
+// ActionRecord is an action done outside the agent, for the audit log.
+type ActionRecord struct {
+	// Action is one of ActionRestoreRun, ActionSnapshotCreate or ActionSnapshotPrune.
+	Action string            `json:"action"`
+	Target string            `json:"target,omitempty"`
+	Reason string            `json:"reason,omitempty"`
+	Detail map[string]string `json:"detail,omitempty"`
+	// Error is why the action failed ("" when it succeeded).
+	Error string `json:"error,omitempty"`
+}
 
 // AuditFilter selects audit entries.
 type AuditFilter struct {

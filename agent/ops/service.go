@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -189,6 +190,30 @@ func (s *Service) audit(by Actor, action, target, reason string, detail map[stri
 	}); werr != nil {
 		s.log.Error("could not write the audit log", "action", action, "error", werr)
 	}
+}
+
+// externalActions are the actions RecordAction accepts.
+var externalActions = map[string]bool{ActionRestoreRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
+
+// RecordAction implements Operations.
+func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (AuditEntry, error) {
+	by, err := s.actor(by)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	if !externalActions[rec.Action] {
+		return AuditEntry{}, errorf(KindInvalid, "%q is not an action recorded from outside the agent", rec.Action)
+	}
+	var outcome error
+	if rec.Error != "" {
+		outcome = errors.New(rec.Error)
+	}
+	s.audit(by, rec.Action, rec.Target, rec.Reason, rec.Detail, outcome)
+	entries, err := s.Audit(context.Background(), AuditFilter{Action: rec.Action, Limit: 1})
+	if err != nil || len(entries) == 0 {
+		return AuditEntry{}, err
+	}
+	return entries[0], nil
 }
 
 // --- state and alerts ---

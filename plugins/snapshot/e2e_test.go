@@ -151,14 +151,25 @@ pipeline "detect" {
 		return err == nil && s.Status == provider.StatusAvailable
 	})
 
-	// The attack reaches the database; the operator restores the anomaly snapshot.
+	// The attack reaches the database; the operator restores the anomaly snapshot. While the
+	// HIGH alert is firing unacknowledged the system is blocked and restores are refused: the
+	// operator acknowledges it first, as the restore's refusal says.
 	if _, err := conn.Exec(ctx, `UPDATE users SET hashed_password = '$2b$12$owned'`); err != nil {
 		t.Fatal(err)
 	}
 	restored := db + "_restored"
 	srv.DropOnCleanup(t, restored)
-	code, out, errOut := agenttest.RunCLI(t, bins, a.Dir, "restore", "-config", a.Config, "-snapshot", snap.ID,
-		"-to", restored, "-yes")
+	restore := []string{"restore", "-config", a.Config, "-snapshot", snap.ID, "-to", restored, "-yes"}
+	code, out, errOut := agenttest.RunCLI(t, bins, a.Dir, restore...)
+	if code == 0 || !strings.Contains(errOut, "the system is blocked") {
+		t.Fatalf("a restore while a HIGH alert is unacknowledged should be refused: %d\n%s", code, errOut)
+	}
+	code, out, errOut = agenttest.RunCLI(t, bins, a.Dir, "alerts", "ack", alert.Fingerprint, "-by", "oncall",
+		"-comment", "restoring the anomaly snapshot", "-config", a.Config)
+	if code != 0 {
+		t.Fatalf("tda alerts ack: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = agenttest.RunCLI(t, bins, a.Dir, restore...)
 	if code != 0 {
 		t.Fatalf("tda restore: %d\n%s\n%s", code, out, errOut)
 	}
