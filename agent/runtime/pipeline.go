@@ -58,12 +58,14 @@ type stage struct {
 
 	mu        sync.Mutex
 	buffer    []buffered
+	held      int // bytes of the buffered batches
 	committed []byte
 }
 
 type buffered struct {
 	batch *host.Batch
 	wm    sdk.Watermark
+	size  int
 }
 
 func newEpoch() *epoch { return &epoch{done: make(chan struct{})} }
@@ -131,9 +133,15 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 // in the log: a poison batch must not stop detection.
 func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *host.Batch {
 	if st.keepsInputs() {
+		size := b.Size()
 		st.mu.Lock()
-		st.buffer = append(st.buffer, buffered{batch: b.Retain(), wm: wm})
+		st.buffer = append(st.buffer, buffered{batch: b.Retain(), wm: wm, size: size})
+		st.held += size
+		full := st.held >= st.inst.rt.replayHold
 		st.mu.Unlock()
+		if full {
+			st.inst.rt.commitSoon()
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		out, err := st.inst.processor().Process(ctx, b, wm)
@@ -243,6 +251,7 @@ func (st *stage) commit(snap []byte, mark int) {
 	}
 	for _, b := range st.buffer[:mark] {
 		b.batch.Release()
+		st.held -= b.size
 	}
 	st.buffer = append(st.buffer[:0:0], st.buffer[mark:]...)
 }

@@ -37,7 +37,15 @@ type Options struct {
 	// Observe, when set, sees every alert and audit event a pipeline hands to its sinks (the
 	// control panel keeps the system state from them). It must not block.
 	Observe func(pipeline string, e sdk.Event)
+	// ReplayHoldBytes is how many bytes of input a stateful processor's stage holds for
+	// replay before it asks for a checkpoint ahead of the interval (default 32 MiB).
+	ReplayHoldBytes int
 }
+
+// DefaultReplayHoldBytes bounds the input a stage holds between checkpoints: a commit lets
+// the held batches go, which bounds their memory and hands it back to the host for the next
+// batches while it is still warm.
+const DefaultReplayHoldBytes = 32 << 20
 
 // Runtime runs a configuration's pipelines.
 type Runtime struct {
@@ -47,6 +55,8 @@ type Runtime struct {
 	store    *state.Store
 	live     bool
 	tick     time.Duration
+	// replayHold is Options.ReplayHoldBytes.
+	replayHold int
 
 	health  *Health
 	metrics *metrics
@@ -59,6 +69,8 @@ type Runtime struct {
 
 	dispatchMu sync.Mutex
 	commitMu   sync.Mutex
+	// commitNow asks the commit loop for a checkpoint before the interval is up.
+	commitNow chan struct{}
 
 	runCtx    context.Context
 	cancelRun context.CancelFunc
@@ -80,9 +92,12 @@ func New(opts Options) (*Runtime, error) {
 	if opts.TickInterval == 0 {
 		opts.TickInterval = time.Second
 	}
+	if opts.ReplayHoldBytes <= 0 {
+		opts.ReplayHoldBytes = DefaultReplayHoldBytes
+	}
 	rt := &Runtime{cfg: opts.Config, launcher: opts.Launcher, logger: opts.Logger, store: opts.Store,
-		live: opts.Live, tick: opts.TickInterval, health: newHealth(), metrics: newMetrics(),
-		allEnded: make(chan struct{}), observe: opts.Observe}
+		live: opts.Live, tick: opts.TickInterval, replayHold: opts.ReplayHoldBytes, health: newHealth(), metrics: newMetrics(),
+		allEnded: make(chan struct{}), observe: opts.Observe, commitNow: make(chan struct{}, 1)}
 	if err := rt.build(opts.Pipelines); err != nil {
 		return nil, err
 	}
@@ -436,10 +451,21 @@ func (rt *Runtime) commitLoop() {
 		case <-rt.loopsCtx.Done():
 			return
 		case <-t.C:
-			if err := rt.Commit(rt.loopsCtx); err != nil && !errors.Is(err, context.Canceled) {
-				rt.logger.Error("checkpoint failed; the next one will retry", "error", err)
-			}
+		case <-rt.commitNow:
+			t.Reset(rt.cfg.Agent.CheckpointInterval)
 		}
+		if err := rt.Commit(rt.loopsCtx); err != nil && !errors.Is(err, context.Canceled) {
+			rt.logger.Error("checkpoint failed; the next one will retry", "error", err)
+		}
+	}
+}
+
+// commitSoon asks for a checkpoint ahead of the interval; a request made while one is
+// pending is the same request.
+func (rt *Runtime) commitSoon() {
+	select {
+	case rt.commitNow <- struct{}{}:
+	default:
 	}
 }
 

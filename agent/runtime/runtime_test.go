@@ -670,3 +670,71 @@ pipeline "main" {
 		t.Fatalf("the final watermark reached the processor %d times", final)
 	}
 }
+
+func TestHeldInputAsksForACheckpointBeforeTheInterval(t *testing.T) {
+	tests := []struct {
+		name      string
+		holdBytes int
+		commits   bool
+	}{
+		{"input past the limit is committed early", 4 << 10, true},
+		{"input under the limit waits for the interval", 64 << 20, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := &collector{}
+			src := `
+agent {
+  data_dir            = "DATADIR"
+  checkpoint_interval = "1h"
+}
+source "gen" "numbers" {
+  count = 5000
+  batch = 100
+}
+processor "counter" "c" { every = 1000 }
+sink "collect" "out" {}
+pipeline "main" {
+  from    = [source.gen.numbers]
+  through = [processor.counter.c]
+  to      = [sink.collect.out]
+}
+`
+			comps := map[string]sdk.Component{"source.gen": genComponent(), "processor.counter": counterComponent(),
+				"sink.collect": collectorComponent("collect", out)}
+			h := newHarness(t, src, comps)
+			cfg := h.config()
+			store, err := state.Open(cfg.Agent.DataDir, state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt, err := runtime.New(runtime.Options{Config: cfg, Launcher: &runtime.InProcessLauncher{Components: comps},
+				Store: store, Live: true, ReplayHoldBytes: tt.holdBytes,
+				Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "every line", 10*time.Second, func() bool { return len(out.lines(sdk.KindLog)) == 5000 })
+			committed := func() string {
+				var v []byte
+				_ = store.View(func(tx *state.Tx) error {
+					v, _ = tx.Get([]string{"checkpoints", "source.gen.numbers"}, []byte("next"))
+					return nil
+				})
+				return string(v)
+			}
+			if tt.commits {
+				waitFor(t, "an early checkpoint", 10*time.Second, func() bool { return committed() != "" })
+			} else {
+				time.Sleep(300 * time.Millisecond)
+				if got := committed(); got != "" {
+					t.Errorf("checkpoint %q committed before the interval", got)
+				}
+			}
+			stop(t, rt, store)
+		})
+	}
+}
