@@ -304,7 +304,9 @@ func inProcess(b *testing.B, dir string, size int64) result {
 // Out of process, a run is the whole `tda run`: starting the agent and the plugin processes
 // (each plugin binary is also run once to describe itself), the TLS handshakes, the work, the
 // drain and the exit. Its fixed part is measured on its own over an empty input and reported
-// as fixed-cpu-s; cpu-x-inproc is the out-of-process CPU over the in-process CPU.
+// as fixed-cpu-s; cpu-x-inproc is the out-of-process CPU over the in-process CPU, and
+// net-cpu-x-inproc the same without the fixed part (what moving the lines between processes
+// costs).
 func BenchmarkEndToEnd(b *testing.B) {
 	input := filepath.Join(b.TempDir(), "input.log")
 	size := writeInput(b, input, Lines)
@@ -327,6 +329,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.ReportMetric(fixed.cpu.Seconds(), "fixed-cpu-s")
 		if in.cpu > 0 {
 			b.ReportMetric(out.cpu.Seconds()/in.cpu.Seconds(), "cpu-x-inproc")
+			b.ReportMetric((out.cpu-fixed.cpu).Seconds()/in.cpu.Seconds(), "net-cpu-x-inproc")
 		}
 	})
 }
