@@ -127,13 +127,16 @@ func (p *memPool) Put(b *[]byte) {
 }
 
 // processorServiceDesc is the protocol's Processor service with Process answered from the
-// encoded request.
+// encoded request, and Snapshot's state sent as the processor returned it.
 func processorServiceDesc() *grpc.ServiceDesc {
 	desc := tdav1.Processor_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)
 	for i := range desc.Methods {
-		if desc.Methods[i].MethodName == "Process" {
+		switch desc.Methods[i].MethodName {
+		case "Process":
 			desc.Methods[i].Handler = handleProcess
+		case "Snapshot":
+			desc.Methods[i].Handler = handleSnapshot
 		}
 	}
 	return &desc
@@ -156,6 +159,30 @@ func handleProcess(srv any, ctx context.Context, dec func(any) error, intercepto
 		return call(ctx, req)
 	}
 	return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: tdav1.Processor_Process_FullMethodName}, call)
+}
+
+// handleSnapshot answers Snapshot with the processor's state as it is: a processor tracking
+// a million keys returns tens of megabytes, which the protobuf codec would copy once more.
+func handleSnapshot(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	ps := srv.(*processorServer)
+	req := new(tdav1.SnapshotRequest)
+	if err := dec(req); err != nil {
+		return nil, err
+	}
+	call := func(ctx context.Context, in any) (any, error) {
+		resp, err := ps.Snapshot(ctx, in.(*tdav1.SnapshotRequest))
+		if err != nil || len(resp.State) == 0 {
+			return resp, err
+		}
+		// tda.plugin.v1.SnapshotResponse: field 1, the state.
+		head := protowire.AppendTag(make([]byte, 0, 16), 1, protowire.BytesType)
+		head = protowire.AppendVarint(head, uint64(len(resp.State)))
+		return &encodedMessage{data: mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(resp.State)}}, nil
+	}
+	if interceptor == nil {
+		return call(ctx, req)
+	}
+	return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: tdav1.Processor_Snapshot_FullMethodName}, call)
 }
 
 // processEncoded runs the processor on an encoded request and returns the encoded response.

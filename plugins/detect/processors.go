@@ -270,9 +270,11 @@ func (p *Rules) Snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := binary.AppendUvarint([]byte{1}, uint64(len(ps)))
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(ps)+p.engine.SnapshotSizeHint())
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(ps)))
 	b = append(b, ps...)
-	return append(b, p.engine.Snapshot()...), nil
+	return p.engine.AppendSnapshot(b), nil
 }
 
 // Restore implements sdk.Stateful.

@@ -40,6 +40,8 @@ type Engine struct {
 	lastWall time.Time
 	lateness int64
 	approved approvals
+	// lastSnapshot is the size of the last snapshot, to size the next one's buffer.
+	lastSnapshot int
 }
 
 // Stats describes one rule's state.

@@ -107,8 +107,24 @@ func (r *reader) count(what string, minBytes int) int {
 }
 
 // Snapshot encodes the engine's state.
-func (e *Engine) Snapshot() []byte {
-	w := &writer{b: make([]byte, 0, 256)}
+func (e *Engine) Snapshot() []byte { return e.AppendSnapshot(make([]byte, 0, e.SnapshotSizeHint())) }
+
+// SnapshotSizeHint is about the size of the next snapshot: the last one's and a margin, so
+// that a snapshot of a million keys is written into one allocation instead of growing
+// through a dozen.
+func (e *Engine) SnapshotSizeHint() int {
+	keys := 0
+	for _, r := range e.rules {
+		keys += len(r.keys)
+	}
+	return max(e.lastSnapshot+e.lastSnapshot/8, 24*keys) + 4096
+}
+
+// AppendSnapshot appends the engine's state, encoded, to b.
+func (e *Engine) AppendSnapshot(b []byte) []byte {
+	start := len(b)
+	w := &writer{b: b}
+	defer func() { e.lastSnapshot = len(w.b) - start }()
 	w.b = append(w.b, snapMagic...)
 	w.uvarint(snapVersion)
 	w.time(e.clock.Max())
