@@ -32,7 +32,7 @@ Flags:
 }
 
 func (c *alertsCommand) Run(args []string) int {
-	fs := c.env.FlagSet("alerts", c.Help)
+	fs := c.env.FlagSet("alerts")
 	cf := addControlFlags(fs)
 	st := fs.String("state", "open", "")
 	sev := fs.String("severity", "", "")
@@ -96,7 +96,7 @@ Flags:
 }
 
 func (c *alertsAckCommand) Run(args []string) int {
-	fs := c.env.FlagSet("alerts ack", c.Help)
+	fs := c.env.FlagSet("alerts ack")
 	cf := addControlFlags(fs)
 	by := actorFlag(fs)
 	comment := fs.String("comment", "", "")
@@ -146,7 +146,7 @@ Flags:
 }
 
 func (c *auditCommand) Run(args []string) int {
-	fs := c.env.FlagSet("audit", c.Help)
+	fs := c.env.FlagSet("audit")
 	cf := addControlFlags(fs)
 	actor := fs.String("actor", "", "")
 	action := fs.String("action", "", "")

@@ -73,11 +73,12 @@ func (e *Env) Diagnostics(cfg *config.Config, diags hcl.Diagnostics) bool {
 	return diags.HasErrors()
 }
 
-// FlagSet returns a flag set that prints the command's help on -h and errors.
-func (e *Env) FlagSet(name string, help func() string) *flag.FlagSet {
+// FlagSet returns a flag set for Parse, which prints the command's help on -h and errors.
+func (e *Env) FlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprintln(e.Stderr, help()) }
+	// Parse prints the help once, after the error; the flag package's own call prints nothing.
+	fs.Usage = func() {}
 	return fs
 }
 

@@ -35,7 +35,7 @@ Flags:
 }
 
 func (c *migrateRequestCommand) Run(args []string) int {
-	fs := c.env.FlagSet("migrate request", c.Help)
+	fs := c.env.FlagSet("migrate request")
 	cf := addControlFlags(fs)
 	by := actorFlag(fs)
 	name := fs.String("name", "", "")
@@ -105,7 +105,7 @@ Flags:
 }
 
 func (c *migrateDecideCommand) Run(args []string) int {
-	fs := c.env.FlagSet("migrate "+c.verb(), c.Help)
+	fs := c.env.FlagSet("migrate "+c.verb())
 	cf := addControlFlags(fs)
 	by := actorFlag(fs)
 	reason := fs.String("reason", "", "")
@@ -164,7 +164,7 @@ Flags:
 }
 
 func (c *migrateListCommand) Run(args []string) int {
-	fs := c.env.FlagSet("migrate list", c.Help)
+	fs := c.env.FlagSet("migrate list")
 	cf := addControlFlags(fs)
 	status := fs.String("status", "", "")
 	limit := fs.Int("limit", 50, "")

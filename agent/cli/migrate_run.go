@@ -44,7 +44,7 @@ Flags:
 }
 
 func (c *migrateRunCommand) Run(args []string) int {
-	fs := c.env.FlagSet("migrate run", c.Help)
+	fs := c.env.FlagSet("migrate run")
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	appVersion := fs.String("app-version", "", "")

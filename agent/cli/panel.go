@@ -35,7 +35,7 @@ Flags:
 }
 
 func (c *panelCommand) Run(args []string) int {
-	fs := c.env.FlagSet("panel", c.Help)
+	fs := c.env.FlagSet("panel")
 	cf := addControlFlags(fs)
 	listen := fs.String("listen", "", "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
@@ -96,7 +96,7 @@ Flags:
 }
 
 func (c *panelExportCommand) Run(args []string) int {
-	fs := c.env.FlagSet("panel export", c.Help)
+	fs := c.env.FlagSet("panel export")
 	out := fs.String("out", "", "")
 	repo := fs.String("repo", "", "")
 	ref := fs.String("ref", "production", "")
@@ -145,7 +145,7 @@ Flags:
 }
 
 func (c *panelPublishCommand) Run(args []string) int {
-	fs := c.env.FlagSet("panel publish", c.Help)
+	fs := c.env.FlagSet("panel publish")
 	cf := addControlFlags(fs)
 	out := fs.String("out", "", "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {

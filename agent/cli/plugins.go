@@ -21,23 +21,25 @@ func (c *pluginsCommand) Synopsis() string { return "List the installed plugins 
 
 func (c *pluginsCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda plugins [-dir DIR | -config FILE] [-docs]
+Usage: tda plugins [-plugin-dir DIR | -config FILE] [-docs]
 
   Lists every plugin binary found: its name, version, plugin protocol version,
   sha256 (for a pin in the config: plugin "NAME" { sha256 = "..." }) and the
   components it offers.
 
 Flags:
-  -dir DIR       Plugin directory (default: agent.plugin_dir of -config, else
-                 "plugins" next to the tda binary, or $TDA_PLUGIN_DIR).
-  -config FILE   Take the plugin directory from this configuration.
-  -docs          Also print every component's configuration reference.
+  -plugin-dir DIR  Plugin directory (default: agent.plugin_dir of -config, else
+                   "plugins" next to the tda binary, or $TDA_PLUGIN_DIR); -dir
+                   is the same.
+  -config FILE     Take the plugin directory from this configuration.
+  -docs            Also print every component's configuration reference.
 `)
 }
 
 func (c *pluginsCommand) Run(args []string) int {
-	fs := c.env.FlagSet("plugins", c.Help)
-	dir := fs.String("dir", "", "")
+	fs := c.env.FlagSet("plugins")
+	dir := fs.String("plugin-dir", "", "")
+	fs.StringVar(dir, "dir", "", "")
 	path := fs.String("config", "", "")
 	docs := fs.Bool("docs", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {

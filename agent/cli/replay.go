@@ -35,7 +35,7 @@ Flags:
 }
 
 func (c *replayCommand) Run(args []string) int {
-	fs := c.env.FlagSet("replay", c.Help)
+	fs := c.env.FlagSet("replay")
 	path := fs.String("config", "", "")
 	pipeline := fs.String("pipeline", "", "")
 	kinds := fs.String("kinds", "alert", "")

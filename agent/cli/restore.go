@@ -47,7 +47,7 @@ Flags:
 }
 
 func (c *restoreCommand) Run(args []string) int {
-	fs := c.env.FlagSet("restore", c.Help)
+	fs := c.env.FlagSet("restore")
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	snapshotID := fs.String("snapshot", "", "")

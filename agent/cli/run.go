@@ -50,7 +50,7 @@ Flags:
 }
 
 func (c *runCommand) Run(args []string) int {
-	fs := c.env.FlagSet("run", c.Help)
+	fs := c.env.FlagSet("run")
 	path := fs.String("config", "", "")
 	pluginDir := fs.String("plugin-dir", "", "")
 	level := fs.String("log-level", "", "")

@@ -35,7 +35,7 @@ Flags:
 }
 
 func (c *snapshotCreateCommand) Run(args []string) int {
-	fs := c.env.FlagSet("snapshot create", c.Help)
+	fs := c.env.FlagSet("snapshot create")
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	appVersion := fs.String("app-version", "", "")

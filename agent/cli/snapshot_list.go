@@ -32,7 +32,7 @@ Flags:
 }
 
 func (c *snapshotListCommand) Run(args []string) int {
-	fs := c.env.FlagSet("snapshot list", c.Help)
+	fs := c.env.FlagSet("snapshot list")
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {

@@ -38,7 +38,7 @@ Flags:
 }
 
 func (c *snapshotPruneCommand) Run(args []string) int {
-	fs := c.env.FlagSet("snapshot prune", c.Help)
+	fs := c.env.FlagSet("snapshot prune")
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
 	dryRun := fs.Bool("dry-run", false, "")

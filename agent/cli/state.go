@@ -28,7 +28,7 @@ Flags:
 }
 
 func (c *stateCommand) Run(args []string) int {
-	fs := c.env.FlagSet("state", c.Help)
+	fs := c.env.FlagSet("state")
 	cf := addControlFlags(fs)
 	asJSON := fs.Bool("json", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {

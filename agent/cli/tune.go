@@ -41,7 +41,7 @@ Flags:
 }
 
 func (c *tuneCommand) Run(args []string) int {
-	fs := c.env.FlagSet("tune", c.Help)
+	fs := c.env.FlagSet("tune")
 	path := fs.String("config", "", "")
 	name := fs.String("processor", "", "")
 	margin := fs.Float64("margin", tune.DefaultMargin, "")

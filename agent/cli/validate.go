@@ -40,7 +40,7 @@ Flags:
 }
 
 func (c *validateCommand) Run(args []string) int {
-	fs := c.env.FlagSet("validate", c.Help)
+	fs := c.env.FlagSet("validate")
 	path := fs.String("config", "", "")
 	pluginDir := fs.String("plugin-dir", "", "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
