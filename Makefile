@@ -48,7 +48,7 @@ vet:
 ## bench: benchmark figures (end-to-end throughput, plugins in and out of process, ...)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./agent/bench/
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./plugins/... ./agent/runtime/... ./agent/ops/...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./plugins/... ./agent/runtime/... ./agent/ops/...
 
 ## proto: regenerate the plugin protocol (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 proto:

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/tda-dev/tda/plugins/file"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
@@ -130,7 +132,7 @@ func BenchmarkLargeFile(b *testing.B) {
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
 			s := sdktest.NewSource(b, file.Component(), cfg, sdktest.WithMode(sdktest.GRPC),
-				sdktest.WithLogger(nil))
+				sdktest.WithLogger(hclog.NewNullLogger()))
 			s.Start(nil)
 			n := 0
 			for {
