@@ -314,6 +314,22 @@ func Children(pid int) map[int]string {
 	return out
 }
 
+// ProcStatus returns a size field of /proc/PID/status (VmRSS:, VmHWM:, ...) in bytes, or 0
+// when the process or the field is gone.
+func ProcStatus(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // Stop sends SIGINT and waits for the agent to exit; it returns the exit code and how long
 // the drain took.
 func (a *Agent) Stop() (int, time.Duration) {

@@ -168,27 +168,13 @@ func usage(who int) (time.Duration, int64) {
 
 // rss returns the resident set size of pid and, with children, of its child processes.
 func rss(pid int, children bool) int64 {
-	total := statusKB(pid, "VmRSS:")
+	total := agenttest.ProcStatus(pid, "VmRSS:")
 	if children {
 		for child := range agenttest.Children(pid) {
-			total += statusKB(child, "VmRSS:")
+			total += agenttest.ProcStatus(child, "VmRSS:")
 		}
 	}
-	return total * 1024
-}
-
-func statusKB(pid int, field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field) {
-			n, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			return n
-		}
-	}
-	return 0
+	return total
 }
 
 // sampler records the peak of f every 20 ms until stopped.

@@ -105,7 +105,7 @@ Flags:
 }
 
 func (c *migrateDecideCommand) Run(args []string) int {
-	fs := c.env.FlagSet("migrate "+c.verb())
+	fs := c.env.FlagSet("migrate " + c.verb())
 	cf := addControlFlags(fs)
 	by := actorFlag(fs)
 	reason := fs.String("reason", "", "")

@@ -64,7 +64,7 @@ Flags:
 }
 
 func (c *overrideCommand) Run(args []string) int {
-	fs := c.env.FlagSet("override "+c.action)
+	fs := c.env.FlagSet("override " + c.action)
 	cf := addControlFlags(fs)
 	by := actorFlag(fs)
 	reason := fs.String("reason", "", "")

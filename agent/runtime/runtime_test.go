@@ -223,6 +223,12 @@ func (h *harness) config() *config.Config {
 
 func (h *harness) start(launcher runtime.Launcher) (*runtime.Runtime, *state.Store) {
 	h.t.Helper()
+	return h.startWith(launcher, func(*runtime.Options) {})
+}
+
+// startWith is start with options adjusted by adjust.
+func (h *harness) startWith(launcher runtime.Launcher, adjust func(*runtime.Options)) (*runtime.Runtime, *state.Store) {
+	h.t.Helper()
 	cfg := h.config()
 	store, err := state.Open(cfg.Agent.DataDir, state.Options{})
 	if err != nil {
@@ -231,8 +237,10 @@ func (h *harness) start(launcher runtime.Launcher) (*runtime.Runtime, *state.Sto
 	if launcher == nil {
 		launcher = &runtime.InProcessLauncher{Components: h.comps}
 	}
-	rt, err := runtime.New(runtime.Options{Config: cfg, Launcher: launcher, Store: store, Live: true,
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})})
+	opts := runtime.Options{Config: cfg, Launcher: launcher, Store: store, Live: true,
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{h.t}})}
+	adjust(&opts)
+	rt, err := runtime.New(opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -703,20 +711,7 @@ pipeline "main" {
 			comps := map[string]sdk.Component{"source.gen": genComponent(), "processor.counter": counterComponent(),
 				"sink.collect": collectorComponent("collect", out)}
 			h := newHarness(t, src, comps)
-			cfg := h.config()
-			store, err := state.Open(cfg.Agent.DataDir, state.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rt, err := runtime.New(runtime.Options{Config: cfg, Launcher: &runtime.InProcessLauncher{Components: comps},
-				Store: store, Live: true, ReplayHoldBytes: tt.holdBytes,
-				Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := rt.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			rt, store := h.startWith(nil, func(o *runtime.Options) { o.ReplayHoldBytes = tt.holdBytes })
 			waitFor(t, "every line", 10*time.Second, func() bool { return len(out.lines(sdk.KindLog)) == 5000 })
 			committed := func() string {
 				var v []byte

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +112,7 @@ pipeline "detect" {
 	var peak int64
 	for pid, name := range a.PluginPids() {
 		if name == "tda-plugin-detect" {
-			peak = statusBytes(b, pid, "VmHWM:")
+			peak = agenttest.ProcStatus(pid, "VmHWM:")
 		}
 	}
 	if peak == 0 {
@@ -124,22 +122,4 @@ pipeline "detect" {
 		b.Fatalf("tda exited %d:\n%s", code, a.Logs())
 	}
 	return peak, took
-}
-
-func statusBytes(tb testing.TB, pid int, field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				tb.Fatalf("%s %q: %v", field, line, err)
-			}
-			return kb << 10
-		}
-	}
-	tb.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }
