@@ -79,8 +79,10 @@ func (n *notifier) signal() {
 func (n *notifier) take() (writes map[string]struct{}, rescan, overflow bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	writes, rescan, overflow = n.writes, n.rescan, n.overflow
-	if len(writes) > 0 {
+	rescan, overflow = n.rescan, n.overflow
+	if len(n.writes) > 0 {
+		// The caller owns the map it gets: the pump writes into a new one meanwhile.
+		writes = n.writes
 		n.writes = make(map[string]struct{}, len(writes))
 	}
 	n.rescan, n.overflow = false, false
