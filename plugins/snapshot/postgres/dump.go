@@ -117,6 +117,8 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	p.mu.Lock()
 	p.jobs[req.ID] = j
 	p.mu.Unlock()
+	// What Create reports is read before the writer starts: from here on m is the writer's.
+	started := p.snapshot(m)
 	p.wg.Add(1)
 	keep = true
 	go func() {
@@ -130,8 +132,8 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		defer p.unlock(lock)
 		p.finish(m, cmd, stdout, stderr, out, conn, tx)
 	}()
-	p.log.Info("snapshot started", "snapshot", req.ID, "database", p.cfg.Database, "recovery_point", m.Time)
-	return p.snapshot(m), nil
+	p.log.Info("snapshot started", "snapshot", req.ID, "database", p.cfg.Database, "recovery_point", started.Time)
+	return started, nil
 }
 
 // finish copies pg_dump's output to the dump file while hashing it, ends the exporting
