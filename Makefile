@@ -14,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build tda plugins run test bench proto fmt vet clean image screenshots
+.PHONY: all build tda plugins run test race bench proto fmt vet clean image screenshots
 
 all: build
 
@@ -40,6 +40,18 @@ run: build
 test: build vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@for m in $(SUBMODULES); do echo "== $$m"; (cd $$m && $(GO) test -timeout $(TEST_TIMEOUT) ./...) || exit 1; done
+
+## race: the tests under the race detector, the agent and plugin binaries the integration
+## tests build included (their reports are collected in bin/race/); needs a C compiler. Left
+## out: the Docker tests (their test images are static binaries, built without cgo) and the
+## file source's kill test (it needs an agent that keeps up with a 20,000 lines/s writer).
+RACE_LOGS := $(CURDIR)/$(BIN)/race
+race:
+	rm -rf $(RACE_LOGS) && mkdir -p $(RACE_LOGS)
+	CGO_ENABLED=1 GOFLAGS=-race GORACE=log_path=$(RACE_LOGS)/report $(GO) test -timeout 30m \
+		-skip TestKilledAgentDuringWrite $$($(GO) list ./... | grep -v /plugins/docker); status=$$?; \
+	if ls $(RACE_LOGS)/report.* >/dev/null 2>&1; then cat $(RACE_LOGS)/report.*; exit 1; fi; exit $$status
+	cd sdk && CGO_ENABLED=1 $(GO) test -race ./...
 
 vet:
 	$(GO) vet ./...
