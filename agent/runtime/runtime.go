@@ -219,10 +219,10 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		rt.cancelRun()
 		return err
 	}
+	if err := rt.startInstances(ctx); err != nil {
+		return fail(err)
+	}
 	for _, k := range rt.sinks {
-		if err := k.inst.start(ctx); err != nil {
-			return fail(err)
-		}
 		if err := k.delivered.load(); err != nil {
 			return fail(fmt.Errorf("load delivered alerts of %s: %w", k.addr(), err))
 		}
@@ -232,18 +232,12 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	}
 	for _, p := range rt.pipelines {
 		for _, st := range p.stages {
-			if err := st.inst.start(ctx); err != nil {
-				return fail(err)
-			}
 			if err := rt.restoreStage(ctx, p, st); err != nil {
 				return fail(err)
 			}
 		}
 	}
 	for _, s := range rt.sources {
-		if err := s.inst.start(ctx); err != nil {
-			return fail(err)
-		}
 		if err := rt.loadCheckpoints(s); err != nil {
 			return fail(err)
 		}
@@ -626,6 +620,28 @@ func (rt *Runtime) stop(ctx context.Context) error {
 	}
 	rt.killAll()
 	return errors.Join(errs...)
+}
+
+// startInstances launches and configures every plugin instance at once: each is a process
+// start and a TLS handshake, and nothing flows between them before the runners start,
+// downstream first. The error reported is that of the first failed instance in build order.
+func (rt *Runtime) startInstances(ctx context.Context) error {
+	errs := make([]error, len(rt.instances))
+	var wg sync.WaitGroup
+	for i, in := range rt.instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = in.start(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (rt *Runtime) killAll() {
