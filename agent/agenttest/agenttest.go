@@ -65,6 +65,7 @@ func Build(t testing.TB, plugins ...string) Binaries {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if buildDir == "" {
+		noteSources(RepoRoot())
 		dir, err := os.MkdirTemp("", "tda-agenttest-")
 		if err != nil {
 			t.Fatal(err)
@@ -100,6 +101,31 @@ func Build(t testing.TB, plugins ...string) Binaries {
 		build(name, "./plugins/"+p+"/cmd/"+name, filepath.Join(buildDir, "plugins", name))
 	}
 	return Binaries{Tda: filepath.Join(buildDir, "tda"), PluginDir: filepath.Join(buildDir, "plugins")}
+}
+
+// noteSources stats every Go source and module file of the repository. go test caches a
+// package's result by its test binary and the files the test reads; the binaries Build makes
+// are compiled by a separate go build, so without this a change to the agent or a plugin
+// would leave the integration tests' cached results standing.
+func noteSources(root string) {
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "bin", "testdata", "node_modules":
+				if path != root {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		if name := d.Name(); strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum" {
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // BuildPlugin builds a plugin from another module (e.g. examples/plugin-hello) into the
