@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/ops"
 )
 
@@ -42,40 +43,35 @@ func (c *alertsCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	list, err := conn.Alerts(ctx, ops.AlertFilter{State: *st, Severity: *sev, Rule: *rule, Limit: *limit})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(list, "", "  ")
-		c.env.Printf("%s\n", b)
-		return 0
-	}
-	if len(list) == 0 {
-		c.env.Printf("No alert.\n")
-		return 0
-	}
-	now := time.Now()
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tRULE\tSTATE\tKEY\tCOUNT\tSINCE\tACKNOWLEDGED\tFINGERPRINT")
-	for _, in := range list {
-		ack := "-"
-		if in.Ack != nil {
-			ack = in.Ack.By
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		list, err := conn.Alerts(ctx, ops.AlertFilter{State: *st, Severity: *sev, Rule: *rule, Limit: *limit})
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d in %s\t%s\t%s\t%s\n", in.Severity, in.Rule, in.State, dash(in.Key),
-			in.Count, in.Threshold, in.Window, ageOf(in.FirstSeen, now), ack, in.Fingerprint)
-	}
-	tw.Flush()
-	return 0
+		if *asJSON {
+			b, _ := json.MarshalIndent(list, "", "  ")
+			c.env.Printf("%s\n", b)
+			return 0
+		}
+		if len(list) == 0 {
+			c.env.Printf("No alert.\n")
+			return 0
+		}
+		now := time.Now()
+		tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEVERITY\tRULE\tSTATE\tKEY\tCOUNT\tSINCE\tACKNOWLEDGED\tFINGERPRINT")
+		for _, in := range list {
+			ack := "-"
+			if in.Ack != nil {
+				ack = in.Ack.By
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d in %s\t%s\t%s\t%s\n", in.Severity, in.Rule, in.State, dash(in.Key),
+				in.Count, in.Threshold, in.Window, ageOf(in.FirstSeen, now), ack, in.Fingerprint)
+		}
+		tw.Flush()
+		return 0
+	})
 }
 
 type alertsAckCommand struct{ env *Env }
@@ -110,20 +106,15 @@ func (c *alertsAckCommand) Run(args []string) int {
 	if fp == "" && fs.NArg() > 0 {
 		fp = fs.Arg(0)
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	a, err := conn.Acknowledge(ctx, actorOf(*by), ops.AckRequest{Fingerprint: fp, Comment: *comment})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	c.env.Printf("Acknowledged %s by %s at %s.\n", a.Fingerprint, a.By, stamp(a.At))
-	return 0
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		a, err := conn.Acknowledge(ctx, actorOf(*by), ops.AckRequest{Fingerprint: fp, Comment: *comment})
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		c.env.Printf("Acknowledged %s by %s at %s.\n", a.Fingerprint, a.By, stamp(a.At))
+		return 0
+	})
 }
 
 type auditCommand struct{ env *Env }
@@ -155,32 +146,27 @@ func (c *auditCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	list, err := conn.Audit(ctx, ops.AuditFilter{Actor: *actor, Action: *action, Limit: *limit})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(list, "", "  ")
-		c.env.Printf("%s\n", b)
-		return 0
-	}
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tWHO\tVIA\tACTION\tTARGET\tWHY\tOUTCOME")
-	for _, e := range list {
-		out := e.Outcome
-		if e.Error != "" {
-			out += ": " + e.Error
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		list, err := conn.Audit(ctx, ops.AuditFilter{Actor: *actor, Action: *action, Limit: *limit})
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), e.Actor, dash(e.Via), e.Action, dash(e.Target), dash(e.Reason), out)
-	}
-	tw.Flush()
-	return 0
+		if *asJSON {
+			b, _ := json.MarshalIndent(list, "", "  ")
+			c.env.Printf("%s\n", b)
+			return 0
+		}
+		tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WHEN\tWHO\tVIA\tACTION\tTARGET\tWHY\tOUTCOME")
+		for _, e := range list {
+			out := e.Outcome
+			if e.Error != "" {
+				out += ": " + e.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), e.Actor, dash(e.Via), e.Action, dash(e.Target), dash(e.Reason), out)
+		}
+		tw.Flush()
+		return 0
+	})
 }

@@ -57,6 +57,20 @@ func actorFlag(fs *flag.FlagSet) *string {
 	return fs.String("by", os.Getenv("TDA_ACTOR"), "")
 }
 
+// withControl connects to the agent (or its state store) as f says and runs do with a
+// deadline of timeout. It returns do's exit code, or 1 when the connection cannot be set up
+// (the reason is printed already).
+func (e *Env) withControl(f controlFlags, timeout time.Duration, do func(ctx context.Context, conn *control.Conn) int) int {
+	conn, _ := e.connect(f)
+	if conn == nil {
+		return 1
+	}
+	defer release(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return do(ctx, conn)
+}
+
 // release closes a connection, waiting for a snapshot it started.
 func release(conn *control.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)

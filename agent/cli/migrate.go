@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/ops"
 )
 
@@ -43,21 +44,16 @@ func (c *migrateRequestCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	m, err := conn.RequestMigration(ctx, actorOf(*by), ops.MigrationRequest{Name: *name, Reason: *reason})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	c.env.Printf("Migration request %s (%s) is pending. Another person approves it with:\n\n    tda migrate approve %s -by NAME -reason TEXT\n",
-		m.ID, m.Name, m.ID)
-	return 0
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		m, err := conn.RequestMigration(ctx, actorOf(*by), ops.MigrationRequest{Name: *name, Reason: *reason})
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		c.env.Printf("Migration request %s (%s) is pending. Another person approves it with:\n\n    tda migrate approve %s -by NAME -reason TEXT\n",
+			m.ID, m.Name, m.ID)
+		return 0
+	})
 }
 
 type migrateDecideCommand struct {
@@ -125,24 +121,19 @@ func (c *migrateDecideCommand) Run(args []string) int {
 		c.env.Errorf("which request? give its ID (see tda migrate list)")
 		return 1
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	m, err := conn.DecideMigration(ctx, actorOf(*by), ops.Decision{ID: id, Approve: c.approve, Reason: *reason, ValidFor: *validFor})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	if c.approve {
-		c.env.Printf("Migration request %s (%s) approved by %s until %s.\n", m.ID, m.Name, m.DecidedBy, stamp(m.ValidUntil))
-	} else {
-		c.env.Printf("Migration request %s (%s) rejected by %s.\n", m.ID, m.Name, m.DecidedBy)
-	}
-	return 0
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		m, err := conn.DecideMigration(ctx, actorOf(*by), ops.Decision{ID: id, Approve: c.approve, Reason: *reason, ValidFor: *validFor})
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		if c.approve {
+			c.env.Printf("Migration request %s (%s) approved by %s until %s.\n", m.ID, m.Name, m.DecidedBy, stamp(m.ValidUntil))
+		} else {
+			c.env.Printf("Migration request %s (%s) rejected by %s.\n", m.ID, m.Name, m.DecidedBy)
+		}
+		return 0
+	})
 }
 
 type migrateListCommand struct{ env *Env }
@@ -172,49 +163,44 @@ func (c *migrateListCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	list, err := conn.Migrations(ctx, ops.MigrationFilter{Status: *status, Limit: *limit})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(list, "", "  ")
-		c.env.Printf("%s\n", b)
-		return 0
-	}
-	if len(list) == 0 {
-		c.env.Printf("No migration request.\n")
-		return 0
-	}
-	now := time.Now()
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tREQUESTED\tBY\tDECIDED BY\tWHY\tVALID UNTIL")
-	for _, m := range list {
-		valid := "-"
-		if !m.ValidUntil.IsZero() {
-			valid = stamp(m.ValidUntil)
-			if !m.Approved(now) {
-				valid += " (expired)"
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		list, err := conn.Migrations(ctx, ops.MigrationFilter{Status: *status, Limit: *limit})
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(list, "", "  ")
+			c.env.Printf("%s\n", b)
+			return 0
+		}
+		if len(list) == 0 {
+			c.env.Printf("No migration request.\n")
+			return 0
+		}
+		now := time.Now()
+		tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tREQUESTED\tBY\tDECIDED BY\tWHY\tVALID UNTIL")
+		for _, m := range list {
+			valid := "-"
+			if !m.ValidUntil.IsZero() {
+				valid = stamp(m.ValidUntil)
+				if !m.Approved(now) {
+					valid += " (expired)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, m.Status, ageOf(m.RequestedAt, now),
+				m.RequestedBy, dash(m.DecidedBy), dash(m.Decision), valid)
+		}
+		tw.Flush()
+		for _, m := range list {
+			for _, r := range m.Runs {
+				c.env.Printf("  %s run by %s %s: %s, pre-migration snapshot %s%s\n", m.ID, r.By, stamp(r.Started), r.Outcome,
+					dash(r.Snapshot), parens(r.Override))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, m.Status, ageOf(m.RequestedAt, now),
-			m.RequestedBy, dash(m.DecidedBy), dash(m.Decision), valid)
-	}
-	tw.Flush()
-	for _, m := range list {
-		for _, r := range m.Runs {
-			c.env.Printf("  %s run by %s %s: %s, pre-migration snapshot %s%s\n", m.ID, r.By, stamp(r.Started), r.Outcome,
-				dash(r.Snapshot), parens(r.Override))
-		}
-	}
-	return 0
+		return 0
+	})
 }
 
 func dash(s string) string {

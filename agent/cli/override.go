@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/ops"
 )
 
@@ -72,42 +73,37 @@ func (c *overrideCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var st ops.OverrideStatus
-	var err error
-	switch c.action {
-	case "on":
-		st, err = conn.OverrideOn(ctx, actorOf(*by), ops.OverrideRequest{Reason: *reason, TTL: *ttl})
-	case "off":
-		st, err = conn.OverrideOff(ctx, actorOf(*by), ops.OverrideRequest{Reason: *reason})
-	default:
-		st, err = conn.Override(ctx)
-	}
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	if a := st.Active; a != nil {
-		c.env.Printf("Override in force until %s (%s left)\n", stamp(a.Until), time.Until(a.Until).Round(time.Second))
-		c.env.Printf("  declared by  %s (%s)\n", a.Actor, a.Origin)
-		c.env.Printf("  since        %s\n", stamp(a.Since))
-		c.env.Printf("  reason       %s\n", a.Reason)
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		var st ops.OverrideStatus
+		var err error
+		switch c.action {
+		case "on":
+			st, err = conn.OverrideOn(ctx, actorOf(*by), ops.OverrideRequest{Reason: *reason, TTL: *ttl})
+		case "off":
+			st, err = conn.OverrideOff(ctx, actorOf(*by), ops.OverrideRequest{Reason: *reason})
+		default:
+			st, err = conn.Override(ctx)
+		}
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		if a := st.Active; a != nil {
+			c.env.Printf("Override in force until %s (%s left)\n", stamp(a.Until), time.Until(a.Until).Round(time.Second))
+			c.env.Printf("  declared by  %s (%s)\n", a.Actor, a.Origin)
+			c.env.Printf("  since        %s\n", stamp(a.Since))
+			c.env.Printf("  reason       %s\n", a.Reason)
+			return 0
+		}
+		switch c.action {
+		case "on":
+			c.env.Errorf("the agent took the declaration but reports no override in force: check its log")
+			return 1
+		case "off":
+			c.env.Printf("Override ended.\n")
+		default:
+			c.env.Printf("No override is in force.\n")
+		}
 		return 0
-	}
-	switch c.action {
-	case "on":
-		c.env.Errorf("the agent took the declaration but reports no override in force: check its log")
-		return 1
-	case "off":
-		c.env.Printf("Override ended.\n")
-	default:
-		c.env.Printf("No override is in force.\n")
-	}
-	return 0
+	})
 }

@@ -155,17 +155,12 @@ func (c *panelPublishCommand) Run(args []string) int {
 		c.env.Errorf("-out DIR is required")
 		return 1
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := panel.Publish(ctx, conn, *out); err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	c.env.Printf("Published the panel data to %s.\n", *out)
-	return 0
+	return c.env.withControl(cf, 2*time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		if err := panel.Publish(ctx, conn, *out); err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		c.env.Printf("Published the panel data to %s.\n", *out)
+		return 0
+	})
 }

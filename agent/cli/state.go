@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/tda-dev/tda/agent/control"
 )
 
 type stateCommand struct{ env *Env }
@@ -34,35 +36,30 @@ func (c *stateCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	conn, _ := c.env.connect(cf)
-	if conn == nil {
-		return 1
-	}
-	defer release(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := conn.State(ctx)
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		c.env.Printf("%s\n", b)
-	} else {
-		c.env.Printf("%s\n", strings.ToUpper(st.Status))
-		for _, r := range st.Reasons {
-			c.env.Printf("  - %s\n", r)
+	return c.env.withControl(cf, time.Minute, func(ctx context.Context, conn *control.Conn) int {
+		st, err := conn.State(ctx)
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
 		}
-		for _, in := range st.Blocking {
-			c.env.Printf("\nAcknowledge %s once someone is on it (tda panel, or the API):\n  fingerprint %s\n", in.Rule, in.Fingerprint)
+		if *asJSON {
+			b, _ := json.MarshalIndent(st, "", "  ")
+			c.env.Printf("%s\n", b)
+		} else {
+			c.env.Printf("%s\n", strings.ToUpper(st.Status))
+			for _, r := range st.Reasons {
+				c.env.Printf("  - %s\n", r)
+			}
+			for _, in := range st.Blocking {
+				c.env.Printf("\nAcknowledge %s once someone is on it (tda panel, or the API):\n  fingerprint %s\n", in.Rule, in.Fingerprint)
+			}
+			if st.PendingMigrations > 0 {
+				c.env.Printf("%d migration request(s) await a decision (tda migrate list -status pending).\n", st.PendingMigrations)
+			}
 		}
-		if st.PendingMigrations > 0 {
-			c.env.Printf("%d migration request(s) await a decision (tda migrate list -status pending).\n", st.PendingMigrations)
+		if st.Status != "normal" {
+			return 2
 		}
-	}
-	if st.Status != "normal" {
-		return 2
-	}
-	return 0
+		return 0
+	})
 }
