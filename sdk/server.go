@@ -319,6 +319,16 @@ func (ps *processorServer) processor() (Processor, error) {
 	return ps.s.inst.Processor, nil
 }
 
+// watermark is a ProcessRequest's watermark: the wall clock in Unix nanoseconds (0 in
+// replays) and whether the input has ended.
+func watermark(ns int64, final bool) Watermark {
+	wm := Watermark{Final: final}
+	if ns != 0 {
+		wm.Time = time.Unix(0, ns).UTC()
+	}
+	return wm
+}
+
 func (ps *processorServer) Process(ctx context.Context, req *tdav1.ProcessRequest) (resp *tdav1.ProcessResponse, err error) {
 	ps.s.mu.Lock()
 	defer ps.s.mu.Unlock()
@@ -327,11 +337,7 @@ func (ps *processorServer) Process(ctx context.Context, req *tdav1.ProcessReques
 		return nil, err
 	}
 	defer ps.s.guard("process", &err)
-	wm := Watermark{Final: req.Final}
-	if req.WatermarkNs != 0 {
-		wm.Time = time.Unix(0, req.WatermarkNs).UTC()
-	}
-	out, perr := p.Process(ctx, DecodeBatch(req.Batch), wm)
+	out, perr := p.Process(ctx, DecodeBatch(req.Batch), watermark(req.WatermarkNs, req.Final))
 	if perr != nil {
 		return nil, status.Errorf(codes.Unknown, "%v", perr)
 	}

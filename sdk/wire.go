@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -195,10 +194,7 @@ func (ps *processorServer) processEncoded(ctx context.Context, req *processReque
 		return nil, err
 	}
 	defer ps.s.guard("process", &err)
-	wm := Watermark{Final: req.final}
-	if req.watermarkNs != 0 {
-		wm.Time = time.Unix(0, req.watermarkNs).UTC()
-	}
+	wm := watermark(req.watermarkNs, req.final)
 	var reuse []Event
 	if req.pool != nil {
 		reuse = ps.events
