@@ -39,6 +39,7 @@ const (
 	FieldLevel     = "level"
 	FieldLogger    = "logger"
 	FieldTool      = "tool"
+	FieldSchema    = "schema"
 )
 
 // Event types the built-in parsers yield.

@@ -21,6 +21,8 @@ type Options struct {
 	LoginPaths []string
 	// ExtraEvents are more event words the audit-line contract recognises.
 	ExtraEvents []string
+	// Tables decides which tables' SQL deletes are events. Nil means DefaultTablePolicy.
+	Tables *TablePolicy
 }
 
 // DefaultLoginPaths are the path segments of login endpoints in Flask and Spring apps.
@@ -41,22 +43,35 @@ type Parser struct {
 	// detectAudit cannot find.
 	plainWords [][]byte
 
+	tables *TablePolicy
+
 	origins    map[string]*originState
 	lastOrigin string
 	lastState  *originState
 	buf        []byte
 	r          result
+	// ignored is LastIgnored's answer.
+	ignored string
 }
 
+// originState is what the parser remembers of one origin; its size is bounded (see sqlState).
 type originState struct {
 	prev  time.Time
 	audit uint8
+	sql   sqlState
+	// migLast is the revision of the last Liquibase changeset reported, migPair which of its
+	// two lines reported it (pairStart, pairDone).
+	migLast string
+	migPair uint8
 }
 
 // New returns a parser.
 func New(o Options) *Parser {
 	p := &Parser{loc: o.Location, custom: o.Custom, loginPaths: map[string]bool{},
-		words: map[string]string{}, origins: map[string]*originState{}}
+		words: map[string]string{}, origins: map[string]*originState{}, tables: o.Tables}
+	if p.tables == nil {
+		p.tables = DefaultTablePolicy()
+	}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -88,10 +103,12 @@ type result struct {
 	event, via, format string
 	keys, vals         [24]string
 	n                  int
+	// pair marks the two lines Liquibase logs for one changeset (pairStart, pairDone).
+	pair uint8
 }
 
 func (r *result) reset() {
-	r.event, r.via, r.format, r.n = "", "", "", 0
+	r.event, r.via, r.format, r.n, r.pair = "", "", "", 0, 0
 }
 
 func (r *result) set(k, v string) {
@@ -134,10 +151,12 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		return ""
 	}
 	st := p.origin(ev.Origin)
+	p.ignored = ""
 	if Parsed(ev) {
 		if !ev.Time.IsZero() {
 			st.prev = ev.Time
 		}
+		p.sawParsed(st, ev)
 		return ev.Fields[FieldEvent]
 	}
 	line := ev.Line
@@ -166,7 +185,7 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 	}
 	if !matched {
 		p.detect(line, &h, r)
-		if r.event == "" && !hasTime {
+		if !hasTime {
 			if t, ok := p.structuredTime(line, h.format); ok {
 				lineTime, hasTime = t, true
 			}
@@ -196,17 +215,9 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 	if r.event == "" {
 		return ""
 	}
-	// An origin whose app reports an event type through audit lines has it counted once:
-	// framework lines (access lines, SQL echo, Spring Security) for that type are ignored.
-	if bit := supersedeBit(r.event); bit != 0 {
-		switch r.via {
-		case ViaAudit:
-			st.audit |= bit
-		case ViaHTTP, ViaSQL, ViaSecurity:
-			if st.audit&bit != 0 && (r.event != RowsDeleted || strings.Contains(r.get(FieldTable), "user")) {
-				return ""
-			}
-		}
+	if why := p.suppress(st, r); why != "" {
+		p.ignored = why
+		return ""
 	}
 	if ev.Fields == nil {
 		ev.Fields = make(map[string]string, r.n+3)
@@ -262,11 +273,35 @@ func (p *Parser) evictOrigins() {
 	p.lastState = nil
 }
 
-// detect finds the event a line reports, from its format and message.
+// detect finds the event a line reports, from its format and message. It first continues a
+// multi-line SQL statement the origin is in the middle of (see sqlState), and keeps the
+// origin's "last SQL delete" memory for consecutive lines only.
 func (p *Parser) detect(line []byte, h *header, r *result) {
+	st := p.lastState
+	sq := &st.sql
+	if sq.phase != sqlIdle {
+		if isContinuation(line) {
+			sq.feed(line, r)
+			return
+		}
+		sq.phase, sq.buf = sqlIdle, sq.buf[:0]
+	}
+	p.detectLine(line, h, r, st)
+	if sq.phase == sqlIdle && (r.event != RowsDeleted || r.via != ViaSQL) {
+		sq.last, sq.lastCh = "", 0
+	}
+}
+
+// detectLine dispatches on the line's format: JSON (audit events, then structured logging),
+// access lines, and the messages of every other format, recognised by key phrases anywhere
+// in them so that any logging prefix works.
+func (p *Parser) detectLine(line []byte, h *header, r *result, st *originState) {
 	switch h.format {
 	case FormatJSON:
 		p.detectJSON(line, r)
+		if r.event == "" {
+			p.detectStructured(line, r)
+		}
 		return
 	}
 	if h.access {
@@ -276,33 +311,15 @@ func (p *Parser) detect(line []byte, h *header, r *result) {
 		}
 		return
 	}
+	if ch, ok := hibernateHeader(line); ok {
+		st.sql.start(ch, h.format, h.logger)
+		return
+	}
 	msg := h.msg
 	if len(msg) == 0 {
 		return
 	}
-	switch msg[0] {
-	case 'A':
-		if bytes.HasPrefix(msg, []byte("Authentication event AuthenticationFailure")) {
-			detectSpringSecurity(msg, r)
-		}
-	case 'M':
-		if bytes.HasPrefix(msg, []byte("Migrating schema ")) {
-			detectFlyway(msg, r)
-		}
-	case 'C':
-		if bytes.HasPrefix(msg, []byte("ChangeSet ")) && bytes.Contains(msg, []byte(" ran successfully")) {
-			detectLiquibase(msg, r)
-		}
-	case 'R':
-		if h.format == FormatAlembic || bytes.HasPrefix(h.logger, []byte("alembic")) {
-			detectAlembic(msg, r)
-		}
-	case 'd', 'D':
-		if h.format == FormatHibernate || bytes.HasSuffix(h.logger, []byte("hibernate.SQL")) ||
-			bytes.HasPrefix(h.logger, []byte("sqlalchemy.engine")) {
-			detectSQLDelete(msg, r)
-		}
-	}
+	detectMessage(line, msg, h.format == FormatHibernate, r)
 	if r.event == "" {
 		p.detectAudit(msg, r)
 	}

@@ -48,7 +48,8 @@ func (p *Parser) detectJSON(line []byte, r *result) {
 	}
 }
 
-// structuredTime finds the time of a JSON or logfmt line that is not an event.
+// structuredTime finds the time of a JSON line, a logfmt line or a java.util.logging header,
+// formats the header scan gives no time.
 func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
 	switch format {
 	case FormatJSON:
@@ -65,13 +66,20 @@ func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
 				}
 				continue
 			}
+			// A number, also in exponent form (GELF: 1.725547337613E9).
 			e := 0
-			for e < len(v) && (isDigit(v[e]) || v[e] == '.') {
+			for e < len(v) && (isDigit(v[e]) || v[e] == '.' || v[e] == 'e' || v[e] == 'E' || v[e] == '+' || v[e] == '-') {
 				e++
 			}
 			return ParseAny(string(v[:e]), p.loc)
 		}
 	case FormatPlain:
+		// java.util.logging's header line, whose message is on the next line.
+		if len(line) > 0 && line[0] >= 'A' && line[0] <= 'S' {
+			if t, ok := julTime(line, p.loc); ok {
+				return t, true
+			}
+		}
 		// logfmt: the first token is a key=value pair.
 		sp := bytes.IndexByte(line, ' ')
 		if sp < 0 {
@@ -98,4 +106,95 @@ func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// Keys of structured-logging JSON (Spring Boot 3.4's ecs, logstash and gelf formats,
+// logstash-logback-encoder, python-json-logger, ECS nested objects).
+var (
+	jsonMsgKeys    = []string{`"message":`, `"short_message":`, `"msg":`}
+	jsonLoggerKeys = []string{`"log.logger":`, `"logger_name":`, `"_log_logger":`, `"logger":`, `"name":`}
+	jsonLevelKeys  = []string{`"log.level":`, `"level":`, `"_level_name":`, `"levelname":`}
+)
+
+// detectStructured recognises the message inside a structured-logging JSON line like a plain
+// line's (SQL, Flyway, Liquibase, Alembic, Spring Security, audit lines). The message is
+// found by a byte search and decoded only when it has escapes, so a JSON line that is no
+// event costs a few searches and no allocation.
+func (p *Parser) detectStructured(line []byte, r *result) {
+	var msg []byte
+	for _, k := range jsonMsgKeys {
+		if v, ok := jsonValue(line, k); ok {
+			msg = v
+			break
+		}
+	}
+	if len(msg) < 2 || msg[0] != '"' {
+		return
+	}
+	if bytes.IndexByte(msg, '\\') >= 0 {
+		var s string
+		if json.Unmarshal(msg, &s) != nil {
+			return
+		}
+		msg = []byte(s)
+	} else {
+		msg = msg[1 : len(msg)-1]
+	}
+	logger := jsonText(line, jsonLoggerKeys)
+	detectMessage(logger, msg, false, r)
+	if r.event == "" {
+		p.detectAudit(msg, r)
+	}
+	if r.event == "" {
+		return
+	}
+	r.format = FormatJSON
+	if len(logger) > 0 {
+		r.set(FieldLogger, clip(string(logger)))
+	}
+	if level := jsonText(line, jsonLevelKeys); len(level) > 0 {
+		r.set(FieldLevel, clip(string(level)))
+	}
+}
+
+// jsonText returns the first of keys' values that is a string without escapes, unquoted.
+func jsonText(line []byte, keys []string) []byte {
+	for _, k := range keys {
+		if v, ok := jsonValue(line, k); ok && len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
+			return v[1 : len(v)-1]
+		}
+	}
+	return nil
+}
+
+// jsonValue finds `key` (written with its quotes and colon) in a JSON line and returns the
+// raw value after it: a quoted string with its quotes, or the bytes of a number or literal.
+// It is a byte search, not a parser: the first occurrence wins, at any depth; a key inside a
+// string value cannot match because its quotes are escaped there.
+func jsonValue(line []byte, key string) ([]byte, bool) {
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return nil, false
+	}
+	v := line[i+len(key):]
+	j := 0
+	for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+		j++
+	}
+	v = v[j:]
+	if len(v) == 0 {
+		return nil, false
+	}
+	if v[0] != '"' {
+		e := 0
+		for e < len(v) && v[e] != ',' && v[e] != '}' && v[e] != ' ' {
+			e++
+		}
+		return v[:e], e > 0
+	}
+	e := skipQuoted(v, 0)
+	if e > len(v) || v[e-1] != '"' || e < 2 {
+		return nil, false
+	}
+	return v[:e], true
 }

@@ -1,0 +1,123 @@
+package parse
+
+import "bytes"
+
+// maxPendingSQL bounds the text kept of a multi-line statement while it is read: the DELETE
+// keyword, an alias, FROM and a (qualified) table name fit in it; a statement whose table
+// does not is given up.
+const maxPendingSQL = 192
+
+// Phases of a multi-line statement.
+const (
+	sqlIdle    uint8 = iota
+	sqlReading       // a header was seen; the statement's indented lines follow
+	sqlTail          // decided (reported or not a DELETE): its remaining lines are skipped
+)
+
+// sqlState is an origin's SQL-echo state: the multi-line statement being read (Hibernate's
+// format_sql puts the statement on the lines after `Hibernate:` or after an empty
+// org.hibernate.SQL message) and the last statement reported, to count once a statement
+// that show_sql and the org.hibernate.SQL logger both logged. Its size is bounded:
+// buf never grows beyond maxPendingSQL and the strings are clipped.
+type sqlState struct {
+	phase   uint8
+	channel uint8  // of the statement being read
+	format  string // the header line's format (a constant)
+	logger  string // the header line's logger, clipped
+	buf     []byte // the statement so far, whitespace-normalised
+
+	// last is the table of the last DELETE reported (schema.table), lastCh its channel;
+	// "" once a line that is neither part of a statement nor an SQL delete came between.
+	last   string
+	lastCh uint8
+}
+
+// isContinuation: a statement line of format_sql output is indented.
+func isContinuation(line []byte) bool {
+	return len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
+}
+
+// hibernateHeader recognises the line a format_sql statement hangs from: `Hibernate:` alone
+// (show_sql) or a line ending with the org.hibernate.SQL logger's name and an empty message
+// (`... DEBUG 1 --- [main] org.hibernate.SQL : `, `... o.h.SQL - `).
+func hibernateHeader(line []byte) (channel uint8, ok bool) {
+	t := bytes.TrimRight(line, " \t\r")
+	if len(t) == 0 {
+		return 0, false
+	}
+	switch t[len(t)-1] {
+	case ':':
+		if string(t) == "Hibernate:" {
+			return sqlStdout, true
+		}
+	case '-', 'L':
+	default:
+		return 0, false
+	}
+	t = bytes.TrimRight(t, " \t:-")
+	if bytes.HasSuffix(t, []byte("hibernate.SQL")) || bytes.HasSuffix(t, []byte("o.h.SQL")) {
+		return sqlLogger, true
+	}
+	return 0, false
+}
+
+// start begins reading a multi-line statement.
+func (s *sqlState) start(channel uint8, format string, logger []byte) {
+	if channel == sqlStdout {
+		format = FormatHibernate
+	}
+	s.phase, s.channel, s.format = sqlReading, channel, format
+	s.logger = clip(string(logger))
+	s.buf = s.buf[:0]
+}
+
+// feed takes one indented line of the statement being read; when the line completes a
+// DELETE's table name, r gets the event.
+func (s *sqlState) feed(line []byte, r *result) {
+	if s.phase != sqlReading {
+		return
+	}
+	t := bytes.TrimSpace(line)
+	if len(t) == 0 {
+		return
+	}
+	if len(s.buf)+len(t)+1 > maxPendingSQL {
+		s.phase, s.buf = sqlTail, s.buf[:0]
+		return
+	}
+	s.buf = append(append(s.buf, t...), ' ')
+	if len(s.buf) < 7 || !bytes.EqualFold(s.buf[:6], []byte("delete")) || isIdentByte(s.buf[6]) {
+		s.phase, s.buf = sqlTail, s.buf[:0]
+		return
+	}
+	st, complete, ok := parseDelete(s.buf, 0, false)
+	if !ok {
+		s.phase, s.buf = sqlTail, s.buf[:0]
+		return
+	}
+	if !complete {
+		return
+	}
+	s.phase, s.buf = sqlTail, s.buf[:0]
+	setDelete(r, st)
+	r.format = s.format
+	if s.logger != "" {
+		r.set(FieldLogger, s.logger)
+	}
+}
+
+// sqlChannel tells from the event's format which channel logged it.
+func sqlChannel(format string) uint8 {
+	if format == FormatHibernate {
+		return sqlStdout
+	}
+	return sqlLogger
+}
+
+// tableKey names a deleted table with its schema.
+func tableKey(table, schema string) string {
+	if schema == "" {
+		return table
+	}
+	return schema + "." + table
+}
