@@ -132,3 +132,90 @@ func TestMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestSecondParserAgrees: in a pipeline the override processor parses first and the rules
+// processor parses only the lines left without an event. Its own memory (format_sql
+// statements, show_sql duplicates, audit-speaking origins, Liquibase pairs) must lead it to
+// the same events: none more, none fewer.
+func TestSecondParserAgrees(t *testing.T) {
+	for _, c := range readMessageCases(t) {
+		t.Run(c.file+"/"+c.name, func(t *testing.T) {
+			first, second := New(Options{}), New(Options{})
+			for _, ml := range c.lines {
+				ev := sdk.Event{Kind: sdk.KindLog, Origin: "app", Line: []byte(ml.line)}
+				want := first.Apply(&ev)
+				wantFields := fieldsString(ev.Fields)
+				if got := second.Apply(&ev); got != want || fieldsString(ev.Fields) != wantFields {
+					t.Errorf("%s:%d: second parser %q %s, first %q %s", c.file, ml.no, got, fieldsString(ev.Fields), want, wantFields)
+				}
+			}
+		})
+	}
+}
+
+// TestLogoutDeletingRefreshTokens: a logout that deletes the user's refresh tokens is routine
+// and must not page: by default no event, and LastIgnored says which pattern excluded it.
+// Including the table again makes it count.
+func TestLogoutDeletingRefreshTokens(t *testing.T) {
+	lines := []string{
+		`10.0.0.8 - - [05/Dec/2026 15:46:28] "POST /auth/logout HTTP/1.1" 204 -`,
+		`INFO:sqlalchemy.engine.Engine:DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?`,
+		`INFO:sqlalchemy.engine.Engine:[generated in 0.00011s] (42,)`,
+	}
+	p := New(Options{})
+	for _, l := range lines {
+		ev := sdk.Event{Kind: sdk.KindLog, Origin: "web", Line: []byte(l)}
+		if typ := p.Apply(&ev); typ != "" {
+			t.Fatalf("%s: event %q %v", l, typ, ev.Fields)
+		}
+		if l == lines[1] {
+			if got, want := p.LastIgnored(), `table policy: "refresh_tokens" matches exclude "*token*"`; got != want {
+				t.Fatalf("LastIgnored %q, want %q", got, want)
+			}
+		} else if p.LastIgnored() != "" {
+			t.Fatalf("%s: LastIgnored %q for a line recognising nothing", l, p.LastIgnored())
+		}
+	}
+	pol, err := NewTablePolicy(nil, []string{"*session*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = New(Options{Tables: pol})
+	ev := sdk.Event{Kind: sdk.KindLog, Origin: "web", Line: []byte(lines[1])}
+	if p.Apply(&ev) != RowsDeleted || ev.Field(FieldTable) != "refresh_tokens" || p.LastIgnored() != "" {
+		t.Fatalf("with tokens no longer excluded: %v %q", ev.Fields, p.LastIgnored())
+	}
+}
+
+func TestTablePolicy(t *testing.T) {
+	tests := []struct {
+		include, exclude []string
+		table, schema    string
+		want             string // "" counts; else a substring of the reason
+	}{
+		{nil, nil, "users", "", ""},
+		{nil, nil, "user_sessions", "", `"user_sessions" matches exclude "*session*"`},
+		{nil, nil, "refresh_tokens", "auth", `"auth.refresh_tokens" matches exclude "*token*"`},
+		{nil, nil, "qrtz_fired_triggers", "", `matches exclude "qrtz_*"`},
+		{[]string{"users", "orders"}, []string{}, "users", "", ""},
+		{[]string{"users", "orders"}, []string{}, "payments", "", `"payments" matches no include pattern`},
+		{[]string{"billing.*"}, []string{}, "invoices", "billing", ""},
+		{[]string{"billing.*"}, []string{}, "invoices", "", "matches no include pattern"},
+		{[]string{"*"}, []string{"AUDIT_*"}, "audit_log", "", `matches exclude "audit_*"`},
+	}
+	for _, tt := range tests {
+		p, err := NewTablePolicy(tt.include, tt.exclude)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := p.Ignores(tt.table, tt.schema)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("%v/%v %s.%s: %q, want %q", tt.include, tt.exclude, tt.schema, tt.table, got, tt.want)
+		}
+	}
+	for _, bad := range [][]string{{"[a-"}, {""}, {"  "}} {
+		if _, err := NewTablePolicy(bad, nil); err == nil {
+			t.Errorf("pattern %q accepted", bad)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -71,6 +72,9 @@ func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
 			for e < len(v) && (isDigit(v[e]) || v[e] == '.' || v[e] == 'e' || v[e] == 'E' || v[e] == '+' || v[e] == '-') {
 				e++
 			}
+			if bytes.IndexAny(v[:e], "eE") >= 0 {
+				return expTime(v[:e])
+			}
 			return ParseAny(string(v[:e]), p.loc)
 		}
 	case FormatPlain:
@@ -106,6 +110,16 @@ func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// expTime reads epoch seconds in exponent form (GELF's `1.725547337613E9`), rounded to the
+// millisecond the format carries, which float64 cannot hold exactly.
+func expTime(b []byte) (time.Time, bool) {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f <= 0 || f >= 1e11 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(math.Round(f * 1000))).UTC(), true
 }
 
 // Keys of structured-logging JSON (Spring Boot 3.4's ecs, logstash and gelf formats,
