@@ -178,6 +178,8 @@ func TestConfigErrorsArePositioned(t *testing.T) {
 		{"parser \"p\" {\n  regex = \"(unclosed\"\n  event = \"x\"\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:11: invalid regex`},
 		{"rule \"r\" {\n  match = \"x\"\n  treshold = 1\n}", `Did you mean "threshold"?`},
 		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  group_by = [\"ip\"]\n}", `4:14: Incorrect attribute value type`},
+		{"tables {\n  exclude = [\"*token*\", \"[a-\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: table pattern "[a-" is not a valid glob`},
+		{"tables {\n  include = [\"\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: an empty table pattern matches nothing`},
 	}
 	for _, tt := range tests {
 		// want is "line:col: message": some diagnostic must be at that position and say it.
@@ -285,4 +287,34 @@ func auditString(evs []sdk.Event) string {
 			e.Fields["actor"], e.Fields["reason"], e.Fields["until"], e.Fields["origin"]))
 	}
 	return strings.Join(s, "\n")
+}
+
+// TestTablePolicyConfig: by default a delete from a token table is not counted (the alert
+// comes with the users delete a second later); a tables block that no longer excludes tokens
+// makes it count.
+func TestTablePolicyConfig(t *testing.T) {
+	rule := `
+rule "deletes" {
+  match     = "rows_deleted"
+  threshold = 0
+}`
+	lines := [][]byte{
+		[]byte("2026-12-05 15:46:28,123 INFO sqlalchemy.engine.Engine DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?"),
+		[]byte("2026-12-05 15:46:29,123 INFO sqlalchemy.engine.Engine DELETE FROM \"public\".\"users\" WHERE id = ?"),
+	}
+	tokens, users := time.Date(2026, 12, 5, 15, 46, 28, 123e6, time.UTC), time.Date(2026, 12, 5, 15, 46, 29, 123e6, time.UTC)
+	for _, tt := range []struct {
+		config string
+		at     time.Time
+	}{
+		{rule, users},
+		{"tables {\n  exclude = [\"*session*\"]\n}\n" + rule, tokens},
+		{"tables {\n  include = [\"public.*\"]\n  exclude = []\n}\n" + rule, users},
+	} {
+		p := sdktest.NewProcessor(t, detect.RulesComponent(), tt.config, sdktest.WithMode(sdktest.Direct))
+		out := alertsOf(p.Process(logEvents(lines, "app.log")))
+		if len(out) != 1 || !out[0].Time.Equal(tt.at) {
+			t.Errorf("config:\n%s\nalerts %v, want one at %s", tt.config, out, tt.at)
+		}
+	}
 }

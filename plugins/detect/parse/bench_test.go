@@ -19,6 +19,12 @@ func BenchmarkApply(b *testing.B) {
 		"stack_trace":       "\tat com.example.demo.web.OrderController.close(OrderController.java:88) ~[classes/:na]",
 		"json_other":        `{"ts":"2026-11-29T22:57:05.123Z","level":"info","msg":"request done","path":"/api/orders"}`,
 		"alembic_migration": `INFO  [alembic.runtime.migration] Running upgrade 3ab8b2dfb055 -> 28af9800143f, add users.last_login`,
+		"basic_other":       `INFO:app.orders:order 42 shipped to customer 7 after payment was confirmed`,
+		"sqlalchemy_select": `INFO:sqlalchemy.engine.Engine:SELECT users.id, users.email FROM users WHERE users.id = ?`,
+		"sqlalchemy_delete": `INFO:sqlalchemy.engine.Engine:DELETE FROM users WHERE users.id = ?`,
+		"hibernate_stdout":  `Hibernate: delete from products p1_0 where p1_0.id=?`,
+		"ecs_other":         `{"@timestamp":"2026-12-05T15:46:28.123Z","log.level":"INFO","process.pid":1,"process.thread.name":"main","log.logger":"c.e.Shop","message":"order 42 shipped","ecs.version":"8.11"}`,
+		"logstash_flyway":   `{"@timestamp":"2026-12-05T15:46:28.123Z","@version":"1","message":"Migrating schema \"public\" to version \"2 - add orders\"","logger_name":"org.flywaydb.core.internal.command.DbMigrate","level":"INFO"}`,
 	}
 	for name, line := range cases {
 		b.Run(name, func(b *testing.B) {

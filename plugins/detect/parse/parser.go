@@ -319,7 +319,8 @@ func (p *Parser) detectLine(line []byte, h *header, r *result, st *originState) 
 	if len(msg) == 0 {
 		return
 	}
-	detectMessage(line, msg, h.format == FormatHibernate, r)
+	// msg is the end of line: what comes before it is the logging prefix.
+	detectMessage(line[:len(line)-len(msg)], msg, h.format == FormatHibernate, r)
 	if r.event == "" {
 		p.detectAudit(msg, r)
 	}

@@ -29,7 +29,7 @@ func sqlHint(line []byte) bool {
 func findDelete(msg []byte) int {
 	off := 0
 	for off+6 <= len(msg) {
-		i := indexLetters(msg[off:], "elete")
+		i := indexLetters(msg[off:], "elete", "ELETE")
 		if i < 0 {
 			return -1
 		}
@@ -49,10 +49,11 @@ func findDelete(msg []byte) int {
 	return -1
 }
 
-// indexLetters finds word (lower-case letters) in b in lower or upper case.
-func indexLetters(b []byte, word string) int {
-	i := bytes.Index(b, []byte(word))
-	j := bytes.Index(b, []byte(strings.ToUpper(word)))
+// indexLetters finds word (lower-case letters) in b written in lower case or upper, as lower
+// and upper (the same word upper-cased) give it.
+func indexLetters(b []byte, lower, upper string) int {
+	i := bytes.Index(b, []byte(lower))
+	j := bytes.Index(b, []byte(upper))
 	switch {
 	case i < 0:
 		return j

@@ -41,11 +41,15 @@ func isContinuation(line []byte) bool {
 // (show_sql) or a line ending with the org.hibernate.SQL logger's name and an empty message
 // (`... DEBUG 1 --- [main] org.hibernate.SQL : `, `... o.h.SQL - `).
 func hibernateHeader(line []byte) (channel uint8, ok bool) {
-	t := bytes.TrimRight(line, " \t\r")
-	if len(t) == 0 {
+	e := len(line)
+	for e > 0 && (line[e-1] == ' ' || line[e-1] == '\t' || line[e-1] == '\r') {
+		e--
+	}
+	if e == 0 {
 		return 0, false
 	}
-	switch t[len(t)-1] {
+	t := line[:e]
+	switch t[e-1] {
 	case ':':
 		if string(t) == "Hibernate:" {
 			return sqlStdout, true

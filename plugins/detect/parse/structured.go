@@ -154,8 +154,8 @@ func (p *Parser) detectStructured(line []byte, r *result) {
 	} else {
 		msg = msg[1 : len(msg)-1]
 	}
-	logger := jsonText(line, jsonLoggerKeys)
-	detectMessage(logger, msg, false, r)
+	// The logger named anywhere in the line is the SQL-echo hint.
+	detectMessage(line, msg, false, r)
 	if r.event == "" {
 		p.detectAudit(msg, r)
 	}
@@ -163,7 +163,7 @@ func (p *Parser) detectStructured(line []byte, r *result) {
 		return
 	}
 	r.format = FormatJSON
-	if len(logger) > 0 {
+	if logger := jsonText(line, jsonLoggerKeys); len(logger) > 0 {
 		r.set(FieldLogger, clip(string(logger)))
 	}
 	if level := jsonText(line, jsonLevelKeys); len(level) > 0 {

@@ -26,11 +26,17 @@ var DefaultTableInclude = []string{"*"}
 type TablePolicy struct {
 	Include []string
 	Exclude []string
+	// include and exclude are the patterns compiled (see glob); nil until NewTablePolicy.
+	include, exclude []glob
 }
 
 // DefaultTablePolicy is the policy of a parser configured without one.
 func DefaultTablePolicy() *TablePolicy {
-	return &TablePolicy{Include: DefaultTableInclude, Exclude: DefaultTableExclude}
+	p, err := NewTablePolicy(nil, nil)
+	if err != nil {
+		panic(err) // the defaults are valid globs
+	}
+	return p
 }
 
 // NewTablePolicy checks the patterns (lower-casing them). Nil lists take the defaults.
@@ -57,7 +63,66 @@ func NewTablePolicy(include, exclude []string) (*TablePolicy, error) {
 			*l.out = append(*l.out, pat)
 		}
 	}
+	p.include, p.exclude = compileGlobs(p.Include), compileGlobs(p.Exclude)
 	return p, nil
+}
+
+// glob is a compiled pattern: the common shapes (`x`, `x*`, `*x`, `*x*`, `*`) are string
+// tests; any other goes to path.Match.
+type glob struct {
+	pat, lit string
+	kind     uint8
+}
+
+const (
+	globMatch uint8 = iota
+	globExact
+	globPrefix
+	globSuffix
+	globContains
+	globAll
+)
+
+func compileGlobs(pats []string) []glob {
+	out := make([]glob, 0, len(pats))
+	for _, pat := range pats {
+		g := glob{pat: pat, kind: globMatch}
+		inner := strings.Trim(pat, "*")
+		if !strings.ContainsAny(inner, "*?[\\") {
+			lead, trail := strings.HasPrefix(pat, "*"), strings.HasSuffix(pat, "*")
+			switch {
+			case inner == "" && pat != "":
+				g.kind = globAll
+			case lead && trail:
+				g.kind, g.lit = globContains, inner
+			case lead:
+				g.kind, g.lit = globSuffix, inner
+			case trail:
+				g.kind, g.lit = globPrefix, inner
+			default:
+				g.kind, g.lit = globExact, inner
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func (g glob) match(name string) bool {
+	switch g.kind {
+	case globAll:
+		return true
+	case globExact:
+		return name == g.lit
+	case globPrefix:
+		return strings.HasPrefix(name, g.lit)
+	case globSuffix:
+		return strings.HasSuffix(name, g.lit)
+	case globContains:
+		return strings.Contains(name, g.lit)
+	}
+	ok, _ := path.Match(g.pat, name)
+	return ok
 }
 
 // Ignores returns why a delete from table (lower case; schema may be "") does not count, or
@@ -66,24 +131,22 @@ func (p *TablePolicy) Ignores(table, schema string) string {
 	if p == nil {
 		return ""
 	}
-	if pat, ok := matchTable(p.Exclude, table, schema); ok {
+	if p.include == nil && p.exclude == nil {
+		p.include, p.exclude = compileGlobs(p.Include), compileGlobs(p.Exclude)
+	}
+	if pat, ok := matchTable(p.exclude, table, schema); ok {
 		return fmt.Sprintf("table policy: %q matches exclude %q", tableKey(table, schema), pat)
 	}
-	if _, ok := matchTable(p.Include, table, schema); !ok {
+	if _, ok := matchTable(p.include, table, schema); !ok {
 		return fmt.Sprintf("table policy: %q matches no include pattern", tableKey(table, schema))
 	}
 	return ""
 }
 
-func matchTable(pats []string, table, schema string) (string, bool) {
-	for _, pat := range pats {
-		if ok, _ := path.Match(pat, table); ok {
-			return pat, true
-		}
-		if schema != "" {
-			if ok, _ := path.Match(pat, schema+"."+table); ok {
-				return pat, true
-			}
+func matchTable(globs []glob, table, schema string) (string, bool) {
+	for _, g := range globs {
+		if g.match(table) || schema != "" && g.match(schema+"."+table) {
+			return g.pat, true
 		}
 	}
 	return "", false
