@@ -6,6 +6,8 @@ processor "override" "flags" {
   timezone    = "UTC" # zone of Werkzeug, Flask logger and Spring Boot 2 timestamps
   default_ttl = "1h"  # an override declared without ttl
   max_ttl     = "24h"
+  # SQL deletes of session, token and cache tables are housekeeping and do not count: the
+  # default table policy decides (a `tables` block changes it; set it on both processors).
 }
 
 processor "rules" "anomalies" {
