@@ -318,3 +318,34 @@ rule "deletes" {
 		}
 	}
 }
+
+// TestShowSQLAndLoggerCountOnce: Hibernate with both show_sql and the org.hibernate.SQL logger
+// logs each DELETE twice; eleven deletions are eleven events for bulk_deletion, through the
+// override and rules processors as the shipped pipeline runs them.
+func TestShowSQLAndLoggerCountOnce(t *testing.T) {
+	at := time.Date(2026, 12, 5, 15, 46, 0, 0, time.UTC)
+	var lines [][]byte
+	for i := 0; i < 11; i++ {
+		ts := at.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z")
+		lines = append(lines,
+			[]byte(ts+" DEBUG 1 --- [nio-8080-exec-3] org.hibernate.SQL                        : delete from users where id=?"),
+			[]byte("Hibernate: delete from users where id=?"))
+	}
+	rule := func(threshold int) string {
+		return fmt.Sprintf("rule \"bulk_deletion\" {\n  match = \"user_deleted|rows_deleted\"\n  threshold = %d\n  window = \"60s\"\n}", threshold)
+	}
+	for _, tt := range []struct {
+		threshold int
+		alerts    int
+	}{{10, 1}, {11, 0}} {
+		o := sdktest.NewProcessor(t, detect.OverrideComponent(), "", sdktest.WithMode(sdktest.Direct))
+		r := sdktest.NewProcessor(t, detect.RulesComponent(), rule(tt.threshold), sdktest.WithMode(sdktest.Direct))
+		out := alertsOf(r.Process(o.Process(logEvents(lines, "shop"))))
+		if len(out) != tt.alerts {
+			t.Fatalf("threshold %d: %d alerts %v, want %d", tt.threshold, len(out), out, tt.alerts)
+		}
+		if tt.alerts == 1 && out[0].Alert.Count != 11 {
+			t.Fatalf("count %d, want 11", out[0].Alert.Count)
+		}
+	}
+}
