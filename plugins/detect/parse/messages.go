@@ -39,6 +39,16 @@ func detectMessage(prefix, msg []byte, hibernate bool, r *result) {
 	}
 }
 
+// prefixOf returns what comes before msg in line when msg is line's tail (as the header scan
+// gives it), else the whole line: where a logger may be named.
+func prefixOf(line, msg []byte) []byte {
+	n := len(line) - len(msg)
+	if len(msg) > 0 && n >= 0 && &line[n] == &msg[0] {
+		return line[:n]
+	}
+	return line
+}
+
 // phraseAnchors are the first letters of the key phrases, the rarest first.
 var phraseAnchors = [...]byte{'A', 'M', 'R', 'C', 'D'}
 

@@ -319,8 +319,7 @@ func (p *Parser) detectLine(line []byte, h *header, r *result, st *originState) 
 	if len(msg) == 0 {
 		return
 	}
-	// msg is the end of line: what comes before it is the logging prefix.
-	detectMessage(line[:len(line)-len(msg)], msg, h.format == FormatHibernate, r)
+	detectMessage(prefixOf(line, msg), msg, h.format == FormatHibernate, r)
 	if r.event == "" {
 		p.detectAudit(msg, r)
 	}
