@@ -277,6 +277,7 @@ func (p *Parser) evictOrigins() {
 // multi-line SQL statement the origin is in the middle of (see sqlState), and keeps the
 // origin's "last SQL delete" memory for consecutive lines only.
 func (p *Parser) detect(line []byte, h *header, r *result) {
+	// Apply looked the line's origin up just before: p.lastState is its state.
 	st := p.lastState
 	sq := &st.sql
 	if sq.phase != sqlIdle {

@@ -225,18 +225,26 @@ func containsWordFold(b []byte, word string) bool {
 // message or following a logging prefix counts, so prose ("delete from cache requested")
 // does not.
 func detectSQLDelete(msg []byte, hinted bool, r *result) {
-	s := findDelete(msg)
-	if s < 0 {
+	// The first `delete` may be in a comment (use_sql_comments: `/* delete com.example.User */
+	// delete from users ...`) or prose before the statement: try the next ones, a few at most.
+	off := 0
+	for tries := 0; tries < 4 && off < len(msg); tries++ {
+		s := findDelete(msg[off:])
+		if s < 0 {
+			return
+		}
+		s += off
+		off = s + len("delete")
+		if !hinted && !bytes.HasPrefix(msg[s:], []byte("DELETE FROM ")) {
+			continue
+		}
+		st, complete, ok := parseDelete(msg, s, true)
+		if !ok || !complete || st.table == "" {
+			continue
+		}
+		setDelete(r, st)
 		return
 	}
-	if !hinted && !bytes.HasPrefix(msg[s:], []byte("DELETE FROM ")) {
-		return
-	}
-	st, complete, ok := parseDelete(msg, s, true)
-	if !ok || !complete || st.table == "" {
-		return
-	}
-	setDelete(r, st)
 }
 
 func setDelete(r *result, st deleteStmt) {

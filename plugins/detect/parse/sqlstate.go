@@ -82,6 +82,12 @@ func (s *sqlState) feed(line []byte, r *result) {
 		return
 	}
 	t := bytes.TrimSpace(line)
+	if len(s.buf) == 0 && bytes.HasPrefix(t, []byte("/*")) {
+		// use_sql_comments: `/* delete com.example.User */ delete` opens the statement.
+		if e := bytes.Index(t, []byte("*/")); e >= 0 {
+			t = bytes.TrimSpace(t[e+2:])
+		}
+	}
 	if len(t) == 0 {
 		return
 	}
