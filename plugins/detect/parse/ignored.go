@@ -30,14 +30,17 @@ func (p *Parser) suppress(st *originState, r *result) string {
 	}
 	switch {
 	case r.event == RowsDeleted && r.via == ViaSQL:
+		// One execution logged by two channels (Hibernate's show_sql and org.hibernate.SQL;
+		// SQLAlchemy's echo handler and the app's own) comes as two consecutive lines of
+		// different formats. Two executions logged by one channel, even back to back from two
+		// threads, have the same format and both count.
 		key := tableKey(r.get(FieldTable), r.get(FieldSchema))
-		ch := sqlChannel(r.format)
 		sq := &st.sql
-		if sq.last == key && sq.lastCh != 0 && sq.lastCh != ch {
-			sq.last, sq.lastCh = "", 0
-			return fmt.Sprintf("duplicate: the same DELETE from %q was logged just before by the other of show_sql and org.hibernate.SQL", key)
+		if sq.last == key && sq.lastFormat != "" && sq.lastFormat != r.format {
+			sq.last, sq.lastFormat = "", ""
+			return fmt.Sprintf("duplicate: the same DELETE from %q was logged just before in another format (two loggers of one statement, such as show_sql and org.hibernate.SQL)", key)
 		}
-		sq.last, sq.lastCh = key, ch
+		sq.last, sq.lastFormat = key, r.format
 		if why := p.tables.Ignores(r.get(FieldTable), r.get(FieldSchema)); why != "" {
 			return why
 		}
@@ -67,12 +70,12 @@ func (p *Parser) sawParsed(st *originState, ev *sdk.Event) {
 	f := ev.Fields
 	switch {
 	case f[FieldEvent] == RowsDeleted && f[FieldVia] == ViaSQL:
-		st.sql.last, st.sql.lastCh = tableKey(f[FieldTable], f[FieldSchema]), sqlChannel(f[FieldFormat])
+		st.sql.last, st.sql.lastFormat = tableKey(f[FieldTable], f[FieldSchema]), f[FieldFormat]
 		if st.sql.phase == sqlReading {
 			st.sql.phase, st.sql.buf = sqlTail, st.sql.buf[:0]
 		}
 	default:
-		st.sql.phase, st.sql.last, st.sql.lastCh = sqlIdle, "", 0
+		st.sql.phase, st.sql.last, st.sql.lastFormat = sqlIdle, "", ""
 	}
 	if f[FieldEvent] == MigrationStarted && f[FieldVia] == ViaMigration && f[FieldTool] == "liquibase" {
 		st.migLast, st.migPair = f[FieldRevision], liquibasePair(f)

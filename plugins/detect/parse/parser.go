@@ -289,7 +289,7 @@ func (p *Parser) detect(line []byte, h *header, r *result) {
 	}
 	p.detectLine(line, h, r, st)
 	if sq.phase == sqlIdle && (r.event != RowsDeleted || r.via != ViaSQL) {
-		sq.last, sq.lastCh = "", 0
+		sq.last, sq.lastFormat = "", ""
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 // prefix, Hibernate's show_sql and org.hibernate.SQL), on one line or, with Hibernate's
 // format_sql, over several (see sqlstate.go).
 
-// SQL channels: where a Hibernate statement was logged. The same statement logged by both
-// show_sql (stdout) and the org.hibernate.SQL logger is one execution.
+// SQL channels: where a Hibernate format_sql statement hangs from, show_sql (stdout, format
+// "hibernate") or the org.hibernate.SQL logger.
 const (
 	sqlLogger uint8 = 1
 	sqlStdout uint8 = 2

@@ -26,10 +26,11 @@ type sqlState struct {
 	logger  string // the header line's logger, clipped
 	buf     []byte // the statement so far, whitespace-normalised
 
-	// last is the table of the last DELETE reported (schema.table), lastCh its channel;
-	// "" once a line that is neither part of a statement nor an SQL delete came between.
-	last   string
-	lastCh uint8
+	// last is the table of the last DELETE reported (schema.table), lastFormat the format
+	// of its line; "" once a line that is neither part of a statement nor an SQL delete came
+	// between.
+	last       string
+	lastFormat string
 }
 
 // isContinuation: a statement line of format_sql output is indented.
@@ -114,14 +115,6 @@ func (s *sqlState) feed(line []byte, r *result) {
 	if s.logger != "" {
 		r.set(FieldLogger, s.logger)
 	}
-}
-
-// sqlChannel tells from the event's format which channel logged it.
-func sqlChannel(format string) uint8 {
-	if format == FormatHibernate {
-		return sqlStdout
-	}
-	return sqlLogger
 }
 
 // tableKey names a deleted table with its schema.
