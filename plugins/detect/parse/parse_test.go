@@ -173,8 +173,14 @@ func TestAuditSupersedesFramework(t *testing.T) {
 	if apply("a", access) != "" {
 		t.Fatal("framework line after audit lines of the same type must not count again")
 	}
+	if got := p.LastIgnored(); !strings.Contains(got, "superseded: this origin reports user_deleted through audit lines") {
+		t.Fatalf("LastIgnored %q", got)
+	}
 	if apply("b", access) != UserDeleted {
 		t.Fatal("another origin is not affected")
+	}
+	if p.LastIgnored() != "" {
+		t.Fatalf("LastIgnored %q after an emitted event", p.LastIgnored())
 	}
 	if apply("a", `10.0.0.8 - - [22/Aug/2026 11:10:24] "POST /login HTTP/1.1" 401 -`) != LoginFailed {
 		t.Fatal("other event types from the origin still count")
