@@ -210,7 +210,7 @@ func FuzzLineSequence(f *testing.F) {
 		for _, p := range []*Parser{first, second} {
 			for name, st := range p.origins {
 				if len(st.sql.buf) > maxPendingSQL || len(st.sql.last) > 2*maxFieldLen+1 ||
-					len(st.sql.logger) > maxFieldLen || len(st.migLast) > maxFieldLen {
+					len(st.sql.logger) > maxFieldLen || len(st.sql.level) > maxFieldLen || len(st.migLast) > maxFieldLen {
 					t.Fatalf("origin %s: state grew: buf %d last %d logger %d mig %d", name,
 						len(st.sql.buf), len(st.sql.last), len(st.sql.logger), len(st.migLast))
 				}

@@ -312,8 +312,8 @@ func (p *Parser) detectLine(line []byte, h *header, r *result, st *originState) 
 		}
 		return
 	}
-	if ch, ok := hibernateHeader(line); ok {
-		st.sql.start(ch, h.format, h.logger)
+	if ch, ok := sqlHeader(line); ok {
+		st.sql.start(ch, h.format, h.logger, h.level)
 		return
 	}
 	msg := h.msg

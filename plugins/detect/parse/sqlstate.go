@@ -23,7 +23,8 @@ type sqlState struct {
 	phase   uint8
 	channel uint8  // of the statement being read
 	format  string // the header line's format (a constant)
-	logger  string // the header line's logger, clipped
+	logger  string // the header line's logger and level, clipped
+	level   string
 	buf     []byte // the statement so far, whitespace-normalised
 
 	// last is the table of the last DELETE reported (schema.table), lastFormat the format
@@ -38,10 +39,13 @@ func isContinuation(line []byte) bool {
 	return len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
 }
 
-// hibernateHeader recognises the line a format_sql statement hangs from: `Hibernate:` alone
-// (show_sql) or a line ending with the org.hibernate.SQL logger's name and an empty message
-// (`... DEBUG 1 --- [main] org.hibernate.SQL : `, `... o.h.SQL - `).
-func hibernateHeader(line []byte) (channel uint8, ok bool) {
+// sqlHeader recognises the line a multi-line statement hangs from, a line whose message is
+// empty: `Hibernate:` alone (show_sql with format_sql), a line ending with the
+// org.hibernate.SQL logger's name (`... DEBUG 1 --- [main] org.hibernate.SQL : `,
+// `... o.h.SQL - `), or SQLAlchemy's engine logger logging a statement that starts with a
+// newline (`2025-08-27 14:20:20,530 INFO sqlalchemy.engine.Engine`, `INFO:sqlalchemy.engine.
+// Engine:`, `... - sqlalchemy.engine.Engine - base -`, Flask's `[ts] INFO in base:`).
+func sqlHeader(line []byte) (channel uint8, ok bool) {
 	e := len(line)
 	for e > 0 && (line[e-1] == ' ' || line[e-1] == '\t' || line[e-1] == '\r') {
 		e--
@@ -55,24 +59,31 @@ func hibernateHeader(line []byte) (channel uint8, ok bool) {
 		if string(t) == "Hibernate:" {
 			return sqlStdout, true
 		}
-	case '-', 'L':
+	case '-', 'L', 'e':
 	default:
 		return 0, false
 	}
 	t = bytes.TrimRight(t, " \t:-")
-	if bytes.HasSuffix(t, []byte("hibernate.SQL")) || bytes.HasSuffix(t, []byte("o.h.SQL")) {
+	switch {
+	case bytes.HasSuffix(t, []byte("hibernate.SQL")), bytes.HasSuffix(t, []byte("o.h.SQL")),
+		bytes.HasSuffix(t, []byte("] INFO in base")):
+		return sqlLogger, true
+	}
+	// SQLAlchemy's logger name, followed at most by a level or module name.
+	if i := bytes.LastIndex(t, []byte("sqlalchemy.engine")); i >= 0 && len(t)-i <= 48 &&
+		bytes.Count(t[i:], []byte(" ")) <= 3 {
 		return sqlLogger, true
 	}
 	return 0, false
 }
 
 // start begins reading a multi-line statement.
-func (s *sqlState) start(channel uint8, format string, logger []byte) {
+func (s *sqlState) start(channel uint8, format string, logger, level []byte) {
 	if channel == sqlStdout {
 		format = FormatHibernate
 	}
 	s.phase, s.channel, s.format = sqlReading, channel, format
-	s.logger = clip(string(logger))
+	s.logger, s.level = clip(string(logger)), clip(string(level))
 	s.buf = s.buf[:0]
 }
 
@@ -112,6 +123,9 @@ func (s *sqlState) feed(line []byte, r *result) {
 	s.phase, s.buf = sqlTail, s.buf[:0]
 	setDelete(r, st)
 	r.format = s.format
+	if s.level != "" {
+		r.set(FieldLevel, s.level)
+	}
 	if s.logger != "" {
 		r.set(FieldLogger, s.logger)
 	}
