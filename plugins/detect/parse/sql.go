@@ -6,11 +6,11 @@ import (
 )
 
 // SQL echo: DELETE statements that ORMs log (SQLAlchemy's engine logger under any logging
-// prefix, Hibernate's show_sql and org.hibernate.SQL), on one line or, with Hibernate's
-// format_sql, over several (see sqlstate.go).
+// prefix, Hibernate's show_sql and org.hibernate.SQL), on one line or over several
+// (Hibernate's format_sql, SQLAlchemy statements starting with a newline; see sqlstate.go).
 
-// SQL channels: where a Hibernate format_sql statement hangs from, show_sql (stdout, format
-// "hibernate") or the org.hibernate.SQL logger.
+// SQL channels: where a multi-line statement hangs from, show_sql (stdout, format
+// "hibernate") or a logger (org.hibernate.SQL, sqlalchemy.engine).
 const (
 	sqlLogger uint8 = 1
 	sqlStdout uint8 = 2
@@ -76,7 +76,7 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// word returns the end of the identifier-ish token at b[i:] (letters, digits, _ and $).
+// wordEnd returns the end of the identifier-ish token at b[i:] (letters, digits, _ and $).
 func wordEnd(b []byte, i int) int {
 	for i < len(b) && isIdentByte(b[i]) {
 		i++
@@ -91,9 +91,14 @@ func wordEnd(b []byte, i int) int {
 func tableName(b []byte, i int) (table, schema string, end int, ok bool) {
 	var parts [3]string
 	n := 0
-	for {
+	// At most catalog.schema.table and one more: a longer dotted run is not a name, and
+	// its parts are not lowered one by one.
+	for k := 0; ; k++ {
 		if i >= len(b) {
 			break
+		}
+		if k == 4 {
+			return "", "", i, false
 		}
 		var part []byte
 		switch c := b[i]; c {
@@ -120,6 +125,9 @@ func tableName(b []byte, i int) (table, schema string, end int, ok bool) {
 			copy(parts[:], parts[1:])
 			n--
 		}
+		if len(part) > maxFieldLen {
+			part = part[:maxFieldLen]
+		}
 		parts[n] = strings.ToLower(string(part))
 		n++
 		if i < len(b) && b[i] == '.' {
@@ -131,14 +139,14 @@ func tableName(b []byte, i int) (table, schema string, end int, ok bool) {
 	if n == 0 || parts[n-1] == "" {
 		return "", "", i, false
 	}
-	table = clip(parts[n-1])
+	table = clip(parts[n-1]) // ToLower may lengthen some runes
 	if n >= 2 {
 		schema = clip(parts[n-2])
 	}
 	return table, schema, i, true
 }
 
-// sqlKeywords are words that cannot be a table alias.
+// isSQLKeyword: words that cannot be a table alias.
 func isSQLKeyword(w []byte) bool {
 	switch strings.ToLower(string(w)) {
 	case "where", "using", "returning", "order", "limit", "from", "as", "output", "with", "join", "inner", "left":
