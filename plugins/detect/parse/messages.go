@@ -15,15 +15,24 @@ import "bytes"
 // event costs five vectorised byte searches and no allocation. A lower-case `delete` is SQL
 // only on a line naming an SQL-echo logger.
 func detectMessage(prefix, msg []byte, hibernate bool, r *result) {
+	// A hostile line full of phrase starts costs at most maxPhraseTries checks, each of at
+	// most phraseWindow bytes.
+	tries := 0
 	for _, a := range phraseAnchors {
-		for off := 0; off < len(msg); {
+		for off := 0; off < len(msg) && tries < maxPhraseTries; {
 			i := bytes.IndexByte(msg[off:], a)
 			if i < 0 {
 				break
 			}
 			i += off
 			off = i + 1
-			phraseAt(msg, i, hibernate, prefix, r)
+			rest := msg[i:]
+			if len(rest) > phraseWindow {
+				rest = rest[:phraseWindow]
+			}
+			if phraseAt(rest, hibernate, prefix, msg, r) {
+				tries++
+			}
 			if r.event != "" {
 				return
 			}
@@ -49,38 +58,53 @@ func prefixOf(line, msg []byte) []byte {
 	return line
 }
 
-// phraseAnchors are the first letters of the key phrases, the rarest first.
+// phraseWindow bounds the text a phrase's detector reads after the phrase's start; statements,
+// changeset ids and security details fit in it.
+const phraseWindow = 4096
+
+// maxPhraseTries bounds the phrase starts checked in one line.
+const maxPhraseTries = 8
+
+// phraseAnchors are the first letters of the key phrases.
 var phraseAnchors = [...]byte{'A', 'M', 'R', 'C', 'D'}
 
-// phraseAt checks the key phrase that may start at msg[i] (an anchor letter).
-func phraseAt(msg []byte, i int, hibernate bool, prefix []byte, r *result) {
-	rest := msg[i:]
+// phraseAt checks the key phrase that may start rest (at an anchor letter) and reports
+// whether one did. msg is the whole message, for the SQL-logger hint.
+func phraseAt(rest []byte, hibernate bool, prefix, msg []byte, r *result) bool {
 	switch rest[0] {
 	case 'A':
 		if bytes.HasPrefix(rest, []byte("Authentication event AuthenticationFailure")) {
 			detectSpringSecurity(rest, r)
-		} else if bytes.HasPrefix(rest, []byte("AuditEvent [")) {
+			return true
+		}
+		if bytes.HasPrefix(rest, []byte("AuditEvent [")) {
 			detectAuditEvent(rest, r)
+			return true
 		}
 	case 'M':
 		if bytes.HasPrefix(rest, []byte("Migrating schema ")) {
 			detectFlyway(rest, r)
+			return true
 		}
 	case 'C':
 		if bytes.HasPrefix(rest, []byte("ChangeSet ")) || bytes.HasPrefix(rest, []byte("Changeset ")) {
 			if at := bytes.Index(rest, []byte(" ran successfully")); at >= 0 {
-				detectLiquibase(msg, i+at, r)
+				detectLiquibase(rest, at, r)
 			}
+			return true
 		}
 	case 'R':
 		if bytes.HasPrefix(rest, []byte("Running ")) {
 			detectRunning(rest, r)
+			return true
 		}
 	case 'D':
 		if bytes.HasPrefix(rest, []byte("DELETE ")) || bytes.HasPrefix(rest, []byte("Delete ")) {
-			detectSQLDelete(msg, hibernate || sqlHint(prefix) || sqlHint(msg), r)
+			detectSQLDelete(rest, hibernate || sqlHint(prefix) || sqlHint(msg), r)
+			return true
 		}
 	}
+	return false
 }
 
 // detectRunning: Alembic's `Running upgrade a -> b, msg` / `Running downgrade ...` and

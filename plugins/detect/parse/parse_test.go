@@ -293,3 +293,23 @@ func TestExtraEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileMessages: lines made of phrase starts, dotted names and delete words are
+// parsed in bounded time (each phrase check reads a bounded window, a bounded number of
+// times) and yield nothing or a bounded event.
+func TestHostileMessages(t *testing.T) {
+	p := New(Options{})
+	for _, unit := range []string{"AuditEvent [", "ChangeSet x ", "Migrating schema ", "Running upgrade ", "DELETE DELETE ",
+		"delete from a.b.c.d.e.f ", "Hibernate delete ", "Authentication event AuthenticationFailureX: "} {
+		line := bytes.Repeat([]byte(unit), (1<<20)/len(unit))
+		ev := sdk.Event{Kind: sdk.KindLog, Origin: "o", Line: line}
+		start := time.Now()
+		p.Apply(&ev)
+		for k, v := range ev.Fields {
+			if len(v) > maxFieldLen {
+				t.Fatalf("%q: field %s of %d bytes", unit, k, len(v))
+			}
+		}
+		t.Logf("%q x %d: %s", unit, len(line)/len(unit), time.Since(start))
+	}
+}
