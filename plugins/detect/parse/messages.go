@@ -98,6 +98,13 @@ func phraseAt(rest []byte, hibernate bool, prefix, msg []byte, r *result) bool {
 			detectRunning(rest, r)
 			return true
 		}
+		if bytes.HasPrefix(rest, []byte("Rolling Back Changeset: ")) {
+			setChangeset(changesetID(rest[len("Rolling Back Changeset: "):]), pairStart, r)
+			if r.event != "" {
+				r.set("direction", "rollback")
+			}
+			return true
+		}
 	case 'D':
 		if bytes.HasPrefix(rest, []byte("DELETE ")) || bytes.HasPrefix(rest, []byte("Delete ")) {
 			detectSQLDelete(rest, hibernate || sqlHint(prefix) || sqlHint(msg), r)
@@ -108,17 +115,23 @@ func phraseAt(rest []byte, hibernate bool, prefix, msg []byte, r *result) bool {
 }
 
 // detectRunning: Alembic's `Running upgrade a -> b, msg` / `Running downgrade ...` and
-// Liquibase 4's `Running Changeset: db/changelog.xml::1::bob`.
+// Liquibase 4's `Running Changeset: db/changelog.xml::1::bob`. (Liquibase's rollback,
+// `Rolling Back Changeset: ...`, is read in phraseAt.)
 func detectRunning(msg []byte, r *result) {
 	rest := msg[len("Running "):]
 	switch {
 	case bytes.HasPrefix(rest, []byte("upgrade ")), bytes.HasPrefix(rest, []byte("downgrade ")):
 		detectAlembic(msg, r)
 	case bytes.HasPrefix(rest, []byte("Changeset: ")), bytes.HasPrefix(rest, []byte("changeset: ")):
-		id := bytes.TrimSpace(rest[len("Changeset: "):])
-		if e := bytes.IndexAny(id, " \t"); e >= 0 {
-			id = id[:e]
-		}
-		setChangeset(id, pairStart, r)
+		setChangeset(changesetID(rest[len("Changeset: "):]), pairStart, r)
 	}
+}
+
+// changesetID is the first word of b: `db/changelog.xml::1::bob`.
+func changesetID(b []byte) []byte {
+	id := bytes.TrimSpace(b)
+	if e := bytes.IndexAny(id, " \t"); e >= 0 {
+		id = id[:e]
+	}
+	return id
 }

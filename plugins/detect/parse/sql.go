@@ -16,12 +16,14 @@ const (
 	sqlStdout uint8 = 2
 )
 
-// sqlHint reports whether the line names an SQL-echo logger, so that a lower-case or aliased
+// sqlHint reports whether the line names an SQL-echo logger (or carries MyBatis's statement
+// marker), so that a lower-case or aliased
 // `delete ...` is read as a statement and not as prose. A cheap check, run only on lines that
 // contain "delete".
 func sqlHint(line []byte) bool {
 	return bytes.Contains(line, []byte("sqlalchemy")) || bytes.Contains(line, []byte("ibernate")) ||
-		bytes.Contains(line, []byte("o.h.SQL")) || bytes.Contains(line, []byte(" in base: "))
+		bytes.Contains(line, []byte("o.h.SQL")) || bytes.Contains(line, []byte(" in base: ")) ||
+		bytes.Contains(line, []byte("==>  Preparing: ")) // MyBatis
 }
 
 // findDelete returns the offset of the first `delete` (any case) in msg that starts a word,
