@@ -54,7 +54,7 @@ func (p *Parser) detectJSON(line []byte, r *result) {
 func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
 	switch format {
 	case FormatJSON:
-		for _, k := range []string{`"ts":`, `"time":`, `"timestamp":`, `"@timestamp":`} {
+		for _, k := range jsonTimeKeys {
 			i := bytes.Index(line, []byte(k))
 			if i < 0 {
 				continue
@@ -123,10 +123,12 @@ func expTime(b []byte) (time.Time, bool) {
 }
 
 // Keys of structured-logging JSON (Spring Boot 3.4's ecs, logstash and gelf formats,
-// logstash-logback-encoder, python-json-logger, ECS nested objects).
+// logstash-logback-encoder, log4j2's JsonLayout, python-json-logger, ECS nested objects).
 var (
 	jsonMsgKeys    = []string{`"message":`, `"short_message":`, `"msg":`}
-	jsonLoggerKeys = []string{`"log.logger":`, `"logger_name":`, `"_log_logger":`, `"logger":`, `"name":`}
+	jsonLoggerKeys = []string{`"log.logger":`, `"logger_name":`, `"_log_logger":`, `"loggerName":`, `"logger":`, `"name":`}
+	// jsonTimeKeys: also log4j2's JsonLayout (timeMillis) and python-json-logger (asctime).
+	jsonTimeKeys = []string{`"ts":`, `"time":`, `"timestamp":`, `"@timestamp":`, `"timeMillis":`, `"asctime":`}
 	jsonLevelKeys  = []string{`"log.level":`, `"level":`, `"_level_name":`, `"levelname":`}
 )
 
