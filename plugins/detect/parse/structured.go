@@ -128,8 +128,8 @@ var (
 	jsonMsgKeys    = []string{`"message":`, `"short_message":`, `"msg":`}
 	jsonLoggerKeys = []string{`"log.logger":`, `"logger_name":`, `"_log_logger":`, `"loggerName":`, `"logger":`, `"name":`}
 	// jsonTimeKeys: also log4j2's JsonLayout (timeMillis) and python-json-logger (asctime).
-	jsonTimeKeys = []string{`"ts":`, `"time":`, `"timestamp":`, `"@timestamp":`, `"timeMillis":`, `"asctime":`}
-	jsonLevelKeys  = []string{`"log.level":`, `"level":`, `"_level_name":`, `"levelname":`}
+	jsonTimeKeys  = []string{`"ts":`, `"time":`, `"timestamp":`, `"@timestamp":`, `"timeMillis":`, `"asctime":`}
+	jsonLevelKeys = []string{`"log.level":`, `"level":`, `"_level_name":`, `"levelname":`}
 )
 
 // detectStructured recognises the message inside a structured-logging JSON line like a plain
