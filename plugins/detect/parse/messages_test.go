@@ -219,3 +219,13 @@ func TestTablePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestStructuredExtraWords: an audit_events word without an underscore is recognised in a
+// structured line's message too.
+func TestStructuredExtraWords(t *testing.T) {
+	p := New(Options{ExtraEvents: []string{"refund"}})
+	ev := sdk.Event{Kind: sdk.KindLog, Line: []byte(`{"@timestamp":"2026-12-05T15:46:28.123Z","message":"refund amount=5 actor=bob","logger_name":"pay"}`)}
+	if p.Apply(&ev) != "refund" || ev.Field("amount") != "5" || ev.Field(FieldFormat) != FormatJSON {
+		t.Fatalf("got %v", ev.Fields)
+	}
+}

@@ -137,6 +137,9 @@ var (
 // found by a byte search and decoded only when it has escapes, so a JSON line that is no
 // event costs a few searches and no allocation.
 func (p *Parser) detectStructured(line []byte, r *result) {
+	if len(p.plainWords) == 0 && !mayHoldEvent(line) {
+		return
+	}
 	var msg []byte
 	for _, k := range jsonMsgKeys {
 		if v, ok := jsonValue(line, k); ok {
@@ -171,6 +174,18 @@ func (p *Parser) detectStructured(line []byte, r *result) {
 	if level := jsonText(line, jsonLevelKeys); len(level) > 0 {
 		r.set(FieldLevel, clip(string(level)))
 	}
+}
+
+// mayHoldEvent is a cheap test that a line could hold a framework phrase (one of the phrase
+// letters), an audit word with an underscore, or a lower-case delete. (With audit_events
+// words without an underscore, every structured line is looked at.)
+func mayHoldEvent(line []byte) bool {
+	for _, a := range phraseAnchors {
+		if bytes.IndexByte(line, a) >= 0 {
+			return true
+		}
+	}
+	return bytes.IndexByte(line, '_') >= 0 || bytes.Contains(line, []byte("delete"))
 }
 
 // jsonText returns the first of keys' values that is a string without escapes, unquoted.
