@@ -10,8 +10,9 @@ import "sync"
 // sinks not accepting) holds the source back.
 //
 // Invariant: batches[s] <= maxBatches for every source s, because a source is only ever
-// granted credits that fit (see sourceRunner.regrant); bytes can pass maxBytes by the
-// batches already granted, at most maxBatches per source.
+// granted credits that fit (see sourceRunner.regrant); bytes pass maxBytes by no more than
+// the batches granted while under it, which are sized on each source's usual batch: about
+// one batch per source.
 type flow struct {
 	maxBatches int
 	maxBytes   int
@@ -42,14 +43,24 @@ func (f *flow) done(s *sourceRunner, size int) {
 }
 
 // room returns how many more batches s may have in flight in this pipeline, counting the
-// credits it already holds: none while the pipeline holds max_inflight_bytes or more.
-func (f *flow) room(s *sourceRunner, outstanding int) int {
+// credits it already holds: what fits under max_inflight_batches, and under
+// max_inflight_bytes at the source's usual batch size (avg), at least one while the pipeline
+// holds less than max_inflight_bytes and s holds no credit.
+func (f *flow) room(s *sourceRunner, outstanding, avg int) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.bytes >= f.maxBytes {
 		return 0
 	}
-	return f.maxBatches - f.batches[s] - outstanding
+	n := f.maxBatches - f.batches[s] - outstanding
+	if avg < 1 {
+		avg = 1
+	}
+	byBytes := (f.maxBytes-f.bytes)/avg - outstanding
+	if byBytes < 1 && outstanding == 0 {
+		byBytes = 1
+	}
+	return min(n, byBytes)
 }
 
 // inflight returns the batches and bytes in flight (for tests and health).

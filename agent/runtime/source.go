@@ -55,6 +55,8 @@ type sourceRunner struct {
 	seq    uint64
 	// outstanding is the credits granted to the current reader and not yet used.
 	outstanding int
+	// avgSize is a moving average of the source's batch sizes, for byte credits.
+	avgSize int
 	reader      host.Reader
 	stopping    bool
 	ended       bool
@@ -209,6 +211,11 @@ func (s *sourceRunner) dispatch(b *host.Batch, cps []sdk.Checkpoint) {
 	defer s.rt.dispatchMu.Unlock()
 	s.mu.Lock()
 	s.seq++
+	if s.avgSize == 0 {
+		s.avgSize = size
+	} else {
+		s.avgSize += (size - s.avgSize) / 8
+	}
 	if s.outstanding > 0 {
 		s.outstanding--
 	}
@@ -243,7 +250,7 @@ func (s *sourceRunner) dispatch(b *host.Batch, cps []sdk.Checkpoint) {
 func (s *sourceRunner) roomLocked() int {
 	n := -1
 	for _, p := range s.pipelines {
-		if r := p.flow.room(s, s.outstanding); n < 0 || r < n {
+		if r := p.flow.room(s, s.outstanding, s.avgSize); n < 0 || r < n {
 			n = r
 		}
 	}
