@@ -1,5 +1,7 @@
 package runtime
 
+import "time"
+
 // FailCheckpointWrites makes every checkpoint write fail with what fault returns (nil: the
 // write goes on); nil fault clears it. Tests use it for a state store that cannot write.
 func FailCheckpointWrites(rt *Runtime, fault func() error) {
@@ -41,4 +43,13 @@ func Uncommitted(rt *Runtime, source string) int {
 		}
 	}
 	return -1
+}
+
+// SetCallTimeout sets the deadline of every call to an instance's plugin.
+func SetCallTimeout(rt *Runtime, addr string, d time.Duration) {
+	for _, in := range rt.instances {
+		if in.addr() == addr {
+			in.callTimeout = d
+		}
+	}
 }

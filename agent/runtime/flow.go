@@ -44,8 +44,9 @@ func (f *flow) done(s *sourceRunner, size int) {
 
 // room returns how many more batches s may have in flight in this pipeline, counting the
 // credits it already holds: what fits under max_inflight_batches, and under
-// max_inflight_bytes at the source's usual batch size (avg), at least one while the pipeline
-// holds less than max_inflight_bytes and s holds no credit.
+// max_inflight_bytes at the source's usual batch size (avg; one credit until the first batch
+// tells it), at least one while the pipeline holds less than max_inflight_bytes and s holds
+// no credit.
 func (f *flow) room(s *sourceRunner, outstanding, avg int) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -54,7 +55,8 @@ func (f *flow) room(s *sourceRunner, outstanding, avg int) int {
 	}
 	n := f.maxBatches - f.batches[s] - outstanding
 	if avg < 1 {
-		avg = 1
+		// The source's batch size is not known yet: one batch tells it.
+		return min(n, 1-outstanding)
 	}
 	byBytes := (f.maxBytes-f.bytes)/avg - outstanding
 	if byBytes < 1 && outstanding == 0 {

@@ -70,6 +70,9 @@ func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
 		logger: rt.logger.Named(c.Address()),
 		conf: host.Configuration{Component: c.Type, Instance: c.Address(), Config: c.Config,
 			DataDir: dataDir},
+		// The component block's call_timeout belongs here, once agent/config reads it:
+		// callContext applies it to every processor and source call.
+		callTimeout: 0,
 	}, nil
 }
 

@@ -56,10 +56,10 @@ type sourceRunner struct {
 	// outstanding is the credits granted to the current reader and not yet used.
 	outstanding int
 	// avgSize is a moving average of the source's batch sizes, for byte credits.
-	avgSize int
-	reader      host.Reader
-	stopping    bool
-	ended       bool
+	avgSize  int
+	reader   host.Reader
+	stopping bool
+	ended    bool
 
 	done chan struct{}
 }
@@ -148,6 +148,8 @@ func (s *sourceRunner) run(ctx context.Context) {
 				continue
 			}
 			s.dispatch(msg.Batch, msg.Checkpoints)
+			// The batch refined the source's usual size: the budget may fit more credits.
+			s.regrant()
 		}
 	}
 }

@@ -44,10 +44,15 @@ type buffered struct {
 // errGaveUp means a processor call was abandoned: the runtime is stopping.
 var errGaveUp = errors.New("processing cut off by the shutdown")
 
-// process runs one batch through the stage's processor, restarting a crashed plugin and
-// replaying what it lost. A batch the processor rejects three times is dropped with an error
-// in the log: a poison batch must not stop detection. An error means the batch could not be
-// processed because ctx ended: it went nowhere.
+// maxProcessAttempts is how often a batch is tried, counting failures, crashes and calls
+// past their deadline, before it is set aside.
+const maxProcessAttempts = 3
+
+// process runs one batch through the stage's processor, restarting a crashed or hung plugin
+// and replaying what it lost. A batch that fails, crashes or hangs the processor three times
+// is dropped with an error in the log, and forgotten by the replay buffer: a poison batch
+// must not stop detection. An error means the batch could not be processed because ctx
+// ended: it went nowhere.
 func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (*host.Batch, error) {
 	keep := st.keepsInputs()
 	if keep {
@@ -75,20 +80,37 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (
 		if rerr != nil {
 			return nil, errGaveUp
 		}
+		if attempt >= maxProcessAttempts {
+			st.inst.logger.Error("a batch failed the processor three times; dropping it (the events reach no sink)",
+				"error", err, "events", b.Len(), "plugin_restarted", restarted)
+			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
+			if keep {
+				st.forgetLast()
+			}
+			if restarted {
+				st.rebuild(ctx, false)
+			}
+			return host.NewBatch(nil), nil
+		}
 		if restarted {
 			st.rebuild(ctx, true)
 			continue
-		}
-		if attempt >= 3 {
-			st.inst.logger.Error("processor rejected a batch three times; dropping it (the events reach no sink)",
-				"error", err, "events", b.Len())
-			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
-			return host.NewBatch(nil), nil
 		}
 		st.inst.logger.Warn("processor failed on a batch; retrying", "error", err, "attempt", attempt)
 		if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
 			return nil, errGaveUp
 		}
+	}
+}
+
+// forgetLast drops the newest input from the replay buffer (a batch set aside).
+func (st *stage) forgetLast() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if n := len(st.buffer); n > 0 && st.buffer[n-1].seq > st.baseSeq {
+		st.buffer[n-1].batch.Release()
+		st.held -= st.buffer[n-1].size
+		st.buffer = st.buffer[:n-1]
 	}
 }
 
