@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tda-dev/tda/sdk"
@@ -40,6 +41,8 @@ type pipelineRunner struct {
 	sinks  []*sinkRunner
 	flow   *flow
 	group  *group
+	// ticks counts the clock ticks waiting in the input (at most maxQueuedTicks).
+	ticks atomic.Int32
 
 	mu    sync.Mutex
 	epoch *epoch
@@ -50,6 +53,9 @@ type pipelineRunner struct {
 	done chan struct{}
 }
 
+// maxQueuedTicks bounds the clock ticks waiting in a pipeline's input.
+const maxQueuedTicks = 2
+
 // errLost is the reason a checkpoint is refused after a pipeline lost a batch.
 var errLost = errors.New("a batch was cut off by the shutdown before its sinks got it; no checkpoint covers it, and it is read again at the next start")
 
@@ -59,6 +65,11 @@ func (p *pipelineRunner) run(ctx context.Context) {
 		switch it.kind {
 		case itemBarrier:
 			p.barrier(ctx, it.barrier)
+		case itemTick:
+			if it.done == nil { // the tick loop's, not Flush's
+				p.ticks.Add(-1)
+			}
+			p.process(ctx, it)
 		default:
 			p.process(ctx, it)
 		}

@@ -50,8 +50,8 @@ type GroupPlan struct {
 }
 
 // inputSlack is the room a pipeline's input keeps beyond its sources' batches in flight, for
-// clock ticks (dropped when it is full), checkpoint barriers (one per group in flight) and
-// injected events.
+// clock ticks (at most two wait), a checkpoint barrier (at most one: a group issues the next
+// only once the pending one is marked) and injected events.
 const inputSlack = 64
 
 // BuildPlan works out the plan of cfg, limited to the pipelines named in only (all when

@@ -339,9 +339,11 @@ func (rt *Runtime) tickLoop(p *pipelineRunner) {
 			return
 		case now := <-t.C:
 			rt.dispatchMu.Lock()
-			// Ticks only take half of the input's slack, so barriers and injections always
-			// find room: a busy pipeline gets the time with its next batch anyway.
-			if len(p.in) < cap(p.in)-inputSlack/2 {
+			// At most maxQueuedTicks wait in the input, so ticks never take the room of
+			// batches, barriers and injections: a busy pipeline gets the time with its next
+			// batch anyway.
+			if p.ticks.Load() < maxQueuedTicks {
+				p.ticks.Add(1)
 				p.in <- item{kind: itemTick, wm: sdk.Watermark{Time: now}}
 			}
 			rt.dispatchMu.Unlock()
