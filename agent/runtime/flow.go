@@ -16,6 +16,8 @@ import "sync"
 type flow struct {
 	maxBatches int
 	maxBytes   int
+	// sources feed the pipeline (set while building, read-only after).
+	sources []*sourceRunner
 
 	mu      sync.Mutex
 	bytes   int

@@ -194,3 +194,39 @@ pipeline "main" {
 	}
 	stop(t, rt, store)
 }
+
+// Two sources share a pipeline whose byte budget one of them keeps full: the other is not
+// starved, since every batch accepted makes room for either.
+func TestSharedPipelineBudgetStarvesNoSource(t *testing.T) {
+	g := newGated(0)
+	src := `
+agent {
+  data_dir           = "DATADIR"
+  max_inflight_bytes = "64KiB"
+}
+source "gen" "big" {
+  count = 20000
+  batch = 100
+}
+source "gen" "small" {
+  count = 200
+  batch = 10
+  every = "1ms"
+}
+sink "gated" "out" {}
+pipeline "main" {
+  from = [source.gen.big, source.gen.small]
+  to   = [sink.gated.out]
+}
+`
+	comps := map[string]sdk.Component{"source.gen": genComponent(), "sink.gated": gatedComponent(g)}
+	h := newHarness(t, src, comps)
+	rt, store := h.start(nil)
+	waitFor(t, "the budget to fill", 10*time.Second, func() bool {
+		_, bytes := runtime.Inflight(rt, "main")
+		return bytes >= 64<<10
+	})
+	g.open()
+	waitFor(t, "every line of both sources", 20*time.Second, func() bool { return g.count() == 20200 })
+	stop(t, rt, store)
+}

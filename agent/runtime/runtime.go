@@ -189,6 +189,7 @@ func (rt *Runtime) build(only []string) error {
 				g.sources = append(g.sources, s)
 			}
 			s.pipelines = append(s.pipelines, pr)
+			pr.flow.sources = append(pr.flow.sources, s)
 		}
 		g.pipelines = append(g.pipelines, pr)
 		rt.pipelines = append(rt.pipelines, pr)

@@ -27,7 +27,10 @@ func (e *envelope) hold() { e.pending.Add(1) }
 func (e *envelope) release() {
 	if e.pending.Add(-1) == 0 {
 		e.flow.done(e.src, e.size)
-		e.src.regrant()
+		// The bytes freed may make room for any source of the pipeline, not only this one.
+		for _, s := range e.flow.sources {
+			s.regrant()
+		}
 	}
 }
 
