@@ -445,3 +445,52 @@ pipeline "main" {
 		t.Fatalf("%d lines, want 3000", got)
 	}
 }
+
+// A commit cancelled while it waits for a sink commits nothing; the next commit covers the
+// batches the cancelled one waited for, once the sink accepted them, and no more pending
+// checkpoints pile up meanwhile.
+func TestCancelledCommitIsCoveredByTheNext(t *testing.T) {
+	g := newGated(40)
+	src := `
+agent {
+  data_dir            = "DATADIR"
+  checkpoint_interval = "1h"
+}
+source "gen" "numbers" {
+  count = 300
+  batch = 10
+}
+sink "gated" "out" {}
+pipeline "main" {
+  from = [source.gen.numbers]
+  to   = [sink.gated.out]
+}
+`
+	comps := map[string]sdk.Component{"source.gen": genComponent(), "sink.gated": gatedComponent(g)}
+	h := newHarness(t, src, comps)
+	rt, store := h.start(nil)
+	waitFor(t, "the sink to hold", 10*time.Second, g.blocked.Load)
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err := rt.Commit(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "deadline") {
+			t.Fatalf("commit %d with a stuck sink: %v", i, err)
+		}
+		if got := committedNext(t, store, "source.gen.numbers"); got > g.count() {
+			t.Fatalf("a cancelled commit wrote %d past the %d lines accepted", got, g.count())
+		}
+	}
+	if n := runtime.OpenEpochs(rt, "main"); n > 2 {
+		t.Errorf("%d epochs wait after five cancelled commits; want the pending one and the open one", n)
+	}
+	g.open()
+	waitFor(t, "every line", 10*time.Second, func() bool { return g.count() == 300 })
+	if err := rt.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedNext(t, store, "source.gen.numbers"); got != 300 {
+		t.Fatalf("checkpoint %d after the sink caught up, want 300", got)
+	}
+	stop(t, rt, store)
+}

@@ -53,3 +53,20 @@ func SetCallTimeout(rt *Runtime, addr string, d time.Duration) {
 		}
 	}
 }
+
+// OpenEpochs returns how many of a pipeline's epochs are not drained (the current one
+// included).
+func OpenEpochs(rt *Runtime, pipeline string) int {
+	for _, p := range rt.pipelines {
+		if p.name == pipeline {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			n := 0
+			for e := p.epoch; e != nil && !e.drained(); e = e.prev {
+				n++
+			}
+			return n
+		}
+	}
+	return -1
+}
