@@ -193,7 +193,8 @@ func (g *group) complete(ctx context.Context) error {
 		select {
 		case <-m.drained:
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("the sinks of pipeline %s (%s) have not accepted everything before the barrier; nothing after the last checkpoint is committed, and it is read again after a restart: %w",
+				m.pipeline.name, m.pipeline.sinkNames(), ctx.Err())
 		}
 	}
 	// A failed mark is given up only once drained, so the epochs not drained stay two per

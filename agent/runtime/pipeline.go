@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,4 +210,13 @@ func (p *pipelineRunner) barrier(ctx context.Context, b *barrier) {
 	p.mu.Unlock()
 	res.drained = old.done
 	b.marks <- res
+}
+
+// sinkNames lists the pipeline's sinks for messages.
+func (p *pipelineRunner) sinkNames() string {
+	names := make([]string, len(p.sinks))
+	for i, k := range p.sinks {
+		names[i] = k.addr()
+	}
+	return strings.Join(names, ", ")
 }
