@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,11 +126,16 @@ func (g *group) commitSoon() {
 	}
 }
 
+// CheckpointAddress is the address under which a checkpoint group's health is kept.
+func CheckpointAddress(group string) string { return "checkpoint." + group }
+
 // loop commits the group's checkpoints every interval, and sooner when asked, until ctx
-// ends.
-func (g *group) loop(ctx context.Context, interval time.Duration) {
+// ends. A commit that waits longer than stallAfter for the sinks is given up (it stays
+// pending) and the state says the group's checkpoints are held back, until one commits.
+func (g *group) loop(ctx context.Context, interval, stallAfter time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var heldSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,11 +144,36 @@ func (g *group) loop(ctx context.Context, interval time.Duration) {
 		case <-g.now:
 			t.Reset(interval)
 		}
-		if err := g.commit(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		cctx, cancel := context.WithTimeout(ctx, stallAfter)
+		err := g.commit(cctx)
+		cancel()
+		switch {
+		case err == nil:
+			heldSince = time.Time{}
+			g.rt.health.setLazy(CheckpointAddress(g.name), true, "")
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			if heldSince.IsZero() {
+				heldSince = time.Now().Add(-stallAfter)
+			}
+			g.rt.health.setLazy(CheckpointAddress(g.name), false, fmt.Sprintf(
+				"checkpoints held back since %s: the sinks of pipelines %s have not accepted what they were handed; tda reads on while the pipelines have room, and after a restart re-reads everything since; see those sinks' state",
+				heldSince.UTC().Format(time.RFC3339), strings.Join(g.pipelineNames(), ", ")))
+			g.rt.logger.Warn("checkpoint held back by sinks not accepting; waiting on", "group", g.name, "error", err)
+		default:
 			g.rt.logger.Error("checkpoint failed; the next one retries, and nothing past the last commit is forgotten",
 				"group", g.name, "error", err)
 		}
 	}
+}
+
+func (g *group) pipelineNames() []string {
+	names := make([]string, len(g.pipelines))
+	for i, p := range g.pipelines {
+		names[i] = p.name
+	}
+	return names
 }
 
 // commit completes the pending checkpoint if there is one, then issues a new barrier and

@@ -186,7 +186,7 @@ func TestStuckSinkHoldsBackOnlyItsOwnGroup(t *testing.T) {
 	comps := map[string]sdk.Component{"source.gen": genComponent(), "sink.gated": gatedComponent(g),
 		"sink.collect": collectorComponent("collect", fine)}
 	h := newHarness(t, twoGroups, comps)
-	rt, store := h.start(nil)
+	rt, store := h.startWith(nil, func(o *runtime.Options) { o.CheckpointStallAfter = 100 * time.Millisecond })
 	stopWatch := watchInvariant(t, store, "source.gen.a", g.count)
 	waitFor(t, "the stuck sink", 10*time.Second, g.blocked.Load)
 	waitFor(t, "the other group's checkpoint to reach its end", 10*time.Second, func() bool {
@@ -195,9 +195,19 @@ func TestStuckSinkHoldsBackOnlyItsOwnGroup(t *testing.T) {
 	if got := committedNext(t, store, "source.gen.a"); got > 30 {
 		t.Fatalf("the stuck group committed line %d past its sink's 30", got)
 	}
+	waitFor(t, "the state to say the stuck group's checkpoints are held back", 10*time.Second, func() bool {
+		c := healthOf(rt, runtime.CheckpointAddress("stuck"))
+		return !c.Healthy && strings.Contains(c.Reason, "held back") && strings.Contains(c.Reason, "stuck")
+	})
+	if c := healthOf(rt, runtime.CheckpointAddress("fine")); c.Address != "" && !c.Healthy {
+		t.Fatalf("the fine group is reported held back: %+v", c)
+	}
 	g.open()
 	waitFor(t, "the stuck group to catch up", 10*time.Second, func() bool {
 		return committedNext(t, store, "source.gen.a") == 400
+	})
+	waitFor(t, "the held-back report to clear", 10*time.Second, func() bool {
+		return healthOf(rt, runtime.CheckpointAddress("stuck")).Healthy
 	})
 	stopWatch()
 	stop(t, rt, store)

@@ -95,17 +95,27 @@ func (h *Health) setStatus(addr string, healthy bool, reason string) {
 // it failed, what the operator should do.
 func (h *Health) setStore(path string, err error) {
 	if err == nil {
-		h.mu.Lock()
-		_, known := h.components[StoreAddress]
-		h.mu.Unlock()
-		if known {
-			h.setFacet(StoreAddress, facetComponent, true, "")
-		}
+		h.setLazy(StoreAddress, true, "")
 		return
 	}
-	h.setFacet(StoreAddress, facetComponent, false, fmt.Sprintf(
+	h.setLazy(StoreAddress, false, fmt.Sprintf(
 		"cannot write %s: %s; free space (or fix the file's permissions); tda keeps reading, but after a restart it re-reads everything since the last checkpoint",
 		path, rootCause(err)))
+}
+
+// setLazy sets the component facet of a record that exists only once something went wrong
+// with it (the state store, a checkpoint group): healthy news for an unknown record is no
+// news.
+func (h *Health) setLazy(addr string, healthy bool, reason string) {
+	if healthy {
+		h.mu.Lock()
+		_, known := h.components[addr]
+		h.mu.Unlock()
+		if !known {
+			return
+		}
+	}
+	h.setFacet(addr, facetComponent, healthy, reason)
 }
 
 func (h *Health) setFacet(addr string, kind facetKind, healthy bool, reason string) {

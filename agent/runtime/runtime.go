@@ -45,6 +45,10 @@ type Options struct {
 	// ExitPollInterval is how often each instance's process is checked for an exit (default
 	// 100ms).
 	ExitPollInterval time.Duration
+	// CheckpointStallAfter is how long a periodic commit waits for the sinks before the state
+	// says the group's checkpoints are held back (default: ten checkpoint intervals, at
+	// least 30s).
+	CheckpointStallAfter time.Duration
 }
 
 // DefaultReplayHoldBytes bounds the input a stage holds for replay: past it a snapshot
@@ -63,6 +67,7 @@ type Runtime struct {
 	// replayHold is Options.ReplayHoldBytes.
 	replayHold int
 	exitPoll   time.Duration
+	stallAfter time.Duration
 	plan       *Plan
 	groups     []*group
 	// commitFault, when set (tests), fails checkpoint writes with what it returns.
@@ -105,9 +110,13 @@ func New(opts Options) (*Runtime, error) {
 	if opts.ExitPollInterval <= 0 {
 		opts.ExitPollInterval = 100 * time.Millisecond
 	}
+	if opts.CheckpointStallAfter <= 0 && opts.Config != nil {
+		opts.CheckpointStallAfter = max(10*opts.Config.Agent.CheckpointInterval, 30*time.Second)
+	}
 	rt := &Runtime{cfg: opts.Config, launcher: opts.Launcher, logger: opts.Logger, store: opts.Store,
 		live: opts.Live, tick: opts.TickInterval, replayHold: opts.ReplayHoldBytes, exitPoll: opts.ExitPollInterval,
-		health: newHealth(), metrics: newMetrics(), allEnded: make(chan struct{}), observe: opts.Observe}
+		stallAfter: opts.CheckpointStallAfter,
+		health:     newHealth(), metrics: newMetrics(), allEnded: make(chan struct{}), observe: opts.Observe}
 	if err := rt.build(opts.Pipelines); err != nil {
 		return nil, err
 	}
@@ -276,7 +285,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 			rt.loopsWG.Add(1)
 			go func(g *group) {
 				defer rt.loopsWG.Done()
-				g.loop(rt.loopsCtx, rt.cfg.Agent.CheckpointInterval)
+				g.loop(rt.loopsCtx, rt.cfg.Agent.CheckpointInterval, rt.stallAfter)
 			}(g)
 		}
 	}
