@@ -230,3 +230,54 @@ pipeline "main" {
 	waitFor(t, "every line of both sources", 20*time.Second, func() bool { return g.count() == 20200 })
 	stop(t, rt, store)
 }
+
+// A source feeding two pipelines, one of whose sinks holds its writes: the source's
+// checkpoint never passes what that sink accepted, even though the other pipeline received
+// more; the full pipeline holds the source back (max_inflight_batches), and once the sink
+// accepts again both pipelines get everything and the checkpoint reaches the end.
+func TestSharedSourceCheckpointIsWhatEveryPipelineAccepted(t *testing.T) {
+	g, fast := newGated(30), &collector{}
+	src := `
+agent {
+  data_dir             = "DATADIR"
+  checkpoint_interval  = "10ms"
+  max_inflight_batches = 5
+}
+source "gen" "numbers" {
+  count = 500
+  batch = 10
+}
+sink "gated" "capture" {}
+sink "collect" "detect" {}
+pipeline "capture" {
+  from = [source.gen.numbers]
+  to   = [sink.gated.capture]
+}
+pipeline "detect" {
+  from = [source.gen.numbers]
+  to   = [sink.collect.detect]
+}
+`
+	comps := map[string]sdk.Component{"source.gen": genComponent(), "sink.gated": gatedComponent(g),
+		"sink.collect": collectorComponent("collect", fast)}
+	h := newHarness(t, src, comps)
+	rt, store := h.start(nil)
+	stopWatch := watchInvariant(t, store, "source.gen.numbers", g.count)
+	waitFor(t, "the capture sink to hold", 10*time.Second, g.blocked.Load)
+	waitFor(t, "the source to be held back", 10*time.Second, func() bool {
+		b, _ := runtime.Inflight(rt, "capture")
+		return b == 5
+	})
+	if got := len(fast.lines(sdk.KindLog)); got <= g.count() || got >= 500 {
+		t.Fatalf("detect received %d lines while capture accepted %d: want more than capture, and the source held back", got, g.count())
+	}
+	g.open()
+	waitFor(t, "the checkpoint to reach the end", 10*time.Second, func() bool {
+		return committedNext(t, store, "source.gen.numbers") == 500
+	})
+	stopWatch()
+	stop(t, rt, store)
+	if g.count() != 500 || len(fast.lines(sdk.KindLog)) != 500 {
+		t.Fatalf("capture %d, detect %d lines; want 500 each", g.count(), len(fast.lines(sdk.KindLog)))
+	}
+}
