@@ -192,6 +192,9 @@ pipeline "main" {
 	if strings.Contains(strings.Join(out.lines(sdk.KindLog), ","), "poison") {
 		t.Error("the poison line reached the sink")
 	}
+	if c := healthOf(rt, "processor.hang.h"); c.Healthy || !strings.Contains(c.Reason, "dropped 1 batch") {
+		t.Errorf("the health does not show the dropped batch, even after a later batch went through: %+v", c)
+	}
 	stop(t, rt, store)
 }
 

@@ -32,6 +32,10 @@ type stage struct {
 	nextSeq uint64
 	base    []byte // the state the buffered inputs follow
 	baseSeq uint64 // inputs up to this sequence are in base
+	// failing is whether the last batch failed; dropped counts the batches set aside (the
+	// health says both).
+	failing bool
+	dropped int
 }
 
 type buffered struct {
@@ -71,6 +75,7 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (
 			if keep {
 				st.bound(ctx)
 			}
+			st.setFailing(nil)
 			return out, nil
 		}
 		if ctx.Err() != nil {
@@ -81,6 +86,7 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (
 			return nil, errGaveUp
 		}
 		if attempt >= maxProcessAttempts {
+			st.setDropped(b.Len(), attempt, err)
 			st.inst.logger.Error("a batch failed the processor three times; dropping it (the events reach no sink)",
 				"error", err, "events", b.Len(), "plugin_restarted", restarted)
 			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
@@ -96,11 +102,43 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (
 			st.rebuild(ctx, true)
 			continue
 		}
+		st.setFailing(fmt.Errorf("processor failed on a batch (%v); retrying", err))
 		st.inst.logger.Warn("processor failed on a batch; retrying", "error", err, "attempt", attempt)
 		if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
 			return nil, errGaveUp
 		}
 	}
+}
+
+// setFailing records in the health whether the processor's last batch failed (err) or went
+// through (nil). Retries clear once a batch goes through; a dropped batch does not (see
+// setDropped).
+func (st *stage) setFailing(err error) {
+	st.mu.Lock()
+	was := st.failing
+	st.failing = err != nil
+	dropped := st.dropped
+	st.mu.Unlock()
+	switch {
+	case dropped > 0:
+		// The drops stay in the state: events lost to every sink must not go unnoticed.
+	case err != nil:
+		st.inst.rt.health.set(st.inst.addr(), false, err.Error())
+	case was:
+		st.inst.rt.health.set(st.inst.addr(), true, "")
+	}
+}
+
+// setDropped records a batch set aside: the state stays degraded with the count until the
+// agent restarts.
+func (st *stage) setDropped(events int, attempts int, err error) {
+	st.mu.Lock()
+	st.dropped++
+	n := st.dropped
+	st.mu.Unlock()
+	st.inst.rt.health.set(st.inst.addr(), false, fmt.Sprintf(
+		"dropped %d batch(es) the processor failed %d times (last: %d events, %v); those events reached no sink: see the agent log",
+		n, attempts, events, err))
 }
 
 // forgetLast drops the newest input from the replay buffer (a batch set aside).
