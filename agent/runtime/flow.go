@@ -1,6 +1,10 @@
 package runtime
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // flow is a pipeline's budget of batches in flight: from the moment a source dispatches a
 // batch to the pipeline until every sink of the pipeline accepted its share of the output
@@ -18,6 +22,8 @@ type flow struct {
 	maxBytes   int
 	// sources feed the pipeline (set while building, read-only after).
 	sources []*sourceRunner
+	// gauges mirror batches and bytes in the metrics (nil: none).
+	batchGauge, byteGauge prometheus.Gauge
 
 	mu      sync.Mutex
 	bytes   int
@@ -34,6 +40,10 @@ func (f *flow) add(s *sourceRunner, size int) {
 	f.batches[s]++
 	f.bytes += size
 	f.mu.Unlock()
+	if f.batchGauge != nil {
+		f.batchGauge.Inc()
+		f.byteGauge.Add(float64(size))
+	}
 }
 
 // done counts a batch of s accepted.
@@ -42,6 +52,10 @@ func (f *flow) done(s *sourceRunner, size int) {
 	f.batches[s]--
 	f.bytes -= size
 	f.mu.Unlock()
+	if f.batchGauge != nil {
+		f.batchGauge.Dec()
+		f.byteGauge.Sub(float64(size))
+	}
 }
 
 // room returns how many more batches s may have in flight in this pipeline, counting the

@@ -209,6 +209,8 @@ type metrics struct {
 	commits          prometheus.Counter
 	commitSeconds    prometheus.Histogram
 	droppedBatches   *prometheus.CounterVec
+	inflightBatches  *prometheus.GaugeVec
+	inflightBytes    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -239,7 +241,12 @@ func newMetrics() *metrics {
 			Help: "Batches a processor rejected three times, or a sink rejected permanently without a fallback."},
 			[]string{"instance"}),
 	}
+	m.inflightBatches = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tda_pipeline_inflight_batches",
+		Help: "Source batches a pipeline holds that its sinks have not all accepted."}, []string{"pipeline"})
+	m.inflightBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tda_pipeline_inflight_bytes",
+		Help: "Bytes of the source batches a pipeline holds that its sinks have not all accepted (max_inflight_bytes bounds it)."},
+		[]string{"pipeline"})
 	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.restarts, m.queueDepth, m.sinkFailures,
-		m.alerts, m.detectionLatency, m.commits, m.commitSeconds, m.droppedBatches)
+		m.alerts, m.detectionLatency, m.commits, m.commitSeconds, m.droppedBatches, m.inflightBatches, m.inflightBytes)
 	return m
 }

@@ -166,6 +166,8 @@ func (rt *Runtime) build(only []string) error {
 		g := rt.groups[pp.Group]
 		pr := &pipelineRunner{rt: rt, name: p.Name, epoch: newEpoch(), done: make(chan struct{}), group: g,
 			flow: newFlow(pp.MaxInflightBatches, pp.MaxInflightBytes), in: make(chan item, pp.InputCapacity)}
+		pr.flow.batchGauge = rt.metrics.inflightBatches.WithLabelValues(p.Name)
+		pr.flow.byteGauge = rt.metrics.inflightBytes.WithLabelValues(p.Name)
 		for _, r := range p.Through {
 			c := cfg.Component(r)
 			in, err := rt.newInstance(c)
