@@ -115,8 +115,8 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{cfg: opts.Config, launcher: opts.Launcher, logger: opts.Logger, store: opts.Store,
 		live: opts.Live, tick: opts.TickInterval, replayHold: opts.ReplayHoldBytes, exitPoll: opts.ExitPollInterval,
-		stallAfter: opts.CheckpointStallAfter,
-		health:     newHealth(), metrics: newMetrics(), allEnded: make(chan struct{}), observe: opts.Observe}
+		stallAfter: opts.CheckpointStallAfter, health: newHealth(), metrics: newMetrics(),
+		allEnded: make(chan struct{}), observe: opts.Observe}
 	if err := rt.build(opts.Pipelines); err != nil {
 		return nil, err
 	}
