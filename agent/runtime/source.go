@@ -41,7 +41,14 @@ type cpSegment struct {
 }
 
 // sourceRunner reads one source, dispatches its batches to the pipelines it feeds and keeps
-// its checkpoints: latest (everything dispatched, used to resume after a plugin crash), and
+// its checkpoints.
+//
+// What a source's committed checkpoint means: every batch up to it was accepted by every sink
+// of every pipeline the source feeds (see checkpoint.go). When one of those pipelines is
+// slower, the others may have processed and delivered batches past the checkpoint; after a
+// crash of the agent they are read again by all the pipelines (sinks de-duplicate alerts,
+// and processors restart from the snapshot committed with the checkpoint, so they count each
+// line once). The source keeps its checkpoints: latest (everything dispatched, used to resume after a plugin crash), and
 // the entries not yet committed to the state store, in at most two segments: sealed (up to
 // the group's pending checkpoint barrier) and open (since). Both are maps by key, so what a
 // source keeps uncommitted is bounded by its number of keys, however long commits fail.
