@@ -114,6 +114,8 @@ func (s *sourceRunner) run(ctx context.Context) {
 		s.reader = reader
 		stopping := s.stopping
 		s.mu.Unlock()
+		// A new stream reports its own status: what the previous one said no longer holds.
+		s.rt.health.setStatus(s.addr(), true, "")
 		s.regrant()
 		if stopping {
 			_ = reader.Stop()
