@@ -31,6 +31,7 @@ var scenarios = []struct {
 	run  func(t *testing.T)
 }{
 	{"disk_full", scenarioDiskFull},
+	{"capture_disk_full", scenarioCaptureDiskFull},
 	{"sink_stopped", scenarioSinkStopped},
 	{"poison_line", scenarioPoisonLine},
 	{"slack_revoked", scenarioSlackRevoked},

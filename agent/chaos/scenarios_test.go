@@ -117,7 +117,7 @@ func scenarioDiskFull(t *testing.T) {
 	mountTmpfs(t, a.Path("capture"), "1m")
 	filler := fill(t, a.Path("capture"))
 	a.Start()
-	const lines = 5000
+	const lines = 5000 // about 530 KB captured: they fit once the filler is gone
 	appLog(t, a.Path("app", "app.log"), noise("full", 0, lines)...)
 	gotJSONL, gotSlack := alertLatency(t, a, slack, 30*time.Second)
 	o.figure("with the disk full: %s to alerts.jsonl, %s to Slack", ms(gotJSONL), ms(gotSlack))
@@ -149,6 +149,62 @@ func scenarioDiskFull(t *testing.T) {
 		t.Errorf("capture after the disk freed: %d lost, %d repeated", lost, repeated)
 	}
 	o.happened("capture caught up: %d lost, %d repeated", lost, repeated)
+	a.Stop()
+}
+
+// scenarioCaptureDiskFull: the capture's disk is full, with the capture fed by a source of
+// its own (so no other pipeline waits for it). The state must say why the capture fails, and
+// once space returns the capture must hold every line once: a batch that did not fit leaves
+// nothing behind, and its retry is written once.
+func scenarioCaptureDiskFull(t *testing.T) {
+	o := record(t, "capture disk full (1 MiB tmpfs), capture on its own source",
+		"degraded with the disk's error; capture catches up, 0 lost, 0 repeated")
+	a := newAgent(t, `
+agent {
+  data_dir = "DIR/data"
+}
+source "file" "capture" {
+  paths     = ["DIR/app/*.log"]
+  read_from = "beginning"
+}
+sink "logfile" "capture" {
+  dir = "DIR/capture"
+}
+pipeline "capture" {
+  from = [source.file.capture]
+  to   = [sink.logfile.capture]
+}
+`, "file", "logfile")
+	validConfig(t, o, a)
+	mountTmpfs(t, a.Path("capture"), "1m")
+	filler := fill(t, a.Path("capture"))
+	a.Start()
+	const lines = 5000 // about 530 KB captured: they fit once the filler is gone
+	appLog(t, a.Path("app", "app.log"), noise("alone", 0, lines)...)
+	if reason, ok := degradedFor(t, a, "sink.logfile.capture", 30*time.Second, "no space left on device"); ok {
+		o.happened("degraded: %s", reason)
+	} else {
+		o.happened("not degraded (%s)", reason)
+		t.Errorf("the state does not report the full disk: %s", reason)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	caughtUp := waitUntil(90*time.Second, func() bool {
+		lost, _ := lostAndRepeated(captured(t, a.Path("capture"), "alone"), lines)
+		return lost == 0
+	})
+	took := time.Since(freed)
+	lost, repeated := lostAndRepeated(captured(t, a.Path("capture"), "alone"), lines)
+	o.figure("%d of %d lines captured, %d repeated, %s after space returned", lines-lost, lines, repeated, ms(took))
+	o.happened("capture caught up: %d lost, %d repeated", lost, repeated)
+	if !caughtUp || repeated > 0 {
+		t.Errorf("capture after the disk freed: %d lost, %d repeated", lost, repeated)
+	}
+	if _, ok := degradedFor(t, a, "sink.logfile.capture", time.Second); ok {
+		t.Errorf("the state still reports the capture failing after it caught up")
+	}
 	a.Stop()
 }
 
