@@ -57,7 +57,7 @@ func loadState(path string) (*committed, error) {
 		return c, fmt.Errorf("%s has version %d, not %d; the files are taken as they are", path, got.Version, stateVersion)
 	}
 	for name, f := range got.Files {
-		if f == nil || f.Size < 0 || name != filepath.Base(name) {
+		if f == nil || f.Size < 0 || name != filepath.Base(name) || name == "." || name == ".." {
 			return c, fmt.Errorf("%s holds a bad entry %q; the files are taken as they are", path, name)
 		}
 	}
