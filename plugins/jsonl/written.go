@@ -72,8 +72,14 @@ func (w *written) scan(r io.ReaderAt, size, window int64) error {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, start, size-start), 256<<10)
 	if start > 0 {
 		// The window starts inside a line: skip to the next one.
-		if _, err := br.ReadSlice('\n'); err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return ignoreEOF(err)
+		for {
+			_, err := br.ReadSlice('\n')
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				return ignoreEOF(err)
+			}
 		}
 	}
 	var line []byte
