@@ -1,7 +1,8 @@
 // Package jsonl is the sink that appends events as JSON lines to a file: tda's audit trail of
 // alerts (alerts/alerts.jsonl) and a plain event archive. Every batch is fsynced before it is
 // acknowledged, a retried batch is never written twice, a torn tail left by a crash is
-// repaired on open, and the file rotates by size.
+// repaired on open, what a replay sends again (alert records, positioned lines) is
+// recognised from the file itself, and the file rotates by size.
 package jsonl
 
 import (
@@ -26,8 +27,9 @@ var Spec = &sdk.Spec{
 	Summary: "Appends events as JSON lines to a file (the audit trail of alerts).",
 	Description: "Each event is written in tda's canonical JSON form, one per line. A batch is " +
 		"fsynced before the agent is told it is stored, a retried batch is written once, a line " +
-		"torn by a crash is removed on open (the agent sends that batch again), and the file " +
-		"rotates when it would grow past max_bytes.",
+		"torn by a crash is removed on open (the agent sends that batch again), an alert record " +
+		"or a line with a log_position already in the file is not written again after a crash, " +
+		"and the file rotates when it would grow past max_bytes.",
 	Fields: []sdk.Field{
 		{Name: "path", Type: sdk.TypeString, Required: true,
 			Description: "The file to append to; its directory is created."},
