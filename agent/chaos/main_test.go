@@ -36,6 +36,7 @@ var scenarios = []struct {
 	{"poison_line", scenarioPoisonLine},
 	{"slack_revoked", scenarioSlackRevoked},
 	{"kill_9_five_times", scenarioKilledFiveTimes},
+	{"docker_killed", scenarioDockerKilled},
 	{"slack_outage", scenarioSlackOutage},
 }
 
