@@ -534,7 +534,7 @@ pipeline "alerts" {
 	if !accepted {
 		t.Errorf("alerts.jsonl holds %d of %d alerts", inJSONL(), total)
 	}
-	for time.Now().Before(outageEnd.Add(20 * time.Second)) {
+	for time.Now().Before(outageEnd.Add(10 * time.Second)) {
 		sample()
 		time.Sleep(200 * time.Millisecond)
 	}
