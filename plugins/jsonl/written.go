@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -38,13 +39,21 @@ func newWritten() *written {
 
 // record is the part of an output line the sink reads back.
 type record struct {
-	Kind        string            `json:"kind"`
-	Origin      string            `json:"origin"`
-	State       string            `json:"state"`
-	Fingerprint string            `json:"fingerprint"`
-	Realert     int               `json:"realert"`
-	Fields      map[string]string `json:"fields"`
+	Kind        string `json:"kind"`
+	Origin      string `json:"origin"`
+	State       string `json:"state"`
+	Fingerprint string `json:"fingerprint"`
+	Realert     int    `json:"realert"`
+	Fields      struct {
+		Position string `json:"log_position"`
+	} `json:"fields"`
 }
+
+// Only lines holding one of these can matter to a replay; the others are not decoded.
+var (
+	alertKind  = []byte(`"kind":"alert"`)
+	positioned = []byte(`"` + logpos.Field + `":`)
+)
 
 // scanFiles reads back the newest scanWindow bytes of output: the end of the previous file
 // (path.1) when the current one is shorter than that, then the current one up to size.
@@ -92,9 +101,11 @@ func (w *written) scan(r io.ReaderAt, size, window int64) error {
 		if err != nil {
 			return ignoreEOF(err)
 		}
-		var rec record
-		if json.Unmarshal(line, &rec) == nil {
-			w.noteRecord(&rec)
+		if bytes.Contains(line, alertKind) || bytes.Contains(line, positioned) {
+			var rec record
+			if json.Unmarshal(line, &rec) == nil {
+				w.noteRecord(&rec)
+			}
 		}
 		line = line[:0]
 	}
@@ -113,7 +124,7 @@ func (w *written) noteRecord(r *record) {
 		a := sdk.Alert{Fingerprint: r.Fingerprint, State: r.State, Realert: r.Realert}
 		w.addAlert(a.DeliveryKey())
 	case sdk.KindLog:
-		if stream, seq, ok := logpos.Parse(r.Fields[logpos.Field]); ok {
+		if stream, seq, ok := logpos.Parse(r.Fields.Position); ok {
 			w.setMark(r.Origin, logpos.Mark{Stream: stream, Seq: seq})
 		}
 	}

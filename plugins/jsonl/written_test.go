@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/tda-dev/tda/sdk"
@@ -40,5 +41,23 @@ func TestScanWindowSkipsThePartialFirstLine(t *testing.T) {
 	}
 	if _, ok := w.alerts["second/firing/0"]; !ok || len(w.alerts) != 1 {
 		t.Fatalf("read back %v, want only the second record", w.alerts)
+	}
+}
+
+// BenchmarkScanWindow reads back a full window of alert records, as a start does.
+func BenchmarkScanWindow(b *testing.B) {
+	var data []byte
+	for i := 0; len(data) < scanWindow; i++ {
+		e := sdk.Event{Kind: sdk.KindAlert, Origin: "app.log", Line: []byte("x"),
+			Alert: &sdk.Alert{Rule: "bulk_deletion", Fingerprint: fmt.Sprint("fp", i), State: sdk.StateFiring,
+				Excerpt: []string{"user_deleted id=1", "user_deleted id=2"}}}
+		data = append(e.AppendJSON(data), '\n')
+	}
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		w := newWritten()
+		if err := w.scan(bytes.NewReader(data), int64(len(data)), scanWindow); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
