@@ -214,6 +214,21 @@ func TestFilesChangedOutsideTda(t *testing.T) {
 		}
 		same(t, "web.log", content(t, filepath.Join(dir, "web.log")), want("web", 2, 3))
 	})
+	t.Run("dir changed", func(t *testing.T) {
+		dir, other, state := t.TempDir(), t.TempDir(), t.TempDir()
+		s := newSink(t, dir, state)
+		if err := s.WriteBatch(sdk.Batch{ID: 1, Events: lines("web", "c1.a", 1, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+		// Another directory holds a longer file of the same name: it is not cut back.
+		appendTo(t, filepath.Join(other, "web.log"), "2026-11-29T10:00:00Z kept 1\n2026-11-29T10:00:00Z kept 2\n")
+		s2 := newSink(t, other, state)
+		if err := s2.WriteBatch(sdk.Batch{ID: 2, Events: lines("web", "c1.a", 1, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "web.log", content(t, filepath.Join(other, "web.log")), append([]string{"kept 1", "kept 2"}, want("web", 1, 1)...))
+	})
 	t.Run("damaged record", func(t *testing.T) {
 		dir, state := t.TempDir(), t.TempDir()
 		appendTo(t, filepath.Join(dir, "web.log"), "2026-11-29T10:00:00Z old\n2026-11-29T10:00:00Z torn")

@@ -103,14 +103,18 @@ func (s *Sink) Start(context.Context) error {
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", s.dir, err)
 	}
-	s.state = &committed{Version: stateVersion, Files: map[string]*fileState{}}
+	dir, err := filepath.Abs(s.dir)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", s.dir, err)
+	}
+	s.state = &committed{Version: stateVersion, Dir: dir, Files: map[string]*fileState{}}
 	if s.statePath == "" {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(s.statePath), 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(s.statePath), err)
 	}
-	st, err := loadState(s.statePath)
+	st, err := loadState(s.statePath, dir)
 	if err != nil {
 		s.log.Warn("cannot use the record of acknowledged writes", "error", err)
 	}

@@ -27,9 +27,12 @@ const stateVersion = 1
 // bytes of a file past its recorded size were never acknowledged, and a position in it names
 // a line that is in the file.
 type committed struct {
-	Version int                   `json:"version"`
-	LastID  uint64                `json:"last_id"`
-	Files   map[string]*fileState `json:"files"`
+	Version int `json:"version"`
+	// Dir is the absolute directory the files are in: a record of another directory (dir
+	// changed in the config) describes none of the files here.
+	Dir    string                `json:"dir"`
+	LastID uint64                `json:"last_id"`
+	Files  map[string]*fileState `json:"files"`
 }
 
 type fileState struct {
@@ -37,11 +40,12 @@ type fileState struct {
 	Mark logpos.Mark `json:"mark"`
 }
 
-// loadState reads the record; a missing one reads as empty. A record that cannot be read is
-// reported and treated as missing: the sink then trusts the files as they are, which can
-// repeat lines but never drops any.
-func loadState(path string) (*committed, error) {
-	c := &committed{Version: stateVersion, Files: map[string]*fileState{}}
+// loadState reads the record of the files in dir; a missing one reads as empty. A record
+// that cannot be read, or that describes another directory, is reported and treated as
+// missing: the sink then trusts the files as they are, which can repeat lines but never
+// drops any.
+func loadState(path, dir string) (*committed, error) {
+	c := &committed{Version: stateVersion, Dir: dir, Files: map[string]*fileState{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -55,6 +59,9 @@ func loadState(path string) (*committed, error) {
 	}
 	if got.Version != stateVersion {
 		return c, fmt.Errorf("%s has version %d, not %d; the files are taken as they are", path, got.Version, stateVersion)
+	}
+	if got.Dir != dir {
+		return c, fmt.Errorf("%s describes the files of %s, not of %s (dir changed?); the files are taken as they are", path, got.Dir, dir)
 	}
 	for name, f := range got.Files {
 		if f == nil || f.Size < 0 || name != filepath.Base(name) || name == "." || name == ".." {

@@ -10,7 +10,8 @@ import (
 // never panics, and a record it accepts names only plain file names with sizes that are not
 // negative.
 func FuzzLoadState(f *testing.F) {
-	f.Add([]byte(`{"version":1,"last_id":3,"files":{"web.log":{"size":42,"mark":{"stream":"c1.a","seq":7}}}}`))
+	f.Add([]byte(`{"version":1,"dir":"/capture","last_id":3,"files":{"web.log":{"size":42,"mark":{"stream":"c1.a","seq":7}}}}`))
+	f.Add([]byte(`{"version":1,"dir":"/elsewhere","files":{"web.log":{"size":1}}}`))
 	f.Add([]byte(`{"version":1,"files":{"../x.log":{"size":1}}}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Add([]byte(`{"version":1,"files":{"a":null}}`))
@@ -22,7 +23,7 @@ func FuzzLoadState(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c, err := loadState(path)
+		c, err := loadState(path, "/capture")
 		if c == nil || c.Files == nil {
 			t.Fatalf("loadState returned no usable record (err %v)", err)
 		}
