@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,14 @@ type Options struct {
 	LoginPaths []string
 	// ExtraEvents are more event words the audit-line contract recognises.
 	ExtraEvents []string
+	// AccessFormats are the app's gunicorn access_log_formats (CompileGunicornFormat); they
+	// are tried before the built-in formats.
+	AccessFormats []*AccessFormat
+	// TrustedProxies are the proxies whose X-Forwarded-For entries are believed: the client
+	// IP is the right-most address of a forwarded chain not in one of them.
+	TrustedProxies []netip.Prefix
+	// Routes declare what an access line means, checked before the built-in heuristics.
+	Routes []*Route
 }
 
 // DefaultLoginPaths are the path segments of login endpoints in Flask and Spring apps.
@@ -42,22 +51,33 @@ type Parser struct {
 	// detectAudit cannot find.
 	plainWords [][]byte
 
+	accessFormats []*AccessFormat
+	trusted       []netip.Prefix
+	routes        []*Route
+
 	origins    map[string]*originState
 	lastOrigin string
 	lastState  *originState
 	buf        []byte
 	r          result
+	// envBuf holds a decoded Docker json-file line, joinBuf a joined CRI line; pending is
+	// the size of all origins' held CRI parts (bounded by maxPartialPending).
+	envBuf, joinBuf []byte
+	pending         int
 }
 
 type originState struct {
 	prev  time.Time
 	audit uint8
+	// partial holds the CRI `P` parts of a line until its `F` part (envelope.go).
+	partial []byte
 }
 
 // New returns a parser.
 func New(o Options) *Parser {
 	p := &Parser{loc: o.Location, custom: o.Custom, loginPaths: map[string]bool{},
-		words: map[string]string{}, origins: map[string]*originState{}}
+		words: map[string]string{}, origins: map[string]*originState{},
+		accessFormats: o.AccessFormats, trusted: o.TrustedProxies, routes: o.Routes}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -141,12 +161,19 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		}
 		return ev.Fields[FieldEvent]
 	}
-	line := ev.Line
+	// Container and host wrappers come off first: every format below sees the app's line.
+	line, env := p.unwrap(st, ev.Line, p.refTime(st, ev))
+	if env.partial {
+		if env.hasTime && !isDocker(ev) {
+			ev.Time = env.t
+		}
+		return ""
+	}
 	if bytes.IndexByte(line, 0x1b) >= 0 {
 		p.buf = stripANSI(p.buf, line)
 		line = p.buf
 	}
-	h := scan(line, p.loc)
+	h := p.scanLine(line)
 	r := &p.r
 	r.reset()
 	var lineTime time.Time
@@ -182,12 +209,14 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		}
 	}
 
-	// Event time: Docker's timestamp when there is one, else the line's own, else the
-	// previous line's of the same origin, else what the source said.
+	// Event time: Docker's timestamp when there is one, else the line's own, else its
+	// wrapper's, else the previous line's of the same origin, else what the source said.
 	switch {
 	case isDocker(ev) && !ev.Time.IsZero():
 	case hasTime:
 		ev.Time = lineTime
+	case env.hasTime:
+		ev.Time = env.t
 	case !st.prev.IsZero():
 		ev.Time = st.prev
 	}
@@ -258,6 +287,7 @@ func (p *Parser) evictOrigins() {
 		return all[i].name < all[j].name
 	})
 	for _, o := range all[:len(all)/2] {
+		p.dropPartial(p.origins[o.name])
 		delete(p.origins, o.name)
 	}
 	p.lastState = nil
