@@ -34,10 +34,11 @@ type envelope struct {
 	partial bool
 }
 
-// unwrap removes a wrapper from line. It returns the inner line (line itself when there is no
-// wrapper). ref dates syslog timestamps, which have no year. Buffers it writes into belong to
-// the Parser and stay valid until the next call.
-func (p *Parser) unwrap(st *originState, line []byte, ref time.Time) ([]byte, envelope) {
+// unwrap removes a wrapper from the event's line. It returns the inner line (the line itself
+// when there is no wrapper). Syslog timestamps, which have no year, are dated by yearRef.
+// Buffers it writes into belong to the Parser and stay valid until the next call.
+func (p *Parser) unwrap(st *originState, ev *sdk.Event) ([]byte, envelope) {
+	line := ev.Line
 	if len(line) < 16 {
 		return line, envelope{}
 	}
@@ -56,9 +57,9 @@ func (p *Parser) unwrap(st *originState, line []byte, ref time.Time) ([]byte, en
 			}
 		}
 	case c == '<':
-		inner, ok = unwrapPRI(line, p.loc, ref, &env)
+		inner, ok = unwrapPRI(line, p.loc, yearRef(st, ev), &env)
 	case c >= 'A' && c <= 'S':
-		inner, ok = unwrap3164(line, p.loc, ref, &env)
+		inner, ok = unwrap3164(line, p.loc, yearRef(st, ev), &env)
 	}
 	if !ok {
 		return line, envelope{}
@@ -306,7 +307,7 @@ func isTag(b []byte) bool {
 // unwrap3164 reads the BSD syslog / journalctl short header:
 // `Dec  5 15:46:28 host app[123]: <line>` (also `Dec 05`, and fractions as journalctl
 // short-precise writes them). The year is the one that puts the time nearest before ref.
-func unwrap3164(line []byte, loc *time.Location, ref time.Time, env *envelope) ([]byte, bool) {
+func unwrap3164(line []byte, loc *time.Location, ref refTime, env *envelope) ([]byte, bool) {
 	t, n, ok := parse3164Time(line, loc, ref)
 	if !ok || n >= len(line) || line[n] != ' ' {
 		return nil, false
@@ -320,7 +321,7 @@ func unwrap3164(line []byte, loc *time.Location, ref time.Time, env *envelope) (
 }
 
 // parse3164Time parses `Mmm dd hh:mm:ss[.frac]` and returns the bytes consumed.
-func parse3164Time(b []byte, loc *time.Location, ref time.Time) (time.Time, int, bool) {
+func parse3164Time(b []byte, loc *time.Location, ref refTime) (time.Time, int, bool) {
 	if len(b) < 15 || b[3] != ' ' || b[6] != ' ' || b[9] != ':' || b[12] != ':' {
 		return time.Time{}, 0, false
 	}
@@ -344,17 +345,14 @@ func parse3164Time(b []byte, loc *time.Location, ref time.Time) (time.Time, int,
 		return time.Time{}, 0, false
 	}
 	ns, fn := fraction(b[15:])
-	if ref.IsZero() {
-		ref = time.Now()
-	}
-	y := ref.In(loc).Year()
+	y := ref.t.In(loc).Year()
 	t := makeTime(y, mo, d, h, mi, s, ns, false, 0, loc)
-	// A December line read in January belongs to the year before; a line far ahead of the
-	// reference too.
-	if t.Sub(ref) > 180*24*time.Hour {
-		t = makeTime(y-1, mo, d, h, mi, s, ns, false, 0, loc)
-	} else if ref.Sub(t) > 185*24*time.Hour {
+	// The year puts the line just after the origin's previous line (a January line after a
+	// December one is in the next year), or just before the time it was read.
+	if ref.prev && t.Before(ref.t.Add(-24*time.Hour)) {
 		t = makeTime(y+1, mo, d, h, mi, s, ns, false, 0, loc)
+	} else if !ref.prev && t.After(ref.t.Add(24*time.Hour)) {
+		t = makeTime(y-1, mo, d, h, mi, s, ns, false, 0, loc)
 	}
 	return t, 15 + fn, true
 }
@@ -362,7 +360,7 @@ func parse3164Time(b []byte, loc *time.Location, ref time.Time) (time.Time, int,
 // unwrapPRI reads syslog lines that start with a priority: RFC 5424
 // (`<165>1 2026-12-05T15:46:28.003Z host app 123 ID47 [sd] msg`) and RFC 3164 with a
 // priority (`<34>Dec  5 15:46:28 host su: msg`).
-func unwrapPRI(line []byte, loc *time.Location, ref time.Time, env *envelope) ([]byte, bool) {
+func unwrapPRI(line []byte, loc *time.Location, ref refTime, env *envelope) ([]byte, bool) {
 	e := bytes.IndexByte(line[:min(len(line), 6)], '>')
 	if e < 2 {
 		return nil, false
@@ -434,10 +432,18 @@ func unwrapPRI(line []byte, loc *time.Location, ref time.Time, env *envelope) ([
 }
 
 // refTime is the time that dates a syslog timestamp without a year: the origin's previous
-// line, else what the source said.
-func (p *Parser) refTime(st *originState, ev *sdk.Event) time.Time {
-	if !st.prev.IsZero() {
-		return st.prev
+// line's (prev), else the time the source read it, else now.
+type refTime struct {
+	t    time.Time
+	prev bool
+}
+
+func yearRef(st *originState, ev *sdk.Event) refTime {
+	switch {
+	case !st.prev.IsZero():
+		return refTime{st.prev, true}
+	case !ev.Time.IsZero():
+		return refTime{t: ev.Time}
 	}
-	return ev.Time
+	return refTime{t: time.Now()}
 }

@@ -162,7 +162,7 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		return ev.Fields[FieldEvent]
 	}
 	// Container and host wrappers come off first: every format below sees the app's line.
-	line, env := p.unwrap(st, ev.Line, p.refTime(st, ev))
+	line, env := p.unwrap(st, ev)
 	if env.partial {
 		if env.hasTime && !isDocker(ev) {
 			ev.Time = env.t
