@@ -98,11 +98,11 @@ func CompileGunicornFormat(format string) (*AccessFormat, error) {
 		start := i
 		if i+1 >= len(format) || format[i+1] != '(' {
 			return nil, &FormatError{Offset: start, Msg: "a % not followed by (name)",
-				Hint: "gunicorn atoms are written %(name)s, e.g. %(h)s; write %% for a literal %"}
+				Hint: "Gunicorn atoms are written %(name)s, e.g. %(h)s; write %% for a literal %"}
 		}
 		close := strings.IndexByte(format[i+2:], ')')
 		if close < 0 {
-			return nil, &FormatError{Offset: start, Msg: "unclosed %(", Hint: "close the atom name: %(h)s"}
+			return nil, &FormatError{Offset: start, Msg: "unclosed %(", Hint: "Close the atom name: %(h)s"}
 		}
 		name := format[i+2 : i+2+close]
 		i += 2 + close + 1
@@ -119,34 +119,34 @@ func CompileGunicornFormat(format string) (*AccessFormat, error) {
 				got = fmt.Sprintf("%q", format[i])
 			}
 			return nil, &FormatError{Offset: start, Msg: fmt.Sprintf("%%(%s) is followed by %s, not a conversion", name, got),
-				Hint: fmt.Sprintf("end every atom with s: %%(%s)s", name)}
+				Hint: fmt.Sprintf("End every atom with s: %%(%s)s", name)}
 		}
 		i++
 		kind, ok := atomOf(name)
 		if !ok {
 			return nil, &FormatError{Offset: start, Msg: fmt.Sprintf("%%(%s)s is not a gunicorn atom", name),
-				Hint: "the atoms are " + gunicornAtomList}
+				Hint: "The atoms are " + gunicornAtomList}
 		}
 		if len(lit) == 0 && len(f.elems) > 0 && f.elems[len(f.elems)-1].lit == nil {
 			return nil, &FormatError{Offset: start, Msg: fmt.Sprintf("%%(%s)s follows another atom without any text between them", name),
-				Hint: "separate atoms with a space or other text, as gunicorn's default format does"}
+				Hint: "Separate atoms with a space or other text, as gunicorn's default format does"}
 		}
 		flush()
 		f.elems = append(f.elems, formatElem{kind: kind, name: name})
 		has[kind] = true
 		if len(f.elems) > maxFormatElems {
 			return nil, &FormatError{Offset: start, Msg: "the format has too many atoms",
-				Hint: fmt.Sprintf("at most %d atoms and texts", maxFormatElems)}
+				Hint: fmt.Sprintf("At most %d atoms and texts", maxFormatElems)}
 		}
 	}
 	flush()
 	if !has[atomStatus] {
 		return nil, &FormatError{Offset: 0, Msg: "the format has no %(s)s",
-			Hint: "detection needs the response status: add %(s)s"}
+			Hint: "Detection needs the response status: add %(s)s"}
 	}
 	if !has[atomRequest] && !(has[atomMethod] && has[atomPath]) {
 		return nil, &FormatError{Offset: 0, Msg: "the format has neither %(r)s nor %(m)s and %(U)s",
-			Hint: "detection needs the request's method and path: add \"%(r)s\""}
+			Hint: "Detection needs the request's method and path: add \"%(r)s\""}
 	}
 	return f, nil
 }
