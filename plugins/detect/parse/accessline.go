@@ -63,6 +63,9 @@ func accessAt(line []byte, i int, loc *time.Location, h *header) bool {
 		return false
 	}
 	method := req[:sp]
+	if q+1+sp+1 > i-1 {
+		return false // no target: `"GET HTTP/1.1"`
+	}
 	target := line[q+1+sp+1 : i-1]
 
 	// Read backwards from the opening quote: [time], user, ident, host.
