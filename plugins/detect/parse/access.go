@@ -28,12 +28,11 @@ func (p *Parser) detectAccess(h *header, r *result) {
 			break
 		}
 	}
+	if !routed && (method[0] == 'G' || method[0] == 'H' || method[0] == 'O') { // GET, HEAD, OPTIONS
+		return
+	}
 	segs := splitPath(path)
 	if !routed {
-		get := method[0] == 'G' || method[0] == 'H' || method[0] == 'O' // GET, HEAD, OPTIONS
-		if get {
-			return
-		}
 		p.accessHeuristics(method, status, segs, r)
 		if r.event == "" {
 			return

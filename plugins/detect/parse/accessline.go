@@ -21,7 +21,11 @@ var httpProto = []byte("HTTP/")
 // logging prefix's, usually more precise) is kept. It never allocates; a line without "HTTP/"
 // costs one byte search.
 func findAccess(line []byte, loc *time.Location, h *header) bool {
-	off := 0
+	// The request is quoted: a line without a quote is rejected by one byte scan.
+	off := bytes.IndexByte(line, '"')
+	if off < 0 {
+		return false
+	}
 	for tries := 0; tries < maxAccessTries; tries++ {
 		i := bytes.Index(line[off:], httpProto)
 		if i < 0 {

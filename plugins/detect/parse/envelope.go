@@ -49,7 +49,7 @@ func (p *Parser) unwrap(st *originState, ev *sdk.Event) ([]byte, envelope) {
 	case c == '{':
 		inner, ok = p.unwrapDocker(line, &env)
 	case isDigit(c):
-		if line[4] == '-' && line[10] == 'T' {
+		if line[4] == '-' && line[10] == 'T' && isoWrapper(line) {
 			if t, n, tok := ParseISO(line, time.UTC); tok && zoned(line, n) && n+1 < len(line) && line[n] == ' ' {
 				if inner, ok = unwrapCRI(line[n+1:], t, &env); !ok {
 					inner, ok = unwrapISOSyslog(line[n+1:], t, &env)
@@ -225,6 +225,26 @@ func zoned(b []byte, n int) bool {
 		}
 	}
 	return false
+}
+
+// isoWrapper is a cheap check that what follows a leading timestamp is a CRI stream or a
+// journald host and tag, so that app lines starting with a timestamp (Spring Boot: two spaces
+// and the level) are not parsed twice.
+func isoWrapper(line []byte) bool {
+	end := min(len(line), 40)
+	sp := bytes.IndexByte(line[19:end], ' ')
+	if sp < 0 {
+		return false
+	}
+	rest := line[19+sp+1:]
+	if len(rest) == 0 || rest[0] == ' ' {
+		return false
+	}
+	if bytes.HasPrefix(rest, []byte("stdout ")) || bytes.HasPrefix(rest, []byte("stderr ")) {
+		return true
+	}
+	_, ok := syslogTail(rest)
+	return ok
 }
 
 // unwrapCRI reads what follows the timestamp of `2026-12-05T15:46:28.123456789Z stdout F <line>`
