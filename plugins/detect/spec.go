@@ -22,7 +22,7 @@ const Version = "0.2.0"
 // parseFields are the attributes both processors take to configure parsing.
 var parseFields = []sdk.Field{
 	{Name: "timezone", Type: sdk.TypeString, Default: "UTC",
-		Description: "Time zone (IANA name) of log formats whose timestamps carry none: Werkzeug, the Flask logger, Spring Boot 2, Python's basic format."},
+		Description: "Time zone (IANA name) of log formats whose timestamps carry none: Werkzeug, the Flask logger, Spring Boot 2, Python's basic format, syslog."},
 	{Name: "login_paths", Type: sdk.TypeStringList,
 		Description: "Path segments that make a 401/403 response to a POST a failed login (default: login, signin, sign_in, sign-in, authenticate, token, session, sessions)."},
 	{Name: "audit_events", Type: sdk.TypeStringList,

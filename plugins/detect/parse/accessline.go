@@ -102,6 +102,13 @@ func accessAt(line []byte, i int, loc *time.Location, h *header) bool {
 				}
 			}
 		}
+		if !atOK {
+			// urllib3's client log, `http://api:5000 "POST /login HTTP/1.1" 401 3`, is a
+			// request this app sent, not one it served.
+			if ts := bytes.LastIndexByte(line[:end], ' ') + 1; bytes.Contains(line[ts:end], []byte("://")) {
+				return false
+			}
+		}
 		hs, he = hostBefore(line, end)
 	}
 
