@@ -288,7 +288,8 @@ func noSpaceAtom(k atomKind) bool {
 func validAtom(k atomKind, v []byte) bool {
 	switch k {
 	case atomHost, atomToken, atomPath:
-		return bytes.IndexByte(v, ' ') < 0 && (k != atomHost || len(v) > 0)
+		// No spaces; a host may be empty (gunicorn bound to a unix socket logs none).
+		return bytes.IndexByte(v, ' ') < 0
 	case atomTime:
 		if len(v) < 22 || v[0] != '[' || v[len(v)-1] != ']' {
 			return false
