@@ -42,48 +42,51 @@ type header struct {
 // logging prefix (`INFO:werkzeug:...`, `[ts] INFO in _internal: ...`) is found too. It never
 // allocates.
 func scan(line []byte, loc *time.Location) header {
-	h := scanHeader(line, loc)
-	if h.format != FormatJSON {
-		findAccess(line, loc, &h)
-	}
+	var h header
+	scanInto(line, loc, &h)
 	return h
 }
 
+// scanInto is scan writing into h (which must be zero), sparing the copies of a header.
+func scanInto(line []byte, loc *time.Location, h *header) {
+	scanHeader(line, loc, h)
+	if h.format != FormatJSON {
+		findAccess(line, loc, h)
+	}
+}
+
 // scanHeader splits the line by the logging layout its first bytes announce.
-func scanHeader(line []byte, loc *time.Location) header {
-	h := header{format: FormatPlain, msg: line}
+func scanHeader(line []byte, loc *time.Location, h *header) {
+	h.format, h.msg = FormatPlain, line
 	if len(line) == 0 {
-		return h
+		return
 	}
 	c := line[0]
 	switch {
 	case c == '[':
-		if scanFlask(line, loc, &h) || scanGunicornError(line, &h) {
-			return h
+		if scanFlask(line, loc, h) || scanGunicornError(line, h) {
+			return
 		}
 	case c == '{':
 		h.format = FormatJSON
-		return h
+		return
 	case isDigit(c):
 		if len(line) > 10 && line[4] == '-' {
 			if t, n, ok := ParseISO(line, loc); ok {
 				h.t, h.hasTime = t, true
-				scanAfterISO(line, n, &h)
-				return h
+				scanAfterISO(line, n, h)
+				return
 			}
 		}
 	case c == 'H':
 		if bytes.HasPrefix(line, []byte("Hibernate: ")) {
 			h.format = FormatHibernate
 			h.msg = line[len("Hibernate: "):]
-			return h
+			return
 		}
 	case c >= 'A' && c <= 'Z':
-		if scanAlembic(line, &h) {
-			return h
-		}
+		scanAlembic(line, h)
 	}
-	return h
 }
 
 func isHexByte(c byte) bool {
@@ -199,12 +202,11 @@ func stripANSI(buf, line []byte) []byte {
 }
 
 // scanLine scans a line: the app's gunicorn formats first, then the built-in formats.
-func (p *Parser) scanLine(line []byte) header {
-	var h header
+func (p *Parser) scanLine(line []byte, h *header) {
 	for _, f := range p.accessFormats {
-		if f.scan(line, p.loc, &h) {
-			return h
+		if f.scan(line, p.loc, h) {
+			return
 		}
 	}
-	return scan(line, p.loc)
+	scanInto(line, p.loc, h)
 }

@@ -173,7 +173,8 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		p.buf = stripANSI(p.buf, line)
 		line = p.buf
 	}
-	h := p.scanLine(line)
+	var h header
+	p.scanLine(line, &h)
 	r := &p.r
 	r.reset()
 	var lineTime time.Time
