@@ -146,6 +146,8 @@ func wrap(kind, line string, at time.Time) []string {
 		return []string{at.Format(time.Stamp) + " web1 app[812]: " + line}
 	case WrapperSyslog + "-journald":
 		return []string{at.Format("2006-01-02T15:04:05-0700") + " web1 app[812]: " + line}
+	case WrapperSyslog + "-heroku":
+		return []string{ts + " app[web.1]: " + line}
 	case WrapperRFC5424:
 		return []string{"<165>1 " + ts + ` web1 app 812 ID47 [meta seq="1"] ` + line}
 	}
@@ -156,7 +158,8 @@ func wrap(kind, line string, at time.Time) []string {
 // bare line's own or, when it has none, the wrapper's.
 func TestUnwrapIsTransparent(t *testing.T) {
 	at := utc("2026-12-05T15:46:28.5Z")
-	kinds := []string{WrapperDocker, WrapperCRI, WrapperCRI + "-split", WrapperSyslog, WrapperSyslog + "-journald", WrapperRFC5424}
+	kinds := []string{WrapperDocker, WrapperCRI, WrapperCRI + "-split", WrapperSyslog, WrapperSyslog + "-journald",
+		WrapperSyslog + "-heroku", WrapperRFC5424}
 	n := 0
 	for file, lt := range loadLineTables(t) {
 		if file == "wrappers.json" {

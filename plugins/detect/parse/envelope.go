@@ -243,7 +243,10 @@ func isoWrapper(line []byte) bool {
 	if bytes.HasPrefix(rest, []byte("stdout ")) || bytes.HasPrefix(rest, []byte("stderr ")) {
 		return true
 	}
-	_, ok := syslogTail(rest)
+	if _, ok := syslogTail(rest); ok {
+		return true
+	}
+	_, ok := herokuTail(rest)
 	return ok
 }
 
@@ -271,10 +274,14 @@ func unwrapCRI(rest []byte, t time.Time, env *envelope) ([]byte, bool) {
 	return rest[e:], true
 }
 
-// unwrapISOSyslog reads what follows the timestamp of journalctl's short-iso forms:
-// `2026-12-05T15:46:28+0000 host app[123]: <line>`.
+// unwrapISOSyslog reads what follows the timestamp of journalctl's short-iso forms
+// (`2026-12-05T15:46:28+0000 host app[123]: <line>`) and of Heroku's log drains
+// (`2026-12-05T15:46:28.947915+00:00 app[web.1]: <line>`).
 func unwrapISOSyslog(rest []byte, t time.Time, env *envelope) ([]byte, bool) {
 	msg, ok := syslogTail(rest)
+	if !ok {
+		msg, ok = herokuTail(rest)
+	}
 	if !ok {
 		return nil, false
 	}
@@ -301,6 +308,29 @@ func syslogTail(b []byte) ([]byte, bool) {
 		te++
 	}
 	return rest[te:], true
+}
+
+// herokuTail reads `source[dyno]: message` (`app[web.1]:`, `heroku[router]:`).
+func herokuTail(b []byte) ([]byte, bool) {
+	e := bytes.Index(b, []byte("]: "))
+	if e < 2 || e > 64 {
+		return nil, false
+	}
+	o := bytes.IndexByte(b[:e], '[')
+	if o <= 0 {
+		return nil, false
+	}
+	for _, c := range b[:o] {
+		if !isKeyByte(c) {
+			return nil, false
+		}
+	}
+	for _, c := range b[o+1 : e] {
+		if !isKeyByte(c) {
+			return nil, false
+		}
+	}
+	return b[e+3:], true
 }
 
 // isTag: a program name, optionally with [pid].

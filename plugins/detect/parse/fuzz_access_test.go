@@ -57,6 +57,7 @@ func FuzzUnwrap(f *testing.F) {
 		"Dec  5 15:46:28 web1 flask[812]: user_deleted user_id=5\nJan  1 00:00:00 h t: x",
 		"<34>Dec 05 15:46:28.123 web1 su: x\n<165>1 - - - - - [a b=\"]\\\"\"][c] \xef\xbb\xbfmsg",
 		"2026-12-05T15:46:28+0000 web1 flask[812]: password_changed user_id=1",
+		"2026-12-05T15:46:28.947915+00:00 app[web.1]: INFO  [alembic.runtime.migration] Running upgrade a -> b",
 	} {
 		f.Add([]byte(s))
 	}
