@@ -231,6 +231,9 @@ func zoned(b []byte, n int) bool {
 // journald host and tag, so that app lines starting with a timestamp (Spring Boot: two spaces
 // and the level) are not parsed twice.
 func isoWrapper(line []byte) bool {
+	if len(line) < 21 {
+		return false
+	}
 	end := min(len(line), 40)
 	sp := bytes.IndexByte(line[19:end], ' ')
 	if sp < 0 {
