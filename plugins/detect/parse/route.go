@@ -206,10 +206,11 @@ func (rt *Route) match(method, path []byte, status int, r *result) bool {
 	}
 	for _, kv := range rt.fields {
 		v := kv[1]
-		if strings.HasPrefix(v, ":") {
+		if name, ok := strings.CutPrefix(v, ":"); ok {
 			for i, s := range rt.segs {
-				if s.capture == v[1:] {
+				if s.capture == name {
 					v = clip(string(caps[i]))
+					break
 				}
 			}
 		}
