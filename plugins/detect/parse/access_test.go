@@ -138,6 +138,8 @@ func wrap(kind, line string, at time.Time) []string {
 		return []string{b.String()}
 	case WrapperCRI:
 		return []string{ts + " stdout F " + line}
+	case WrapperDocker + "-timestamps":
+		return []string{at.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + line}
 	case WrapperCRI + "-split":
 		// Split in three: two P parts and the F part.
 		a, b := len(line)/3, 2*len(line)/3
@@ -158,7 +160,7 @@ func wrap(kind, line string, at time.Time) []string {
 // bare line's own or, when it has none, the wrapper's.
 func TestUnwrapIsTransparent(t *testing.T) {
 	at := utc("2026-12-05T15:46:28.5Z")
-	kinds := []string{WrapperDocker, WrapperCRI, WrapperCRI + "-split", WrapperSyslog, WrapperSyslog + "-journald",
+	kinds := []string{WrapperDocker, WrapperDocker + "-timestamps", WrapperCRI, WrapperCRI + "-split", WrapperSyslog, WrapperSyslog + "-journald",
 		WrapperSyslog + "-heroku", WrapperRFC5424}
 	n := 0
 	for file, lt := range loadLineTables(t) {

@@ -55,6 +55,12 @@ func (p *Parser) unwrap(st *originState, ev *sdk.Event) ([]byte, envelope) {
 					inner, ok = unwrapISOSyslog(line[n+1:], t, &env)
 				}
 			}
+		} else if isDockerTimestamps(line) {
+			// `docker logs --timestamps` saved to a file.
+			if t, n, tok := ParseISO(line, time.UTC); tok && n == dockerTSLen {
+				inner, ok = line[n+1:], true
+				env.kind, env.t, env.hasTime = WrapperDocker, t, true
+			}
 		}
 	case c == '<':
 		inner, ok = unwrapPRI(line, p.loc, yearRef(st, ev), &env)
@@ -251,6 +257,17 @@ func isoWrapper(line []byte) bool {
 	}
 	_, ok := herokuTail(rest)
 	return ok
+}
+
+// dockerTSLen is the length of the timestamp `docker logs --timestamps` writes before each
+// line: RFC 3339 with nine fraction digits, in UTC (2026-12-05T15:46:28.123456789Z).
+const dockerTSLen = 30
+
+// isDockerTimestamps checks the exact shape of that timestamp and the space after it; an app's
+// own ISO timestamps (Spring Boot: three fraction digits) do not have it.
+func isDockerTimestamps(line []byte) bool {
+	return len(line) > dockerTSLen && line[10] == 'T' && line[19] == '.' && line[29] == 'Z' &&
+		line[30] == ' '
 }
 
 // unwrapCRI reads what follows the timestamp of `2026-12-05T15:46:28.123456789Z stdout F <line>`
