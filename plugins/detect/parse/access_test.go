@@ -267,3 +267,26 @@ func TestAccessLineUnchanged(t *testing.T) {
 		t.Fatalf("event %v, line %q", ev.Fields, ev.Line)
 	}
 }
+
+// TestLongGunicornFormat: a format of the largest size still matches its lines.
+func TestLongGunicornFormat(t *testing.T) {
+	var format, line strings.Builder
+	format.WriteString(`%(h)s "%(r)s" %(s)s`)
+	line.WriteString(`203.0.113.9 "POST /login HTTP/1.1" 401`)
+	for i := 0; i < 29; i++ {
+		format.WriteString(` %({x-h` + fmt.Sprint(i) + `}i)s`)
+		line.WriteString(" v, w")
+	}
+	f, err := CompileGunicornFormat(format.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.elems) < maxFormatElems-2 {
+		t.Fatalf("only %d elements", len(f.elems))
+	}
+	p := New(Options{AccessFormats: []*AccessFormat{f}})
+	ev := sdk.Event{Kind: sdk.KindLog, Line: []byte(line.String())}
+	if p.Apply(&ev) != LoginFailed || ev.Field(FieldIP) != "203.0.113.9" {
+		t.Fatalf("got %v", ev.Fields)
+	}
+}

@@ -38,11 +38,12 @@ var gunicornAtoms = map[string]atomKind{
 
 const gunicornAtomList = "h l u t r m U q H s B b f a T M D L p {header}i {header}o {variable}e"
 
-// maxFormatElems bounds a compiled format; maxMatchSteps bounds the backtracking of one match
-// (a field followed by text that also occurs inside the field, like "a, b" before " ").
+// maxFormatElems bounds a compiled format; a match takes at most three steps per element plus
+// maxBacktrack steps of backtracking (a field followed by text that also occurs inside the
+// field, like "a, b" before " ").
 const (
 	maxFormatElems = 64
-	maxMatchSteps  = 64
+	maxBacktrack   = 64
 )
 
 type formatElem struct {
@@ -173,7 +174,7 @@ func (f *AccessFormat) scan(line []byte, loc *time.Location, h *header) bool {
 	line = bytes.TrimRight(line, "\r\n")
 	var spans [maxFormatElems + 1][2]int
 	steps := 0
-	if !f.match(line, 0, 0, &spans, &steps) {
+	if !f.match(line, 0, 0, &spans, &steps, 3*len(f.elems)+maxBacktrack) {
 		return false
 	}
 	var out header
@@ -228,9 +229,9 @@ func (f *AccessFormat) scan(line []byte, loc *time.Location, h *header) bool {
 // match matches f.elems[ei:] against line[pos:], recording each element's span. Fields are
 // matched lazily: a field ends at the first occurrence of the text after it that leaves a
 // valid field and a matching rest; steps bounds the attempts.
-func (f *AccessFormat) match(line []byte, ei, pos int, spans *[maxFormatElems + 1][2]int, steps *int) bool {
+func (f *AccessFormat) match(line []byte, ei, pos int, spans *[maxFormatElems + 1][2]int, steps *int, budget int) bool {
 	*steps++
-	if *steps > maxMatchSteps {
+	if *steps > budget {
 		return false
 	}
 	if ei == len(f.elems) {
@@ -242,7 +243,7 @@ func (f *AccessFormat) match(line []byte, ei, pos int, spans *[maxFormatElems + 
 			return false
 		}
 		spans[ei] = [2]int{pos, pos + len(e.lit)}
-		return f.match(line, ei+1, pos+len(e.lit), spans, steps)
+		return f.match(line, ei+1, pos+len(e.lit), spans, steps, budget)
 	}
 	if ei == len(f.elems)-1 {
 		if !validAtom(e.kind, line[pos:]) {
@@ -262,7 +263,7 @@ func (f *AccessFormat) match(line []byte, ei, pos int, spans *[maxFormatElems + 
 		v := line[pos:end]
 		if validAtom(e.kind, v) {
 			spans[ei] = [2]int{pos, end}
-			if f.match(line, ei+1, end, spans, steps) {
+			if f.match(line, ei+1, end, spans, steps, budget) {
 				return true
 			}
 		} else if noSpaceAtom(e.kind) && bytes.IndexByte(v, ' ') >= 0 {
@@ -270,7 +271,7 @@ func (f *AccessFormat) match(line []byte, ei, pos int, spans *[maxFormatElems + 
 		}
 		from = end + 1
 		*steps++
-		if *steps > maxMatchSteps {
+		if *steps > budget {
 			return false
 		}
 	}
