@@ -199,8 +199,10 @@ func requestPath(target []byte) []byte {
 			target = []byte("/")
 		}
 	}
-	if qm := bytes.IndexAny(target, "?#"); qm >= 0 {
-		target = target[:qm]
+	for i, c := range target {
+		if c == '?' || c == '#' {
+			return target[:i]
+		}
 	}
 	return target
 }
