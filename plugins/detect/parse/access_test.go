@@ -218,7 +218,7 @@ func TestPartialLinesBounded(t *testing.T) {
 			t.Fatal("a partial line is no event")
 		}
 	}
-	if got := len(p.origins["a"].partial); got != maxPartialLine || p.pending != maxPartialLine {
+	if got := p.origins["a"].held(); got != maxPartialLine || p.pending != maxPartialLine {
 		t.Fatalf("held %d bytes (pending %d), want %d", got, p.pending, maxPartialLine)
 	}
 	for o := 0; o < 200; o++ {
@@ -232,7 +232,7 @@ func TestPartialLinesBounded(t *testing.T) {
 	}
 	sum := 0
 	for _, st := range p.origins {
-		sum += len(st.partial)
+		sum += st.held()
 	}
 	if sum != p.pending {
 		t.Fatalf("pending %d, origins hold %d", p.pending, sum)
@@ -240,13 +240,13 @@ func TestPartialLinesBounded(t *testing.T) {
 	// The final part ends the line: held bytes are released.
 	ev := sdk.Event{Kind: sdk.KindLog, Origin: "a", Line: []byte("2026-12-05T15:46:29Z stdout F end")}
 	p.Apply(&ev)
-	if p.origins["a"].partial != nil || p.pending != sum-maxPartialLine {
-		t.Fatalf("after F: held %d, pending %d", len(p.origins["a"].partial), p.pending)
+	if p.origins["a"].held() != 0 || p.pending != sum-maxPartialLine {
+		t.Fatalf("after F: held %d, pending %d", p.origins["a"].held(), p.pending)
 	}
 	p.evictOrigins()
 	sum = 0
 	for _, st := range p.origins {
-		sum += len(st.partial)
+		sum += st.held()
 	}
 	if sum != p.pending {
 		t.Fatalf("after eviction: pending %d, origins hold %d", p.pending, sum)
@@ -288,5 +288,33 @@ func TestLongGunicornFormat(t *testing.T) {
 	ev := sdk.Event{Kind: sdk.KindLog, Line: []byte(line.String())}
 	if p.Apply(&ev) != LoginFailed || ev.Field(FieldIP) != "203.0.113.9" {
 		t.Fatalf("got %v", ev.Fields)
+	}
+}
+
+// TestPartialLinesInAChain: with two processors, the second one holds the parts the first
+// one joined into an event; the final part, already parsed, ends them, so they are never
+// joined with the next line into a second event. Parts of stdout and stderr are joined apart.
+func TestPartialLinesInAChain(t *testing.T) {
+	first, second := New(Options{}), New(Options{})
+	lines := []string{
+		"2026-12-05T15:46:28.1Z stdout P user_deleted user_id=5 ",
+		"2026-12-05T15:46:28.2Z stderr F [2026-12-05 15:46:28,200] INFO in app: noise",
+		"2026-12-05T15:46:28.3Z stdout F actor=bob",
+		"2026-12-05T15:46:28.4Z stdout F [2026-12-05 15:46:28,400] INFO in app: hello",
+	}
+	want := []string{"", "", UserDeleted, ""}
+	for i, l := range lines {
+		ev := sdk.Event{Kind: sdk.KindLog, Origin: "pod.log", Line: []byte(l)}
+		got1 := first.Apply(&ev)
+		got2 := second.Apply(&ev)
+		if got1 != want[i] || got2 != want[i] {
+			t.Errorf("line %d: first %q, second %q, want %q", i, got1, got2, want[i])
+		}
+		if i == 2 && (ev.Field(FieldUserID) != "5" || ev.Field(FieldActor) != "bob") {
+			t.Errorf("joined line's fields %v", ev.Fields)
+		}
+	}
+	if first.pending != 0 || second.pending != 0 {
+		t.Fatalf("held after the final parts: %d, %d", first.pending, second.pending)
 	}
 }

@@ -32,6 +32,9 @@ type envelope struct {
 	hasTime bool
 	// partial: a CRI `P` line, held for the next part and not parsed on its own.
 	partial bool
+	// stream: CRI stdout (0) or stderr (1), whose parts are joined separately (kubelet
+	// interleaves both streams in one file).
+	stream int
 }
 
 // unwrap removes a wrapper from the event's line. It returns the inner line (the line itself
@@ -76,10 +79,12 @@ func (p *Parser) unwrap(st *originState, ev *sdk.Event) ([]byte, envelope) {
 	return inner, env
 }
 
-// joinPartial holds CRI `P` parts per origin and returns the whole line at the `F` part.
+// joinPartial holds CRI `P` parts per origin and stream and returns the whole line at the
+// `F` part. Invariant: p.pending is the sum of every origin's held bytes.
 func (p *Parser) joinPartial(st *originState, content []byte, env *envelope) []byte {
+	held := &st.partial[env.stream]
 	if env.partial {
-		room := maxPartialLine - len(st.partial)
+		room := maxPartialLine - len(*held)
 		if left := maxPartialPending - p.pending; left < room {
 			room = left
 		}
@@ -87,26 +92,48 @@ func (p *Parser) joinPartial(st *originState, content []byte, env *envelope) []b
 			room = len(content)
 		}
 		if room > 0 {
-			st.partial = append(st.partial, content[:room]...)
+			*held = append(*held, content[:room]...)
 			p.pending += room
 		}
 		return nil
 	}
-	if len(st.partial) == 0 {
+	if len(*held) == 0 {
 		return content
 	}
-	p.joinBuf = append(append(p.joinBuf[:0], st.partial...), content...)
+	p.joinBuf = append(append(p.joinBuf[:0], *held...), content...)
 	if len(p.joinBuf) > maxPartialLine {
 		p.joinBuf = p.joinBuf[:maxPartialLine]
 	}
-	p.dropPartial(st)
+	p.pending -= len(*held)
+	*held = nil
 	return p.joinBuf
 }
 
 // dropPartial forgets an origin's held parts.
 func (p *Parser) dropPartial(st *originState) {
-	p.pending -= len(st.partial)
-	st.partial = nil
+	p.pending -= st.held()
+	st.partial = [2][]byte{}
+}
+
+// held is how many bytes of CRI parts the origin holds.
+func (st *originState) held() int { return len(st.partial[0]) + len(st.partial[1]) }
+
+// settlePartial is for a line an upstream processor already parsed: when it is the final part
+// of a CRI line, the parts this parser held for it are dropped, so that they are not joined
+// with the next line (the upstream processor found the event in the whole line).
+func (p *Parser) settlePartial(st *originState, line []byte) {
+	if len(line) <= 31 || !isDigit(line[0]) || line[4] != '-' || line[10] != 'T' {
+		return
+	}
+	t, n, ok := ParseISO(line, time.UTC)
+	if !ok || n+1 >= len(line) || line[n] != ' ' {
+		return
+	}
+	var env envelope
+	if _, ok := unwrapCRI(line[n+1:], t, &env); ok && !env.partial {
+		p.pending -= len(st.partial[env.stream])
+		st.partial[env.stream] = nil
+	}
 }
 
 var dockerLogKey = []byte(`{"log":"`)
@@ -276,6 +303,10 @@ func unwrapCRI(rest []byte, t time.Time, env *envelope) ([]byte, bool) {
 	if !bytes.HasPrefix(rest, []byte("stdout ")) && !bytes.HasPrefix(rest, []byte("stderr ")) {
 		return nil, false
 	}
+	stream := 0
+	if rest[3] == 'e' {
+		stream = 1
+	}
 	rest = rest[7:]
 	// The tag: F or P, possibly with more tags after ':'.
 	e := bytes.IndexByte(rest, ' ')
@@ -288,6 +319,7 @@ func unwrapCRI(rest []byte, t time.Time, env *envelope) ([]byte, bool) {
 	}
 	env.kind, env.t, env.hasTime = WrapperCRI, t, true
 	env.partial = tag[0] == 'P'
+	env.stream = stream
 	if e < len(rest) {
 		e++
 	}

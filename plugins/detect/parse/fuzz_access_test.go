@@ -79,10 +79,10 @@ func FuzzUnwrap(f *testing.F) {
 		}
 		sum := 0
 		for _, st := range p.origins {
-			if len(st.partial) > maxPartialLine {
-				t.Fatalf("origin holds %d bytes", len(st.partial))
+			if len(st.partial[0]) > maxPartialLine || len(st.partial[1]) > maxPartialLine {
+				t.Fatalf("origin holds %d bytes", st.held())
 			}
-			sum += len(st.partial)
+			sum += st.held()
 		}
 		if sum != p.pending || p.pending > maxPartialPending {
 			t.Fatalf("pending %d, held %d", p.pending, sum)

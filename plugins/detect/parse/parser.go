@@ -69,8 +69,8 @@ type Parser struct {
 type originState struct {
 	prev  time.Time
 	audit uint8
-	// partial holds the CRI `P` parts of a line until its `F` part (envelope.go).
-	partial []byte
+	// partial holds the CRI `P` parts of a line until its `F` part, per stream (envelope.go).
+	partial [2][]byte
 }
 
 // New returns a parser.
@@ -158,6 +158,9 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 	if Parsed(ev) {
 		if !ev.Time.IsZero() {
 			st.prev = ev.Time
+		}
+		if st.held() > 0 {
+			p.settlePartial(st, ev.Line)
 		}
 		return ev.Fields[FieldEvent]
 	}
