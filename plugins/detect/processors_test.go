@@ -88,7 +88,7 @@ func TestOperatorOverride(t *testing.T) {
 // TestOverrideExpiresWhileIdle: when the input goes quiet, the wall clock in the watermark
 // moves event time on and the override expires without a new line.
 func TestOverrideExpiresWhileIdle(t *testing.T) {
-	p := sdktest.NewProcessor(t, detect.OverrideComponent(), ``, sdktest.WithMode(sdktest.Direct))
+	p := sdktest.NewProcessor(t, detect.OverrideComponent(), `allow_origins = ["app.log"]`, sdktest.WithMode(sdktest.Direct))
 	t0 := time.Date(2026, 11, 29, 10, 50, 0, 0, time.UTC)
 	line := []byte(`[2026-11-29 10:50:00,000] WARNING in admin: override_enabled actor=carol reason="partner bulk import" ttl=10m`)
 	out := p.ProcessAt(logEvents([][]byte{line}, "app.log"), sdk.Watermark{Time: t0})
@@ -108,12 +108,12 @@ func TestOverrideExpiresWhileIdle(t *testing.T) {
 }
 
 func TestOverrideDisabledByApp(t *testing.T) {
-	c := newChain(t, ``, overridableRules, sdktest.Direct)
+	c := newChain(t, `allow_origins = ["/var/log/*/spring.log"]`, overridableRules, sdktest.Direct)
 	lines := [][]byte{
 		[]byte(`2026-11-29T10:00:00.000Z  WARN 1 --- [main] c.e.demo.Admin : override_enabled actor=bob reason="cleanup" ttl=2h`),
 		[]byte(`2026-11-29T10:05:00.000Z  WARN 1 --- [main] c.e.demo.Admin : override_disabled actor=bob`),
 	}
-	out := c.process(logEvents(lines, "spring.log"), sdk.Watermark{})
+	out := c.process(logEvents(lines, "/var/log/app/spring.log"), sdk.Watermark{})
 	aud := audits(out)
 	if len(aud) != 2 || aud[1].Fields["event"] != "override_disabled" || aud[1].Fields["until"] != "2026-11-29T10:05:00.000000000Z" {
 		t.Fatalf("audit records %v", aud)

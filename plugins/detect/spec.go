@@ -27,6 +27,14 @@ var parseFields = []sdk.Field{
 		Description: "More event words recognised in audit lines (`invoice_voided key=value ...`), besides the built-in ones."},
 }
 
+// clockFields are the attributes both processors take about event time and override origins.
+var clockFields = []sdk.Field{
+	{Name: "max_future_skew", Type: sdk.TypeDuration, Default: "5m",
+		Description: "A line dated more than this ahead of its arrival (when its source read it, or the wall clock) is counted at its arrival time instead, marked clock = \"future_skew\" with its own time in line_time, and reported in a warning at most once a minute; it never moves the clocks that end windows, incidents and overrides. Lines dated outside 1970-2200 are treated alike (clock = \"out_of_range\")."},
+	{Name: "allow_origins", Type: sdk.TypeStringList,
+		Description: "Origins (file paths or container names, shell globs; a pattern without \"/\" also matches a path's last element, e.g. \"flask-*.log\", \"flask_web_*\"; \"*\" allows all) whose override_enabled / override_disabled log lines may declare override mode. Default: none, so a log line never silences a rule unless the config says which apps may; lines from other origins are ignored and reported (audit event override_refused, a warning). Operators' overrides (tda override on) do not depend on it, and no override declared by a log line lifts the blocked state."},
+}
+
 var parserBlock = sdk.Block{
 	Name: "parser", Labels: []string{"name"}, Repeated: true,
 	Description: "A user-defined parser: a regex with named groups; each group becomes a field, group `time` is the event time, group `event` the event type.",
@@ -44,7 +52,7 @@ func OverrideSpec() *sdk.Spec {
 		Summary: "Override mode: approved bulk work declared by the app's override lines or by an operator; alerts of overridable rules are then recorded as suppressed.",
 		Description: "Parses every line (so the rules processor after it reuses the fields), tracks override_enabled / override_disabled " +
 			"lines and operator overrides, and emits an audit record (event, actor, reason, until, origin) for every change, including expiry.",
-		Fields: append(append([]sdk.Field(nil), parseFields...),
+		Fields: append(append(append([]sdk.Field(nil), parseFields...), clockFields...),
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override declared without a ttl."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted; longer ttls are cut to it."},
 		),
@@ -59,9 +67,9 @@ func RulesSpec() *sdk.Spec {
 		Summary: "Threshold rules over exact sliding windows in event time, with explained alerts.",
 		Description: "Counts the events each rule matches per key in a sliding window and raises one alert per incident " +
 			"when the count is more than the threshold; reminders after realert; a resolved record when the burst has drained.",
-		Fields: append(append([]sdk.Field(nil), parseFields...),
+		Fields: append(append(append([]sdk.Field(nil), parseFields...), clockFields...),
 			sdk.Field{Name: "lateness", Type: sdk.TypeDuration, Default: "30s",
-				Description: "How far behind the newest line a line may arrive and still be counted exactly; incidents resolve this much after their window drained."},
+				Description: "How far behind the newest line of its own origin a line may arrive and still be counted exactly; incidents resolve this much after their window drained, in their origin's time."},
 			sdk.Field{Name: "forward_logs", Type: sdk.TypeBool, Default: false,
 				Description: "Also pass the log events downstream (by default only alerts and audit records go on)."},
 			sdk.Field{Name: "record_overrides", Type: sdk.TypeBool, Default: false,
@@ -86,7 +94,7 @@ func RulesSpec() *sdk.Spec {
 					{Name: "max_keys", Type: sdk.TypeInt, Default: 100000, Description: "Keys tracked at most; beyond, the least recently seen key is evicted (counted and logged)."},
 					{Name: "excerpt", Type: sdk.TypeInt, Default: 5, Description: "Lines quoted in the alert."},
 					{Name: "explanation", Type: sdk.TypeString, Description: "Replaces the built-in explanation (what it means, likely cause, first steps)."},
-					{Name: "require_approval", Type: sdk.TypeBool, Default: false, Description: "Count every event that no approved migration request matches (tda migrate request/approve; the agent announces approvals to the pipeline), even inside a maintenance window; the window then only exempts approved migrations. Matches the event's revision to the request's name (a Flyway version also before \" - description\")."},
+					{Name: "require_approval", Type: sdk.TypeBool, Default: false, Description: "Count every event that no approved migration request matches (tda migrate request/approve; the agent announces approvals to the pipeline), inside a maintenance window or not: the rule reports unapproved migrations (e.g. rule \"unapproved_migration\"). Matches the event's revision to the request's name (a Flyway version also before \" - description\"). Takes no maintenance_window: migrations outside the window are a rule of their own (\"migration_outside_window\")."},
 				},
 				Blocks: []sdk.Block{{
 					Name: "maintenance_window", Repeated: true,
@@ -206,6 +214,10 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 				return nil, mw.Errorf("timezone", "unknown time zone %q: use an IANA name such as \"UTC\"", mw.String("timezone"))
 			}
 			r.Exemptions = append(r.Exemptions, w)
+		}
+		if r.RequireApproval && len(r.Exemptions) > 0 {
+			return nil, b.Errorf("require_approval", "require_approval takes no maintenance_window: a rule has one reason to fire. "+
+				"Keep the window in rule \"migration_outside_window\" and add a rule \"unapproved_migration\" with require_approval = true and no window")
 		}
 		if err := r.Check(); err != nil {
 			return nil, b.Errorf("", "%v", err)

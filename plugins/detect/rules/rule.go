@@ -42,8 +42,9 @@ type Rule struct {
 	// Explanation replaces the built-in explanation when set.
 	Explanation string
 	// RequireApproval makes an event count unless an approved migration request matches it
-	// (announced by the agent): even inside a maintenance window, which then exempts only
-	// approved migrations.
+	// (announced by the agent), whatever the time: the rule reports unapproved migrations.
+	// It takes no maintenance window (a migration outside the window is another rule's
+	// business), so that every alert has one true reason.
 	RequireApproval bool
 }
 
@@ -66,6 +67,10 @@ func (r *Rule) Check() error {
 	}
 	if r.Severity == "" {
 		r.Severity = sdk.SeverityMedium
+	}
+	if r.RequireApproval && len(r.Exemptions) > 0 {
+		return fmt.Errorf("rule %q: require_approval takes no maintenance_window; write one rule for migrations "+
+			"outside the window and another with require_approval for unapproved ones", r.Name)
 	}
 	return nil
 }
@@ -219,8 +224,9 @@ func Lookup(ev *sdk.Event) cond.Lookup {
 	}
 }
 
-// Counts reports whether an event counts for the rule (conditions and exemptions); the reason
-// says why not. With RequireApproval and no approvals known, every event counts.
+// Counts reports whether an event counts for the rule (conditions, then the approval lookup
+// or the exemptions); the reason says why not. With RequireApproval and no approvals known,
+// every event counts.
 func (r *Rule) Counts(ev *sdk.Event) (bool, string) { return r.counts(ev, nil) }
 
 func (r *Rule) counts(ev *sdk.Event, approved func(*sdk.Event) bool) (bool, string) {
@@ -234,12 +240,10 @@ func (r *Rule) counts(ev *sdk.Event, approved func(*sdk.Event) bool) (bool, stri
 		}
 	}
 	if r.RequireApproval {
-		if approved == nil || !approved(ev) {
-			return true, ""
-		}
-		if len(r.Exemptions) == 0 {
+		if approved != nil && approved(ev) {
 			return false, "an approved migration"
 		}
+		return true, ""
 	}
 	for _, x := range r.Exemptions {
 		if ok, why := x.Exempts(ev); ok {
