@@ -203,10 +203,6 @@ func (e *Engine) EventAt(ev *sdk.Event, arrival time.Time, out []sdk.Event) []sd
 			e.counters.OutOfRange++
 		}
 		o = e.origin(ev.Origin, &out)
-		if judged && o.wm != 0 && (ev.Time.IsZero() || o.wm < ev.Time.UnixNano()) {
-			// An origin catching up on older lines: its time, not the arrival, is "now" for it.
-			ev.Time = time.Unix(0, o.wm).UTC()
-		}
 		if o.replayUntil != 0 && !ev.Time.IsZero() && ev.Time.UnixNano() < o.replayUntil {
 			// Counted before the snapshot this engine was restored from: nothing to do twice.
 			e.counters.Replayed++
