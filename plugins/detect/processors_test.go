@@ -249,7 +249,8 @@ rule "r" {
 // alerts and the override audit records of the override + rules pair, in one processing step.
 func TestRulesAloneRecordsOverrides(t *testing.T) {
 	blocks := shippedBlocks(t)
-	single := "record_overrides = true\n" + blocks["rules"]
+	// Recording overrides itself, rules decides which origins may declare them.
+	single := "record_overrides = true\nallow_origins = [\"flask-*.log\"]\n" + blocks["rules"]
 	for _, name := range []string{"flask-sample.log", "spring-sample.log"} {
 		lines := readLines(t, filepath.Join("testdata", "corpus", name))
 		pair := newChain(t, blocks["override"], blocks["rules"], sdktest.Direct).replay(lines, name, 300)

@@ -57,6 +57,7 @@ type Engine struct {
 	// it (written before lines from the future were held to their arrival).
 	sanitize bool
 	counters Counters
+	keyBuf   []byte
 	// lastSnapshot is the size of the last snapshot, to size the next one's buffer.
 	lastSnapshot int
 }
@@ -326,8 +327,11 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 	}
 	tn := t.UnixNano()
 	key := r.keyOf(ev)
-	sk := stateKey(key, ev.Origin)
-	ks := e.touch(r, sk)
+	// The state key is built in a reused buffer: looking it up allocates nothing, only a new
+	// key's window does.
+	e.keyBuf = append(append(append(e.keyBuf[:0], key...), 0), ev.Origin...)
+	ks := e.touch(r, e.keyBuf)
+	sk := ks.key
 	seq := r.ring.add(ev.Line)
 	res := ks.add(tn, seq, r.w, r.Threshold)
 	now := o.wm
@@ -408,8 +412,8 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 
 // touch returns the key's window, creating it (and evicting the least recently seen key when
 // the rule is full) and moving it to the front of the recency list.
-func (e *Engine) touch(r *ruleState, key string) *keyState {
-	ks, ok := r.keys[key]
+func (e *Engine) touch(r *ruleState, sk []byte) *keyState {
+	ks, ok := r.keys[string(sk)]
 	if ok {
 		r.moveFront(ks)
 		return ks
@@ -418,6 +422,7 @@ func (e *Engine) touch(r *ruleState, key string) *keyState {
 		r.drop(r.tail)
 		r.evicted++
 	}
+	key := string(sk)
 	ks = &keyState{key: key, hits: make([]hit, 0, 1)}
 	r.keys[key] = ks
 	r.pushFront(ks)
