@@ -1,4 +1,4 @@
-# Default detection processors: override mode, then the five rules of the log-format corpus.
+# Default detection processors: override mode, then the six rules of the log-format corpus.
 # Paste into a config and reference them from the detection pipeline:
 #   through = [processor.override.flags, processor.rules.anomalies]
 
