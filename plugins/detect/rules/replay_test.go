@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,4 +99,17 @@ func recordKey(x sdk.Event) string {
 		return x.Alert.Rule + ":" + x.Alert.DeliveryKey()
 	}
 	return x.Kind + ":" + x.Field("event") + ":" + x.Field("actor") + "@" + x.Time.Sub(base).String()
+}
+
+func TestClosedSetKeepsTheNewest(t *testing.T) {
+	c := newClosedSet()
+	for i := 0; i < maxClosed+10; i++ {
+		c.add(fmt.Sprint(i))
+	}
+	if c.has("9") || !c.has("10") || !c.has(fmt.Sprint(maxClosed+9)) || len(c.set) != maxClosed {
+		t.Fatalf("has 9=%v 10=%v newest=%v size=%d", c.has("9"), c.has("10"), c.has(fmt.Sprint(maxClosed+9)), len(c.set))
+	}
+	if o := c.oldestFirst(); o[0] != "10" || o[len(o)-1] != fmt.Sprint(maxClosed+9) {
+		t.Fatalf("order %s ... %s", o[0], o[len(o)-1])
+	}
 }

@@ -224,7 +224,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		w.varint(a.until)
 	}
 	w.uvarint(uint64(len(e.closed.order)))
-	for _, fp := range e.closed.order {
+	for _, fp := range e.closed.oldestFirst() {
 		w.str(fp)
 	}
 	return w.b
