@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tda-dev/tda/plugins/detect"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
 )
@@ -82,5 +83,28 @@ func TestOverrideLineFromAnotherOrigin(t *testing.T) {
 	out = c.process(logEvents([][]byte{decl}, "flask_web_1"), sdk.Watermark{Time: t0})
 	if aud := audits(out); len(aud) != 1 || aud[0].Field("event") != "override_enabled" || aud[0].Field("via") != "log_line" {
 		t.Fatalf("from an allowed origin: %v", aud)
+	}
+}
+
+// TestOverrideProcessorRestoresPoisonedState: an override processor snapshot written by an
+// older version after a line from the future (clock and override in 9999) is sanitised: the
+// impossible override is gone at once, and a live declaration that follows works and
+// expires on time.
+func TestOverrideProcessorRestoresPoisonedState(t *testing.T) {
+	poisoned := `{"version":1,"state":{"current":{"actor":"x","reason":"y","since":"9999-01-01T00:00:00Z",` +
+		`"until":"9999-01-01T01:00:00Z","origin":"app.log"}},"clock":"9999-01-01T00:00:00Z"}`
+	p := sdktest.NewProcessor(t, detect.OverrideComponent(), `allow_origins = ["app.log"]`, sdktest.WithMode(sdktest.Direct))
+	p.Restore([]byte(poisoned))
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	line := []byte(`[2026-12-01 09:00:00,000] WARNING in admin: override_enabled actor=carol reason="import" ttl=10m`)
+	out := p.ProcessAt(stamped([][]byte{line}, "app.log", now), sdk.Watermark{Time: now})
+	if a := audits(out); len(a) != 1 || a[0].Field("event") != "override_enabled" || a[0].Field("actor") != "carol" {
+		t.Fatalf("declaration after a poisoned restore: %v", a)
+	}
+	if a := audits(p.ProcessAt(nil, sdk.Watermark{Time: now.Add(5 * time.Minute)})); len(a) != 0 {
+		t.Fatalf("expired early: %v", a)
+	}
+	if a := audits(p.ProcessAt(nil, sdk.Watermark{Time: now.Add(11 * time.Minute)})); len(a) != 1 || a[0].Field("event") != "override_expired" {
+		t.Fatalf("no expiry on time: %v", a)
 	}
 }
