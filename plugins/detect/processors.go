@@ -305,6 +305,9 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l := c.Duration("lateness"); l < 0 || l > rules.MaxWindow {
+		return nil, c.Errorf("lateness", "lateness must be between 0s and %s", sdk.FormatDuration(rules.MaxWindow))
+	}
 	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc,
 		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides")})
 	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),

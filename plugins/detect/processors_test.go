@@ -178,6 +178,12 @@ func TestConfigErrorsArePositioned(t *testing.T) {
 		{"parser \"p\" {\n  regex = \"(unclosed\"\n  event = \"x\"\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:11: invalid regex`},
 		{"rule \"r\" {\n  match = \"x\"\n  treshold = 1\n}", `Did you mean "threshold"?`},
 		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  group_by = [\"ip\"]\n}", `4:14: Incorrect attribute value type`},
+		{"rule \"m\" {\n  match = \"migration_started\"\n  threshold = 0\n  require_approval = true\n  maintenance_window {\n    start = \"02:00\"\n    end = \"04:00\"\n  }\n}",
+			`4:22: require_approval takes no maintenance_window`},
+		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  window = \"400d\"\n}", `4:12: window must be at most`},
+		{"max_future_skew = \"0s\"\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `1:19: max_future_skew must be longer than 0s`},
+		{"allow_origins = [\"[\"]\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `invalid pattern "["`},
+		{"lateness = \"-1s\"\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `1:12: lateness must be between 0s and`},
 	}
 	for _, tt := range tests {
 		// want is "line:col: message": some diagnostic must be at that position and say it.

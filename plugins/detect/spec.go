@@ -86,7 +86,7 @@ func RulesSpec() *sdk.Spec {
 					{Name: "where", Type: sdk.TypeString, Description: "Condition an event must meet to count, e.g. `path =~ \"^/api/\"`."},
 					{Name: "unless", Type: sdk.TypeString, Description: "Condition that keeps an event from counting, e.g. `actor_role == admin`."},
 					{Name: "threshold", Type: sdk.TypeInt, Required: true, Description: "The rule fires when the count in the window is more than this (0: any event)."},
-					{Name: "window", Type: sdk.TypeDuration, Default: "60s", Description: "Length of the sliding window."},
+					{Name: "window", Type: sdk.TypeDuration, Default: "60s", Description: "Length of the sliding window (at most 366d)."},
 					{Name: "group_by", Type: sdk.TypeString, Description: "Field(s) that make the key, comma-separated (e.g. \"ip\"); empty counts across everything. `origin` and `source` name where the line came from."},
 					{Name: "severity", Type: sdk.TypeString, Default: "MEDIUM", Enum: []string{sdk.SeverityHigh, sdk.SeverityMedium, sdk.SeverityLow}},
 					{Name: "realert", Type: sdk.TypeDuration, Default: "0s", Description: "Remind every this long while the incident stays above the threshold (0s: never)."},
@@ -173,6 +173,9 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 		}
 		if r.Window <= 0 {
 			return nil, b.Errorf("window", "window must be longer than 0s")
+		}
+		if r.Window > rules.MaxWindow {
+			return nil, b.Errorf("window", "window must be at most %s", sdk.FormatDuration(rules.MaxWindow))
 		}
 		if r.MaxKeys <= 0 {
 			return nil, b.Errorf("max_keys", "max_keys must be at least 1")

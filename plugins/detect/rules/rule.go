@@ -48,6 +48,10 @@ type Rule struct {
 	RequireApproval bool
 }
 
+// MaxWindow bounds a rule's window (and the lateness allowance): event times are at most
+// eventtime.MaxTime, and a time plus a window must stay far inside int64 nanoseconds.
+const MaxWindow = 366 * 24 * time.Hour
+
 // Check validates a rule and fills defaults.
 func (r *Rule) Check() error {
 	if len(r.Match) == 0 {
@@ -55,6 +59,9 @@ func (r *Rule) Check() error {
 	}
 	if r.Window <= 0 {
 		return fmt.Errorf("rule %q: window must be positive", r.Name)
+	}
+	if r.Window > MaxWindow {
+		return fmt.Errorf("rule %q: window must be at most %s", r.Name, sdk.FormatDuration(MaxWindow))
 	}
 	if r.Threshold < 0 {
 		return fmt.Errorf("rule %q: threshold must not be negative", r.Name)
