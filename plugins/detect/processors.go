@@ -92,7 +92,6 @@ type Override struct {
 	skewed eventtime.SkewReport
 	// sanitize: restored, and the first arrival clock has not been seen yet.
 	sanitize bool
-	refused  uint64
 }
 
 // NewOverride builds processor "override" from its config.
@@ -151,7 +150,6 @@ func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Waterma
 			}
 			if override.IsChange(ev) {
 				if !o.allow.Allows(ev.Origin) {
-					o.refused++
 					if rec := o.state.Refuse(ev, o.allow.String()); rec != nil {
 						o.logChange(rec)
 						emit(i, *ev, *rec)
@@ -222,13 +220,6 @@ func (o *Override) sanitizeBeyond(limit time.Time) {
 	if o.clock.Max().After(limit) {
 		o.clock.Set(time.Time{})
 	}
-}
-
-// Counts reports the lines not counted at their own time (dated too far ahead of their
-// arrival, or outside any real clock) and the override lines refused for their origin.
-func (o *Override) Counts() (futureSkew, outOfRange, refused uint64) {
-	f, r := o.skewed.Counts()
-	return f, r, o.refused
 }
 
 // Active returns the override in force at t.

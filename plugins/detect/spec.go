@@ -91,6 +91,7 @@ func RulesSpec() *sdk.Spec {
 					{Name: "severity", Type: sdk.TypeString, Default: "MEDIUM", Enum: []string{sdk.SeverityHigh, sdk.SeverityMedium, sdk.SeverityLow}},
 					{Name: "realert", Type: sdk.TypeDuration, Default: "0s", Description: "Remind every this long while the incident stays above the threshold (0s: never)."},
 					{Name: "overridable", Type: sdk.TypeBool, Default: false, Description: "Record the alert as suppressed (audit only) while override mode is active."},
+					{Name: "across_origins", Type: sdk.TypeBool, Default: false, Description: "Count the lines of all origins (files, containers) in one window per key, in the newest time over all of them, e.g. to see a burst spread over several replicas of an app. By default each origin has its own windows in its own time, so that incidents do not depend on how the origins' lines interleave; with across_origins they may: a line more than lateness behind the newest line of any origin is counted late."},
 					{Name: "max_keys", Type: sdk.TypeInt, Default: 100000, Description: "Keys tracked at most; beyond, the least recently seen key is evicted (counted and logged)."},
 					{Name: "excerpt", Type: sdk.TypeInt, Default: 5, Description: "Lines quoted in the alert."},
 					{Name: "explanation", Type: sdk.TypeString, Description: "Replaces the built-in explanation (what it means, likely cause, first steps)."},
@@ -159,6 +160,7 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 			Explanation: b.String("explanation"),
 
 			RequireApproval: b.Bool("require_approval"),
+			AcrossOrigins:   b.Bool("across_origins"),
 		}
 		for _, m := range strings.Split(b.String("match"), "|") {
 			if m = strings.TrimSpace(m); m != "" {

@@ -58,6 +58,8 @@ type Engine struct {
 	sanitize bool
 	counters Counters
 	keyBuf   []byte
+	// across: some rule counts across origins (Rule.AcrossOrigins), in the allOrigins clock.
+	across bool
 	// lastSnapshot is the size of the last snapshot, to size the next one's buffer.
 	lastSnapshot int
 }
@@ -143,6 +145,7 @@ func NewEngine(rules []*Rule, o Options) *Engine {
 		for _, m := range r.Match {
 			e.byEvent[m] = append(e.byEvent[m], rs)
 		}
+		e.across = e.across || r.AcrossOrigins
 	}
 	return e
 }
@@ -187,7 +190,7 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 // are appended to out. A log event not counted at its own time is marked (eventtime.Apply).
 func (e *Engine) EventAt(ev *sdk.Event, arrival time.Time, out []sdk.Event) []sdk.Event {
 	isLog := ev.Kind == sdk.KindLog || ev.Kind == ""
-	var o *originClock
+	var o, all *originClock
 	if isLog {
 		if arrival.IsZero() {
 			arrival = e.lastWall
@@ -209,11 +212,18 @@ func (e *Engine) EventAt(ev *sdk.Event, arrival time.Time, out []sdk.Event) []sd
 			e.counters.Replayed++
 			return out
 		}
+		if e.across {
+			all = e.origin(allOrigins, &out)
+		}
 		if !ev.Time.IsZero() && !judged {
 			// Only a line's own (valid, not future) time moves its origin's clock.
 			o.observe(ev.Time.UnixNano())
 			e.clock.Observe(ev.Time)
 			out = e.resolveOrigin(o, o.wm, out)
+			if all != nil {
+				all.observe(ev.Time.UnixNano())
+				out = e.resolveOrigin(all, all.wm, out)
+			}
 			out = e.expireOverride(e.clock.Max(), out)
 		}
 	}
@@ -237,7 +247,11 @@ func (e *Engine) EventAt(ev *sdk.Event, arrival time.Time, out []sdk.Event) []sd
 		t = e.fallbackTime(o)
 	}
 	for _, r := range rs {
-		out = e.count(r, ev, t, o, out)
+		if r.AcrossOrigins {
+			out = e.count(r, ev, t, all, allOrigins, out)
+		} else {
+			out = e.count(r, ev, t, o, ev.Origin, out)
+		}
 	}
 	return out
 }
@@ -321,7 +335,9 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 	return out
 }
 
-func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock, out []sdk.Event) []sdk.Event {
+// count counts an event for a rule, in the window of its key and origin (allOrigins for a rule
+// that counts across origins), judged in that origin's clock o.
+func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock, origin string, out []sdk.Event) []sdk.Event {
 	if ok, _ := r.counts(ev, e.approved.approved); !ok {
 		return out
 	}
@@ -329,7 +345,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 	key := r.keyOf(ev)
 	// The state key is built in a reused buffer: looking it up allocates nothing, only a new
 	// key's window does.
-	e.keyBuf = append(append(append(e.keyBuf[:0], key...), 0), ev.Origin...)
+	e.keyBuf = append(append(append(e.keyBuf[:0], key...), 0), origin...)
 	ks := e.touch(r, e.keyBuf)
 	sk := ks.key
 	seq := r.ring.add(ev.Line)
@@ -361,7 +377,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 		inc = &incident{key: key, opened: tn, firstSeen: res.start, lastSeen: tn, lastOver: res.lastOver,
 			count: res.count, peak: res.count, lastNotify: tn, origin: ev.Origin, source: ev.Source,
 			state: sdk.StateFiring}
-		inc.fingerprint = fingerprint(e.opts.Instance, r.Name, key, ev.Origin, res.start)
+		inc.fingerprint = fingerprint(e.opts.Instance, r.Name, key, origin, res.start)
 		inc.silent = e.closed.has(inc.fingerprint)
 		if r.Overridable {
 			if ov, ok := e.ov.Active(t); ok {

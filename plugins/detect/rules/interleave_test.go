@@ -169,3 +169,33 @@ func TestLaggingOriginSecondBurstPages(t *testing.T) {
 		t.Fatalf("want two pages from b.log, got %s", states(out))
 	}
 }
+
+// TestAcrossOrigins: six resets in each of two replicas' logs within a minute page a rule
+// that counts across origins (threshold 10) and not one that counts per origin; the incident
+// survives a snapshot and restore.
+func TestAcrossOrigins(t *testing.T) {
+	var lines []sdk.Event
+	for i, e := range every(12, 0, 2*time.Second, "password_changed") {
+		e.Origin = []string{"web-1.log", "web-2.log"}[i%2]
+		lines = append(lines, e)
+	}
+	for _, across := range []bool{false, true} {
+		mk := func() *Engine {
+			return NewEngine([]*Rule{newRule(t, func(r *Rule) { r.AcrossOrigins = across })}, Options{Instance: "p", Lateness: 5 * time.Second})
+		}
+		e := mk()
+		var out []sdk.Event
+		half := clone(lines)
+		for i := range half[:8] {
+			out = e.Event(&half[i], out)
+		}
+		r := mk()
+		if err := r.Restore(e.Snapshot()); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, run(r, half[8:])...)
+		if f := firing(out); across != (len(f) == 1) || len(f) > 1 {
+			t.Fatalf("across_origins=%v: %s", across, states(out))
+		}
+	}
+}

@@ -18,6 +18,11 @@ import (
 // origin that lags behind the others (a catch-up, a wrong time zone) keeps its bursts
 // separate.
 
+// allOrigins is the origin of the windows of rules that count across origins
+// (Rule.AcrossOrigins): its clock is the newest time over every origin, as one stream. No
+// source names an origin with a control character.
+const allOrigins = "\x01all-origins"
+
 // maxOrigins bounds the origin clocks. Beyond it the least recently seen origin is forgotten:
 // its open incidents resolve and its keys expire.
 const maxOrigins = 4096

@@ -33,6 +33,12 @@ type Rule struct {
 	Realert time.Duration
 	// Overridable rules are recorded as suppressed while override mode is active.
 	Overridable bool
+	// AcrossOrigins counts the lines of every origin in one window per key, judged in the
+	// newest time over all origins (one stream), instead of one window per key and origin in
+	// that origin's own time. It sees a burst spread over the replicas of an app, at a price:
+	// its incidents depend on how the origins' lines interleave (a lagging origin's lines
+	// arrive "late" and may fall outside the lateness allowance).
+	AcrossOrigins bool
 	// MaxKeys bounds the keys tracked; the least recently seen is evicted beyond it.
 	MaxKeys int
 	// Excerpt is how many lines an alert quotes.
