@@ -45,8 +45,11 @@ type Engine struct {
 	ov      override.State
 	// clock is the newest counted time over every origin: it ends overrides and dates what
 	// has no time of its own. Windows and incidents never use it (see originClock).
-	clock    eventtime.Clock
-	origins  map[string]*originClock
+	clock   eventtime.Clock
+	origins map[string]*originClock
+	// order is origins sorted by name (rebuilt when an origin comes or goes), so that the
+	// records a batch's end produces come in the same order in every run.
+	order    []*originClock
 	useSeq   uint64
 	lastWall time.Time
 	lateness int64
@@ -315,7 +318,7 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 			out = e.sanitizeBeyond(wm.Time.Add(e.skew).UnixNano(), out)
 		}
 	}
-	for _, o := range e.origins {
+	for _, o := range e.sortedOrigins() {
 		if o.moved || o.wallAt.IsZero() {
 			o.wallAt = e.lastWall
 		}
@@ -328,7 +331,7 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 	}
 	e.expireKeys(-1)
 	if wm.Final {
-		for _, o := range e.origins {
+		for _, o := range e.sortedOrigins() {
 			out = e.resolveOrigin(o, math.MaxInt64, out)
 		}
 	}

@@ -3,6 +3,7 @@ package rules
 import (
 	"container/heap"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -78,7 +79,20 @@ func (e *Engine) origin(name string, out *[]sdk.Event) *originClock {
 	}
 	o := &originClock{name: name, lastUse: e.useSeq}
 	e.origins[name] = o
+	e.order = nil
 	return o
+}
+
+// sortedOrigins returns the origin clocks by name.
+func (e *Engine) sortedOrigins() []*originClock {
+	if len(e.order) != len(e.origins) {
+		e.order = e.order[:0]
+		for _, o := range e.origins {
+			e.order = append(e.order, o)
+		}
+		sort.Slice(e.order, func(i, j int) bool { return e.order[i].name < e.order[j].name })
+	}
+	return e.order
 }
 
 // forgetOrigin resolves the open incidents of an origin and drops its clock; its keys expire
@@ -86,6 +100,7 @@ func (e *Engine) origin(name string, out *[]sdk.Event) *originClock {
 func (e *Engine) forgetOrigin(o *originClock, out *[]sdk.Event) {
 	*out = e.resolveOrigin(o, math.MaxInt64, *out)
 	delete(e.origins, o.name)
+	e.order = nil
 }
 
 // observe moves an origin's clock to t (Unix ns).
