@@ -205,7 +205,9 @@ func (s *State) Apply(ev *sdk.Event, cfg Config) *sdk.Event {
 		Source: ev.Source, Via: via}
 	switch c.Event {
 	case Enabled:
-		if u := ev.Field(FieldUntil); u != "" {
+		// An explicit until comes only from an override processor's record upstream (it
+		// applied its max_ttl); an app's line gives a ttl, capped here.
+		if u := ev.Field(FieldUntil); u != "" && ev.Kind == sdk.KindAudit {
 			if t, err := time.Parse(time.RFC3339Nano, u); err == nil {
 				c.Until = t.UTC()
 			}
