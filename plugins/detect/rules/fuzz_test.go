@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tda-dev/tda/plugins/detect/override"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -20,15 +21,43 @@ func FuzzRestore(f *testing.F) {
 	run(seed, evs)
 	f.Add(seed.Snapshot())
 	f.Add([]byte("TDAR\x01"))
+	f.Add([]byte("TDAR\x02"))
+	// A snapshot with origin clocks, an override history, open and closed incidents.
+	busy := NewEngine([]*Rule{func() *Rule {
+		r := &Rule{Name: "r", Match: []string{"password_changed"}, Threshold: 2, Window: time.Minute, GroupBy: []string{"ip"}, Excerpt: 2}
+		_ = r.Check()
+		return r
+	}()}, Options{AllowOrigins: func() override.Origins { o, _ := override.NewOrigins([]string{"*"}); return o }()})
+	decl := ev(0, "override_enabled", "actor", "a", "ttl", "1m")
+	busy.Event(&decl, nil)
+	run(busy, concat(every(5, 0, time.Second, "password_changed", "ip", "1.2.3.4"), every(5, time.Hour, time.Second, "password_changed", "ip", "5.6.7.8")))
+	late := every(5, 2*time.Hour, time.Second, "password_changed", "ip", "1.2.3.4")
+	for i := range late {
+		busy.Event(&late[i], nil)
+	}
+	f.Add(busy.Snapshot())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := mk()
 		if err := e.Restore(b); err != nil {
 			return
 		}
+		// Whatever the snapshot held, a live burst an hour after the first line that arrives
+		// fires: no restored state can keep the rule blind.
+		t0 := base.Add(24 * time.Hour)
+		first := ev(24*time.Hour, "user_created")
+		out := e.EventAt(&first, t0, nil)
+		e.EndBatch(sdk.Watermark{Time: t0}, out)
+		burst := every(5, 25*time.Hour, time.Second, "password_changed", "ip", "9.9.9.9")
+		arr := make([]time.Time, len(burst))
+		for i := range burst {
+			arr[i] = burst[i].Time
+		}
+		if f := firing(feedAt(e, burst, arr)); len(f) == 0 || f[0].Alert.Key != "9.9.9.9" {
+			t.Fatalf("a live burst after restoring %q did not fire", b)
+		}
 		more := every(5, time.Hour, time.Second, "password_changed", "ip", "1.2.3.4")
 		run(e, more)
 		_ = e.Snapshot()
-		_ = sdk.Watermark{}
 	})
 }
 
