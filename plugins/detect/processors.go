@@ -266,6 +266,7 @@ type Rules struct {
 	recordOverrides bool
 	log             hclog.Logger
 	reported        []uint64
+	counted         rules.Counters
 	skew            time.Duration
 	skewed          eventtime.SkewReport
 }
@@ -339,7 +340,33 @@ func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark)
 	}
 	out = p.engine.EndBatch(wm, out)
 	p.reportEvictions()
+	p.reportCounters()
 	return out, nil
+}
+
+// reportCounters logs, once per batch at most, what the engine did not take at face value
+// since the last report: lines read again after a restore, restored state dropped as
+// impossible, override lines refused for their origin (with record_overrides). Lines held to
+// their arrival time are reported by the skew report.
+func (p *Rules) reportCounters() {
+	c := p.engine.Counters()
+	last := p.counted
+	p.counted = c
+	if p.log == nil {
+		return
+	}
+	if n := c.Replayed - last.Replayed; n > 0 {
+		p.log.Info("lines read again after a restore were not counted again (they were before the snapshot)",
+			"lines", n, "lines_total", c.Replayed)
+	}
+	if n := c.Sanitized - last.Sanitized; n > 0 {
+		p.log.Warn("the restored state held times no real clock has, or beyond the arrival clock; dropped (incidents resolved)",
+			"entries", n, "hint", "a snapshot written before lines from the future were held to their arrival time")
+	}
+	if n := c.OverridesRefused - last.OverridesRefused; n > 0 {
+		p.log.Warn("override lines ignored: their origin may not declare overrides", "lines", n,
+			"hint", "add the origin to allow_origins, or have an operator run tda override on")
+	}
 }
 
 // reportEvictions logs, once per batch at most, the rules that evicted keys since the last
@@ -393,5 +420,7 @@ func (p *Rules) Restore(b []byte) error {
 	for i, s := range p.engine.Stats() {
 		p.reported[i] = s.Evicted
 	}
+	// The restored engine counts from zero; what it dropped while restoring is reported next.
+	p.counted = rules.Counters{}
 	return nil
 }
