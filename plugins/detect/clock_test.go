@@ -1,9 +1,13 @@
 package detect_test
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/tda-dev/tda/plugins/detect"
 	"github.com/tda-dev/tda/sdk"
@@ -106,5 +110,31 @@ func TestOverrideProcessorRestoresPoisonedState(t *testing.T) {
 	}
 	if a := audits(p.ProcessAt(nil, sdk.Watermark{Time: now.Add(11 * time.Minute)})); len(a) != 1 || a[0].Field("event") != "override_expired" {
 		t.Fatalf("no expiry on time: %v", a)
+	}
+}
+
+// TestRulesProcessorReportsWhatItDropped: a rules processor restored from a snapshot that
+// holds a window dated 2150 (written by a replay without arrival clocks) drops it at the
+// first live batch, says so in its log, and pages on the next burst.
+func TestRulesProcessorReportsWhatItDropped(t *testing.T) {
+	blocks := shippedBlocks(t)
+	first := sdktest.NewProcessor(t, detect.RulesComponent(), blocks["rules"], sdktest.WithMode(sdktest.Direct))
+	first.ProcessAt(logEvents([][]byte{resetLine(time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC), 1)}, "flask-app.log"), sdk.Watermark{})
+	var buf bytes.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &buf, JSONFormat: true})
+	p := sdktest.NewProcessor(t, detect.RulesComponent(), blocks["rules"], sdktest.WithMode(sdktest.Direct), sdktest.WithLogger(logger))
+	p.Restore(first.Snapshot())
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var lines [][]byte
+	for i := 0; i < 12; i++ {
+		lines = append(lines, resetLine(now.Add(time.Duration(i)*time.Second), 10+i))
+	}
+	read := now.Add(12 * time.Second)
+	al := alertsOf(p.ProcessAt(stamped(lines, "flask-app.log", read), sdk.Watermark{Time: read}))
+	if len(al) != 1 || al[0].Alert.State != sdk.StateFiring {
+		t.Fatalf("alerts after restoring a window from 2150: %v", al)
+	}
+	if !strings.Contains(buf.String(), "beyond the arrival clock; dropped") {
+		t.Fatalf("nothing reported:\n%s", buf.String())
 	}
 }
