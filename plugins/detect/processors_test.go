@@ -88,7 +88,7 @@ func TestOperatorOverride(t *testing.T) {
 // TestOverrideExpiresWhileIdle: when the input goes quiet, the wall clock in the watermark
 // moves event time on and the override expires without a new line.
 func TestOverrideExpiresWhileIdle(t *testing.T) {
-	p := sdktest.NewProcessor(t, detect.OverrideComponent(), ``, sdktest.WithMode(sdktest.Direct))
+	p := sdktest.NewProcessor(t, detect.OverrideComponent(), `allow_origins = ["app.log"]`, sdktest.WithMode(sdktest.Direct))
 	t0 := time.Date(2026, 11, 29, 10, 50, 0, 0, time.UTC)
 	line := []byte(`[2026-11-29 10:50:00,000] WARNING in admin: override_enabled actor=carol reason="partner bulk import" ttl=10m`)
 	out := p.ProcessAt(logEvents([][]byte{line}, "app.log"), sdk.Watermark{Time: t0})
@@ -108,12 +108,12 @@ func TestOverrideExpiresWhileIdle(t *testing.T) {
 }
 
 func TestOverrideDisabledByApp(t *testing.T) {
-	c := newChain(t, ``, overridableRules, sdktest.Direct)
+	c := newChain(t, `allow_origins = ["/var/log/*/spring.log"]`, overridableRules, sdktest.Direct)
 	lines := [][]byte{
 		[]byte(`2026-11-29T10:00:00.000Z  WARN 1 --- [main] c.e.demo.Admin : override_enabled actor=bob reason="cleanup" ttl=2h`),
 		[]byte(`2026-11-29T10:05:00.000Z  WARN 1 --- [main] c.e.demo.Admin : override_disabled actor=bob`),
 	}
-	out := c.process(logEvents(lines, "spring.log"), sdk.Watermark{})
+	out := c.process(logEvents(lines, "/var/log/app/spring.log"), sdk.Watermark{})
 	aud := audits(out)
 	if len(aud) != 2 || aud[1].Fields["event"] != "override_disabled" || aud[1].Fields["until"] != "2026-11-29T10:05:00.000000000Z" {
 		t.Fatalf("audit records %v", aud)
@@ -180,6 +180,12 @@ func TestConfigErrorsArePositioned(t *testing.T) {
 		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  group_by = [\"ip\"]\n}", `4:14: Incorrect attribute value type`},
 		{"tables {\n  exclude = [\"*token*\", \"[a-\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: table pattern "[a-" is not a valid glob`},
 		{"tables {\n  include = [\"\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: an empty table pattern matches nothing`},
+		{"rule \"m\" {\n  match = \"migration_started\"\n  threshold = 0\n  require_approval = true\n  maintenance_window {\n    start = \"02:00\"\n    end = \"04:00\"\n  }\n}",
+			`4:22: require_approval takes no maintenance_window`},
+		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  window = \"400d\"\n}", `4:12: window must be at most`},
+		{"max_future_skew = \"0s\"\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `1:19: max_future_skew must be longer than 0s`},
+		{"allow_origins = [\"[\"]\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `invalid pattern "["`},
+		{"lateness = \"-1s\"\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `1:12: lateness must be between 0s and`},
 	}
 	for _, tt := range tests {
 		// want is "line:col: message": some diagnostic must be at that position and say it.
@@ -251,7 +257,8 @@ rule "r" {
 // alerts and the override audit records of the override + rules pair, in one processing step.
 func TestRulesAloneRecordsOverrides(t *testing.T) {
 	blocks := shippedBlocks(t)
-	single := "record_overrides = true\n" + blocks["rules"]
+	// Recording overrides itself, rules decides which origins may declare them.
+	single := "record_overrides = true\nallow_origins = [\"flask-*.log\"]\n" + blocks["rules"]
 	for _, name := range []string{"flask-sample.log", "spring-sample.log"} {
 		lines := readLines(t, filepath.Join("testdata", "corpus", name))
 		pair := newChain(t, blocks["override"], blocks["rules"], sdktest.Direct).replay(lines, name, 300)
