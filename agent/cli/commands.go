@@ -11,6 +11,7 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"plugins":  func() (cli.Command, error) { return &pluginsCommand{env: env}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{env: env}, nil },
 		"tune":     func() (cli.Command, error) { return &tuneCommand{env: env}, nil },
+		"explain":  func() (cli.Command, error) { return &explainCommand{env: env}, nil },
 
 		"state":      func() (cli.Command, error) { return &stateCommand{env: env}, nil },
 		"alerts":     func() (cli.Command, error) { return &alertsCommand{env: env}, nil },

@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tda-dev/tda/plugins/detect/parse"
+	"github.com/tda-dev/tda/plugins/detect/rules"
+	"github.com/tda-dev/tda/sdk"
+)
+
+// TestExplainGolden runs tda explain on testdata/explain/app.log, whose lines each show one
+// kind of decision, and compares with the golden files (-update rewrites them).
+func TestExplainGolden(t *testing.T) {
+	cfg := filepath.Join("testdata", "explain", "config.hcl")
+	log := filepath.Join("testdata", "explain", "app.log")
+	tests := []struct {
+		golden string
+		args   []string
+	}{
+		{"table.golden", nil},
+		{"json.golden", []string{"-json"}},
+		{"only_events.golden", []string{"-only-events"}},
+		{"rule.golden", []string{"-rule", "mass_password_reset"}},
+		{"rule_json.golden", []string{"-json", "-rule", "migration_outside_window"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.golden, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append(append([]string{"explain", "-config", cfg}, tc.args...), log)
+			if code := Main(args, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			assertTerminalSafe(t, out.Bytes())
+			path := filepath.Join("testdata", "explain", tc.golden)
+			if updateGolden() {
+				if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("output differs from %s (run with -update to accept):\n%s", path, out.String())
+			}
+			if tc.args != nil && tc.args[0] == "-json" {
+				if !strings.Contains(errOut.String(), "RULE") {
+					t.Errorf("-json prints no summary on standard error: %q", errOut.String())
+				}
+			}
+		})
+	}
+}
+
+// updateGolden reports -update, which the package's external tests declare (one flag for
+// every golden file of the package).
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// assertTerminalSafe fails when output holds a control character other than the newline
+// ending each line.
+func assertTerminalSafe(t *testing.T, out []byte) {
+	t.Helper()
+	for i, c := range out {
+		if (c < 0x20 && c != '\n') || c == 0x7f {
+			t.Fatalf("control byte %#x at offset %d of the output: %q", c, i, out[max(0, i-40):min(len(out), i+40)])
+		}
+	}
+}
+
+// TestExplainJSONShape checks the documented keys and their order, for every line, on lines
+// of real Flask app logs.
+func TestExplainJSONShape(t *testing.T) {
+	logs, _ := filepath.Glob(filepath.Join("..", "..", "plugins", "detect", "realapp", "testdata", "logs", "*.log"))
+	logs = append(logs, filepath.Join("testdata", "explain", "app.log"))
+	var out, errOut bytes.Buffer
+	if code := Main(append([]string{"explain", "-json"}, logs...), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	assertTerminalSafe(t, out.Bytes())
+	wantKeys := []string{"file", "line", "time", "format", "event", "fields", "rules", "reason"}
+	lines := bytes.Split(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte("\n"))
+	total := 0
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += bytes.Count(b, []byte("\n"))
+	}
+	if len(lines) != total {
+		t.Fatalf("%d JSON lines for %d input lines", len(lines), total)
+	}
+	prev := explainLine{}
+	for _, l := range lines {
+		dec := json.NewDecoder(bytes.NewReader(l))
+		var keys []string
+		if _, err := dec.Token(); err != nil {
+			t.Fatal(err)
+		}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k.(string))
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !reflect.DeepEqual(keys, wantKeys) {
+			t.Fatalf("keys %v, want %v: %s", keys, wantKeys, l)
+		}
+		var rec explainLine
+		if err := json.Unmarshal(l, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Fields == nil || rec.Rules == nil {
+			t.Fatalf("fields and rules must be an object and a list, never null: %s", l)
+		}
+		if rec.File == prev.File && rec.Line != prev.Line+1 || rec.File != prev.File && rec.Line != 1 {
+			t.Fatalf("line %s:%d follows %s:%d", rec.File, rec.Line, prev.File, prev.Line)
+		}
+		if (rec.Event == "") != (rec.Format == "") {
+			t.Fatalf("an event line has a format and only an event line has one: %s", l)
+		}
+		prev = rec
+	}
+}
+
+func TestExplainErrors(t *testing.T) {
+	cfg := filepath.Join("testdata", "explain", "config.hcl")
+	log := filepath.Join("testdata", "explain", "app.log")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no file", []string{"explain", "-config", cfg}, "name at least one log file"},
+		{"missing file", []string{"explain", "-config", cfg, "testdata/explain/nope.log"}, "nope.log: no such file"},
+		{"unknown rule", []string{"explain", "-config", cfg, "-rule", "nope", log},
+			`has no rule "nope"; its rules: mass_password_reset, api_deletions, bulk_user_creation, migration_outside_window`},
+		{"unknown processor", []string{"explain", "-config", cfg, "-processor", "other", log}, `no processor "rules" "other"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := Main(tc.args, &out, &errOut); code != 1 {
+				t.Fatalf("exit %d, want 1", code)
+			}
+			if !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("stderr %q does not say %q", errOut.String(), tc.want)
+			}
+		})
+	}
+}
+
+// ignoringParser is the real parser, which also says why it dropped a line: the parser
+// reports its own reasons through LastIgnored, which explain calls when the parser has it.
+type ignoringParser struct {
+	*parse.Parser
+	last string
+}
+
+func (p *ignoringParser) Apply(ev *sdk.Event) string {
+	p.last = ""
+	if bytes.Contains(ev.Line, []byte("refresh_tokens")) {
+		p.last = `table policy: "refresh_tokens" matches exclude "*token*"`
+		return ""
+	}
+	return p.Parser.Apply(ev)
+}
+
+func (p *ignoringParser) LastIgnored() string { return p.last }
+
+func TestExplainIgnoredReason(t *testing.T) {
+	r := &rules.Rule{Name: "bulk_deletion", Match: []string{"rows_deleted"}, Threshold: 10, Window: 60e9}
+	if err := r.Check(); err != nil {
+		t.Fatal(err)
+	}
+	x := newExplainerWith(&ignoringParser{Parser: parse.New(parse.Options{})},
+		rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "processor.rules.t"}))
+	lines := []string{
+		"2026-11-29 10:00:12,001 INFO sqlalchemy.engine.Engine DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?",
+		"2026-11-29 10:00:12,002 INFO sqlalchemy.engine.Engine DELETE FROM users WHERE users.id = ?",
+	}
+	got := []explainLine{x.explain("app.log", 1, []byte(lines[0])), x.explain("app.log", 2, []byte(lines[1]))}
+	if got[0].Event != "" || got[0].Reason != `ignored: table policy: "refresh_tokens" matches exclude "*token*"` {
+		t.Errorf("line 1: event %q, reason %q", got[0].Event, got[0].Reason)
+	}
+	if got[1].Event != parse.RowsDeleted || len(got[1].Rules) != 1 || !got[1].Rules[0].Counted || got[1].Reason != "" {
+		t.Errorf("line 2: %+v", got[1])
+	}
+	if x.ignored != 1 {
+		t.Errorf("ignored %d, want 1", x.ignored)
+	}
+	var out bytes.Buffer
+	tab := newExplainTable(&out)
+	for i := range got {
+		if !shown(&got[i], true, "") {
+			t.Errorf("-only-events hides line %d", i+1)
+		}
+		if err := tab.write(&got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tab.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `ignored: table policy: "refresh_tokens"`) {
+		t.Errorf("the table does not show the reason:\n%s", out.String())
+	}
+}
+
+func TestTermSafe(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"é ü 日本", "é ü 日本"},
+		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"a\nb\r\tc", `a\nb\r\tc`},
+		{"bell\x07del\x7f", `bell\adel\x7f`},
+		{"c1\u0085\u009b", `c1\u0085\u009b`},
+		{"bad\xffutf8", `bad\xffutf8`},
+	}
+	for _, tc := range tests {
+		if got := termSafe(tc.in); got != tc.want {
+			t.Errorf("termSafe(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
