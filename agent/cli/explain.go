@@ -91,7 +91,7 @@ func (c *explainCommand) Run(args []string) int {
 			for i, t := range x.tallies {
 				names[i] = t.Rule
 			}
-			c.env.Errorf("processor %s has no rule %q; its rules: %s", comp.Address(), *rule, strings.Join(names, ", "))
+			c.env.Errorf("%s has no rule %q; its rules: %s", comp.Address(), *rule, strings.Join(names, ", "))
 			return 1
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -87,9 +88,23 @@ func TestRealApp(t *testing.T) {
 	}
 	py := findPython(t)
 	template := migrationsTemplate(t, py)
+	var mu sync.Mutex
 	logs := map[string][][]byte{}
-	for _, s := range setups {
-		logs[s.Name] = runSetup(t, py, template, s)
+	// The setups run side by side (as many as -parallel allows); each has its own directory,
+	// database and port.
+	t.Run("setup", func(t *testing.T) {
+		for _, s := range setups {
+			t.Run(s.Name, func(t *testing.T) {
+				t.Parallel()
+				lines := runSetup(t, py, template, s)
+				mu.Lock()
+				defer mu.Unlock()
+				logs[s.Name] = lines
+			})
+		}
+	})
+	if t.Failed() {
+		return
 	}
 	checkSetups(t, logs)
 	if *update {
