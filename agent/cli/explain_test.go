@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tda-dev/tda/plugins/detect/parse"
 	"github.com/tda-dev/tda/plugins/detect/rules"
@@ -238,5 +240,43 @@ func TestTermSafe(t *testing.T) {
 		if got := termSafe(tc.in); got != tc.want {
 			t.Errorf("termSafe(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestExplainWouldFire counts incidents once each, and an incident that override mode first
+// suppressed and that paged when the override ended as not suppressed.
+func TestExplainWouldFire(t *testing.T) {
+	const (
+		on      = `[2026-11-29 10:00:00,000] INFO in ops: override_enabled actor=alice reason="import" ttl=30m`
+		off     = `[2026-11-29 10:00:02,000] INFO in ops: override_disabled actor=alice`
+		created = `[2026-11-29 10:00:0%d,000] INFO in auth: user_created user_id=%d actor=importer`
+	)
+	tests := []struct {
+		name                  string
+		lines                 []string
+		incidents, suppressed int
+	}{
+		{"firing", []string{fmt.Sprintf(created, 1, 1), fmt.Sprintf(created, 3, 2)}, 1, 0},
+		{"suppressed", []string{on, fmt.Sprintf(created, 1, 1), fmt.Sprintf(created, 3, 2)}, 1, 1},
+		{"suppressed, then paging", []string{on, fmt.Sprintf(created, 1, 1), off, fmt.Sprintf(created, 3, 2)}, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &rules.Rule{Name: "bulk_user_creation", Match: []string{"user_created"}, Threshold: 0,
+				Window: time.Minute, Overridable: true}
+			if err := r.Check(); err != nil {
+				t.Fatal(err)
+			}
+			x := newExplainerWith(parse.New(parse.Options{}), rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "t"}))
+			for i, l := range tc.lines {
+				x.explain("app.log", i+1, []byte(l))
+			}
+			x.finish()
+			got := x.tallies[0]
+			if got.Counted != 2 || got.Incidents != tc.incidents || got.Suppressed != tc.suppressed {
+				t.Errorf("counted %d, incidents %d, suppressed %d; want 2, %d, %d", got.Counted, got.Incidents,
+					got.Suppressed, tc.incidents, tc.suppressed)
+			}
+		})
 	}
 }

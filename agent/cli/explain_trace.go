@@ -77,6 +77,9 @@ type explainer struct {
 	ignored   int
 	lines     int
 	out       []sdk.Event
+	// incidents are the states of the incidents seen, by fingerprint (one entry per incident,
+	// far fewer than lines).
+	incidents map[string]string
 }
 
 // newExplainer builds an explainer from the JSON config of a "rules" processor block (as the
@@ -101,7 +104,7 @@ func newExplainer(config []byte, instance string) (*explainer, error) {
 
 func newExplainerWith(p lineParser, e *rules.Engine) *explainer {
 	x := &explainer{parser: p, engine: e, ruleIndex: map[string]int{}, formats: map[string]*formatTally{},
-		unmatched: map[string]int{}}
+		unmatched: map[string]int{}, incidents: map[string]string{}}
 	for i, r := range e.Rules() {
 		x.ruleIndex[r.Name] = i
 		x.tallies = append(x.tallies, ruleTally{Rule: r.Name, Threshold: r.Threshold, Window: r.Window})
@@ -183,21 +186,34 @@ func (x *explainer) finish() {
 	x.tally(x.out)
 }
 
+// tally counts the incidents alert records open. An incident is counted once, by its
+// fingerprint; one recorded as suppressed that pages later (the override ended while the burst
+// went on) is no longer counted as suppressed.
 func (x *explainer) tally(alerts []sdk.Event) {
 	for _, a := range alerts {
-		if a.Kind != sdk.KindAlert || a.Alert == nil || a.Alert.Realert != 0 {
+		if a.Kind != sdk.KindAlert || a.Alert == nil {
 			continue
 		}
 		i, ok := x.ruleIndex[a.Alert.Rule]
 		if !ok {
 			continue
 		}
-		switch a.Alert.State {
-		case sdk.StateFiring:
-			x.tallies[i].Incidents++
-		case sdk.StateSuppressed:
-			x.tallies[i].Incidents++
-			x.tallies[i].Suppressed++
+		st := a.Alert.State
+		if st != sdk.StateFiring && st != sdk.StateSuppressed {
+			continue
+		}
+		t := &x.tallies[i]
+		prev, seen := x.incidents[a.Alert.Fingerprint]
+		switch {
+		case !seen:
+			x.incidents[a.Alert.Fingerprint] = st
+			t.Incidents++
+			if st == sdk.StateSuppressed {
+				t.Suppressed++
+			}
+		case prev == sdk.StateSuppressed && st == sdk.StateFiring:
+			x.incidents[a.Alert.Fingerprint] = st
+			t.Suppressed--
 		}
 	}
 }
