@@ -42,6 +42,7 @@ var setups = []setup{
 	{Name: "werkzeug-tty"},
 	{Name: "basicconfig", AlembicFormat: "%(levelname)s:%(name)s:%(message)s"},
 	{Name: "dictconfig", AlembicFormat: "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"},
+	{Name: "dictconfig-colour", AlembicFormat: "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"},
 	{Name: "named", AlembicFormat: "%(asctime)s - %(name)s - %(levelname)s - %(message)s"},
 	{Name: "gunicorn", Gunicorn: true},
 	{Name: "gunicorn-xff", Gunicorn: true,

@@ -32,9 +32,11 @@ def configure_logging():
     """Sets up logging as the setup says, before the app exists (as the docs advise)."""
     import werkzeug.serving
 
-    # Werkzeug colours its request lines on a terminal. Every setup but werkzeug-tty logs as
-    # to a file, without colours.
-    werkzeug.serving._log_add_style = SETUP == "werkzeug-tty"
+    # Werkzeug colours its request lines on a terminal. Werkzeug 2.2 (Debian 12) colours them
+    # wherever they go, and only its own handler strips the codes off a file (through
+    # colorama): with the app's handler they reach the file (dictconfig-colour). The other
+    # setups log as to a file, without colours, as Werkzeug 2.3 and later do.
+    werkzeug.serving._log_add_style = SETUP in ("werkzeug-tty", "dictconfig-colour")
     if SETUP == "werkzeug-tty":
         # What a terminal receives (and `docker logs` of a container with a TTY keeps): the
         # colour codes as written. Werkzeug's own handler would strip them off a file through
@@ -45,7 +47,7 @@ def configure_logging():
         return  # werkzeug's own handler; SQL through SQLALCHEMY_ECHO
     if SETUP == "basicconfig":
         logging.basicConfig(level=logging.INFO)
-    elif SETUP == "dictconfig":
+    elif SETUP in ("dictconfig", "dictconfig-colour"):
         logging.config.dictConfig(FLASK_DOCS_DICTCONFIG)
     elif SETUP == "named":
         logging.basicConfig(level=logging.INFO,
