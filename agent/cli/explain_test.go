@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -279,4 +280,74 @@ func TestExplainWouldFire(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingReader returns data, then err.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestExplainReadLines(t *testing.T) {
+	long := strings.Repeat("x", 200<<10) // more than the reader's 64 KiB buffer
+	huge := strings.Repeat("y", explainMaxLine+10)
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"empty", "", nil},
+		{"no final newline", "a\nb", []string{"a", "b"}},
+		{"crlf and blank lines", "a\r\n\r\n\nb\r\n", []string{"a", "", "", "b"}},
+		{"long line", "a\n" + long + "\nb\n", []string{"a", long, "b"}},
+		{"line cut at the limit", huge + "\nz\n", []string{huge[:explainMaxLine], "z"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			next := 1
+			err := readLines(strings.NewReader(tc.in), func(n int, line []byte) error {
+				if n != next {
+					t.Fatalf("line number %d, want %d", n, next)
+				}
+				next++
+				got = append(got, string(line))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %d lines %.40q, want %d %.40q", len(got), got, len(tc.want), tc.want)
+			}
+		})
+	}
+	t.Run("read error names the line", func(t *testing.T) {
+		r := &failingReader{data: []byte("a\nb\npartial"), err: errors.New("input/output error")}
+		var got []string
+		err := readLines(r, func(_ int, line []byte) error { got = append(got, string(line)); return nil })
+		if err == nil || !strings.Contains(err.Error(), "read line 3: input/output error") {
+			t.Fatalf("error %v", err)
+		}
+		if !reflect.DeepEqual(got, []string{"a", "b", "partial"}) {
+			t.Errorf("lines before the error: %q", got)
+		}
+	})
+	t.Run("a write error stops the reading", func(t *testing.T) {
+		stop := errors.New("broken pipe")
+		calls := 0
+		err := readLines(strings.NewReader("a\nb\nc\n"), func(int, []byte) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Fatalf("error %v after %d lines", err, calls)
+		}
+	})
 }
