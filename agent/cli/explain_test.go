@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -350,4 +352,61 @@ func TestExplainReadLines(t *testing.T) {
 			t.Fatalf("error %v after %d lines", err, calls)
 		}
 	})
+}
+
+// TestExplainAgreesWithTheCorpus checks explain's "would fire" against the incidents the
+// detection pipeline raises on the corpus with the embedded configuration
+// (plugins/detect/testdata/corpus/expected-alerts.jsonl, also checked by plugins/detect).
+func TestExplainAgreesWithTheCorpus(t *testing.T) {
+	corpus := filepath.Join("..", "..", "plugins", "detect", "testdata", "corpus")
+	data, err := os.ReadFile(filepath.Join(corpus, "expected-alerts.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type counts struct{ incidents, suppressed int }
+	want := map[string]counts{}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e struct{ Rule, State string }
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		c := want[e.Rule]
+		c.incidents++
+		if e.State == sdk.StateSuppressed {
+			c.suppressed++
+		}
+		want[e.Rule] = c
+	}
+	var out, errOut bytes.Buffer
+	args := []string{"explain", filepath.Join(corpus, "flask-sample.log"), filepath.Join(corpus, "spring-sample.log")}
+	if code := Main(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	row := regexp.MustCompile(`(?m)^(\w+)\s+\d+\s+\d+\s+(?:yes: (\d+) incidents?(?: \((\d+) suppressed[^)]*\))?|suppressed: (\d+) incidents?.*|no \(.*\))$`)
+	got := map[string]counts{}
+	for _, m := range row.FindAllStringSubmatch(out.String(), -1) {
+		atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+		switch {
+		case m[2] != "":
+			got[m[1]] = counts{atoi(m[2]), atoi(m[3])}
+		case m[4] != "":
+			got[m[1]] = counts{atoi(m[4]), atoi(m[4])}
+		default:
+			got[m[1]] = counts{}
+		}
+	}
+	if len(got) == 0 {
+		t.Fatalf("no rule summary in the output:\n%s", out.String())
+	}
+	for rule, w := range want {
+		if got[rule] != w {
+			t.Errorf("rule %s: explain says %d incidents (%d suppressed), the corpus expects %d (%d)",
+				rule, got[rule].incidents, got[rule].suppressed, w.incidents, w.suppressed)
+		}
+	}
+	for rule, g := range got {
+		if _, ok := want[rule]; !ok && g.incidents > 0 {
+			t.Errorf("rule %s: explain says %d incidents, the corpus expects none", rule, g.incidents)
+		}
+	}
 }
