@@ -1,7 +1,7 @@
 """A small Flask app written the way teams write them: Flask-SQLAlchemy models, Flask-Login
 form login, Flask-Migrate (Alembic) migrations and a JSON API. It logs its requests, its SQL
 and its migrations in the logging setup named by TDA_LOGGING, so that tda's parsers can be
-checked against the lines real apps write. realapp_test.go drives it."""
+checked against the lines real apps write. app_test.go drives it."""
 
 import logging
 import logging.config
