@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/plugins/detect"
 	"github.com/tda-dev/tda/sdk"
@@ -23,8 +24,9 @@ func (c *explainCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: tda explain [-config FILE] [-processor NAME] [-json] [-only-events] [-rule NAME] LOGFILE...
 
-  Reads the log files through the parsers and rules of a rules processor and
-  prints, for every line: the format recognised, the detection event and its
+  Reads the log files through the parsers of the detection pipeline (every
+  override or rules processor up to the rules processor, in order) and the rules
+  of that rules processor, and prints, for every line: the format recognised, the detection event and its
   fields, and for every rule matching the event whether it counted it or why
   not (the rule's where or unless condition, a maintenance window, an approved
   migration; no rule matching the event; the parser recognising the event but
@@ -74,7 +76,18 @@ func (c *explainCommand) Run(args []string) int {
 	if c.env.Diagnostics(cfg, cfg.Decode(comp, spec)) {
 		return 1
 	}
-	x, err := newExplainer(comp.Config, comp.Address())
+	var upstream []upstreamParser
+	for _, u := range detectUpstream(cfg, comp) {
+		uspec := detect.RulesSpec()
+		if u.Type == "override" {
+			uspec = detect.OverrideSpec()
+		}
+		if c.env.Diagnostics(cfg, cfg.Decode(u, uspec)) {
+			return 1
+		}
+		upstream = append(upstream, upstreamParser{address: u.Address(), spec: uspec, config: u.Config})
+	}
+	x, err := newExplainer(comp.Config, comp.Address(), upstream)
 	if err != nil {
 		var d *sdk.Diagnostic
 		if errors.As(err, &d) {
@@ -151,4 +164,28 @@ func shown(rec *explainLine, onlyEvents bool, rule string) bool {
 		return false
 	}
 	return !onlyEvents || rec.Event != "" || rec.Reason != ""
+}
+
+// detectUpstream returns the detect processors (override, rules) that run before comp in the
+// first pipeline that runs comp, in order: each of them parses the lines first, and the rules
+// processor reuses what they found. Processors of other plugins are not run.
+func detectUpstream(cfg *config.Config, comp *config.Component) []*config.Component {
+	for _, p := range cfg.Pipelines {
+		for i, r := range p.Through {
+			if r.Kind != comp.Kind || r.Type != comp.Type || r.Name != comp.Name {
+				continue
+			}
+			var out []*config.Component
+			for _, u := range p.Through[:i] {
+				if u.Kind != sdk.KindProcessor || (u.Type != "override" && u.Type != "rules") {
+					continue
+				}
+				if c := cfg.Component(u); c != nil {
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+	}
+	return nil
 }

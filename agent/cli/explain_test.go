@@ -195,7 +195,7 @@ func TestExplainIgnoredReason(t *testing.T) {
 	if err := r.Check(); err != nil {
 		t.Fatal(err)
 	}
-	x := newExplainerWith(&ignoringParser{Parser: parse.New(parse.Options{})},
+	x := newExplainerWith([]lineParser{&ignoringParser{Parser: parse.New(parse.Options{})}},
 		rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "processor.rules.t"}))
 	lines := []string{
 		"2026-11-29 10:00:12,001 INFO sqlalchemy.engine.Engine DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?",
@@ -270,7 +270,7 @@ func TestExplainWouldFire(t *testing.T) {
 			if err := r.Check(); err != nil {
 				t.Fatal(err)
 			}
-			x := newExplainerWith(parse.New(parse.Options{}), rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "t"}))
+			x := newExplainerWith([]lineParser{parse.New(parse.Options{})}, rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "t"}))
 			for i, l := range tc.lines {
 				x.explain("app.log", i+1, []byte(l))
 			}
@@ -408,5 +408,33 @@ func TestExplainAgreesWithTheCorpus(t *testing.T) {
 		if _, ok := want[rule]; !ok && g.incidents > 0 {
 			t.Errorf("rule %s: explain says %d incidents, the corpus expects none", rule, g.incidents)
 		}
+	}
+}
+
+// TestExplainFollowsThePipeline: a line only the override processor's own parser block
+// recognises is an event for the rules processor after it, as in the pipeline.
+func TestExplainFollowsThePipeline(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "app.log")
+	lines := "2026-11-29T10:00:00Z VOID invoice=17 by=mallory\n2026-11-29T10:00:01Z VOID invoice=18 by=mallory\n"
+	if err := os.WriteFile(log, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	args := []string{"explain", "-json", "-config", filepath.Join("testdata", "explain", "chain.hcl"), log}
+	if code := Main(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for i, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var rec explainLine
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Event != "invoice_voided" || rec.Format != "invoice" || rec.Fields["invoice"] != strconv.Itoa(17+i) ||
+			len(rec.Rules) != 1 || !rec.Rules[0].Counted {
+			t.Errorf("line %d: %s", i+1, l)
+		}
+	}
+	if !strings.Contains(errOut.String(), "mass_voids  2        2        yes: 1 incident") {
+		t.Errorf("summary:\n%s", errOut.String())
 	}
 }

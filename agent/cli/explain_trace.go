@@ -62,12 +62,16 @@ type formatTally struct {
 	Events int
 }
 
-// explainer runs lines through the parser and the rules engine of one rules processor and
-// reports, per line, what detection made of it. Files are read one after another, in the
-// lines' own time, as tda replay reads them; the engine counts what it would count there.
+// explainer runs lines through the parsers of a detection pipeline and the rules engine of
+// one rules processor and reports, per line, what detection made of it. Files are read one
+// after another, in the lines' own time, as tda replay reads them; the engine counts what it
+// would count there.
 type explainer struct {
-	parser lineParser
-	engine *rules.Engine
+	// parsers are those of the detect processors up to and including the rules processor,
+	// in pipeline order: as in the pipeline, the first to recognise a line parses it and the
+	// later ones reuse its fields (and keep their own per-origin state).
+	parsers []lineParser
+	engine  *rules.Engine
 	// ruleIndex finds a rule's tally by name.
 	ruleIndex map[string]int
 	tallies   []ruleTally
@@ -83,8 +87,17 @@ type explainer struct {
 }
 
 // newExplainer builds an explainer from the JSON config of a "rules" processor block (as the
-// config loader decodes it with the component's spec).
-func newExplainer(config []byte, instance string) (*explainer, error) {
+// config loader decodes it with the component's spec) and those of the detect processors that
+// run before it in its pipeline (override or rules blocks, in order).
+func newExplainer(config []byte, instance string, upstream []upstreamParser) (*explainer, error) {
+	var parsers []lineParser
+	for _, u := range upstream {
+		p, err := parserOf(u.spec, u.config)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", u.address, err)
+		}
+		parsers = append(parsers, p)
+	}
 	c, diags := sdk.ParseConfig(detect.RulesSpec(), config)
 	if diags.HasErrors() {
 		return nil, diags.Err()
@@ -99,11 +112,30 @@ func newExplainer(config []byte, instance string) (*explainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newExplainerWith(parse.New(po), proc.Engine()), nil
+	return newExplainerWith(append(parsers, parse.New(po)), proc.Engine()), nil
 }
 
-func newExplainerWith(p lineParser, e *rules.Engine) *explainer {
-	x := &explainer{parser: p, engine: e, ruleIndex: map[string]int{}, formats: map[string]*formatTally{},
+// upstreamParser is a detect processor before the rules processor in the pipeline.
+type upstreamParser struct {
+	address string
+	spec    *sdk.Spec
+	config  []byte
+}
+
+func parserOf(spec *sdk.Spec, config []byte) (*parse.Parser, error) {
+	c, diags := sdk.ParseConfig(spec, config)
+	if diags.HasErrors() {
+		return nil, diags.Err()
+	}
+	po, err := detect.ParseOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return parse.New(po), nil
+}
+
+func newExplainerWith(parsers []lineParser, e *rules.Engine) *explainer {
+	x := &explainer{parsers: parsers, engine: e, ruleIndex: map[string]int{}, formats: map[string]*formatTally{},
 		unmatched: map[string]int{}, incidents: map[string]string{}}
 	for i, r := range e.Rules() {
 		x.ruleIndex[r.Name] = i
@@ -112,10 +144,15 @@ func newExplainerWith(p lineParser, e *rules.Engine) *explainer {
 	return x
 }
 
-// lastIgnored asks the parser why it dropped the event of the last line, where it can say.
+// lastIgnored asks the parsers why they dropped the event of the last line, where they can
+// say; the first reason given wins.
 func (x *explainer) lastIgnored() string {
-	if li, ok := x.parser.(interface{ LastIgnored() string }); ok {
-		return li.LastIgnored()
+	for _, p := range x.parsers {
+		if li, ok := p.(interface{ LastIgnored() string }); ok {
+			if why := li.LastIgnored(); why != "" {
+				return why
+			}
+		}
 	}
 	return ""
 }
@@ -124,7 +161,10 @@ func (x *explainer) lastIgnored() string {
 func (x *explainer) explain(origin string, n int, line []byte) explainLine {
 	x.lines++
 	ev := sdk.Event{Kind: sdk.KindLog, Origin: origin, Source: "file.explain", Line: line}
-	typ := x.parser.Apply(&ev)
+	var typ string
+	for _, p := range x.parsers {
+		typ = p.Apply(&ev)
+	}
 	rec := explainLine{File: origin, Line: n, Fields: map[string]string{}, Rules: []rules.Decision{}}
 	if !ev.Time.IsZero() {
 		rec.Time = ev.Time.UTC().Format(time.RFC3339Nano)
