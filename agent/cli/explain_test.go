@@ -438,3 +438,17 @@ func TestExplainFollowsThePipeline(t *testing.T) {
 		t.Errorf("summary:\n%s", errOut.String())
 	}
 }
+
+func TestExplainUnmatchedTypesBounded(t *testing.T) {
+	x := newExplainerWith(nil, rules.NewEngine(nil, rules.Options{Instance: "t"}))
+	for i := 0; i < 3*maxUnmatchedTypes; i++ {
+		x.countUnmatched(fmt.Sprintf("type_%d", i))
+	}
+	x.countUnmatched("type_0")
+	if len(x.unmatched) != maxUnmatchedTypes+1 {
+		t.Fatalf("%d types kept, want %d", len(x.unmatched), maxUnmatchedTypes+1)
+	}
+	if x.unmatched["type_0"] != 2 || x.unmatched[otherTypes] != 2*maxUnmatchedTypes {
+		t.Errorf("type_0 %d, other %d", x.unmatched["type_0"], x.unmatched[otherTypes])
+	}
+}

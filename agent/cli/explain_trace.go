@@ -193,7 +193,7 @@ func (x *explainer) explain(origin string, n int, line []byte) explainLine {
 			rec.Reason = "changes override mode (alerts of overridable rules are recorded as suppressed while it is on)"
 		default:
 			rec.Reason = "no rule matches " + typ
-			x.unmatched[typ]++
+			x.countUnmatched(typ)
 		}
 		for _, d := range rec.Rules {
 			t := &x.tallies[x.ruleIndex[d.Rule]]
@@ -218,6 +218,20 @@ func (x *explainer) explain(origin string, n int, line []byte) explainLine {
 	x.out = x.engine.Event(&ev, x.out[:0])
 	x.tally(x.out)
 	return rec
+}
+
+// maxUnmatchedTypes bounds the event types the summary lists as matched by no rule (a user
+// parser's event group can name any type); the others are counted together.
+const maxUnmatchedTypes = 100
+
+// otherTypes is where the unmatched event types beyond maxUnmatchedTypes are counted.
+const otherTypes = "(other types)"
+
+func (x *explainer) countUnmatched(typ string) {
+	if _, ok := x.unmatched[typ]; !ok && len(x.unmatched) >= maxUnmatchedTypes {
+		typ = otherTypes
+	}
+	x.unmatched[typ]++
 }
 
 // finish ends the input: open incidents resolve.
