@@ -202,10 +202,3 @@ func wouldFire(t ruleTally) string {
 	}
 	return "yes: " + plural(t.Incidents, "incident")
 }
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
