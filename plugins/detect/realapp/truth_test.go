@@ -328,6 +328,7 @@ func checkSetups(t *testing.T, logs map[string][][]byte) {
 		}
 	}
 	t.Logf("recognition with the shipped default settings:\n%s", recognitionTable(figs))
+	t.Logf("cases by setup (ok, or how many lines are missed or given a wrong event):\n%s", caseMatrix(failing))
 	known := map[string]bool{}
 	for _, k := range knownGaps {
 		if known[k] {
@@ -407,4 +408,42 @@ func TestTruthOf(t *testing.T) {
 			t.Errorf("truthOf(%q) = %q, want %q", tc.line, got, tc.want)
 		}
 	}
+}
+
+// caseMatrix shows, for every case and setup, whether the parser gets the case right.
+func caseMatrix(failing map[string][]lineResult) string {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "CASE")
+	for _, s := range setups {
+		fmt.Fprintf(tw, "\t%s", s.Name)
+	}
+	fmt.Fprintln(tw)
+	for _, tr := range append(truths, truth{Case: otherLines}) {
+		fmt.Fprint(tw, tr.Case)
+		for _, s := range setups {
+			rs := failing[s.Name+": "+tr.Case]
+			missed, wrong := 0, 0
+			for _, r := range rs {
+				if r.Got == "" {
+					missed++
+				} else {
+					wrong++
+				}
+			}
+			cell := "ok"
+			switch {
+			case missed > 0 && wrong > 0:
+				cell = fmt.Sprintf("%d missed, %d wrong", missed, wrong)
+			case missed > 0:
+				cell = fmt.Sprintf("%d missed", missed)
+			case wrong > 0:
+				cell = fmt.Sprintf("%d wrong", wrong)
+			}
+			fmt.Fprintf(tw, "\t%s", cell)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	return b.String()
 }
