@@ -452,3 +452,17 @@ func TestExplainUnmatchedTypesBounded(t *testing.T) {
 		t.Errorf("type_0 %d, other %d", x.unmatched["type_0"], x.unmatched[otherTypes])
 	}
 }
+
+// TestExplainTableOnRealLogs: the table over real app logs (Werkzeug's colour codes among
+// them) holds no control character.
+func TestExplainTableOnRealLogs(t *testing.T) {
+	logs, _ := filepath.Glob(filepath.Join("..", "..", "plugins", "detect", "realapp", "testdata", "logs", "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no captured logs under plugins/detect/realapp/testdata/logs")
+	}
+	var out, errOut bytes.Buffer
+	if code := Main(append([]string{"explain"}, logs...), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	assertTerminalSafe(t, out.Bytes())
+}
