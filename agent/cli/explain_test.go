@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tda-dev/tda/plugins/detect/parse"
 	"github.com/tda-dev/tda/plugins/detect/rules"
@@ -465,4 +467,26 @@ func TestExplainTableOnRealLogs(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	assertTerminalSafe(t, out.Bytes())
+}
+
+// FuzzTermSafe: whatever a log line holds, what explain prints of it has no control
+// character and is valid UTF-8.
+func FuzzTermSafe(f *testing.F) {
+	for _, s := range []string{"plain", "\x1b[31mred\x1b[0m", "a\nb", "\u0085\u009b", "bad\xff", "x\x1b]0;t\x07"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := termSafe(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("termSafe(%q) = %q: invalid UTF-8", s, out)
+		}
+		for _, r := range out {
+			if unicode.IsControl(r) {
+				t.Fatalf("termSafe(%q) = %q: control %U", s, out, r)
+			}
+		}
+		if v := fieldValue(s); strings.ContainsAny(v, "\n\r\x1b") {
+			t.Fatalf("fieldValue(%q) = %q", s, v)
+		}
+	})
 }
