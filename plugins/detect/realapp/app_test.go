@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,18 +109,43 @@ func TestRealApp(t *testing.T) {
 		return
 	}
 	checkSetups(t, logs)
-	if *update {
-		dir := filepath.Join("testdata", "logs")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for name, lines := range logs {
-			data := append(bytes.Join(lines, []byte("\n")), '\n')
-			if err := os.WriteFile(filepath.Join(dir, name+".log"), data, 0o644); err != nil {
-				t.Fatal(err)
+	dir := filepath.Join("testdata", "logs")
+	if !*update {
+		// The captured lines stay those of the app as it is: the same kinds of line, as many.
+		for _, s := range setups {
+			data, err := os.ReadFile(filepath.Join(dir, s.Name+".log"))
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			was := caseCounts(bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")))
+			if now := caseCounts(logs[s.Name]); !reflect.DeepEqual(now, was) {
+				t.Errorf("setup %s logs other kinds of line than testdata/logs/%s.log holds (run with -update):\n now %v\n was %v",
+					s.Name, s.Name, now, was)
 			}
 		}
+		return
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, lines := range logs {
+		data := append(bytes.Join(lines, []byte("\n")), '\n')
+		if err := os.WriteFile(filepath.Join(dir, name+".log"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// caseCounts counts the lines of each case that has a truth (the other lines vary from run to
+// run: the readiness polls).
+func caseCounts(lines [][]byte) map[string]int {
+	out := map[string]int{}
+	for _, l := range lines {
+		if tr, ok := truthOf(l); ok {
+			out[tr.Case]++
+		}
+	}
+	return out
 }
 
 // migrationsTemplate runs `flask db init` once and adds the app's two revisions: the
