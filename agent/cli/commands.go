@@ -24,6 +24,7 @@ var table = []command{
 	{name: "plugin new", factory: func(env *Env) cli.Command { return &pluginNewCommand{env: env} }},
 	{name: "replay", factory: func(env *Env) cli.Command { return &replayCommand{env: env} }},
 	{name: "tune", factory: func(env *Env) cli.Command { return &tuneCommand{env: env} }},
+	{name: "explain", factory: func(env *Env) cli.Command { return &explainCommand{env: env} }},
 
 	{name: "state", factory: func(env *Env) cli.Command { return &stateCommand{env: env} }},
 	{name: "alerts", factory: func(env *Env) cli.Command { return &alertsCommand{env: env} }},
