@@ -47,10 +47,46 @@ type instance struct {
 	logger   hclog.Logger
 	rt       *Runtime
 
+	// stillFailing, when set, says why the instance is still failing after a restart ("" when
+	// it is not): the owner (a sink) keeps its state failing until it delivers.
+	stillFailing func() string
+
 	mu       sync.Mutex
 	plugin   Plugin
 	stateful bool
 	restarts int
+	// streak counts restarts since the plugin last served a call well; it sets the backoff
+	// before the next start, so a plugin that keeps dying restarts ever more slowly.
+	streak    int
+	startedAt time.Time
+}
+
+// callTimeout is the deadline of each call to the plugin (call_timeout).
+func (in *instance) callTimeout() time.Duration {
+	if in.comp.CallTimeout > 0 {
+		return in.comp.CallTimeout
+	}
+	return config.DefaultCallTimeout
+}
+
+// maxAttempts is how often one batch may fail, crash or hang the plugin (max_attempts).
+func (in *instance) maxAttempts() int {
+	if in.comp.MaxAttempts > 0 {
+		return in.comp.MaxAttempts
+	}
+	return config.DefaultMaxAttempts
+}
+
+// callContext bounds one call to the plugin by call_timeout.
+func (in *instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, in.callTimeout())
+}
+
+// succeeded tells the supervisor the plugin served a call: the crash streak ends.
+func (in *instance) succeeded() {
+	in.mu.Lock()
+	in.streak = 0
+	in.mu.Unlock()
 }
 
 func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
@@ -100,6 +136,7 @@ func (in *instance) start(ctx context.Context) error {
 	in.mu.Lock()
 	in.plugin = p
 	in.stateful = res.Stateful
+	in.startedAt = time.Now()
 	in.mu.Unlock()
 	in.rt.health.setPid(in.addr(), p.Pid())
 	return nil
@@ -130,6 +167,10 @@ func (in *instance) crashed(err error) bool {
 	if p.Exited() {
 		return true
 	}
+	if sdk.IsPanic(err) {
+		// The plugin recovered a panic: it is alive, the call failed.
+		return false
+	}
 	var te *host.TransportError
 	unreachable := errors.As(err, &te)
 	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Code() == codes.Unavailable {
@@ -148,11 +189,15 @@ func (in *instance) crashed(err error) bool {
 	return true
 }
 
-// recover restarts the instance when err shows it crashed. It reports whether it restarted;
-// false with a nil error means the plugin is alive and err is its own answer.
+// recover restarts the instance when err shows it crashed, or hung: a call made with
+// callContext that passed its deadline while ctx is still live. It reports whether it
+// restarted; false with a nil error means the plugin is alive and err is its own answer.
 func (in *instance) recover(ctx context.Context, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
+	}
+	if isDeadline(err) {
+		return true, in.restartHung(ctx, err)
 	}
 	if !in.crashed(err) {
 		return false, nil
@@ -160,15 +205,50 @@ func (in *instance) recover(ctx context.Context, err error) (bool, error) {
 	return true, in.restart(ctx, err)
 }
 
+// isDeadline reports whether err is a call that ran out of time.
+func isDeadline(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.DeadlineExceeded {
+		return true
+	}
+	return false
+}
+
+// restartHung kills a plugin that did not answer within call_timeout and starts it again.
+func (in *instance) restartHung(ctx context.Context, cause error) error {
+	in.rt.deliveryMetrics().hung.WithLabelValues(in.addr()).Inc()
+	in.logger.Error("plugin did not answer within call_timeout; killing and restarting it",
+		"call_timeout", in.callTimeout(), "error", cause)
+	return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s", in.callTimeout()))
+}
+
+// Crash-loop backoff: the first restart waits about restartBase, each further one without a
+// call served in between twice as long, up to restartMax. A plugin that ran restartCalm
+// since its last start begins a new streak.
+const (
+	restartBase = 100 * time.Millisecond
+	restartMax  = 30 * time.Second
+	restartCalm = time.Minute
+)
+
 // restart kills the instance and starts it again, with backoff, until it runs or ctx ends.
 func (in *instance) restart(ctx context.Context, cause error) error {
+	in.mu.Lock()
+	if time.Since(in.startedAt) >= restartCalm {
+		in.streak = 0
+	}
+	in.streak++
+	streak := in.streak
+	in.mu.Unlock()
 	in.rt.health.set(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
-	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid())
-	for attempt := 1; ; attempt++ {
+	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid(), "crash_streak", streak)
+	for attempt := streak; ; attempt++ {
 		if p := in.current(); p != nil {
 			p.Kill()
 		}
-		if err := sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 30*time.Second)); err != nil {
+		if err := sleepCtx(ctx, backoff(attempt, restartBase, restartMax)); err != nil {
 			return err
 		}
 		err := in.start(ctx)
@@ -179,12 +259,23 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 			in.mu.Unlock()
 			in.rt.metrics.restarts.WithLabelValues(in.addr()).Inc()
 			in.rt.health.restarted(in.addr(), n)
-			in.rt.health.set(in.addr(), true, "")
+			if reason := in.failingReason(); reason != "" {
+				in.rt.health.set(in.addr(), false, reason)
+			} else {
+				in.rt.health.set(in.addr(), true, "")
+			}
 			in.logger.Info("plugin restarted", "restarts", n, "pid", in.current().Pid())
 			return nil
 		}
 		in.logger.Error("restarting the plugin failed; trying again", "attempt", attempt, "error", err)
 	}
+}
+
+func (in *instance) failingReason() string {
+	if in.stillFailing == nil {
+		return ""
+	}
+	return in.stillFailing()
 }
 
 func (in *instance) kill() {

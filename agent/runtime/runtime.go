@@ -60,6 +60,11 @@ type Runtime struct {
 
 	health  *Health
 	metrics *metrics
+	// letters is the dead-letter store (deadLetterStore makes it once).
+	deliveryOnce sync.Once
+	letters      *deadLetters
+	metricsOnce  sync.Once
+	delivery     *deliveryMetrics
 	observe func(pipeline string, e sdk.Event)
 
 	sources   []*sourceRunner
