@@ -168,53 +168,9 @@ func (k *sinkRunner) enqueueCtx(ctx context.Context, b *host.Batch, onAccept fun
 // stays within maxSize except for a single entry larger than it, taken alone; diskBytes
 // stays within maxDisk except for a single record larger than it.
 func (k *sinkRunner) place(ctx context.Context, e *queued) error {
-	k.diskMu.Lock()
-	defer k.diskMu.Unlock()
 	for {
-		k.mu.Lock()
-		memRoom := k.tailN == 0 && (len(k.mem) == 0 || k.memBytes+int64(e.bytes) <= k.buf.maxSize)
-		diskRoom := k.rt.store != nil && (k.diskBytes == 0 || k.diskBytes+int64(e.bytes) <= k.buf.maxDisk)
-		room := k.room
-		k.mu.Unlock()
-		spill := k.buf.whenFull == config.WhenFullSpill && k.rt.store != nil
-		switch {
-		case k.durable && diskRoom, !k.durable && !memRoom && spill && diskRoom:
-			if err := k.persist(e); err != nil {
-				// A store that cannot write (full disk) must not lose the batch: it waits in
-				// memory like a memory queue's, and the state says why.
-				k.inst.logger.Error("cannot persist a batch to disk; keeping it in memory", "error", err)
-				k.noteDisk(err)
-				if !memRoom {
-					break
-				}
-				k.toMemory(e)
-				return nil
-			}
-			k.noteDisk(nil)
-			accept := e.onAccept
-			e.onAccept = nil
-			k.mu.Lock()
-			k.diskBytes += int64(e.disk)
-			if memRoom {
-				k.mem = append(k.mem, e)
-				k.memBytes += int64(e.bytes)
-				k.memEvents += e.n
-				k.cursor = e.key
-			} else {
-				e.batch = nil
-				k.tailN++
-				k.tailEvents += e.n
-			}
-			k.mu.Unlock()
-			if accept != nil {
-				accept()
-			}
-			return nil
-		case !k.durable && memRoom:
-			k.toMemory(e)
-			return nil
-		case k.buf.whenFull == config.WhenFullDrop:
-			k.drop(e)
+		room, placed := k.tryPlace(e)
+		if placed {
 			return nil
 		}
 		select {
@@ -223,6 +179,67 @@ func (k *sinkRunner) place(ctx context.Context, e *queued) error {
 			return errStopped
 		}
 	}
+}
+
+// tryPlace places an entry if the policy allows it now; otherwise it returns the channel
+// closed when room frees. diskMu is held for one try only, never while waiting: the runner
+// needs it to refill memory from disk, which is what frees room.
+func (k *sinkRunner) tryPlace(e *queued) (<-chan struct{}, bool) {
+	k.diskMu.Lock()
+	defer k.diskMu.Unlock()
+	k.mu.Lock()
+	memRoom := k.tailN == 0 && (len(k.mem) == 0 || k.memBytes+int64(e.bytes) <= k.buf.maxSize)
+	diskRoom := k.rt.store != nil && (k.diskBytes == 0 || k.diskBytes+int64(e.bytes) <= k.buf.maxDisk)
+	room, failing := k.room, k.failing
+	k.mu.Unlock()
+	spill := k.buf.whenFull == config.WhenFullSpill && k.rt.store != nil
+	switch {
+	case k.durable && diskRoom, !k.durable && (!memRoom || failing) && spill && diskRoom:
+		if err := k.persist(e); err != nil {
+			// A store that cannot write (full disk) must not lose the batch: it waits in
+			// memory like a memory queue's, and the state says why.
+			k.inst.logger.Error("cannot persist a batch to disk; keeping it in memory", "error", err)
+			k.noteDisk(err)
+			if !memRoom {
+				break
+			}
+			k.toMemory(e)
+			return nil, true
+		}
+		k.noteDisk(nil)
+		accept := e.onAccept
+		e.onAccept = nil
+		k.mu.Lock()
+		k.diskBytes += int64(e.disk)
+		if memRoom {
+			k.mem = append(k.mem, e)
+			k.memBytes += int64(e.bytes)
+			k.memEvents += e.n
+			k.cursor = e.key
+		} else {
+			e.batch = nil
+			k.tailN++
+			k.tailEvents += e.n
+		}
+		k.mu.Unlock()
+		if accept != nil {
+			accept()
+		}
+		return nil, true
+	case !k.durable && memRoom:
+		if k.buf.whenFull == config.WhenFullDrop && e.onAccept != nil {
+			// drop is the lossy policy: what it holds counts as accepted when queued, so
+			// that a failing capture never holds back the source (and the sinks after it).
+			e.onAccept()
+			e.onAccept = nil
+		}
+		k.toMemory(e)
+		return nil, true
+	case k.buf.whenFull == config.WhenFullDrop:
+		k.drop(e)
+		return nil, true
+	}
+	return room, false
 }
 
 func (k *sinkRunner) toMemory(e *queued) {
@@ -276,6 +293,74 @@ func (k *sinkRunner) persist(e *queued) error {
 		e.key, e.disk = key, len(val)
 		return nil
 	})
+}
+
+// spillMemory persists the entries held in memory only, in order, when the sink starts
+// failing under when_full = "spill": they then count as accepted, and the pipeline's
+// source moves on while the destination is down. It only runs while nothing is on disk
+// after them (an empty tail), which keeps the store's key order the buffer's order.
+func (k *sinkRunner) spillMemory() {
+	if k.durable || k.buf.whenFull != config.WhenFullSpill || k.rt.store == nil {
+		return
+	}
+	k.diskMu.Lock()
+	defer k.diskMu.Unlock()
+	k.mu.Lock()
+	var todo []*queued
+	if k.tailN == 0 {
+		for _, q := range k.mem {
+			if q.key == nil && q.batch != nil {
+				todo = append(todo, q)
+			}
+		}
+	}
+	k.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	vals := make([][]byte, len(todo))
+	for i, q := range todo {
+		v, err := encodeQueued(q)
+		if err != nil {
+			k.inst.logger.Error("cannot encode a batch for the disk; it stays in memory", "error", err)
+			return
+		}
+		vals[i] = v
+	}
+	keys := make([][]byte, len(todo))
+	err := k.rt.store.Update(func(tx *state.Tx) error {
+		for i := range todo {
+			seq, err := tx.NextSequence(k.queuePath())
+			if err != nil {
+				return err
+			}
+			keys[i] = binary.BigEndian.AppendUint64(nil, seq)
+			if err := tx.Put(k.queuePath(), keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		k.inst.logger.Error("cannot spill the buffer to disk; it stays in memory", "error", err)
+		k.noteDisk(err)
+		return
+	}
+	var accepts []func()
+	k.mu.Lock()
+	for i, q := range todo {
+		q.key, q.disk = keys[i], len(vals[i])
+		k.diskBytes += int64(q.disk)
+		if q.onAccept != nil {
+			accepts = append(accepts, q.onAccept)
+			q.onAccept = nil
+		}
+	}
+	k.cursor = keys[len(keys)-1]
+	k.mu.Unlock()
+	for _, a := range accepts {
+		a()
+	}
 }
 
 // refill loads the oldest entries of the tail into memory, up to max_size (at least one, and

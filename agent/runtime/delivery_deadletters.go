@@ -297,6 +297,7 @@ func (d *deadLetters) Drop(_ context.Context, id uint64) error {
 	}
 	if k := d.rt.sinkByAddr(instance); k != nil {
 		k.publishFigures()
+		k.refreshHealth()
 	}
 	return nil
 }

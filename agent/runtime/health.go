@@ -21,7 +21,7 @@ type ComponentHealth struct {
 	Spilled     int `json:"spilled,omitempty"`
 	Dropped     int `json:"dropped,omitempty"`
 	DeadLetters int `json:"dead_letters,omitempty"`
-	Pid      int       `json:"pid,omitempty"`
+	Pid         int `json:"pid,omitempty"`
 }
 
 // Health tracks every component's state; a source detached, a plugin restarting or a sink

@@ -47,9 +47,9 @@ type instance struct {
 	logger   hclog.Logger
 	rt       *Runtime
 
-	// stillFailing, when set, says why the instance is still failing after a restart ("" when
-	// it is not): the owner (a sink) keeps its state failing until it delivers.
-	stillFailing func() string
+	// afterRestart, when set, sets the instance's state after a restart: the owner (a sink)
+	// keeps it failing until it delivers.
+	afterRestart func()
 
 	mu       sync.Mutex
 	plugin   Plugin
@@ -259,8 +259,8 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 			in.mu.Unlock()
 			in.rt.metrics.restarts.WithLabelValues(in.addr()).Inc()
 			in.rt.health.restarted(in.addr(), n)
-			if reason := in.failingReason(); reason != "" {
-				in.rt.health.set(in.addr(), false, reason)
+			if in.afterRestart != nil {
+				in.afterRestart()
 			} else {
 				in.rt.health.set(in.addr(), true, "")
 			}
@@ -269,13 +269,6 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 		}
 		in.logger.Error("restarting the plugin failed; trying again", "attempt", attempt, "error", err)
 	}
-}
-
-func (in *instance) failingReason() string {
-	if in.stillFailing == nil {
-		return ""
-	}
-	return in.stillFailing()
 }
 
 func (in *instance) kill() {

@@ -65,7 +65,7 @@ type Runtime struct {
 	letters      *deadLetters
 	metricsOnce  sync.Once
 	delivery     *deliveryMetrics
-	observe func(pipeline string, e sdk.Event)
+	observe      func(pipeline string, e sdk.Event)
 
 	sources   []*sourceRunner
 	pipelines []*pipelineRunner

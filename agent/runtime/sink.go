@@ -96,7 +96,7 @@ func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 	k.delivered = newDeliveredSet(rt.store, in.addr())
 	// A sink that fails stays failing in the state across restarts of its plugin, until it
 	// delivers.
-	in.stillFailing = k.failingReason
+	in.afterRestart = k.refreshHealth
 	return k
 }
 
@@ -310,6 +310,7 @@ func (k *sinkRunner) deliver(ctx context.Context, group []*queued) bool {
 			return k.setAside(ctx, group, b, reason, err, attempts)
 		}
 		k.setFailing(true, fmt.Sprintf("sink failing (%s); %d events queued", err, k.queuedEvents()))
+		k.spillMemory()
 		k.inst.logger.Warn("sink write failed; retrying", "error", err, "in", delay, "delivery", id)
 		if !k.waitRetry(ctx, delay) {
 			return false
@@ -514,12 +515,31 @@ func (k *sinkRunner) setFailing(failing bool, reason string) {
 	if !changed {
 		return
 	}
-	if failing {
-		k.rt.health.set(k.addr(), false, reason)
-	} else {
-		k.rt.health.set(k.addr(), true, "")
+	if !failing {
 		k.inst.logger.Info("sink delivering again")
 	}
+	k.refreshHealth()
+}
+
+// refreshHealth sets the sink's state: failing with its reason, else degraded while it has
+// dead letters (they wait for an operator), else healthy.
+func (k *sinkRunner) refreshHealth() {
+	reason := k.failingReason()
+	k.mu.Lock()
+	dropped := k.dropped
+	k.mu.Unlock()
+	if reason != "" && dropped > 0 && !strings.Contains(reason, "dropped") {
+		reason += fmt.Sprintf("; %d events dropped so far (buffer full, when_full = \"drop\")", dropped)
+	}
+	if reason != "" {
+		k.rt.health.set(k.addr(), false, reason)
+		return
+	}
+	if n := k.rt.deadLetterStore().countFor(k.addr()); n > 0 {
+		k.rt.health.set(k.addr(), false, fmt.Sprintf("delivering, but %d batches were set aside as dead letters: inspect them with `tda deadletter list`, then replay or drop them", n))
+		return
+	}
+	k.rt.health.set(k.addr(), true, "")
 }
 
 // failingReason is the reason the sink is failing ("" when it is not).
