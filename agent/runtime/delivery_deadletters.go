@@ -298,6 +298,8 @@ func (d *deadLetters) Drop(_ context.Context, id uint64) error {
 	if k := d.rt.sinkByAddr(instance); k != nil {
 		k.publishFigures()
 		k.refreshHealth()
+	} else if d.countFor(instance) == 0 {
+		d.rt.health.set(instance, true, "")
 	}
 	return nil
 }
@@ -391,3 +393,36 @@ func (rt *Runtime) deadLetterStore() *deadLetters {
 }
 
 var _ deadletter.Letters = (*deadLetters)(nil)
+
+// setAsideInput makes a processor's input batch a dead letter after max_attempts failures,
+// crashes or hangs; the pipeline moves on without it, and the state says what to do.
+func (rt *Runtime) setAsideInput(in *instance, b *host.Batch, cause error, attempts int) {
+	reason := deadletter.ReasonCrashBudget
+	if isDeadline(cause) {
+		reason = deadletter.ReasonDeadline
+	}
+	rt.metrics.droppedBatches.WithLabelValues(in.addr()).Inc()
+	l, err := rt.deadLetterStore().add(in.addr(), rt.pipelineOf(in), reason, cause, attempts, b)
+	if err != nil {
+		in.logger.Error("processor gave up on a batch and cannot keep it: its events reach no sink",
+			"error", cause, "events", b.Len(), "dead_letter_error", err)
+		rt.health.set(in.addr(), false, fmt.Sprintf("gave up on a batch of %d events (%v) and could not keep it: %v", b.Len(), cause, err))
+		return
+	}
+	in.logger.Error("processor gave up on a batch; it is a dead letter", "error", cause, "attempts", attempts,
+		"events", b.Len(), "dead_letter", l.ID)
+	rt.health.set(in.addr(), false, fmt.Sprintf("failed on a batch %d times (max_attempts): %v; fix the processor or the batch, then replay the dead letter: tda deadletter replay %d",
+		attempts, cause, l.ID))
+}
+
+// pipelineOf names the pipeline a processor instance runs in ("" for another instance).
+func (rt *Runtime) pipelineOf(in *instance) string {
+	for _, p := range rt.pipelines {
+		for _, st := range p.stages {
+			if st.inst == in {
+				return p.name
+			}
+		}
+	}
+	return ""
+}

@@ -479,3 +479,50 @@ func gauge(t *testing.T, rt *runtime.Runtime, name, instance string) float64 {
 	}
 	return 0
 }
+
+// poisoned panics on the line poison says, while poison is set.
+type poisoned struct {
+	alerter
+	poison *atomic.Value
+}
+
+func (p poisoned) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+	for _, e := range events {
+		if v, _ := p.poison.Load().(string); v != "" && string(e.Line) == v {
+			panic("nil map write")
+		}
+	}
+	return p.alerter.Process(ctx, events, wm)
+}
+
+// A processor that panics on one batch sets it aside after max_attempts; the pipeline goes
+// on; replaying the letter once the processor is fixed runs it through the pipeline.
+func TestPoisonBatchInAProcessorBecomesADeadLetter(t *testing.T) {
+	poison := &atomic.Value{}
+	poison.Store("3")
+	out := &collector{}
+	h := deliveryHarness(t, 6, 1, "", out, &collector{})
+	h.src = strings.Replace(h.src, `processor "alerter" "a" {}`, `processor "alerter" "a" { max_attempts = 2 }`, 1)
+	h.comps["processor.alerter"] = sdk.ProcessorComponent("alerter", &sdk.Spec{}, func(*sdk.Config, sdk.Resources) (sdk.Processor, error) {
+		return poisoned{poison: poison}, nil
+	})
+	rt, store := h.start(nil)
+	waitFor(t, "the other alerts", 10*time.Second, func() bool { return len(out.lines(sdk.KindAlert)) == 5 })
+	ls := letters(t, rt)
+	if len(ls) != 1 || ls[0].Instance != "processor.alerter.a" || ls[0].Pipeline != "main" || ls[0].Attempts != 2 {
+		t.Fatalf("letters %+v", ls)
+	}
+	if st := component(rt, "processor.alerter.a"); st.Healthy || !strings.Contains(st.Reason, "tda deadletter replay") {
+		t.Fatalf("state %+v", st)
+	}
+	poison.Store("")
+	if err := rt.DeadLetters().Replay(context.Background(), ls[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replayed alert", 10*time.Second, func() bool { return len(out.lines(sdk.KindAlert)) == 6 })
+	st := component(rt, "processor.alerter.a")
+	stop(t, rt, store)
+	if !st.Healthy {
+		t.Fatalf("state after the replay %+v", st)
+	}
+}

@@ -115,14 +115,16 @@ func (in *instance) start(ctx context.Context) error {
 		return fmt.Errorf("start %s: %w", in.addr(), err)
 	}
 	var res host.Configured
+	callCtx, cancel := in.callContext(ctx)
 	switch in.comp.Kind {
 	case sdk.KindSource:
-		res, err = p.Source().Configure(ctx, in.conf)
+		res, err = p.Source().Configure(callCtx, in.conf)
 	case sdk.KindProcessor:
-		res, err = p.Processor().Configure(ctx, in.conf)
+		res, err = p.Processor().Configure(callCtx, in.conf)
 	case sdk.KindSink:
-		res, err = p.Sink().Configure(ctx, in.conf)
+		res, err = p.Sink().Configure(callCtx, in.conf)
 	}
+	cancel()
 	if err == nil && res.Diagnostics.HasErrors() {
 		err = res.Diagnostics.Err()
 	}

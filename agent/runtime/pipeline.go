@@ -128,9 +128,9 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 	}
 }
 
-// process runs one batch through the stage's processor, restarting a crashed plugin and
-// replaying what it lost. A batch the processor rejects three times is dropped with an error
-// in the log: a poison batch must not stop detection.
+// process runs one batch through the stage's processor, restarting a crashed or hung plugin
+// and replaying what it lost. A batch that fails, crashes or hangs the processor
+// max_attempts times is set aside as a dead letter: a poison batch must not stop detection.
 func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *host.Batch {
 	if st.keepsInputs() {
 		size := b.Size()
@@ -144,7 +144,9 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		out, err := st.inst.processor().Process(ctx, b, wm)
+		callCtx, cancel := st.inst.callContext(ctx)
+		out, err := st.inst.processor().Process(callCtx, b, wm)
+		cancel()
 		if err == nil {
 			return out
 		}
@@ -157,13 +159,13 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *
 		}
 		if restarted {
 			st.rebuild(ctx, true)
-			continue
 		}
-		if attempt >= 3 {
-			st.inst.logger.Error("processor rejected a batch three times; dropping it (the events reach no sink)",
-				"error", err, "events", b.Len())
-			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
+		if attempt >= st.inst.maxAttempts() {
+			st.inst.rt.setAsideInput(st.inst, b, err, attempt)
 			return host.NewBatch(nil)
+		}
+		if restarted {
+			continue
 		}
 		st.inst.logger.Warn("processor failed on a batch; retrying", "error", err, "attempt", attempt)
 		if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
@@ -224,7 +226,9 @@ func (st *stage) snapshot(ctx context.Context) ([]byte, int, error) {
 		st.mu.Lock()
 		mark := len(st.buffer)
 		st.mu.Unlock()
-		b, err := st.inst.processor().Snapshot(ctx)
+		callCtx, cancel := st.inst.callContext(ctx)
+		b, err := st.inst.processor().Snapshot(callCtx)
+		cancel()
 		if err == nil {
 			return b, mark, nil
 		}
