@@ -87,11 +87,38 @@ func (c *pluginsCommand) Run(args []string) int {
 			}
 		}
 	}
+	if *docs {
+		c.env.Printf("\n%s", hostLevelDocs)
+	}
 	if failed {
 		return 1
 	}
 	return 0
 }
+
+// hostLevelDocs lists the attributes the agent takes out of every block before the plugin
+// decodes the rest (agent/config).
+const hostLevelDocs = `Host-level attributes (the agent's, in addition to each component's own):
+  every source, processor and sink block
+      call_timeout (duration, default 60s)
+          Deadline of each call to the plugin; a call past it restarts the plugin.
+  every processor and sink block
+      max_attempts (number, default 5)
+          Crashes, panics or hangs on one batch before it becomes a dead letter.
+  every sink block
+      kinds (list of string; default what the sink accepts)
+      queue ("memory" or "durable"; default the sink's own)
+      fallback (sink reference), fallback_after (duration, default 60s)
+      group_interval (duration, default 0s)
+      batch { max_events = 4096, max_bytes = 4194304 }
+      retry { initial = "1s", max = "5m" }
+      buffer {
+        max_size      = "16MiB"  # bytes of events in memory
+        when_full     = "block"  # block | spill | drop; default drop for log-only sinks
+        max_disk_size = "1GiB"   # spill and durable queues
+      }
+  See docs/architecture.md, "Delivery guarantees".
+`
 
 // specDocs renders a component's spec as reference text.
 func specDocs(comp sdk.ComponentDescription) string {

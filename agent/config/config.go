@@ -117,8 +117,8 @@ type BufferSettings struct {
 	// MaxSize is the bytes of events held in memory (default DefaultBufferMaxSize).
 	MaxSize int64
 	// WhenFull is WhenFullBlock, WhenFullSpill or WhenFullDrop; "" picks the default: drop
-	// for a sink that takes log events (a capture must never hold back detection), spill
-	// for the others.
+	// for a sink that takes log events only (a capture must never hold back detection),
+	// block for the others.
 	WhenFull string
 	// MaxDiskSize bounds what a spilling or durable sink keeps on disk (default
 	// DefaultBufferMaxDiskSize).

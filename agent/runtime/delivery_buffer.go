@@ -39,11 +39,14 @@ type bufferPolicy struct {
 	maxDisk  int64
 }
 
-// resolveBuffer fills in a buffer block's defaults. A sink that takes log events only (a
-// capture such as logfile) drops what does not fit by default: it must never hold back the
-// pipeline that feeds the detection sinks, and its usual trouble (a full or stuck disk) is
-// not helped by spilling to disk. Every other sink spills: nothing is lost while the disk
-// bound lasts.
+// resolveBuffer fills in a buffer block's defaults:
+//   - a sink that takes log events only (a capture such as logfile) drops what does not fit:
+//     it must never hold back the pipeline that feeds the detection sinks, and its usual
+//     trouble (a full or stuck disk) is not helped by spilling to disk;
+//   - a durable queue (notifiers) is on disk already: past max_disk_size it blocks;
+//   - any other sink (jsonl, console, snapshot) blocks: an audit trail keeps every record
+//     and its order, and a sink that is merely slower than a catch-up read does not turn
+//     the read into disk writes. "spill" is there to choose.
 func resolveBuffer(b config.BufferSettings, kinds map[string]bool) bufferPolicy {
 	p := bufferPolicy{maxSize: b.MaxSize, whenFull: b.WhenFull, maxDisk: b.MaxDiskSize}
 	if p.maxSize <= 0 {
@@ -53,7 +56,7 @@ func resolveBuffer(b config.BufferSettings, kinds map[string]bool) bufferPolicy 
 		p.maxDisk = config.DefaultBufferMaxDiskSize
 	}
 	if p.whenFull == "" {
-		p.whenFull = config.WhenFullSpill
+		p.whenFull = config.WhenFullBlock
 		if len(kinds) == 1 && kinds[sdk.KindLog] {
 			p.whenFull = config.WhenFullDrop
 		}
@@ -193,6 +196,12 @@ func (k *sinkRunner) tryPlace(e *queued) (<-chan struct{}, bool) {
 	room, failing := k.room, k.failing
 	k.mu.Unlock()
 	spill := k.buf.whenFull == config.WhenFullSpill && k.rt.store != nil
+	if !k.durable && (!memRoom || failing) && spill && diskRoom {
+		// The first batch to go to disk takes what memory holds with it, in order: then the
+		// disk holds the buffer's order, and a restart never sends a later batch before an
+		// earlier one.
+		k.spillMemoryLocked()
+	}
 	switch {
 	case k.durable && diskRoom, !k.durable && (!memRoom || failing) && spill && diskRoom:
 		if err := k.persist(e); err != nil {
@@ -296,8 +305,8 @@ func (k *sinkRunner) persist(e *queued) error {
 }
 
 // spillMemory persists the entries held in memory only, in order, when the sink starts
-// failing under when_full = "spill": they then count as accepted, and the pipeline's
-// source moves on while the destination is down. It only runs while nothing is on disk
+// failing, or its memory is full, under when_full = "spill": they then count as accepted,
+// and the pipeline's source moves on while the destination is down. It only runs while nothing is on disk
 // after them (an empty tail), which keeps the store's key order the buffer's order.
 func (k *sinkRunner) spillMemory() {
 	if k.durable || k.buf.whenFull != config.WhenFullSpill || k.rt.store == nil {
@@ -305,6 +314,11 @@ func (k *sinkRunner) spillMemory() {
 	}
 	k.diskMu.Lock()
 	defer k.diskMu.Unlock()
+	k.spillMemoryLocked()
+}
+
+// spillMemoryLocked is spillMemory with diskMu held.
+func (k *sinkRunner) spillMemoryLocked() {
 	k.mu.Lock()
 	var todo []*queued
 	if k.tailN == 0 {
