@@ -30,6 +30,8 @@ type queued struct {
 	enqueued     time.Time
 	onAccept     func()
 	fallbackSent bool
+	// replayed marks a dead letter put back by an operator: never dropped, it waits for room.
+	replayed bool
 }
 
 // bufferPolicy is a sink's resolved `buffer` block.
@@ -132,12 +134,14 @@ var errStopped = errors.New("the agent is stopping")
 // when_full = "drop"; never before. With when_full = "block" (or "spill" with a full disk)
 // it waits for room: that is the back-pressure.
 func (k *sinkRunner) enqueue(b *host.Batch, onAccept func()) {
-	if err := k.enqueueCtx(k.rt.runCtx, b, onAccept); err != nil && !errors.Is(err, errStopped) {
+	if err := k.enqueueCtx(k.rt.runCtx, b, onAccept, false); err != nil && !errors.Is(err, errStopped) {
 		k.inst.logger.Error("cannot queue a batch", "error", err)
 	}
 }
 
-func (k *sinkRunner) enqueueCtx(ctx context.Context, b *host.Batch, onAccept func()) error {
+// enqueueCtx is enqueue bounded by ctx; replayed batches (dead letters put back) are never
+// dropped by when_full = "drop": they wait for room.
+func (k *sinkRunner) enqueueCtx(ctx context.Context, b *host.Batch, onAccept func(), replayed bool) error {
 	chunks := k.split(b)
 	accept := onAccept
 	if len(chunks) > 1 && onAccept != nil {
@@ -155,7 +159,7 @@ func (k *sinkRunner) enqueueCtx(ctx context.Context, b *host.Batch, onAccept fun
 	}
 	now := time.Now()
 	for _, c := range chunks {
-		e := &queued{batch: c, n: c.Len(), bytes: c.Size(), enqueued: now, onAccept: accept}
+		e := &queued{batch: c, n: c.Len(), bytes: c.Size(), enqueued: now, onAccept: accept, replayed: replayed}
 		if err := k.place(ctx, e); err != nil {
 			return err
 		}
@@ -244,7 +248,7 @@ func (k *sinkRunner) tryPlace(e *queued) (<-chan struct{}, bool) {
 		}
 		k.toMemory(e)
 		return nil, true
-	case k.buf.whenFull == config.WhenFullDrop:
+	case k.buf.whenFull == config.WhenFullDrop && !e.replayed:
 		k.drop(e)
 		return nil, true
 	}
@@ -437,6 +441,7 @@ func (k *sinkRunner) refill() error {
 // load reads the buffer left on disk by a previous run (a durable queue, or what was
 // spilled): its figures only; refill brings the entries into memory as room allows.
 func (k *sinkRunner) load() error {
+	k.inst.logger.Debug("sink buffer", "policy", k.describeBuffer())
 	if k.rt.store == nil {
 		return nil
 	}

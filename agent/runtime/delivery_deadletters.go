@@ -352,7 +352,7 @@ func (d *deadLetters) forget(instance string) {
 func (rt *Runtime) requeue(ctx context.Context, l deadletter.Letter, b *host.Batch) error {
 	if k := rt.sinkByAddr(l.Instance); k != nil {
 		accepted := make(chan struct{})
-		if err := k.enqueueCtx(ctx, b, func() { close(accepted) }); err != nil {
+		if err := k.enqueueCtx(ctx, b, func() { close(accepted) }, true); err != nil {
 			return err
 		}
 		// A memory queue accepts on delivery: the letter goes once the sink has it.
