@@ -542,3 +542,49 @@ func TestPoisonBatchInAProcessorBecomesADeadLetter(t *testing.T) {
 	})
 	stop(t, rt, store)
 }
+
+// stuck does not answer for the line stuck names, until its call's deadline.
+type stuck struct {
+	alerter
+	line string
+}
+
+func (s stuck) Process(ctx context.Context, events []sdk.Event, wm sdk.Watermark) ([]sdk.Event, error) {
+	for _, e := range events {
+		if string(e.Line) == s.line {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	}
+	return s.alerter.Process(ctx, events, wm)
+}
+
+// A processor call past call_timeout restarts the plugin; after max_attempts the batch is a
+// dead letter with reason "deadline" and the pipeline goes on.
+func TestHungProcessorIsRestartedAndTheBatchSetAside(t *testing.T) {
+	out := &collector{}
+	h := deliveryHarness(t, 4, 1, "", out, &collector{})
+	h.src = strings.Replace(h.src, `processor "alerter" "a" {}`, `processor "alerter" "a" {
+  call_timeout = "100ms"
+  max_attempts = 2
+}`, 1)
+	h.comps["processor.alerter"] = sdk.ProcessorComponent("alerter", &sdk.Spec{}, func(*sdk.Config, sdk.Resources) (sdk.Processor, error) {
+		return stuck{line: "1"}, nil
+	})
+	l := &crashable{InProcessLauncher: runtime.InProcessLauncher{Components: h.comps},
+		launches: map[string]int{}, current: map[string]*crashPlugin{}}
+	rt, store := h.start(l)
+	waitFor(t, "the other alerts", 20*time.Second, func() bool { return len(out.lines(sdk.KindAlert)) == 3 })
+	ls := letters(t, rt)
+	st := component(rt, "processor.alerter.a")
+	stop(t, rt, store)
+	if len(ls) != 1 || ls[0].Reason != deadletter.ReasonDeadline || ls[0].Attempts != 2 || ls[0].Pipeline != "main" {
+		t.Fatalf("letters %+v", ls)
+	}
+	if n := l.launches["processor.alerter.a"]; n != 3 {
+		t.Fatalf("processor launched %d times, want 1 + 2 restarts after hangs", n)
+	}
+	if st.Healthy || !strings.Contains(st.Reason, "tda deadletter replay") {
+		t.Fatalf("state %+v", st)
+	}
+}
