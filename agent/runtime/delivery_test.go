@@ -319,6 +319,16 @@ func TestDropIsCountedAndReported(t *testing.T) {
 // A delivery killed in flight goes out again after the restart as the same delivery: the
 // same entries under the same id, so an idempotent receiver can tell the repeat.
 func TestInFlightDeliveryKeepsItsIDAcrossRestarts(t *testing.T) {
+	for _, settings := range []string{"", "queue = \"memory\"\n  buffer { when_full = \"spill\" }"} {
+		name := "durable queue"
+		if settings != "" {
+			name = "memory queue spilling"
+		}
+		t.Run(name, func(t *testing.T) { inFlightKeepsItsID(t, settings) })
+	}
+}
+
+func inFlightKeepsItsID(t *testing.T, settings string) {
 	var mu sync.Mutex
 	var firstID uint64
 	var firstFPs []string
@@ -333,10 +343,9 @@ func TestInFlightDeliveryKeepsItsIDAcrossRestarts(t *testing.T) {
 		}
 		return errors.New("connection reset") // as if the agent died before the answer
 	}}
-	h := deliveryHarness(t, 30, 3, "", primary, &collector{})
+	h := deliveryHarness(t, 30, 3, settings, primary, &collector{})
 	rt, store := h.start(nil)
 	waitFor(t, "every alert queued", 10*time.Second, func() bool {
-		_ = rt.Commit(context.Background())
 		return component(rt, "sink.pager.primary").Queued == 30
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -345,7 +354,7 @@ func TestInFlightDeliveryKeepsItsIDAcrossRestarts(t *testing.T) {
 	_ = store.Close()
 
 	second := &collector{}
-	h2 := deliveryHarness(t, 30, 3, "", second, &collector{})
+	h2 := deliveryHarness(t, 30, 3, settings, second, &collector{})
 	h2.dir = h.dir
 	rt, store = h2.start(nil)
 	waitFor(t, "every alert", 10*time.Second, func() bool { return len(second.lines(sdk.KindAlert)) == 30 })

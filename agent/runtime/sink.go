@@ -239,6 +239,33 @@ func (k *sinkRunner) deliveryID(group []*queued) uint64 {
 	return id
 }
 
+// pinSpilled pins a write in flight whose entries were just spilled to disk, so that after a
+// kill it goes out again as the same delivery.
+func (k *sinkRunner) pinSpilled(id uint64, group []*queued) {
+	k.mu.Lock()
+	pinned := k.pin != nil
+	for _, q := range group {
+		if q.key == nil {
+			pinned = true // still in memory: nothing to pin
+		}
+	}
+	k.mu.Unlock()
+	if pinned || k.rt.store == nil {
+		return
+	}
+	last := group[len(group)-1].key
+	val := append(binary.BigEndian.AppendUint64(nil, id), last...)
+	if err := k.rt.store.Update(func(tx *state.Tx) error {
+		return tx.Put(k.deliveryPath(), []byte(k.addr()), val)
+	}); err != nil {
+		k.inst.logger.Error("cannot record the delivery in flight; after a kill it may go out again under another id", "error", err)
+		return
+	}
+	k.mu.Lock()
+	k.pin = &pin{id: id, last: last}
+	k.mu.Unlock()
+}
+
 // deliver writes one group until it is delivered, refused, set aside or the runner stops;
 // false means stop. Every call has call_timeout: a call past it is a hung plugin, killed
 // and restarted. A recovered panic, a crash and a hang each use one of max_attempts; a
@@ -311,6 +338,7 @@ func (k *sinkRunner) deliver(ctx context.Context, group []*queued) bool {
 		}
 		k.setFailing(true, fmt.Sprintf("sink failing (%s); %d events queued", err, k.queuedEvents()))
 		k.spillMemory()
+		k.pinSpilled(id, group)
 		k.inst.logger.Warn("sink write failed; retrying", "error", err, "in", delay, "delivery", id)
 		if !k.waitRetry(ctx, delay) {
 			return false
