@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,71 @@ pipeline "p" {
 	code, _, errOut := agenttest.RunCLI(t, bins, a.Dir, "run", "-config", a.Config, "-plugin-dir", bins.PluginDir)
 	if code == 0 || !strings.Contains(errOut, "does not match its sha256 pin") {
 		t.Fatalf("a wrong pin should refuse to start (exit %d):\n%s", code, errOut)
+	}
+}
+
+// tda plugins -config names the binary behind every block in use; -plugin-dir adds a
+// directory to the default one; an executable not named tda-plugin-* is named as ignored, in
+// tda plugins and as a validate warning.
+func TestPluginsListsWhatAConfigUses(t *testing.T) {
+	bins := agenttest.Build(t, "file", "jsonl")
+	extra := t.TempDir()
+	agenttest.BuildPlugin(t, bins, "examples/plugin-hello", "./cmd/tda-plugin-hello", "hello")
+	if err := os.Rename(filepath.Join(bins.PluginDir, "tda-plugin-hello"), filepath.Join(extra, "tda-plugin-hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bins.PluginDir, "hello"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tda.hcl")
+	src := `agent { plugin_dir = "` + bins.PluginDir + `" }
+source "file" "in" { paths = ["` + dir + `/in.log"] }
+sink "jsonl" "out" { path = "` + dir + `/out.jsonl" }
+pipeline "p" {
+  from = [source.file.in]
+  to   = [sink.jsonl.out]
+}
+`
+	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := agenttest.RunCLI(t, bins, dir, "plugins", "-config", cfg, "-plugin-dir", extra)
+	for _, want := range []string{
+		"Plugins in " + bins.PluginDir, "Plugins in " + extra, "processor redact",
+		"hello\n  ignored:  not named tda-plugin-*",
+		"Used by " + cfg, "source.file.in  " + filepath.Join(bins.PluginDir, "tda-plugin-file"),
+		"sink.jsonl.out  " + filepath.Join(bins.PluginDir, "tda-plugin-jsonl"),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in tda plugins:\n%s%s", want, out, errOut)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	code, out, errOut = agenttest.RunCLI(t, bins, dir, "plugins", "-config", cfg, "-plugin-dir", extra, "-json")
+	var listing struct {
+		Dirs []struct {
+			Dir     string
+			Plugins []struct{ Name string }
+			Ignored []string
+		}
+		Used []struct {
+			Address, Binary string
+			Pinned          bool
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &listing); err != nil || code != 0 {
+		t.Fatalf("plugins -json: %d %v\n%s%s", code, err, out, errOut)
+	}
+	if len(listing.Dirs) != 2 || listing.Dirs[1].Dir != extra || len(listing.Dirs[1].Plugins) != 1 ||
+		listing.Dirs[1].Plugins[0].Name != "hello" || len(listing.Dirs[0].Ignored) != 1 || len(listing.Used) != 2 ||
+		listing.Used[1].Address != "sink.jsonl.out" || listing.Used[1].Binary != filepath.Join(bins.PluginDir, "tda-plugin-jsonl") {
+		t.Fatalf("plugins -json: %+v", listing)
+	}
+	_, _, errOut = agenttest.RunCLI(t, bins, dir, "validate", "-config", cfg)
+	if !strings.Contains(errOut, "Executable ignored in plugin_dir") {
+		t.Errorf("validate does not warn about the stray executable:\n%s", errOut)
 	}
 }

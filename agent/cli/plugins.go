@@ -8,6 +8,7 @@ import (
 
 	"github.com/mitchellh/go-wordwrap"
 
+	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
@@ -21,74 +22,100 @@ func (c *pluginsCommand) Synopsis() string { return "List the installed plugins 
 
 func (c *pluginsCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda plugins [-plugin-dir DIR | -config FILE] [-docs]
+Usage: tda plugins [-config FILE] [-plugin-dir DIR]... [-docs | -json]
 
   Lists every plugin binary found: its name, version, plugin protocol version,
   sha256 (for a pin in the config: plugin "NAME" { sha256 = "..." }) and the
-  components it offers.
+  components it offers. Only files named tda-plugin-* are plugins; other
+  executables in a plugin directory are named with a warning.
+
+  With -config, also lists which binary serves each block the configuration uses,
+  plugin blocks with a path included.
 
 Flags:
-  -plugin-dir DIR  Plugin directory (default: agent.plugin_dir of -config, else
-                   "plugins" next to the tda binary, or $TDA_PLUGIN_DIR); -dir
-                   is the same.
-  -config FILE     Take the plugin directory from this configuration.
-  -docs            Also print every component's configuration reference.
+  -config FILE      The configuration: its agent.plugin_dir and plugin blocks.
+  -plugin-dir DIR   A further directory to list (repeatable). The default directory
+                    (agent.plugin_dir of -config, else "plugins" next to the tda
+                    binary, or $TDA_PLUGIN_DIR) is always listed first; -dir is the same.
+  -docs             Also print every component's configuration reference, and the
+                    settings tda adds to every sink block.
+  -json             {"dirs": [{dir, plugins: [{path, name, version, protocol, sdk,
+                    sha256, error, components: [{kind, name, summary}]}], ignored}],
+                    "used": [{address, binary, pinned}]} (used with -config only).
 `)
 }
 
+// dirList is a repeatable -plugin-dir flag.
+type dirList []string
+
+func (d *dirList) String() string     { return strings.Join(*d, ",") }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
+
 func (c *pluginsCommand) Run(args []string) int {
 	fs := c.env.FlagSet("plugins")
-	dir := fs.String("plugin-dir", "", "")
-	fs.StringVar(dir, "dir", "", "")
+	var extra dirList
+	fs.Var(&extra, "plugin-dir", "")
+	fs.Var(&extra, "dir", "")
 	path := fs.String("config", "", "")
 	docs := fs.Bool("docs", false, "")
+	asJSON := fs.Bool("json", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	if *dir == "" && *path != "" {
+	base := ""
+	if *path != "" {
 		cfg, diags := loader.LoadConfig(*path)
 		if c.env.Diagnostics(cfg, diags) {
 			return 1
 		}
-		*dir = cfg.Agent.PluginDir
+		base = cfg.Agent.PluginDir
 	}
-	if *dir == "" {
-		*dir = pluginhost.DefaultDir()
+	if base == "" {
+		base = pluginhost.DefaultDir()
 	}
-	reg, err := pluginhost.Discover(context.Background(), *dir, nil)
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	c.env.Printf("Plugins in %s (tda %s speaks protocol %d):\n", *dir, version.Version, sdk.ProtocolVersion)
-	if len(reg.Binaries) == 0 {
-		c.env.Printf("  none; build them with `make build`\n")
+	dirs := []string{base}
+	for _, d := range extra {
+		if filepath.Clean(d) != filepath.Clean(base) {
+			dirs = append(dirs, d)
+		}
 	}
 	failed := false
-	for _, b := range reg.Binaries {
-		sum, _ := host.FileSHA256(b.Path)
-		c.env.Printf("\n%s\n", filepath.Base(b.Path))
-		if b.Err != nil {
-			failed = true
-			c.env.Printf("  error:    %v\n", b.Err)
-			continue
+	var result pluginsJSON
+	for i, dir := range dirs {
+		d, descs, ok, err := listDir(dir)
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
 		}
-		d := b.Description
-		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (sdk %s)\n  sha256:   %s\n", d.Name, d.Version,
-			d.Protocol, d.SDKVersion, sum)
-		for _, comp := range d.Components {
-			summary := ""
-			if comp.Spec != nil {
-				summary = comp.Spec.Summary
+		failed = failed || !ok
+		result.Dirs = append(result.Dirs, d)
+		if !*asJSON {
+			if i > 0 {
+				c.env.Printf("\n")
 			}
-			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, summary)
-			if *docs {
-				c.env.Printf("%s", specDocs(comp))
-			}
+			c.printDir(d, descs, *docs)
 		}
 	}
+	if *path != "" {
+		used, ok := c.usedBy(*path, base)
+		failed = failed || !ok
+		result.Used = used
+		if ok && !*asJSON {
+			c.printUsed(*path, used)
+		}
+	}
+	if *asJSON {
+		if code := c.env.JSON(result); code != 0 {
+			return code
+		}
+		if failed {
+			return 1
+		}
+		return 0
+	}
 	if *docs {
-		c.env.Printf("\n%s", hostLevelDocs)
+		c.env.Printf("\nSettings tda reads in every sink block, beside the plugin's own:\n")
+		c.env.Printf("%s", specDocs(sdk.ComponentDescription{Kind: sdk.KindSink, Spec: config.HostSpec(sdk.KindSink)}))
 	}
 	if failed {
 		return 1
@@ -96,29 +123,141 @@ func (c *pluginsCommand) Run(args []string) int {
 	return 0
 }
 
-// hostLevelDocs lists the attributes the agent takes out of every block before the plugin
-// decodes the rest (agent/config).
-const hostLevelDocs = `Host-level attributes (the agent's, in addition to each component's own):
-  every source, processor and sink block
-      call_timeout (duration, default 60s)
-          Deadline of each call to the plugin; a call past it restarts the plugin.
-  every processor and sink block
-      max_attempts (number, default 5)
-          Crashes, panics or hangs on one batch before it becomes a dead letter.
-  every sink block
-      kinds (list of string; default what the sink accepts)
-      queue ("memory" or "durable"; default the sink's own)
-      fallback (sink reference), fallback_after (duration, default 60s)
-      group_interval (duration, default 0s)
-      batch { max_events = 4096, max_bytes = 4194304 }
-      retry { initial = "1s", max = "5m" }
-      buffer {
-        max_size      = "16MiB"  # bytes of events in memory
-        when_full     = "block"  # block | spill | drop; default drop for log-only sinks
-        max_disk_size = "1GiB"   # spill and durable queues
-      }
-  See docs/architecture.md, "Delivery guarantees".
-`
+// pluginsJSON is the stable shape of tda plugins -json.
+type pluginsJSON struct {
+	Dirs []pluginDirJSON `json:"dirs"`
+	// Used is present with -config: the binary that serves each block in use.
+	Used []pluginUseJSON `json:"used,omitempty"`
+}
+
+type pluginDirJSON struct {
+	Dir     string       `json:"dir"`
+	Plugins []pluginJSON `json:"plugins"`
+	// Ignored are executables not named tda-plugin-*.
+	Ignored []string `json:"ignored"`
+}
+
+type pluginJSON struct {
+	Path       string                `json:"path"`
+	Name       string                `json:"name,omitempty"`
+	Version    string                `json:"version,omitempty"`
+	Protocol   int                   `json:"protocol,omitempty"`
+	SDK        string                `json:"sdk,omitempty"`
+	SHA256     string                `json:"sha256"`
+	Error      string                `json:"error,omitempty"`
+	Components []pluginComponentJSON `json:"components"`
+}
+
+type pluginComponentJSON struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+}
+
+type pluginUseJSON struct {
+	Address string `json:"address"`
+	Binary  string `json:"binary,omitempty"`
+	Pinned  bool   `json:"pinned"`
+}
+
+// listDir describes the plugins of one directory; ok is false when one of them is unusable.
+func listDir(dir string) (out pluginDirJSON, descs map[string][]sdk.ComponentDescription, ok bool, err error) {
+	reg, err := pluginhost.Discover(context.Background(), dir, nil)
+	if err != nil {
+		return out, nil, false, err
+	}
+	out = pluginDirJSON{Dir: dir, Plugins: []pluginJSON{}, Ignored: []string{}}
+	descs = map[string][]sdk.ComponentDescription{}
+	ok = true
+	for _, b := range reg.Binaries {
+		sum, _ := host.FileSHA256(b.Path)
+		p := pluginJSON{Path: b.Path, SHA256: sum, Components: []pluginComponentJSON{}}
+		if b.Err != nil {
+			ok = false
+			p.Error = b.Err.Error()
+		} else {
+			d := b.Description
+			p.Name, p.Version, p.Protocol, p.SDK = d.Name, d.Version, d.Protocol, d.SDKVersion
+			for _, comp := range d.Components {
+				summary := ""
+				if comp.Spec != nil {
+					summary = comp.Spec.Summary
+				}
+				p.Components = append(p.Components, pluginComponentJSON{Kind: string(comp.Kind), Name: comp.Name, Summary: summary})
+			}
+			descs[b.Path] = d.Components
+		}
+		out.Plugins = append(out.Plugins, p)
+	}
+	for _, s := range pluginhost.StrayExecutables(dir) {
+		out.Ignored = append(out.Ignored, s)
+	}
+	return out, descs, ok, nil
+}
+
+// printDir prints one directory's plugins as text.
+func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.ComponentDescription, docs bool) {
+	c.env.Printf("Plugins in %s (tda %s speaks protocol %d):\n", d.Dir, version.Version, sdk.ProtocolVersion)
+	if len(d.Plugins) == 0 {
+		c.env.Printf("  none; build them with `make build`\n")
+	}
+	for _, p := range d.Plugins {
+		c.env.Printf("\n%s\n", filepath.Base(p.Path))
+		if p.Error != "" {
+			c.env.Printf("  error:    %s\n", p.Error)
+			continue
+		}
+		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (sdk %s)\n  sha256:   %s\n", p.Name, p.Version,
+			p.Protocol, p.SDK, p.SHA256)
+		for i, comp := range p.Components {
+			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, comp.Summary)
+			if docs {
+				c.env.Printf("%s", specDocs(descs[p.Path][i]))
+			}
+		}
+	}
+	for _, s := range d.Ignored {
+		c.env.Printf("\n%s\n  ignored:  not named %s*, so tda never runs it\n", filepath.Base(s), pluginhost.BinaryPrefix)
+	}
+}
+
+// usedBy returns, for each block the configuration uses, the binary that serves it.
+func (c *pluginsCommand) usedBy(path, dir string) ([]pluginUseJSON, bool) {
+	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir})
+	if c.env.Diagnostics(loaded.Config, diags) || loaded.Registry == nil {
+		return nil, false
+	}
+	var out []pluginUseJSON
+	for _, comp := range loaded.Config.Components {
+		if !comp.Used {
+			continue
+		}
+		u := pluginUseJSON{Address: comp.Address()}
+		if b, _, ok := loaded.Registry.Lookup(comp.Kind, comp.Type); ok {
+			u.Binary, u.Pinned = b.Path, b.SHA256 != ""
+		}
+		out = append(out, u)
+	}
+	return out, true
+}
+
+func (c *pluginsCommand) printUsed(path string, used []pluginUseJSON) {
+	c.env.Printf("\nUsed by %s:\n", path)
+	width := 0
+	for _, u := range used {
+		width = max(width, len(u.Address))
+	}
+	for _, u := range used {
+		switch {
+		case u.Binary == "":
+			c.env.Printf("  %-*s  no plugin offers it\n", width, u.Address)
+		case u.Pinned:
+			c.env.Printf("  %-*s  %s (pinned by sha256)\n", width, u.Address, u.Binary)
+		default:
+			c.env.Printf("  %-*s  %s\n", width, u.Address, u.Binary)
+		}
+	}
+}
 
 // specDocs renders a component's spec as reference text.
 func specDocs(comp sdk.ComponentDescription) string {

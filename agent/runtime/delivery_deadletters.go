@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk/host"
@@ -298,8 +301,8 @@ func (d *deadLetters) Drop(_ context.Context, id uint64) error {
 	if k := d.rt.sinkByAddr(instance); k != nil {
 		k.publishFigures()
 		k.refreshHealth()
-	} else if d.countFor(instance) == 0 {
-		d.rt.health.set(instance, true, "")
+	} else {
+		d.rt.healthyUnlessLetters(instance)
 	}
 	return nil
 }
@@ -395,24 +398,44 @@ func (rt *Runtime) deadLetterStore() *deadLetters {
 var _ deadletter.Letters = (*deadLetters)(nil)
 
 // setAsideInput makes a processor's input batch a dead letter after max_attempts failures,
-// crashes or hangs; the pipeline moves on without it, and the state says what to do.
-func (rt *Runtime) setAsideInput(in *instance, b *host.Batch, cause error, attempts int) {
+// crashes or hangs, and says so in the state with what to do; an error means the store could
+// not take it.
+func (rt *Runtime) setAsideInput(in *instance, b *host.Batch, cause error, attempts int) error {
 	reason := deadletter.ReasonCrashBudget
 	if isDeadline(cause) {
 		reason = deadletter.ReasonDeadline
 	}
-	rt.metrics.droppedBatches.WithLabelValues(in.addr()).Inc()
 	l, err := rt.deadLetterStore().add(in.addr(), rt.pipelineOf(in), reason, cause, attempts, b)
 	if err != nil {
-		in.logger.Error("processor gave up on a batch and cannot keep it: its events reach no sink",
-			"error", cause, "events", b.Len(), "dead_letter_error", err)
-		rt.health.set(in.addr(), false, fmt.Sprintf("gave up on a batch of %d events (%v) and could not keep it: %v", b.Len(), cause, err))
-		return
+		return err
 	}
 	in.logger.Error("processor gave up on a batch; it is a dead letter", "error", cause, "attempts", attempts,
 		"events", b.Len(), "dead_letter", l.ID)
 	rt.health.set(in.addr(), false, fmt.Sprintf("failed on a batch %d times (max_attempts): %v; fix the processor or the batch, then replay the dead letter: tda deadletter replay %d",
 		attempts, cause, l.ID))
+	return nil
+}
+
+// healthyUnlessLetters clears an instance's component state, unless it has dead letters
+// waiting for an operator.
+func (rt *Runtime) healthyUnlessLetters(addr string) {
+	if n := rt.deadLetterStore().countFor(addr); n > 0 {
+		rt.health.set(addr, false, fmt.Sprintf("%d batches were set aside as dead letters: inspect them with `tda deadletter list`, then replay or drop them", n))
+		return
+	}
+	rt.health.set(addr, true, "")
+}
+
+// isDeadline reports whether err is a call that ran out of time.
+func isDeadline(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		st, ok = status.FromError(errors.Unwrap(err))
+	}
+	return ok && st.Code() == codes.DeadlineExceeded
 }
 
 // pipelineOf names the pipeline a processor instance runs in ("" for another instance).

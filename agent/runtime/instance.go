@@ -47,9 +47,8 @@ type instance struct {
 	logger   hclog.Logger
 	rt       *Runtime
 
-	// afterRestart, when set, sets the instance's state after a restart: the owner (a sink)
-	// keeps it failing until it delivers.
-	afterRestart func()
+	// callTimeout bounds each call to the plugin (0: none); see callContext.
+	callTimeout time.Duration
 
 	mu       sync.Mutex
 	plugin   Plugin
@@ -61,25 +60,12 @@ type instance struct {
 	startedAt time.Time
 }
 
-// callTimeout is the deadline of each call to the plugin (call_timeout).
-func (in *instance) callTimeout() time.Duration {
-	if in.comp.CallTimeout > 0 {
-		return in.comp.CallTimeout
-	}
-	return config.DefaultCallTimeout
-}
-
 // maxAttempts is how often one batch may fail, crash or hang the plugin (max_attempts).
 func (in *instance) maxAttempts() int {
 	if in.comp.MaxAttempts > 0 {
 		return in.comp.MaxAttempts
 	}
 	return config.DefaultMaxAttempts
-}
-
-// callContext bounds one call to the plugin by call_timeout.
-func (in *instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, in.callTimeout())
 }
 
 // succeeded tells the supervisor the plugin served a call: the crash streak ends.
@@ -103,7 +89,17 @@ func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
 		logger: rt.logger.Named(c.Address()),
 		conf: host.Configuration{Component: c.Type, Instance: c.Address(), Config: c.Config,
 			DataDir: dataDir},
+		// The component block's call_timeout: callContext applies it to every call.
+		callTimeout: callTimeoutOf(c),
 	}, nil
+}
+
+// callTimeoutOf is a component's call_timeout, or the default.
+func callTimeoutOf(c *config.Component) time.Duration {
+	if c.CallTimeout > 0 {
+		return c.CallTimeout
+	}
+	return config.DefaultCallTimeout
 }
 
 func (in *instance) addr() string { return in.comp.Address() }
@@ -160,8 +156,58 @@ func (in *instance) isStateful() bool {
 	return in.stateful
 }
 
-// crashed tells whether err means the plugin process is gone or unreachable.
-func (in *instance) crashed(err error) bool {
+// callContext is the one place a deadline applies to a call to the plugin: every processor
+// and source call of the runtime goes through it. A call past it is a hung plugin, which
+// recover restarts (see crashed).
+func (in *instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if in.callTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, in.callTimeout)
+}
+
+// hung tells whether err is a call that ran past its deadline while the caller's own context
+// was still live.
+func hung(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		st, ok = status.FromError(errors.Unwrap(err))
+	}
+	return ok && st.Code() == codes.DeadlineExceeded
+}
+
+// watch reports at once, idle or not, that the instance's process exited: the health says
+// so until a restart (on the next call to the plugin) brings it back. It returns when ctx
+// ends.
+func (in *instance) watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		in.mu.Lock()
+		p := in.plugin
+		// Under in.mu: a restart swaps the plugin under the same lock, so an exit seen here is
+		// the current plugin's, never one the restart already replaced.
+		if p != nil && p.Exited() {
+			in.rt.health.setProcess(in.addr(), false, fmt.Sprintf(
+				"plugin process %d exited; it is restarted when next called (see the agent log for its last words)", p.Pid()))
+		}
+		in.mu.Unlock()
+	}
+}
+
+// crashed tells whether err means the plugin process is gone, unreachable or hung.
+func (in *instance) crashed(ctx context.Context, err error) bool {
 	p := in.current()
 	if p == nil {
 		return true
@@ -172,6 +218,12 @@ func (in *instance) crashed(err error) bool {
 	if sdk.IsPanic(err) {
 		// The plugin recovered a panic: it is alive, the call failed.
 		return false
+	}
+	if hung(ctx, err) {
+		in.rt.deliveryMetrics().hung.WithLabelValues(in.addr()).Inc()
+		in.logger.Error("plugin call ran past its deadline; the plugin is hung and is restarted", "error", err,
+			"call_timeout", in.callTimeout)
+		return true
 	}
 	var te *host.TransportError
 	unreachable := errors.As(err, &te)
@@ -191,39 +243,24 @@ func (in *instance) crashed(err error) bool {
 	return true
 }
 
-// recover restarts the instance when err shows it crashed, or hung: a call made with
-// callContext that passed its deadline while ctx is still live. It reports whether it
-// restarted; false with a nil error means the plugin is alive and err is its own answer.
+// recover restarts the instance when err shows it crashed. It reports whether it restarted;
+// false with a nil error means the plugin is alive and err is its own answer.
 func (in *instance) recover(ctx context.Context, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if isDeadline(err) {
-		return true, in.restartHung(ctx, err)
-	}
-	if !in.crashed(err) {
+	if !in.crashed(ctx, err) {
 		return false, nil
 	}
 	return true, in.restart(ctx, err)
-}
-
-// isDeadline reports whether err is a call that ran out of time.
-func isDeadline(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	if st, ok := status.FromError(err); ok && st.Code() == codes.DeadlineExceeded {
-		return true
-	}
-	return false
 }
 
 // restartHung kills a plugin that did not answer within call_timeout and starts it again.
 func (in *instance) restartHung(ctx context.Context, cause error) error {
 	in.rt.deliveryMetrics().hung.WithLabelValues(in.addr()).Inc()
 	in.logger.Error("plugin did not answer within call_timeout; killing and restarting it",
-		"call_timeout", in.callTimeout(), "error", cause)
-	return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s", in.callTimeout()))
+		"call_timeout", in.callTimeout, "error", cause)
+	return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s", in.callTimeout))
 }
 
 // Crash-loop backoff: the first restart waits about restartBase, each further one without a
@@ -244,7 +281,7 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 	in.streak++
 	streak := in.streak
 	in.mu.Unlock()
-	in.rt.health.set(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
+	in.rt.health.setProcess(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
 	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid(), "crash_streak", streak)
 	for attempt := streak; ; attempt++ {
 		if p := in.current(); p != nil {
@@ -254,6 +291,11 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 			return err
 		}
 		err := in.start(ctx)
+		if err != nil {
+			// A restart that still fails stays failing, with the newest reason.
+			in.rt.health.setProcess(in.addr(), false, fmt.Sprintf(
+				"plugin restarting (attempt %d failed: %v); check the plugin's log and binary", attempt, err))
+		}
 		if err == nil {
 			in.mu.Lock()
 			in.restarts++
@@ -261,11 +303,7 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 			in.mu.Unlock()
 			in.rt.metrics.restarts.WithLabelValues(in.addr()).Inc()
 			in.rt.health.restarted(in.addr(), n)
-			if in.afterRestart != nil {
-				in.afterRestart()
-			} else {
-				in.rt.health.set(in.addr(), true, "")
-			}
+			in.rt.health.setProcess(in.addr(), true, "")
 			in.logger.Info("plugin restarted", "restarts", n, "pid", in.current().Pid())
 			return nil
 		}

@@ -28,7 +28,6 @@ type sinkRunner struct {
 	durable     bool
 	maxEvents   int
 	maxBytes    int
-	callTimeout time.Duration
 	maxAttempts int
 	buf         bufferPolicy
 	fallback    *sinkRunner
@@ -63,7 +62,7 @@ type sinkRunner struct {
 func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 	s := *in.comp.Sink
 	k := &sinkRunner{rt: rt, inst: in, settings: s, maxEvents: s.MaxEvents, maxBytes: s.MaxBytes,
-		callTimeout: in.callTimeout(), maxAttempts: in.maxAttempts(), metrics: rt.deliveryMetrics(),
+		maxAttempts: in.maxAttempts(), metrics: rt.deliveryMetrics(),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), room: make(chan struct{}),
 		// Delivery ids must never repeat across runs: an idempotent sink (jsonl) remembers the
 		// last id it wrote and takes a repeat for a retry.
@@ -94,9 +93,6 @@ func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 		k.maxEvents = in.desc.MaxBatch
 	}
 	k.delivered = newDeliveredSet(rt.store, in.addr())
-	// A sink that fails stays failing in the state across restarts of its plugin, until it
-	// delivers.
-	in.afterRestart = k.refreshHealth
 	return k
 }
 
@@ -284,7 +280,7 @@ func (k *sinkRunner) deliver(ctx context.Context, group []*queued) bool {
 	id := k.deliveryID(group)
 	attempts := 0
 	for retry := 1; ; retry++ {
-		callCtx, cancel := context.WithTimeout(ctx, k.callTimeout)
+		callCtx, cancel := k.inst.callContext(ctx)
 		err := k.inst.sink().Write(callCtx, id, b)
 		hung := err != nil && ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded)
 		cancel()
@@ -305,7 +301,7 @@ func (k *sinkRunner) deliver(ctx context.Context, group []*queued) bool {
 			attempts++
 			reason = deadletter.ReasonDeadline
 			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "deadline").Inc()
-			err = fmt.Errorf("no answer within call_timeout (%s): %w", k.callTimeout, err)
+			err = fmt.Errorf("no answer within call_timeout (%s): %w", k.inst.callTimeout, err)
 			if rerr := k.inst.restartHung(ctx, err); rerr != nil {
 				return false
 			}
@@ -316,7 +312,7 @@ func (k *sinkRunner) deliver(ctx context.Context, group []*queued) bool {
 			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "panic").Inc()
 			k.inst.logger.Error("the plugin panicked on this batch; it keeps running", "error", err,
 				"attempt", attempts, "max_attempts", k.maxAttempts, "delivery", id)
-		case k.inst.crashed(err):
+		case k.inst.crashed(ctx, err):
 			attempts++
 			reason = deadletter.ReasonCrashBudget
 			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "crash").Inc()
@@ -363,7 +359,7 @@ func (k *sinkRunner) setAside(ctx context.Context, group []*queued, b *host.Batc
 			what := map[deadletter.Reason]string{
 				deadletter.ReasonRefused:     "refused a batch permanently",
 				deadletter.ReasonCrashBudget: fmt.Sprintf("failed on a batch %d times (max_attempts)", attempts),
-				deadletter.ReasonDeadline:    fmt.Sprintf("hung on a batch %d times (call_timeout %s)", attempts, k.callTimeout),
+				deadletter.ReasonDeadline:    fmt.Sprintf("hung on a batch %d times (call_timeout %s)", attempts, k.inst.callTimeout),
 			}[reason]
 			fix := "fix the sink's settings"
 			if reason != deadletter.ReasonRefused {
