@@ -1,4 +1,4 @@
-# Default detection processors: override mode, then the five rules of the log-format corpus.
+# Default detection processors: override mode, then the six rules of the log-format corpus.
 # Paste into a config and reference them from the detection pipeline:
 #   through = [processor.override.flags, processor.rules.anomalies]
 
@@ -6,6 +6,11 @@ processor "override" "flags" {
   timezone    = "UTC" # zone of Werkzeug, Flask logger and Spring Boot 2 timestamps
   default_ttl = "1h"  # an override declared without ttl
   max_ttl     = "24h"
+  # The apps whose own override_enabled lines may declare override mode (globs over file
+  # paths and container names). Lines from any other origin are ignored and reported.
+  allow_origins = ["flask-*.log", "flask_web_*"]
+  # A line dated more than this ahead of its arrival is counted at its arrival time.
+  max_future_skew = "5m"
 
   # The app's own gunicorn access_log_format, its proxies, and what its endpoints mean when an
   # access line alone cannot say it (docs/detection.md: gunicorn formats, Client IP behind
@@ -18,6 +23,9 @@ processor "override" "flags" {
   #   status = [200] # the login form re-rendered: a failed login
   #   event  = "login_failed"
   # }
+
+  # SQL deletes of session, token and cache tables are housekeeping and do not count: the
+  # default table policy decides (a `tables` block changes it; set it on both processors).
 }
 
 processor "rules" "anomalies" {
@@ -51,21 +59,30 @@ processor "rules" "anomalies" {
     realert   = "30m"
   }
 
-  # Any migration outside the maintenance window, and inside it any migration without an
-  # approved request (tda migrate request / approve); one incident per app (origin).
+  # A migration outside the maintenance window; one incident per app (origin).
   rule "migration_outside_window" {
-    match            = "migration_started"
-    threshold        = 0
-    window           = "10m"
-    group_by         = "origin"
-    severity         = "MEDIUM"
-    require_approval = true
+    match     = "migration_started"
+    threshold = 0
+    window    = "10m"
+    group_by  = "origin"
+    severity  = "MEDIUM"
     maintenance_window {
       days     = ["sun"]
       start    = "02:00"
       end      = "04:00"
       timezone = "UTC"
     }
+  }
+
+  # A migration that no approved request matches (tda migrate request / approve), inside
+  # the window or not; one incident per app (origin).
+  rule "unapproved_migration" {
+    match            = "migration_started"
+    threshold        = 0
+    window           = "10m"
+    group_by         = "origin"
+    severity         = "MEDIUM"
+    require_approval = true
   }
 
   # More than 5 failed logins from one IP in 60s.

@@ -10,11 +10,11 @@
 package agenttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -419,18 +419,26 @@ func ReadJSONL(t testing.TB, path string) []sdk.Event {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A last line without its newline is one the sink is still writing: it is read next time.
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1]
+	} else {
+		data = nil
+	}
 	var out []sdk.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	for sc.Scan() {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
 		var e sdk.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("%s: malformed line %q: %v", path, sc.Text(), err)
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("%s: malformed line %q: %v", path, line, err)
 		}
 		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -92,15 +92,31 @@ func TestPluginsListsWhatAConfigUses(t *testing.T) {
 	bins := agenttest.Build(t, "file", "jsonl")
 	extra := t.TempDir()
 	agenttest.BuildPlugin(t, bins, "examples/plugin-hello", "./cmd/tda-plugin-hello", "hello")
-	if err := os.Rename(filepath.Join(bins.PluginDir, "tda-plugin-hello"), filepath.Join(extra, "tda-plugin-hello")); err != nil {
+	hello, err := os.ReadFile(filepath.Join(bins.PluginDir, "tda-plugin-hello"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bins.PluginDir, "hello"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(extra, "tda-plugin-hello"), hello, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The default directory of this test is its own: the stray file must not reach the
+	// plugin directory the package's other tests share.
+	base := t.TempDir()
+	for _, name := range []string{"tda-plugin-file", "tda-plugin-jsonl"} {
+		b, err := os.ReadFile(filepath.Join(bins.PluginDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(base, "hello"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tda.hcl")
-	src := `agent { plugin_dir = "` + bins.PluginDir + `" }
+	src := `agent { plugin_dir = "` + base + `" }
 source "file" "in" { paths = ["` + dir + `/in.log"] }
 sink "jsonl" "out" { path = "` + dir + `/out.jsonl" }
 pipeline "p" {
@@ -113,10 +129,10 @@ pipeline "p" {
 	}
 	code, out, errOut := agenttest.RunCLI(t, bins, dir, "plugins", "-config", cfg, "-plugin-dir", extra)
 	for _, want := range []string{
-		"Plugins in " + bins.PluginDir, "Plugins in " + extra, "processor redact",
+		"Plugins in " + base, "Plugins in " + extra, "processor redact",
 		"hello\n  ignored:  not named tda-plugin-*",
-		"Used by " + cfg, "source.file.in  " + filepath.Join(bins.PluginDir, "tda-plugin-file"),
-		"sink.jsonl.out  " + filepath.Join(bins.PluginDir, "tda-plugin-jsonl"),
+		"Used by " + cfg, "source.file.in  " + filepath.Join(base, "tda-plugin-file"),
+		"sink.jsonl.out  " + filepath.Join(base, "tda-plugin-jsonl"),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in tda plugins:\n%s%s", want, out, errOut)
@@ -142,7 +158,7 @@ pipeline "p" {
 	}
 	if len(listing.Dirs) != 2 || listing.Dirs[1].Dir != extra || len(listing.Dirs[1].Plugins) != 1 ||
 		listing.Dirs[1].Plugins[0].Name != "hello" || len(listing.Dirs[0].Ignored) != 1 || len(listing.Used) != 2 ||
-		listing.Used[1].Address != "sink.jsonl.out" || listing.Used[1].Binary != filepath.Join(bins.PluginDir, "tda-plugin-jsonl") {
+		listing.Used[1].Address != "sink.jsonl.out" || listing.Used[1].Binary != filepath.Join(base, "tda-plugin-jsonl") {
 		t.Fatalf("plugins -json: %+v", listing)
 	}
 	_, _, errOut = agenttest.RunCLI(t, bins, dir, "validate", "-config", cfg)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -73,7 +74,12 @@ func (c *pluginsCommand) Run(args []string) int {
 	if base == "" {
 		base = pluginhost.DefaultDir()
 	}
-	dirs := []string{base}
+	var dirs []string
+	// The default directory is listed when it exists, or when it is the only one: a missing
+	// default is not worth an error while other directories were named.
+	if _, err := os.Stat(base); err == nil || len(extra) == 0 {
+		dirs = append(dirs, base)
+	}
 	for _, d := range extra {
 		if filepath.Clean(d) != filepath.Clean(base) {
 			dirs = append(dirs, d)

@@ -53,7 +53,7 @@ func TestTuneCommand(t *testing.T) {
 			Incidents int    `json:"incidents"`
 		} `json:"rules"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Rules) != 5 {
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Rules) != 6 { // the six shipped rules
 		t.Fatalf("json report: %v\n%s", err, out.String())
 	}
 }

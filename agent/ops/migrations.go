@@ -188,20 +188,29 @@ func decidable(m Migration, by Actor, approve bool) error {
 	return nil
 }
 
-// requireOverrideIfBlocked refuses an action while the system is blocked and no override is
-// in force.
+// requireOverrideIfBlocked refuses an action while the system is blocked and no operator's
+// override is in force (an override declared by a log line never lifts "blocked").
 func (s *Service) requireOverrideIfBlocked(what string) error {
 	blocking, err := s.blocking()
 	if err != nil {
 		return err
 	}
-	if len(blocking) == 0 || s.overrides.active(s.now()) != nil {
+	if len(blocking) == 0 || s.overrides.byOperator(s.now()) != nil {
 		return nil
 	}
 	in := blocking[0]
 	return errorf(KindForbidden, "the system is blocked: %s alert %s (fingerprint %s) is firing and not acknowledged; "+
-		"acknowledge it, or declare an override with a reason (tda override on), before %s",
-		in.Severity, in.Rule, in.Fingerprint, what)
+		"acknowledge it, or declare an override with a reason (tda override on), before %s%s",
+		in.Severity, in.Rule, in.Fingerprint, what, logLineNote(s.overrides.active(s.now())))
+}
+
+// logLineNote explains, when the override in force was declared by a log line, why it does not
+// count here.
+func logLineNote(o *OverrideInfo) string {
+	if o == nil || o.Via == viaOperator {
+		return ""
+	}
+	return fmt.Sprintf("; the override in force was declared by a log line of %s (%s), and only an operator's override lifts this", o.Origin, o.Actor)
 }
 
 // inWindow reports whether t falls in a maintenance window, with the windows in words.
@@ -263,13 +272,14 @@ func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration
 		if err := runnable(cur, now); err != nil {
 			return err
 		}
-		// The checks read the store, so they run before the write transaction.
-		active := s.overrides.active(now)
+		// The checks read the store, so they run before the write transaction. Only an
+		// operator's override stands in for the window or the interlock.
+		active := s.overrides.byOperator(now)
 		var ovr string
 		if ok, windows := s.inWindow(now); !ok {
 			if active == nil {
-				return errorf(KindForbidden, "%s is outside the maintenance window (%s): wait for it, or declare an override with a reason (tda override on)",
-					now.Format(time.RFC3339), windows)
+				return errorf(KindForbidden, "%s is outside the maintenance window (%s): wait for it, or declare an override with a reason (tda override on)%s",
+					now.Format(time.RFC3339), windows, logLineNote(s.overrides.active(now)))
 			}
 			ovr = fmt.Sprintf("outside the maintenance window, under override by %s: %s", active.Actor, active.Reason)
 		}

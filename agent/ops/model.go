@@ -183,6 +183,9 @@ type OverrideInfo struct {
 	// Origin is "operator" or the file or container whose log line declared it.
 	Origin   string `json:"origin"`
 	Pipeline string `json:"pipeline"`
+	// Via is "operator" for an operator's override and "log_line" for an app's; only an
+	// operator's lifts the blocked state.
+	Via string `json:"via,omitempty"`
 }
 
 // OverrideStatus is the override in force (nil Active: none).

@@ -257,9 +257,15 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 		st.Reasons = append(st.Reasons, fmt.Sprintf("override declared by %s (%s) until %s: %s",
 			o.Actor, o.Origin, o.Until.Format(time.RFC3339), o.Reason))
 	}
+	// Only an operator's override lifts "blocked": one an app's log line declared keeps it.
+	lifted := s.overrides.byOperator(now) != nil
+	if len(blocking) > 0 && st.Override != nil && !lifted {
+		st.Reasons = append(st.Reasons, "the override was declared by a log line, which never lifts the blocked state: "+
+			"acknowledge the alert or have an operator declare an override (tda override on)")
+	}
 	st.Reasons = append(st.Reasons, st.Degraded...)
 	switch {
-	case len(blocking) > 0 && st.Override == nil:
+	case len(blocking) > 0 && !lifted:
 		st.Status = StatusBlocked
 	case st.Override != nil:
 		st.Status = StatusOverride

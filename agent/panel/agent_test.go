@@ -40,17 +40,13 @@ processor "rules" "anomalies" {
     window    = "10m"
     severity  = "HIGH"
   }
-  rule "migration_outside_window" {
+  rule "unapproved_migration" {
     match            = "migration_started"
     threshold        = 0
     window           = "10m"
     group_by         = "revision"
     severity         = "MEDIUM"
     require_approval = true
-    maintenance_window {
-      start = "00:00"
-      end   = "24:00"
-    }
   }
   rule "bulk_user_creation" {
     match       = "user_created"
@@ -202,8 +198,7 @@ func TestPanelAgainstTheAgent(t *testing.T) {
 		return false
 	})
 
-	// Inside the maintenance window, the approved migration raises nothing and an unapproved
-	// one raises an alert.
+	// The approved migration raises nothing and an unapproved one raises an alert.
 	f, err := os.OpenFile(a.Path("logs", "app.log"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +209,7 @@ func TestPanelAgainstTheAgent(t *testing.T) {
 	f.Close()
 	agenttest.WaitFor(t, "the unapproved migration's alert", 20*time.Second, func() bool {
 		for _, e := range agenttest.ReadJSONL(t, trail) {
-			if e.Alert != nil && e.Alert.Rule == "migration_outside_window" && e.Alert.Key == "ffff00001111" {
+			if e.Alert != nil && e.Alert.Rule == "unapproved_migration" && e.Alert.Key == "ffff00001111" {
 				return true
 			}
 		}

@@ -13,6 +13,9 @@ source "file" "apps" {
 
 processor "override" "flags" {
   timezone = "UTC"
+  # The app whose own override_enabled lines may declare override mode; lines from any
+  # other file are ignored and reported. Operators can always (tda override on).
+  allow_origins = ["/var/log/flask/*.log"]
 }
 
 processor "rules" "anomalies" {
@@ -35,7 +38,7 @@ processor "rules" "anomalies" {
     group_by  = "ip"
     severity  = "MEDIUM"
   }
-  # All five default rules: configs/detect.hcl.
+  # All six default rules: configs/detect.hcl.
 }
 
 sink "jsonl" "audit" {

@@ -38,6 +38,34 @@ func RulesComponent() sdk.Component {
 	}).WithBorrowedInput()
 }
 
+// clockConfig reads max_future_skew.
+func clockConfig(c *sdk.Config) (time.Duration, error) {
+	d := c.Duration("max_future_skew")
+	if d <= 0 {
+		return 0, c.Errorf("max_future_skew", "max_future_skew must be longer than 0s; a few minutes (\"5m\") covers hosts whose clocks drift")
+	}
+	return d, nil
+}
+
+// allowOrigins reads allow_origins.
+func allowOrigins(c *sdk.Config) (override.Origins, error) {
+	o, err := override.NewOrigins(c.StringList("allow_origins"))
+	if err != nil {
+		return o, c.Errorf("allow_origins", "%v", err)
+	}
+	return o, nil
+}
+
+// arrival is when a log event reached the agent: the time its source stamped on it (a file
+// source: when it read the line; Docker: when the daemon received it), read before a parser
+// replaces it with the line's own time, or else the wall clock of the batch.
+func arrival(ev *sdk.Event, wm sdk.Watermark) time.Time {
+	if !parse.Parsed(ev) && !ev.Time.IsZero() {
+		return ev.Time
+	}
+	return wm.Time
+}
+
 func overrideConfig(c *sdk.Config) (override.Config, error) {
 	oc := override.Config{DefaultTTL: c.Duration("default_ttl"), MaxTTL: c.Duration("max_ttl")}
 	if oc.DefaultTTL <= 0 {
@@ -56,9 +84,14 @@ func overrideConfig(c *sdk.Config) (override.Config, error) {
 type Override struct {
 	parser *parse.Parser
 	cfg    override.Config
+	allow  override.Origins
+	skew   time.Duration
 	state  override.State
 	clock  eventtime.Clock
 	log    hclog.Logger
+	skewed eventtime.SkewReport
+	// sanitize: restored, and the first arrival clock has not been seen yet.
+	sanitize bool
 }
 
 // NewOverride builds processor "override" from its config.
@@ -71,7 +104,16 @@ func NewOverride(c *sdk.Config, res sdk.Resources) (*Override, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Override{parser: parse.New(po), cfg: oc, log: res.Logger}, nil
+	skew, err := clockConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	allow, err := allowOrigins(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Override{parser: parse.New(po), cfg: oc, allow: allow, skew: skew, log: res.Logger,
+		skewed: eventtime.SkewReport{Log: res.Logger}}, nil
 }
 
 // Process implements sdk.Processor.
@@ -91,8 +133,15 @@ func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Waterma
 		ev := &events[i]
 		switch {
 		case ev.Kind == sdk.KindLog || ev.Kind == "":
+			at := arrival(ev, wm)
 			o.parser.Apply(ev)
-			if !ev.Time.IsZero() {
+			if o.sanitize && eventtime.Valid(at) {
+				o.sanitizeBeyond(at.Add(o.skew))
+			}
+			why := eventtime.Apply(ev, at, o.skew)
+			o.skewed.Observe(why, ev)
+			if !ev.Time.IsZero() && ev.Field(eventtime.FieldClock) == "" {
+				// A line held to its arrival never moves the clock that ends overrides.
 				o.clock.Observe(ev.Time)
 			}
 			if rec := o.state.Expire(o.clock.Max()); rec != nil {
@@ -100,7 +149,13 @@ func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Waterma
 				emit(i, *rec)
 			}
 			if override.IsChange(ev) {
-				if rec := o.state.Apply(ev, o.cfg); rec != nil {
+				if !o.allow.Allows(ev.Origin) {
+					if rec := o.state.Refuse(ev, o.allow.String()); rec != nil {
+						o.logChange(rec)
+						emit(i, *ev, *rec)
+						continue
+					}
+				} else if rec := o.state.Apply(ev, o.cfg); rec != nil {
 					o.logChange(rec)
 					emit(i, *ev, *rec)
 					continue
@@ -130,6 +185,9 @@ func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Waterma
 			out = append(out, *ev)
 		}
 	}
+	if o.sanitize && eventtime.Valid(wm.Time) {
+		o.sanitizeBeyond(wm.Time.Add(o.skew))
+	}
 	if now := o.clock.EndBatch(wm); !now.IsZero() {
 		if rec := o.state.Expire(now); rec != nil {
 			o.logChange(rec)
@@ -144,8 +202,24 @@ func (o *Override) logChange(rec *sdk.Event) {
 		return
 	}
 	f := rec.Fields
+	if f["event"] == override.Refused {
+		o.log.Warn("override line ignored: its origin may not declare overrides", "origin", f[override.FieldOrigin],
+			"actor", f[override.FieldActor], "reason", f[override.FieldReason], "allow_origins", o.allow.String(),
+			"hint", "add the origin to allow_origins, or have an operator run tda override on")
+		return
+	}
 	o.log.Info("override "+f["event"], "actor", f[override.FieldActor], "reason", f[override.FieldReason],
-		"until", f[override.FieldUntil], "origin", f[override.FieldOrigin])
+		"until", f[override.FieldUntil], "origin", f[override.FieldOrigin], "via", f[override.FieldVia])
+}
+
+// sanitizeBeyond drops, once after a restore, what the restored state dated beyond limit (the
+// first arrival clock plus the skew allowance).
+func (o *Override) sanitizeBeyond(limit time.Time) {
+	o.sanitize = false
+	o.state.Sanitize(eventtime.MinTime, limit)
+	if o.clock.Max().After(limit) {
+		o.clock.Set(time.Time{})
+	}
 }
 
 // Active returns the override in force at t.
@@ -173,8 +247,10 @@ func (o *Override) Restore(b []byte) error {
 		return fmt.Errorf("override snapshot version %d is not supported", s.Version)
 	}
 	o.state = s.State
+	o.state.Sanitize(eventtime.MinTime, eventtime.MaxTime)
 	o.clock.Set(s.Clock.UTC())
 	o.parser.SetState(s.Parser)
+	o.sanitize = true
 	return nil
 }
 
@@ -190,6 +266,9 @@ type Rules struct {
 	recordOverrides bool
 	log             hclog.Logger
 	reported        []uint64
+	counted         rules.Counters
+	skew            time.Duration
+	skewed          eventtime.SkewReport
 }
 
 // NewRules builds processor "rules" from its config.
@@ -210,10 +289,22 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 	if instance == "" {
 		instance = "processor.rules"
 	}
+	skew, err := clockConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	allow, err := allowOrigins(c)
+	if err != nil {
+		return nil, err
+	}
+	if l := c.Duration("lateness"); l < 0 || l > rules.MaxWindow {
+		return nil, c.Errorf("lateness", "lateness must be between 0s and %s", sdk.FormatDuration(rules.MaxWindow))
+	}
 	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc,
-		RecordOverrides: c.Bool("record_overrides")})
+		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides")})
 	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
-		recordOverrides: c.Bool("record_overrides"), log: res.Logger, reported: make([]uint64, len(rs))}, nil
+		recordOverrides: c.Bool("record_overrides"), log: res.Logger, reported: make([]uint64, len(rs)),
+		skew: skew, skewed: eventtime.SkewReport{Log: res.Logger}}, nil
 }
 
 // Engine returns the rule engine (for tools that inspect its state).
@@ -228,8 +319,14 @@ func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark)
 	for i := range events {
 		ev := &events[i]
 		isLog := ev.Kind == sdk.KindLog || ev.Kind == ""
+		var at time.Time
 		if isLog {
+			at = arrival(ev, wm)
 			p.parser.Apply(ev)
+			if ev.Field(eventtime.FieldClock) == "" {
+				// Not judged upstream: judge and report it here (forwarded with its verdict).
+				p.skewed.Observe(eventtime.Apply(ev, at, p.skew), ev)
+			}
 		}
 		operatorDeclaration := p.recordOverrides && ev.Kind == sdk.KindAudit && override.IsChange(ev) &&
 			ev.Field(override.FieldUntil) == ""
@@ -239,11 +336,37 @@ func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark)
 		if operatorDeclaration && ev.Time.IsZero() {
 			ev.Time = wm.Time
 		}
-		out = p.engine.Event(ev, out)
+		out = p.engine.EventAt(ev, at, out)
 	}
 	out = p.engine.EndBatch(wm, out)
 	p.reportEvictions()
+	p.reportCounters()
 	return out, nil
+}
+
+// reportCounters logs, once per batch at most, what the engine did not take at face value
+// since the last report: lines read again after a restore, restored state dropped as
+// impossible, override lines refused for their origin (with record_overrides). Lines held to
+// their arrival time are reported by the skew report.
+func (p *Rules) reportCounters() {
+	c := p.engine.Counters()
+	last := p.counted
+	p.counted = c
+	if p.log == nil {
+		return
+	}
+	if n := c.Replayed - last.Replayed; n > 0 {
+		p.log.Info("lines read again after a restore were not counted again (they were before the snapshot)",
+			"lines", n, "lines_total", c.Replayed)
+	}
+	if n := c.Sanitized - last.Sanitized; n > 0 {
+		p.log.Warn("the restored state held times no real clock has, or beyond the arrival clock; dropped (incidents resolved)",
+			"entries", n, "hint", "a snapshot written before lines from the future were held to their arrival time")
+	}
+	if n := c.OverridesRefused - last.OverridesRefused; n > 0 {
+		p.log.Warn("override lines ignored: their origin may not declare overrides", "lines", n,
+			"hint", "add the origin to allow_origins, or have an operator run tda override on")
+	}
 }
 
 // reportEvictions logs, once per batch at most, the rules that evicted keys since the last
@@ -297,5 +420,7 @@ func (p *Rules) Restore(b []byte) error {
 	for i, s := range p.engine.Stats() {
 		p.reported[i] = s.Evicted
 	}
+	// The restored engine counts from zero; what it dropped while restoring is reported next.
+	p.counted = rules.Counters{}
 	return nil
 }

@@ -88,7 +88,7 @@ func TestOperatorOverride(t *testing.T) {
 // TestOverrideExpiresWhileIdle: when the input goes quiet, the wall clock in the watermark
 // moves event time on and the override expires without a new line.
 func TestOverrideExpiresWhileIdle(t *testing.T) {
-	p := sdktest.NewProcessor(t, detect.OverrideComponent(), ``, sdktest.WithMode(sdktest.Direct))
+	p := sdktest.NewProcessor(t, detect.OverrideComponent(), `allow_origins = ["app.log"]`, sdktest.WithMode(sdktest.Direct))
 	t0 := time.Date(2026, 11, 29, 10, 50, 0, 0, time.UTC)
 	line := []byte(`[2026-11-29 10:50:00,000] WARNING in admin: override_enabled actor=carol reason="partner bulk import" ttl=10m`)
 	out := p.ProcessAt(logEvents([][]byte{line}, "app.log"), sdk.Watermark{Time: t0})
@@ -108,12 +108,12 @@ func TestOverrideExpiresWhileIdle(t *testing.T) {
 }
 
 func TestOverrideDisabledByApp(t *testing.T) {
-	c := newChain(t, ``, overridableRules, sdktest.Direct)
+	c := newChain(t, `allow_origins = ["/var/log/*/spring.log"]`, overridableRules, sdktest.Direct)
 	lines := [][]byte{
 		[]byte(`2026-11-29T10:00:00.000Z  WARN 1 --- [main] c.e.demo.Admin : override_enabled actor=bob reason="cleanup" ttl=2h`),
 		[]byte(`2026-11-29T10:05:00.000Z  WARN 1 --- [main] c.e.demo.Admin : override_disabled actor=bob`),
 	}
-	out := c.process(logEvents(lines, "spring.log"), sdk.Watermark{})
+	out := c.process(logEvents(lines, "/var/log/app/spring.log"), sdk.Watermark{})
 	aud := audits(out)
 	if len(aud) != 2 || aud[1].Fields["event"] != "override_disabled" || aud[1].Fields["until"] != "2026-11-29T10:05:00.000000000Z" {
 		t.Fatalf("audit records %v", aud)
@@ -178,6 +178,14 @@ func TestConfigErrorsArePositioned(t *testing.T) {
 		{"parser \"p\" {\n  regex = \"(unclosed\"\n  event = \"x\"\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:11: invalid regex`},
 		{"rule \"r\" {\n  match = \"x\"\n  treshold = 1\n}", `Did you mean "threshold"?`},
 		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  group_by = [\"ip\"]\n}", `4:14: Incorrect attribute value type`},
+		{"tables {\n  exclude = [\"*token*\", \"[a-\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: table pattern "[a-" is not a valid glob`},
+		{"tables {\n  include = [\"\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: an empty table pattern matches nothing`},
+		{"rule \"m\" {\n  match = \"migration_started\"\n  threshold = 0\n  require_approval = true\n  maintenance_window {\n    start = \"02:00\"\n    end = \"04:00\"\n  }\n}",
+			`4:22: require_approval takes no maintenance_window`},
+		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  window = \"400d\"\n}", `4:12: window must be at most`},
+		{"max_future_skew = \"0s\"\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `1:19: max_future_skew must be longer than 0s`},
+		{"allow_origins = [\"[\"]\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `invalid pattern "["`},
+		{"lateness = \"-1s\"\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `1:12: lateness must be between 0s and`},
 	}
 	for _, tt := range tests {
 		// want is "line:col: message": some diagnostic must be at that position and say it.
@@ -249,7 +257,8 @@ rule "r" {
 // alerts and the override audit records of the override + rules pair, in one processing step.
 func TestRulesAloneRecordsOverrides(t *testing.T) {
 	blocks := shippedBlocks(t)
-	single := "record_overrides = true\n" + blocks["rules"]
+	// Recording overrides itself, rules decides which origins may declare them.
+	single := "record_overrides = true\nallow_origins = [\"flask-*.log\"]\n" + blocks["rules"]
 	for _, name := range []string{"flask-sample.log", "spring-sample.log"} {
 		lines := readLines(t, filepath.Join("testdata", "corpus", name))
 		pair := newChain(t, blocks["override"], blocks["rules"], sdktest.Direct).replay(lines, name, 300)
@@ -285,4 +294,65 @@ func auditString(evs []sdk.Event) string {
 			e.Fields["actor"], e.Fields["reason"], e.Fields["until"], e.Fields["origin"]))
 	}
 	return strings.Join(s, "\n")
+}
+
+// TestTablePolicyConfig: by default a delete from a token table is not counted (the alert
+// comes with the users delete a second later); a tables block that no longer excludes tokens
+// makes it count.
+func TestTablePolicyConfig(t *testing.T) {
+	rule := `
+rule "deletes" {
+  match     = "rows_deleted"
+  threshold = 0
+}`
+	lines := [][]byte{
+		[]byte("2026-12-05 15:46:28,123 INFO sqlalchemy.engine.Engine DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?"),
+		[]byte("2026-12-05 15:46:29,123 INFO sqlalchemy.engine.Engine DELETE FROM \"public\".\"users\" WHERE id = ?"),
+	}
+	tokens, users := time.Date(2026, 12, 5, 15, 46, 28, 123e6, time.UTC), time.Date(2026, 12, 5, 15, 46, 29, 123e6, time.UTC)
+	for _, tt := range []struct {
+		config string
+		at     time.Time
+	}{
+		{rule, users},
+		{"tables {\n  exclude = [\"*session*\"]\n}\n" + rule, tokens},
+		{"tables {\n  include = [\"public.*\"]\n  exclude = []\n}\n" + rule, users},
+	} {
+		p := sdktest.NewProcessor(t, detect.RulesComponent(), tt.config, sdktest.WithMode(sdktest.Direct))
+		out := alertsOf(p.Process(logEvents(lines, "app.log")))
+		if len(out) != 1 || !out[0].Time.Equal(tt.at) {
+			t.Errorf("config:\n%s\nalerts %v, want one at %s", tt.config, out, tt.at)
+		}
+	}
+}
+
+// TestShowSQLAndLoggerCountOnce: Hibernate with both show_sql and the org.hibernate.SQL logger
+// logs each DELETE twice; eleven deletions are eleven events for bulk_deletion, through the
+// override and rules processors as the shipped pipeline runs them.
+func TestShowSQLAndLoggerCountOnce(t *testing.T) {
+	at := time.Date(2026, 12, 5, 15, 46, 0, 0, time.UTC)
+	var lines [][]byte
+	for i := 0; i < 11; i++ {
+		ts := at.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z")
+		lines = append(lines,
+			[]byte(ts+" DEBUG 1 --- [nio-8080-exec-3] org.hibernate.SQL                        : delete from users where id=?"),
+			[]byte("Hibernate: delete from users where id=?"))
+	}
+	rule := func(threshold int) string {
+		return fmt.Sprintf("rule \"bulk_deletion\" {\n  match = \"user_deleted|rows_deleted\"\n  threshold = %d\n  window = \"60s\"\n}", threshold)
+	}
+	for _, tt := range []struct {
+		threshold int
+		alerts    int
+	}{{10, 1}, {11, 0}} {
+		o := sdktest.NewProcessor(t, detect.OverrideComponent(), "", sdktest.WithMode(sdktest.Direct))
+		r := sdktest.NewProcessor(t, detect.RulesComponent(), rule(tt.threshold), sdktest.WithMode(sdktest.Direct))
+		out := alertsOf(r.Process(o.Process(logEvents(lines, "shop"))))
+		if len(out) != tt.alerts {
+			t.Fatalf("threshold %d: %d alerts %v, want %d", tt.threshold, len(out), out, tt.alerts)
+		}
+		if tt.alerts == 1 && out[0].Alert.Count != 11 {
+			t.Fatalf("count %d, want 11", out[0].Alert.Count)
+		}
+	}
 }

@@ -45,6 +45,14 @@ var routeBlock = sdk.Block{
 	}},
 }
 
+// clockFields are the attributes both processors take about event time and override origins.
+var clockFields = []sdk.Field{
+	{Name: "max_future_skew", Type: sdk.TypeDuration, Default: "5m",
+		Description: "A line dated more than this ahead of its arrival (when its source read it, or the wall clock) is counted at its arrival time instead, marked clock = \"future_skew\" with its own time in line_time, and reported in a warning at most once a minute; it never moves the clocks that end windows, incidents and overrides. Lines dated outside 1970-2200 are treated alike (clock = \"out_of_range\")."},
+	{Name: "allow_origins", Type: sdk.TypeStringList,
+		Description: "Origins (file paths or container names, shell globs; a pattern without \"/\" also matches a path's last element, e.g. \"flask-*.log\", \"flask_web_*\"; \"*\" allows all) whose override_enabled / override_disabled log lines may declare override mode. Default: none, so a log line never silences a rule unless the config says which apps may; lines from other origins are ignored and reported (audit event override_refused, a warning). Operators' overrides (tda override on) do not depend on it, and no override declared by a log line lifts the blocked state."},
+}
+
 var parserBlock = sdk.Block{
 	Name: "parser", Labels: []string{"name"}, Repeated: true,
 	Description: "A user-defined parser: a regex with named groups; each group becomes a field, group `time` is the event time, group `event` the event type.",
@@ -56,17 +64,39 @@ var parserBlock = sdk.Block{
 	}},
 }
 
+// tablesBlock is the table policy of SQL-echo deletes.
+var tablesBlock = sdk.Block{
+	Name: "tables",
+	Description: "Which tables' SQL deletes (SQLAlchemy, Hibernate) become rows_deleted events: a table counts when it matches an include " +
+		"pattern and no exclude pattern. Globs (*, ?, [a-z]), case-insensitive, matched against the table and against schema.table. " +
+		"Without the block, or for a list left out, the defaults apply; a list given replaces its default.",
+	Spec: &sdk.Spec{Fields: []sdk.Field{
+		{Name: "include", Type: sdk.TypeStringList,
+			Description: "Tables whose deletes count (default: [\"*\"])."},
+		{Name: "exclude", Type: sdk.TypeStringList,
+			Description: "Tables whose deletes are routine and never count (default: " + quoteList(parse.DefaultTableExclude) + ")."},
+	}},
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = `"` + s + `"`
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
 // OverrideSpec is the config schema of processor "override".
 func OverrideSpec() *sdk.Spec {
 	return &sdk.Spec{
 		Summary: "Override mode: approved bulk work declared by the app's override lines or by an operator; alerts of overridable rules are then recorded as suppressed.",
 		Description: "Parses every line (so the rules processor after it reuses the fields), tracks override_enabled / override_disabled " +
 			"lines and operator overrides, and emits an audit record (event, actor, reason, until, origin) for every change, including expiry.",
-		Fields: append(append([]sdk.Field(nil), parseFields...),
+		Fields: append(append(append([]sdk.Field(nil), parseFields...), clockFields...),
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override declared without a ttl."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted; longer ttls are cut to it."},
 		),
-		Blocks:  []sdk.Block{parserBlock, routeBlock},
+		Blocks:  []sdk.Block{parserBlock, routeBlock, tablesBlock},
 		Example: `processor "override" "flags" {}`,
 	}
 }
@@ -77,9 +107,9 @@ func RulesSpec() *sdk.Spec {
 		Summary: "Threshold rules over exact sliding windows in event time, with explained alerts.",
 		Description: "Counts the events each rule matches per key in a sliding window and raises one alert per incident " +
 			"when the count is more than the threshold; reminders after realert; a resolved record when the burst has drained.",
-		Fields: append(append([]sdk.Field(nil), parseFields...),
+		Fields: append(append(append([]sdk.Field(nil), parseFields...), clockFields...),
 			sdk.Field{Name: "lateness", Type: sdk.TypeDuration, Default: "30s",
-				Description: "How far behind the newest line a line may arrive and still be counted exactly; incidents resolve this much after their window drained."},
+				Description: "How far behind the newest line of its own origin a line may arrive and still be counted exactly; incidents resolve this much after their window drained, in their origin's time."},
 			sdk.Field{Name: "forward_logs", Type: sdk.TypeBool, Default: false,
 				Description: "Also pass the log events downstream (by default only alerts and audit records go on)."},
 			sdk.Field{Name: "record_overrides", Type: sdk.TypeBool, Default: false,
@@ -87,7 +117,7 @@ func RulesSpec() *sdk.Spec {
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override line without a ttl, when no override processor runs before."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted."},
 		),
-		Blocks: []sdk.Block{parserBlock, routeBlock, {
+		Blocks: []sdk.Block{parserBlock, routeBlock, tablesBlock, {
 			Name: "rule", Labels: []string{"name"}, Repeated: true, Required: true,
 			Description: "A detection rule.",
 			Spec: &sdk.Spec{
@@ -96,15 +126,16 @@ func RulesSpec() *sdk.Spec {
 					{Name: "where", Type: sdk.TypeString, Description: "Condition an event must meet to count, e.g. `path =~ \"^/api/\"`."},
 					{Name: "unless", Type: sdk.TypeString, Description: "Condition that keeps an event from counting, e.g. `actor_role == admin`."},
 					{Name: "threshold", Type: sdk.TypeInt, Required: true, Description: "The rule fires when the count in the window is more than this (0: any event)."},
-					{Name: "window", Type: sdk.TypeDuration, Default: "60s", Description: "Length of the sliding window."},
+					{Name: "window", Type: sdk.TypeDuration, Default: "60s", Description: "Length of the sliding window (at most 366d)."},
 					{Name: "group_by", Type: sdk.TypeString, Description: "Field(s) that make the key, comma-separated (e.g. \"ip\"); empty counts across everything. `origin` and `source` name where the line came from."},
 					{Name: "severity", Type: sdk.TypeString, Default: "MEDIUM", Enum: []string{sdk.SeverityHigh, sdk.SeverityMedium, sdk.SeverityLow}},
 					{Name: "realert", Type: sdk.TypeDuration, Default: "0s", Description: "Remind every this long while the incident stays above the threshold (0s: never)."},
 					{Name: "overridable", Type: sdk.TypeBool, Default: false, Description: "Record the alert as suppressed (audit only) while override mode is active."},
+					{Name: "across_origins", Type: sdk.TypeBool, Default: false, Description: "Count the lines of all origins (files, containers) in one window per key, in the newest time over all of them, e.g. to see a burst spread over several replicas of an app. By default each origin has its own windows in its own time, so that incidents do not depend on how the origins' lines interleave; with across_origins they may: a line more than lateness behind the newest line of any origin is counted late."},
 					{Name: "max_keys", Type: sdk.TypeInt, Default: 100000, Description: "Keys tracked at most; beyond, the least recently seen key is evicted (counted and logged)."},
 					{Name: "excerpt", Type: sdk.TypeInt, Default: 5, Description: "Lines quoted in the alert."},
 					{Name: "explanation", Type: sdk.TypeString, Description: "Replaces the built-in explanation (what it means, likely cause, first steps)."},
-					{Name: "require_approval", Type: sdk.TypeBool, Default: false, Description: "Count every event that no approved migration request matches (tda migrate request/approve; the agent announces approvals to the pipeline), even inside a maintenance window; the window then only exempts approved migrations. Matches the event's revision to the request's name (a Flyway version also before \" - description\")."},
+					{Name: "require_approval", Type: sdk.TypeBool, Default: false, Description: "Count every event that no approved migration request matches (tda migrate request/approve; the agent announces approvals to the pipeline), inside a maintenance window or not: the rule reports unapproved migrations (e.g. rule \"unapproved_migration\"). Matches the event's revision to the request's name (a Flyway version also before \" - description\"). Takes no maintenance_window: migrations outside the window are a rule of their own (\"migration_outside_window\")."},
 				},
 				Blocks: []sdk.Block{{
 					Name: "maintenance_window", Repeated: true,
@@ -142,6 +173,27 @@ func ParseOptions(c *sdk.Config) (parse.Options, error) {
 		o.LoginPaths = c.StringList("login_paths")
 	}
 	o.ExtraEvents = c.StringList("audit_events")
+	if b := c.Block("tables"); b != nil {
+		var include, exclude []string
+		if b.Has("include") {
+			include = append([]string{}, b.StringList("include")...)
+		}
+		if b.Has("exclude") {
+			exclude = append([]string{}, b.StringList("exclude")...)
+		}
+		// Each list on its own first, so that an error points at the attribute at fault.
+		if _, err := parse.NewTablePolicy(include, nil); err != nil {
+			return o, b.Errorf("include", "%v", err)
+		}
+		if _, err := parse.NewTablePolicy(nil, exclude); err != nil {
+			return o, b.Errorf("exclude", "%v", err)
+		}
+		pol, err := parse.NewTablePolicy(include, exclude)
+		if err != nil {
+			return o, b.Errorf("", "%v", err)
+		}
+		o.Tables = pol
+	}
 	if err := accessOptions(c, &o); err != nil {
 		return o, err
 	}
@@ -172,6 +224,7 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 			Explanation: b.String("explanation"),
 
 			RequireApproval: b.Bool("require_approval"),
+			AcrossOrigins:   b.Bool("across_origins"),
 		}
 		for _, m := range strings.Split(b.String("match"), "|") {
 			if m = strings.TrimSpace(m); m != "" {
@@ -186,6 +239,9 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 		}
 		if r.Window <= 0 {
 			return nil, b.Errorf("window", "window must be longer than 0s")
+		}
+		if r.Window > rules.MaxWindow {
+			return nil, b.Errorf("window", "window must be at most %s", sdk.FormatDuration(rules.MaxWindow))
 		}
 		if r.MaxKeys <= 0 {
 			return nil, b.Errorf("max_keys", "max_keys must be at least 1")
@@ -227,6 +283,10 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 				return nil, mw.Errorf("timezone", "unknown time zone %q: use an IANA name such as \"UTC\"", mw.String("timezone"))
 			}
 			r.Exemptions = append(r.Exemptions, w)
+		}
+		if r.RequireApproval && len(r.Exemptions) > 0 {
+			return nil, b.Errorf("require_approval", "require_approval takes no maintenance_window: a rule has one reason to fire. "+
+				"Keep the window in rule \"migration_outside_window\" and add a rule \"unapproved_migration\" with require_approval = true and no window")
 		}
 		if err := r.Check(); err != nil {
 			return nil, b.Errorf("", "%v", err)

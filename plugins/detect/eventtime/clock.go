@@ -25,8 +25,12 @@ type Clock struct {
 	anchorEvent time.Time
 }
 
-// Observe records an event time.
+// Observe records an event time. Times outside [MinTime, MaxTime] are ignored: they never
+// move the clock.
 func (c *Clock) Observe(t time.Time) {
+	if !Valid(t) {
+		return
+	}
 	if t.After(c.max) {
 		c.max = t
 		c.advanced = true
@@ -36,8 +40,12 @@ func (c *Clock) Observe(t time.Time) {
 // Max returns the newest event time seen.
 func (c *Clock) Max() time.Time { return c.max }
 
-// Set restores the newest event time from a snapshot.
+// Set restores the newest event time from a snapshot; a time outside the valid range (a
+// snapshot written before such times were refused) leaves the clock unset.
 func (c *Clock) Set(t time.Time) {
+	if !Valid(t) {
+		t = time.Time{}
+	}
 	c.max = t
 	c.anchorWall = time.Time{}
 }
@@ -54,6 +62,9 @@ func (c *Clock) EndBatch(wm sdk.Watermark) time.Time {
 		c.anchorWall, c.anchorEvent = wm.Time, c.max
 	} else if idle := wm.Time.Sub(c.anchorWall) - Grace; idle > 0 {
 		now = c.max.Add(idle)
+		if now.After(MaxTime) {
+			now = MaxTime
+		}
 	}
 	c.advanced = false
 	return now

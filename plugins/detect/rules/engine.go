@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
 	"sort"
 	"time"
 
@@ -19,11 +20,18 @@ type Options struct {
 	// Instance is the processor's address; it is part of every fingerprint so that two
 	// pipelines with the same rule names never share incidents.
 	Instance string
-	// Lateness is how far behind the newest event a line may arrive and still be counted
-	// exactly; windows keep that much extra history and incidents resolve that much later.
+	// Lateness is how far behind its origin's newest line a line may arrive and still be
+	// counted exactly; windows keep that much extra history and incidents resolve that much
+	// later.
 	Lateness time.Duration
+	// MaxFutureSkew: a line dated more than this ahead of its arrival is counted at its
+	// arrival time (0: eventtime.DefaultMaxFutureSkew).
+	MaxFutureSkew time.Duration
 	// Override bounds the TTL of override declarations seen in the stream.
 	Override override.Config
+	// AllowOrigins are the origins whose log lines may declare an override (none by default;
+	// operators' overrides always count).
+	AllowOrigins override.Origins
 	// RecordOverrides makes the engine emit the audit record of every override change (as
 	// processor "override" does), for pipelines without an override processor before rules.
 	RecordOverrides bool
@@ -31,17 +39,46 @@ type Options struct {
 
 // Engine evaluates rules over a stream of parsed events. It is not safe for concurrent use.
 type Engine struct {
-	opts     Options
-	rules    []*ruleState
-	byEvent  map[string][]*ruleState
-	ov       override.State
-	clock    eventtime.Clock
-	resolve  resolveHeap
+	opts    Options
+	rules   []*ruleState
+	byEvent map[string][]*ruleState
+	ov      override.State
+	// clock is the newest counted time over every origin: it ends overrides and dates what
+	// has no time of its own. Windows and incidents never use it (see originClock).
+	clock   eventtime.Clock
+	origins map[string]*originClock
+	// order is origins sorted by name (rebuilt when an origin comes or goes), so that the
+	// records a batch's end produces come in the same order in every run.
+	order    []*originClock
+	useSeq   uint64
 	lastWall time.Time
 	lateness int64
+	skew     time.Duration
 	approved approvals
+	closed   closedSet
+	// sanitize is set by Restore: the first arrival clock seen drops the state dated beyond
+	// it (written before lines from the future were held to their arrival).
+	sanitize bool
+	counters Counters
+	keyBuf   []byte
+	// across: some rule counts across origins (Rule.AcrossOrigins), in the allOrigins clock.
+	across bool
 	// lastSnapshot is the size of the last snapshot, to size the next one's buffer.
 	lastSnapshot int
+}
+
+// Counters count the lines the engine did not take at face value.
+type Counters struct {
+	// FutureSkew: lines dated more than max_future_skew ahead of their arrival, counted at
+	// their arrival. OutOfRange: lines whose time no real clock has (year 0, year 9999).
+	FutureSkew uint64 `json:"future_skew"`
+	OutOfRange uint64 `json:"out_of_range"`
+	// Replayed: lines read again after a restore, older than what the snapshot had counted.
+	Replayed uint64 `json:"replayed"`
+	// OverridesRefused: override lines from origins allow_origins does not name.
+	OverridesRefused uint64 `json:"overrides_refused"`
+	// Sanitized: state entries a restored snapshot held beyond any real clock, dropped.
+	Sanitized uint64 `json:"sanitized"`
 }
 
 // Stats describes one rule's state.
@@ -57,8 +94,9 @@ type Stats struct {
 
 type ruleState struct {
 	*Rule
-	idx        int
-	w          int64
+	idx int
+	w   int64
+	// keys and incidents are by state key (stateKey: the rule's key and the origin).
 	keys       map[string]*keyState
 	head, tail *keyState // head: most recently seen
 	incidents  map[string]*incident
@@ -68,9 +106,9 @@ type ruleState struct {
 }
 
 type incident struct {
-	key          string
-	fingerprint  string
+	key          string // the rule's key
 	state        string
+	fingerprint  string
 	opened       int64
 	firstSeen    int64
 	lastSeen     int64
@@ -84,12 +122,13 @@ type incident struct {
 	suppressedBy string
 	reason       string
 	excerpt      []string
-	// due is when the incident resolves on the stream clock: a window after the later of
-	// its last over-threshold time and the clock when that was seen, so that the incidents
-	// of an origin lagging behind the others (a catch-up, a wrong time zone) do not resolve
-	// and re-open at every line.
+	// due is when the incident resolves in its origin's time: a window after its last
+	// over-threshold time (plus the lateness allowance).
 	due int64
 	ver uint64
+	// silent: the incident was already closed before (its fingerprint is in the closed
+	// set): the lines are being read again, and nothing is recorded twice.
+	silent bool
 }
 
 // NewEngine builds an engine for checked rules.
@@ -97,7 +136,11 @@ func NewEngine(rules []*Rule, o Options) *Engine {
 	if o.Override == (override.Config{}) {
 		o.Override = override.DefaultConfig
 	}
-	e := &Engine{opts: o, byEvent: map[string][]*ruleState{}, lateness: int64(o.Lateness), approved: approvals{}}
+	if o.MaxFutureSkew <= 0 {
+		o.MaxFutureSkew = eventtime.DefaultMaxFutureSkew
+	}
+	e := &Engine{opts: o, byEvent: map[string][]*ruleState{}, lateness: int64(o.Lateness), skew: o.MaxFutureSkew,
+		approved: approvals{}, origins: map[string]*originClock{}, closed: newClosedSet()}
 	for i, r := range rules {
 		rs := &ruleState{Rule: r, idx: i, w: int64(r.Window), keys: map[string]*keyState{},
 			incidents: map[string]*incident{}}
@@ -105,6 +148,7 @@ func NewEngine(rules []*Rule, o Options) *Engine {
 		for _, m := range r.Match {
 			e.byEvent[m] = append(e.byEvent[m], rs)
 		}
+		e.across = e.across || r.AcrossOrigins
 	}
 	return e
 }
@@ -128,35 +172,68 @@ func (e *Engine) Stats() []Stats {
 	return out
 }
 
+// Counters returns the counts of lines not taken at face value.
+func (e *Engine) Counters() Counters { return e.counters }
+
 // Override returns the override in force at t, as the engine knows it.
 func (e *Engine) Override(t time.Time) (*override.Override, bool) { return e.ov.Active(t) }
 
-// Now returns the engine's event-time clock (the newest event time seen).
+// Now returns the engine's event-time clock (the newest counted event time over all origins).
 func (e *Engine) Now() time.Time { return e.clock.Max() }
 
-// Event processes one event: override changes, then counting for every rule that matches its
-// event type. Alert records it causes (resolutions of earlier incidents, then the event's own
-// alerts) are appended to out.
+// Event processes one event whose arrival time is unknown (see EventAt).
 func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
-	if ev.Kind == sdk.KindLog || ev.Kind == "" {
-		if !ev.Time.IsZero() {
+	return e.EventAt(ev, time.Time{}, out)
+}
+
+// EventAt processes one event: its time judged against its arrival (the source's stamp or
+// the wall clock; zero when unknown: then the wall clock of the last watermark, if any),
+// override changes, then counting for every rule that matches its event type. Alert records
+// it causes (resolutions of earlier incidents of its origin, then the event's own alerts)
+// are appended to out. A log event not counted at its own time is marked (eventtime.Apply).
+func (e *Engine) EventAt(ev *sdk.Event, arrival time.Time, out []sdk.Event) []sdk.Event {
+	isLog := ev.Kind == sdk.KindLog || ev.Kind == ""
+	var o, all *originClock
+	if isLog {
+		if arrival.IsZero() {
+			arrival = e.lastWall
+		}
+		if e.sanitize && eventtime.Valid(arrival) {
+			out = e.sanitizeBeyond(arrival.Add(e.skew).UnixNano(), out)
+		}
+		eventtime.Apply(ev, arrival, e.skew)
+		judged := ev.Field(eventtime.FieldClock) != ""
+		switch ev.Field(eventtime.FieldClock) {
+		case eventtime.ClockFutureSkew:
+			e.counters.FutureSkew++
+		case eventtime.ClockOutOfRange:
+			e.counters.OutOfRange++
+		}
+		o = e.origin(ev.Origin, &out)
+		if o.replayUntil != 0 && !ev.Time.IsZero() && ev.Time.UnixNano() < o.replayUntil {
+			// Counted before the snapshot this engine was restored from: nothing to do twice.
+			e.counters.Replayed++
+			return out
+		}
+		if e.across {
+			all = e.origin(allOrigins, &out)
+		}
+		if !ev.Time.IsZero() && !judged {
+			// Only a line's own (valid, not future) time moves its origin's clock.
+			o.observe(ev.Time.UnixNano())
 			e.clock.Observe(ev.Time)
-			out = e.resolveUntil(e.clock.Max().UnixNano(), out)
+			out = e.resolveOrigin(o, o.wm, out)
+			if all != nil {
+				all.observe(ev.Time.UnixNano())
+				out = e.resolveOrigin(all, all.wm, out)
+			}
 			out = e.expireOverride(e.clock.Max(), out)
 		}
 	}
 	if override.IsChange(ev) {
-		at := ev
-		if at.Time.IsZero() {
-			c := *ev
-			c.Time = e.fallbackTime()
-			at = &c
-		}
-		if rec := e.ov.Apply(at, e.opts.Override); rec != nil && e.opts.RecordOverrides {
-			out = append(out, *rec)
-		}
+		out = e.overrideChange(ev, isLog, out)
 	}
-	if ev.Kind != sdk.KindLog && ev.Kind != "" {
+	if !isLog {
 		e.approved.observe(ev)
 		return out
 	}
@@ -170,10 +247,40 @@ func (e *Engine) Event(ev *sdk.Event, out []sdk.Event) []sdk.Event {
 	}
 	t := ev.Time
 	if t.IsZero() {
-		t = e.fallbackTime()
+		t = e.fallbackTime(o)
 	}
 	for _, r := range rs {
-		out = e.count(r, ev, t, out)
+		if r.AcrossOrigins {
+			out = e.count(r, ev, t, all, allOrigins, out)
+		} else {
+			out = e.count(r, ev, t, o, ev.Origin, out)
+		}
+	}
+	return out
+}
+
+// overrideChange applies an override change, unless a log line from an origin that may not
+// declare overrides made it.
+func (e *Engine) overrideChange(ev *sdk.Event, isLog bool, out []sdk.Event) []sdk.Event {
+	at := ev
+	if at.Time.IsZero() {
+		c := *ev
+		c.Time = e.fallbackTime(nil)
+		at = &c
+	}
+	if isLog && !e.opts.AllowOrigins.Allows(ev.Origin) {
+		// With an override processor upstream its record is what counts (it judged the line
+		// by its own allow_origins); refusals are reported by whoever records overrides.
+		if e.opts.RecordOverrides {
+			e.counters.OverridesRefused++
+			if rec := e.ov.Refuse(at, e.opts.AllowOrigins.String()); rec != nil {
+				out = append(out, *rec)
+			}
+		}
+		return out
+	}
+	if rec := e.ov.Apply(at, e.opts.Override); rec != nil && e.opts.RecordOverrides {
+		out = append(out, *rec)
 	}
 	return out
 }
@@ -186,7 +293,12 @@ func (e *Engine) expireOverride(now time.Time, out []sdk.Event) []sdk.Event {
 	return out
 }
 
-func (e *Engine) fallbackTime() time.Time {
+// fallbackTime dates an event that has none: its origin's time, else the newest time, else
+// the wall clock.
+func (e *Engine) fallbackTime(o *originClock) time.Time {
+	if o != nil && o.wm != 0 {
+		return time.Unix(0, o.wm).UTC()
+	}
 	if m := e.clock.Max(); !m.IsZero() {
 		return m
 	}
@@ -196,72 +308,110 @@ func (e *Engine) fallbackTime() time.Time {
 	return time.Unix(0, 0).UTC()
 }
 
-// EndBatch moves time on after a batch: with the newest event time, or the wall clock while
-// the input is quiet (live runs), and resolves incidents whose windows have drained. With
-// wm.Final every open incident is resolved (end of a replay).
+// EndBatch moves time on after a batch: every origin's clock, moved on by the wall clock
+// while the origin is quiet (live runs), resolves the incidents whose windows have drained.
+// With wm.Final every open incident is resolved (end of a replay).
 func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
-	if !wm.Time.IsZero() {
+	if eventtime.Valid(wm.Time) {
 		e.lastWall = wm.Time
+		if e.sanitize {
+			out = e.sanitizeBeyond(wm.Time.Add(e.skew).UnixNano(), out)
+		}
 	}
-	now := e.clock.EndBatch(wm)
+	for _, o := range e.sortedOrigins() {
+		if o.moved || o.wallAt.IsZero() {
+			o.wallAt = e.lastWall
+		}
+		o.moved = false
+		out = e.resolveOrigin(o, o.now(e.lastWall), out)
+	}
+	now := e.clock.EndBatch(sdk.Watermark{Time: e.lastWall})
 	if !now.IsZero() {
 		out = e.expireOverride(now, out)
-		out = e.resolveUntil(now.UnixNano(), out)
-		e.expireKeys(now.UnixNano(), -1)
 	}
+	e.expireKeys(-1)
 	if wm.Final {
-		out = e.resolveUntil(1<<63-1-e.lateness, out)
+		for _, o := range e.sortedOrigins() {
+			out = e.resolveOrigin(o, math.MaxInt64, out)
+		}
 	}
 	return out
 }
 
-func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event) []sdk.Event {
+// count counts an event for a rule, in the window of its key and origin (allOrigins for a rule
+// that counts across origins), judged in that origin's clock o.
+func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock, origin string, out []sdk.Event) []sdk.Event {
 	if ok, _ := r.counts(ev, e.approved.approved); !ok {
 		return out
 	}
 	tn := t.UnixNano()
 	key := r.keyOf(ev)
-	ks := e.touch(r, key)
+	// The state key is built in a reused buffer: looking it up allocates nothing, only a new
+	// key's window does.
+	e.keyBuf = append(append(append(e.keyBuf[:0], key...), 0), origin...)
+	ks := e.touch(r, e.keyBuf)
+	sk := ks.key
 	seq := r.ring.add(ev.Line)
 	res := ks.add(tn, seq, r.w, r.Threshold)
-	// History is kept relative to the key's own newest event, so the lines of an origin that
-	// lags behind the others are still counted together.
-	ks.prune(ks.newest()-r.w-e.lateness, r.w)
-	ks.touchedSec = secondsOf(max(e.clock.Max().UnixNano(), tn))
-	e.expireKeys(e.clock.Max().UnixNano(), 2)
+	now := o.wm
+	if now == 0 {
+		now = tn
+	}
+	// History is kept relative to the origin's own time: a line of another origin, however
+	// far ahead, never drops it.
+	ks.prune(now-r.w-e.lateness, r.w)
+	ks.touchedSec = secondsOf(now)
+	e.expireKeys(2)
 
-	inc := r.incidents[key]
+	inc := r.incidents[sk]
 	if !res.over {
 		if inc != nil && tn > inc.lastSeen {
 			inc.lastSeen = tn
 		}
 		return out
 	}
+	late := res.lastOver+r.w+e.lateness <= now
+	if inc != nil && late && res.lastOver < inc.firstSeen {
+		// A window that drained long ago in this origin's time, older than the open incident:
+		// a stray old line, not part of this burst.
+		return out
+	}
 	if inc == nil {
 		inc = &incident{key: key, opened: tn, firstSeen: res.start, lastSeen: tn, lastOver: res.lastOver,
 			count: res.count, peak: res.count, lastNotify: tn, origin: ev.Origin, source: ev.Source,
 			state: sdk.StateFiring}
-		inc.fingerprint = fingerprint(e.opts.Instance, r.Name, key, res.start)
+		inc.fingerprint = fingerprint(e.opts.Instance, r.Name, key, origin, res.start)
+		inc.silent = e.closed.has(inc.fingerprint)
 		if r.Overridable {
-			if o, ok := e.ov.Active(t); ok {
-				inc.state, inc.suppressedBy, inc.reason = sdk.StateSuppressed, o.Actor, o.Reason
+			if ov, ok := e.ov.Active(t); ok {
+				inc.state, inc.suppressedBy, inc.reason = sdk.StateSuppressed, ov.Actor, ov.Reason
 			}
 		}
 		inc.excerpt = r.excerpt(ks, tn)
-		r.incidents[key] = inc
-		e.schedule(r, inc, e.clock.Max().UnixNano())
+		r.incidents[sk] = inc
+		o.open++
+		e.schedule(r, sk, inc, o)
+		if inc.silent {
+			return out
+		}
 		return append(out, e.alert(r, inc, inc.state, t, inc.excerpt))
 	}
+	newer := tn > inc.lastSeen
 	inc.count = res.count
 	if res.count > inc.peak {
 		inc.peak = res.count
 	}
-	if tn > inc.lastSeen {
+	if newer {
 		inc.lastSeen = tn
 	}
 	if res.lastOver > inc.lastOver {
 		inc.lastOver = res.lastOver
-		e.schedule(r, inc, e.clock.Max().UnixNano())
+		e.schedule(r, sk, inc, o)
+	}
+	if !newer || inc.silent {
+		// A line no newer than the incident has seen (read again, or late) changes what the
+		// incident counts, never what it has told.
+		return out
 	}
 	if inc.state == sdk.StateSuppressed {
 		if _, ok := e.ov.Active(t); !ok || !r.Overridable {
@@ -281,8 +431,8 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, out []sdk.Event
 
 // touch returns the key's window, creating it (and evicting the least recently seen key when
 // the rule is full) and moving it to the front of the recency list.
-func (e *Engine) touch(r *ruleState, key string) *keyState {
-	ks, ok := r.keys[key]
+func (e *Engine) touch(r *ruleState, sk []byte) *keyState {
+	ks, ok := r.keys[string(sk)]
 	if ok {
 		r.moveFront(ks)
 		return ks
@@ -291,20 +441,20 @@ func (e *Engine) touch(r *ruleState, key string) *keyState {
 		r.drop(r.tail)
 		r.evicted++
 	}
+	key := string(sk)
 	ks = &keyState{key: key, hits: make([]hit, 0, 1)}
 	r.keys[key] = ks
 	r.pushFront(ks)
 	return ks
 }
 
-// expireKeys drops keys (from the least recently seen end) that counted nothing while the
-// stream clock moved on by a window and the lateness allowance: no later line can share a
-// window with their events. limit < 0 means no limit.
-func (e *Engine) expireKeys(now int64, limit int) {
+// expireKeys drops keys (from the least recently seen end) that counted nothing while their
+// origin's time moved on by a window and the lateness allowance: no later line of that origin
+// can share a window with their events. limit < 0 means no limit.
+func (e *Engine) expireKeys(limit int) {
 	for _, r := range e.rules {
-		cutoff := now - r.w - e.lateness
 		for n := 0; r.tail != nil && (limit < 0 || n < limit); n++ {
-			if r.tail.touchedNs() > cutoff {
+			if now, ok := e.originNow(r.tail.key); ok && r.tail.touchedNs() > now-r.w-e.lateness {
 				break
 			}
 			r.drop(r.tail)
@@ -401,15 +551,17 @@ func (e *Engine) alert(r *ruleState, inc *incident, state string, t time.Time, e
 	return sdk.Event{Time: t.UTC(), Kind: sdk.KindAlert, Origin: inc.origin, Source: inc.source, Alert: a}
 }
 
-// fingerprint identifies an incident: instance, rule, key and the start of the window that
-// opened it. A replay of the same lines gives the same fingerprint.
-func fingerprint(instance, rule, key string, start int64) string {
+// fingerprint identifies an incident: instance, rule, key, origin and the start of the window
+// that opened it. A replay of the same lines gives the same fingerprint.
+func fingerprint(instance, rule, key, origin string, start int64) string {
 	h := sha256.New()
 	h.Write([]byte(instance))
 	h.Write([]byte{0})
 	h.Write([]byte(rule))
 	h.Write([]byte{0})
 	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write([]byte(origin))
 	h.Write([]byte{0})
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(start))
@@ -447,58 +599,56 @@ func (h *resolveHeap) Pop() any {
 	return x
 }
 
-func (e *Engine) schedule(r *ruleState, inc *incident, clock int64) {
+// schedule (re)sets when an incident resolves: a window after its last over-threshold time,
+// in its origin's time.
+func (e *Engine) schedule(r *ruleState, sk string, inc *incident, o *originClock) {
 	inc.ver++
-	inc.due = max(inc.lastOver, clock) + r.w
-	heap.Push(&e.resolve, resolveEntry{at: inc.due, rule: r.idx, key: inc.key, ver: inc.ver})
+	inc.due = inc.lastOver + r.w
+	o.push(resolveEntry{at: inc.due, rule: r.idx, key: sk, ver: inc.ver})
 }
 
-// resolveUntil resolves every incident whose window drained (plus the lateness allowance)
-// by now.
-func (e *Engine) resolveUntil(now int64, out []sdk.Event) []sdk.Event {
-	for len(e.resolve) > 0 && e.resolve[0].at+e.lateness <= now {
-		ent := heap.Pop(&e.resolve).(resolveEntry)
+// resolveOrigin resolves every incident of an origin whose window drained (plus the lateness
+// allowance) by now, the origin's time.
+func (e *Engine) resolveOrigin(o *originClock, now int64, out []sdk.Event) []sdk.Event {
+	for len(o.pending) > 0 && o.pending[0].at <= now-e.lateness {
+		ent := heap.Pop(&o.pending).(resolveEntry)
 		r := e.rules[ent.rule]
 		inc, ok := r.incidents[ent.key]
 		if !ok || inc.ver != ent.ver {
 			continue
 		}
 		delete(r.incidents, ent.key)
-		out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, inc.lastOver+r.w), inc.excerpt))
+		o.open--
+		e.closed.add(inc.fingerprint)
+		if !inc.silent {
+			out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, inc.lastOver+r.w), inc.excerpt))
+		}
 	}
-	if len(e.resolve) > 4*e.openIncidents()+64 {
-		e.compactSchedule()
+	if len(o.pending) > 4*o.open+64 {
+		e.compactSchedule(o)
 	}
 	return out
 }
 
-func (e *Engine) openIncidents() int {
-	n := 0
-	for _, r := range e.rules {
-		n += len(r.incidents)
-	}
-	return n
-}
-
-// compactSchedule drops stale heap entries.
-func (e *Engine) compactSchedule() {
-	live := e.resolve[:0]
-	for _, ent := range e.resolve {
+// compactSchedule drops an origin's stale heap entries.
+func (e *Engine) compactSchedule(o *originClock) {
+	live := o.pending[:0]
+	for _, ent := range o.pending {
 		if inc, ok := e.rules[ent.rule].incidents[ent.key]; ok && inc.ver == ent.ver {
 			live = append(live, ent)
 		}
 	}
-	e.resolve = live
-	heap.Init(&e.resolve)
+	o.pending = live
+	heap.Init(&o.pending)
 }
 
-// sortedIncidents returns a rule's incidents in key order (for snapshots).
-func (r *ruleState) sortedIncidents() []*incident {
-	out := make([]*incident, 0, len(r.incidents))
-	for _, inc := range r.incidents {
-		out = append(out, inc)
+// sortedIncidents returns the state keys of a rule's incidents in order (for snapshots).
+func (r *ruleState) sortedIncidents() []string {
+	out := make([]string, 0, len(r.incidents))
+	for sk := range r.incidents {
+		out = append(out, sk)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	sort.Strings(out)
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/plugins/detect/cond"
+	"github.com/tda-dev/tda/plugins/detect/override"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -46,6 +47,15 @@ func mustCond(t *testing.T, s string) *cond.Expr {
 		t.Fatal(err)
 	}
 	return x
+}
+
+func origins(t testing.TB, globs ...string) override.Origins {
+	t.Helper()
+	o, err := override.NewOrigins(globs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func newRule(t *testing.T, mut func(*Rule)) *Rule {
@@ -197,7 +207,7 @@ func TestOverride(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := NewEngine([]*Rule{newRule(t, tt.rule)}, Options{})
+			e := NewEngine([]*Rule{newRule(t, tt.rule)}, Options{AllowOrigins: origins(t, "app.log")})
 			out := run(e, tt.events)
 			if got := states(out); got != tt.want {
 				t.Fatalf("got %q, want %q", got, tt.want)
@@ -283,10 +293,10 @@ func TestMaxKeysEvictsLeastRecentlySeen(t *testing.T) {
 	if st.Keys != 3 || st.Evicted != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if _, ok := e.rules[0].keys["b"]; ok {
+	if _, ok := e.rules[0].keys[stateKey("b", "app.log")]; ok {
 		t.Fatal("b should have been evicted")
 	}
-	if _, ok := e.rules[0].keys["a"]; !ok {
+	if _, ok := e.rules[0].keys[stateKey("a", "app.log")]; !ok {
 		t.Fatal("a was seen recently and must stay")
 	}
 }
@@ -301,7 +311,7 @@ func TestSnapshotRestoreMidIncident(t *testing.T) {
 			newRule(t, func(r *Rule) {
 				r.Name, r.Match, r.Threshold, r.Overridable = "u", []string{"user_created"}, 2, true
 			}),
-		}, Options{Instance: "p", Lateness: 5 * time.Second})
+		}, Options{Instance: "p", Lateness: 5 * time.Second, AllowOrigins: origins(t, "*.log")})
 	}
 	events := concat(
 		every(8, 0, time.Second, "password_changed", "ip", "1.1.1.1"),

@@ -74,15 +74,7 @@ func builtin(r *Rule, a *sdk.Alert, window, scope string) string {
 			"HIGH alerts when a snapshot sink is configured); never restore over the live database: restore " +
 			"to a new instance and copy back the missing rows."
 	case parse.MigrationStarted:
-		allowed := describeExemptions(r)
-		what := "Migration outside the maintenance window: a schema migration ran at " +
-			a.FirstSeen.UTC().Format("Mon 15:04 MST") + allowed
-		if r.RequireApproval {
-			what = "Unapproved or out-of-window migration: a schema migration ran at " +
-				a.FirstSeen.UTC().Format("Mon 15:04 MST") + allowed +
-				", and a migration counts unless an approved request matches its revision (tda migrate list)"
-		}
-		return what + ". " +
+		return migration(r, a) + " " +
 			"Likely cause: a deploy that runs migrations at start-up (flask db upgrade, Spring Boot with " +
 			"Flyway or Liquibase) or a migration run by hand. " +
 			"First steps: find the revision and who deployed it (excerpt, deploy log); check that a database " +
@@ -123,13 +115,24 @@ func unlessNote(r *Rule) string {
 	return fmt.Sprintf(", not counting events where %s", r.Unless.String())
 }
 
-func describeExemptions(r *Rule) string {
-	if len(r.Exemptions) == 0 {
-		return ""
+// migration states the true reason a migration rule counted: no approved request matched
+// (require_approval), the time was outside every maintenance window, or, for a rule with
+// neither, that any migration counts.
+func migration(r *Rule, a *sdk.Alert) string {
+	at := a.FirstSeen.UTC().Format("Mon 15:04 MST")
+	switch {
+	case r.RequireApproval:
+		return "Unapproved migration: a schema migration ran at " + at +
+			" and no approved migration request matches its revision (see tda migrate list; " +
+			"a request must be approved by someone other than its requester before the migration runs)."
+	case len(r.Exemptions) > 0:
+		parts := make([]string, len(r.Exemptions))
+		for i, x := range r.Exemptions {
+			parts[i] = x.Describe()
+		}
+		return "Migration outside the maintenance window: a schema migration ran at " + at +
+			", outside every allowed window (" + strings.Join(parts, "; ") + ")."
 	}
-	parts := make([]string, len(r.Exemptions))
-	for i, x := range r.Exemptions {
-		parts[i] = x.Describe()
-	}
-	return ", outside the allowed window (" + strings.Join(parts, "; ") + ")"
+	return "Migration: a schema migration ran at " + at + "; this rule counts every migration " +
+		"(it has no maintenance window and does not require approval)."
 }

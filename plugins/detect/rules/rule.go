@@ -33,6 +33,12 @@ type Rule struct {
 	Realert time.Duration
 	// Overridable rules are recorded as suppressed while override mode is active.
 	Overridable bool
+	// AcrossOrigins counts the lines of every origin in one window per key, judged in the
+	// newest time over all origins (one stream), instead of one window per key and origin in
+	// that origin's own time. It sees a burst spread over the replicas of an app, at a price:
+	// its incidents depend on how the origins' lines interleave (a lagging origin's lines
+	// arrive "late" and may fall outside the lateness allowance).
+	AcrossOrigins bool
 	// MaxKeys bounds the keys tracked; the least recently seen is evicted beyond it.
 	MaxKeys int
 	// Excerpt is how many lines an alert quotes.
@@ -42,10 +48,15 @@ type Rule struct {
 	// Explanation replaces the built-in explanation when set.
 	Explanation string
 	// RequireApproval makes an event count unless an approved migration request matches it
-	// (announced by the agent): even inside a maintenance window, which then exempts only
-	// approved migrations.
+	// (announced by the agent), whatever the time: the rule reports unapproved migrations.
+	// It takes no maintenance window (a migration outside the window is another rule's
+	// business), so that every alert has one true reason.
 	RequireApproval bool
 }
+
+// MaxWindow bounds a rule's window (and the lateness allowance): event times are at most
+// eventtime.MaxTime, and a time plus a window must stay far inside int64 nanoseconds.
+const MaxWindow = 366 * 24 * time.Hour
 
 // Check validates a rule and fills defaults.
 func (r *Rule) Check() error {
@@ -54,6 +65,9 @@ func (r *Rule) Check() error {
 	}
 	if r.Window <= 0 {
 		return fmt.Errorf("rule %q: window must be positive", r.Name)
+	}
+	if r.Window > MaxWindow {
+		return fmt.Errorf("rule %q: window must be at most %s", r.Name, sdk.FormatDuration(MaxWindow))
 	}
 	if r.Threshold < 0 {
 		return fmt.Errorf("rule %q: threshold must not be negative", r.Name)
@@ -66,6 +80,10 @@ func (r *Rule) Check() error {
 	}
 	if r.Severity == "" {
 		r.Severity = sdk.SeverityMedium
+	}
+	if r.RequireApproval && len(r.Exemptions) > 0 {
+		return fmt.Errorf("rule %q: require_approval takes no maintenance_window; write one rule for migrations "+
+			"outside the window and another with require_approval for unapproved ones", r.Name)
 	}
 	return nil
 }
@@ -219,8 +237,9 @@ func Lookup(ev *sdk.Event) cond.Lookup {
 	}
 }
 
-// Counts reports whether an event counts for the rule (conditions and exemptions); the reason
-// says why not. With RequireApproval and no approvals known, every event counts.
+// Counts reports whether an event counts for the rule (conditions, then the approval lookup
+// or the exemptions); the reason says why not. With RequireApproval and no approvals known,
+// every event counts.
 func (r *Rule) Counts(ev *sdk.Event) (bool, string) { return r.counts(ev, nil) }
 
 func (r *Rule) counts(ev *sdk.Event, approved func(*sdk.Event) bool) (bool, string) {
@@ -234,12 +253,10 @@ func (r *Rule) counts(ev *sdk.Event, approved func(*sdk.Event) bool) (bool, stri
 		}
 	}
 	if r.RequireApproval {
-		if approved == nil || !approved(ev) {
-			return true, ""
-		}
-		if len(r.Exemptions) == 0 {
+		if approved != nil && approved(ev) {
 			return false, "an approved migration"
 		}
+		return true, ""
 	}
 	for _, x := range r.Exemptions {
 		if ok, why := x.Exempts(ev); ok {

@@ -3,22 +3,31 @@ package rules
 import (
 	"container/heap"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/tda-dev/tda/plugins/detect/eventtime"
 	"github.com/tda-dev/tda/plugins/detect/override"
+	"github.com/tda-dev/tda/sdk"
 )
 
 // The snapshot is a compact binary encoding (a processor may track a million keys and is
-// snapshotted at every checkpoint): a magic, a version, the clock, the override, then every
-// rule by name with its keys from least to most recently seen and its open incidents, then
-// the migration approvals (a trailing section: snapshots without it restore with none).
+// snapshotted at every checkpoint): a magic, a version, the clock, the override state, the
+// origin clocks, then every rule by name with its keys (by state key) from least to most
+// recently seen and its open incidents, then the migration approvals and the fingerprints of
+// the newest closed incidents.
+//
+// Version 1 (before origin clocks) is still read: its keys were not per origin, so only the
+// windows of keys with an open incident are kept (under that incident's origin). Whatever
+// version, the decoder sanitises: times outside eventtime's valid range are dropped, and the
+// first arrival clock after the restore drops what lies beyond it (sanitizeBeyond).
 
 const (
 	snapMagic   = "TDAR"
-	snapVersion = 1
+	snapVersion = 2
 )
 
 type writer struct{ b []byte }
@@ -128,16 +137,17 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	w.b = append(w.b, snapMagic...)
 	w.uvarint(snapVersion)
 	w.time(e.clock.Max())
-	if o := e.ov.Current; o != nil {
-		w.uvarint(1)
-		w.str(o.Actor)
-		w.str(o.Reason)
-		w.time(o.Since)
-		w.time(o.Until)
-		w.str(o.Origin)
-		w.str(o.Source)
-	} else {
-		w.uvarint(0)
+	ov, _ := json.Marshal(&e.ov)
+	w.str(string(ov))
+	names := make([]string, 0, len(e.origins))
+	for n := range e.origins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	w.uvarint(uint64(len(names)))
+	for _, n := range names {
+		w.str(n)
+		w.varint(e.origins[n].wm)
 	}
 	w.uvarint(uint64(len(e.rules)))
 	for _, r := range e.rules {
@@ -169,9 +179,11 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 				w.uvarint(uint64(h.n))
 			}
 		}
-		incs := r.sortedIncidents()
-		w.uvarint(uint64(len(incs)))
-		for _, inc := range incs {
+		sks := r.sortedIncidents()
+		w.uvarint(uint64(len(sks)))
+		for _, sk := range sks {
+			inc := r.incidents[sk]
+			w.str(sk)
 			w.str(inc.key)
 			w.str(inc.fingerprint)
 			w.str(inc.state)
@@ -192,38 +204,65 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 			for _, l := range inc.excerpt {
 				w.str(l)
 			}
+			if inc.silent {
+				w.uvarint(1)
+			} else {
+				w.uvarint(0)
+			}
 		}
 	}
-	names := make([]string, 0, len(e.approved))
+	apps := make([]string, 0, len(e.approved))
 	for n := range e.approved {
-		names = append(names, n)
+		apps = append(apps, n)
 	}
-	sort.Strings(names)
-	w.uvarint(uint64(len(names)))
-	for _, n := range names {
+	sort.Strings(apps)
+	w.uvarint(uint64(len(apps)))
+	for _, n := range apps {
 		a := e.approved[n]
 		w.str(a.name)
 		w.varint(a.from)
 		w.varint(a.until)
 	}
+	w.uvarint(uint64(len(e.closed.order)))
+	for _, fp := range e.closed.oldestFirst() {
+		w.str(fp)
+	}
 	return w.b
 }
 
 // Restore replaces the engine's state with a snapshot's. Rules are matched by name: a rule
-// that is no longer configured is dropped, a new one starts empty.
+// that is no longer configured is dropped, a new one starts empty. Lines read again after
+// the restore that are older than what their origin had counted count nothing.
 func (e *Engine) Restore(b []byte) error {
 	if len(b) < len(snapMagic) || string(b[:len(snapMagic)]) != snapMagic {
 		return errors.New("not a rules snapshot")
 	}
 	r := &reader{b: b[len(snapMagic):]}
-	if v := r.uvarint("version"); r.err == nil && v != snapVersion {
+	v := r.uvarint("version")
+	if r.err == nil && v != 1 && v != snapVersion {
 		return fmt.Errorf("rules snapshot version %d is not supported (want %d)", v, snapVersion)
 	}
 	fresh := NewEngine(e.Rules(), e.opts)
 	fresh.clock.Set(r.time("clock"))
-	if r.uvarint("override") == 1 {
-		fresh.ov.Current = &override.Override{Actor: r.str("actor"), Reason: r.str("reason"),
-			Since: r.time("since"), Until: r.time("until"), Origin: r.str("origin"), Source: r.str("source")}
+	if v == 1 {
+		if r.uvarint("override") == 1 {
+			fresh.ov.Current = &override.Override{Actor: r.str("actor"), Reason: r.str("reason"),
+				Since: r.time("since"), Until: r.time("until"), Origin: r.str("origin"), Source: r.str("source")}
+		}
+	} else {
+		if ov := r.str("override"); r.err == nil {
+			if err := json.Unmarshal([]byte(ov), &fresh.ov); err != nil {
+				r.fail("override")
+			}
+		}
+		norig := r.count("origins", 2)
+		for j := 0; j < norig && r.err == nil; j++ {
+			name := r.str("origin")
+			wm := r.varint("origin time")
+			if len(fresh.origins) < maxOrigins {
+				fresh.origins[name] = &originClock{name: name, wm: wm}
+			}
+		}
 	}
 	byName := map[string]*ruleState{}
 	for _, rs := range fresh.rules {
@@ -247,6 +286,7 @@ func (e *Engine) Restore(b []byte) error {
 			rs.ring.seqs[seq%ringSize] = seq
 			rs.ring.lines[seq%ringSize] = line
 		}
+		var legacy []*keyState // version 1: keys without their origin
 		nkeys := r.count("keys", 2)
 		for j := 0; j < nkeys && r.err == nil; j++ {
 			ks := &keyState{key: r.str("key"), touchedSec: uint32(r.uvarint("touched"))}
@@ -257,12 +297,27 @@ func (e *Engine) Restore(b []byte) error {
 				prev += r.varint("hit time")
 				ks.hits = append(ks.hits, hit{t: prev, seq: uint32(r.uvarint("hit seq")), n: uint32(r.uvarint("hit n"))})
 			}
+			if !saneHits(ks.hits) {
+				fresh.counters.Sanitized++
+				continue
+			}
 			ks.resum(rs.w)
+			if v == 1 {
+				legacy = append(legacy, ks)
+				continue
+			}
+			if _, dup := rs.keys[ks.key]; dup || len(rs.keys) >= rs.MaxKeys {
+				continue
+			}
 			rs.keys[ks.key] = ks
 			rs.pushFront(ks)
 		}
 		ninc := r.count("incidents", 8)
 		for j := 0; j < ninc && r.err == nil; j++ {
+			sk := ""
+			if v != 1 {
+				sk = r.str("incident state key")
+			}
 			inc := &incident{key: r.str("incident key"), fingerprint: r.str("fingerprint"), state: r.str("state"),
 				opened: r.varint("opened"), firstSeen: r.varint("first seen"), lastSeen: r.varint("last seen"),
 				lastOver: r.varint("last over"), count: r.varint("count"), peak: r.varint("peak"),
@@ -273,24 +328,185 @@ func (e *Engine) Restore(b []byte) error {
 			for k := 0; k < nex && r.err == nil; k++ {
 				inc.excerpt = append(inc.excerpt, r.str("excerpt line"))
 			}
-			rs.incidents[inc.key] = inc
-			if byName[name] != nil {
-				inc.ver = 1
-				fresh.resolve = append(fresh.resolve, resolveEntry{at: inc.due, rule: rs.idx, key: inc.key, ver: 1})
+			if v != 1 {
+				inc.silent = r.uvarint("silent") == 1
 			}
+			if v == 1 {
+				sk = stateKey(inc.key, inc.origin)
+				for _, ks := range legacy {
+					if ks.key == inc.key {
+						ks.key = sk
+						if _, dup := rs.keys[sk]; !dup {
+							rs.keys[sk] = ks
+							rs.pushFront(ks)
+						}
+					}
+				}
+			}
+			if r.err != nil || byName[name] == nil {
+				continue
+			}
+			if !saneIncident(inc) || inc.due != inc.lastOver+rs.w {
+				inc.due = inc.lastOver + rs.w
+			}
+			if !saneIncident(inc) {
+				fresh.counters.Sanitized++
+				continue
+			}
+			if _, dup := rs.incidents[sk]; dup {
+				continue
+			}
+			_, origin := splitStateKey(sk)
+			o := fresh.restoredOrigin(origin, inc.lastSeen)
+			if o == nil {
+				continue
+			}
+			rs.incidents[sk] = inc
+			inc.ver = 1
+			o.open++
+			o.pending = append(o.pending, resolveEntry{at: inc.due, rule: rs.idx, key: sk, ver: 1})
 		}
 	}
 	if r.err == nil && len(r.b) > 0 {
 		napp := r.count("approvals", 3)
 		for j := 0; j < napp && r.err == nil; j++ {
 			a := approval{name: r.str("approval"), from: r.varint("approved from"), until: r.varint("approved until")}
-			fresh.approved[a.name] = a
+			if len(fresh.approved) < maxApprovals {
+				fresh.approved[a.name] = a
+			}
+		}
+	}
+	if r.err == nil && len(r.b) > 0 && v != 1 {
+		nclosed := r.count("closed", 1)
+		for j := 0; j < nclosed && r.err == nil; j++ {
+			fresh.closed.add(r.str("closed fingerprint"))
 		}
 	}
 	if r.err != nil {
 		return r.err
 	}
-	heap.Init(&fresh.resolve)
+	if fresh.ov.Sanitize(eventtime.MinTime, eventtime.MaxTime) {
+		fresh.counters.Sanitized++
+	}
+	for name, o := range fresh.origins {
+		if o.wm != 0 && !eventtime.Valid(time.Unix(0, o.wm)) {
+			o.wm = 0
+			fresh.counters.Sanitized++
+		}
+		o.replayUntil = o.wm
+		if o.wm == 0 && o.open == 0 {
+			delete(fresh.origins, name)
+		}
+		heap.Init(&o.pending)
+	}
+	fresh.sanitize = true
 	*e = *fresh
 	return nil
+}
+
+// restoredOrigin returns the clock of a restored incident's origin, creating it from the
+// incident's last line when the snapshot had none (version 1); nil when there are too many.
+func (e *Engine) restoredOrigin(name string, lastSeen int64) *originClock {
+	o, ok := e.origins[name]
+	if !ok {
+		if len(e.origins) >= maxOrigins {
+			return nil
+		}
+		o = &originClock{name: name}
+		e.origins[name] = o
+	}
+	if lastSeen > o.wm {
+		o.wm = lastSeen
+	}
+	return o
+}
+
+// saneHits reports whether a restored window is one the engine could have written: times in
+// the valid range and strictly increasing, no empty instant.
+func saneHits(h []hit) bool {
+	if len(h) == 0 {
+		return false
+	}
+	lo, hi := eventtime.MinTime.UnixNano(), eventtime.MaxTime.UnixNano()
+	for i, x := range h {
+		if x.t < lo || x.t > hi || x.n == 0 || (i > 0 && x.t <= h[i-1].t) {
+			return false
+		}
+	}
+	return true
+}
+
+// saneIncident reports whether a restored incident's times are in the valid range.
+func saneIncident(inc *incident) bool {
+	lo, hi := eventtime.MinTime.UnixNano(), eventtime.MaxTime.UnixNano()
+	for _, t := range []int64{inc.opened, inc.firstSeen, inc.lastSeen, inc.lastOver, inc.lastNotify} {
+		if t < lo || t > hi {
+			return false
+		}
+	}
+	switch inc.state {
+	case sdk.StateFiring, sdk.StateSuppressed:
+	default:
+		return false
+	}
+	return inc.count >= 0 && inc.peak >= inc.count && inc.realert >= 0 && inc.fingerprint != ""
+}
+
+// sanitizeBeyond runs once after a restore, with the first arrival clock known: limit is that
+// clock plus the future-skew allowance. Windows, incidents, origin clocks and overrides dated
+// beyond it were written before such lines were held to their arrival; they are dropped (an
+// incident is resolved), so a snapshot from the future cannot blind a rule.
+func (e *Engine) sanitizeBeyond(limit int64, out []sdk.Event) []sdk.Event {
+	e.sanitize = false
+	for _, o := range e.origins {
+		if o.wm > limit {
+			o.wm = 0
+			e.counters.Sanitized++
+		}
+		if o.replayUntil > limit {
+			o.replayUntil = 0
+		}
+	}
+	if e.clock.Max().UnixNano() > limit {
+		e.clock.Set(time.Time{})
+		e.counters.Sanitized++
+	}
+	if e.ov.Sanitize(eventtime.MinTime, time.Unix(0, limit)) {
+		e.counters.Sanitized++
+	}
+	for _, r := range e.rules {
+		for _, sk := range r.sortedIncidents() {
+			inc := r.incidents[sk]
+			if inc.lastOver <= limit && inc.lastSeen <= limit {
+				continue
+			}
+			e.counters.Sanitized++
+			delete(r.incidents, sk)
+			_, origin := splitStateKey(sk)
+			if o := e.origins[origin]; o != nil {
+				o.open--
+			}
+			if !inc.silent {
+				out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, min(inc.lastOver, limit)), inc.excerpt))
+			}
+		}
+		for ks := r.tail; ks != nil; {
+			prev := ks.prev
+			n := len(ks.hits)
+			for n > 0 && ks.hits[n-1].t > limit {
+				n--
+			}
+			if n != len(ks.hits) {
+				e.counters.Sanitized++
+				ks.hits = ks.hits[:n]
+				if n == 0 {
+					r.drop(ks)
+				} else {
+					ks.resum(r.w)
+				}
+			}
+			ks = prev
+		}
+	}
+	return out
 }
