@@ -21,6 +21,11 @@ source "docker" "apps" {
 
 sink "logfile" "raw" {
   dir = "./logs" # logs/flask_web_1.log, logs/spring-web-1.log
+  # Capture only: nothing else to hold back, so a slow disk makes the Docker source wait
+  # (it resumes from its checkpoint) rather than drop lines, logfile's default.
+  buffer {
+    when_full = "block"
+  }
 }
 
 sink "jsonl" "heartbeat" {

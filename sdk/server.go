@@ -105,7 +105,7 @@ func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
 func (s *server) guard(what string, err *error) {
 	if r := recover(); r != nil {
 		s.logger.Error("component panicked", "during", what, "panic", r, "stack", string(debug.Stack()))
-		*err = status.Errorf(codes.Internal, "%s panicked: %v", what, r)
+		*err = PanicStatus(what, r)
 	}
 }
 

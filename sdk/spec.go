@@ -66,7 +66,8 @@ type Block struct {
 // component spec must not use them.
 var ReservedNames = map[string]bool{
 	"fallback": true, "fallback_after": true, "kinds": true, "queue": true, "batch": true,
-	"retry": true, "plugin": true, "group_interval": true,
+	"retry": true, "plugin": true, "group_interval": true, "call_timeout": true, "max_attempts": true,
+	"buffer": true,
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

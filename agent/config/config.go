@@ -80,6 +80,14 @@ type Component struct {
 	TypeRange hcl.Range
 	// Sink holds the host-level delivery settings of a sink block.
 	Sink *SinkSettings
+	// CallTimeout bounds every call the host makes to the instance's plugin (host-level
+	// `call_timeout`, every component block; 0 means DefaultCallTimeout). A call past it
+	// means a hung plugin: the host kills and restarts it.
+	CallTimeout time.Duration
+	// MaxAttempts is how often one batch may fail, crash or hang the plugin before it is set
+	// aside as a dead letter (host-level `max_attempts`, sink and processor blocks; 0 means
+	// DefaultMaxAttempts).
+	MaxAttempts int
 	// Config is the decoded body as JSON, set by Decode.
 	Config []byte
 	// Used reports whether a pipeline references the component.
@@ -105,7 +113,35 @@ type SinkSettings struct {
 	MaxBytes      int
 	RetryInitial  time.Duration
 	RetryMax      time.Duration
+	// Buffer bounds what waits for the sink (the `buffer` block).
+	Buffer BufferSettings
 }
+
+// BufferSettings are a sink's `buffer` block: the bounded buffer between the pipelines and
+// the sink's plugin. Zero values mean the defaults, resolved by the runtime (it knows the
+// kinds a sink takes).
+type BufferSettings struct {
+	// MaxSize is the bytes of events held in memory (default DefaultBufferMaxSize).
+	MaxSize int64
+	// WhenFull is WhenFullBlock, WhenFullSpill or WhenFullDrop; "" picks the default: drop
+	// for a sink that takes log events only (a capture must never hold back detection),
+	// block for the others.
+	WhenFull string
+	// MaxDiskSize bounds what a spilling or durable sink keeps on disk (default
+	// DefaultBufferMaxDiskSize).
+	MaxDiskSize int64
+}
+
+// The buffer's when_full policies.
+const (
+	// WhenFullBlock holds the pipeline until the sink has room (back-pressure).
+	WhenFullBlock = "block"
+	// WhenFullSpill writes what does not fit in memory to disk under data_dir, up to
+	// max_disk_size; it then blocks.
+	WhenFullSpill = "spill"
+	// WhenFullDrop drops what does not fit, counting it in the metrics and the state.
+	WhenFullDrop = "drop"
+)
 
 // Ref is a reference such as `source.file.hosts`.
 type Ref struct {
@@ -138,6 +174,10 @@ const (
 	DefaultMaxBytes           = 4 << 20
 	DefaultRetryInitial       = time.Second
 	DefaultRetryMax           = 5 * time.Minute
+	DefaultCallTimeout        = 60 * time.Second
+	DefaultMaxAttempts        = 5
+	DefaultBufferMaxSize      = 16 << 20
+	DefaultBufferMaxDiskSize  = 1 << 30
 )
 
 var topSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
@@ -377,9 +417,16 @@ func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 var sinkSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "kinds"}, {Name: "queue"}, {Name: "fallback"}, {Name: "fallback_after"},
-		{Name: "group_interval"},
+		{Name: "group_interval"}, {Name: "call_timeout"}, {Name: "max_attempts"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "batch"}, {Type: "retry"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "batch"}, {Type: "retry"}, {Type: "buffer"}},
+}
+
+// hostSchemas lists the host-level attributes of source and processor blocks; the rest of
+// the body is the plugin's.
+var hostSchemas = map[sdk.ComponentKind]*hcl.BodySchema{
+	sdk.KindSource:    {Attributes: []hcl.AttributeSchema{{Name: "call_timeout"}}},
+	sdk.KindProcessor: {Attributes: []hcl.AttributeSchema{{Name: "call_timeout"}, {Name: "max_attempts"}}},
 }
 
 func (cfg *Config) decodeComponent(b *hcl.Block) hcl.Diagnostics {
@@ -406,6 +453,12 @@ func (cfg *Config) decodeComponent(b *hcl.Block) hcl.Diagnostics {
 		s, d := cfg.decodeSinkSettings(content)
 		diags = append(diags, d...)
 		c.Sink = s
+		diags = append(diags, cfg.decodeHostLevel(c, content)...)
+	} else if schema, ok := hostSchemas[kind]; ok {
+		content, remain, d := b.Body.PartialContent(schema)
+		diags = append(diags, d...)
+		c.Body = remain
+		diags = append(diags, cfg.decodeHostLevel(c, content)...)
 	}
 	cfg.Components = append(cfg.Components, c)
 	return diags
@@ -479,6 +532,8 @@ func (cfg *Config) decodeSinkSettings(content *hcl.BodyContent) (*SinkSettings, 
 			if a, ok := content.Attributes["max"]; ok {
 				diags = append(diags, decodeDuration(a.Expr, cfg.evalCtx, &s.RetryMax)...)
 			}
+		case "buffer":
+			diags = append(diags, cfg.decodeBuffer(blk, s)...)
 		}
 	}
 	return s, diags

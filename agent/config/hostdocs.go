@@ -11,9 +11,19 @@ func HostSpec(kind sdk.ComponentKind) *sdk.Spec {
 	switch kind {
 	case sdk.KindSink:
 		return sinkHostSpec
+	case sdk.KindProcessor:
+		return &sdk.Spec{Fields: []sdk.Field{callTimeoutField, maxAttemptsField}}
+	case sdk.KindSource:
+		return &sdk.Spec{Fields: []sdk.Field{callTimeoutField}}
 	}
 	return nil
 }
+
+var callTimeoutField = sdk.Field{Name: "call_timeout", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultCallTimeout),
+	Description: "Deadline of each call to the plugin; a call past it is a hung plugin, killed and restarted."}
+
+var maxAttemptsField = sdk.Field{Name: "max_attempts", Type: sdk.TypeInt, Default: DefaultMaxAttempts,
+	Description: "How often one batch may crash, panic or hang the plugin (a processor: or fail) before it is set aside as a dead letter."}
 
 var sinkHostSpec = &sdk.Spec{
 	Summary: "Delivery settings tda applies to every sink, whatever its plugin.",
@@ -28,6 +38,8 @@ var sinkHostSpec = &sdk.Spec{
 			Description: "How long a batch may fail before it also goes to the fallback."},
 		{Name: "group_interval", Type: sdk.TypeDuration,
 			Description: "Alerts of one rule and key within this interval are sent as one message."},
+		callTimeoutField,
+		maxAttemptsField,
 	},
 	Blocks: []sdk.Block{
 		{Name: "batch", Description: "How large a batch sent to the plugin may be.", Spec: &sdk.Spec{Fields: []sdk.Field{
@@ -37,6 +49,12 @@ var sinkHostSpec = &sdk.Spec{
 		{Name: "retry", Description: "Exponential backoff between attempts of a failed batch.", Spec: &sdk.Spec{Fields: []sdk.Field{
 			{Name: "initial", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryInitial), Description: "The first wait."},
 			{Name: "max", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryMax), Description: "The longest wait."},
+		}}},
+		{Name: "buffer", Description: "The sink's bounded buffer between the pipelines and its plugin.", Spec: &sdk.Spec{Fields: []sdk.Field{
+			{Name: "max_size", Type: sdk.TypeString, Default: "16MiB", Description: "Bytes of events held in memory."},
+			{Name: "when_full", Type: sdk.TypeString, Enum: whenFullValues,
+				Description: "What happens to a batch that does not fit: block (hold the pipeline), spill (to disk, up to max_disk_size), drop (count and report). Default: drop for a sink that takes only log events, block for the others."},
+			{Name: "max_disk_size", Type: sdk.TypeString, Default: "1GiB", Description: "Bytes on disk for spill and for a durable queue."},
 		}}},
 	},
 }

@@ -104,6 +104,11 @@ type ComponentHealth struct {
 	Since    time.Time `json:"since"`
 	Restarts int       `json:"restarts"`
 	Queued   int       `json:"queued,omitempty"`
+	// A sink's buffer figures: events on disk only, events dropped by when_full = "drop",
+	// batches set aside as dead letters.
+	Spilled     int `json:"spilled,omitempty"`
+	Dropped     int `json:"dropped,omitempty"`
+	DeadLetters int `json:"dead_letters,omitempty"`
 }
 
 // Incident is one alert fingerprint from the audit trail: its latest record, and whether

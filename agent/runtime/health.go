@@ -19,7 +19,12 @@ type ComponentHealth struct {
 	Since    time.Time `json:"since"`
 	Restarts int       `json:"restarts"`
 	Queued   int       `json:"queued,omitempty"`
-	Pid      int       `json:"pid,omitempty"`
+	// Spilled, Dropped and DeadLetters are a sink's buffer figures: events on disk only,
+	// events dropped by when_full = "drop", and batches set aside as dead letters.
+	Spilled     int `json:"spilled,omitempty"`
+	Dropped     int `json:"dropped,omitempty"`
+	DeadLetters int `json:"dead_letters,omitempty"`
+	Pid         int `json:"pid,omitempty"`
 }
 
 // Health tracks every component's state; a source detached, a plugin restarting or a sink

@@ -54,6 +54,25 @@ type instance struct {
 	plugin   Plugin
 	stateful bool
 	restarts int
+	// streak counts restarts since the plugin last served a call well; it sets the backoff
+	// before the next start, so a plugin that keeps dying restarts ever more slowly.
+	streak    int
+	startedAt time.Time
+}
+
+// maxAttempts is how often one batch may fail, crash or hang the plugin (max_attempts).
+func (in *instance) maxAttempts() int {
+	if in.comp.MaxAttempts > 0 {
+		return in.comp.MaxAttempts
+	}
+	return config.DefaultMaxAttempts
+}
+
+// succeeded tells the supervisor the plugin served a call: the crash streak ends.
+func (in *instance) succeeded() {
+	in.mu.Lock()
+	in.streak = 0
+	in.mu.Unlock()
 }
 
 func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
@@ -70,10 +89,17 @@ func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
 		logger: rt.logger.Named(c.Address()),
 		conf: host.Configuration{Component: c.Type, Instance: c.Address(), Config: c.Config,
 			DataDir: dataDir},
-		// The component block's call_timeout belongs here, once agent/config reads it:
-		// callContext applies it to every processor and source call.
-		callTimeout: 0,
+		// The component block's call_timeout: callContext applies it to every call.
+		callTimeout: callTimeoutOf(c),
 	}, nil
+}
+
+// callTimeoutOf is a component's call_timeout, or the default.
+func callTimeoutOf(c *config.Component) time.Duration {
+	if c.CallTimeout > 0 {
+		return c.CallTimeout
+	}
+	return config.DefaultCallTimeout
 }
 
 func (in *instance) addr() string { return in.comp.Address() }
@@ -85,14 +111,16 @@ func (in *instance) start(ctx context.Context) error {
 		return fmt.Errorf("start %s: %w", in.addr(), err)
 	}
 	var res host.Configured
+	callCtx, cancel := in.callContext(ctx)
 	switch in.comp.Kind {
 	case sdk.KindSource:
-		res, err = p.Source().Configure(ctx, in.conf)
+		res, err = p.Source().Configure(callCtx, in.conf)
 	case sdk.KindProcessor:
-		res, err = p.Processor().Configure(ctx, in.conf)
+		res, err = p.Processor().Configure(callCtx, in.conf)
 	case sdk.KindSink:
-		res, err = p.Sink().Configure(ctx, in.conf)
+		res, err = p.Sink().Configure(callCtx, in.conf)
 	}
+	cancel()
 	if err == nil && res.Diagnostics.HasErrors() {
 		err = res.Diagnostics.Err()
 	}
@@ -106,6 +134,7 @@ func (in *instance) start(ctx context.Context) error {
 	in.mu.Lock()
 	in.plugin = p
 	in.stateful = res.Stateful
+	in.startedAt = time.Now()
 	in.mu.Unlock()
 	in.rt.health.setPid(in.addr(), p.Pid())
 	return nil
@@ -186,7 +215,12 @@ func (in *instance) crashed(ctx context.Context, err error) bool {
 	if p.Exited() {
 		return true
 	}
+	if sdk.IsPanic(err) {
+		// The plugin recovered a panic: it is alive, the call failed.
+		return false
+	}
 	if hung(ctx, err) {
+		in.rt.deliveryMetrics().hung.WithLabelValues(in.addr()).Inc()
 		in.logger.Error("plugin call ran past its deadline; the plugin is hung and is restarted", "error", err,
 			"call_timeout", in.callTimeout)
 		return true
@@ -221,15 +255,39 @@ func (in *instance) recover(ctx context.Context, err error) (bool, error) {
 	return true, in.restart(ctx, err)
 }
 
+// restartHung kills a plugin that did not answer within call_timeout and starts it again.
+func (in *instance) restartHung(ctx context.Context, cause error) error {
+	in.rt.deliveryMetrics().hung.WithLabelValues(in.addr()).Inc()
+	in.logger.Error("plugin did not answer within call_timeout; killing and restarting it",
+		"call_timeout", in.callTimeout, "error", cause)
+	return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s", in.callTimeout))
+}
+
+// Crash-loop backoff: the first restart waits about restartBase, each further one without a
+// call served in between twice as long, up to restartMax. A plugin that ran restartCalm
+// since its last start begins a new streak.
+const (
+	restartBase = 100 * time.Millisecond
+	restartMax  = 30 * time.Second
+	restartCalm = time.Minute
+)
+
 // restart kills the instance and starts it again, with backoff, until it runs or ctx ends.
 func (in *instance) restart(ctx context.Context, cause error) error {
+	in.mu.Lock()
+	if time.Since(in.startedAt) >= restartCalm {
+		in.streak = 0
+	}
+	in.streak++
+	streak := in.streak
+	in.mu.Unlock()
 	in.rt.health.setProcess(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
-	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid())
-	for attempt := 1; ; attempt++ {
+	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid(), "crash_streak", streak)
+	for attempt := streak; ; attempt++ {
 		if p := in.current(); p != nil {
 			p.Kill()
 		}
-		if err := sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 30*time.Second)); err != nil {
+		if err := sleepCtx(ctx, backoff(attempt, restartBase, restartMax)); err != nil {
 			return err
 		}
 		err := in.start(ctx)

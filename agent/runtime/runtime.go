@@ -75,7 +75,12 @@ type Runtime struct {
 
 	health  *Health
 	metrics *metrics
-	observe func(pipeline string, e sdk.Event)
+	// letters is the dead-letter store (deadLetterStore makes it once).
+	deliveryOnce sync.Once
+	letters      *deadLetters
+	metricsOnce  sync.Once
+	delivery     *deliveryMetrics
+	observe      func(pipeline string, e sdk.Event)
 
 	sources   []*sourceRunner
 	pipelines []*pipelineRunner

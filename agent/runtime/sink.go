@@ -6,57 +6,73 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/host"
 )
 
-// queued is one entry of a sink's queue.
-type queued struct {
-	key          []byte // durable queue key; nil in memory
-	batch        *host.Batch
-	n            int
-	bytes        int
-	enqueued     time.Time
-	onAccept     func()
-	fallbackSent bool
-}
-
-// sinkRunner owns what every sink shares: its queue (in memory, or durable in the state
-// store), batching, de-duplication of alerts, retries with backoff, and the fallback.
+// sinkRunner owns one sink's delivery: its bounded buffer (memory, spilled to disk, or
+// durable; delivery_buffer.go), batching, de-duplication of alerts, each call's deadline,
+// retries with backoff, the crash budget, the fallback and the dead letters.
 type sinkRunner struct {
-	rt        *Runtime
-	inst      *instance
-	settings  config.SinkSettings
-	kinds     map[string]bool
-	durable   bool
-	maxEvents int
-	maxBytes  int
-	fallback  *sinkRunner
-	delivered *deliveredSet
+	rt          *Runtime
+	inst        *instance
+	settings    config.SinkSettings
+	kinds       map[string]bool
+	durable     bool
+	maxEvents   int
+	maxBytes    int
+	maxAttempts int
+	buf         bufferPolicy
+	fallback    *sinkRunner
+	delivered   *deliveredSet
+	metrics     *deliveryMetrics
+
+	// diskMu serialises placing new entries with refilling memory from disk.
+	diskMu sync.Mutex
 
 	mu        sync.Mutex
-	queue     []*queued
-	queuedN   int
-	stopping  bool
-	nextID    uint64
-	failing   bool
-	wake      chan struct{}
-	done      chan struct{}
-	lastError string
+	mem       []*queued
+	memBytes  int64
+	memEvents int
+	tailN     int
+	// tailEvents are the events on disk only (the "spilled" figure).
+	tailEvents int
+	cursor     []byte
+	diskBytes  int64
+	diskErr    error
+	dropped    int64
+	// room is closed (and replaced) whenever the buffer frees room.
+	room     chan struct{}
+	pin      *pin
+	stopping bool
+	nextID   uint64
+	failing  bool
+	reason   string
+	wake     chan struct{}
+	done     chan struct{}
 }
 
 func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 	s := *in.comp.Sink
 	k := &sinkRunner{rt: rt, inst: in, settings: s, maxEvents: s.MaxEvents, maxBytes: s.MaxBytes,
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		maxAttempts: in.maxAttempts(), metrics: rt.deliveryMetrics(),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), room: make(chan struct{}),
 		// Delivery ids must never repeat across runs: an idempotent sink (jsonl) remembers the
 		// last id it wrote and takes a repeat for a retry.
 		nextID: uint64(time.Now().UnixNano())}
+	if k.maxEvents <= 0 {
+		k.maxEvents = config.DefaultMaxEvents
+	}
+	if k.maxBytes <= 0 {
+		k.maxBytes = config.DefaultMaxBytes
+	}
 	kinds := s.Kinds
 	if len(kinds) == 0 {
 		kinds = in.desc.Accepts
@@ -67,6 +83,7 @@ func (rt *Runtime) newSinkRunner(in *instance) *sinkRunner {
 			k.kinds[kind] = true
 		}
 	}
+	k.buf = resolveBuffer(s.Buffer, k.kinds)
 	queue := s.Queue
 	if queue == "" {
 		queue = in.desc.Queue
@@ -89,72 +106,6 @@ func (k *sinkRunner) filter(b *host.Batch) *host.Batch {
 	return b.Filter(func(kind string) bool { return k.kinds[kind] })
 }
 
-// enqueue adds a batch to the queue. onAccept runs once the sink has accepted all of it:
-// after delivery for a memory queue, after persisting for a durable one.
-func (k *sinkRunner) enqueue(b *host.Batch, onAccept func()) {
-	chunks := k.split(b)
-	accept := onAccept
-	if len(chunks) > 1 && onAccept != nil {
-		var mu sync.Mutex
-		left := len(chunks)
-		accept = func() {
-			mu.Lock()
-			left--
-			last := left == 0
-			mu.Unlock()
-			if last {
-				onAccept()
-			}
-		}
-	}
-	now := time.Now()
-	entries := make([]*queued, len(chunks))
-	total := 0
-	for i, c := range chunks {
-		entries[i] = &queued{batch: c, n: c.Len(), bytes: c.Size(), enqueued: now, onAccept: accept}
-		total += entries[i].n
-	}
-	if k.durable {
-		if err := k.persist(entries); err != nil {
-			k.inst.logger.Error("cannot persist to the durable queue; keeping the events in memory", "error", err)
-		} else {
-			for _, e := range entries {
-				if e.onAccept != nil {
-					e.onAccept()
-				}
-				e.onAccept = nil
-			}
-		}
-	}
-	k.mu.Lock()
-	k.queue = append(k.queue, entries...)
-	k.queuedN += total
-	n := k.queuedN
-	k.mu.Unlock()
-	k.rt.metrics.queueDepth.WithLabelValues(k.addr()).Set(float64(n))
-	k.rt.health.setQueued(k.addr(), n)
-	k.signal()
-}
-
-// split cuts a batch that exceeds one write's limits into chunks that fit.
-func (k *sinkRunner) split(b *host.Batch) []*host.Batch {
-	if b.Len() <= k.maxEvents && b.Size() <= k.maxBytes {
-		return []*host.Batch{b}
-	}
-	events := b.Events()
-	var chunks []*host.Batch
-	start, size := 0, 0
-	for i := range events {
-		n := host.EventSize(&events[i])
-		if i > start && (i-start >= k.maxEvents || size+n > k.maxBytes) {
-			chunks = append(chunks, host.NewBatch(events[start:i:i]))
-			start, size = i, 0
-		}
-		size += n
-	}
-	return append(chunks, host.NewBatch(events[start:]))
-}
-
 func (k *sinkRunner) signal() {
 	select {
 	case k.wake <- struct{}{}:
@@ -162,116 +113,49 @@ func (k *sinkRunner) signal() {
 	}
 }
 
-func (k *sinkRunner) queuePath() []string { return []string{"queues", k.addr()} }
-
-func (k *sinkRunner) persist(entries []*queued) error {
-	return k.rt.store.Update(func(tx *state.Tx) error {
-		for _, e := range entries {
-			seq, err := tx.NextSequence(k.queuePath())
-			if err != nil {
-				return err
-			}
-			key := make([]byte, 8)
-			binary.BigEndian.PutUint64(key, seq)
-			val, err := encodeQueued(e)
-			if err != nil {
-				return err
-			}
-			if err := tx.Put(k.queuePath(), key, val); err != nil {
-				return err
-			}
-			e.key = key
-		}
-		return nil
-	})
-}
-
-// encodeQueued stores [enqueued unix ns][flags][protobuf batch].
-func encodeQueued(e *queued) ([]byte, error) {
-	b, err := e.batch.Raw()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 9, 9+len(b))
-	binary.BigEndian.PutUint64(out, uint64(e.enqueued.UnixNano()))
-	if e.fallbackSent {
-		out[8] = 1
-	}
-	return append(out, b...), nil
-}
-
-func decodeQueued(key, val []byte) (*queued, error) {
-	if len(val) < 9 {
-		return nil, errors.New("short queue record")
-	}
-	// The store's bytes are valid only inside its transaction: the batch gets a copy.
-	batch, err := host.RawBatch(bytes.Clone(val[9:]))
-	if err != nil {
-		return nil, err
-	}
-	return &queued{key: append([]byte(nil), key...), batch: batch, n: batch.Len(), bytes: batch.Size(),
-		enqueued: time.Unix(0, int64(binary.BigEndian.Uint64(val))), fallbackSent: val[8]&1 == 1}, nil
-}
-
-// load reads the durable queue left by a previous run.
-func (k *sinkRunner) load() error {
-	if !k.durable {
-		return nil
-	}
-	var entries []*queued
-	err := k.rt.store.View(func(tx *state.Tx) error {
-		return tx.ForEach(k.queuePath(), func(key, val []byte) error {
-			q, err := decodeQueued(key, val)
-			if err != nil {
-				k.inst.logger.Error("dropping an unreadable queue record", "error", err)
-				return nil
-			}
-			entries = append(entries, q)
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("load queue of %s: %w", k.addr(), err)
-	}
-	n := 0
-	for _, e := range entries {
-		n += e.n
-	}
-	if n > 0 {
-		k.inst.logger.Info("resuming queued deliveries from the previous run", "events", n)
-	}
-	k.mu.Lock()
-	k.queue = append(entries, k.queue...)
-	k.queuedN += n
-	k.mu.Unlock()
-	k.rt.health.setQueued(k.addr(), n)
-	return nil
-}
-
-// run delivers the queue in order until stopped.
+// run delivers the buffer in order until stopped.
 func (k *sinkRunner) run(ctx context.Context) {
 	defer close(k.done)
 	for {
-		batch := k.next(ctx)
-		if batch == nil {
+		group := k.next(ctx)
+		if group == nil {
 			return
 		}
-		if !k.deliver(ctx, batch) {
+		if !k.deliver(ctx, group) {
 			return
 		}
 	}
 }
 
-// next waits for queued events and returns the head of the queue that fits one write; nil
-// when the runner should stop.
+// next waits for queued events and returns the head of the buffer that makes one write (the
+// pinned in-flight delivery first); nil when the runner should stop. A write never mixes
+// persisted entries with memory-only ones, so that the pinned delivery is the same after a
+// restart.
 func (k *sinkRunner) next(ctx context.Context) []*queued {
 	for {
 		k.mu.Lock()
-		if len(k.queue) == 0 {
-			stopping := k.stopping
+		refill := k.tailN > 0 && (len(k.mem) == 0 || k.memBytes <= k.buf.maxSize/2 || k.pin != nil)
+		k.mu.Unlock()
+		if refill {
+			if err := k.refill(); err != nil {
+				k.inst.logger.Error("cannot read the buffer from disk; retrying", "error", err)
+				if sleepCtx(ctx, time.Second) != nil {
+					return nil
+				}
+				continue
+			}
+		}
+		k.mu.Lock()
+		if k.stopping && !k.memoryOnlyQueued() {
+			// What is left is on disk: the next run delivers it.
 			k.mu.Unlock()
-			if stopping {
-				return nil
+			return nil
+		}
+		if len(k.mem) == 0 {
+			tail := k.tailN
+			k.mu.Unlock()
+			if tail > 0 {
+				continue
 			}
 			select {
 			case <-k.wake:
@@ -280,18 +164,28 @@ func (k *sinkRunner) next(ctx context.Context) []*queued {
 			}
 			continue
 		}
-		n, events, bytes := 0, 0, 0
-		for n < len(k.queue) {
-			e := k.queue[n]
-			if n > 0 && (events+e.n > k.maxEvents || bytes+e.bytes > k.maxBytes) {
+		n, events, size := 0, 0, 0
+		persisted := k.mem[0].key != nil
+		if p := k.pin; p != nil && persisted {
+			for n < len(k.mem) && k.mem[n].key != nil && bytes.Compare(k.mem[n].key, p.last) <= 0 {
+				n++
+			}
+			out := append([]*queued(nil), k.mem[:n]...)
+			k.mu.Unlock()
+			return out
+		}
+		k.pin = nil
+		for n < len(k.mem) {
+			e := k.mem[n]
+			if n > 0 && (events+e.n > k.maxEvents || size+e.bytes > k.maxBytes || (e.key != nil) != persisted) {
 				break
 			}
 			events += e.n
-			bytes += e.bytes
+			size += e.bytes
 			n++
 		}
-		full := n < len(k.queue) || events >= k.maxEvents
-		wait := time.Until(k.queue[0].enqueued.Add(k.settings.GroupInterval))
+		full := n < len(k.mem) || events >= k.maxEvents || k.tailN > 0
+		wait := time.Until(k.mem[0].enqueued.Add(k.settings.GroupInterval))
 		stopping := k.stopping
 		if k.settings.GroupInterval > 0 && wait > 0 && !full && !stopping {
 			k.mu.Unlock()
@@ -306,83 +200,195 @@ func (k *sinkRunner) next(ctx context.Context) []*queued {
 			t.Stop()
 			continue
 		}
-		out := append([]*queued(nil), k.queue[:n]...)
+		out := append([]*queued(nil), k.mem[:n]...)
 		k.mu.Unlock()
 		return out
 	}
 }
 
-// deliver writes a batch until it is accepted, permanently rejected, or the runner stops;
-// false means stop.
-func (k *sinkRunner) deliver(ctx context.Context, batch []*queued) bool {
-	parts := make([]*host.Batch, len(batch))
-	for i, q := range batch {
+// deliveryID returns the id of a write: the pinned one after a restart, else a new one,
+// pinned in the store before the first attempt when the write holds persisted entries.
+func (k *sinkRunner) deliveryID(group []*queued) uint64 {
+	k.mu.Lock()
+	if p := k.pin; p != nil {
+		k.mu.Unlock()
+		return p.id
+	}
+	k.nextID++
+	id := k.nextID
+	k.mu.Unlock()
+	last := group[len(group)-1].key
+	if last == nil || k.rt.store == nil {
+		return id
+	}
+	val := binary.BigEndian.AppendUint64(nil, id)
+	val = append(val, last...)
+	if err := k.rt.store.Update(func(tx *state.Tx) error {
+		return tx.Put(k.deliveryPath(), []byte(k.addr()), val)
+	}); err != nil {
+		k.inst.logger.Error("cannot record the delivery in flight; after a kill it may go out again under another id", "error", err)
+		return id
+	}
+	k.mu.Lock()
+	k.pin = &pin{id: id, last: last}
+	k.mu.Unlock()
+	return id
+}
+
+// pinSpilled pins a write in flight whose entries were just spilled to disk, so that after a
+// kill it goes out again as the same delivery.
+func (k *sinkRunner) pinSpilled(id uint64, group []*queued) {
+	k.mu.Lock()
+	pinned := k.pin != nil
+	for _, q := range group {
+		if q.key == nil {
+			pinned = true // still in memory: nothing to pin
+		}
+	}
+	k.mu.Unlock()
+	if pinned || k.rt.store == nil {
+		return
+	}
+	last := group[len(group)-1].key
+	val := append(binary.BigEndian.AppendUint64(nil, id), last...)
+	if err := k.rt.store.Update(func(tx *state.Tx) error {
+		return tx.Put(k.deliveryPath(), []byte(k.addr()), val)
+	}); err != nil {
+		k.inst.logger.Error("cannot record the delivery in flight; after a kill it may go out again under another id", "error", err)
+		return
+	}
+	k.mu.Lock()
+	k.pin = &pin{id: id, last: last}
+	k.mu.Unlock()
+}
+
+// deliver writes one group until it is delivered, refused, set aside or the runner stops;
+// false means stop. Every call has call_timeout: a call past it is a hung plugin, killed
+// and restarted. A recovered panic, a crash and a hang each use one of max_attempts; a
+// plain error (the destination is down) is retried without limit, the buffer absorbing the
+// outage, and the fallback takes over after fallback_after.
+func (k *sinkRunner) deliver(ctx context.Context, group []*queued) bool {
+	parts := make([]*host.Batch, len(group))
+	for i, q := range group {
 		parts[i] = q.batch
 	}
 	b := k.delivered.filter(host.Concat(parts...))
 	if b.Len() == 0 {
-		k.complete(batch)
+		k.complete(group, nil)
 		return true
 	}
-	k.mu.Lock()
-	k.nextID++
-	id := k.nextID
-	k.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		err := k.inst.sink().Write(ctx, id, b)
+	id := k.deliveryID(group)
+	attempts := 0
+	for retry := 1; ; retry++ {
+		callCtx, cancel := k.inst.callContext(ctx)
+		err := k.inst.sink().Write(callCtx, id, b)
+		hung := err != nil && ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded)
+		cancel()
 		if err == nil {
-			k.delivered.record(b)
+			k.complete(group, b)
 			k.rt.metrics.eventsOut.WithLabelValues(k.addr()).Add(float64(b.Len()))
-			k.complete(batch)
 			k.setFailing(false, "")
+			k.inst.succeeded()
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		if restarted, rerr := k.inst.recover(ctx, err); rerr != nil {
-			return false
-		} else if restarted {
-			continue
-		}
-		if sdk.IsPermanent(err) {
-			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "permanent").Inc()
-			if k.fallback != nil {
-				k.inst.logger.Error("sink rejected a batch permanently; handing it to the fallback",
-					"error", err, "events", b.Len(), "fallback", k.fallback.addr())
-				k.toFallback(batch, true)
-			} else {
-				k.inst.logger.Error("sink rejected a batch permanently and has no fallback; the batch is dropped (configure fallback = sink.TYPE.NAME to keep it)",
-					"error", err, "events", b.Len())
-				k.rt.metrics.droppedBatches.WithLabelValues(k.addr()).Inc()
+		var reason deadletter.Reason
+		delay := backoff(retry, k.settings.RetryInitial, k.settings.RetryMax)
+		switch {
+		case hung:
+			attempts++
+			reason = deadletter.ReasonDeadline
+			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "deadline").Inc()
+			err = fmt.Errorf("no answer within call_timeout (%s): %w", k.inst.callTimeout, err)
+			if rerr := k.inst.restartHung(ctx, err); rerr != nil {
+				return false
 			}
-			k.complete(batch)
-			return true
+			delay = 0
+		case sdk.IsPanic(err):
+			attempts++
+			reason = deadletter.ReasonCrashBudget
+			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "panic").Inc()
+			k.inst.logger.Error("the plugin panicked on this batch; it keeps running", "error", err,
+				"attempt", attempts, "max_attempts", k.maxAttempts, "delivery", id)
+		case k.inst.crashed(ctx, err):
+			attempts++
+			reason = deadletter.ReasonCrashBudget
+			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "crash").Inc()
+			if rerr := k.inst.restart(ctx, err); rerr != nil {
+				return false
+			}
+			delay = 0
+		case sdk.IsPermanent(err):
+			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "permanent").Inc()
+			return k.setAside(ctx, group, b, deadletter.ReasonRefused, err, attempts+1)
+		default:
+			k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "retry").Inc()
+			if after, ok := sdk.RetryAfter(err); ok {
+				delay = after
+			}
 		}
-		k.rt.metrics.sinkFailures.WithLabelValues(k.addr(), "retry").Inc()
-		delay := backoff(attempt, k.settings.RetryInitial, k.settings.RetryMax)
-		if after, ok := sdk.RetryAfter(err); ok {
-			delay = after
+		if attempts >= k.maxAttempts {
+			return k.setAside(ctx, group, b, reason, err, attempts)
 		}
-		k.setFailing(true, err.Error())
-		k.inst.logger.Warn("sink write failed; retrying", "error", err, "attempt", attempt, "in", delay)
+		k.setFailing(true, fmt.Sprintf("sink failing (%s); %d events queued", err, k.queuedEvents()))
+		k.spillMemory()
+		k.pinSpilled(id, group)
+		k.inst.logger.Warn("sink write failed; retrying", "error", err, "in", delay, "delivery", id)
 		if !k.waitRetry(ctx, delay) {
 			return false
 		}
 	}
 }
 
+// setAside gives up on a group: a permanent refusal, or max_attempts used. The batch goes to
+// the fallback when there is one, and to the dead letters always; the group is then
+// accepted and the pipeline moves on. The state says what happened and what to do. When the
+// dead-letter store is full the group stays at the head of the buffer and is tried again.
+func (k *sinkRunner) setAside(ctx context.Context, group []*queued, b *host.Batch, reason deadletter.Reason, cause error, attempts int) bool {
+	for {
+		l, err := k.rt.deadLetterStore().add(k.addr(), "", reason, cause, attempts, b)
+		if err == nil {
+			k.rt.metrics.droppedBatches.WithLabelValues(k.addr()).Inc()
+			where := "no fallback is configured: the events are only in the dead letters (configure fallback = sink.TYPE.NAME)"
+			if k.fallback != nil {
+				k.toFallback(group, true)
+				where = "the events went to " + k.fallback.addr()
+			}
+			what := map[deadletter.Reason]string{
+				deadletter.ReasonRefused:     "refused a batch permanently",
+				deadletter.ReasonCrashBudget: fmt.Sprintf("failed on a batch %d times (max_attempts)", attempts),
+				deadletter.ReasonDeadline:    fmt.Sprintf("hung on a batch %d times (call_timeout %s)", attempts, k.inst.callTimeout),
+			}[reason]
+			fix := "fix the sink's settings"
+			if reason != deadletter.ReasonRefused {
+				fix = "fix the plugin or the batch"
+			}
+			msg := fmt.Sprintf("%s: %s; %s; %s, then replay the dead letters: tda deadletter replay %d",
+				what, cause, where, fix, l.ID)
+			k.inst.logger.Error("sink gave up on a batch; it is a dead letter", "reason", reason, "error", cause,
+				"events", b.Len(), "dead_letter", l.ID)
+			k.complete(group, nil)
+			k.setFailing(true, msg)
+			return true
+		}
+		k.inst.logger.Error("cannot set the batch aside; it stays queued", "error", err)
+		k.setFailing(true, fmt.Sprintf("gave up on a batch (%s) but cannot keep it: %v; the batch stays queued", cause, err))
+		if !k.waitRetry(ctx, k.settings.RetryMax) {
+			return false
+		}
+	}
+}
+
 // waitRetry waits delay, meanwhile handing entries that waited longer than fallback_after to
-// the fallback. False means stop (context done, or stopping with a durable queue that keeps
-// the entries for the next run).
+// the fallback. False means stop (context done, or stopping while everything queued is on
+// disk for the next run).
 func (k *sinkRunner) waitRetry(ctx context.Context, delay time.Duration) bool {
 	deadline := time.Now().Add(delay)
 	for {
 		k.checkFallback()
-		k.mu.Lock()
-		stopping := k.stopping
-		k.mu.Unlock()
-		if stopping && k.durable {
+		if k.stoppingAllOnDisk() {
 			return false
 		}
 		left := time.Until(deadline)
@@ -399,15 +405,33 @@ func (k *sinkRunner) waitRetry(ctx context.Context, delay time.Duration) bool {
 	}
 }
 
-// checkFallback copies every queued entry that has waited fallback_after to the fallback
-// sink, once; the primary keeps it and delivers it when it recovers.
+// stoppingAllOnDisk reports whether the runner is stopping and nothing queued is in memory
+// only: the next run delivers what is on disk.
+func (k *sinkRunner) stoppingAllOnDisk() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stopping && !k.memoryOnlyQueued()
+}
+
+// memoryOnlyQueued reports whether an entry held in memory only waits (under mu).
+func (k *sinkRunner) memoryOnlyQueued() bool {
+	for _, q := range k.mem {
+		if q.key == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// checkFallback copies every queued entry in memory that has waited fallback_after to the
+// fallback sink, once; the primary keeps it and delivers it when it recovers.
 func (k *sinkRunner) checkFallback() {
 	if k.fallback == nil {
 		return
 	}
 	k.mu.Lock()
 	var due []*queued
-	for _, q := range k.queue {
+	for _, q := range k.mem {
 		if !q.fallbackSent && time.Since(q.enqueued) >= k.settings.FallbackAfter {
 			due = append(due, q)
 		}
@@ -420,16 +444,17 @@ func (k *sinkRunner) checkFallback() {
 	}
 }
 
+// toFallback hands entries to the fallback's own buffer (bounded by its policy).
 func (k *sinkRunner) toFallback(entries []*queued, final bool) {
 	for _, q := range entries {
-		if q.fallbackSent {
+		if q.fallbackSent || q.batch == nil {
 			continue
 		}
 		if fb := k.fallback.filter(q.batch); fb.Len() > 0 {
 			k.fallback.enqueue(fb, nil)
 		}
 		q.fallbackSent = true
-		if k.durable && q.key != nil && !final {
+		if q.key != nil && !final {
 			val, err := encodeQueued(q)
 			if err == nil {
 				err = k.rt.store.Update(func(tx *state.Tx) error { return tx.Put(k.queuePath(), q.key, val) })
@@ -441,61 +466,118 @@ func (k *sinkRunner) toFallback(entries []*queued, final bool) {
 	}
 }
 
-// complete removes delivered entries from the head of the queue.
-func (k *sinkRunner) complete(batch []*queued) {
+// complete removes a finished group from the head of the buffer. Delivered alerts (of
+// delivered, nil when the group was set aside or had nothing new) are recorded in the same
+// transaction that removes the entries and the pin: after a kill either both happened or
+// neither, so only the delivery in flight can go out again, under its pinned id.
+func (k *sinkRunner) complete(group []*queued, delivered *host.Batch) {
 	var keys [][]byte
-	n := 0
-	for _, q := range batch {
+	n, size, disk := 0, 0, 0
+	for _, q := range group {
 		n += q.n
+		size += q.bytes
+		disk += q.disk
 		if q.key != nil {
 			keys = append(keys, q.key)
 		}
 	}
-	if len(keys) > 0 {
+	alertKeys := deliveryKeys(delivered)
+	evicted := k.delivered.record(alertKeys)
+	if k.rt.store != nil && (len(keys) > 0 || len(alertKeys) > 0) {
 		if err := k.rt.store.Update(func(tx *state.Tx) error {
+			if err := k.delivered.put(tx, alertKeys, evicted); err != nil {
+				return err
+			}
 			for _, key := range keys {
 				if err := tx.Delete(k.queuePath(), key); err != nil {
 					return err
 				}
 			}
+			if len(keys) > 0 {
+				return tx.Delete(k.deliveryPath(), []byte(k.addr()))
+			}
 			return nil
 		}); err != nil {
-			k.inst.logger.Error("cannot remove delivered entries from the durable queue; they may be sent again after a restart",
-				"error", err)
+			k.inst.logger.Error("cannot record the delivery; after a restart it may be sent again", "error", err)
 		}
 	}
 	k.mu.Lock()
-	k.queue = k.queue[len(batch):]
-	k.queuedN -= n
-	left := k.queuedN
+	k.mem = k.mem[len(group):]
+	if len(k.mem) == 0 {
+		k.mem = nil // let the backing array go
+	}
+	k.memBytes -= int64(size)
+	k.memEvents -= n
+	k.diskBytes -= int64(disk)
+	if len(keys) > 0 {
+		k.pin = nil
+	}
+	close(k.room)
+	k.room = make(chan struct{})
 	k.mu.Unlock()
-	k.rt.metrics.queueDepth.WithLabelValues(k.addr()).Set(float64(left))
-	k.rt.health.setQueued(k.addr(), left)
-	for _, q := range batch {
+	k.publishFigures()
+	for _, q := range group {
 		if q.onAccept != nil {
 			q.onAccept()
 		}
 	}
 }
 
+func (k *sinkRunner) queuedEvents() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.memEvents + k.tailEvents
+}
+
+// setFailing records whether the sink fails, and why. It stays failing until a delivery
+// succeeds.
 func (k *sinkRunner) setFailing(failing bool, reason string) {
 	k.mu.Lock()
-	changed := k.failing != failing || k.lastError != reason
-	k.failing, k.lastError = failing, reason
-	n := k.queuedN
+	changed := k.failing != failing || k.reason != reason
+	k.failing, k.reason = failing, reason
 	k.mu.Unlock()
 	if !changed {
 		return
 	}
-	if failing {
-		k.rt.health.set(k.addr(), false, fmt.Sprintf("sink failing (%s); %d events queued", reason, n))
-	} else {
-		k.rt.health.set(k.addr(), true, "")
+	if !failing {
 		k.inst.logger.Info("sink delivering again")
 	}
+	k.refreshHealth()
 }
 
-// stop lets the runner finish the queue (memory) or leave it persisted (durable).
+// refreshHealth sets the sink's state: failing with its reason, else degraded while it has
+// dead letters (they wait for an operator), else healthy.
+func (k *sinkRunner) refreshHealth() {
+	reason := k.failingReason()
+	k.mu.Lock()
+	dropped := k.dropped
+	k.mu.Unlock()
+	if reason != "" && dropped > 0 && !strings.Contains(reason, "dropped") {
+		reason += fmt.Sprintf("; %d events dropped so far (buffer full, when_full = \"drop\")", dropped)
+	}
+	if reason != "" {
+		k.rt.health.set(k.addr(), false, reason)
+		return
+	}
+	if n := k.rt.deadLetterStore().countFor(k.addr()); n > 0 {
+		k.rt.health.set(k.addr(), false, fmt.Sprintf("delivering, but %d batches were set aside as dead letters: inspect them with `tda deadletter list`, then replay or drop them", n))
+		return
+	}
+	k.rt.health.set(k.addr(), true, "")
+}
+
+// failingReason is the reason the sink is failing ("" when it is not).
+func (k *sinkRunner) failingReason() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.failing {
+		return ""
+	}
+	return k.reason
+}
+
+// stop lets the runner finish what is in memory only, and leave what is on disk for the
+// next run.
 func (k *sinkRunner) stop() {
 	k.mu.Lock()
 	k.stopping = true
@@ -503,106 +585,15 @@ func (k *sinkRunner) stop() {
 	k.signal()
 }
 
-// deliveredSet remembers which alert records a sink has delivered, in the state store, so a
-// replay after a restart never pages twice.
-type deliveredSet struct {
-	store *state.Store
-	path  []string
-	mu    sync.Mutex
-	seen  map[string]bool
-}
-
-// deliveredRetention is how long delivered-alert records are kept.
-const deliveredRetention = 30 * 24 * time.Hour
-
-func newDeliveredSet(store *state.Store, addr string) *deliveredSet {
-	return &deliveredSet{store: store, path: []string{"delivered", addr}, seen: map[string]bool{}}
-}
-
-// load reads the records and drops expired ones.
-func (d *deliveredSet) load() error {
-	if d.store == nil {
-		return nil
+// describeBuffer is the buffer's policy in words, for the log.
+func (k *sinkRunner) describeBuffer() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "max_size=%d when_full=%s", k.buf.maxSize, k.buf.whenFull)
+	if k.durable || k.buf.whenFull == config.WhenFullSpill {
+		fmt.Fprintf(&b, " max_disk_size=%d", k.buf.maxDisk)
 	}
-	cutoff := time.Now().Add(-deliveredRetention)
-	return d.store.Update(func(tx *state.Tx) error {
-		var expired [][]byte
-		err := tx.ForEach(d.path, func(k, v []byte) error {
-			if len(v) == 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).Before(cutoff) {
-				expired = append(expired, append([]byte(nil), k...))
-				return nil
-			}
-			d.seen[string(k)] = true
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range expired {
-			if err := tx.Delete(d.path, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// filter drops alerts already delivered.
-func (d *deliveredSet) filter(b *host.Batch) *host.Batch {
-	if b.KindCounts()[sdk.KindAlert] == 0 {
-		return b
+	if k.durable {
+		b.WriteString(" queue=durable")
 	}
-	events := b.Events()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dup := false
-	for i := range events {
-		if a := events[i].Alert; a != nil && d.seen[a.DeliveryKey()] {
-			dup = true
-			break
-		}
-	}
-	if !dup {
-		return b
-	}
-	out := make([]sdk.Event, 0, len(events))
-	for i := range events {
-		if a := events[i].Alert; a != nil && d.seen[a.DeliveryKey()] {
-			continue
-		}
-		out = append(out, events[i])
-	}
-	return host.NewBatch(out)
-}
-
-// record marks the alerts of a delivered batch as delivered.
-func (d *deliveredSet) record(b *host.Batch) {
-	if b.KindCounts()[sdk.KindAlert] == 0 {
-		return
-	}
-	var keys []string
-	events := b.Events()
-	for i := range events {
-		if a := events[i].Alert; a != nil && events[i].Kind == sdk.KindAlert {
-			keys = append(keys, a.DeliveryKey())
-		}
-	}
-	d.mu.Lock()
-	for _, k := range keys {
-		d.seen[k] = true
-	}
-	d.mu.Unlock()
-	if d.store == nil {
-		return
-	}
-	now := make([]byte, 8)
-	binary.BigEndian.PutUint64(now, uint64(time.Now().UnixNano()))
-	_ = d.store.Update(func(tx *state.Tx) error {
-		for _, k := range keys {
-			if err := tx.Put(d.path, []byte(k), now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return b.String()
 }

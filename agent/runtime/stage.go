@@ -48,13 +48,10 @@ type buffered struct {
 // errGaveUp means a processor call was abandoned: the runtime is stopping.
 var errGaveUp = errors.New("processing cut off by the shutdown")
 
-// maxProcessAttempts is how often a batch is tried, counting failures, crashes and calls
-// past their deadline, before it is set aside.
-const maxProcessAttempts = 3
-
 // process runs one batch through the stage's processor, restarting a crashed or hung plugin
-// and replaying what it lost. A batch that fails, crashes or hangs the processor three times
-// is dropped with an error in the log, and forgotten by the replay buffer: a poison batch
+// and replaying what it lost. A batch that fails, crashes or hangs the processor max_attempts
+// times is set aside as a dead letter (dropped, with an error in the log, when the
+// dead-letter store cannot take it), and forgotten by the replay buffer: a poison batch
 // must not stop detection. An error means the batch could not be processed because ctx
 // ended: it went nowhere.
 func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (*host.Batch, error) {
@@ -85,10 +82,17 @@ func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) (
 		if rerr != nil {
 			return nil, errGaveUp
 		}
-		if attempt >= maxProcessAttempts {
-			st.setDropped(b.Len(), attempt, err)
-			st.inst.logger.Error("a batch failed the processor three times; dropping it (the events reach no sink)",
-				"error", err, "events", b.Len(), "plugin_restarted", restarted)
+		if attempt >= st.inst.maxAttempts() {
+			if derr := st.inst.rt.setAsideInput(st.inst, b, err, attempt); derr != nil {
+				st.setDropped(b.Len(), attempt, err)
+				st.inst.logger.Error("a batch failed the processor max_attempts times; dropping it (the events reach no sink)",
+					"error", err, "events", b.Len(), "plugin_restarted", restarted, "dead_letter_error", derr)
+			} else {
+				// The dead letter's reason stays in the state until it is replayed or dropped.
+				st.mu.Lock()
+				st.failing = false
+				st.mu.Unlock()
+			}
 			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
 			if keep {
 				st.forgetLast()
@@ -125,7 +129,7 @@ func (st *stage) setFailing(err error) {
 	case err != nil:
 		st.inst.rt.health.set(st.inst.addr(), false, err.Error())
 	case was:
-		st.inst.rt.health.set(st.inst.addr(), true, "")
+		st.inst.rt.healthyUnlessLetters(st.inst.addr())
 	}
 }
 

@@ -208,3 +208,38 @@ func (t *Tx) NextSequence(path []string) (uint64, error) {
 	}
 	return b.NextSequence()
 }
+
+// ErrStop ends a Scan early without an error.
+var ErrStop = errors.New("stop scan")
+
+// Scan calls fn for the keys of the bucket at path after `after` (from the first key when
+// after is nil), in key order, until fn returns ErrStop or another error (returned). The
+// slices are only valid during the call.
+func (t *Tx) Scan(path []string, after []byte, fn func(k, v []byte) error) error {
+	b, err := t.bucket(path)
+	if err != nil || b == nil {
+		return err
+	}
+	c := b.Cursor()
+	var k, v []byte
+	if after == nil {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(after)
+		if k != nil && string(k) == string(after) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		if v == nil { // nested bucket
+			continue
+		}
+		if err := fn(k, v); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

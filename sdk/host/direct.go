@@ -172,18 +172,24 @@ func (p *directProcessor) get() (sdk.Processor, error) {
 	return p.inst.Processor, nil
 }
 
-func (p *directProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error) {
+func (p *directProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (out *Batch, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	proc, err := p.get()
 	if err != nil {
 		return nil, err
 	}
-	out, err := proc.Process(ctx, in.Events(), wm)
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger.Error("component panicked", "during", "process", "panic", r)
+			out, err = nil, sdk.NewPanicError("process", r)
+		}
+	}()
+	events, err := proc.Process(ctx, in.Events(), wm)
 	if err != nil {
 		return nil, err
 	}
-	return NewBatch(out), nil
+	return NewBatch(events), nil
 }
 
 func (p *directProcessor) Snapshot(context.Context) ([]byte, error) {
@@ -225,11 +231,18 @@ func (s *directSink) Configure(ctx context.Context, c Configuration) (Configured
 
 func (s *directSink) Close(ctx context.Context) error { return s.close(ctx) }
 
-func (s *directSink) Write(ctx context.Context, id uint64, b *Batch) error {
+func (s *directSink) Write(ctx context.Context, id uint64, b *Batch) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inst.Sink == nil {
 		return fmt.Errorf("sink is not configured")
 	}
+	// As in a plugin process, a panic fails the call, not the host.
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("component panicked", "during", "write", "panic", r)
+			err = sdk.NewPanicError("write", r)
+		}
+	}()
 	return s.inst.Sink.Write(ctx, sdk.Batch{ID: id, Events: b.Events()})
 }

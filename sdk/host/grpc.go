@@ -191,6 +191,10 @@ func (s *grpcSink) Write(ctx context.Context, id uint64, b *Batch) error {
 	var resp tdav1.WriteResponse
 	err := s.cc.Invoke(ctx, tdav1.Sink_Write_FullMethodName, &writeRequest{batch: b, deliveryID: id}, &resp, codecOption)
 	if err != nil {
+		if sdk.IsPanic(err) {
+			// The plugin recovered a panic in Write: it is alive, the batch failed.
+			return err
+		}
 		return &TransportError{Err: err}
 	}
 	return sdk.ErrorFromWriteResponse(&resp)
