@@ -39,7 +39,7 @@ Flags:
                     (agent.plugin_dir of -config, else "plugins" next to the tda
                     binary, or $TDA_PLUGIN_DIR) is always listed first; -dir is the same.
   -docs             Also print every component's configuration reference, and the
-                    settings tda adds to every sink block.
+                    settings tda reads in every source, processor and sink block.
   -json             {"dirs": [{dir, plugins: [{path, name, version, protocol, sdk,
                     sha256, error, components: [{kind, name, summary}]}], ignored}],
                     "used": [{address, binary, pinned}]} (used with -config only).
@@ -120,8 +120,10 @@ func (c *pluginsCommand) Run(args []string) int {
 		return 0
 	}
 	if *docs {
-		c.env.Printf("\nSettings tda reads in every sink block, beside the plugin's own:\n")
-		c.env.Printf("%s", specDocs(sdk.ComponentDescription{Kind: sdk.KindSink, Spec: config.HostSpec(sdk.KindSink)}))
+		for _, kind := range []sdk.ComponentKind{sdk.KindSource, sdk.KindProcessor, sdk.KindSink} {
+			c.env.Printf("\nSettings tda reads in every %s block, beside the plugin's own:\n", kind)
+			c.env.Printf("%s", specDocs(sdk.ComponentDescription{Kind: kind, Spec: config.HostSpec(kind)}))
+		}
 	}
 	if failed {
 		return 1
