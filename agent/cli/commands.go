@@ -31,6 +31,12 @@ func Commands(env *Env) map[string]cli.CommandFactory {
 		"panel export":    func() (cli.Command, error) { return &panelExportCommand{env: env}, nil },
 		"panel publish":   func() (cli.Command, error) { return &panelPublishCommand{env: env}, nil },
 
+		"deadletter":        group("List, show, replay and drop the batches tda gave up on", deadletterGroupHelp),
+		"deadletter list":   func() (cli.Command, error) { return &deadletterListCommand{env: env}, nil },
+		"deadletter show":   func() (cli.Command, error) { return &deadletterShowCommand{env: env}, nil },
+		"deadletter replay": func() (cli.Command, error) { return &deadletterActCommand{env: env}, nil },
+		"deadletter drop":   func() (cli.Command, error) { return &deadletterActCommand{env: env, drop: true}, nil },
+
 		"snapshot create": func() (cli.Command, error) { return &snapshotCreateCommand{env: env}, nil },
 		"snapshot list":   func() (cli.Command, error) { return &snapshotListCommand{env: env}, nil },
 		"snapshot prune":  func() (cli.Command, error) { return &snapshotPruneCommand{env: env}, nil },
