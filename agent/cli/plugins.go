@@ -60,7 +60,7 @@ func (c *pluginsCommand) Run(args []string) int {
 		c.env.Errorf("%v", err)
 		return 1
 	}
-	c.env.Printf("Plugins in %s (tda %s speaks protocol %d):\n", *dir, version.Version, sdk.ProtocolVersion)
+	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", *dir, version.Version, versionList(sdk.ProtocolVersions()))
 	if len(reg.Binaries) == 0 {
 		c.env.Printf("  none; build them with `make build`\n")
 	}
@@ -74,8 +74,8 @@ func (c *pluginsCommand) Run(args []string) int {
 			continue
 		}
 		d := b.Description
-		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (sdk %s)\n  sha256:   %s\n", d.Name, d.Version,
-			d.Protocol, d.SDKVersion, sum)
+		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (serves %s; sdk %s)\n  sha256:   %s\n", d.Name, d.Version,
+			b.Protocol, versionList(d.Served()), d.SDKVersion, sum)
 		for _, comp := range d.Components {
 			summary := ""
 			if comp.Spec != nil {
@@ -168,6 +168,15 @@ func (c *versionCommand) Help() string {
 }
 
 func (c *versionCommand) Run([]string) int {
-	c.env.Printf("tda %s\nplugin protocol %d, sdk %s\n", version.String(), sdk.ProtocolVersion, sdk.SDKVersion)
+	c.env.Printf("tda %s\nplugin protocol %s, sdk %s\n", version.String(), versionList(sdk.ProtocolVersions()), sdk.SDKVersion)
 	return 0
+}
+
+// versionList writes protocol versions as "1, 2".
+func versionList(vs []int) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ", ")
 }

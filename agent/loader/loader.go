@@ -70,8 +70,22 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})
 	}
+	// A plugin that shares no protocol version with this tda is named, as an error, on each
+	// block that uses one of its components; it gets no warning of its own then.
+	named := map[*pluginhost.Binary]bool{}
+	for _, c := range cfg.Components {
+		if _, ok := opts.Specs[string(c.Kind)+"."+c.Type]; ok {
+			continue
+		}
+		if _, _, ok := reg.Lookup(c.Kind, c.Type); ok {
+			continue
+		}
+		if b, ok := reg.Incompatible(c.Kind, c.Type); ok {
+			named[b] = true
+		}
+	}
 	for _, b := range reg.Binaries {
-		if b.Err != nil {
+		if b.Err != nil && !named[b] {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unusable plugin",
 				Detail: fmt.Sprintf("%s: %v", filepath.Base(b.Path), b.Err)})
 		}
@@ -82,6 +96,13 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		spec, found := opts.Specs[string(c.Kind)+"."+c.Type]
 		if !found {
 			_, desc, ok := reg.Lookup(c.Kind, c.Type)
+			if b, unusable := reg.Incompatible(c.Kind, c.Type); !ok && unusable {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+					Summary: "Plugin protocol mismatch",
+					Detail:  fmt.Sprintf("The %s type %q comes from %s, which this tda cannot talk to: %v.", c.Kind, c.Type, b.Path, b.Err),
+					Subject: c.TypeRange.Ptr()})
+				continue
+			}
 			if !ok {
 				detail := fmt.Sprintf("No plugin in %s offers a %s of type %q.", dir, c.Kind, c.Type)
 				available := reg.Names(c.Kind)
