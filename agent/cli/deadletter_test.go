@@ -268,14 +268,17 @@ func TestDeadletterNeedsTheAgent(t *testing.T) {
 
 func TestDeadletterInHelp(t *testing.T) {
 	code, out, _ := runCLI("help")
-	for _, want := range []string{"deadletter         List, show, replay and drop", "deadletter drop", "deadletter list",
-		"deadletter replay", "deadletter show"} {
+	for _, want := range []string{"\n    deadletter         List, show, replay and drop the batches tda gave up on\n" +
+		"      list             List the dead letters: batches tda gave up on\n" +
+		"      show             Show a dead letter and its events\n" +
+		"      replay           Put dead letters back on their instance's queue\n" +
+		"      drop             Delete dead letters for good\n"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("tda help lacks %q:\n%s", want, out)
 		}
 	}
 	code, out, _ = runCLI("help", "deadletter")
-	if code != 0 || !strings.Contains(out, "Usage: tda deadletter <list|show|replay|drop>") {
+	if code != 0 || !strings.Contains(out, "Usage: tda deadletter <list|show|replay|drop>") || !strings.Contains(out, "deadletter replay") {
 		t.Fatalf("tda help deadletter: %d\n%s", code, out)
 	}
 	code, out, _ = runCLI("help", "deadletter", "replay")

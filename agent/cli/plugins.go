@@ -164,10 +164,43 @@ type versionCommand struct{ env *Env }
 func (c *versionCommand) Synopsis() string { return "Print the version" }
 
 func (c *versionCommand) Help() string {
-	return "Usage: tda version\n\n  Prints tda's version, commit and plugin protocol version."
+	return strings.TrimSpace(`
+Usage: tda version [-json]
+
+  Prints tda's version, commit, the plugin protocol versions it speaks and the SDK
+  version. tda -version prints the same.
+
+Flags:
+  -json   One JSON object: {"version", "commit", "protocol", "protocols", "sdk"}.
+`)
 }
 
-func (c *versionCommand) Run([]string) int {
+// versionInfo is the stable shape of tda version -json.
+type versionInfo struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Protocol int    `json:"protocol"`
+	// Protocols are every plugin protocol version tda speaks, oldest first; Protocol is the
+	// newest of them.
+	Protocols []int  `json:"protocols"`
+	SDK       string `json:"sdk"`
+}
+
+func (c *versionCommand) Run(args []string) int {
+	fs := c.env.FlagSet("version")
+	asJSON := fs.Bool("json", false, "")
+	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		c.env.Errorf("tda version takes no arguments; got %q.", fs.Arg(0))
+		return 1
+	}
+	info := versionInfo{Version: version.Version, Commit: version.Commit, Protocol: sdk.ProtocolVersion,
+		Protocols: sdk.ProtocolVersions(), SDK: sdk.SDKVersion}
+	if *asJSON {
+		return c.env.JSON(info)
+	}
 	c.env.Printf("tda %s\nplugin protocol %s, sdk %s\n", version.String(), versionList(sdk.ProtocolVersions()), sdk.SDKVersion)
 	return 0
 }

@@ -17,7 +17,7 @@ func (c *snapshotListCommand) Synopsis() string {
 
 func (c *snapshotListCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda snapshot list -config FILE [-target NAME]
+Usage: tda snapshot list -config FILE [-target NAME] [-json]
 
   Lists the snapshots of the protected cluster or database by tier: point in time
   (Aurora: the restorable window), scheduled, pre-migration, anomaly, manual, and
@@ -28,6 +28,9 @@ Usage: tda snapshot list -config FILE [-target NAME]
 
 Flags:
 ` + snapshotFlagsHelp + `
+  -json             One JSON object: name, kind, target, now, tiers (name, newest,
+                    rpo_seconds, window, snapshots with id, time, age_seconds, status,
+                    trigger, managed, size_bytes, tags, keep, reasons), quota, warnings.
 `)
 }
 
@@ -35,6 +38,7 @@ func (c *snapshotListCommand) Run(args []string) int {
 	fs := c.env.FlagSet("snapshot list")
 	path := fs.String("config", "", "")
 	target := fs.String("target", "", "")
+	asJSON := fs.Bool("json", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -49,6 +53,9 @@ func (c *snapshotListCommand) Run(args []string) int {
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
+	}
+	if *asJSON {
+		return c.env.JSON(listingJSON(l))
 	}
 	snapshot.WriteListing(c.env.Stdout, l)
 	return 0

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,23 @@ func TestSnapshotCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Quota: ManualClusterSnapshots 1 of 100 used") ||
 		!strings.Contains(out, "point-in-time       RPO 3m") || !strings.Contains(out, "manual              RPO") {
 		t.Fatalf("list: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI("snapshot", "list", "-config", cfg, "-json")
+	var listing snapshotListJSON
+	if code != 0 || json.Unmarshal([]byte(out), &listing) != nil {
+		t.Fatalf("list -json: %d\n%s\n%s", code, out, errOut)
+	}
+	manual := 0
+	for _, tier := range listing.Tiers {
+		for _, s := range tier.Snapshots {
+			if s.Trigger == "manual" && s.Managed && s.Status == "available" && s.Keep {
+				manual++
+			}
+		}
+	}
+	if listing.Kind != "aurora" || listing.Target != "prod-aurora" || manual != 1 || listing.Quota == nil ||
+		listing.Quota.Used != 1 {
+		t.Fatalf("list -json: %+v", listing)
 	}
 	code, out, _ = runCLI("snapshot", "prune", "-config", cfg, "-dry-run")
 	if code != 0 || !strings.Contains(out, "Dry run") || !strings.Contains(out, "1 kept, 0 to delete.") {
@@ -138,7 +156,7 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 	var out, errOut bytes.Buffer
 	env := &Env{UI: &hcli.BasicUi{Reader: strings.NewReader("no\n"), Writer: &out, ErrorWriter: &errOut},
 		Stdout: &out, Stderr: &errOut}
-	cmd, _ := Commands(env)["restore"]()
+	cmd := newCommand(env, "restore")
 	if code := cmd.Run([]string{"-config", cfg, "-snapshot", "tda-s", "-to", "prod-restored"}); code != 1 ||
 		!strings.Contains(out.String(), "Type yes to restore into prod-restored") || !strings.Contains(out.String(), "nothing was changed") {
 		t.Fatalf("declined restore: %d\n%s\n%s", code, out.String(), errOut.String())
