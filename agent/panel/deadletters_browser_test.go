@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,12 @@ func (m *memLetters) remove(id uint64, replay bool) error {
 func (m *memLetters) Replay(_ context.Context, id uint64) error { return m.remove(id, true) }
 func (m *memLetters) Drop(_ context.Context, id uint64) error   { return m.remove(id, false) }
 
+// press clicks the button sel selects inside the page, in one step: the panel re-renders
+// every few seconds, and a node looked up first and clicked after may be gone by then.
+func press(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`(() => { const b = document.querySelector(` + strconv.Quote(sel) + `); if (!b) return false; b.click(); return true; })()`)
+}
+
 // TestPanelDeadLetters works the dead-letter view in Chromium against the API server and the
 // operations service the agent runs, with an in-memory dead-letter store: list, open a
 // letter's events (markup in them stays text), replay one and drop the other after
@@ -115,7 +122,7 @@ func TestPanelDeadLetters(t *testing.T) {
 	}
 
 	do(t, ctx, "open the events",
-		chromedp.Click(css(`tr.deadletter[data-id="3"] button.show-letter`)),
+		press(`tr.deadletter[data-id="3"] button.show-letter`),
 		chromedp.WaitVisible(css(`tr.deadletter-events[data-id="3"] pre`)),
 	)
 	events := get(t, ctx, "events", chromedp.TextContent(css(`tr.deadletter-events[data-id="3"] pre`)))
@@ -127,7 +134,7 @@ func TestPanelDeadLetters(t *testing.T) {
 	}
 
 	do(t, ctx, "replay",
-		chromedp.Click(css(`tr.deadletter[data-id="3"] button.replay-letter`)),
+		press(`tr.deadletter[data-id="3"] button.replay-letter`),
 		chromedp.WaitVisible(css("#confirm-reason")),
 		chromedp.SendKeys(css("#confirm-reason"), "webhook rotated"),
 		chromedp.Click(css("#confirm-ok")),
@@ -135,7 +142,7 @@ func TestPanelDeadLetters(t *testing.T) {
 	)
 	// Cancelling a drop changes nothing; confirming it drops the letter.
 	do(t, ctx, "cancel a drop",
-		chromedp.Click(css(`tr.deadletter[data-id="4"] button.drop-letter`)),
+		press(`tr.deadletter[data-id="4"] button.drop-letter`),
 		chromedp.WaitVisible(css("#confirm-cancel")),
 		chromedp.Click(css("#confirm-cancel")),
 		chromedp.WaitNotVisible(css("#confirm")),
@@ -144,7 +151,7 @@ func TestPanelDeadLetters(t *testing.T) {
 		t.Fatalf("a cancelled drop removed a letter: %+v", l)
 	}
 	do(t, ctx, "drop",
-		chromedp.Click(css(`tr.deadletter[data-id="4"] button.drop-letter`)),
+		press(`tr.deadletter[data-id="4"] button.drop-letter`),
 		chromedp.WaitVisible(css("#confirm-reason")),
 		chromedp.SendKeys(css("#confirm-reason"), "poison batch, reported upstream"),
 		chromedp.Click(css("#confirm-ok")),
