@@ -138,8 +138,8 @@ func TestPanelDeadLetters(t *testing.T) {
 		chromedp.WaitVisible(css("#confirm-reason")),
 		chromedp.SendKeys(css("#confirm-reason"), "webhook rotated"),
 		chromedp.Click(css("#confirm-ok")),
-		chromedp.WaitNotPresent(css(`tr.deadletter[data-id="3"]`)),
 	)
+	do(t, ctx, "the list after the replay", chromedp.WaitNotPresent(css(`tr.deadletter[data-id="3"]`)))
 	// Cancelling a drop changes nothing; confirming it drops the letter.
 	do(t, ctx, "cancel a drop",
 		press(`tr.deadletter[data-id="4"] button.drop-letter`),
@@ -155,9 +155,9 @@ func TestPanelDeadLetters(t *testing.T) {
 		chromedp.WaitVisible(css("#confirm-reason")),
 		chromedp.SendKeys(css("#confirm-reason"), "poison batch, reported upstream"),
 		chromedp.Click(css("#confirm-ok")),
-		chromedp.WaitVisible(css(`#deadletter-list p.empty`)),
-		chromedp.WaitVisible(css(`#audit tr.audit-entry[data-action="deadletter.drop"]`)),
 	)
+	do(t, ctx, "the list after the drop", chromedp.WaitVisible(css(`#deadletter-list p.empty`)))
+	do(t, ctx, "the drop in the audit log", chromedp.WaitVisible(css(`#audit tr.audit-entry[data-action="deadletter.drop"]`)))
 	if len(letters.replayed) != 1 || letters.replayed[0] != 3 {
 		t.Fatalf("replayed: %v", letters.replayed)
 	}

@@ -214,6 +214,9 @@
   // false), and for the most dangerous actions a word to type. Resolves to the values, or
   // null when cancelled.
   function confirmAction(o) {
+    // One question at a time: a second click (a double click on a button) while the dialog
+    // is open would take over the open dialog's handlers and leave the first caller waiting.
+    if ($('confirm').open) return Promise.resolve(null);
     return new Promise((resolve) => {
       const dlg = $('confirm');
       $('confirm-title').textContent = o.title;
