@@ -246,7 +246,9 @@
       check();
       const done = (v) => { dlg.onclose = null; if (dlg.open) dlg.close(); resolve(v); };
       $('confirm-cancel').onclick = () => done(null);
-      dlg.onclose = () => resolve(null);
+      // The close event is queued: one left over from the previous question may arrive once
+      // this one is open, and must not answer it.
+      dlg.onclose = () => { if (!dlg.open) resolve(null); };
       $('confirm-form').onsubmit = (ev) => {
         ev.preventDefault();
         const r = reason.value.trim();
@@ -444,10 +446,13 @@
         h('td', {}, e.outcome + (e.error ? ': ' + e.error : '')))))));
   }
 
-  // shownLetters are the dead letters whose events are open, by id, kept across refreshes.
+  // shownLetters are the dead letters whose events are open, by id, kept across refreshes;
+  // lastLetters is the list last rendered, which opening or closing a letter renders again.
   const shownLetters = new Map();
+  let lastLetters = null;
 
   function renderDeadLetters(list) {
+    lastLetters = list;
     const sec = $('deadletters');
     sec.hidden = !backend.caps.deadletters;
     if (!backend.caps.deadletters) return;
@@ -497,7 +502,7 @@
         shownLetters.set(id, { error: e.message });
       }
     }
-    await refresh();
+    renderDeadLetters(lastLetters);
   }
 
   function canAct() { return session && session.role === 'operator'; }
