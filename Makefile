@@ -1,4 +1,4 @@
-# tda: make run | make test | make build | make bench | make proto | make image
+# tda: make run | make test | make build | make deps | make bench | make proto | make image
 
 GO        ?= go
 # Everything is pure Go: static binaries run in the FROM scratch image, and make build,
@@ -14,27 +14,51 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build tda plugins run test race bench proto fmt vet clean image screenshots
+.PHONY: all build deps tda plugins run run-fresh test race bench proto fmt vet clean image screenshots
 
 all: build
 
-## build: the agent (bin/tda) and every bundled plugin (bin/plugins/)
-build: tda plugins
-
-tda:
-	@mkdir -p $(BIN)
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/tda ./cmd/tda
+## deps: every Go module of the three modules, fetched once, so that builds, vet and tests
+## after it work offline
+deps:
+	@echo "== fetching the Go modules (first time: a minute or two; then nothing to do)"
+	@$(GO) mod download
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) mod download) || exit 1; done
 
 # Every plugins/<name>/cmd/tda-plugin-<name> (test helpers under plugins/ are not plugins).
 PLUGIN_CMDS ?= $(addprefix ./,$(wildcard plugins/*/cmd/tda-plugin-*))
 
-plugins:
+## build: the agent (bin/tda) and every bundled plugin (bin/plugins/). One go build compiles
+## them together, so the packages they share are compiled once and every core is busy. On a
+## cold cache it prints its progress: on two cores expect 5 to 10 minutes the first time and
+## seconds afterwards.
+build: deps
 	@mkdir -p $(PLUGINS)
-	$(GO) build $(GOFLAGS_BUILD) -o $(PLUGINS)/ $(PLUGIN_CMDS)
+	@echo "== building bin/tda and $(words $(PLUGIN_CMDS)) plugins into $(PLUGINS)/"
+	@start=$$(date +%s); \
+	total=$$($(GO) list -deps ./cmd/tda $(PLUGIN_CMDS) | wc -l); \
+	$(GO) build -v $(GOFLAGS_BUILD) -o $(PLUGINS)/ ./cmd/tda $(PLUGIN_CMDS) 2>&1 | \
+		awk -v total=$$total 'BEGIN { n = 0 } \
+			/^[a-zA-Z0-9_.\/-]+$$/ { n++; if (n % 50 == 0) printf "   compiled %d packages (of at most %d)\n", n, total; next } \
+			{ print; err = 1 } END { exit err }' || exit 1; \
+	mv $(PLUGINS)/tda $(BIN)/tda; \
+	echo "== built in $$(( $$(date +%s) - start ))s"
 
-## run: the embedded default config on the bundled example logs (Ctrl-C to stop)
+tda plugins: build
+
+## run: the default config on a scratch copy of the bundled example logs under ./run/, so the
+## tree stays clean: append lines to run/examples/logs/*.log and watch them being read (Ctrl-C
+## to stop). State and alerts go to run/data and run/alerts; make run-fresh starts over.
+RUN_DIR := run
 run: build
-	$(BIN)/tda run -config configs/agent.hcl
+	@mkdir -p $(RUN_DIR)/examples/logs
+	@for f in examples/logs/*.log; do [ -e $(RUN_DIR)/$$f ] || cp $$f $(RUN_DIR)/$$f; done
+	@echo "== running bin/tda run -config configs/agent.hcl in ./$(RUN_DIR)/ (alerts below, logs on stderr)"
+	cd $(RUN_DIR) && ../$(BIN)/tda run -config ../configs/agent.hcl
+
+run-fresh:
+	rm -rf $(RUN_DIR)
+	$(MAKE) run
 
 ## test: build, vet, and every test of every module
 test: build vet

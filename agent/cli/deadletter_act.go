@@ -194,11 +194,3 @@ func (c *deadletterActCommand) confirm(list []deadletter.Letter) bool {
 	answer, err := c.env.UI.Ask(fmt.Sprintf("Type yes to drop %d dead letter(s):", len(list)))
 	return err == nil && strings.TrimSpace(answer) == "yes"
 }
-
-// plural says "1 event", "2 events".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}

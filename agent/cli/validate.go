@@ -65,8 +65,8 @@ func (c *validateCommand) Run(args []string) int {
 			used++
 		}
 	}
-	c.env.Printf("The configuration is valid: %s (%d pipelines, %d components).\n", name,
-		len(loaded.Config.Pipelines), used)
+	c.env.Printf("The configuration is valid: %s (%s, %s).\n", name,
+		plural(len(loaded.Config.Pipelines), "pipeline"), plural(used, "component"))
 	return 0
 }
 
@@ -124,4 +124,12 @@ func checkComponent(ctx context.Context, l *loader.Loaded, comp *config.Componen
 			Detail: fmt.Sprintf("%s: %v", comp.Address(), err), Subject: comp.DefRange.Ptr()}}
 	}
 	return l.Config.Positioned(comp, desc.Spec, res.Diagnostics)
+}
+
+// plural returns "1 pipeline", "2 pipelines".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

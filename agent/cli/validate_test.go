@@ -65,3 +65,42 @@ func itoa(n int) string {
 	}
 	return s
 }
+
+func TestValidateMissingConfigFile(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := cli.Main([]string{"validate", "-config", "/nonexistent/tda.hcl"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "The config file /nonexistent/tda.hcl does not exist") ||
+		strings.Contains(stderr.String(), "Pass the config file with -config") {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+}
+
+// A plugin block whose label is not the plugin's own name: the warning points at the block and
+// says which name to write.
+func TestValidatePluginBlockNameMismatch(t *testing.T) {
+	bins := agenttest.Build(t, "file", "jsonl")
+	cfg := filepath.Join(t.TempDir(), "tda.hcl")
+	src := `plugin "jsonnl" { path = "` + filepath.Join(bins.PluginDir, "tda-plugin-jsonl") + `" }
+source "file" "hosts" { paths = ["/var/log/app/*.log"] }
+sink "jsonl" "audit" { path = "./alerts.jsonl" }
+pipeline "p" {
+  from = [source.file.hosts]
+  to   = [sink.jsonl.audit]
+}
+`
+	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cli.Main([]string{"validate", "-config", cfg, "-plugin-dir", bins.PluginDir}, &stdout, &stderr)
+	got := oneSpaced(stderr.String())
+	for _, want := range []string{"Warning: Unusable plugin", "at " + cfg + ":1,1-", `write plugin "jsonl"`,
+		`tda-plugin-jsonl offers a sink of type "jsonl" but cannot be used`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, stderr.String())
+		}
+	}
+	if strings.Contains(got, "sinks: [") || strings.Contains(got, "is plugin [") {
+		t.Errorf("a Go slice in the output:\n%s", stderr.String())
+	}
+}

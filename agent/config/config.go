@@ -4,7 +4,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -146,8 +148,13 @@ var topSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 func Load(path string) (*Config, hcl.Diagnostics) {
 	st, err := os.Stat(path)
 	if err != nil {
+		detail := fmt.Sprintf("%v.", err)
+		if errors.Is(err, fs.ErrNotExist) {
+			detail = fmt.Sprintf("The config file %s does not exist. Check the path, or leave -config out to "+
+				"run the embedded default.", path)
+		}
 		return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
-			Detail: fmt.Sprintf("%v. Pass the config file with -config FILE.", err)}}
+			Detail: detail}}
 	}
 	var files []string
 	if st.IsDir() {
@@ -589,7 +596,9 @@ func (cfg *Config) resolve() hcl.Diagnostics {
 			} else if len(names) > 0 {
 				detail += fmt.Sprintf(" Defined: %s.", strings.Join(names, ", "))
 			}
-			diags = append(diags, hclspec.ErrorfAt(r.Range, "Reference to undefined "+string(r.Kind), "%s", detail))
+			d := hclspec.ErrorfAt(r.Range, "Reference to undefined "+string(r.Kind), "%s", detail)
+			d.Extra = UndefinedReference{Ref: r}
+			diags = append(diags, d)
 			return nil
 		}
 		c.Used = true
@@ -660,7 +669,7 @@ func (cfg *Config) resolve() hcl.Diagnostics {
 		if !c.Used {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unused block",
 				Detail:  fmt.Sprintf("%s is not used by any pipeline and will not run.", c.Address()),
-				Subject: c.DefRange.Ptr()})
+				Subject: c.DefRange.Ptr(), Extra: UnusedBlock{Address: c.Address()}})
 		}
 	}
 	return diags

@@ -12,20 +12,30 @@ import (
 	"github.com/mitchellh/go-wordwrap"
 )
 
-// WriteDiagnostics prints diagnostics as
-//
-//	Error: Unsupported argument
-//	  at configs/agent.hcl:12,3-8
-//	    11 | source "file" "hosts" {
-//	    12 |   pathz = ["x"]
-//	       |   ^^^^^
-//	  An argument named "pathz" is not expected here. Did you mean "paths"?
-//
-// in file order, errors and warnings alike.
-func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
-	sorted := append(hcl.Diagnostics(nil), diags...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i].Subject, sorted[j].Subject
+// UnusedBlock marks the warning about a block no pipeline uses (hcl.Diagnostic.Extra).
+type UnusedBlock struct{ Address string }
+
+// UndefinedReference marks the error about a reference to a block that does not exist.
+type UndefinedReference struct{ Ref Ref }
+
+// Arrange orders diagnostics as they are shown: errors first, then warnings, each in file
+// order. While there are errors, the unused-block warnings are left out: a pipeline that did
+// not decode, or a reference that did not resolve, leaves its blocks unused, so those warnings
+// would only repeat the error.
+func Arrange(diags hcl.Diagnostics) hcl.Diagnostics {
+	hasErrors := diags.HasErrors()
+	out := make(hcl.Diagnostics, 0, len(diags))
+	for _, d := range diags {
+		if _, unused := d.Extra.(UnusedBlock); unused && hasErrors {
+			continue
+		}
+		out = append(out, d)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Severity != out[j].Severity {
+			return out[i].Severity == hcl.DiagError
+		}
+		a, b := out[i].Subject, out[j].Subject
 		switch {
 		case a == nil && b == nil:
 			return false
@@ -39,6 +49,19 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 			return a.Start.Byte < b.Start.Byte
 		}
 	})
+	return out
+}
+
+// WriteDiagnostics prints diagnostics, arranged by Arrange, as
+//
+//	Error: Unsupported argument
+//	  at configs/agent.hcl:12,3-8
+//	    11 | source "file" "hosts" {
+//	    12 |   pathz = ["x"]
+//	       |   ^^^^^
+//	  An argument named "pathz" is not expected here. Did you mean "paths"?
+func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	sorted := Arrange(diags)
 	for i, d := range sorted {
 		if i > 0 {
 			fmt.Fprintln(w)

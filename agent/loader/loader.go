@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -70,54 +71,108 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})
 	}
-	// A plugin that shares no protocol version with this tda is named, as an error, on each
-	// block that uses one of its components; it gets no warning of its own then.
-	named := map[*pluginhost.Binary]bool{}
-	for _, c := range cfg.Components {
-		if _, ok := opts.Specs[string(c.Kind)+"."+c.Type]; ok {
-			continue
-		}
-		if _, _, ok := reg.Lookup(c.Kind, c.Type); ok {
-			continue
-		}
-		if b, ok := reg.Incompatible(c.Kind, c.Type); ok {
-			named[b] = true
-		}
-	}
 	for _, b := range reg.Binaries {
-		if b.Err != nil && !named[b] {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unusable plugin",
-				Detail: fmt.Sprintf("%s: %v", filepath.Base(b.Path), b.Err)})
+		if b.Err != nil {
+			d := &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unusable plugin",
+				Detail: fmt.Sprintf("%s: %v", filepath.Base(b.Path), b.Err)}
+			if p := pluginBlockFor(cfg, b.Path); p != nil {
+				// A plugin block names the plugin by its own name: the name the binary answers
+				// describe with (tda plugins lists it).
+				d.Subject = p.Range.Ptr()
+				if b.Description != nil && b.Description.Name != p.Name {
+					d.Detail += fmt.Sprintf(". The label of a plugin block is the plugin's own name: write "+
+						"plugin %q, or point path at the binary of plugin %q.", b.Description.Name, p.Name)
+				}
+			}
+			diags = append(diags, d)
 		}
 	}
+	var unknownType []*config.Component
 	// Every block is decoded, used or not: a mistake in a block no pipeline uses yet is still
 	// a mistake.
 	for _, c := range cfg.Components {
 		spec, found := opts.Specs[string(c.Kind)+"."+c.Type]
 		if !found {
 			_, desc, ok := reg.Lookup(c.Kind, c.Type)
-			if b, unusable := reg.Incompatible(c.Kind, c.Type); !ok && unusable {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-					Summary: "Plugin protocol mismatch",
-					Detail:  fmt.Sprintf("The %s type %q comes from %s, which this tda cannot talk to: %v.", c.Kind, c.Type, b.Path, b.Err),
-					Subject: c.TypeRange.Ptr()})
-				continue
-			}
 			if !ok {
 				detail := fmt.Sprintf("No plugin in %s offers a %s of type %q.", dir, c.Kind, c.Type)
 				available := reg.Names(c.Kind)
-				if s := sdk.Suggest(c.Type, available); s != "" {
+				if b := unusableOffering(reg, c.Kind, c.Type); b != nil {
+					detail = fmt.Sprintf("%s offers a %s of type %q but cannot be used: %v (see the "+
+						"warning about it).", filepath.Base(b.Path), c.Kind, c.Type, b.Err)
+				} else if s := sdk.Suggest(c.Type, available); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				} else if len(available) > 0 {
-					detail += fmt.Sprintf(" Installed %ss: %v.", c.Kind, available)
+					detail += fmt.Sprintf(" Installed %ss: %s.", c.Kind, strings.Join(available, ", "))
+				} else {
+					detail += " No plugin offers one: build them with `make build`, or set agent.plugin_dir."
 				}
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 					Summary: "Unknown " + string(c.Kind) + " type", Detail: detail, Subject: c.TypeRange.Ptr()})
+				unknownType = append(unknownType, c)
 				continue
 			}
 			spec = desc.Spec
 		}
 		diags = append(diags, cfg.Decode(c, spec)...)
 	}
+	markFollowOns(diags, unknownType, reg)
 	return &Loaded{Config: cfg, Registry: reg}, diags
+}
+
+// markFollowOns rewrites the error of a reference that names a known plugin type when a block
+// of the same kind and name has an unknown type: the typo is in the block, and the reference
+// is right. Without this, the hint would ask the user to copy the typo into the reference.
+func markFollowOns(diags hcl.Diagnostics, unknownType []*config.Component, reg *pluginhost.Registry) {
+	for _, d := range diags {
+		u, ok := d.Extra.(config.UndefinedReference)
+		if !ok {
+			continue
+		}
+		if _, _, known := reg.Lookup(u.Ref.Kind, u.Ref.Type); !known {
+			continue
+		}
+		for _, c := range unknownType {
+			if c.Kind == u.Ref.Kind && c.Name == u.Ref.Name {
+				d.Summary = "Reference to a block with an unknown type"
+				d.Detail = fmt.Sprintf("This follows from the error at %s: the block %s %q %q has an "+
+					"unknown type. Change that block's type to %q; this reference is then right as it is.",
+					c.TypeRange.String(), c.Kind, c.Type, c.Name, u.Ref.Type)
+				break
+			}
+		}
+	}
+}
+
+// pluginBlockFor returns the plugin block whose path is the binary at path, or nil.
+func pluginBlockFor(cfg *config.Config, path string) *config.Plugin {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil
+	}
+	for _, p := range cfg.Plugins {
+		if p.Path == "" {
+			continue
+		}
+		if pa, err := filepath.Abs(p.Path); err == nil && pa == abs {
+			return p
+		}
+	}
+	return nil
+}
+
+// unusableOffering returns a binary that offers kind.typ but was set aside (a plugin block
+// naming it wrongly, a failed describe), or nil.
+func unusableOffering(reg *pluginhost.Registry, kind sdk.ComponentKind, typ string) *pluginhost.Binary {
+	for _, b := range reg.Binaries {
+		if b.Err == nil || b.Description == nil {
+			continue
+		}
+		for _, c := range b.Description.Components {
+			if c.Kind == kind && c.Name == typ {
+				return b
+			}
+		}
+	}
+	return nil
 }

@@ -156,7 +156,8 @@ func (s *Service) Close(ctx context.Context) error {
 // never blocks.
 func (s *Service) Observe(pipeline string, e sdk.Event) {
 	if s.overrides.observe(pipeline, e) {
-		s.log.Info("override changed", "pipeline", pipeline, "event", e.Field("event"),
+		// The override processor logs the change with its reason; this is for tracing only.
+		s.log.Debug("override changed", "pipeline", pipeline, "event", e.Field("event"),
 			"actor", e.Field("actor"), "until", e.Field("until"))
 	}
 }

@@ -139,8 +139,8 @@ func TestDiscoveryAndLaunchNegotiateTheProtocol(t *testing.T) {
 	if _, _, ok := reg.Lookup(sdk.KindSink, "proto_v3_4"); ok {
 		t.Fatal("an incompatible plugin's component is offered")
 	}
-	if got, ok := reg.Incompatible(sdk.KindSink, "proto_v3_4"); !ok || got != b {
-		t.Fatal("the incompatible plugin is not found for its component")
+	if d := b.Description; d == nil || len(d.Components) != 1 {
+		t.Fatal("the incompatible plugin's description is lost: validate cannot say which plugin offers its components")
 	}
 	// Launched anyway (its description skipped), the handshake refuses it too.
 	_, err = pluginhost.DescribeBinary(ctx, b.Path)
@@ -153,8 +153,8 @@ func TestDiscoveryAndLaunchNegotiateTheProtocol(t *testing.T) {
 	}
 }
 
-// The config names the component of an incompatible plugin: validate says so at the block,
-// instead of calling the type unknown.
+// The config names the component of an incompatible plugin: validate says at the block that
+// the plugin offering it cannot be used, and why, instead of calling the type unknown.
 func TestLoaderNamesTheIncompatiblePlugin(t *testing.T) {
 	if got := sdk.ProtocolVersions(); len(got) != 1 || got[0] != 1 {
 		t.Skipf("the expectations below are those of a host speaking protocol 1 alone, not %v", got)
@@ -175,12 +175,11 @@ sink "proto_v1_2" "both" {}
 		if d.Severity == hcl.DiagError {
 			errs = append(errs, d)
 		}
-		if d.Summary == "Unusable plugin" && strings.Contains(d.Detail, "v3-4") {
-			t.Errorf("the incompatible plugin is reported twice: %s", d.Detail)
-		}
 	}
-	if len(errs) != 1 || errs[0].Summary != "Plugin protocol mismatch" || errs[0].Subject == nil || errs[0].Subject.Start.Line != 3 ||
-		!strings.Contains(errs[0].Detail, "serves protocol 3, 4; this tda speaks 1: upgrade tda") {
+	const why = "plugin proto-v3-4 serves protocol 3, 4; this tda speaks 1: upgrade tda or use a plugin built for protocol 1"
+	if len(errs) != 1 || errs[0].Subject == nil || errs[0].Subject.Start.Line != 3 ||
+		!strings.Contains(errs[0].Detail, "tda-plugin-v3-4 offers a sink of type \"proto_v3_4\" but cannot be used") ||
+		!strings.Contains(errs[0].Detail, why) {
 		t.Fatalf("diagnostics: %v", diags)
 	}
 }

@@ -5,7 +5,6 @@ package pluginhost
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -166,21 +165,6 @@ func describe(ctx context.Context, path string) (*sdk.Description, int, error) {
 		return nil, 0, fmt.Errorf("%s describe: %w: %s", path, err, strings.TrimSpace(stderr.String()))
 	}
 	return ParseDescription(path, stdout.Bytes(), sdk.ProtocolVersions())
-}
-
-// Incompatible returns the binary that offers a component but shares no protocol version
-// with this tda (its Err is a *ProtocolError).
-func (r *Registry) Incompatible(kind sdk.ComponentKind, name string) (*Binary, bool) {
-	for _, b := range r.Binaries {
-		var pe *ProtocolError
-		if b.Description == nil || !errors.As(b.Err, &pe) {
-			continue
-		}
-		if _, ok := b.Description.Find(kind, name); ok {
-			return b, true
-		}
-	}
-	return nil, false
 }
 
 // Lookup returns the binary and description of a component.

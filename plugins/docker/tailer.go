@@ -183,7 +183,12 @@ func (t *tailer) read(ctx context.Context, info container.InspectResponse, follo
 	}
 	defer body.Close()
 	if follow {
-		t.r.log.Debug("following container", "id", shortID(t.id), "since", opts.Since)
+		since := opts.Since
+		if since == "" {
+			since = "the start of its log"
+		}
+		t.r.log.Info("following container", "container", strings.TrimPrefix(info.Name, "/"), "id", shortID(t.id),
+			"since", since)
 	}
 
 	fields := eventFields(t.id, info)

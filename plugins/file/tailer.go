@@ -631,7 +631,7 @@ func (t *tailer) discover(path string, id fileID, st os.FileInfo) {
 	case !t.started && t.o.readFromEnd && !t.known[path]:
 		t.startAtEnd(f, size)
 	default:
-		t.log.Debug("reading new file from the beginning", "path", path)
+		t.log.Info("following file from the beginning", "path", path)
 	}
 	f.key = entryKey(f.id, f.fp)
 	t.files[id] = f
@@ -779,7 +779,7 @@ func (t *tailer) resumeAt(f *tailedFile, o *orphan, size int64) {
 			"was", o.e.Path, "offset", o.e.Offset)
 		f.cpPending = true
 	}
-	t.log.Debug("resuming file", "path", f.path, "offset", o.e.Offset)
+	t.log.Info("following file from its checkpoint", "path", f.path, "offset", o.e.Offset)
 }
 
 // startAtEnd positions a file seen for the first time at its end (read_from = "end"). A last
@@ -804,6 +804,7 @@ func (t *tailer) startAtEnd(f *tailedFile, size int64) {
 	f.split.skipping = c.skip
 	f.cpPending = true // so a restart does not jump over lines written meanwhile
 	t.touch(f)
+	t.log.Info("following file from its end", "path", f.path, "offset", size)
 }
 
 // adoptOrphans looks, once at start, for the files of stored entries that no pattern matches

@@ -48,6 +48,9 @@ type options struct {
 	instance string
 	dataDir  string
 	logger   hclog.Logger
+	// server is the logger handed to the plugin's server in GRPC mode: the server names it
+	// after the instance itself, as in a plugin process, so it must not carry the name yet.
+	server hclog.Logger
 }
 
 // WithMode selects GRPC (default) or Direct.
@@ -74,7 +77,10 @@ func collect(t testing.TB, comp sdk.Component, opts []Option) options {
 		o.dataDir = t.TempDir()
 	}
 	if o.logger == nil {
-		o.logger = hclog.New(&hclog.LoggerOptions{Name: o.instance, Level: hclog.Debug, Output: testWriter{t}})
+		o.server = hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: testWriter{t}})
+		o.logger = o.server.Named(o.instance)
+	} else {
+		o.server = o.logger
 	}
 	return o
 }
@@ -191,7 +197,7 @@ func NewProcessor(t testing.TB, comp sdk.Component, src string, opts ...Option) 
 	if o.mode == Direct {
 		p = host.DirectProcessor(comp, o.logger)
 	} else {
-		p = conn(t, comp, o.logger).Processor()
+		p = conn(t, comp, o.server).Processor()
 	}
 	configure(t, p.Configure, comp, src, o)
 	t.Cleanup(func() { _ = p.Close(context.Background()) })
@@ -250,7 +256,7 @@ func NewSink(t testing.TB, comp sdk.Component, src string, opts ...Option) *Sink
 	if o.mode == Direct {
 		s = host.DirectSink(comp, o.logger)
 	} else {
-		s = conn(t, comp, o.logger).Sink()
+		s = conn(t, comp, o.server).Sink()
 	}
 	configure(t, s.Configure, comp, src, o)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
@@ -290,7 +296,7 @@ func NewSource(t testing.TB, comp sdk.Component, src string, opts ...Option) *So
 	if o.mode == Direct {
 		s = host.DirectSource(comp, o.logger)
 	} else {
-		s = conn(t, comp, o.logger).Source()
+		s = conn(t, comp, o.server).Source()
 	}
 	configure(t, s.Configure, comp, src, o)
 	h := &Source{t: t, s: s, checkpoints: map[string][]byte{}}
