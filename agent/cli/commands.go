@@ -19,6 +19,9 @@ var table = []command{
 	{name: "run", factory: func(env *Env) cli.Command { return &runCommand{env: env} }},
 	{name: "validate", factory: func(env *Env) cli.Command { return &validateCommand{env: env} }},
 	{name: "plugins", factory: func(env *Env) cli.Command { return &pluginsCommand{env: env} }},
+	{name: "plugin", synopsis: "Start a new plugin",
+		help: "Usage: tda plugin new NAME [flags]\n\n  Plugins are Go programs in their own module that import only the tda SDK\n  (github.com/tda-dev/tda/sdk); tda plugin new writes one, ready to build and test."},
+	{name: "plugin new", factory: func(env *Env) cli.Command { return &pluginNewCommand{env: env} }},
 	{name: "replay", factory: func(env *Env) cli.Command { return &replayCommand{env: env} }},
 	{name: "tune", factory: func(env *Env) cli.Command { return &tuneCommand{env: env} }},
 

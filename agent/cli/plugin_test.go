@@ -83,3 +83,49 @@ pipeline "p" {
 		t.Fatalf("a wrong pin should refuse to start (exit %d):\n%s", code, errOut)
 	}
 }
+
+// tda plugins -config names the binary behind every block in use; -plugin-dir adds a
+// directory to the default one; an executable not named tda-plugin-* is named as ignored, in
+// tda plugins and as a validate warning.
+func TestPluginsListsWhatAConfigUses(t *testing.T) {
+	bins := agenttest.Build(t, "file", "jsonl")
+	extra := t.TempDir()
+	agenttest.BuildPlugin(t, bins, "examples/plugin-hello", "./cmd/tda-plugin-hello", "hello")
+	if err := os.Rename(filepath.Join(bins.PluginDir, "tda-plugin-hello"), filepath.Join(extra, "tda-plugin-hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bins.PluginDir, "hello"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tda.hcl")
+	src := `agent { plugin_dir = "` + bins.PluginDir + `" }
+source "file" "in" { paths = ["` + dir + `/in.log"] }
+sink "jsonl" "out" { path = "` + dir + `/out.jsonl" }
+pipeline "p" {
+  from = [source.file.in]
+  to   = [sink.jsonl.out]
+}
+`
+	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := agenttest.RunCLI(t, bins, dir, "plugins", "-config", cfg, "-plugin-dir", extra)
+	for _, want := range []string{
+		"Plugins in " + bins.PluginDir, "Plugins in " + extra, "processor redact",
+		"hello\n  ignored:  not named tda-plugin-*",
+		"Used by " + cfg, "source.file.in  " + filepath.Join(bins.PluginDir, "tda-plugin-file"),
+		"sink.jsonl.out  " + filepath.Join(bins.PluginDir, "tda-plugin-jsonl"),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in tda plugins:\n%s%s", want, out, errOut)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	_, _, errOut = agenttest.RunCLI(t, bins, dir, "validate", "-config", cfg)
+	if !strings.Contains(errOut, "Executable ignored in plugin_dir") {
+		t.Errorf("validate does not warn about the stray executable:\n%s", errOut)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mitchellh/go-wordwrap"
 
+	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
@@ -21,55 +22,98 @@ func (c *pluginsCommand) Synopsis() string { return "List the installed plugins 
 
 func (c *pluginsCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda plugins [-plugin-dir DIR | -config FILE] [-docs]
+Usage: tda plugins [-config FILE] [-plugin-dir DIR]... [-docs]
 
   Lists every plugin binary found: its name, version, plugin protocol version,
   sha256 (for a pin in the config: plugin "NAME" { sha256 = "..." }) and the
-  components it offers.
+  components it offers. Only files named tda-plugin-* are plugins; other
+  executables in a plugin directory are named with a warning.
+
+  With -config, also lists which binary serves each block the configuration uses,
+  plugin blocks with a path included.
 
 Flags:
-  -plugin-dir DIR  Plugin directory (default: agent.plugin_dir of -config, else
-                   "plugins" next to the tda binary, or $TDA_PLUGIN_DIR); -dir
-                   is the same.
-  -config FILE     Take the plugin directory from this configuration.
-  -docs            Also print every component's configuration reference.
+  -config FILE      The configuration: its agent.plugin_dir and plugin blocks.
+  -plugin-dir DIR   A further directory to list (repeatable). The default directory
+                    (agent.plugin_dir of -config, else "plugins" next to the tda
+                    binary, or $TDA_PLUGIN_DIR) is always listed first; -dir is the same.
+  -docs             Also print every component's configuration reference, and the
+                    settings tda adds to every sink block.
 `)
 }
 
+// dirList is a repeatable -plugin-dir flag.
+type dirList []string
+
+func (d *dirList) String() string     { return strings.Join(*d, ",") }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
+
 func (c *pluginsCommand) Run(args []string) int {
 	fs := c.env.FlagSet("plugins")
-	dir := fs.String("plugin-dir", "", "")
-	fs.StringVar(dir, "dir", "", "")
+	var extra dirList
+	fs.Var(&extra, "plugin-dir", "")
+	fs.Var(&extra, "dir", "")
 	path := fs.String("config", "", "")
 	docs := fs.Bool("docs", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	if *dir == "" && *path != "" {
+	base := ""
+	if *path != "" {
 		cfg, diags := loader.LoadConfig(*path)
 		if c.env.Diagnostics(cfg, diags) {
 			return 1
 		}
-		*dir = cfg.Agent.PluginDir
+		base = cfg.Agent.PluginDir
 	}
-	if *dir == "" {
-		*dir = pluginhost.DefaultDir()
+	if base == "" {
+		base = pluginhost.DefaultDir()
 	}
-	reg, err := pluginhost.Discover(context.Background(), *dir, nil)
-	if err != nil {
-		c.env.Errorf("%v", err)
+	dirs := []string{base}
+	for _, d := range extra {
+		if filepath.Clean(d) != filepath.Clean(base) {
+			dirs = append(dirs, d)
+		}
+	}
+	failed := false
+	for i, dir := range dirs {
+		if i > 0 {
+			c.env.Printf("\n")
+		}
+		if !c.listDir(dir, *docs) {
+			failed = true
+		}
+	}
+	if *path != "" && !c.listUsed(*path, base) {
+		failed = true
+	}
+	if *docs {
+		c.env.Printf("\nSettings tda reads in every sink block, beside the plugin's own:\n")
+		c.env.Printf("%s", specDocs(sdk.ComponentDescription{Kind: sdk.KindSink, Spec: config.HostSpec(sdk.KindSink)}))
+	}
+	if failed {
 		return 1
 	}
-	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", *dir, version.Version, versionList(sdk.ProtocolVersions()))
+	return 0
+}
+
+// listDir prints the plugins of one directory; false when one of them is unusable.
+func (c *pluginsCommand) listDir(dir string, docs bool) bool {
+	reg, err := pluginhost.Discover(context.Background(), dir, nil)
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return false
+	}
+	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", dir, version.Version, versionList(sdk.ProtocolVersions()))
 	if len(reg.Binaries) == 0 {
 		c.env.Printf("  none; build them with `make build`\n")
 	}
-	failed := false
+	ok := true
 	for _, b := range reg.Binaries {
 		sum, _ := host.FileSHA256(b.Path)
 		c.env.Printf("\n%s\n", filepath.Base(b.Path))
 		if b.Err != nil {
-			failed = true
+			ok = false
 			c.env.Printf("  error:    %v\n", b.Err)
 			continue
 		}
@@ -82,15 +126,46 @@ func (c *pluginsCommand) Run(args []string) int {
 				summary = comp.Spec.Summary
 			}
 			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, summary)
-			if *docs {
+			if docs {
 				c.env.Printf("%s", specDocs(comp))
 			}
 		}
 	}
-	if failed {
-		return 1
+	for _, p := range pluginhost.StrayExecutables(dir) {
+		c.env.Printf("\n%s\n  ignored:  not named %s*, so tda never runs it\n", filepath.Base(p), pluginhost.BinaryPrefix)
 	}
-	return 0
+	return ok
+}
+
+// listUsed prints, for each block the configuration uses, the binary that serves it.
+func (c *pluginsCommand) listUsed(path, dir string) bool {
+	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir})
+	if c.env.Diagnostics(loaded.Config, diags) || loaded.Registry == nil {
+		return false
+	}
+	c.env.Printf("\nUsed by %s:\n", path)
+	width := 0
+	for _, comp := range loaded.Config.Components {
+		if comp.Used && len(comp.Address()) > width {
+			width = len(comp.Address())
+		}
+	}
+	for _, comp := range loaded.Config.Components {
+		if !comp.Used {
+			continue
+		}
+		b, _, ok := loaded.Registry.Lookup(comp.Kind, comp.Type)
+		if !ok {
+			c.env.Printf("  %-*s  no plugin offers it\n", width, comp.Address())
+			continue
+		}
+		pin := ""
+		if b.SHA256 != "" {
+			pin = " (pinned by sha256)"
+		}
+		c.env.Printf("  %-*s  %s%s\n", width, comp.Address(), b.Path, pin)
+	}
+	return true
 }
 
 // specDocs renders a component's spec as reference text.

@@ -66,6 +66,11 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		p := cfg.Plugins[n]
 		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256, MemoryLimit: p.MemoryLimit})
 	}
+	for _, p := range pluginhost.StrayExecutables(dir) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Executable ignored in plugin_dir",
+			Detail: fmt.Sprintf("%s is not named %s*, so tda never runs it. Rename it to %s%s if it is a "+
+				"plugin.", p, pluginhost.BinaryPrefix, pluginhost.BinaryPrefix, filepath.Base(p))})
+	}
 	reg, err := pluginhost.Discover(ctx, dir, pins)
 	if err != nil {
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,

@@ -1,0 +1,42 @@
+package config
+
+import (
+	"github.com/tda-dev/tda/sdk"
+)
+
+// HostSpec documents the attributes and blocks tda itself reads in a component block of the
+// given kind, beside the plugin's own: `tda plugins -docs` prints it after the plugins'
+// references. A test keeps it in step with the schemas the decoder uses.
+func HostSpec(kind sdk.ComponentKind) *sdk.Spec {
+	switch kind {
+	case sdk.KindSink:
+		return sinkHostSpec
+	}
+	return nil
+}
+
+var sinkHostSpec = &sdk.Spec{
+	Summary: "Delivery settings tda applies to every sink, whatever its plugin.",
+	Fields: []sdk.Field{
+		{Name: "kinds", Type: sdk.TypeStringList,
+			Description: "The event kinds this sink takes (log, alert, audit, ...); default: what the plugin accepts."},
+		{Name: "queue", Type: sdk.TypeString, Enum: []string{sdk.QueueMemory, sdk.QueueDurable},
+			Description: "Where batches wait for the sink: in memory, or durable in the state store (survives restarts); default: what the plugin asks for."},
+		{Name: "fallback", Type: sdk.TypeString,
+			Description: "A reference to another sink (sink.TYPE.NAME) that gets what this one cannot deliver."},
+		{Name: "fallback_after", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultFallbackAfter),
+			Description: "How long a batch may fail before it also goes to the fallback."},
+		{Name: "group_interval", Type: sdk.TypeDuration,
+			Description: "Alerts of one rule and key within this interval are sent as one message."},
+	},
+	Blocks: []sdk.Block{
+		{Name: "batch", Description: "How large a batch sent to the plugin may be.", Spec: &sdk.Spec{Fields: []sdk.Field{
+			{Name: "max_events", Type: sdk.TypeInt, Default: DefaultMaxEvents, Description: "Events in one batch."},
+			{Name: "max_bytes", Type: sdk.TypeInt, Default: DefaultMaxBytes, Description: "Bytes of lines in one batch."},
+		}}},
+		{Name: "retry", Description: "Exponential backoff between attempts of a failed batch.", Spec: &sdk.Spec{Fields: []sdk.Field{
+			{Name: "initial", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryInitial), Description: "The first wait."},
+			{Name: "max", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryMax), Description: "The longest wait."},
+		}}},
+	},
+}
