@@ -1,4 +1,4 @@
-# tda: make run | make test | make build | make deps | make bench | make proto | make image
+# tda: make run | make test | make chaos | make build | make deps | make bench | make proto | make image
 
 GO        ?= go
 # Everything is pure Go: static binaries run in the FROM scratch image, and make build,
@@ -14,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build deps tda plugins run run-fresh test race bench proto fmt vet clean image screenshots
+.PHONY: all build deps tda plugins run run-fresh test race chaos bench proto fmt vet clean image screenshots
 
 all: build
 
@@ -76,6 +76,12 @@ race:
 		-skip TestKilledAgentDuringWrite $$($(GO) list ./... | grep -v /plugins/docker); status=$$?; \
 	if ls $(RACE_LOGS)/report.* >/dev/null 2>&1; then cat $(RACE_LOGS)/report.*; exit 1; fi; exit $$status
 	cd sdk && CGO_ENABLED=1 $(GO) test -race ./...
+
+## chaos: the fault scenarios (agent/chaos) against the real binaries, one at a time, ending
+## with a table: fault | expected | happened | figures. The full disk needs root (a tmpfs).
+CHAOS_TIMEOUT ?= 15m
+chaos: build
+	TDA_CHAOS=1 $(GO) test -count=1 -v -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' ./agent/chaos/
 
 vet:
 	$(GO) vet ./...

@@ -15,6 +15,18 @@ processor "override" "flags" {
   timezone    = "UTC" # zone of Werkzeug, Flask logger and Spring Boot 2 timestamps
   default_ttl = "1h"  # an override declared without ttl
   max_ttl     = "24h"
+
+  # The app's own gunicorn access_log_format, its proxies, and what its endpoints mean when an
+  # access line alone cannot say it (docs/detection.md: gunicorn formats, Client IP behind
+  # proxies, Route blocks):
+  # gunicorn_formats = ["%({x-forwarded-for}i)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""]
+  # trusted_proxies  = ["10.0.0.0/8"]
+  # route {
+  #   method = "POST"
+  #   path   = "/login"
+  #   status = [200] # the login form re-rendered: a failed login
+  #   event  = "login_failed"
+  # }
 }
 
 processor "rules" "anomalies" {

@@ -20,7 +20,9 @@ const (
 )
 
 // Diagnostic is a config problem. Path addresses the attribute inside the component's block
-// (["rule", "mass_password_reset", "window"]); the agent turns it into file:line:col.
+// (["rule", "mass_password_reset", "window"]); the agent turns it into file:line:col. "#i"
+// after a list attribute addresses its i-th element (["paths", "#1"]), and after an unlabelled
+// repeated block its i-th block.
 type Diagnostic struct {
 	Severity Severity
 	Summary  string

@@ -66,8 +66,8 @@ func (c *alertsCommand) Run(args []string) int {
 			if in.Ack != nil {
 				ack = in.Ack.By
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d in %s\t%s\t%s\t%s\n", in.Severity, in.Rule, in.State, dash(in.Key),
-				in.Count, in.Threshold, in.Window, ageOf(in.FirstSeen, now), ack, in.Fingerprint)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d in %s\t%s\t%s\t%s\n", safe(in.Severity), safe(in.Rule), safe(in.State),
+				dash(in.Key), in.Count, in.Threshold, in.Window, ageOf(in.FirstSeen, now), safe(ack), safe(in.Fingerprint))
 		}
 		tw.Flush()
 		return 0
@@ -112,7 +112,7 @@ func (c *alertsAckCommand) Run(args []string) int {
 			c.env.Errorf("%v", err)
 			return 1
 		}
-		c.env.Printf("Acknowledged %s by %s at %s.\n", a.Fingerprint, a.By, stamp(a.At))
+		c.env.Printf("Acknowledged %s by %s at %s.\n", safe(a.Fingerprint), safe(a.By), stamp(a.At))
 		return 0
 	})
 }
@@ -164,7 +164,8 @@ func (c *auditCommand) Run(args []string) int {
 			if e.Error != "" {
 				out += ": " + e.Error
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), e.Actor, dash(e.Via), e.Action, dash(e.Target), dash(e.Reason), out)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), safe(e.Actor), dash(e.Via), safe(e.Action),
+				dash(e.Target), dash(e.Reason), safe(out))
 		}
 		tw.Flush()
 		return 0

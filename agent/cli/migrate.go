@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tda-dev/tda/sdk/termsafe"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -128,9 +129,9 @@ func (c *migrateDecideCommand) Run(args []string) int {
 			return 1
 		}
 		if c.approve {
-			c.env.Printf("Migration request %s (%s) approved by %s until %s.\n", m.ID, m.Name, m.DecidedBy, stamp(m.ValidUntil))
+			c.env.Printf("Migration request %s (%s) approved by %s until %s.\n", safe(m.ID), safe(m.Name), safe(m.DecidedBy), stamp(m.ValidUntil))
 		} else {
-			c.env.Printf("Migration request %s (%s) rejected by %s.\n", m.ID, m.Name, m.DecidedBy)
+			c.env.Printf("Migration request %s (%s) rejected by %s.\n", safe(m.ID), safe(m.Name), safe(m.DecidedBy))
 		}
 		return 0
 	})
@@ -189,13 +190,13 @@ func (c *migrateListCommand) Run(args []string) int {
 					valid += " (expired)"
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, m.Status, ageOf(m.RequestedAt, now),
-				m.RequestedBy, dash(m.DecidedBy), dash(m.Decision), valid)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(m.ID), safe(m.Name), safe(m.Status), ageOf(m.RequestedAt, now),
+				safe(m.RequestedBy), dash(m.DecidedBy), dash(m.Decision), valid)
 		}
 		tw.Flush()
 		for _, m := range list {
 			for _, r := range m.Runs {
-				c.env.Printf("  %s run by %s %s: %s, pre-migration snapshot %s%s\n", m.ID, r.By, stamp(r.Started), r.Outcome,
+				c.env.Printf("  %s run by %s %s: %s, pre-migration snapshot %s%s\n", safe(m.ID), safe(r.By), stamp(r.Started), safe(r.Outcome),
 					dash(r.Snapshot), parens(r.Override))
 			}
 		}
@@ -203,16 +204,21 @@ func (c *migrateListCommand) Run(args []string) int {
 	})
 }
 
+// dash shows s, escaped for the terminal, or "-" when it is empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return termsafe.String(s)
 }
+
+// safe escapes text from logs or API input for the terminal: a control character or a
+// newline in it can neither act on the terminal nor forge a row of a table.
+func safe(s string) string { return termsafe.String(s) }
 
 func parens(s string) string {
 	if s == "" {
 		return ""
 	}
-	return " (" + s + ")"
+	return " (" + termsafe.String(s) + ")"
 }

@@ -70,6 +70,7 @@ func (c *overrideCommand) Run(args []string) int {
 	by := actorFlag(fs)
 	reason := fs.String("reason", "", "")
 	ttl := fs.String("ttl", "", "")
+	asJSON := fs.Bool("json", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -87,6 +88,9 @@ func (c *overrideCommand) Run(args []string) int {
 		if err != nil {
 			c.env.Errorf("%v", err)
 			return 1
+		}
+		if *asJSON {
+			return c.env.JSON(st)
 		}
 		if a := st.Active; a != nil {
 			c.env.Printf("Override in force until %s (%s left)\n", stamp(a.Until), time.Until(a.Until).Round(time.Second))

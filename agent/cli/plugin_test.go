@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,26 @@ pipeline "p" {
 	}
 	if code != 0 {
 		t.Errorf("exit %d", code)
+	}
+	code, out, errOut = agenttest.RunCLI(t, bins, dir, "plugins", "-config", cfg, "-plugin-dir", extra, "-json")
+	var listing struct {
+		Dirs []struct {
+			Dir     string
+			Plugins []struct{ Name string }
+			Ignored []string
+		}
+		Used []struct {
+			Address, Binary string
+			Pinned          bool
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &listing); err != nil || code != 0 {
+		t.Fatalf("plugins -json: %d %v\n%s%s", code, err, out, errOut)
+	}
+	if len(listing.Dirs) != 2 || listing.Dirs[1].Dir != extra || len(listing.Dirs[1].Plugins) != 1 ||
+		listing.Dirs[1].Plugins[0].Name != "hello" || len(listing.Dirs[0].Ignored) != 1 || len(listing.Used) != 2 ||
+		listing.Used[1].Address != "sink.jsonl.out" || listing.Used[1].Binary != filepath.Join(bins.PluginDir, "tda-plugin-jsonl") {
+		t.Fatalf("plugins -json: %+v", listing)
 	}
 	_, _, errOut = agenttest.RunCLI(t, bins, dir, "validate", "-config", cfg)
 	if !strings.Contains(errOut, "Executable ignored in plugin_dir") {

@@ -22,7 +22,7 @@ func (c *pluginsCommand) Synopsis() string { return "List the installed plugins 
 
 func (c *pluginsCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda plugins [-config FILE] [-plugin-dir DIR]... [-docs]
+Usage: tda plugins [-config FILE] [-plugin-dir DIR]... [-docs | -json]
 
   Lists every plugin binary found: its name, version, plugin protocol version,
   sha256 (for a pin in the config: plugin "NAME" { sha256 = "..." }) and the
@@ -39,6 +39,10 @@ Flags:
                     binary, or $TDA_PLUGIN_DIR) is always listed first; -dir is the same.
   -docs             Also print every component's configuration reference, and the
                     settings tda adds to every sink block.
+  -json             {"dirs": [{dir, plugins: [{path, name, version, protocol,
+                    protocols, sdk, sha256, error, components: [{kind, name,
+                    summary}]}], ignored}],
+                    "used": [{address, binary, pinned}]} (used with -config only).
 `)
 }
 
@@ -55,6 +59,7 @@ func (c *pluginsCommand) Run(args []string) int {
 	fs.Var(&extra, "dir", "")
 	path := fs.String("config", "", "")
 	docs := fs.Bool("docs", false, "")
+	asJSON := fs.Bool("json", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -76,16 +81,38 @@ func (c *pluginsCommand) Run(args []string) int {
 		}
 	}
 	failed := false
+	var result pluginsJSON
 	for i, dir := range dirs {
-		if i > 0 {
-			c.env.Printf("\n")
+		d, descs, ok, err := listDir(dir)
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
 		}
-		if !c.listDir(dir, *docs) {
-			failed = true
+		failed = failed || !ok
+		result.Dirs = append(result.Dirs, d)
+		if !*asJSON {
+			if i > 0 {
+				c.env.Printf("\n")
+			}
+			c.printDir(d, descs, *docs)
 		}
 	}
-	if *path != "" && !c.listUsed(*path, base) {
-		failed = true
+	if *path != "" {
+		used, ok := c.usedBy(*path, base)
+		failed = failed || !ok
+		result.Used = used
+		if ok && !*asJSON {
+			c.printUsed(*path, used)
+		}
+	}
+	if *asJSON {
+		if code := c.env.JSON(result); code != 0 {
+			return code
+		}
+		if failed {
+			return 1
+		}
+		return 0
 	}
 	if *docs {
 		c.env.Printf("\nSettings tda reads in every sink block, beside the plugin's own:\n")
@@ -97,75 +124,143 @@ func (c *pluginsCommand) Run(args []string) int {
 	return 0
 }
 
-// listDir prints the plugins of one directory; false when one of them is unusable.
-func (c *pluginsCommand) listDir(dir string, docs bool) bool {
-	reg, err := pluginhost.Discover(context.Background(), dir, nil)
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return false
-	}
-	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", dir, version.Version, versionList(sdk.ProtocolVersions()))
-	if len(reg.Binaries) == 0 {
-		c.env.Printf("  none; build them with `make build`\n")
-	}
-	ok := true
-	for _, b := range reg.Binaries {
-		sum, _ := host.FileSHA256(b.Path)
-		c.env.Printf("\n%s\n", filepath.Base(b.Path))
-		if b.Err != nil {
-			ok = false
-			c.env.Printf("  error:    %v\n", b.Err)
-			continue
-		}
-		d := b.Description
-		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (serves %s; sdk %s)\n  sha256:   %s\n", d.Name, d.Version,
-			b.Protocol, versionList(d.Served()), d.SDKVersion, sum)
-		for _, comp := range d.Components {
-			summary := ""
-			if comp.Spec != nil {
-				summary = comp.Spec.Summary
-			}
-			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, summary)
-			if docs {
-				c.env.Printf("%s", specDocs(comp))
-			}
-		}
-	}
-	for _, p := range pluginhost.StrayExecutables(dir) {
-		c.env.Printf("\n%s\n  ignored:  not named %s*, so tda never runs it\n", filepath.Base(p), pluginhost.BinaryPrefix)
-	}
-	return ok
+// pluginsJSON is the stable shape of tda plugins -json.
+type pluginsJSON struct {
+	Dirs []pluginDirJSON `json:"dirs"`
+	// Used is present with -config: the binary that serves each block in use.
+	Used []pluginUseJSON `json:"used,omitempty"`
 }
 
-// listUsed prints, for each block the configuration uses, the binary that serves it.
-func (c *pluginsCommand) listUsed(path, dir string) bool {
-	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir})
-	if c.env.Diagnostics(loaded.Config, diags) || loaded.Registry == nil {
-		return false
+type pluginDirJSON struct {
+	Dir     string       `json:"dir"`
+	Plugins []pluginJSON `json:"plugins"`
+	// Ignored are executables not named tda-plugin-*.
+	Ignored []string `json:"ignored"`
+}
+
+type pluginJSON struct {
+	Path    string `json:"path"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Protocol is the protocol version tda speaks with the plugin; Protocols are every
+	// version the plugin serves.
+	Protocol   int                   `json:"protocol,omitempty"`
+	Protocols  []int                 `json:"protocols,omitempty"`
+	SDK        string                `json:"sdk,omitempty"`
+	SHA256     string                `json:"sha256"`
+	Error      string                `json:"error,omitempty"`
+	Components []pluginComponentJSON `json:"components"`
+}
+
+type pluginComponentJSON struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+}
+
+type pluginUseJSON struct {
+	Address string `json:"address"`
+	Binary  string `json:"binary,omitempty"`
+	Pinned  bool   `json:"pinned"`
+}
+
+// listDir describes the plugins of one directory; ok is false when one of them is unusable.
+func listDir(dir string) (out pluginDirJSON, descs map[string][]sdk.ComponentDescription, ok bool, err error) {
+	reg, err := pluginhost.Discover(context.Background(), dir, nil)
+	if err != nil {
+		return out, nil, false, err
 	}
-	c.env.Printf("\nUsed by %s:\n", path)
-	width := 0
-	for _, comp := range loaded.Config.Components {
-		if comp.Used && len(comp.Address()) > width {
-			width = len(comp.Address())
+	out = pluginDirJSON{Dir: dir, Plugins: []pluginJSON{}, Ignored: []string{}}
+	descs = map[string][]sdk.ComponentDescription{}
+	ok = true
+	for _, b := range reg.Binaries {
+		sum, _ := host.FileSHA256(b.Path)
+		p := pluginJSON{Path: b.Path, SHA256: sum, Components: []pluginComponentJSON{}}
+		if b.Err != nil {
+			ok = false
+			p.Error = b.Err.Error()
+		} else {
+			d := b.Description
+			p.Name, p.Version, p.Protocol, p.Protocols, p.SDK = d.Name, d.Version, b.Protocol, d.Served(), d.SDKVersion
+			for _, comp := range d.Components {
+				summary := ""
+				if comp.Spec != nil {
+					summary = comp.Spec.Summary
+				}
+				p.Components = append(p.Components, pluginComponentJSON{Kind: string(comp.Kind), Name: comp.Name, Summary: summary})
+			}
+			descs[b.Path] = d.Components
+		}
+		out.Plugins = append(out.Plugins, p)
+	}
+	for _, s := range pluginhost.StrayExecutables(dir) {
+		out.Ignored = append(out.Ignored, s)
+	}
+	return out, descs, ok, nil
+}
+
+// printDir prints one directory's plugins as text.
+func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.ComponentDescription, docs bool) {
+	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", d.Dir, version.Version, versionList(sdk.ProtocolVersions()))
+	if len(d.Plugins) == 0 {
+		c.env.Printf("  none; build them with `make build`\n")
+	}
+	for _, p := range d.Plugins {
+		c.env.Printf("\n%s\n", filepath.Base(p.Path))
+		if p.Error != "" {
+			c.env.Printf("  error:    %s\n", p.Error)
+			continue
+		}
+		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (serves %s; sdk %s)\n  sha256:   %s\n", p.Name, p.Version,
+			p.Protocol, versionList(p.Protocols), p.SDK, p.SHA256)
+		for i, comp := range p.Components {
+			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, comp.Summary)
+			if docs {
+				c.env.Printf("%s", specDocs(descs[p.Path][i]))
+			}
 		}
 	}
+	for _, s := range d.Ignored {
+		c.env.Printf("\n%s\n  ignored:  not named %s*, so tda never runs it\n", filepath.Base(s), pluginhost.BinaryPrefix)
+	}
+}
+
+// usedBy returns, for each block the configuration uses, the binary that serves it.
+func (c *pluginsCommand) usedBy(path, dir string) ([]pluginUseJSON, bool) {
+	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir})
+	if c.env.Diagnostics(loaded.Config, diags) || loaded.Registry == nil {
+		return nil, false
+	}
+	var out []pluginUseJSON
 	for _, comp := range loaded.Config.Components {
 		if !comp.Used {
 			continue
 		}
-		b, _, ok := loaded.Registry.Lookup(comp.Kind, comp.Type)
-		if !ok {
-			c.env.Printf("  %-*s  no plugin offers it\n", width, comp.Address())
-			continue
+		u := pluginUseJSON{Address: comp.Address()}
+		if b, _, ok := loaded.Registry.Lookup(comp.Kind, comp.Type); ok {
+			u.Binary, u.Pinned = b.Path, b.SHA256 != ""
 		}
-		pin := ""
-		if b.SHA256 != "" {
-			pin = " (pinned by sha256)"
-		}
-		c.env.Printf("  %-*s  %s%s\n", width, comp.Address(), b.Path, pin)
+		out = append(out, u)
 	}
-	return true
+	return out, true
+}
+
+func (c *pluginsCommand) printUsed(path string, used []pluginUseJSON) {
+	c.env.Printf("\nUsed by %s:\n", path)
+	width := 0
+	for _, u := range used {
+		width = max(width, len(u.Address))
+	}
+	for _, u := range used {
+		switch {
+		case u.Binary == "":
+			c.env.Printf("  %-*s  no plugin offers it\n", width, u.Address)
+		case u.Pinned:
+			c.env.Printf("  %-*s  %s (pinned by sha256)\n", width, u.Address, u.Binary)
+		default:
+			c.env.Printf("  %-*s  %s\n", width, u.Address, u.Binary)
+		}
+	}
 }
 
 // specDocs renders a component's spec as reference text.

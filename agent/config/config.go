@@ -46,8 +46,13 @@ type Agent struct {
 	LogLevel           string
 	LogFormat          string
 	CheckpointInterval time.Duration
-	MaxInflight        int
-	AppVersion         string
+	// MaxInflight bounds the batches of each source that a pipeline holds before all of its
+	// sinks accepted them (max_inflight_batches).
+	MaxInflight int
+	// MaxInflightBytes bounds the bytes of the batches a pipeline holds before all of its
+	// sinks accepted them (max_inflight_bytes); a source feeding it gets no credit past it.
+	MaxInflightBytes int
+	AppVersion       string
 }
 
 // Plugin is a `plugin "NAME"` block: where the binary is, its pinned checksum, and limits
@@ -127,6 +132,7 @@ const (
 	DefaultDataDir            = "./data"
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxInflight        = 16
+	DefaultMaxInflightBytes   = 32 << 20
 	DefaultFallbackAfter      = 60 * time.Second
 	DefaultMaxEvents          = 4096
 	DefaultMaxBytes           = 4 << 20
@@ -246,7 +252,8 @@ func parse(order []string, srcs map[string][]byte) (*Config, hcl.Diagnostics) {
 
 func defaultAgent() Agent {
 	return Agent{DataDir: DefaultDataDir, LogLevel: "info", LogFormat: "text",
-		CheckpointInterval: DefaultCheckpointInterval, MaxInflight: DefaultMaxInflight}
+		CheckpointInterval: DefaultCheckpointInterval, MaxInflight: DefaultMaxInflight,
+		MaxInflightBytes: DefaultMaxInflightBytes}
 }
 
 type agentBlock struct {
@@ -256,6 +263,7 @@ type agentBlock struct {
 	LogFormat          *string `hcl:"log_format"`
 	CheckpointInterval *string `hcl:"checkpoint_interval"`
 	MaxInflight        *int    `hcl:"max_inflight_batches"`
+	MaxInflightBytes   *string `hcl:"max_inflight_bytes"`
 	AppVersion         *string `hcl:"app_version"`
 }
 
@@ -299,6 +307,15 @@ func (cfg *Config) decodeAgent(b *hcl.Block) hcl.Diagnostics {
 				"max_inflight_batches must be at least 1."))
 		}
 		a.MaxInflight = *ab.MaxInflight
+	}
+	if ab.MaxInflightBytes != nil {
+		n, ok := agentByteSize(*ab.MaxInflightBytes)
+		if !ok || n < minInflightBytes {
+			diags = append(diags, attrError(b.Body, "max_inflight_bytes", "Invalid size",
+				"max_inflight_bytes is a size of at least 64KiB such as \"32MiB\" (units B, KiB, MiB, GiB)."))
+		} else {
+			a.MaxInflightBytes = n
+		}
 	}
 	if ab.AppVersion != nil {
 		a.AppVersion = *ab.AppVersion

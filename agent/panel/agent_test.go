@@ -1,6 +1,7 @@
 package panel
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -243,6 +244,14 @@ func TestPanelAgainstTheAgent(t *testing.T) {
 		t.Fatalf("override reasons: %q", r)
 	}
 	screenshot(t, ctx, "panel-override.png")
+	code, out, errOut = agenttest.RunCLI(t, bins, a.Dir, "override", "status", "-config", a.Config, "-json")
+	var status struct {
+		Active *struct{ Actor, Reason string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &status) != nil || status.Active == nil ||
+		status.Active.Actor != "alice" || status.Active.Reason != "partner bulk import" {
+		t.Fatalf("override status -json: %d %s %s", code, out, errOut)
+	}
 	code, out, _ = agenttest.RunCLI(t, bins, a.Dir, "override", "off", "-config", a.Config, "-by", "alice")
 	if code != 0 || !strings.Contains(out, "Override ended") {
 		t.Fatalf("override off: %d %s", code, out)

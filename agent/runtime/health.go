@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,14 +24,40 @@ type ComponentHealth struct {
 
 // Health tracks every component's state; a source detached, a plugin restarting or a sink
 // failing makes the system degraded.
+//
+// Each instance has one record, the only source of truth for it, made of facets, each
+// written by one owner: the supervisor writes the process facet (exited, restarting, hung),
+// the component's runner writes the component facet (set: a sink failing, a source failing to
+// read), a source plugin writes the status facet (what it reports about itself). An instance
+// is healthy only while every facet is; one owner clearing its facet never hides what another
+// reported, so a plugin restarted while its sink still fails stays failing.
 type Health struct {
 	mu         sync.Mutex
 	components map[string]*ComponentHealth
+	facets     map[string]*[numFacets]facet
 	now        func() time.Time
 }
 
+// facetKind names who reports a facet; the order is the order of the reasons.
+type facetKind int
+
+const (
+	facetProcess facetKind = iota
+	facetComponent
+	facetStatus
+	numFacets
+)
+
+type facet struct {
+	failing bool
+	reason  string
+}
+
+// StoreAddress is the address under which the state store's health is kept.
+const StoreAddress = "agent.state"
+
 func newHealth() *Health {
-	return &Health{components: map[string]*ComponentHealth{}, now: time.Now}
+	return &Health{components: map[string]*ComponentHealth{}, facets: map[string]*[numFacets]facet{}, now: time.Now}
 }
 
 func (h *Health) get(addr string) *ComponentHealth {
@@ -36,6 +65,7 @@ func (h *Health) get(addr string) *ComponentHealth {
 	if !ok {
 		c = &ComponentHealth{Address: addr, Healthy: true, Since: h.now()}
 		h.components[addr] = c
+		h.facets[addr] = &[numFacets]facet{}
 	}
 	return c
 }
@@ -46,16 +76,71 @@ func (h *Health) register(addr string) {
 	h.get(addr)
 }
 
+// set records what a component's runner found: healthy, or failing with a reason.
 func (h *Health) set(addr string, healthy bool, reason string) {
+	h.setFacet(addr, facetComponent, healthy, reason)
+}
+
+// setProcess records the supervisor's view of the instance's process.
+func (h *Health) setProcess(addr string, healthy bool, reason string) {
+	h.setFacet(addr, facetProcess, healthy, reason)
+}
+
+// setStatus records the status a source plugin reported about itself.
+func (h *Health) setStatus(addr string, healthy bool, reason string) {
+	h.setFacet(addr, facetStatus, healthy, reason)
+}
+
+// setStore records whether the last write to the state store succeeded (err nil) and, when
+// it failed, what the operator should do.
+func (h *Health) setStore(path string, err error) {
+	if err == nil {
+		h.setLazy(StoreAddress, true, "")
+		return
+	}
+	h.setLazy(StoreAddress, false, fmt.Sprintf(
+		"cannot write %s: %s; free space (or fix the file's permissions); tda keeps reading, but after a restart it re-reads everything since the last checkpoint",
+		path, rootCause(err)))
+}
+
+// setLazy sets the component facet of a record that exists only once something went wrong
+// with it (the state store, a checkpoint group): healthy news for an unknown record is no
+// news.
+func (h *Health) setLazy(addr string, healthy bool, reason string) {
+	if healthy {
+		h.mu.Lock()
+		_, known := h.components[addr]
+		h.mu.Unlock()
+		if !known {
+			return
+		}
+	}
+	h.setFacet(addr, facetComponent, healthy, reason)
+}
+
+func (h *Health) setFacet(addr string, kind facetKind, healthy bool, reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.get(addr)
-	if c.Healthy != healthy || c.Reason != reason {
-		if c.Healthy != healthy {
-			c.Since = h.now()
-		}
-		c.Healthy, c.Reason = healthy, reason
+	f := h.facets[addr]
+	if healthy {
+		reason = ""
 	}
+	f[kind] = facet{failing: !healthy, reason: reason}
+	ok := true
+	var reasons []string
+	for _, x := range f {
+		if x.failing {
+			ok = false
+			if x.reason != "" {
+				reasons = append(reasons, x.reason)
+			}
+		}
+	}
+	if c.Healthy != ok {
+		c.Since = h.now()
+	}
+	c.Healthy, c.Reason = ok, strings.Join(reasons, "; ")
 }
 
 func (h *Health) restarted(addr string, n int) {
@@ -74,6 +159,18 @@ func (h *Health) setPid(addr string, pid int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.get(addr).Pid = pid
+}
+
+// rootCause returns the innermost error's message (a file system error's "no space left on
+// device" rather than the chain of what was being written).
+func rootCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }
 
 // Components returns every component's state, by address.
@@ -112,6 +209,8 @@ type metrics struct {
 	commits          prometheus.Counter
 	commitSeconds    prometheus.Histogram
 	droppedBatches   *prometheus.CounterVec
+	inflightBatches  *prometheus.GaugeVec
+	inflightBytes    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -142,7 +241,12 @@ func newMetrics() *metrics {
 			Help: "Batches a processor rejected three times, or a sink rejected permanently without a fallback."},
 			[]string{"instance"}),
 	}
+	m.inflightBatches = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tda_pipeline_inflight_batches",
+		Help: "Source batches a pipeline holds that its sinks have not all accepted."}, []string{"pipeline"})
+	m.inflightBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tda_pipeline_inflight_bytes",
+		Help: "Bytes of the source batches a pipeline holds that its sinks have not all accepted (max_inflight_bytes bounds it)."},
+		[]string{"pipeline"})
 	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.restarts, m.queueDepth, m.sinkFailures,
-		m.alerts, m.detectionLatency, m.commits, m.commitSeconds, m.droppedBatches)
+		m.alerts, m.detectionLatency, m.commits, m.commitSeconds, m.droppedBatches, m.inflightBatches, m.inflightBytes)
 	return m
 }

@@ -47,6 +47,9 @@ type instance struct {
 	logger   hclog.Logger
 	rt       *Runtime
 
+	// callTimeout bounds each call to the plugin (0: none); see callContext.
+	callTimeout time.Duration
+
 	mu       sync.Mutex
 	plugin   Plugin
 	stateful bool
@@ -67,6 +70,9 @@ func (rt *Runtime) newInstance(c *config.Component) (*instance, error) {
 		logger: rt.logger.Named(c.Address()),
 		conf: host.Configuration{Component: c.Type, Instance: c.Address(), Config: c.Config,
 			DataDir: dataDir},
+		// The component block's call_timeout belongs here, once agent/config reads it:
+		// callContext applies it to every processor and source call.
+		callTimeout: 0,
 	}, nil
 }
 
@@ -121,13 +127,68 @@ func (in *instance) isStateful() bool {
 	return in.stateful
 }
 
-// crashed tells whether err means the plugin process is gone or unreachable.
-func (in *instance) crashed(err error) bool {
+// callContext is the one place a deadline applies to a call to the plugin: every processor
+// and source call of the runtime goes through it. A call past it is a hung plugin, which
+// recover restarts (see crashed).
+func (in *instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if in.callTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, in.callTimeout)
+}
+
+// hung tells whether err is a call that ran past its deadline while the caller's own context
+// was still live.
+func hung(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		st, ok = status.FromError(errors.Unwrap(err))
+	}
+	return ok && st.Code() == codes.DeadlineExceeded
+}
+
+// watch reports at once, idle or not, that the instance's process exited: the health says
+// so until a restart (on the next call to the plugin) brings it back. It returns when ctx
+// ends.
+func (in *instance) watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		in.mu.Lock()
+		p := in.plugin
+		// Under in.mu: a restart swaps the plugin under the same lock, so an exit seen here is
+		// the current plugin's, never one the restart already replaced.
+		if p != nil && p.Exited() {
+			in.rt.health.setProcess(in.addr(), false, fmt.Sprintf(
+				"plugin process %d exited; it is restarted when next called (see the agent log for its last words)", p.Pid()))
+		}
+		in.mu.Unlock()
+	}
+}
+
+// crashed tells whether err means the plugin process is gone, unreachable or hung.
+func (in *instance) crashed(ctx context.Context, err error) bool {
 	p := in.current()
 	if p == nil {
 		return true
 	}
 	if p.Exited() {
+		return true
+	}
+	if hung(ctx, err) {
+		in.logger.Error("plugin call ran past its deadline; the plugin is hung and is restarted", "error", err,
+			"call_timeout", in.callTimeout)
 		return true
 	}
 	var te *host.TransportError
@@ -154,7 +215,7 @@ func (in *instance) recover(ctx context.Context, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if !in.crashed(err) {
+	if !in.crashed(ctx, err) {
 		return false, nil
 	}
 	return true, in.restart(ctx, err)
@@ -162,7 +223,7 @@ func (in *instance) recover(ctx context.Context, err error) (bool, error) {
 
 // restart kills the instance and starts it again, with backoff, until it runs or ctx ends.
 func (in *instance) restart(ctx context.Context, cause error) error {
-	in.rt.health.set(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
+	in.rt.health.setProcess(in.addr(), false, fmt.Sprintf("plugin restarting after: %v", cause))
 	in.logger.Error("plugin failed; restarting it", "error", cause, "pid", in.current().Pid())
 	for attempt := 1; ; attempt++ {
 		if p := in.current(); p != nil {
@@ -172,6 +233,11 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 			return err
 		}
 		err := in.start(ctx)
+		if err != nil {
+			// A restart that still fails stays failing, with the newest reason.
+			in.rt.health.setProcess(in.addr(), false, fmt.Sprintf(
+				"plugin restarting (attempt %d failed: %v); check the plugin's log and binary", attempt, err))
+		}
 		if err == nil {
 			in.mu.Lock()
 			in.restarts++
@@ -179,7 +245,7 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 			in.mu.Unlock()
 			in.rt.metrics.restarts.WithLabelValues(in.addr()).Inc()
 			in.rt.health.restarted(in.addr(), n)
-			in.rt.health.set(in.addr(), true, "")
+			in.rt.health.setProcess(in.addr(), true, "")
 			in.logger.Info("plugin restarted", "restarts", n, "pid", in.current().Pid())
 			return nil
 		}

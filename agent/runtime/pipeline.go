@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tda-dev/tda/sdk"
@@ -29,13 +32,6 @@ type item struct {
 	done    chan struct{} // closed after an injected item was handed to the sinks
 }
 
-// epoch counts the sink deliveries issued between two barriers.
-type epoch struct {
-	outstanding int
-	closed      bool
-	done        chan struct{}
-}
-
 // pipelineRunner runs a pipeline's processors in order on one goroutine and hands the output
 // to its sinks.
 type pipelineRunner struct {
@@ -44,31 +40,25 @@ type pipelineRunner struct {
 	in     chan item
 	stages []*stage
 	sinks  []*sinkRunner
+	flow   *flow
+	group  *group
+	// ticks counts the clock ticks waiting in the input (at most maxQueuedTicks).
+	ticks atomic.Int32
 
 	mu    sync.Mutex
 	epoch *epoch
+	// lost is set when the pipeline could not process a batch (its context ended): no later
+	// checkpoint of its group may be committed in this run, since it would cover that batch.
+	lost bool
 
 	done chan struct{}
 }
 
-// stage is one processor of a pipeline. For a stateful processor it keeps every input since
-// the last committed snapshot, so a crashed plugin can be restored and brought up to date.
-type stage struct {
-	inst *instance
+// maxQueuedTicks bounds the clock ticks waiting in a pipeline's input.
+const maxQueuedTicks = 2
 
-	mu        sync.Mutex
-	buffer    []buffered
-	held      int // bytes of the buffered batches
-	committed []byte
-}
-
-type buffered struct {
-	batch *host.Batch
-	wm    sdk.Watermark
-	size  int
-}
-
-func newEpoch() *epoch { return &epoch{done: make(chan struct{})} }
+// errLost is the reason a checkpoint is refused after a pipeline lost a batch.
+var errLost = errors.New("a batch was cut off by the shutdown before its sinks got it; no checkpoint covers it, and it is read again at the next start")
 
 func (p *pipelineRunner) run(ctx context.Context) {
 	defer close(p.done)
@@ -76,6 +66,11 @@ func (p *pipelineRunner) run(ctx context.Context) {
 		switch it.kind {
 		case itemBarrier:
 			p.barrier(ctx, it.barrier)
+		case itemTick:
+			if it.done == nil { // the tick loop's, not Flush's
+				p.ticks.Add(-1)
+			}
+			p.process(ctx, it)
 		default:
 			p.process(ctx, it)
 		}
@@ -107,7 +102,15 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 				break
 			}
 			p.rt.metrics.eventsIn.WithLabelValues(st.inst.addr()).Add(float64(n))
-			b = st.process(ctx, b, wm)
+			out, err := st.process(ctx, b, wm)
+			if err != nil {
+				p.mu.Lock()
+				p.lost = true
+				p.mu.Unlock()
+				b = host.NewBatch(nil)
+				break
+			}
+			b = out
 			p.rt.metrics.eventsOut.WithLabelValues(st.inst.addr()).Add(float64(b.Len()))
 		}
 	}
@@ -126,134 +129,6 @@ func (p *pipelineRunner) process(ctx context.Context, it item) {
 	if it.done != nil {
 		close(it.done)
 	}
-}
-
-// process runs one batch through the stage's processor, restarting a crashed plugin and
-// replaying what it lost. A batch the processor rejects three times is dropped with an error
-// in the log: a poison batch must not stop detection.
-func (st *stage) process(ctx context.Context, b *host.Batch, wm sdk.Watermark) *host.Batch {
-	if st.keepsInputs() {
-		size := b.Size()
-		st.mu.Lock()
-		st.buffer = append(st.buffer, buffered{batch: b.Retain(), wm: wm, size: size})
-		st.held += size
-		full := st.held >= st.inst.rt.replayHold
-		st.mu.Unlock()
-		if full {
-			st.inst.rt.commitSoon()
-		}
-	}
-	for attempt := 1; ; attempt++ {
-		out, err := st.inst.processor().Process(ctx, b, wm)
-		if err == nil {
-			return out
-		}
-		if ctx.Err() != nil {
-			return host.NewBatch(nil)
-		}
-		restarted, rerr := st.inst.recover(ctx, err)
-		if rerr != nil {
-			return host.NewBatch(nil)
-		}
-		if restarted {
-			st.rebuild(ctx, true)
-			continue
-		}
-		if attempt >= 3 {
-			st.inst.logger.Error("processor rejected a batch three times; dropping it (the events reach no sink)",
-				"error", err, "events", b.Len())
-			st.inst.rt.metrics.droppedBatches.WithLabelValues(st.inst.addr()).Inc()
-			return host.NewBatch(nil)
-		}
-		st.inst.logger.Warn("processor failed on a batch; retrying", "error", err, "attempt", attempt)
-		if sleepCtx(ctx, time.Duration(attempt)*100*time.Millisecond) != nil {
-			return host.NewBatch(nil)
-		}
-	}
-}
-
-// keepsInputs reports whether the stage buffers its inputs for crash recovery: only stateful
-// processors whose snapshots are committed to a store (a replay keeps nothing).
-func (st *stage) keepsInputs() bool {
-	return st.inst.isStateful() && st.inst.rt.store != nil
-}
-
-// rebuild restores a restarted processor to its last committed snapshot and replays the
-// inputs since then (all but the current one, the last buffered, when exceptLast); their
-// outputs were already passed on and are dropped.
-func (st *stage) rebuild(ctx context.Context, exceptLast bool) {
-	if !st.keepsInputs() {
-		return
-	}
-	st.mu.Lock()
-	snap := st.committed
-	n := len(st.buffer)
-	if exceptLast && n > 0 {
-		n--
-	}
-	replay := append([]buffered(nil), st.buffer[:n]...)
-	for _, b := range replay {
-		b.batch.Retain() // a commit may drop them from the buffer meanwhile
-	}
-	st.mu.Unlock()
-	defer func() {
-		for _, b := range replay {
-			b.batch.Release()
-		}
-	}()
-	proc := st.inst.processor()
-	if len(snap) > 0 {
-		if err := proc.Restore(ctx, snap); err != nil {
-			st.inst.logger.Error("restoring the processor's state failed; it starts empty", "error", err)
-		}
-	}
-	for _, b := range replay {
-		if _, err := proc.Process(ctx, b.batch, b.wm); err != nil {
-			st.inst.logger.Error("replaying a batch into the restarted processor failed", "error", err)
-			return
-		}
-	}
-	if len(replay) > 0 {
-		st.inst.logger.Info("processor state rebuilt", "replayed_batches", len(replay))
-	}
-}
-
-// snapshot returns the processor's state, restarting it first if it crashed.
-func (st *stage) snapshot(ctx context.Context) ([]byte, int, error) {
-	for {
-		st.mu.Lock()
-		mark := len(st.buffer)
-		st.mu.Unlock()
-		b, err := st.inst.processor().Snapshot(ctx)
-		if err == nil {
-			return b, mark, nil
-		}
-		restarted, rerr := st.inst.recover(ctx, err)
-		if rerr != nil {
-			return nil, 0, rerr
-		}
-		if !restarted {
-			return nil, 0, err
-		}
-		// The restarted plugin lost everything after the last commit: bring it back, then
-		// snapshot again.
-		st.rebuild(ctx, false)
-	}
-}
-
-// commit records a committed snapshot and forgets the inputs it covers.
-func (st *stage) commit(snap []byte, mark int) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.committed = snap
-	if mark > len(st.buffer) {
-		mark = len(st.buffer)
-	}
-	for _, b := range st.buffer[:mark] {
-		b.batch.Release()
-		st.held -= b.size
-	}
-	st.buffer = append(st.buffer[:0:0], st.buffer[mark:]...)
 }
 
 // deliver hands the output of a batch to the sinks, each receiving the kinds it takes.
@@ -289,6 +164,8 @@ func (p *pipelineRunner) deliver(env *envelope, b *host.Batch, received time.Tim
 		if env != nil {
 			env.hold()
 		}
+		// The sink calls this exactly once, when it has accepted the batch; the epoch, and with
+		// it every checkpoint after this point, waits for it.
 		k.enqueue(sub, func() {
 			p.ackDelivery(ep)
 			if env != nil {
@@ -302,13 +179,12 @@ func (p *pipelineRunner) ackDelivery(ep *epoch) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ep.outstanding--
-	if ep.closed && ep.outstanding == 0 {
-		close(ep.done)
-	}
+	ep.settle()
 }
 
 // barrier snapshots the stateful processors at this point of the stream and closes the
-// current epoch; the barrier completes when every delivery of that epoch is accepted.
+// current epoch; the barrier's mark is drained when every delivery of this epoch and of
+// every epoch before it is accepted.
 func (p *pipelineRunner) barrier(ctx context.Context, b *barrier) {
 	res := pipelineMark{pipeline: p}
 	for _, st := range p.stages {
@@ -324,13 +200,23 @@ func (p *pipelineRunner) barrier(ctx context.Context, b *barrier) {
 		res.stages = append(res.stages, stageMark{stage: st, snapshot: snap, mark: mark})
 	}
 	p.mu.Lock()
-	old := p.epoch
-	p.epoch = newEpoch()
-	old.closed = true
-	if old.outstanding == 0 {
-		close(old.done)
+	if p.lost && res.err == nil {
+		res.err = errLost
 	}
+	old := p.epoch
+	p.epoch = old.successor()
+	old.closed = true
+	old.settle()
 	p.mu.Unlock()
 	res.drained = old.done
 	b.marks <- res
+}
+
+// sinkNames lists the pipeline's sinks for messages.
+func (p *pipelineRunner) sinkNames() string {
+	names := make([]string, len(p.sinks))
+	for i, k := range p.sinks {
+		names[i] = k.addr()
+	}
+	return strings.Join(names, ", ")
 }

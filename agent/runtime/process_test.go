@@ -305,3 +305,56 @@ pipeline "p" {
 		t.Fatalf("the processor was not rebuilt from the held batches:\n%s", logs)
 	}
 }
+
+// A sink plugin killed while idle shows in `tda state` at once, with a reason, before any
+// data arrives; the next line restarts it and the state is normal again.
+func TestKilledIdleSinkPluginShowsInTheStateAtOnce(t *testing.T) {
+	bins := agenttest.Build(t, "file", "jsonl")
+	a := agenttest.New(t, bins, `
+agent { data_dir = "DIR/data" }
+source "file" "in" {
+  paths = ["DIR/in/*.log"]
+}
+sink "jsonl" "out" {
+  path = "DIR/out.jsonl"
+}
+pipeline "p" {
+  from = [source.file.in]
+  to   = [sink.jsonl.out]
+}
+`)
+	if err := os.MkdirAll(a.Path("in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	input := a.Path("in", "app.log")
+	appendLines(t, input, 0, 10)
+	a.Start()
+	out := a.Path("out.jsonl")
+	agenttest.WaitFor(t, "the first lines", 30*time.Second, func() bool { return agenttest.CountLines(out) == 10 })
+	state := func() string {
+		// tda state exits 2 when the state is not normal.
+		code, stdout, stderr := agenttest.RunCLI(t, bins, a.Dir, "state", "-json", "-config", a.Config)
+		if code != 0 && code != 2 {
+			t.Fatalf("tda state: exit %d: %s", code, stderr)
+		}
+		return stdout
+	}
+	killPlugin(t, a, "tda-plugin-jsonl")
+	agenttest.WaitFor(t, "the exit in the state", 10*time.Second, func() bool {
+		s := state()
+		return strings.Contains(s, `"status": "degraded"`) && strings.Contains(s, "sink.jsonl.out") && strings.Contains(s, "exited")
+	})
+	appendLines(t, input, 10, 20)
+	agenttest.WaitFor(t, "the lines after the restart", 30*time.Second, func() bool { return agenttest.CountLines(out) == 20 })
+	var last string
+	deadline := time.Now().Add(10 * time.Second)
+	for last = state(); !strings.Contains(last, `"status": "normal"`); last = state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the state is still degraded after the restart:\n%s", last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := a.Stop(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, a.Logs())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,13 +38,21 @@ type Options struct {
 	// Observe, when set, sees every alert and audit event a pipeline hands to its sinks (the
 	// control panel keeps the system state from them). It must not block.
 	Observe func(pipeline string, e sdk.Event)
-	// ReplayHoldBytes is how many bytes of input a stateful processor's stage holds for
-	// replay before it asks for a checkpoint ahead of the interval (default 32 MiB).
+	// ReplayHoldBytes bounds the bytes of input a stateful processor's stage holds for replay
+	// (default 32 MiB): past it the stage asks for a checkpoint ahead of the interval and the
+	// processor's snapshot replaces the inputs held.
 	ReplayHoldBytes int
+	// ExitPollInterval is how often each instance's process is checked for an exit (default
+	// 100ms).
+	ExitPollInterval time.Duration
+	// CheckpointStallAfter is how long a periodic commit waits for the sinks before the state
+	// says the group's checkpoints are held back (default: ten checkpoint intervals, at
+	// least 30s).
+	CheckpointStallAfter time.Duration
 }
 
-// DefaultReplayHoldBytes bounds the input a stage holds between checkpoints: a commit lets
-// the held batches go, which bounds their memory and hands it back to the host for the next
+// DefaultReplayHoldBytes bounds the input a stage holds for replay: past it a snapshot
+// replaces the inputs, which bounds their memory and hands it back to the host for the next
 // batches while it is still warm.
 const DefaultReplayHoldBytes = 32 << 20
 
@@ -57,6 +66,12 @@ type Runtime struct {
 	tick     time.Duration
 	// replayHold is Options.ReplayHoldBytes.
 	replayHold int
+	exitPoll   time.Duration
+	stallAfter time.Duration
+	plan       *Plan
+	groups     []*group
+	// commitFault, when set (tests), fails checkpoint writes with what it returns.
+	commitFault atomic.Pointer[func() error]
 
 	health  *Health
 	metrics *metrics
@@ -68,9 +83,6 @@ type Runtime struct {
 	instances []*instance
 
 	dispatchMu sync.Mutex
-	commitMu   sync.Mutex
-	// commitNow asks the commit loop for a checkpoint before the interval is up.
-	commitNow chan struct{}
 
 	runCtx    context.Context
 	cancelRun context.CancelFunc
@@ -95,9 +107,16 @@ func New(opts Options) (*Runtime, error) {
 	if opts.ReplayHoldBytes <= 0 {
 		opts.ReplayHoldBytes = DefaultReplayHoldBytes
 	}
+	if opts.ExitPollInterval <= 0 {
+		opts.ExitPollInterval = 100 * time.Millisecond
+	}
+	if opts.CheckpointStallAfter <= 0 && opts.Config != nil {
+		opts.CheckpointStallAfter = max(10*opts.Config.Agent.CheckpointInterval, 30*time.Second)
+	}
 	rt := &Runtime{cfg: opts.Config, launcher: opts.Launcher, logger: opts.Logger, store: opts.Store,
-		live: opts.Live, tick: opts.TickInterval, replayHold: opts.ReplayHoldBytes, health: newHealth(), metrics: newMetrics(),
-		allEnded: make(chan struct{}), observe: opts.Observe, commitNow: make(chan struct{}, 1)}
+		live: opts.Live, tick: opts.TickInterval, replayHold: opts.ReplayHoldBytes, exitPoll: opts.ExitPollInterval,
+		stallAfter: opts.CheckpointStallAfter, health: newHealth(), metrics: newMetrics(),
+		allEnded: make(chan struct{}), observe: opts.Observe}
 	if err := rt.build(opts.Pipelines); err != nil {
 		return nil, err
 	}
@@ -106,13 +125,11 @@ func New(opts Options) (*Runtime, error) {
 
 func (rt *Runtime) build(only []string) error {
 	cfg := rt.cfg
-	want := map[string]bool{}
-	for _, n := range only {
-		if cfg.Pipeline(n) == nil {
-			return fmt.Errorf("no pipeline named %q", n)
-		}
-		want[n] = true
+	plan, err := BuildPlan(cfg, only)
+	if err != nil {
+		return err
 	}
+	rt.plan = plan
 	sinks := map[*config.Component]*sinkRunner{}
 	sources := map[*config.Component]*sourceRunner{}
 	var sinkFor func(c *config.Component) (*sinkRunner, error)
@@ -141,11 +158,16 @@ func (rt *Runtime) build(only []string) error {
 		}
 		return k, nil
 	}
-	for _, p := range cfg.Pipelines {
-		if len(want) > 0 && !want[p.Name] {
-			continue
-		}
-		pr := &pipelineRunner{rt: rt, name: p.Name, epoch: newEpoch(), done: make(chan struct{})}
+	for _, gp := range plan.Groups {
+		rt.groups = append(rt.groups, &group{rt: rt, name: gp.Name, now: make(chan struct{}, 1)})
+	}
+	for _, pp := range plan.Pipelines {
+		p := cfg.Pipeline(pp.Name)
+		g := rt.groups[pp.Group]
+		pr := &pipelineRunner{rt: rt, name: p.Name, epoch: newEpoch(), done: make(chan struct{}), group: g,
+			flow: newFlow(pp.MaxInflightBatches, pp.MaxInflightBytes), in: make(chan item, pp.InputCapacity)}
+		pr.flow.batchGauge = rt.metrics.inflightBatches.WithLabelValues(p.Name)
+		pr.flow.byteGauge = rt.metrics.inflightBytes.WithLabelValues(p.Name)
 		for _, r := range p.Through {
 			c := cfg.Component(r)
 			in, err := rt.newInstance(c)
@@ -153,7 +175,7 @@ func (rt *Runtime) build(only []string) error {
 				return err
 			}
 			rt.instances = append(rt.instances, in)
-			pr.stages = append(pr.stages, &stage{inst: in})
+			pr.stages = append(pr.stages, &stage{inst: in, hold: rt.replayHold, group: g})
 		}
 		for _, r := range p.To {
 			k, err := sinkFor(cfg.Component(r))
@@ -171,36 +193,26 @@ func (rt *Runtime) build(only []string) error {
 					return err
 				}
 				rt.instances = append(rt.instances, in)
-				s = &sourceRunner{rt: rt, inst: in, short: c.ShortName(), maxInflight: cfg.Agent.MaxInflight,
-					latest: map[string][]byte{}, done: make(chan struct{})}
-				if s.maxInflight < 1 {
-					s.maxInflight = config.DefaultMaxInflight
-				}
+				s = &sourceRunner{rt: rt, inst: in, short: c.ShortName(), latest: map[string][]byte{},
+					done: make(chan struct{})}
 				sources[c] = s
 				rt.sources = append(rt.sources, s)
+				g.sources = append(g.sources, s)
 			}
 			s.pipelines = append(s.pipelines, pr)
+			pr.flow.sources = append(pr.flow.sources, s)
 		}
+		g.pipelines = append(g.pipelines, pr)
 		rt.pipelines = append(rt.pipelines, pr)
-	}
-	// Size pipeline inputs so a dispatch never blocks: every source has at most maxInflight
-	// batches outstanding; ticks, barriers and injections add a few.
-	for _, pr := range rt.pipelines {
-		capacity := 64
-		for _, s := range rt.sources {
-			for _, sp := range s.pipelines {
-				if sp == pr {
-					capacity += s.maxInflight
-				}
-			}
-		}
-		pr.in = make(chan item, capacity)
 	}
 	for _, in := range rt.instances {
 		rt.health.register(in.addr())
 	}
 	return nil
 }
+
+// Plan returns the plan the runtime runs.
+func (rt *Runtime) Plan() *Plan { return rt.plan }
 
 // Health returns the components' health.
 func (rt *Runtime) Health() *Health { return rt.health }
@@ -262,13 +274,22 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	for _, s := range rt.sources {
 		go s.run(rt.runCtx)
 	}
+	for _, in := range rt.instances {
+		rt.wg.Add(1)
+		go func(in *instance) {
+			defer rt.wg.Done()
+			in.watch(rt.runCtx, rt.exitPoll)
+		}(in)
+	}
 	go rt.watchSources()
 	if rt.store != nil {
-		rt.loopsWG.Add(1)
-		go func() {
-			defer rt.loopsWG.Done()
-			rt.commitLoop()
-		}()
+		for _, g := range rt.groups {
+			rt.loopsWG.Add(1)
+			go func(g *group) {
+				defer rt.loopsWG.Done()
+				g.loop(rt.loopsCtx, rt.cfg.Agent.CheckpointInterval, rt.stallAfter)
+			}(g)
+		}
 	}
 	rt.logger.Info("pipelines running", "pipelines", len(rt.pipelines), "sources", len(rt.sources),
 		"sinks", len(rt.sinks))
@@ -298,7 +319,7 @@ func (rt *Runtime) restoreStage(ctx context.Context, p *pipelineRunner, st *stag
 		st.inst.logger.Error("restoring the saved state failed; starting empty", "error", err)
 		return nil
 	}
-	st.committed = snap
+	st.base = snap
 	st.inst.logger.Info("state restored", "bytes", len(snap))
 	return nil
 }
@@ -330,9 +351,12 @@ func (rt *Runtime) tickLoop(p *pipelineRunner) {
 			return
 		case now := <-t.C:
 			rt.dispatchMu.Lock()
-			select {
-			case p.in <- item{kind: itemTick, wm: sdk.Watermark{Time: now}}:
-			default: // the pipeline is busy; the next batch carries the time anyway
+			// At most maxQueuedTicks wait in the input, so ticks never take the room of
+			// batches, barriers and injections: a busy pipeline gets the time with its next
+			// batch anyway.
+			if p.ticks.Load() < maxQueuedTicks {
+				p.ticks.Add(1)
+				p.in <- item{kind: itemTick, wm: sdk.Watermark{Time: now}}
 			}
 			rt.dispatchMu.Unlock()
 		}
@@ -419,133 +443,6 @@ func (rt *Runtime) Flush(ctx context.Context) error {
 	return nil
 }
 
-// barrier collects each pipeline's mark for one checkpoint.
-type barrier struct {
-	marks chan pipelineMark
-}
-
-type pipelineMark struct {
-	pipeline *pipelineRunner
-	stages   []stageMark
-	drained  chan struct{}
-	err      error
-}
-
-type stageMark struct {
-	stage    *stage
-	snapshot []byte
-	mark     int
-}
-
-func (rt *Runtime) commitLoop() {
-	t := time.NewTicker(rt.cfg.Agent.CheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-rt.loopsCtx.Done():
-			return
-		case <-t.C:
-		case <-rt.commitNow:
-			t.Reset(rt.cfg.Agent.CheckpointInterval)
-		}
-		if err := rt.Commit(rt.loopsCtx); err != nil && !errors.Is(err, context.Canceled) {
-			rt.logger.Error("checkpoint failed; the next one will retry", "error", err)
-		}
-	}
-}
-
-// commitSoon asks for a checkpoint ahead of the interval; a request made while one is
-// pending is the same request.
-func (rt *Runtime) commitSoon() {
-	select {
-	case rt.commitNow <- struct{}{}:
-	default:
-	}
-}
-
-// Commit marks every pipeline, waits until everything before the mark is accepted by the
-// sinks, and stores the processors' snapshots and the sources' checkpoints in one
-// transaction.
-func (rt *Runtime) Commit(ctx context.Context) error {
-	if rt.store == nil {
-		return nil
-	}
-	rt.commitMu.Lock()
-	defer rt.commitMu.Unlock()
-	start := time.Now()
-	b := &barrier{marks: make(chan pipelineMark, len(rt.pipelines))}
-	positions := make([]uint64, len(rt.sources))
-	rt.dispatchMu.Lock()
-	for i, s := range rt.sources {
-		positions[i] = s.position()
-	}
-	for _, p := range rt.pipelines {
-		p.in <- item{kind: itemBarrier, barrier: b}
-	}
-	rt.dispatchMu.Unlock()
-
-	marks := make([]pipelineMark, 0, len(rt.pipelines))
-	for range rt.pipelines {
-		select {
-		case m := <-b.marks:
-			marks = append(marks, m)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	for _, m := range marks {
-		select {
-		case <-m.drained:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if m.err != nil {
-			return fmt.Errorf("pipeline %s: %w", m.pipeline.name, m.err)
-		}
-	}
-	cps := make([]map[string]sdk.Checkpoint, len(rt.sources))
-	for i, s := range rt.sources {
-		cps[i] = s.committable(positions[i])
-	}
-	err := rt.store.Update(func(tx *state.Tx) error {
-		for _, m := range marks {
-			for _, sm := range m.stages {
-				if err := tx.Put(rt.snapshotPath(m.pipeline), []byte(sm.stage.inst.addr()), sm.snapshot); err != nil {
-					return err
-				}
-			}
-		}
-		for i, s := range rt.sources {
-			for key, c := range cps[i] {
-				var err error
-				if c.Delete {
-					err = tx.Delete(rt.checkpointPath(s), []byte(key))
-				} else {
-					err = tx.Put(rt.checkpointPath(s), []byte(key), c.Value)
-				}
-				if err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	for _, m := range marks {
-		for _, sm := range m.stages {
-			sm.stage.commit(sm.snapshot, sm.mark)
-		}
-	}
-	for i, s := range rt.sources {
-		s.committed(positions[i])
-	}
-	rt.metrics.commits.Inc()
-	rt.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-	return nil
-}
-
 // Stop drains: sources stop first and their last batches flow through; a final checkpoint is
 // committed once the sinks accepted everything; then processors and sinks are closed and
 // every plugin process ends. ctx bounds the whole drain.
@@ -572,6 +469,8 @@ func (rt *Runtime) stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%s did not stop in time", s.addr()))
 		}
 	}
+	// The final checkpoint of every group, side by side: a group whose sink does not accept
+	// in time commits nothing past what its sinks accepted; the others commit everything.
 	if err := rt.Commit(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
 	}

@@ -11,10 +11,13 @@ import (
 	"github.com/tda-dev/tda/sdk/host"
 )
 
-// envelope tracks one source batch until every sink fed by it has accepted its share.
+// envelope tracks one source batch in one pipeline until every sink of the pipeline has
+// accepted its share: then the pipeline's flow budget gets the batch back and the source may
+// be granted another credit. It starts held once by the pipeline's processing.
 type envelope struct {
 	src      *sourceRunner
-	seq      uint64
+	flow     *flow
+	size     int
 	received time.Time
 	pending  atomic.Int32
 }
@@ -23,33 +26,48 @@ func (e *envelope) hold() { e.pending.Add(1) }
 
 func (e *envelope) release() {
 	if e.pending.Add(-1) == 0 {
-		e.src.acked()
+		e.flow.done(e.src, e.size)
+		// The bytes freed may make room for any source of the pipeline, not only this one.
+		for _, s := range e.flow.sources {
+			s.regrant()
+		}
 	}
 }
 
-// cpUpdate is the checkpoint entries a batch carried.
-type cpUpdate struct {
-	seq uint64
-	cps []sdk.Checkpoint
+// cpSegment is the checkpoint entries of a run of batches, coalesced by key.
+type cpSegment struct {
+	upTo    uint64 // the sequence of the last batch of the run
+	entries map[string]sdk.Checkpoint
 }
 
 // sourceRunner reads one source, dispatches its batches to the pipelines it feeds and keeps
-// its checkpoints: latest (everything dispatched, used to resume after a plugin crash) and
-// pending (not yet committed to the state store).
+// its checkpoints.
+//
+// What a source's committed checkpoint means: every batch up to it was accepted by every sink
+// of every pipeline the source feeds (see checkpoint.go). When one of those pipelines is
+// slower, the others may have processed and delivered batches past the checkpoint; after a
+// crash of the agent they are read again by all the pipelines (sinks de-duplicate alerts,
+// and processors restart from the snapshot committed with the checkpoint, so they count each
+// line once). The source keeps its checkpoints: latest (everything dispatched, used to resume after a plugin crash), and
+// the entries not yet committed to the state store, in at most two segments: sealed (up to
+// the group's pending checkpoint barrier) and open (since). Both are maps by key, so what a
+// source keeps uncommitted is bounded by its number of keys, however long commits fail.
 type sourceRunner struct {
-	rt          *Runtime
-	inst        *instance
-	short       string
-	pipelines   []*pipelineRunner
-	maxInflight int
+	rt        *Runtime
+	inst      *instance
+	short     string
+	pipelines []*pipelineRunner
 
-	mu       sync.Mutex
-	latest   map[string][]byte
-	pending  []cpUpdate
-	seq      uint64
-	inflight int
+	mu     sync.Mutex
+	latest map[string][]byte
+	sealed *cpSegment
+	open   map[string]sdk.Checkpoint
+	seq    uint64
+	// outstanding is the credits granted to the current reader and not yet used.
+	outstanding int
+	// avgSize is a moving average of the source's batch sizes, for byte credits.
+	avgSize  int
 	reader   host.Reader
-	opening  bool
 	stopping bool
 	ended    bool
 
@@ -72,15 +90,18 @@ func (s *sourceRunner) run(ctx context.Context) {
 		for k, v := range s.latest {
 			cps[k] = v
 		}
-		credits := s.maxInflight - s.inflight
-		s.opening = true
+		// A new reader starts with the credits that fit now; acks meanwhile wait for it.
+		s.outstanding = 0
+		credits := s.roomLocked()
+		s.outstanding = credits
 		s.mu.Unlock()
 
-		reader, err := s.inst.source().Read(ctx, cps, credits)
+		// Opening the stream is a call to the plugin: it has the call deadline. The stream
+		// itself lives as long as ctx.
+		openCtx, cancel := s.inst.callContext(ctx)
+		reader, err := s.openStream(ctx, openCtx, cps, credits)
+		cancel()
 		if err != nil {
-			s.mu.Lock()
-			s.opening = false
-			s.mu.Unlock()
 			if ctx.Err() != nil {
 				return
 			}
@@ -90,17 +111,15 @@ func (s *sourceRunner) run(ctx context.Context) {
 			continue
 		}
 		s.mu.Lock()
-		s.opening = false
 		s.reader = reader
-		if extra := (s.maxInflight - s.inflight) - credits; extra > 0 {
-			_ = reader.Grant(extra)
-		}
 		stopping := s.stopping
 		s.mu.Unlock()
+		// A new stream reports its own status: what the previous one said no longer holds.
+		s.rt.health.setStatus(s.addr(), true, "")
+		s.regrant()
 		if stopping {
 			_ = reader.Stop()
 		}
-		s.rt.health.set(s.addr(), true, "")
 
 		for {
 			msg, err := reader.Recv()
@@ -126,9 +145,13 @@ func (s *sourceRunner) run(ctx context.Context) {
 				}
 				break
 			}
+			if failures > 0 {
+				// Reading again: whatever made the runner report the source failing is over.
+				s.rt.health.set(s.addr(), true, "")
+			}
 			failures = 0
 			if msg.Status != nil {
-				s.rt.health.set(s.addr(), msg.Status.Healthy, msg.Status.Reason)
+				s.rt.health.setStatus(s.addr(), msg.Status.Healthy, msg.Status.Reason)
 				if msg.Status.Healthy {
 					s.inst.logger.Info("source healthy", "reason", msg.Status.Reason)
 				} else {
@@ -137,7 +160,39 @@ func (s *sourceRunner) run(ctx context.Context) {
 				continue
 			}
 			s.dispatch(msg.Batch, msg.Checkpoints)
+			// The batch refined the source's usual size: the budget may fit more credits.
+			s.regrant()
 		}
+	}
+}
+
+// openStream opens the stream: the plugin's Read answers within openCtx's deadline, but the stream
+// runs under ctx. The gRPC client binds a stream to the context it was opened with, so the
+// deadline is enforced by abandoning a Read that does not answer in time.
+func (s *sourceRunner) openStream(ctx, openCtx context.Context, cps map[string][]byte, credits int) (host.Reader, error) {
+	if _, ok := openCtx.Deadline(); !ok {
+		return s.inst.source().Read(ctx, cps, credits)
+	}
+	type result struct {
+		r   host.Reader
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r, err := s.inst.source().Read(ctx, cps, credits)
+		ch <- result{r, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.r, res.err
+	case <-openCtx.Done():
+		go func() {
+			// The abandoned Read is stopped as soon as it answers.
+			if res := <-ch; res.r != nil {
+				_ = res.r.Stop()
+			}
+		}()
+		return nil, fmt.Errorf("open the source's stream: %w", openCtx.Err())
 	}
 }
 
@@ -153,90 +208,145 @@ func (s *sourceRunner) recoverOrWait(ctx context.Context, err error, failures *i
 	}
 	*failures++
 	delay := backoff(*failures, 500*time.Millisecond, 30*time.Second)
-	s.rt.health.set(s.addr(), false, fmt.Sprintf("source failed: %v", err))
+	s.rt.health.set(s.addr(), false, fmt.Sprintf("source failed: %v; tda reads again in %s", err, delay.Round(time.Millisecond)))
 	s.inst.logger.Error("source failed; reading again", "error", err, "in", delay)
 	return sleepCtx(ctx, delay) == nil
 }
 
 // dispatch hands a batch to every pipeline the source feeds, atomically with respect to
-// checkpoint barriers.
+// checkpoint barriers: a barrier is either before the batch in every pipeline or after it
+// in every pipeline.
 func (s *sourceRunner) dispatch(b *host.Batch, cps []sdk.Checkpoint) {
 	if b == nil {
 		b = host.NewBatch(nil)
 	}
+	size := b.Size()
 	s.rt.dispatchMu.Lock()
 	defer s.rt.dispatchMu.Unlock()
 	s.mu.Lock()
 	s.seq++
-	seq := s.seq
-	s.inflight++
+	if s.avgSize == 0 {
+		s.avgSize = size
+	} else {
+		s.avgSize += (size - s.avgSize) / 8
+	}
+	if s.outstanding > 0 {
+		s.outstanding--
+	}
 	for _, c := range cps {
 		if c.Delete {
 			delete(s.latest, c.Key)
 		} else {
 			s.latest[c.Key] = c.Value
 		}
-	}
-	if len(cps) > 0 {
-		s.pending = append(s.pending, cpUpdate{seq: seq, cps: cps})
+		if s.open == nil {
+			s.open = map[string]sdk.Checkpoint{}
+		}
+		s.open[c.Key] = c
 	}
 	s.mu.Unlock()
 	s.rt.metrics.eventsOut.WithLabelValues(s.addr()).Add(float64(b.Len()))
-	env := &envelope{src: s, seq: seq, received: time.Now()}
-	env.pending.Store(int32(len(s.pipelines)))
+	now := time.Now()
 	for i, p := range s.pipelines {
 		pb := b
 		if i > 0 {
 			pb = b.Share()
 		}
+		env := &envelope{src: s, flow: p.flow, size: size, received: now}
+		env.pending.Store(1)
+		p.flow.add(s, size)
 		p.in <- item{kind: itemBatch, env: env, batch: pb}
 	}
 }
 
-// acked is called when every sink accepted a batch: the source gets its credit back.
-func (s *sourceRunner) acked() {
-	s.mu.Lock()
-	s.inflight--
-	r := s.reader
-	opening := s.opening
-	s.mu.Unlock()
-	if r != nil && !opening {
-		_ = r.Grant(1)
+// roomLocked returns the credits the source may be granted now: what fits in every
+// pipeline it feeds. s.mu is held.
+func (s *sourceRunner) roomLocked() int {
+	n := -1
+	for _, p := range s.pipelines {
+		if r := p.flow.room(s, s.outstanding, s.avgSize); n < 0 || r < n {
+			n = r
+		}
 	}
+	if n < 0 {
+		n = 0
+	}
+	return n
 }
 
-// position returns the sequence of the last dispatched batch.
-func (s *sourceRunner) position() uint64 {
+// regrant gives the reader the credits that fit in every pipeline the source feeds; called
+// when a pipeline accepted one of its batches and when a reader opens.
+func (s *sourceRunner) regrant() {
+	s.mu.Lock()
+	r := s.reader
+	if r == nil {
+		s.mu.Unlock()
+		return
+	}
+	n := s.roomLocked()
+	if n <= 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.outstanding += n
+	s.mu.Unlock()
+	_ = r.Grant(n)
+}
+
+// seal closes the open segment at the last dispatched batch and returns its sequence: the
+// source's position at a checkpoint barrier. Called under dispatchMu when no checkpoint of
+// the source's group is pending, so an older sealed segment belongs to a barrier that was
+// given up and the new one, covering more, absorbs it.
+func (s *sourceRunner) seal() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.open) > 0 {
+		if s.sealed == nil {
+			s.sealed = &cpSegment{entries: s.open}
+		} else {
+			for k, c := range s.open {
+				s.sealed.entries[k] = c
+			}
+		}
+		s.open = nil
+	}
+	if s.sealed != nil {
+		s.sealed.upTo = s.seq
+	}
 	return s.seq
 }
 
-// committable returns the checkpoint entries of batches up to seq, coalesced by key.
+// committable returns the checkpoint entries of the batches up to seq (a sealed position).
 func (s *sourceRunner) committable(seq uint64) map[string]sdk.Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]sdk.Checkpoint{}
-	for _, u := range s.pending {
-		if u.seq > seq {
-			break
-		}
-		for _, c := range u.cps {
-			out[c.Key] = c
+	if s.sealed != nil && s.sealed.upTo <= seq {
+		for k, c := range s.sealed.entries {
+			out[k] = c
 		}
 	}
 	return out
 }
 
-// committed drops the pending entries up to seq.
+// committed forgets the entries committed up to seq.
 func (s *sourceRunner) committed(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := 0
-	for i < len(s.pending) && s.pending[i].seq <= seq {
-		i++
+	if s.sealed != nil && s.sealed.upTo <= seq {
+		s.sealed = nil
 	}
-	s.pending = append(s.pending[:0:0], s.pending[i:]...)
+}
+
+// uncommitted returns the number of checkpoint entries held for a later commit.
+func (s *sourceRunner) uncommitted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.open)
+	if s.sealed != nil {
+		n += len(s.sealed.entries)
+	}
+	return n
 }
 
 // stop asks the source to finish; run returns once it has.

@@ -5,6 +5,8 @@
 package detect
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -20,11 +22,27 @@ const Version = "0.2.0"
 // parseFields are the attributes both processors take to configure parsing.
 var parseFields = []sdk.Field{
 	{Name: "timezone", Type: sdk.TypeString, Default: "UTC",
-		Description: "Time zone (IANA name) of log formats whose timestamps carry none: Werkzeug, the Flask logger, Spring Boot 2, Python's basic format."},
+		Description: "Time zone (IANA name) of log formats whose timestamps carry none: Werkzeug, the Flask logger, Spring Boot 2, Python's basic format, syslog."},
 	{Name: "login_paths", Type: sdk.TypeStringList,
 		Description: "Path segments that make a 401/403 response to a POST a failed login (default: login, signin, sign_in, sign-in, authenticate, token, session, sessions)."},
 	{Name: "audit_events", Type: sdk.TypeStringList,
 		Description: "More event words recognised in audit lines (`invoice_voided key=value ...`), besides the built-in ones."},
+	{Name: "gunicorn_formats", Type: sdk.TypeStringList,
+		Description: "The app's gunicorn access_log_format strings, as written in its gunicorn config (e.g. `%({x-forwarded-for}i)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"`, JSON formats too); tried in order before the built-in formats. Each needs %(s)s and %(r)s (or %(m)s and %(U)s)."},
+	{Name: "trusted_proxies", Type: sdk.TypeStringList,
+		Description: "CIDRs (or addresses) of the app's own proxies and load balancers. The client IP of an access line is the right-most address of its X-Forwarded-For chain (and peer) that is not in one of them (default: none, the right-most address)."},
+}
+
+var routeBlock = sdk.Block{
+	Name: "route", Repeated: true,
+	Description: "What an access line means when the line alone cannot say it (a failed form login re-rendered with 200, endpoints named in another language). Routes are checked in order before the built-in heuristics; the first match decides.",
+	Spec: &sdk.Spec{Fields: []sdk.Field{
+		{Name: "method", Type: sdk.TypeString, Description: "HTTP method(s), several separated by | (\"POST|PUT\"); empty or \"*\" matches any."},
+		{Name: "path", Type: sdk.TypeString, Required: true, Description: "Path pattern: literal segments, `:name` (one segment, captured as field name), `*` (one segment), a final `**` (the rest). The query string is ignored."},
+		{Name: "status", Type: sdk.TypeIntList, Description: "Statuses matched (e.g. [200]); empty matches any."},
+		{Name: "event", Type: sdk.TypeString, Required: true, Description: "Event type a matching line yields; \"none\" makes it no event (the built-in heuristics are skipped)."},
+		{Name: "fields", Type: sdk.TypeStringMap, Description: "Fields set on the event: a literal, or \":name\" for a capture of the path (e.g. { user_id = \":id\" })."},
+	}},
 }
 
 var parserBlock = sdk.Block{
@@ -48,7 +66,7 @@ func OverrideSpec() *sdk.Spec {
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override declared without a ttl."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted; longer ttls are cut to it."},
 		),
-		Blocks:  []sdk.Block{parserBlock},
+		Blocks:  []sdk.Block{parserBlock, routeBlock},
 		Example: `processor "override" "flags" {}`,
 	}
 }
@@ -69,7 +87,7 @@ func RulesSpec() *sdk.Spec {
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override line without a ttl, when no override processor runs before."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted."},
 		),
-		Blocks: []sdk.Block{parserBlock, {
+		Blocks: []sdk.Block{parserBlock, routeBlock, {
 			Name: "rule", Labels: []string{"name"}, Repeated: true, Required: true,
 			Description: "A detection rule.",
 			Spec: &sdk.Spec{
@@ -124,6 +142,9 @@ func ParseOptions(c *sdk.Config) (parse.Options, error) {
 		o.LoginPaths = c.StringList("login_paths")
 	}
 	o.ExtraEvents = c.StringList("audit_events")
+	if err := accessOptions(c, &o); err != nil {
+		return o, err
+	}
 	for _, b := range c.Blocks("parser") {
 		p, err := parse.NewCustom(b.Label("name"), b.String("regex"), b.String("event"),
 			b.StringList("contains"), b.String("time_layout"))
@@ -213,4 +234,46 @@ func ParseRules(c *sdk.Config) ([]*rules.Rule, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// accessOptions reads the attributes about access lines: gunicorn formats, trusted proxies
+// and route blocks.
+func accessOptions(c *sdk.Config, o *parse.Options) error {
+	for i, f := range c.StringList("gunicorn_formats") {
+		af, err := parse.CompileGunicornFormat(f)
+		if err != nil {
+			var fe *parse.FormatError
+			d := &sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Invalid gunicorn format",
+				Path: append(c.Path(), "gunicorn_formats", fmt.Sprintf("#%d", i))}
+			if errors.As(err, &fe) {
+				d.Detail = fmt.Sprintf("Format %d, %v. %s.", i+1, fe, strings.TrimSuffix(fe.Hint, "."))
+			} else {
+				d.Detail = fmt.Sprintf("Format %d: %v.", i+1, err)
+			}
+			return d
+		}
+		o.AccessFormats = append(o.AccessFormats, af)
+	}
+	tp, err := parse.ParseTrustedProxies(c.StringList("trusted_proxies"))
+	if err != nil {
+		return c.Errorf("trusted_proxies", "%v", err)
+	}
+	o.TrustedProxies = tp
+	for _, b := range c.Blocks("route") {
+		var status []int
+		for _, s := range b.IntList("status") {
+			status = append(status, int(max(min(s, 1000), -1))) // out of range: NewRoute says so
+		}
+		r, err := parse.NewRoute(b.String("method"), b.String("path"), status, b.String("event"), b.StringMap("fields"))
+		if err != nil {
+			attr := ""
+			var re *parse.RouteError
+			if errors.As(err, &re) {
+				attr = re.Attr
+			}
+			return b.Errorf(attr, "%v", err)
+		}
+		o.Routes = append(o.Routes, r)
+	}
+	return nil
 }

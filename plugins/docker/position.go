@@ -3,6 +3,7 @@ package docker
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,6 +32,20 @@ type position struct {
 	// From is the timestamp of the oldest line still being assembled from fragments when the
 	// position was taken; reading resumes there so that line arrives whole. 0 when none.
 	From int64 `json:"from,omitempty"`
+	// Epoch and Seq number the lines for the file sinks (package logpos). Epoch names a
+	// reading by its first line (Docker's timestamp in base 36 and the line's rank among those
+	// so stamped); Seq is the number of the last line delivered in it, counting from 1 in the
+	// log's order. The log's order after a given line never changes, so a reading that starts
+	// at the same line numbers every line the same way, and a line delivered again after a
+	// crash gets the number it had. Whatever breaks that (the position's own line gone from
+	// the log) clears Epoch: the next line starts a new reading.
+	Epoch string `json:"epoch,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
+}
+
+// stream is the log_position stream of the position's reading.
+func (p position) stream() string {
+	return shortID(p.ID) + "." + p.Epoch
 }
 
 func (p position) encode() []byte {
@@ -63,9 +78,14 @@ func (p position) since() string {
 	return fmt.Sprint(from/int64(time.Second) - 1)
 }
 
-// advance moves the position past a delivered line stamped ts, the occ-th line so stamped.
+// advance moves the position past a delivered line stamped ts, the occ-th line so stamped,
+// and numbers it; the first line of a reading names its epoch.
 func (p *position) advance(ts int64, occ int) {
 	p.TS, p.N = ts, occ
+	if p.Epoch == "" {
+		p.Epoch, p.Seq = strconv.FormatInt(ts, 36)+"."+strconv.Itoa(occ), 0
+	}
+	p.Seq++
 }
 
 // occurrenceWindow is how many distinct recent timestamps an occurrences counter remembers:
@@ -113,6 +133,9 @@ type resumeFilter struct {
 	// held are lines stamped after the position met before the position's own line; they were
 	// delivered before it unless that line is gone from the log.
 	held []logLine
+	// lost is set when the position's own line was not found: what follows is not the
+	// continuation of the reading the position numbered.
+	lost bool
 }
 
 func newResumeFilter(p position) *resumeFilter {
@@ -140,7 +163,7 @@ func (f *resumeFilter) push(l logLine, occ int, out []logLine) []logLine {
 		return out
 	case ts > f.ts+int64(seekGiveUp):
 		out = append(out, f.held...)
-		f.seeking, f.held, f.n = false, nil, -1
+		f.seeking, f.held, f.n, f.lost = false, nil, -1, true
 		return append(out, l)
 	default:
 		f.held = append(f.held, l)
@@ -152,6 +175,9 @@ func (f *resumeFilter) push(l logLine, occ int, out []logLine) []logLine {
 // line never came.
 func (f *resumeFilter) end(out []logLine) []logLine {
 	if f.seeking {
+		if len(f.held) > 0 {
+			f.lost = true
+		}
 		out = append(out, f.held...)
 		f.held = nil
 	}

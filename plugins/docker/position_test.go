@@ -163,3 +163,84 @@ func TestOccurrences(t *testing.T) {
 		t.Fatalf("a timestamp older than the window starts over, got %d", n)
 	}
 }
+
+// numberLog reads log from pos as the tailer does and returns each delivered line's
+// log_position, by line text.
+func numberLog(pos position, log []logLine) map[string]string {
+	f := newResumeFilter(pos)
+	var occ occurrences
+	got := map[string]string{}
+	renumbered := false
+	add := func(lines []logLine) {
+		if f.lost && !renumbered && len(lines) > 0 {
+			pos.Epoch, renumbered = "", true
+		}
+		for _, l := range lines {
+			pos.advance(l.ts.UnixNano(), l.occ)
+			got[string(l.line)] = pos.stream() + ":" + fmt.Sprint(pos.Seq)
+		}
+	}
+	for _, l := range log {
+		l.occ = occ.count(l.ts.UnixNano())
+		add(f.push(l, l.occ, nil))
+	}
+	add(f.end(nil))
+	return got
+}
+
+// TestLinePositionsSurviveAResume: a line delivered again from any earlier checkpoint gets the
+// log_position it had, so a file sink recognises it; a reading whose position's line is gone
+// from the log starts a new stream, so no number is reused for another line.
+func TestLinePositionsSurviveAResume(t *testing.T) {
+	sec := int64(time.Second)
+	stamps := []int64{5, 5, 7, 6, 7, 7, 9, 8, 8, 12, 4 * sec, 4 * sec, 9 * sec}
+	var log []logLine
+	for i, ts := range stamps {
+		log = append(log, logLine{ts: time.Unix(0, ts), line: []byte(fmt.Sprint("line ", i))})
+	}
+	first := numberLog(position{ID: "0123456789abcdef"}, log)
+	if len(first) != len(log) {
+		t.Fatalf("numbered %d lines of %d", len(first), len(log))
+	}
+	seen := map[string]bool{}
+	for _, v := range first {
+		if seen[v] {
+			t.Fatalf("position %s given twice in one reading: %v", v, first)
+		}
+		seen[v] = true
+	}
+	// Checkpoints after every line, as the tailer takes them.
+	pos := position{ID: "0123456789abcdef"}
+	var occ occurrences
+	for i, l := range log {
+		pos.advance(l.ts.UnixNano(), occ.count(l.ts.UnixNano()))
+		cp, err := decodePosition(pos.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := numberLog(cp, log)
+		if len(again) != len(log)-i-1 {
+			t.Fatalf("resumed after line %d: %d lines delivered, want %d", i, len(again), len(log)-i-1)
+		}
+		for line, p := range again {
+			if first[line] != p {
+				t.Fatalf("resumed after line %d: %q numbered %s, first numbered %s", i, line, p, first[line])
+			}
+		}
+	}
+	// The checkpoint's own line rotated away: the lines kept are delivered under a new stream.
+	cp := position{ID: "0123456789abcdef"}
+	var o2 occurrences
+	for _, l := range log[:3] {
+		cp.advance(l.ts.UnixNano(), o2.count(l.ts.UnixNano()))
+	}
+	rotated := numberLog(cp, log[9:])
+	if len(rotated) != len(log)-9 {
+		t.Fatalf("after rotation: %d lines, want %d", len(rotated), len(log)-9)
+	}
+	for line, p := range rotated {
+		if p == first[line] || seen[p] {
+			t.Fatalf("after rotation %q reuses position %s", line, p)
+		}
+	}
+}

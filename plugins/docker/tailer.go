@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/errdefs"
 
+	"github.com/tda-dev/tda/plugins/internal/logpos"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -215,7 +216,13 @@ func (t *tailer) read(ctx context.Context, info container.InspectResponse, follo
 		group, groupBytes = nil, 0
 		return nil
 	}
+	renumbered := false
 	add := func(lines []logLine) error {
+		if filter.lost && !renumbered && len(lines) > 0 {
+			// The position's own line is gone from the log: the lines from here on are not
+			// the continuation of the numbered reading, so they start a new one.
+			pos.Epoch, renumbered = "", true
+		}
 		for _, l := range lines {
 			if tty && !t.r.set.stdout {
 				continue
@@ -226,10 +233,11 @@ func (t *tailer) read(ctx context.Context, info container.InspectResponse, follo
 				pos.From = since.UnixNano()
 			}
 			ev := sdk.Event{Time: l.ts, Kind: sdk.KindLog, Stream: l.stream, Line: l.line,
-				Fields: make(map[string]string, len(fields)+1)}
+				Fields: make(map[string]string, len(fields)+2)}
 			for k, v := range fields {
 				ev.Fields[k] = v
 			}
+			ev.Fields[logpos.Field] = logpos.Format(pos.stream(), pos.Seq)
 			if l.continued {
 				ev.Fields["continued"] = "true"
 			}

@@ -316,7 +316,7 @@ func (s *Sink) send(ctx context.Context, msg []byte) error {
 	}
 	if accepted == 0 {
 		_ = c.Reset()
-		return sdk.Permanent(fmt.Errorf("%s refused every recipient: %s", s.addr, strings.Join(refused, "; ")))
+		return sdk.Permanent(fmt.Errorf("%s refused every recipient: %s; fix to", s.addr, strings.Join(refused, "; ")))
 	}
 	w, err := c.Data()
 	if err != nil {
@@ -376,10 +376,7 @@ func (s *Sink) smtpError(step string, err error) error {
 	if errors.As(err, &te) {
 		e := fmt.Errorf("%s: %s replied %d %s", step, s.addr, te.Code, headerText(te.Msg))
 		if te.Code >= 500 {
-			if strings.HasPrefix(step, "AUTH") {
-				return sdk.Permanent(fmt.Errorf("%w; check username and password", e))
-			}
-			return sdk.Permanent(e)
+			return sdk.Permanent(fmt.Errorf("%w; %s", e, refusalFix(step)))
 		}
 		return e
 	}
@@ -387,6 +384,21 @@ func (s *Sink) smtpError(step string, err error) error {
 		return sdk.Permanent(fmt.Errorf("%s: %w", step, err))
 	}
 	return fmt.Errorf("%s with %s: %w", step, s.addr, err)
+}
+
+// refusalFix says what to change after a 5xx reply to step.
+func refusalFix(step string) string {
+	switch {
+	case strings.HasPrefix(step, "AUTH"):
+		return "check username and password"
+	case step == "MAIL FROM":
+		return "the server refuses the sender: fix from"
+	case strings.HasPrefix(step, "RCPT TO"):
+		return "fix to"
+	case step == "DATA" || step == "message" || step == "end of message":
+		return "the server refuses the message: check its size limit and its policy for from"
+	}
+	return "check server and tls"
 }
 
 // tlsError makes certificate problems permanent: they need the operator (ca_file, server).

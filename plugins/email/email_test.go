@@ -260,6 +260,7 @@ func TestServerAnswersMapToOutcomes(t *testing.T) {
 		password  string
 		want      string // ok, permanent, transient
 		delivered []string
+		fix       string // in a permanent error: what to change
 	}{
 		{name: "accepted", want: "ok", delivered: []string{"oncall@example.com", "dba@example.com"}},
 		{name: "one recipient refused", rcpt: func(to string) error {
@@ -268,16 +269,17 @@ func TestServerAnswersMapToOutcomes(t *testing.T) {
 			}
 			return nil
 		}, want: "ok", delivered: []string{"oncall@example.com"}},
-		{name: "every recipient refused", rcpt: func(string) error { return badRcpt }, want: "permanent"},
+		{name: "every recipient refused", rcpt: func(string) error { return badRcpt }, want: "permanent", fix: `no such user"; fix to`},
 		{name: "recipient deferred", rcpt: func(to string) error {
 			if to == "dba@example.com" {
 				return tempRcpt
 			}
 			return nil
 		}, want: "transient"},
-		{name: "message refused", data: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}, want: "permanent"},
+		{name: "message refused", data: &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}, want: "permanent",
+			fix: "content rejected; the server refuses the message: check its size limit and its policy for from"},
 		{name: "message deferred", data: &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "mailbox full"}, want: "transient"},
-		{name: "wrong password", password: "wrong", want: "permanent"},
+		{name: "wrong password", password: "wrong", want: "permanent", fix: "; check username and password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,6 +292,9 @@ func TestServerAnswersMapToOutcomes(t *testing.T) {
 			s := sdktest.NewSink(t, email.Component(), hcl, sdktest.WithMode(sdktest.Direct))
 			err := s.Write(alert("bulk_deletion", ""))
 			checkOutcome(t, err, tt.want)
+			if tt.fix != "" && !strings.Contains(err.Error(), tt.fix) {
+				t.Fatalf("error %q does not say %q", err, tt.fix)
+			}
 			got := m.Received()
 			if tt.delivered == nil {
 				if len(got) != 0 {

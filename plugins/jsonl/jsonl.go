@@ -1,7 +1,8 @@
 // Package jsonl is the sink that appends events as JSON lines to a file: tda's audit trail of
 // alerts (alerts/alerts.jsonl) and a plain event archive. Every batch is fsynced before it is
 // acknowledged, a retried batch is never written twice, a torn tail left by a crash is
-// repaired on open, and the file rotates by size.
+// repaired on open, what a replay sends again (alert records, positioned lines) is
+// recognised from the file itself, and the file rotates by size.
 package jsonl
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tda-dev/tda/plugins/internal/logpos"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -25,8 +27,9 @@ var Spec = &sdk.Spec{
 	Summary: "Appends events as JSON lines to a file (the audit trail of alerts).",
 	Description: "Each event is written in tda's canonical JSON form, one per line. A batch is " +
 		"fsynced before the agent is told it is stored, a retried batch is written once, a line " +
-		"torn by a crash is removed on open (the agent sends that batch again), and the file " +
-		"rotates when it would grow past max_bytes.",
+		"torn by a crash is removed on open (the agent sends that batch again), an alert record " +
+		"or a line with a log_position already in the file is not written again after a crash, " +
+		"and the file rotates when it would grow past max_bytes.",
 	Fields: []sdk.Field{
 		{Name: "path", Type: sdk.TypeString, Required: true,
 			Description: "The file to append to; its directory is created."},
@@ -67,6 +70,8 @@ type Sink struct {
 	marker *os.File
 	lastID uint64
 	buf    []byte
+	// written is what the output already holds that a replay may send again.
+	written *written
 }
 
 // New builds the sink from its config.
@@ -174,6 +179,10 @@ func (s *Sink) open() error {
 	if _, err := f.Seek(s.size, io.SeekStart); err != nil {
 		return err
 	}
+	s.written = newWritten()
+	if err := s.written.scanFiles(s.path, f, s.size); err != nil {
+		return fmt.Errorf("read back %s: %w", s.path, err)
+	}
 	return nil
 }
 
@@ -209,36 +218,54 @@ func (s *Sink) Write(_ context.Context, b sdk.Batch) error {
 	if b.ID != 0 && b.ID == s.lastID {
 		return nil // already written: the acknowledgement was lost
 	}
+	// Records a replay sends again (an alert record or a positioned line already in the
+	// output) are left out.
+	batchAlerts, batchMarks := map[string]struct{}{}, map[string]logpos.Mark{}
 	buf := s.buf[:0]
 	for i := range b.Events {
+		if s.written.has(&b.Events[i], batchAlerts, batchMarks) {
+			continue
+		}
 		buf = b.Events[i].AppendJSON(buf)
 		buf = append(buf, '\n')
 	}
 	s.buf = buf
+	if len(buf) == 0 {
+		if err := s.writeMarker(b.ID); err != nil {
+			return fmt.Errorf("record the write: %w", err)
+		}
+		s.lastID = b.ID
+		return nil
+	}
 	if s.maxBytes > 0 && s.size > 0 && s.size+int64(len(buf)) > s.maxBytes {
 		if err := s.rotate(); err != nil {
 			return fmt.Errorf("rotate %s: %w", s.path, err)
 		}
 	}
+	before := s.size
 	n, err := s.f.Write(buf)
 	s.size += int64(n)
+	if err == nil && s.fsync {
+		if err = s.f.Sync(); err != nil {
+			err = fmt.Errorf("fsync %s: %w", s.path, err)
+		}
+	}
+	if err == nil {
+		if err = s.writeMarker(b.ID); err != nil {
+			err = fmt.Errorf("record the write: %w", err)
+		}
+	}
 	if err != nil {
-		// Leave the partial write: the next open (or the retry below it) trims it.
-		if terr := s.f.Truncate(s.size - int64(n)); terr == nil {
-			s.size -= int64(n)
+		// An unacknowledged batch leaves nothing behind, so its retry writes it once. If the
+		// cut fails too, the next open cuts back to the marker.
+		if terr := s.f.Truncate(before); terr == nil {
+			s.size = before
 			_, _ = s.f.Seek(s.size, io.SeekStart)
 		}
-		return fmt.Errorf("write %s: %w", s.path, err)
-	}
-	if s.fsync {
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", s.path, err)
-		}
-	}
-	if err := s.writeMarker(b.ID); err != nil {
-		return fmt.Errorf("record the write: %w", err)
+		return err
 	}
 	s.lastID = b.ID
+	s.written.commit(batchAlerts, batchMarks)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 // Package logfile is the sink that captures raw lines into one file per origin (container
 // name or source file) under a directory, each line prefixed with its RFC 3339 timestamp:
-// tda's raw log capture (logs/<container>.log).
+// tda's raw log capture (logs/<container>.log). A batch is on disk before it is acknowledged,
+// a crash never leaves a torn or unacknowledged tail behind, and a line that carries a
+// log_position (the Docker source's) is never written twice.
 package logfile
 
 import (
@@ -8,11 +10,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/plugins/internal/logpos"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -21,7 +27,9 @@ var Spec = &sdk.Spec{
 	Summary: "Writes raw lines into one file per origin under a directory, each prefixed with its timestamp.",
 	Description: "A container's lines go to <dir>/<container>.log, a tailed file's to a file named " +
 		"after its path. Each line is written as `<RFC 3339 time> <line>` (with ` <stream>` " +
-		"after the time when include_stream is set). Lines keep their bytes as they came.",
+		"after the time when include_stream is set). Lines keep their bytes as they came. " +
+		"After a crash each file is cut back to what was acknowledged, a retried batch is " +
+		"written once, and a line carrying a log_position already written is skipped.",
 	Fields: []sdk.Field{
 		{Name: "dir", Type: sdk.TypeString, Required: true, Description: "Directory for the files; created if missing."},
 		{Name: "suffix", Type: sdk.TypeString, Default: ".log", Description: "File name suffix."},
@@ -44,15 +52,19 @@ func Component() sdk.Component {
 
 // Sink writes per-origin files.
 type Sink struct {
-	dir     string
-	suffix  string
-	stream  bool
-	fsync   bool
-	maxOpen int
-	mu      sync.Mutex
-	open    map[string]*list.Element
-	lru     *list.List
-	buf     []byte
+	dir       string
+	suffix    string
+	stream    bool
+	fsync     bool
+	maxOpen   int
+	statePath string // "" without a data directory: nothing is remembered across restarts
+	log       hclog.Logger
+
+	mu    sync.Mutex
+	open  map[string]*list.Element
+	lru   *list.List
+	buf   []byte
+	state *committed
 }
 
 type handle struct {
@@ -61,10 +73,13 @@ type handle struct {
 }
 
 // New builds the sink from its config.
-func New(conf *sdk.Config, _ sdk.Resources) (sdk.Sink, error) {
+func New(conf *sdk.Config, res sdk.Resources) (sdk.Sink, error) {
 	s := &Sink{dir: conf.String("dir"), suffix: conf.String("suffix"), stream: conf.Bool("include_stream"),
-		fsync: conf.Bool("fsync"), maxOpen: int(conf.Int("max_open_files")),
+		fsync: conf.Bool("fsync"), maxOpen: int(conf.Int("max_open_files")), log: res.Logger,
 		open: map[string]*list.Element{}, lru: list.New()}
+	if s.log == nil {
+		s.log = hclog.NewNullLogger()
+	}
 	if s.dir == "" {
 		return nil, conf.Errorf("dir", "dir must not be empty")
 	}
@@ -74,15 +89,80 @@ func New(conf *sdk.Config, _ sdk.Resources) (sdk.Sink, error) {
 	if s.maxOpen < 1 {
 		return nil, conf.Errorf("max_open_files", "max_open_files must be at least 1")
 	}
+	if res.DataDir != "" {
+		s.statePath = filepath.Join(res.DataDir, stateFile)
+	}
 	return s, nil
 }
 
-// Start creates the directory.
+// Start creates the directory and cuts every file back to what was acknowledged before a
+// crash.
 func (s *Sink) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", s.dir, err)
 	}
+	dir, err := filepath.Abs(s.dir)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", s.dir, err)
+	}
+	s.state = &committed{Version: stateVersion, Dir: dir, Files: map[string]*fileState{}}
+	if s.statePath == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(s.statePath), 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(s.statePath), err)
+	}
+	st, err := loadState(s.statePath, dir)
+	if err != nil {
+		s.log.Warn("cannot use the record of acknowledged writes", "error", err)
+	}
+	s.state = st
+	changed := false
+	for name, fst := range st.Files {
+		c, err := s.repair(name, fst)
+		if err != nil {
+			return err
+		}
+		changed = changed || c
+	}
+	if changed {
+		if err := s.state.save(s.statePath, s.fsync); err != nil {
+			return fmt.Errorf("record the repaired files: %w", err)
+		}
+	}
 	return nil
+}
+
+// repair brings one recorded file to its acknowledged size: a longer file holds a batch that
+// was written but never acknowledged (the agent sends it again), so its tail goes. A shorter
+// or missing file lost acknowledged data outside tda (truncated, removed, or not flushed
+// before a power failure): its positions are forgotten so nothing sent again is skipped.
+func (s *Sink) repair(name string, fst *fileState) (bool, error) {
+	path := filepath.Join(s.dir, name)
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.log.Warn("a captured file is gone; it starts again with the next line", "file", path)
+		delete(s.state.Files, name)
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("stat %s: %w", path, err)
+	case st.Size() > fst.Size:
+		s.log.Warn("removing the unacknowledged tail left by a crash; the agent sends it again",
+			"file", path, "bytes", st.Size()-fst.Size)
+		if err := os.Truncate(path, fst.Size); err != nil {
+			return false, fmt.Errorf("repair %s: %w", path, err)
+		}
+		return false, nil
+	case st.Size() < fst.Size:
+		s.log.Warn("a captured file is shorter than what was acknowledged (truncated outside tda?); lines sent again are written again",
+			"file", path, "size", st.Size(), "acknowledged", fst.Size)
+		fst.Size, fst.Mark = st.Size(), logpos.Mark{}
+		return true, nil
+	}
+	return false, nil
 }
 
 // FileName maps an origin to its file name: a container name stays as it is; a path has its
@@ -136,18 +216,92 @@ func (s *Sink) file(origin string) (*os.File, error) {
 	return f, nil
 }
 
-// Write appends each event's line to its origin's file.
+// register adds files the sink has not written before to the record, before anything is
+// written to them, so that after a crash a file's every byte past its record is known to be
+// unacknowledged. A file already there (written before the record existed) keeps its
+// complete lines; a torn last line is removed.
+func (s *Sink) register(names []string) error {
+	for _, name := range names {
+		path := filepath.Join(s.dir, name)
+		size := int64(0)
+		if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+			st, serr := f.Stat()
+			keep := int64(0)
+			if serr == nil {
+				keep, serr = lastNewline(f, st.Size())
+			}
+			if serr == nil && keep < st.Size() {
+				s.log.Warn("removing a torn last line", "file", path, "bytes", st.Size()-keep)
+				serr = f.Truncate(keep)
+			}
+			f.Close()
+			if serr != nil {
+				return fmt.Errorf("repair %s: %w", path, serr)
+			}
+			size = keep
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		s.state.Files[name] = &fileState{Size: size}
+	}
+	if s.statePath == "" {
+		return nil
+	}
+	if err := s.state.save(s.statePath, s.fsync); err != nil {
+		for _, name := range names {
+			delete(s.state.Files, name)
+		}
+		return fmt.Errorf("record the new files: %w", err)
+	}
+	return nil
+}
+
+// Write appends each event's line to its origin's file: all of the batch, or, on an error,
+// none of it (the files are cut back to their acknowledged sizes).
 func (s *Sink) Write(_ context.Context, b sdk.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	touched := map[string]bool{}
+	if s.state == nil {
+		return errors.New("the logfile sink is not started")
+	}
+	if b.ID != 0 && b.ID == s.state.LastID {
+		return nil // written already: the acknowledgement was lost
+	}
+	// The files this batch adds are recorded first.
+	var fresh []string
+	for i := range b.Events {
+		name := FileName(b.Events[i].Origin, s.suffix)
+		if s.state.Files[name] == nil && !contains(fresh, name) {
+			fresh = append(fresh, name)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := s.register(fresh); err != nil {
+			return err
+		}
+	}
+	grown := map[string]int64{}
+	marks := map[string]logpos.Mark{}
+	skipped := 0
 	// Group consecutive events of one origin into one write.
 	for i := 0; i < len(b.Events); {
 		origin := b.Events[i].Origin
+		name := FileName(origin, s.suffix)
+		mark, ok := marks[name]
+		if !ok {
+			mark = s.state.Files[name].Mark
+		}
 		buf := s.buf[:0]
 		j := i
 		for ; j < len(b.Events) && b.Events[j].Origin == origin; j++ {
 			e := &b.Events[j]
+			if stream, seq, ok := logpos.Parse(e.Field(logpos.Field)); ok {
+				if mark.Written(stream, seq) {
+					skipped++
+					continue
+				}
+				mark = logpos.Mark{Stream: stream, Seq: seq}
+			}
 			buf = e.Time.UTC().AppendFormat(buf, sdk.TimeFormat)
 			buf = append(buf, ' ')
 			if s.stream && e.Stream != "" {
@@ -158,29 +312,83 @@ func (s *Sink) Write(_ context.Context, b sdk.Batch) error {
 			buf = append(buf, '\n')
 		}
 		s.buf = buf
-		f, err := s.file(origin)
-		if err != nil {
-			return err
-		}
-		if _, err := f.Write(buf); err != nil {
-			return fmt.Errorf("write %s: %w", f.Name(), err)
-		}
-		touched[FileName(origin, s.suffix)] = true
+		marks[name] = mark
 		i = j
+		if len(buf) == 0 {
+			continue
+		}
+		f, err := s.file(origin)
+		if err == nil {
+			var n int
+			n, err = f.Write(buf)
+			grown[name] += int64(n) // on an error, err names the file
+		}
+		if err != nil {
+			return s.rollback(grown, err)
+		}
+	}
+	if skipped > 0 {
+		s.log.Debug("skipped lines written before", "lines", skipped)
 	}
 	if s.fsync {
-		for name := range touched {
+		for name := range grown {
 			el, ok := s.open[name]
 			if !ok {
 				continue // synced when it was closed
 			}
 			f := el.Value.(*handle).f
 			if err := f.Sync(); err != nil {
-				return fmt.Errorf("fsync %s: %w", f.Name(), err)
+				return s.rollback(grown, fmt.Errorf("fsync %s: %w", f.Name(), err))
 			}
 		}
 	}
+	prev := make(map[string]fileState, len(marks))
+	for name, m := range marks {
+		fst := s.state.Files[name]
+		prev[name] = *fst
+		fst.Size += grown[name]
+		fst.Mark = m
+	}
+	prevID := s.state.LastID
+	s.state.LastID = b.ID
+	if s.statePath != "" {
+		if err := s.state.save(s.statePath, s.fsync); err != nil {
+			s.state.LastID = prevID
+			for name, p := range prev {
+				*s.state.Files[name] = p
+			}
+			return s.rollback(grown, fmt.Errorf("record the write: %w", err))
+		}
+	}
 	return nil
+}
+
+// rollback cuts the files a failed batch grew back to their acknowledged sizes, so the retry
+// writes the batch once, and returns err. A file that cannot be cut back keeps the partial
+// batch; its positions are forgotten so the retry leaves out nothing.
+func (s *Sink) rollback(grown map[string]int64, err error) error {
+	for name, n := range grown {
+		if n == 0 {
+			continue
+		}
+		fst := s.state.Files[name]
+		if terr := os.Truncate(filepath.Join(s.dir, name), fst.Size); terr != nil {
+			s.log.Error("cannot remove a partly written batch; its lines may appear twice",
+				"file", name, "error", terr)
+			fst.Size += n
+			fst.Mark = logpos.Mark{}
+		}
+	}
+	return err
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes every file.

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -194,7 +195,9 @@ func (s *Sink) outcome(resp *httppost.Response, alerts int) error {
 	case sdk.IsPermanent(err):
 		s.log.Error("Slack refused the message permanently; it goes to the fallback sink if one is configured",
 			"status", resp.Status, "reason", reason, "what_to_do", Advice(resp.Status, reason), "alerts", alerts)
-		return fmt.Errorf("Slack: %w", err)
+		// This error is what the agent's state and dead letters show: it says what happened
+		// and what to change.
+		return sdk.Permanent(errors.New(Refusal(resp.Status, reason)))
 	default:
 		if after, ok := sdk.RetryAfter(err); ok {
 			s.pacer.pause(now.Add(after))
@@ -237,6 +240,37 @@ func bodyRetryAfter(body []byte) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(*j.RetryAfter * float64(time.Second)), true
+}
+
+// Refusal is the one-line error for a permanent refusal: what happened, Slack's answer, and
+// the fix, e.g. "webhook revoked (404 no_service): fix webhook_url".
+func Refusal(status int, reason string) string {
+	what, fix := "Slack refused the message", "check webhook_url and the Slack app's configuration"
+	switch reason {
+	case "no_service", "no_team", "team_disabled":
+		what, fix = "webhook revoked", "fix webhook_url"
+	case "invalid_token", "token_revoked", "token_expired":
+		what, fix = "webhook token revoked", "fix webhook_url"
+	case "channel_is_archived":
+		what, fix = "channel archived", "unarchive the channel or fix webhook_url"
+	case "channel_not_found":
+		what, fix = "channel deleted", "fix webhook_url"
+	case "action_prohibited", "posting_to_general_channel_denied":
+		what, fix = "posting restricted by a workspace admin", "ask the admin or fix webhook_url"
+	case "user_not_found":
+		what, fix = "webhook's user removed", "fix webhook_url"
+	case "invalid_payload", "too_many_attachments", "missing_text_or_fallback_or_attachments", "no_text":
+		what, fix = "message rejected as malformed", "report a bug in tda with the agent log"
+	default:
+		if status >= 300 && status < 400 {
+			what, fix = "webhook redirects", "fix webhook_url"
+		}
+	}
+	answer := fmt.Sprint(status)
+	if reason != "" {
+		answer += " " + reason
+	}
+	return fmt.Sprintf("%s (%s): %s", what, answer, fix)
 }
 
 // Advice tells the operator what to do about a permanent refusal.

@@ -471,3 +471,28 @@ func TestFullBatchShowsEveryAlert(t *testing.T) {
 		t.Fatalf("component caps batches at %d", c.MaxBatch)
 	}
 }
+
+// TestRefusalSaysWhatAndWhatToDo: the error of a permanent refusal, which the agent shows in
+// its state and dead letters, names what happened, Slack's answer and the fix.
+func TestRefusalSaysWhatAndWhatToDo(t *testing.T) {
+	fs := newFakeSlack(t)
+	tests := []struct{ behaviour, want string }{
+		{"no_service", "webhook revoked (404 no_service): fix webhook_url"},
+		{"invalid_token", "webhook token revoked (403 invalid_token): fix webhook_url"},
+		{"channel_is_archived", "channel archived (410 channel_is_archived): unarchive the channel or fix webhook_url"},
+		{"channel_not_found", "channel deleted (404 channel_not_found): fix webhook_url"},
+		{"invalid_payload", "message rejected as malformed (400 invalid_payload): report a bug in tda with the agent log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.behaviour, func(t *testing.T) {
+			s := newSink(t, slack.Component(), fmt.Sprintf("webhook_url = %q", fs.URL(tt.behaviour)), sdktest.GRPC)
+			err := s.Write(alert("mass_password_reset", "alice"))
+			if !sdk.IsPermanent(err) {
+				t.Fatalf("Write = %v, want a permanent error", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q, want %q", err, tt.want)
+			}
+		})
+	}
+}

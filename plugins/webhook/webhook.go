@@ -177,10 +177,35 @@ func (s *Sink) Write(ctx context.Context, b sdk.Batch) error {
 		s.log.Warn("the webhook failed; the agent will retry", "endpoint", httppost.Redact(s.url),
 			"status", resp.Status, "reason", reason, "retry_after", after, "alerts", len(alerts))
 	}
+	if sdk.IsPermanent(err) {
+		return sdk.Permanent(fmt.Errorf("webhook %s: %s", httppost.Redact(s.url), Refusal(resp.Status, reason)))
+	}
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", httppost.Redact(s.url), err)
 	}
 	return nil
+}
+
+// Refusal is the one-line error for a permanent refusal: what happened, the endpoint's
+// answer and the fix, e.g. "endpoint gone (404 not found): fix url".
+func Refusal(status int, reason string) string {
+	what, fix := "endpoint refused the alerts", "check url and the receiver's log"
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		what, fix = "endpoint refused the credentials", "fix secret or headers"
+	case status == http.StatusNotFound || status == http.StatusGone:
+		what, fix = "endpoint gone", "fix url"
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge ||
+		status == http.StatusUnsupportedMediaType || status == http.StatusUnprocessableEntity:
+		what, fix = "endpoint rejected the payload", "make the receiver accept tda's payload (version 1, see the webhook sink's README)"
+	case status >= 300 && status < 400:
+		what, fix = "endpoint redirects", "fix url to the final address"
+	}
+	answer := strconv.Itoa(status)
+	if reason != "" {
+		answer += " " + reason
+	}
+	return fmt.Sprintf("%s (%s): %s", what, answer, fix)
 }
 
 // Body returns the request body for alerts and its delivery id. The id is derived from the

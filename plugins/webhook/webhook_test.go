@@ -262,3 +262,62 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestRefusalSaysWhatAndWhatToDo: a permanent refusal's error, which the agent shows in its
+// state and dead letters, names what happened, the answer and the setting to fix.
+func TestRefusalSaysWhatAndWhatToDo(t *testing.T) {
+	tests := []struct {
+		status int
+		want   string
+	}{
+		{404, "endpoint gone (404 Not Found): fix url"},
+		{410, "endpoint gone (410 Gone): fix url"},
+		{403, "endpoint refused the credentials (403 Forbidden): fix secret or headers"},
+		{400, "endpoint rejected the payload (400 Bad Request): make the receiver accept"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			r := newReceiver(t, tt.status, nil)
+			s := sdktest.NewSink(t, webhook.Component(), config(r.url()), sdktest.WithMode(sdktest.GRPC))
+			err := s.Write(alert("bulk_deletion", ""))
+			if !sdk.IsPermanent(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Write = %v, want a permanent error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRetriesCarryTheSameDeliveryID: every attempt to deliver the same records carries the
+// same X-Tda-Delivery, whatever delivery id or batch the agent used for it, so a receiver
+// drops the repeats.
+func TestRetriesCarryTheSameDeliveryID(t *testing.T) {
+	r := newReceiver(t, 503, nil)
+	s := sdktest.NewSink(t, webhook.Component(), config(r.url()), sdktest.WithMode(sdktest.GRPC))
+	records := []sdk.Event{alert("bulk_deletion", "a"), alert("mass_password_reset", "b")}
+	for id := uint64(1); id <= 3; id++ {
+		if err := s.WriteBatch(sdk.Batch{ID: 7, Events: records}); err == nil {
+			t.Fatal("a 503 was taken for delivery")
+		}
+	}
+	// After a restart the agent numbers the entry anew.
+	_ = s.WriteBatch(sdk.Batch{ID: 99, Events: records})
+	got := r.requests()
+	if len(got) != 4 {
+		t.Fatalf("%d requests", len(got))
+	}
+	first := got[0].Header.Get("X-Tda-Delivery")
+	for i, req := range got {
+		var p webhook.Payload
+		if err := json.Unmarshal(req.Body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if h := req.Header.Get("X-Tda-Delivery"); h != first || p.ID != first {
+			t.Fatalf("attempt %d carries %q (body %q), the first %q", i+1, h, p.ID, first)
+		}
+	}
+	// Other records, another id.
+	_ = s.Write(alert("bulk_deletion", "c"))
+	if got := r.requests(); got[len(got)-1].Header.Get("X-Tda-Delivery") == first {
+		t.Fatal("different records share a delivery id")
+	}
+}

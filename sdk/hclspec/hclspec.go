@@ -166,8 +166,13 @@ func Range(spec *sdk.Spec, body hcl.Body, path []string) (hcl.Range, bool) {
 	}
 	name := path[0]
 	if attr, ok := sb.Attributes[name]; ok {
-		if len(path) == 1 {
-			return attr.Expr.Range(), true
+		// "#i" after a list attribute addresses its i-th element, when written as a list.
+		if len(path) == 2 && strings.HasPrefix(path[1], "#") {
+			var idx int
+			tup, isTuple := attr.Expr.(*hclsyntax.TupleConsExpr)
+			if _, err := fmt.Sscanf(path[1], "#%d", &idx); err == nil && isTuple && idx >= 0 && idx < len(tup.Exprs) {
+				return tup.Exprs[idx].Range(), true
+			}
 		}
 		return attr.Expr.Range(), true
 	}

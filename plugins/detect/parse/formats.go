@@ -30,54 +30,63 @@ type header struct {
 	logger  []byte
 	// access lines
 	access bool
-	ip     []byte
+	ip     []byte // host field or forwarded chain, as written
+	peer   []byte // the peer address when the line has a forwarded chain as well
 	method []byte
 	path   []byte
 	status int
 }
 
 // scan recognises the line's format from its first bytes and splits it into header and
-// message. It never allocates.
+// message; then it looks for an access line anywhere in the line, so that one wrapped in a
+// logging prefix (`INFO:werkzeug:...`, `[ts] INFO in _internal: ...`) is found too. It never
+// allocates.
 func scan(line []byte, loc *time.Location) header {
-	h := header{format: FormatPlain, msg: line}
+	var h header
+	scanInto(line, loc, &h)
+	return h
+}
+
+// scanInto is scan writing into h (which must be zero), sparing the copies of a header.
+func scanInto(line []byte, loc *time.Location, h *header) {
+	scanHeader(line, loc, h)
+	if h.format != FormatJSON {
+		findAccess(line, loc, h)
+	}
+}
+
+// scanHeader splits the line by the logging layout its first bytes announce.
+func scanHeader(line []byte, loc *time.Location, h *header) {
+	h.format, h.msg = FormatPlain, line
 	if len(line) == 0 {
-		return h
+		return
 	}
 	c := line[0]
 	switch {
 	case c == '[':
-		if scanFlask(line, loc, &h) {
-			return h
+		if scanFlask(line, loc, h) || scanGunicornError(line, h) {
+			return
 		}
 	case c == '{':
 		h.format = FormatJSON
-		return h
+		return
 	case isDigit(c):
 		if len(line) > 10 && line[4] == '-' {
 			if t, n, ok := ParseISO(line, loc); ok {
 				h.t, h.hasTime = t, true
-				scanAfterISO(line, n, &h)
-				return h
+				scanAfterISO(line, n, h)
+				return
 			}
-		}
-		if scanAccess(line, loc, &h) {
-			return h
 		}
 	case c == 'H':
 		if bytes.HasPrefix(line, []byte("Hibernate: ")) {
 			h.format = FormatHibernate
 			h.msg = line[len("Hibernate: "):]
-			return h
+			return
 		}
 	case c >= 'A' && c <= 'Z':
-		if scanAlembic(line, &h) {
-			return h
-		}
+		scanAlembic(line, h)
 	}
-	if !isDigit(c) && (isHexByte(c) || c == ':') && scanAccess(line, loc, &h) {
-		return h
-	}
-	return h
 }
 
 func isHexByte(c byte) bool {
@@ -171,71 +180,6 @@ func scanAlembic(line []byte, h *header) bool {
 	return true
 }
 
-// scanAccess parses the common log format shared by Werkzeug and gunicorn:
-// `host ident user [time] "METHOD path proto" status size ...`.
-func scanAccess(line []byte, loc *time.Location, h *header) bool {
-	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 || sp > 64 {
-		return false
-	}
-	open := bytes.IndexByte(line[sp:], '[')
-	if open < 0 || open > 128 {
-		return false
-	}
-	open += sp
-	if bytes.Count(line[sp:open], []byte(" ")) != 3 {
-		return false
-	}
-	cl := bytes.IndexByte(line[open:], ']')
-	if cl < 0 {
-		return false
-	}
-	cl += open
-	t, ok := ParseCLF(line[open+1:cl], loc)
-	if !ok {
-		return false
-	}
-	rest := line[cl+1:]
-	if len(rest) < 2 || rest[0] != ' ' || rest[1] != '"' {
-		return false
-	}
-	rest = rest[2:]
-	q := bytes.IndexByte(rest, '"')
-	if q < 0 {
-		return false
-	}
-	req := rest[:q]
-	rest = rest[q+1:]
-	if len(rest) < 4 || rest[0] != ' ' {
-		return false
-	}
-	status, ok := digits(rest[1:], 3)
-	if !ok {
-		return false
-	}
-	h.format = FormatWerkzeug
-	if line[cl-5] == '+' || line[cl-5] == '-' {
-		h.format = FormatGunicorn
-	}
-	h.t, h.hasTime = t, true
-	h.access = true
-	h.ip = line[:sp]
-	h.status = status
-	if m := bytes.IndexByte(req, ' '); m > 0 {
-		h.method = req[:m]
-		p := req[m+1:]
-		if e := bytes.IndexByte(p, ' '); e >= 0 {
-			p = p[:e]
-		}
-		if qm := bytes.IndexByte(p, '?'); qm >= 0 {
-			p = p[:qm]
-		}
-		h.path = p
-	}
-	h.msg = req
-	return true
-}
-
 // stripANSI removes ANSI escape sequences (ESC [ ... final byte) from line into buf.
 func stripANSI(buf, line []byte) []byte {
 	buf = buf[:0]
@@ -255,4 +199,14 @@ func stripANSI(buf, line []byte) []byte {
 		}
 	}
 	return buf
+}
+
+// scanLine scans a line: the app's gunicorn formats first, then the built-in formats.
+func (p *Parser) scanLine(line []byte, h *header) {
+	for _, f := range p.accessFormats {
+		if f.scan(line, p.loc, h) {
+			return
+		}
+	}
+	scanInto(line, p.loc, h)
 }

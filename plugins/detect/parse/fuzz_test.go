@@ -84,7 +84,7 @@ func FuzzAccess(f *testing.F) {
 	p := New(Options{})
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var h header
-		if scanAccess(line, time.UTC, &h) {
+		if findAccess(line, time.UTC, &h) {
 			var r result
 			p.detectAccess(&h, &r)
 			if r.event != "" && r.via != ViaHTTP {

@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,14 @@ type Options struct {
 	LoginPaths []string
 	// ExtraEvents are more event words the audit-line contract recognises.
 	ExtraEvents []string
+	// AccessFormats are the app's gunicorn access_log_formats (CompileGunicornFormat); they
+	// are tried before the built-in formats.
+	AccessFormats []*AccessFormat
+	// TrustedProxies are the proxies whose X-Forwarded-For entries are believed: the client
+	// IP is the right-most address of a forwarded chain not in one of them.
+	TrustedProxies []netip.Prefix
+	// Routes declare what an access line means, checked before the built-in heuristics.
+	Routes []*Route
 }
 
 // DefaultLoginPaths are the path segments of login endpoints in Flask and Spring apps.
@@ -42,22 +51,33 @@ type Parser struct {
 	// detectAudit cannot find.
 	plainWords [][]byte
 
+	accessFormats []*AccessFormat
+	trusted       []netip.Prefix
+	routes        []*Route
+
 	origins    map[string]*originState
 	lastOrigin string
 	lastState  *originState
 	buf        []byte
 	r          result
+	// envBuf holds a decoded Docker json-file line, joinBuf a joined CRI line; pending is
+	// the size of all origins' held CRI parts (bounded by maxPartialPending).
+	envBuf, joinBuf []byte
+	pending         int
 }
 
 type originState struct {
 	prev  time.Time
 	audit uint8
+	// partial holds the CRI `P` parts of a line until its `F` part, per stream (envelope.go).
+	partial [2][]byte
 }
 
 // New returns a parser.
 func New(o Options) *Parser {
 	p := &Parser{loc: o.Location, custom: o.Custom, loginPaths: map[string]bool{},
-		words: map[string]string{}, origins: map[string]*originState{}}
+		words: map[string]string{}, origins: map[string]*originState{},
+		accessFormats: o.AccessFormats, trusted: o.TrustedProxies, routes: o.Routes}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -139,14 +159,25 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		if !ev.Time.IsZero() {
 			st.prev = ev.Time
 		}
+		if st.held() > 0 {
+			p.settlePartial(st, ev.Line)
+		}
 		return ev.Fields[FieldEvent]
 	}
-	line := ev.Line
+	// Container and host wrappers come off first: every format below sees the app's line.
+	line, env := p.unwrap(st, ev)
+	if env.partial {
+		if env.hasTime && !isDocker(ev) {
+			ev.Time = env.t
+		}
+		return ""
+	}
 	if bytes.IndexByte(line, 0x1b) >= 0 {
 		p.buf = stripANSI(p.buf, line)
 		line = p.buf
 	}
-	h := scan(line, p.loc)
+	var h header
+	p.scanLine(line, &h)
 	r := &p.r
 	r.reset()
 	var lineTime time.Time
@@ -182,12 +213,14 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		}
 	}
 
-	// Event time: Docker's timestamp when there is one, else the line's own, else the
-	// previous line's of the same origin, else what the source said.
+	// Event time: Docker's timestamp when there is one, else the line's own, else its
+	// wrapper's, else the previous line's of the same origin, else what the source said.
 	switch {
 	case isDocker(ev) && !ev.Time.IsZero():
 	case hasTime:
 		ev.Time = lineTime
+	case env.hasTime:
+		ev.Time = env.t
 	case !st.prev.IsZero():
 		ev.Time = st.prev
 	}
@@ -258,6 +291,7 @@ func (p *Parser) evictOrigins() {
 		return all[i].name < all[j].name
 	})
 	for _, o := range all[:len(all)/2] {
+		p.dropPartial(p.origins[o.name])
 		delete(p.origins, o.name)
 	}
 	p.lastState = nil
@@ -388,98 +422,6 @@ func (p *Parser) auditWordAt(msg []byte, s, e int, r *result) bool {
 }
 
 func isWordByte(c byte) bool { return c == '_' || (c >= 'a' && c <= 'z') || isDigit(c) }
-
-// detectAccess maps an access line to an event: failed logins (401/403 on a login path),
-// password changes (POST/PUT/PATCH on a password path), user creation (POST .../users 201)
-// and deletion (DELETE .../users/<id> 2xx).
-func (p *Parser) detectAccess(h *header, r *result) {
-	method := h.method
-	status := h.status
-	if len(method) == 0 || len(h.path) == 0 {
-		return
-	}
-	get := method[0] == 'G' || method[0] == 'H' || method[0] == 'O' // GET, HEAD, OPTIONS
-	if get {
-		return
-	}
-	path := h.path
-	segs := splitPath(path)
-	admin := false
-	for _, s := range segs {
-		if string(s) == "admin" {
-			admin = true
-			break
-		}
-	}
-	ok2xx := status >= 200 && status < 300
-	write := string(method) == "POST" || string(method) == "PUT" || string(method) == "PATCH"
-	switch {
-	case (status == 401 || status == 403) && string(method) == "POST" && p.isLoginPath(segs):
-		r.event = LoginFailed
-	case write && ok2xx && passwordPath(segs):
-		r.event = PasswordChanged
-	case string(method) == "POST" && len(segs) > 0 && (status == 201 && isUsersSeg(segs[len(segs)-1]) ||
-		(status == 201 || status == 302) && isSignupSeg(segs[len(segs)-1])):
-		r.event = UserCreated
-	case string(method) == "DELETE" && ok2xx && len(segs) >= 2 && isUsersSeg(segs[len(segs)-2]):
-		r.event = UserDeleted
-		r.set(FieldUserID, clip(string(segs[len(segs)-1])))
-	default:
-		return
-	}
-	r.via = ViaHTTP
-	r.set(FieldIP, clip(string(h.ip)))
-	r.set(FieldMethod, string(method))
-	r.set(FieldPath, clip(string(path)))
-	r.set(FieldStatus, strconv.Itoa(status))
-	if admin {
-		r.set(FieldActorRole, "admin")
-	}
-}
-
-func splitPath(p []byte) [][]byte {
-	var segs [][]byte
-	for _, s := range bytes.Split(p, []byte("/")) {
-		if len(s) > 0 {
-			segs = append(segs, s)
-		}
-		if len(segs) > 32 {
-			break
-		}
-	}
-	return segs
-}
-
-func (p *Parser) isLoginPath(segs [][]byte) bool {
-	for _, s := range segs {
-		if p.loginPaths[strings.ToLower(string(s))] {
-			return true
-		}
-	}
-	return false
-}
-
-func passwordPath(segs [][]byte) bool {
-	found := false
-	for _, s := range segs {
-		ls := bytes.ToLower(s)
-		if bytes.Contains(ls, []byte("forgot")) {
-			return false
-		}
-		if bytes.Contains(ls, []byte("password")) {
-			found = true
-		}
-	}
-	return found
-}
-
-func isUsersSeg(s []byte) bool {
-	return string(s) == "users" || string(s) == "accounts" || string(s) == "user"
-}
-
-func isSignupSeg(s []byte) bool {
-	return string(s) == "signup" || string(s) == "register" || string(s) == "sign-up" || string(s) == "sign_up"
-}
 
 // detectSpringSecurity: `Authentication event AuthenticationFailureBadCredentialsEvent: alice;
 // details: WebAuthenticationDetails [RemoteIpAddress=203.0.113.9, SessionId=null]; ...`.

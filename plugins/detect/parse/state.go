@@ -26,6 +26,7 @@ func (p *Parser) State() []OriginState {
 func (p *Parser) SetState(states []OriginState) {
 	p.origins = make(map[string]*originState, len(states))
 	p.lastState = nil
+	p.pending = 0 // held CRI parts are not part of a snapshot
 	for _, s := range states {
 		p.origins[s.Origin] = &originState{prev: s.Prev.UTC(), audit: s.Audit}
 	}

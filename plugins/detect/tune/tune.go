@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/tda-dev/tda/sdk/termsafe"
 	"io"
 	"math"
 	"os"
@@ -359,9 +360,9 @@ func (rep Report) WriteTable(w io.Writer) error {
 			if k == "" {
 				k = "(all)"
 			}
-			top = fmt.Sprintf("%s (%d)", k, r.TopKeys[0].Max)
+			top = fmt.Sprintf("%s (%d)", termsafe.String(k), r.TopKeys[0].Max)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t+%d\t%d\t%s\n", r.Rule, r.Window, r.Keys, r.Events,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t+%d\t%d\t%s\n", termsafe.String(r.Rule), r.Window, r.Keys, r.Events,
 			r.P50, r.P99, r.Max, r.Threshold, r.Incidents, r.Suggested, r.MarginAbs, r.IncidentsAtSuggested, top)
 	}
 	if err := tw.Flush(); err != nil {
@@ -372,7 +373,7 @@ func (rep Report) WriteTable(w io.Writer) error {
 		rep.Lines, fmtTime(rep.From), fmtTime(rep.To), rep.Margin*100)
 	for _, r := range rep.Rules {
 		if r.Note != "" {
-			fmt.Fprintf(w, "%s: %s\n", r.Rule, r.Note)
+			fmt.Fprintf(w, "%s: %s\n", termsafe.String(r.Rule), termsafe.String(r.Note))
 		}
 	}
 	return nil
