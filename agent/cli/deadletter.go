@@ -105,7 +105,8 @@ Usage: tda deadletter list [-instance ADDR] [-json] [-config FILE]
 
   Lists the dead letters, oldest first: id, the instance that gave up (e.g.
   sink.slack.oncall), why (refused, crash_budget, deadline), how many events, how
-  long ago, and the last error. Exits 0 when there is none, 2 otherwise.
+  long ago, and the last error. tda state says whether there are any (it exits 2
+  while the system is degraded).
 
   With -json, prints a JSON array of objects with the keys id, instance, pipeline,
   time, reason, error, attempts, events, bytes, kinds and preview (see
@@ -141,9 +142,6 @@ func (c *deadletterListCommand) Run(args []string) int {
 			c.env.Printf("%s\n", b)
 		} else {
 			c.print(list, *instance)
-		}
-		if len(list) > 0 {
-			return 2
 		}
 		return 0
 	})
