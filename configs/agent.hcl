@@ -27,6 +27,9 @@ processor "override" "flags" {
   #   status = [200] # the login form re-rendered: a failed login
   #   event  = "login_failed"
   # }
+
+  # SQL deletes of session, token and cache tables are housekeeping and do not count: the
+  # default table policy decides (a `tables` block changes it; set it on both processors).
 }
 
 processor "rules" "anomalies" {

@@ -178,6 +178,8 @@ func TestConfigErrorsArePositioned(t *testing.T) {
 		{"parser \"p\" {\n  regex = \"(unclosed\"\n  event = \"x\"\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:11: invalid regex`},
 		{"rule \"r\" {\n  match = \"x\"\n  treshold = 1\n}", `Did you mean "threshold"?`},
 		{"rule \"r\" {\n  match = \"x\"\n  threshold = 1\n  group_by = [\"ip\"]\n}", `4:14: Incorrect attribute value type`},
+		{"tables {\n  exclude = [\"*token*\", \"[a-\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: table pattern "[a-" is not a valid glob`},
+		{"tables {\n  include = [\"\"]\n}\nrule \"r\" {\n  match = \"x\"\n  threshold = 1\n}", `2:13: an empty table pattern matches nothing`},
 	}
 	for _, tt := range tests {
 		// want is "line:col: message": some diagnostic must be at that position and say it.
@@ -285,4 +287,65 @@ func auditString(evs []sdk.Event) string {
 			e.Fields["actor"], e.Fields["reason"], e.Fields["until"], e.Fields["origin"]))
 	}
 	return strings.Join(s, "\n")
+}
+
+// TestTablePolicyConfig: by default a delete from a token table is not counted (the alert
+// comes with the users delete a second later); a tables block that no longer excludes tokens
+// makes it count.
+func TestTablePolicyConfig(t *testing.T) {
+	rule := `
+rule "deletes" {
+  match     = "rows_deleted"
+  threshold = 0
+}`
+	lines := [][]byte{
+		[]byte("2026-12-05 15:46:28,123 INFO sqlalchemy.engine.Engine DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?"),
+		[]byte("2026-12-05 15:46:29,123 INFO sqlalchemy.engine.Engine DELETE FROM \"public\".\"users\" WHERE id = ?"),
+	}
+	tokens, users := time.Date(2026, 12, 5, 15, 46, 28, 123e6, time.UTC), time.Date(2026, 12, 5, 15, 46, 29, 123e6, time.UTC)
+	for _, tt := range []struct {
+		config string
+		at     time.Time
+	}{
+		{rule, users},
+		{"tables {\n  exclude = [\"*session*\"]\n}\n" + rule, tokens},
+		{"tables {\n  include = [\"public.*\"]\n  exclude = []\n}\n" + rule, users},
+	} {
+		p := sdktest.NewProcessor(t, detect.RulesComponent(), tt.config, sdktest.WithMode(sdktest.Direct))
+		out := alertsOf(p.Process(logEvents(lines, "app.log")))
+		if len(out) != 1 || !out[0].Time.Equal(tt.at) {
+			t.Errorf("config:\n%s\nalerts %v, want one at %s", tt.config, out, tt.at)
+		}
+	}
+}
+
+// TestShowSQLAndLoggerCountOnce: Hibernate with both show_sql and the org.hibernate.SQL logger
+// logs each DELETE twice; eleven deletions are eleven events for bulk_deletion, through the
+// override and rules processors as the shipped pipeline runs them.
+func TestShowSQLAndLoggerCountOnce(t *testing.T) {
+	at := time.Date(2026, 12, 5, 15, 46, 0, 0, time.UTC)
+	var lines [][]byte
+	for i := 0; i < 11; i++ {
+		ts := at.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z")
+		lines = append(lines,
+			[]byte(ts+" DEBUG 1 --- [nio-8080-exec-3] org.hibernate.SQL                        : delete from users where id=?"),
+			[]byte("Hibernate: delete from users where id=?"))
+	}
+	rule := func(threshold int) string {
+		return fmt.Sprintf("rule \"bulk_deletion\" {\n  match = \"user_deleted|rows_deleted\"\n  threshold = %d\n  window = \"60s\"\n}", threshold)
+	}
+	for _, tt := range []struct {
+		threshold int
+		alerts    int
+	}{{10, 1}, {11, 0}} {
+		o := sdktest.NewProcessor(t, detect.OverrideComponent(), "", sdktest.WithMode(sdktest.Direct))
+		r := sdktest.NewProcessor(t, detect.RulesComponent(), rule(tt.threshold), sdktest.WithMode(sdktest.Direct))
+		out := alertsOf(r.Process(o.Process(logEvents(lines, "shop"))))
+		if len(out) != tt.alerts {
+			t.Fatalf("threshold %d: %d alerts %v, want %d", tt.threshold, len(out), out, tt.alerts)
+		}
+		if tt.alerts == 1 && out[0].Alert.Count != 11 {
+			t.Fatalf("count %d, want 11", out[0].Alert.Count)
+		}
+	}
 }

@@ -56,6 +56,28 @@ var parserBlock = sdk.Block{
 	}},
 }
 
+// tablesBlock is the table policy of SQL-echo deletes.
+var tablesBlock = sdk.Block{
+	Name: "tables",
+	Description: "Which tables' SQL deletes (SQLAlchemy, Hibernate) become rows_deleted events: a table counts when it matches an include " +
+		"pattern and no exclude pattern. Globs (*, ?, [a-z]), case-insensitive, matched against the table and against schema.table. " +
+		"Without the block, or for a list left out, the defaults apply; a list given replaces its default.",
+	Spec: &sdk.Spec{Fields: []sdk.Field{
+		{Name: "include", Type: sdk.TypeStringList,
+			Description: "Tables whose deletes count (default: [\"*\"])."},
+		{Name: "exclude", Type: sdk.TypeStringList,
+			Description: "Tables whose deletes are routine and never count (default: " + quoteList(parse.DefaultTableExclude) + ")."},
+	}},
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = `"` + s + `"`
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
 // OverrideSpec is the config schema of processor "override".
 func OverrideSpec() *sdk.Spec {
 	return &sdk.Spec{
@@ -66,7 +88,7 @@ func OverrideSpec() *sdk.Spec {
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override declared without a ttl."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted; longer ttls are cut to it."},
 		),
-		Blocks:  []sdk.Block{parserBlock, routeBlock},
+		Blocks:  []sdk.Block{parserBlock, routeBlock, tablesBlock},
 		Example: `processor "override" "flags" {}`,
 	}
 }
@@ -87,7 +109,7 @@ func RulesSpec() *sdk.Spec {
 			sdk.Field{Name: "default_ttl", Type: sdk.TypeDuration, Default: "1h", Description: "Duration of an override line without a ttl, when no override processor runs before."},
 			sdk.Field{Name: "max_ttl", Type: sdk.TypeDuration, Default: "24h", Description: "Longest override accepted."},
 		),
-		Blocks: []sdk.Block{parserBlock, routeBlock, {
+		Blocks: []sdk.Block{parserBlock, routeBlock, tablesBlock, {
 			Name: "rule", Labels: []string{"name"}, Repeated: true, Required: true,
 			Description: "A detection rule.",
 			Spec: &sdk.Spec{
@@ -142,6 +164,27 @@ func ParseOptions(c *sdk.Config) (parse.Options, error) {
 		o.LoginPaths = c.StringList("login_paths")
 	}
 	o.ExtraEvents = c.StringList("audit_events")
+	if b := c.Block("tables"); b != nil {
+		var include, exclude []string
+		if b.Has("include") {
+			include = append([]string{}, b.StringList("include")...)
+		}
+		if b.Has("exclude") {
+			exclude = append([]string{}, b.StringList("exclude")...)
+		}
+		// Each list on its own first, so that an error points at the attribute at fault.
+		if _, err := parse.NewTablePolicy(include, nil); err != nil {
+			return o, b.Errorf("include", "%v", err)
+		}
+		if _, err := parse.NewTablePolicy(nil, exclude); err != nil {
+			return o, b.Errorf("exclude", "%v", err)
+		}
+		pol, err := parse.NewTablePolicy(include, exclude)
+		if err != nil {
+			return o, b.Errorf("", "%v", err)
+		}
+		o.Tables = pol
+	}
 	if err := accessOptions(c, &o); err != nil {
 		return o, err
 	}

@@ -25,6 +25,12 @@ func BenchmarkApply(b *testing.B) {
 		"docker_json_other":   `{"log":"[2026-11-29 10:15:00,000] INFO in orders: order 42 shipped to customer 7\n","stream":"stdout","time":"2026-11-29T10:15:00.123456789Z"}`,
 		"cri_spring_info":     `2026-11-29T10:00:03.319Z stdout F 2026-11-29T10:00:03.319Z  INFO 1 --- [nio-8080-exec-4] c.e.demo.web.OrderController             : order 71187 listed in 2ms`,
 		"syslog_flask_other":  `Nov 29 10:15:00 web1 flask[812]: [2026-11-29 10:15:00,000] INFO in orders: order 42 shipped to customer 7`,
+		"basic_other":         `INFO:app.orders:order 42 shipped to customer 7 after payment was confirmed`,
+		"sqlalchemy_select":   `INFO:sqlalchemy.engine.Engine:SELECT users.id, users.email FROM users WHERE users.id = ?`,
+		"sqlalchemy_delete":   `INFO:sqlalchemy.engine.Engine:DELETE FROM users WHERE users.id = ?`,
+		"hibernate_stdout":    `Hibernate: delete from products p1_0 where p1_0.id=?`,
+		"ecs_other":           `{"@timestamp":"2026-12-05T15:46:28.123Z","log.level":"INFO","process.pid":1,"process.thread.name":"main","log.logger":"c.e.Shop","message":"order 42 shipped","ecs.version":"8.11"}`,
+		"logstash_flyway":     `{"@timestamp":"2026-12-05T15:46:28.123Z","@version":"1","message":"Migrating schema \"public\" to version \"2 - add orders\"","logger_name":"org.flywaydb.core.internal.command.DbMigrate","level":"INFO"}`,
 	}
 	for name, line := range cases {
 		b.Run(name, func(b *testing.B) {

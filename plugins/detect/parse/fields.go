@@ -1,8 +1,10 @@
 // Package parse turns raw log lines into typed detection events. It recognises the formats of
 // Flask and Spring applications out of the box (Werkzeug and gunicorn access lines, the Flask
-// app logger, Spring Boot 2 and 3, Alembic, Flyway, Liquibase, Spring Security's LoggerListener,
-// Hibernate and SQLAlchemy SQL echo, JSON lines, logfmt and the `event key=value` audit-line
-// contract) and runs user regex parsers declared in HCL.
+// app logger, Spring Boot 2 and 3, Alembic, Flyway, Liquibase, Spring Security's LoggerListener
+// and Actuator audit events, Hibernate and SQLAlchemy SQL echo, Spring Boot's structured JSON,
+// JSON lines, logfmt and the `event key=value` audit-line contract; framework messages under
+// any logging prefix) and runs user regex parsers declared in HCL. Which tables' SQL deletes
+// count is a TablePolicy; LastIgnored says why a recognised line was not emitted.
 //
 // A parsed line keeps its raw bytes; the parser sets Event.Time to the line's own time and,
 // when the line is a detection event, Event.Fields to the event type and what the line says
@@ -39,6 +41,7 @@ const (
 	FieldLevel     = "level"
 	FieldLogger    = "logger"
 	FieldTool      = "tool"
+	FieldSchema    = "schema"
 )
 
 // Event types the built-in parsers yield.

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +162,91 @@ func FuzzCustom(f *testing.F) {
 	f.Add([]byte(`1.2.3.4 - - [29/Nov/2026:10:00:00 +0100] "POST /wp-login.php HTTP/1.1" 401 1`))
 	f.Add([]byte(`1.2.3.4 - - [garbage] "POST /wp-login.php`))
 	f.Fuzz(func(t *testing.T, line []byte) { checkEvent(t, p, line) })
+}
+
+// FuzzLineSequence feeds arbitrary sequences of lines (the input split at newlines) to one
+// parser on a few origins: the multi-line state (format_sql statements, show_sql duplicates,
+// Liquibase pairs) never panics, stays bounded, and a second parser after the first agrees.
+func FuzzLineSequence(f *testing.F) {
+	seqs := []string{
+		"Hibernate: \n    delete \n    from\n        users \n    where\n        id=?\nHibernate: delete from users where id=?",
+		"2026-12-05T15:46:28.123Z DEBUG 1 --- [main] org.hibernate.SQL : \n    delete \n    from\n        products p1_0 \n    where\n        p1_0.id=?",
+		"2026-12-05T15:46:28.123Z DEBUG 1 --- [main] org.hibernate.SQL : delete from users where id=?\nHibernate: delete from users where id=?",
+		"Running Changeset: a.xml::1::bob\nChangeSet a.xml::1::bob ran successfully in 3ms\nDec 05, 2026 3:46:28 PM liquibase.changelog.ChangeSet execute\nINFO: ChangeSet a.xml::2::bob ran successfully in 1ms",
+		"INFO:sqlalchemy.engine.Engine:DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?\nINFO:sqlalchemy.engine.Engine:DELETE FROM \"public\".\"users\"",
+		"{\"@timestamp\":\"2026-12-05T15:46:28.123Z\",\"message\":\"\\n    delete \\n    from\\n        users\",\"logger_name\":\"org.hibernate.SQL\"}",
+		"Login failure: AuditEvent [timestamp=2023-10-02T08:52:38Z, principal=x, type=AUTHENTICATION_FAILURE, data={details=WebAuthenticationDetails [RemoteIpAddress=203.0.113.9, SessionId=null]}]",
+		"[INFO] Migrating schema \"A\" with repeatable migration v\nINFO  [alembic.runtime.migration] Running upgrade a -> b, c",
+	}
+	for _, s := range append(seqs, fuzzSeeds...) {
+		f.Add([]byte(s))
+	}
+	first, second := New(Options{}), New(Options{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for i, line := range bytes.Split(in, []byte("\n")) {
+			origin := "o" + string(rune('a'+i%3))
+			orig := bytes.Clone(line)
+			ev := sdk.Event{Kind: sdk.KindLog, Origin: origin, Line: line}
+			typ := first.Apply(&ev)
+			if !bytes.Equal(ev.Line, orig) {
+				t.Fatalf("line changed: %q -> %q", orig, ev.Line)
+			}
+			if typ == "" && ev.Fields != nil {
+				t.Fatalf("fields without an event: %v", ev.Fields)
+			}
+			if typ != "" && first.LastIgnored() != "" {
+				t.Fatalf("event %q emitted with an ignore reason %q", typ, first.LastIgnored())
+			}
+			for k, v := range ev.Fields {
+				if len(v) > maxFieldLen || k == "" {
+					t.Fatalf("field %q of %d bytes", k, len(v))
+				}
+			}
+			want := fieldsString(ev.Fields)
+			if got := second.Apply(&ev); got != typ || fieldsString(ev.Fields) != want {
+				t.Fatalf("line %q: second parser %q %s, first %q %s", line, got, fieldsString(ev.Fields), typ, want)
+			}
+		}
+		for _, p := range []*Parser{first, second} {
+			for name, st := range p.origins {
+				if len(st.sql.buf) > maxPendingSQL || len(st.sql.last) > 2*maxFieldLen+1 ||
+					len(st.sql.logger) > maxFieldLen || len(st.sql.level) > maxFieldLen || len(st.migLast) > maxFieldLen {
+					t.Fatalf("origin %s: state grew: buf %d last %d logger %d mig %d", name,
+						len(st.sql.buf), len(st.sql.last), len(st.sql.logger), len(st.migLast))
+				}
+			}
+			if len(p.origins) > maxOrigins {
+				t.Fatalf("%d origins", len(p.origins))
+			}
+		}
+	})
+}
+
+// FuzzParseDelete: the statement reader never panics, never reads past its input, and a
+// name it returns is clipped and lower case.
+func FuzzParseDelete(f *testing.F) {
+	for _, s := range []string{"delete from users where id=?", "DELETE FROM \"public\".\"users\"", "delete p1_0 from products p1_0",
+		"delete from `a`.`b`.`c`.`d` x", "delete from [dbo].[Users", "delete\n  from\n    t", "delete from ", "delete"} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, final bool) {
+		s := findDelete(b)
+		if s < 0 {
+			return
+		}
+		st, complete, ok := parseDelete(b, s, final)
+		if final && ok && !complete {
+			t.Fatalf("%q: final text incomplete", b)
+		}
+		if len(st.table) > maxFieldLen || len(st.schema) > maxFieldLen {
+			t.Fatalf("%q: name of %d bytes", b, len(st.table))
+		}
+		if st.table != strings.ToLower(st.table) || st.schema != strings.ToLower(st.schema) {
+			t.Fatalf("%q: names %q %q not lower case", b, st.schema, st.table)
+		}
+		if ok && complete && st.table == "" {
+			t.Fatalf("%q: complete without a table", b)
+		}
+	})
 }

@@ -71,7 +71,7 @@ func TestFormats(t *testing.T) {
 		{"flyway success is not a new migration", "2023-08-15T22:09:27.298-06:00  INFO 14292 --- [  restartedMain] o.f.core.internal.command.DbMigrate      : Successfully applied 1 migration to schema `vollmed_api`, now at version v2 (execution time 00:00.397s)",
 			"2023-08-16T04:09:27.298Z", ""},
 		{"liquibase", `2026-08-22T11:10:23.456+02:00  INFO 4242 --- [           main] liquibase.changelog                      : ChangeSet db/changelog/db.changelog-master.yaml::3::alice ran successfully in 15ms`,
-			"2026-08-22T09:10:23.456Z", "actor=alice event=migration_started format=spring level=INFO logger=liquibase.changelog revision=db/changelog/db.changelog-master.yaml::3::alice tool=liquibase via=migration"},
+			"2026-08-22T09:10:23.456Z", "actor=alice event=migration_started format=spring level=INFO logger=liquibase.changelog revision=db/changelog/db.changelog-master.yaml::3::alice stage=done tool=liquibase via=migration"},
 		{"spring security", `2026-08-22T11:10:23.456+02:00  WARN 4242 --- [nio-8080-exec-3] o.s.s.a.event.LoggerListener             : Authentication event AuthenticationFailureBadCredentialsEvent: alice; details: WebAuthenticationDetails [RemoteIpAddress=203.0.113.9, SessionId=null]; exception: Bad credentials`,
 			"2026-08-22T09:10:23.456Z", "event=login_failed failure=AuthenticationFailureBadCredentialsEvent format=spring ip=203.0.113.9 level=WARN logger=o.s.s.a.event.LoggerListener username=alice via=security"},
 		{"spring security success is nothing", `2026-08-22T11:10:23.456+02:00  INFO 4242 --- [nio-8080-exec-3] o.s.s.a.event.LoggerListener             : Authentication event AuthenticationSuccessEvent: alice; details: x`,
@@ -82,8 +82,10 @@ func TestFormats(t *testing.T) {
 			"2026-08-22T11:10:23.456Z", "event=rows_deleted format=spring level=DEBUG logger=org.hibernate.SQL table=orders via=sql"},
 		{"sqlalchemy delete", `2026-11-29 22:57:05,123 INFO sqlalchemy.engine.Engine DELETE FROM users WHERE users.id = %(id_1)s`,
 			"2026-11-29T22:57:05.123Z", "event=rows_deleted format=python level=INFO logger=sqlalchemy.engine.Engine table=users via=sql"},
-		{"sqlalchemy delete without where", `2026-11-29 22:57:05,123 INFO sqlalchemy.engine.Engine DELETE FROM sessions`,
-			"2026-11-29T22:57:05.123Z", "event=rows_deleted format=python level=INFO logger=sqlalchemy.engine.Engine table=sessions unbounded=true via=sql"},
+		{"sqlalchemy delete without where", `2026-11-29 22:57:05,123 INFO sqlalchemy.engine.Engine DELETE FROM orders`,
+			"2026-11-29T22:57:05.123Z", "event=rows_deleted format=python level=INFO logger=sqlalchemy.engine.Engine table=orders unbounded=true via=sql"},
+		{"sessions are housekeeping by default", `2026-11-29 22:57:05,123 INFO sqlalchemy.engine.Engine DELETE FROM sessions`,
+			"2026-11-29T22:57:05.123Z", ""},
 		{"delete text elsewhere is not SQL echo", `2026-11-29 22:57:05,123 INFO app.jobs delete from cache requested`, "2026-11-29T22:57:05.123Z", ""},
 		{"alembic keeps previous time", `INFO  [alembic.runtime.migration] Running upgrade  -> 3ab8b2dfb055, create table`, "",
 			"description=create table event=migration_started format=alembic level=INFO logger=alembic.runtime.migration revision=3ab8b2dfb055 tool=alembic via=migration"},
@@ -171,8 +173,14 @@ func TestAuditSupersedesFramework(t *testing.T) {
 	if apply("a", access) != "" {
 		t.Fatal("framework line after audit lines of the same type must not count again")
 	}
+	if got := p.LastIgnored(); !strings.Contains(got, "superseded: this origin reports user_deleted through audit lines") {
+		t.Fatalf("LastIgnored %q", got)
+	}
 	if apply("b", access) != UserDeleted {
 		t.Fatal("another origin is not affected")
+	}
+	if p.LastIgnored() != "" {
+		t.Fatalf("LastIgnored %q after an emitted event", p.LastIgnored())
 	}
 	if apply("a", `10.0.0.8 - - [22/Aug/2026 11:10:24] "POST /login HTTP/1.1" 401 -`) != LoginFailed {
 		t.Fatal("other event types from the origin still count")
@@ -283,5 +291,25 @@ func TestExtraEvents(t *testing.T) {
 		if got := p.Apply(&ev); got != want {
 			t.Errorf("%s: got %q, want %q", line, got, want)
 		}
+	}
+}
+
+// TestHostileMessages: lines made of phrase starts, dotted names and delete words are
+// parsed in bounded time (each phrase check reads a bounded window, a bounded number of
+// times) and yield nothing or a bounded event.
+func TestHostileMessages(t *testing.T) {
+	p := New(Options{})
+	for _, unit := range []string{"AuditEvent [", "ChangeSet x ", "Migrating schema ", "Running upgrade ", "DELETE DELETE ",
+		"delete from a.b.c.d.e.f ", "Hibernate delete ", "Authentication event AuthenticationFailureX: "} {
+		line := bytes.Repeat([]byte(unit), (1<<20)/len(unit))
+		ev := sdk.Event{Kind: sdk.KindLog, Origin: "o", Line: line}
+		start := time.Now()
+		p.Apply(&ev)
+		for k, v := range ev.Fields {
+			if len(v) > maxFieldLen {
+				t.Fatalf("%q: field %s of %d bytes", unit, k, len(v))
+			}
+		}
+		t.Logf("%q x %d: %s", unit, len(line)/len(unit), time.Since(start))
 	}
 }

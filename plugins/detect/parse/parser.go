@@ -2,10 +2,8 @@ package parse
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +21,8 @@ type Options struct {
 	LoginPaths []string
 	// ExtraEvents are more event words the audit-line contract recognises.
 	ExtraEvents []string
+	// Tables decides which tables' SQL deletes are events. Nil means DefaultTablePolicy.
+	Tables *TablePolicy
 	// AccessFormats are the app's gunicorn access_log_formats (CompileGunicornFormat); they
 	// are tried before the built-in formats.
 	AccessFormats []*AccessFormat
@@ -51,6 +51,7 @@ type Parser struct {
 	// detectAudit cannot find.
 	plainWords [][]byte
 
+	tables        *TablePolicy
 	accessFormats []*AccessFormat
 	trusted       []netip.Prefix
 	routes        []*Route
@@ -60,15 +61,23 @@ type Parser struct {
 	lastState  *originState
 	buf        []byte
 	r          result
+	// ignored is LastIgnored's answer.
+	ignored string
 	// envBuf holds a decoded Docker json-file line, joinBuf a joined CRI line; pending is
 	// the size of all origins' held CRI parts (bounded by maxPartialPending).
 	envBuf, joinBuf []byte
 	pending         int
 }
 
+// originState is what the parser remembers of one origin; its size is bounded (see sqlState).
 type originState struct {
 	prev  time.Time
 	audit uint8
+	sql   sqlState
+	// migLast is the revision of the last Liquibase changeset reported, migPair which of its
+	// two lines reported it (pairStart, pairDone).
+	migLast string
+	migPair uint8
 	// partial holds the CRI `P` parts of a line until its `F` part, per stream (envelope.go).
 	partial [2][]byte
 }
@@ -76,8 +85,11 @@ type originState struct {
 // New returns a parser.
 func New(o Options) *Parser {
 	p := &Parser{loc: o.Location, custom: o.Custom, loginPaths: map[string]bool{},
-		words: map[string]string{}, origins: map[string]*originState{},
+		words: map[string]string{}, origins: map[string]*originState{}, tables: o.Tables,
 		accessFormats: o.AccessFormats, trusted: o.TrustedProxies, routes: o.Routes}
+	if p.tables == nil {
+		p.tables = DefaultTablePolicy()
+	}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -109,10 +121,12 @@ type result struct {
 	event, via, format string
 	keys, vals         [24]string
 	n                  int
+	// pair marks the two lines Liquibase logs for one changeset (pairStart, pairDone).
+	pair uint8
 }
 
 func (r *result) reset() {
-	r.event, r.via, r.format, r.n = "", "", "", 0
+	r.event, r.via, r.format, r.n, r.pair = "", "", "", 0, 0
 }
 
 func (r *result) set(k, v string) {
@@ -155,10 +169,12 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 		return ""
 	}
 	st := p.origin(ev.Origin)
+	p.ignored = ""
 	if Parsed(ev) {
 		if !ev.Time.IsZero() {
 			st.prev = ev.Time
 		}
+		p.sawParsed(st, ev)
 		if st.held() > 0 {
 			p.settlePartial(st, ev.Line)
 		}
@@ -198,7 +214,7 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 	}
 	if !matched {
 		p.detect(line, &h, r)
-		if r.event == "" && !hasTime {
+		if !hasTime {
 			if t, ok := p.structuredTime(line, h.format); ok {
 				lineTime, hasTime = t, true
 			}
@@ -230,17 +246,9 @@ func (p *Parser) Apply(ev *sdk.Event) string {
 	if r.event == "" {
 		return ""
 	}
-	// An origin whose app reports an event type through audit lines has it counted once:
-	// framework lines (access lines, SQL echo, Spring Security) for that type are ignored.
-	if bit := supersedeBit(r.event); bit != 0 {
-		switch r.via {
-		case ViaAudit:
-			st.audit |= bit
-		case ViaHTTP, ViaSQL, ViaSecurity:
-			if st.audit&bit != 0 && (r.event != RowsDeleted || strings.Contains(r.get(FieldTable), "user")) {
-				return ""
-			}
-		}
+	if why := p.suppress(st, r); why != "" {
+		p.ignored = why
+		return ""
 	}
 	if ev.Fields == nil {
 		ev.Fields = make(map[string]string, r.n+3)
@@ -297,11 +305,36 @@ func (p *Parser) evictOrigins() {
 	p.lastState = nil
 }
 
-// detect finds the event a line reports, from its format and message.
+// detect finds the event a line reports, from its format and message. It first continues a
+// multi-line SQL statement the origin is in the middle of (see sqlState), and keeps the
+// origin's "last SQL delete" memory for consecutive lines only.
 func (p *Parser) detect(line []byte, h *header, r *result) {
+	// Apply looked the line's origin up just before: p.lastState is its state.
+	st := p.lastState
+	sq := &st.sql
+	if sq.phase != sqlIdle {
+		if isContinuation(line) {
+			sq.feed(line, r)
+			return
+		}
+		sq.phase, sq.buf = sqlIdle, sq.buf[:0]
+	}
+	p.detectLine(line, h, r, st)
+	if sq.phase == sqlIdle && (r.event != RowsDeleted || r.via != ViaSQL) {
+		sq.last, sq.lastFormat = "", ""
+	}
+}
+
+// detectLine dispatches on the line's format: JSON (audit events, then structured logging),
+// access lines, and the messages of every other format, recognised by key phrases anywhere
+// in them so that any logging prefix works.
+func (p *Parser) detectLine(line []byte, h *header, r *result, st *originState) {
 	switch h.format {
 	case FormatJSON:
 		p.detectJSON(line, r)
+		if r.event == "" {
+			p.detectStructured(line, r)
+		}
 		return
 	}
 	if h.access {
@@ -311,33 +344,15 @@ func (p *Parser) detect(line []byte, h *header, r *result) {
 		}
 		return
 	}
+	if ch, ok := sqlHeader(line); ok {
+		st.sql.start(ch, h.format, h.logger, h.level)
+		return
+	}
 	msg := h.msg
 	if len(msg) == 0 {
 		return
 	}
-	switch msg[0] {
-	case 'A':
-		if bytes.HasPrefix(msg, []byte("Authentication event AuthenticationFailure")) {
-			detectSpringSecurity(msg, r)
-		}
-	case 'M':
-		if bytes.HasPrefix(msg, []byte("Migrating schema ")) {
-			detectFlyway(msg, r)
-		}
-	case 'C':
-		if bytes.HasPrefix(msg, []byte("ChangeSet ")) && bytes.Contains(msg, []byte(" ran successfully")) {
-			detectLiquibase(msg, r)
-		}
-	case 'R':
-		if h.format == FormatAlembic || bytes.HasPrefix(h.logger, []byte("alembic")) {
-			detectAlembic(msg, r)
-		}
-	case 'd', 'D':
-		if h.format == FormatHibernate || bytes.HasSuffix(h.logger, []byte("hibernate.SQL")) ||
-			bytes.HasPrefix(h.logger, []byte("sqlalchemy.engine")) {
-			detectSQLDelete(msg, r)
-		}
-	}
+	detectMessage(prefixOf(line, msg), msg, h.format == FormatHibernate, r)
 	if r.event == "" {
 		p.detectAudit(msg, r)
 	}
@@ -422,198 +437,3 @@ func (p *Parser) auditWordAt(msg []byte, s, e int, r *result) bool {
 }
 
 func isWordByte(c byte) bool { return c == '_' || (c >= 'a' && c <= 'z') || isDigit(c) }
-
-// detectSpringSecurity: `Authentication event AuthenticationFailureBadCredentialsEvent: alice;
-// details: WebAuthenticationDetails [RemoteIpAddress=203.0.113.9, SessionId=null]; ...`.
-func detectSpringSecurity(msg []byte, r *result) {
-	r.event, r.via = LoginFailed, ViaSecurity
-	rest := msg[len("Authentication event "):]
-	if c := bytes.Index(rest, []byte(": ")); c >= 0 {
-		r.set("failure", clip(string(rest[:c])))
-		user := rest[c+2:]
-		if sc := bytes.Index(user, []byte("; details")); sc >= 0 {
-			user = user[:sc]
-		} else if sc := bytes.IndexByte(user, ';'); sc >= 0 {
-			user = user[:sc]
-		}
-		r.set(FieldUsername, clip(string(bytes.TrimSpace(user))))
-	}
-	if i := bytes.Index(msg, []byte("RemoteIpAddress=")); i >= 0 {
-		ip := msg[i+len("RemoteIpAddress="):]
-		if e := bytes.IndexAny(ip, ",]; "); e >= 0 {
-			ip = ip[:e]
-		}
-		r.set(FieldIP, clip(string(ip)))
-	}
-}
-
-func unquoteIdent(b []byte) []byte {
-	b = bytes.TrimSpace(b)
-	return bytes.Trim(b, "`\"'")
-}
-
-// detectFlyway: "Migrating schema `x` to version "2 - add table"" (also Flyway's CLI).
-func detectFlyway(msg []byte, r *result) {
-	rest := msg[len("Migrating schema "):]
-	i := bytes.Index(rest, []byte(" to version "))
-	if i < 0 {
-		return
-	}
-	r.event, r.via = MigrationStarted, ViaMigration
-	r.set(FieldTool, "flyway")
-	r.set("schema", clip(string(unquoteIdent(rest[:i]))))
-	rev := rest[i+len(" to version "):]
-	r.set(FieldRevision, clip(string(unquoteIdent(rev))))
-}
-
-// detectLiquibase: "ChangeSet db/changelog/master.yaml::3::alice ran successfully in 15ms".
-func detectLiquibase(msg []byte, r *result) {
-	rest := msg[len("ChangeSet "):]
-	e := bytes.Index(rest, []byte(" ran successfully"))
-	if e < 0 {
-		return
-	}
-	id := rest[:e]
-	r.event, r.via = MigrationStarted, ViaMigration
-	r.set(FieldTool, "liquibase")
-	r.set(FieldRevision, clip(string(id)))
-	if a := bytes.LastIndex(id, []byte("::")); a >= 0 {
-		r.set(FieldActor, clip(string(id[a+2:])))
-	}
-}
-
-// detectAlembic: "Running upgrade 3ab8b2dfb055 -> 28af9800143f, add users.last_login".
-func detectAlembic(msg []byte, r *result) {
-	var rest []byte
-	switch {
-	case bytes.HasPrefix(msg, []byte("Running upgrade ")):
-		rest = msg[len("Running upgrade "):]
-	case bytes.HasPrefix(msg, []byte("Running downgrade ")):
-		rest = msg[len("Running downgrade "):]
-		r.set("direction", "downgrade")
-	default:
-		return
-	}
-	r.event, r.via = MigrationStarted, ViaMigration
-	r.set(FieldTool, "alembic")
-	if a := bytes.Index(rest, []byte("-> ")); a >= 0 {
-		to := rest[a+3:]
-		if c := bytes.IndexByte(to, ','); c >= 0 {
-			r.set("description", clip(string(bytes.TrimSpace(to[c+1:]))))
-			to = to[:c]
-		}
-		r.set(FieldRevision, clip(string(bytes.TrimSpace(to))))
-		if from := bytes.TrimSpace(rest[:a]); len(from) > 0 {
-			r.set("from_revision", clip(string(from)))
-		}
-	}
-}
-
-// detectSQLDelete: "delete from users where id=?" / "DELETE FROM users WHERE users.id = ...".
-func detectSQLDelete(msg []byte, r *result) {
-	if len(msg) < 12 || !bytes.EqualFold(msg[:12], []byte("delete from ")) {
-		return
-	}
-	rest := bytes.TrimLeft(msg[12:], " ")
-	end := bytes.IndexAny(rest, " ;\t")
-	if end < 0 {
-		end = len(rest)
-	}
-	r.event, r.via = RowsDeleted, ViaSQL
-	r.set(FieldTable, clip(strings.ToLower(string(unquoteIdent(rest[:end])))))
-	if !bytes.Contains(bytes.ToLower(rest[end:]), []byte("where")) {
-		r.set("unbounded", "true")
-	}
-}
-
-// detectJSON handles JSON lines with an "event" member naming an audit event.
-func (p *Parser) detectJSON(line []byte, r *result) {
-	if !bytes.Contains(line, []byte(`"event"`)) || (bytes.IndexByte(line, '_') < 0 && len(p.plainWords) == 0) {
-		return
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return
-	}
-	evName, _ := m[FieldEvent].(string)
-	word, ok := p.words[evName]
-	if !ok {
-		return
-	}
-	r.event, r.via, r.format = word, ViaAudit, FormatJSON
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch v := m[k].(type) {
-		case string:
-			r.set(k, clip(v))
-		case json.Number:
-			r.set(k, v.String())
-		case bool:
-			r.set(k, strconv.FormatBool(v))
-		}
-	}
-	for _, k := range []string{"ts", "time", "timestamp", "@timestamp"} {
-		if s := r.get(k); s != "" {
-			r.set("ts", s)
-			break
-		}
-	}
-}
-
-// structuredTime finds the time of a JSON or logfmt line that is not an event.
-func (p *Parser) structuredTime(line []byte, format string) (time.Time, bool) {
-	switch format {
-	case FormatJSON:
-		for _, k := range []string{`"ts":`, `"time":`, `"timestamp":`, `"@timestamp":`} {
-			i := bytes.Index(line, []byte(k))
-			if i < 0 {
-				continue
-			}
-			v := bytes.TrimLeft(line[i+len(k):], " ")
-			if len(v) > 0 && v[0] == '"' {
-				v = v[1:]
-				if e := bytes.IndexByte(v, '"'); e >= 0 {
-					return ParseAny(string(v[:e]), p.loc)
-				}
-				continue
-			}
-			e := 0
-			for e < len(v) && (isDigit(v[e]) || v[e] == '.') {
-				e++
-			}
-			return ParseAny(string(v[:e]), p.loc)
-		}
-	case FormatPlain:
-		// logfmt: the first token is a key=value pair.
-		sp := bytes.IndexByte(line, ' ')
-		if sp < 0 {
-			sp = len(line)
-		}
-		if bytes.IndexByte(line[:sp], '=') < 0 {
-			return time.Time{}, false
-		}
-		for _, k := range []string{"ts=", "time="} {
-			i := bytes.Index(line, []byte(k))
-			if i < 0 || (i > 0 && line[i-1] != ' ') {
-				continue
-			}
-			v := line[i+len(k):]
-			if len(v) > 0 && v[0] == '"' {
-				v = v[1:]
-				if e := bytes.IndexByte(v, '"'); e >= 0 {
-					v = v[:e]
-				}
-			} else if e := bytes.IndexByte(v, ' '); e >= 0 {
-				v = v[:e]
-			}
-			return ParseAny(string(v), p.loc)
-		}
-	}
-	return time.Time{}, false
-}
