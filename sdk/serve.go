@@ -16,8 +16,15 @@ import (
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
-// ProtocolVersion is the major version of the plugin protocol this SDK speaks.
+// ProtocolVersion is the newest major version of the plugin protocol this SDK speaks.
 const ProtocolVersion = 1
+
+// ProtocolVersions returns every major version of the plugin protocol this SDK serves (in a
+// plugin) and speaks (in a host), oldest first. A plugin lists them in its description; a
+// host picks the highest version both sides have, and go-plugin's handshake settles on the
+// same one when the host launches the plugin. Dropping a version from this list is what
+// makes old agents or old plugins unusable with this SDK: keep one as long as anyone runs it.
+func ProtocolVersions() []int { return []int{ProtocolVersion} }
 
 // SDKVersion is the version of this SDK.
 const SDKVersion = "0.1.0"
@@ -69,13 +76,44 @@ type PluginInfo struct {
 	Version string `json:"version"`
 }
 
-// Description is what a plugin binary reports about itself.
+// Description is what a plugin binary reports about itself (`<plugin> describe`).
 type Description struct {
-	Name       string                 `json:"name"`
-	Version    string                 `json:"version"`
-	Protocol   int                    `json:"protocol"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Protocol is the oldest protocol version the plugin serves. Hosts that read only this
+	// field (tda before version negotiation, which all speak protocol 1) require it to equal
+	// their own version, so a plugin that still serves protocol 1 keeps working with them.
+	Protocol int `json:"protocol"`
+	// Protocols lists every protocol version the plugin serves, oldest first; absent in the
+	// descriptions of plugins built before version negotiation, which serve Protocol alone.
+	Protocols  []int                  `json:"protocols,omitempty"`
 	SDKVersion string                 `json:"sdk_version"`
 	Components []ComponentDescription `json:"components"`
+}
+
+// Served returns the protocol versions the plugin serves, oldest first, without repeats:
+// Protocols, or for a description without the list, Protocol alone. Versions below 1 are
+// not versions and are left out.
+func (d *Description) Served() []int {
+	vs := d.Protocols
+	if len(vs) == 0 {
+		vs = []int{d.Protocol}
+	}
+	out := make([]int, 0, len(vs))
+	for _, v := range vs {
+		if v >= 1 {
+			out = append(out, v)
+		}
+	}
+	sort.Ints(out)
+	n := 0
+	for i, v := range out {
+		if i == 0 || v != out[n-1] {
+			out[n] = v
+			n++
+		}
+	}
+	return out[:n]
 }
 
 // ComponentDescription is one component in a Description.
@@ -101,7 +139,8 @@ func (d *Description) Find(kind ComponentKind, name string) (ComponentDescriptio
 
 // Describe builds the Description of a set of components.
 func Describe(info PluginInfo, components ...Component) *Description {
-	d := &Description{Name: info.Name, Version: info.Version, Protocol: ProtocolVersion, SDKVersion: SDKVersion}
+	versions := ProtocolVersions()
+	d := &Description{Name: info.Name, Version: info.Version, Protocol: versions[0], Protocols: versions, SDKVersion: SDKVersion}
 	for _, c := range components {
 		spec := c.Spec
 		if spec == nil {
@@ -177,12 +216,14 @@ func PluginSets(info PluginInfo, logger hclog.Logger, components ...Component) m
 	return pluginSets(info, logger, false, components...)
 }
 
-// pluginSets returns the plugin sets; encoded says the gRPC server uses ServerOptions (its
-// codec reads the encoded requests).
+// pluginSets returns the plugin sets, one per protocol version served; encoded says the gRPC
+// server uses ServerOptions (its codec reads the encoded requests).
 func pluginSets(info PluginInfo, logger hclog.Logger, encoded bool, components ...Component) map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		ProtocolVersion: {PluginName: &grpcPlugin{info: info, logger: logger, components: components, encoded: encoded}},
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range ProtocolVersions() {
+		sets[v] = plugin.PluginSet{PluginName: &grpcPlugin{info: info, logger: logger, components: components, encoded: encoded}}
 	}
+	return sets
 }
 
 // NewServer returns a gRPC server that serves components as a plugin binary does (Serve),
@@ -194,9 +235,15 @@ func NewServer(info PluginInfo, logger hclog.Logger, components ...Component) *g
 	return s
 }
 
-// ClientPluginSets returns the plugin sets a host uses to dispense the protocol connection.
+// ClientPluginSets returns the plugin sets a host uses to dispense the protocol connection,
+// one per protocol version it speaks: go-plugin offers them all to the plugin, which answers
+// with the highest it serves too.
 func ClientPluginSets() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &grpcPlugin{}}}
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range ProtocolVersions() {
+		sets[v] = plugin.PluginSet{PluginName: &grpcPlugin{}}
+	}
+	return sets
 }
 
 // grpcPlugin registers the protocol's services on the plugin side and hands the raw client

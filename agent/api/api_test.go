@@ -106,11 +106,12 @@ var testTokens = []Token{
 }
 
 type fixture struct {
-	srv   *httptest.Server
-	svc   *ops.Service
-	agent *agent
-	snaps *snapshots
-	trail string
+	srv     *httptest.Server
+	svc     *ops.Service
+	agent   *agent
+	snaps   *snapshots
+	letters *memLetters
+	trail   string
 }
 
 func alertLine(fp, rule, sev, st string) string {
@@ -132,12 +133,13 @@ func newFixture(t *testing.T, ui http.Handler) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{agent: &agent{}, snaps: &snapshots{done: make(chan ops.RestoreRequest, 4)},
-		trail: filepath.Join(dir, "alerts.jsonl")}
+		letters: newMemLetters(), trail: filepath.Join(dir, "alerts.jsonl")}
 	if err := os.WriteFile(f.trail, []byte(alertLine("fp-high", "mass_password_reset", "HIGH", "firing")+
 		alertLine("fp-med", "auth_failures", "MEDIUM", "firing")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.svc, err = ops.NewService(ops.Options{Store: store, Agent: f.agent, Trail: ops.NewTrail(f.trail), Snapshots: f.snaps})
+	f.svc, err = ops.NewService(ops.Options{Store: store, Agent: f.agent, Trail: ops.NewTrail(f.trail), Snapshots: f.snaps,
+		DeadLetters: f.letters})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,10 +217,15 @@ var endpoints = []struct {
 	{"POST", "/api/restores", `{"snapshot":"x","new_name":"y","confirm":"app","reason":"drill"}`, true},
 	{"GET", "/api/audit", "", false},
 	{"POST", "/api/audit", `{"action":"restore.run","target":"x -> y","reason":"drill"}`, true},
+	{"GET", "/api/deadletters", "", false},
+	{"GET", "/api/deadletters/3", "", false},
+	{"POST", "/api/deadletters/3/replay", `{"reason":"webhook rotated"}`, true},
+	{"DELETE", "/api/deadletters/4", `{"reason":"duplicate"}`, true},
 }
 
 func TestEveryEndpointNeedsAToken(t *testing.T) {
 	f := newFixture(t, nil)
+	f.letters.add(testLetters...)
 	for _, e := range endpoints {
 		t.Run(e.method+" "+e.path, func(t *testing.T) {
 			if r := f.do(t, nil, e.method, e.path, "", e.body); r.status != http.StatusUnauthorized ||

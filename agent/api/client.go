@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/ops"
 )
 
@@ -248,4 +249,30 @@ func (c *Client) Audit(ctx context.Context, f ops.AuditFilter) ([]ops.AuditEntry
 	var out []ops.AuditEntry
 	return out, c.do(ctx, http.MethodGet, "/api/audit"+query("actor", f.Actor, "action", f.Action, "target", f.Target,
 		"since", timeParam(f.Since), "limit", limitParam(f.Limit)), nil, &out)
+}
+
+// DeadLetters implements ops.Operations.
+func (c *Client) DeadLetters(ctx context.Context) ([]deadletter.Letter, error) {
+	var out []deadletter.Letter
+	return out, c.do(ctx, http.MethodGet, "/api/deadletters", nil, &out)
+}
+
+// DeadLetter implements ops.Operations.
+func (c *Client) DeadLetter(ctx context.Context, id uint64) (ops.DeadLetterDetail, error) {
+	var d ops.DeadLetterDetail
+	return d, c.do(ctx, http.MethodGet, "/api/deadletters/"+strconv.FormatUint(id, 10), nil, &d)
+}
+
+// ReplayDeadLetter implements ops.Operations.
+func (c *Client) ReplayDeadLetter(ctx context.Context, by ops.Actor, req ops.DeadLetterAction) (deadletter.Letter, error) {
+	var l deadletter.Letter
+	return l, c.do(ctx, http.MethodPost, "/api/deadletters/"+strconv.FormatUint(req.ID, 10)+"/replay",
+		deadLetterBody{By: by.Name, Reason: req.Reason}, &l)
+}
+
+// DropDeadLetter implements ops.Operations.
+func (c *Client) DropDeadLetter(ctx context.Context, by ops.Actor, req ops.DeadLetterAction) (deadletter.Letter, error) {
+	var l deadletter.Letter
+	return l, c.do(ctx, http.MethodDelete, "/api/deadletters/"+strconv.FormatUint(req.ID, 10),
+		deadLetterBody{By: by.Name, Reason: req.Reason}, &l)
 }

@@ -1,6 +1,6 @@
 // Package api is the agent's HTTP API and the server of the web panel: system state,
-// alerts and acknowledgements, overrides, migrations, snapshots and restores, and the audit
-// log, over ops.Operations. It authenticates operator and viewer tokens (constant-time),
+// alerts and acknowledgements, overrides, migrations, snapshots and restores, dead letters,
+// and the audit log, over ops.Operations. It authenticates operator and viewer tokens (constant-time),
 // keeps browser sessions with CSRF protection, and serves the same API on the agent's unix
 // socket, where the file's permissions are the authentication. Client is its Go client.
 package api
@@ -111,6 +111,10 @@ func (s *Server) routes() {
 	m.Handle("POST /api/restores", s.auth("restores.start", true, s.startRestore))
 	m.Handle("GET /api/audit", s.auth("audit", false, s.audit))
 	m.Handle("POST /api/audit", s.auth("audit.record", true, s.recordAction))
+	m.Handle("GET /api/deadletters", s.auth("deadletters", false, s.deadLetters))
+	m.Handle("GET /api/deadletters/{id}", s.auth("deadletters.show", false, s.deadLetter))
+	m.Handle("POST /api/deadletters/{id}/replay", s.auth("deadletters.replay", true, s.actOnLetter(true)))
+	m.Handle("DELETE /api/deadletters/{id}", s.auth("deadletters.drop", true, s.actOnLetter(false)))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -36,6 +36,12 @@ var table = []command{
 	{name: "override off", factory: func(env *Env) cli.Command { return &overrideCommand{env: env, action: "off"} }},
 	{name: "override status", factory: func(env *Env) cli.Command { return &overrideCommand{env: env, action: "status"} }},
 
+	{name: "deadletter", synopsis: "List, show, replay and drop the batches tda gave up on", help: deadletterGroupHelp},
+	{name: "deadletter list", factory: func(env *Env) cli.Command { return &deadletterListCommand{env: env} }},
+	{name: "deadletter show", factory: func(env *Env) cli.Command { return &deadletterShowCommand{env: env} }},
+	{name: "deadletter replay", factory: func(env *Env) cli.Command { return &deadletterActCommand{env: env} }},
+	{name: "deadletter drop", factory: func(env *Env) cli.Command { return &deadletterActCommand{env: env, drop: true} }},
+
 	{name: "snapshot", synopsis: "Take, list and prune database snapshots",
 		help: "Usage: tda snapshot <create|list|prune> [flags]\n\n  Snapshots are taken by the snapshot sink's provider (PostgreSQL or Aurora) on a\n  schedule, before migrations, on a HIGH alert, or by hand; retention keeps daily,\n  weekly and monthly tiers and only ever deletes snapshots tda created."},
 	{name: "snapshot create", factory: func(env *Env) cli.Command { return &snapshotCreateCommand{env: env} }},

@@ -40,8 +40,9 @@ Flags:
                     binary, or $TDA_PLUGIN_DIR) is always listed first; -dir is the same.
   -docs             Also print every component's configuration reference, and the
                     settings tda reads in every source, processor and sink block.
-  -json             {"dirs": [{dir, plugins: [{path, name, version, protocol, sdk,
-                    sha256, error, components: [{kind, name, summary}]}], ignored}],
+  -json             {"dirs": [{dir, plugins: [{path, name, version, protocol,
+                    protocols, sdk, sha256, error, components: [{kind, name,
+                    summary}]}], ignored}],
                     "used": [{address, binary, pinned}]} (used with -config only).
 `)
 }
@@ -146,10 +147,13 @@ type pluginDirJSON struct {
 }
 
 type pluginJSON struct {
-	Path       string                `json:"path"`
-	Name       string                `json:"name,omitempty"`
-	Version    string                `json:"version,omitempty"`
+	Path    string `json:"path"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Protocol is the protocol version tda speaks with the plugin; Protocols are every
+	// version the plugin serves.
 	Protocol   int                   `json:"protocol,omitempty"`
+	Protocols  []int                 `json:"protocols,omitempty"`
 	SDK        string                `json:"sdk,omitempty"`
 	SHA256     string                `json:"sha256"`
 	Error      string                `json:"error,omitempty"`
@@ -185,7 +189,7 @@ func listDir(dir string) (out pluginDirJSON, descs map[string][]sdk.ComponentDes
 			p.Error = b.Err.Error()
 		} else {
 			d := b.Description
-			p.Name, p.Version, p.Protocol, p.SDK = d.Name, d.Version, d.Protocol, d.SDKVersion
+			p.Name, p.Version, p.Protocol, p.Protocols, p.SDK = d.Name, d.Version, b.Protocol, d.Served(), d.SDKVersion
 			for _, comp := range d.Components {
 				summary := ""
 				if comp.Spec != nil {
@@ -205,7 +209,7 @@ func listDir(dir string) (out pluginDirJSON, descs map[string][]sdk.ComponentDes
 
 // printDir prints one directory's plugins as text.
 func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.ComponentDescription, docs bool) {
-	c.env.Printf("Plugins in %s (tda %s speaks protocol %d):\n", d.Dir, version.Version, sdk.ProtocolVersion)
+	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", d.Dir, version.Version, versionList(sdk.ProtocolVersions()))
 	if len(d.Plugins) == 0 {
 		c.env.Printf("  none; build them with `make build`\n")
 	}
@@ -215,8 +219,8 @@ func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.Compon
 			c.env.Printf("  error:    %s\n", p.Error)
 			continue
 		}
-		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (sdk %s)\n  sha256:   %s\n", p.Name, p.Version,
-			p.Protocol, p.SDK, p.SHA256)
+		c.env.Printf("  name:     %s\n  version:  %s\n  protocol: %d (serves %s; sdk %s)\n  sha256:   %s\n", p.Name, p.Version,
+			p.Protocol, versionList(p.Protocols), p.SDK, p.SHA256)
 		for i, comp := range p.Components {
 			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, comp.Summary)
 			if docs {
@@ -345,7 +349,7 @@ Usage: tda version [-json]
   version. tda -version prints the same.
 
 Flags:
-  -json   One JSON object: {"version", "commit", "protocol", "sdk"}.
+  -json   One JSON object: {"version", "commit", "protocol", "protocols", "sdk"}.
 `)
 }
 
@@ -354,7 +358,10 @@ type versionInfo struct {
 	Version  string `json:"version"`
 	Commit   string `json:"commit"`
 	Protocol int    `json:"protocol"`
-	SDK      string `json:"sdk"`
+	// Protocols are every plugin protocol version tda speaks, oldest first; Protocol is the
+	// newest of them.
+	Protocols []int  `json:"protocols"`
+	SDK       string `json:"sdk"`
 }
 
 func (c *versionCommand) Run(args []string) int {
@@ -368,10 +375,19 @@ func (c *versionCommand) Run(args []string) int {
 		return 1
 	}
 	info := versionInfo{Version: version.Version, Commit: version.Commit, Protocol: sdk.ProtocolVersion,
-		SDK: sdk.SDKVersion}
+		Protocols: sdk.ProtocolVersions(), SDK: sdk.SDKVersion}
 	if *asJSON {
 		return c.env.JSON(info)
 	}
-	c.env.Printf("tda %s\nplugin protocol %d, sdk %s\n", version.String(), sdk.ProtocolVersion, sdk.SDKVersion)
+	c.env.Printf("tda %s\nplugin protocol %s, sdk %s\n", version.String(), versionList(sdk.ProtocolVersions()), sdk.SDKVersion)
 	return 0
+}
+
+// versionList writes protocol versions as "1, 2".
+func versionList(vs []int) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ", ")
 }

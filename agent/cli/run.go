@@ -91,7 +91,8 @@ func (c *runCommand) Run(args []string) int {
 		_ = setup.Close(closeCtx)
 	}()
 	agent := &control.RuntimeAgent{}
-	svc, err := control.NewService(setup, store, agent, "socket", logger.Named("control"))
+	letters := &control.LateLetters{}
+	svc, err := control.NewService(setup, store, agent, letters, "socket", logger.Named("control"))
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
@@ -111,6 +112,7 @@ func (c *runCommand) Run(args []string) int {
 		return 1
 	}
 	agent.Bind(rt)
+	letters.Bind(rt.DeadLetters())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)

@@ -21,8 +21,8 @@ Usage: tda state [-json] [-config FILE]
 
   Prints the system state with its reasons: blocked (a HIGH alert firing and not
   acknowledged), override (who declared it, why, until when), degraded (a source
-  detached, a plugin restarting, a sink failing) or normal. Exits 0 when normal,
-  2 otherwise, for scripts.
+  detached, a plugin restarting, a sink failing, dead letters kept: how many per
+  instance) or normal. Exits 0 when normal, 2 otherwise, for scripts.
 
 Flags:
   -json             Print JSON.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tda-dev/tda/agent/api"
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/state"
 )
@@ -89,7 +90,7 @@ func (c *Conn) with(ctx context.Context, fn func(ops.Operations) error) error {
 		return err
 	}
 	defer store.Close()
-	svc, err := NewService(c.setup, store, nil, "cli", c.log)
+	svc, err := NewService(c.setup, store, nil, nil, "cli", c.log)
 	if err != nil {
 		return err
 	}
@@ -190,4 +191,24 @@ func (c *Conn) StartRestore(ctx context.Context, by ops.Actor, req ops.RestoreRe
 // Audit implements ops.Operations.
 func (c *Conn) Audit(ctx context.Context, f ops.AuditFilter) ([]ops.AuditEntry, error) {
 	return call(c, ctx, func(o ops.Operations) ([]ops.AuditEntry, error) { return o.Audit(ctx, f) })
+}
+
+// DeadLetters implements ops.Operations.
+func (c *Conn) DeadLetters(ctx context.Context) ([]deadletter.Letter, error) {
+	return call(c, ctx, func(o ops.Operations) ([]deadletter.Letter, error) { return o.DeadLetters(ctx) })
+}
+
+// DeadLetter implements ops.Operations.
+func (c *Conn) DeadLetter(ctx context.Context, id uint64) (ops.DeadLetterDetail, error) {
+	return call(c, ctx, func(o ops.Operations) (ops.DeadLetterDetail, error) { return o.DeadLetter(ctx, id) })
+}
+
+// ReplayDeadLetter implements ops.Operations.
+func (c *Conn) ReplayDeadLetter(ctx context.Context, by ops.Actor, req ops.DeadLetterAction) (deadletter.Letter, error) {
+	return call(c, ctx, func(o ops.Operations) (deadletter.Letter, error) { return o.ReplayDeadLetter(ctx, by, req) })
+}
+
+// DropDeadLetter implements ops.Operations.
+func (c *Conn) DropDeadLetter(ctx context.Context, by ops.Actor, req ops.DeadLetterAction) (deadletter.Letter, error) {
+	return call(c, ctx, func(o ops.Operations) (deadletter.Letter, error) { return o.DropDeadLetter(ctx, by, req) })
 }

@@ -225,7 +225,7 @@ func TestConnChoosesAgentOrStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	svc, err := NewService(setup, store, nil, "socket", nil)
+	svc, err := NewService(setup, store, nil, nil, "socket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

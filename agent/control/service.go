@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/runtime"
 	"github.com/tda-dev/tda/agent/state"
@@ -257,11 +258,14 @@ func (a *RuntimeAgent) Components() []ops.ComponentHealth {
 	return out
 }
 
-// NewService builds the operations service over store for setup; agent is nil when no agent
-// runs in this process.
-func NewService(setup *Setup, store *state.Store, agent ops.Agent, via string, log hclog.Logger) (*ops.Service, error) {
+// NewService builds the operations service over store for setup; agent and letters are nil
+// when no agent runs in this process.
+func NewService(setup *Setup, store *state.Store, agent ops.Agent, letters deadletter.Letters, via string, log hclog.Logger) (*ops.Service, error) {
 	opts := ops.Options{Store: store, Agent: agent, Windows: setup.Windows, Snapshots: setup.Snapshots,
 		Via: via, Logger: log}
+	if letters != nil {
+		opts.DeadLetters = letters
+	}
 	if setup.TrailPath != "" {
 		opts.Trail = ops.NewTrail(setup.TrailPath)
 	}

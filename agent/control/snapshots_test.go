@@ -54,7 +54,7 @@ sink "snapshot" "guard" {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	svc, err := NewService(setup, store, noPipelines{}, "socket", nil)
+	svc, err := NewService(setup, store, noPipelines{}, nil, "socket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

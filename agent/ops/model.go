@@ -9,6 +9,8 @@ package ops
 import (
 	"context"
 	"time"
+
+	"github.com/tda-dev/tda/agent/deadletter"
 )
 
 // Operations is what an operator can see and do. Service implements it over the state store;
@@ -56,6 +58,16 @@ type Operations interface {
 
 	// Audit returns audit entries, newest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	// DeadLetters lists the batches the runtime gave up on, oldest first.
+	DeadLetters(ctx context.Context) ([]deadletter.Letter, error)
+	// DeadLetter returns one dead letter with its events.
+	DeadLetter(ctx context.Context, id uint64) (DeadLetterDetail, error)
+	// ReplayDeadLetter puts a dead letter's events back on its instance's queue (a reason is
+	// required; audited).
+	ReplayDeadLetter(ctx context.Context, by Actor, req DeadLetterAction) (deadletter.Letter, error)
+	// DropDeadLetter deletes a dead letter for good (a reason is required; audited).
+	DropDeadLetter(ctx context.Context, by Actor, req DeadLetterAction) (deadletter.Letter, error)
 }
 
 // Actor is who performs an action: the person's name and how they reached tda.
@@ -92,8 +104,10 @@ type SystemState struct {
 	// Components is every component's health (empty without an agent).
 	Components []ComponentHealth `json:"components"`
 	// PendingMigrations counts requests awaiting a decision.
-	PendingMigrations int       `json:"pending_migrations"`
-	Time              time.Time `json:"time"`
+	PendingMigrations int `json:"pending_migrations"`
+	// DeadLetters counts the dead letters per instance (empty: none, or no agent to ask).
+	DeadLetters []DeadLetterCount `json:"dead_letters"`
+	Time        time.Time         `json:"time"`
 }
 
 // ComponentHealth is one plugin instance's health.
@@ -397,6 +411,8 @@ const (
 	ActionRestoreFinish    = "restore.finish"
 	ActionRestoreRun       = "restore.run"
 	ActionSnapshotPrune    = "snapshot.prune"
+	ActionDeadLetterReplay = "deadletter.replay"
+	ActionDeadLetterDrop   = "deadletter.drop"
 )
 
 // ActionRecord is an action done outside the agent, for the audit log.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk"
 )
@@ -58,6 +59,9 @@ type Options struct {
 	Agent Agent
 	// Snapshots are the snapshot targets (nil: none configured).
 	Snapshots Snapshots
+	// DeadLetters are the batches the runtime gave up on (nil: not reachable from here, as
+	// when the CLI opened the store itself).
+	DeadLetters deadletter.Letters
 	// Windows are the migration rule's maintenance windows (none: migrations may run at any
 	// time once approved).
 	Windows []Window
@@ -75,6 +79,7 @@ type Service struct {
 	trail     *Trail
 	agent     Agent
 	snapshots Snapshots
+	letters   deadletter.Letters
 	windows   []Window
 	validity  time.Duration
 	via       string
@@ -111,7 +116,7 @@ func NewService(opts Options) (*Service, error) {
 		opts.Via = "cli"
 	}
 	s := &Service{store: opts.Store, trail: opts.Trail, agent: opts.Agent, snapshots: opts.Snapshots,
-		windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
+		letters: opts.DeadLetters, windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
 		log: opts.Logger, overrides: newOverrides()}
 	if err := s.overrides.load(s.store); err != nil {
 		return nil, fmt.Errorf("read overrides: %w", err)
@@ -223,7 +228,7 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 func (s *Service) State(ctx context.Context) (SystemState, error) {
 	now := s.now().UTC()
 	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Degraded: []string{},
-		Components: []ComponentHealth{}, Reasons: []string{}}
+		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}}
 	if s.agent != nil {
 		st.Components = s.agent.Components()
 		for _, c := range st.Components {
@@ -234,6 +239,7 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 	} else {
 		st.Degraded = append(st.Degraded, "no agent is running: nothing is being watched (start it with tda run)")
 	}
+	s.addDeadLetters(ctx, &st)
 	st.Override = s.overrides.active(now)
 	blocking, err := s.blocking()
 	if err != nil {

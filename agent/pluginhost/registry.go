@@ -5,7 +5,6 @@ package pluginhost
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +32,12 @@ type Binary struct {
 	SHA256 string
 	// Env is added to the environment of this plugin's processes.
 	Env []string
-	// Err is why the binary could not be described.
+	// Protocol is the protocol version the agent speaks with this plugin: the highest one
+	// both serve (0 when they share none; Err then says so).
+	Protocol int
+	// Err is why the binary cannot be used: it could not be described, it shares no protocol
+	// version with this tda (a *ProtocolError; Description is then kept), or a pin names
+	// another plugin.
 	Err error
 }
 
@@ -115,13 +119,13 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 			if limit := pinByPath[p].MemoryLimit; limit != "" {
 				b.Env = []string{"GOMEMLIMIT=" + limit}
 			}
-			b.Description, b.Err = DescribeBinary(ctx, p)
+			b.Description, b.Protocol, b.Err = describe(ctx, p)
 			reg.Binaries[i] = b
 		}(i, p)
 	}
 	wg.Wait()
 	for _, b := range reg.Binaries {
-		if b.Description == nil {
+		if b.Description == nil || b.Err != nil {
 			continue
 		}
 		if pin, ok := pinByPath[b.Path]; ok && pin.Name != b.Description.Name {
@@ -139,25 +143,28 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 	return reg, nil
 }
 
-// DescribeBinary runs `<path> describe` and parses its JSON.
+// DescribeBinary runs `<path> describe` and parses its JSON. A plugin that serves none of
+// the protocol versions this tda speaks is an error (a *ProtocolError).
 func DescribeBinary(ctx context.Context, path string) (*sdk.Description, error) {
+	d, _, err := describe(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// describe runs `<path> describe` and returns the description with the protocol version to
+// speak; a *ProtocolError comes with the description.
+func describe(ctx context.Context, path string) (*sdk.Description, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "describe")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s describe: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+		return nil, 0, fmt.Errorf("%s describe: %w: %s", path, err, strings.TrimSpace(stderr.String()))
 	}
-	var d sdk.Description
-	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil {
-		return nil, fmt.Errorf("%s describe: malformed output: %w", path, err)
-	}
-	if d.Protocol != sdk.ProtocolVersion {
-		return nil, fmt.Errorf("%s speaks plugin protocol %d; this tda speaks %d: rebuild the plugin against a matching sdk",
-			path, d.Protocol, sdk.ProtocolVersion)
-	}
-	return &d, nil
+	return ParseDescription(path, stdout.Bytes(), sdk.ProtocolVersions())
 }
 
 // Lookup returns the binary and description of a component.

@@ -83,6 +83,10 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		if secure != nil && strings.Contains(err.Error(), "checksum") {
 			return nil, fmt.Errorf("plugin %s does not match its sha256 pin; rebuild or update the pin: %w", cfg.Path, err)
 		}
+		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") {
+			return nil, fmt.Errorf("plugin %s serves none of the protocol versions this host speaks (%v): "+
+				"use a plugin and a host built for a common protocol version: %w", cfg.Path, sdk.ProtocolVersions(), err)
+		}
 		return nil, fmt.Errorf("start plugin %s: %w", cfg.Path, err)
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)
@@ -105,6 +109,9 @@ func (p *Process) Pid() int {
 	}
 	return 0
 }
+
+// Protocol returns the protocol version the plugin and the host settled on in the handshake.
+func (p *Process) Protocol() int { return p.client.NegotiatedVersion() }
 
 // Exited reports whether the plugin process has exited.
 func (p *Process) Exited() bool { return p.client.Exited() }

@@ -86,7 +86,7 @@
       return body;
     }
     return {
-      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true },
+      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true },
       async session() {
         try {
           session = await call('GET', 'api/session');
@@ -104,11 +104,19 @@
       },
       async signOut() { await call('POST', 'api/logout', {}); session = null; },
       async load() {
-        const [state, alerts, snapshots, migrations, override, audit] = await Promise.all([
+        // Dead letters live in the running agent: without them (503) the rest still shows.
+        const letters = call('GET', 'api/deadletters').catch((e) => {
+          if (e.status === 401) throw e;
+          return { unavailable: e.message };
+        });
+        const [state, alerts, snapshots, migrations, override, audit, deadletters] = await Promise.all([
           call('GET', 'api/state'), call('GET', 'api/alerts?state=open'), call('GET', 'api/snapshots'),
-          call('GET', 'api/migrations?limit=20'), call('GET', 'api/override'), call('GET', 'api/audit?limit=30')]);
-        return { state, alerts, snapshots, migrations, override, audit };
+          call('GET', 'api/migrations?limit=20'), call('GET', 'api/override'), call('GET', 'api/audit?limit=30'), letters]);
+        return { state, alerts, snapshots, migrations, override, audit, deadletters };
       },
+      deadletter: (id) => call('GET', 'api/deadletters/' + encodeURIComponent(id)),
+      replayLetter: (id, reason) => call('POST', 'api/deadletters/' + encodeURIComponent(id) + '/replay', withBy({ reason })),
+      dropLetter: (id, reason) => call('DELETE', 'api/deadletters/' + encodeURIComponent(id), withBy({ reason })),
       ack: (fp, comment) => call('POST', 'api/alerts/' + encodeURIComponent(fp) + '/ack', withBy({ comment })),
       overrideOn: (reason, ttl) => call('POST', 'api/override/on', withBy({ reason, ttl })),
       overrideOff: (reason) => call('POST', 'api/override/off', withBy({ reason })),
@@ -167,7 +175,7 @@
       return { workflow: file, run: body && body.workflow_run_id, link };
     }
     return {
-      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false },
+      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false },
       async session() {
         const c = await config();
         $('signin-title').textContent = 'Paste a GitHub token';
@@ -184,7 +192,7 @@
       async load() {
         const [state, alerts, snapshots, migrations] = await Promise.all([
           data('state.json', null), data('alerts.json', []), data('snapshots.json', []), data('migrations.json', [])]);
-        return { state, alerts, snapshots, migrations, override: null, audit: [] };
+        return { state, alerts, snapshots, migrations, override: null, audit: [], deadletters: null };
       },
       decide: (id, approve, reason) => dispatch('migration', { id: String(id), decision: approve ? 'approve' : 'reject', reason }),
       snapshot: (target, reason) => dispatch('snapshot', { target: target || '', reason }),
@@ -206,6 +214,9 @@
   // false), and for the most dangerous actions a word to type. Resolves to the values, or
   // null when cancelled.
   function confirmAction(o) {
+    // One question at a time: a second click (a double click on a button) while the dialog
+    // is open would take over the open dialog's handlers and leave the first caller waiting.
+    if ($('confirm').open) return Promise.resolve(null);
     return new Promise((resolve) => {
       const dlg = $('confirm');
       $('confirm-title').textContent = o.title;
@@ -235,7 +246,9 @@
       check();
       const done = (v) => { dlg.onclose = null; if (dlg.open) dlg.close(); resolve(v); };
       $('confirm-cancel').onclick = () => done(null);
-      dlg.onclose = () => resolve(null);
+      // The close event is queued: one left over from the previous question may arrive once
+      // this one is open, and must not answer it.
+      dlg.onclose = () => { if (!dlg.open) resolve(null); };
       $('confirm-form').onsubmit = (ev) => {
         ev.preventDefault();
         const r = reason.value.trim();
@@ -433,6 +446,65 @@
         h('td', {}, e.outcome + (e.error ? ': ' + e.error : '')))))));
   }
 
+  // shownLetters are the dead letters whose events are open, by id, kept across refreshes;
+  // lastLetters is the list last rendered, which opening or closing a letter renders again.
+  const shownLetters = new Map();
+  let lastLetters = null;
+
+  function renderDeadLetters(list) {
+    lastLetters = list;
+    const sec = $('deadletters');
+    sec.hidden = !backend.caps.deadletters;
+    if (!backend.caps.deadletters) return;
+    const el = $('deadletter-list');
+    if (list && list.unavailable) { clear(el, h('p', { class: 'empty' }, 'Not available: ' + list.unavailable)); return; }
+    if (!list || !list.length) { shownLetters.clear(); clear(el, h('p', { class: 'empty' }, 'No dead letter: every batch was delivered or is still being retried.')); return; }
+    for (const id of [...shownLetters.keys()]) if (!list.some((l) => String(l.id) === id)) shownLetters.delete(id);
+    const rows = [];
+    for (const l of list) {
+      const id = String(l.id);
+      const actions = h('td', { class: 'actions-cell' },
+        h('button', { type: 'button', class: 'show-letter', onclick: () => toggleLetter(id) }, shownLetters.has(id) ? 'Hide events' : 'Events'));
+      if (canAct()) {
+        const what = 'dead letter ' + id + ' of ' + l.instance + ' (' + l.events + ' event' + (l.events === 1 ? '' : 's') + ')';
+        actions.append(' ', h('button', { type: 'button', class: 'primary replay-letter', onclick: async () => {
+          const r = await confirmAction({ title: 'Replay ' + what, text: 'Its events go back on the queue of ' + l.instance + '. Say what was fixed; a batch that fails again becomes a new dead letter.', confirmLabel: 'Replay' });
+          if (r) act(() => backend.replayLetter(id, r.reason), 'Dead letter ' + id + ' replayed.');
+        } }, 'Replay'), ' ', h('button', { type: 'button', class: 'danger drop-letter', onclick: async () => {
+          const r = await confirmAction({ title: 'Drop ' + what, text: 'Its events are deleted for good and never delivered: ' + (l.error || ''), confirmLabel: 'Drop', danger: true });
+          if (r) act(() => backend.dropLetter(id, r.reason), 'Dead letter ' + id + ' dropped.');
+        } }, 'Drop'));
+      }
+      rows.push(h('tr', { class: 'deadletter', 'data-id': id },
+        h('td', {}, id), h('td', {}, l.instance + (l.pipeline ? ' (' + l.pipeline + ')' : '')),
+        h('td', {}, l.reason + (l.attempts > 1 ? ' after ' + l.attempts + ' attempts' : '')),
+        h('td', { class: 'error-text' }, l.error || ''), h('td', {}, String(l.events)),
+        h('td', {}, when(l.time)), actions));
+      const shown = shownLetters.get(id);
+      if (shown) {
+        rows.push(h('tr', { class: 'deadletter-events', 'data-id': id }, h('td', { colspan: 7 },
+          shown.error ? h('p', { class: 'error' }, shown.error) : h('pre', { class: 'excerpt' }, shown.events.map((e) => JSON.stringify(e)).join('\n')))));
+      }
+    }
+    clear(el, h('table', {},
+      h('thead', {}, h('tr', {}, ['Id', 'Instance', 'Reason', 'Error', 'Events', 'Since', ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, rows)));
+  }
+
+  async function toggleLetter(id) {
+    if (shownLetters.has(id)) {
+      shownLetters.delete(id);
+    } else {
+      try {
+        const d = await backend.deadletter(id);
+        shownLetters.set(id, { events: d.events || [] });
+      } catch (e) {
+        shownLetters.set(id, { error: e.message });
+      }
+    }
+    renderDeadLetters(lastLetters);
+  }
+
   function canAct() { return session && session.role === 'operator'; }
 
   let refreshing = false;
@@ -447,6 +519,7 @@
       renderMigrations(d.migrations);
       renderOverride(d.override);
       renderAudit(d.audit);
+      renderDeadLetters(d.deadletters);
       $('panel').hidden = false;
     } catch (e) {
       if (e.status === 401) { await start(); return; }
