@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tda-dev/tda/plugins/detect/override"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -272,7 +273,12 @@ func TestExplainWouldFire(t *testing.T) {
 			if err := r.Check(); err != nil {
 				t.Fatal(err)
 			}
-			x := newExplainerWith([]lineParser{parse.New(parse.Options{})}, rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "t"}))
+			allow, err := override.NewOrigins([]string{"app.log"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := newExplainerWith([]lineParser{parse.New(parse.Options{})},
+				rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "t", AllowOrigins: allow}))
 			for i, l := range tc.lines {
 				x.explain("app.log", i+1, []byte(l))
 			}

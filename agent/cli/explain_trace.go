@@ -3,9 +3,11 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tda-dev/tda/plugins/detect"
@@ -97,6 +99,10 @@ func newExplainer(config []byte, instance string, upstream []upstreamParser) (*e
 			return nil, fmt.Errorf("%s: %w", u.address, err)
 		}
 		parsers = append(parsers, p)
+	}
+	config, err := withUpstreamOrigins(config, upstream)
+	if err != nil {
+		return nil, err
 	}
 	c, diags := sdk.ParseConfig(detect.RulesSpec(), config)
 	if diags.HasErrors() {
@@ -318,4 +324,34 @@ func readLines(r io.Reader, fn func(n int, line []byte) error) error {
 			return fmt.Errorf("read line %d: %w", n, err)
 		}
 	}
+}
+
+// withUpstreamOrigins gives the rules block the allow_origins of the override processors before
+// it. In the pipeline an override processor judges a log line's override by its own
+// allow_origins and hands the rules processor its record; explain feeds the engine the lines
+// themselves, so the engine must judge them as that processor would.
+func withUpstreamOrigins(config []byte, upstream []upstreamParser) ([]byte, error) {
+	var origins []any
+	for _, u := range upstream {
+		if !strings.HasPrefix(u.address, "processor.override.") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(u.config, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", u.address, err)
+		}
+		if l, ok := m["allow_origins"].([]any); ok {
+			origins = append(origins, l...)
+		}
+	}
+	if len(origins) == 0 {
+		return config, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(config, &m); err != nil {
+		return nil, err
+	}
+	own, _ := m["allow_origins"].([]any)
+	m["allow_origins"] = append(own, origins...)
+	return json.Marshal(m)
 }

@@ -1,6 +1,8 @@
 # tda explain golden tests: one rule per kind of decision.
 processor "rules" "anomalies" {
   timezone = "UTC"
+  # The app's own log may declare override mode (override_enabled lines).
+  allow_origins = ["app.log"]
 
   rule "mass_password_reset" {
     match     = "password_changed"
