@@ -345,7 +345,7 @@ pipeline "p" {
 		return strings.Contains(s, `"status": "degraded"`) && strings.Contains(s, "sink.jsonl.out") && strings.Contains(s, "exited")
 	})
 	appendLines(t, input, 10, 20)
-	agenttest.WaitFor(t, "the lines after the restart", 30*time.Second, func() bool { return agenttest.CountLines(out) == 20 })
+	agenttest.WaitFor(t, "the lines after the restart", 90*time.Second, func() bool { return agenttest.CountLines(out) == 20 })
 	var last string
 	deadline := time.Now().Add(10 * time.Second)
 	for last = state(); !strings.Contains(last, `"status": "normal"`); last = state() {
