@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -260,6 +261,13 @@ func (in *instance) restartHung(ctx context.Context, cause error) error {
 	in.rt.deliveryMetrics().hung.WithLabelValues(in.addr()).Inc()
 	in.logger.Error("plugin did not answer within call_timeout; killing and restarting it",
 		"call_timeout", in.callTimeout, "error", cause)
+	// A hung process may be stopped (SIGSTOP) or stuck in the kernel, and a graceful kill
+	// waits for it to answer: it gets SIGKILL first, which even a stopped process obeys.
+	if p := in.current(); p != nil {
+		if pid := p.Pid(); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 	return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s", in.callTimeout))
 }
 
