@@ -194,6 +194,9 @@ func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Waterma
 			emit(len(events), *rec)
 		}
 	}
+	if rec, ok := o.skewed.Report(); ok {
+		emit(len(events), rec)
+	}
 	return out, nil
 }
 
@@ -339,6 +342,9 @@ func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark)
 		out = p.engine.EventAt(ev, at, out)
 	}
 	out = p.engine.EndBatch(wm, out)
+	if rec, ok := p.skewed.Report(); ok {
+		out = append(out, rec)
+	}
 	p.reportEvictions()
 	p.reportCounters()
 	return out, nil
