@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"io"
 	"sort"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -85,7 +86,7 @@ func (s *entitySet) entities() Entities {
 		for v := range set {
 			vals = append(vals, v)
 		}
-		sort.Strings(vals)
+		sort.Slice(vals, func(i, j int) bool { return naturalLess(vals[i], vals[j]) })
 		e.Fields[f] = vals
 	}
 	return e
@@ -145,4 +146,31 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// naturalLess orders numbers by value (7 before 11) and everything else as text, numbers first.
+func naturalLess(a, b string) bool {
+	na, nb := isDigits(a), isDigits(b)
+	switch {
+	case na && nb:
+		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+		if len(a) != len(b) {
+			return len(a) < len(b)
+		}
+	case na != nb:
+		return na
+	}
+	return a < b
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -60,6 +60,7 @@ func ExplainParts(text string) Explanation {
 		rest = rest[:i]
 	}
 	e.What = strings.TrimSpace(rest)
+	e.Cause = capitalize(e.Cause)
 	e.Steps = append(e.Steps, Step{Text: "Acknowledge the incident: say who is on it and what you are doing.", Action: StepAcknowledge})
 	for _, s := range splitSteps(steps) {
 		e.Steps = append(e.Steps, Step{Text: s, Action: stepAction(s)})
@@ -78,7 +79,7 @@ func splitSteps(s string) []string {
 			if sentence == "" {
 				continue
 			}
-			sentence = strings.ToUpper(sentence[:1]) + sentence[1:]
+			sentence = capitalize(sentence)
 			if !strings.HasSuffix(sentence, ".") {
 				sentence += "."
 			}
@@ -116,4 +117,12 @@ func stepAction(s string) string {
 		return StepEntities
 	}
 	return ""
+}
+
+// capitalize upper-cases the first letter of an ASCII-initial text.
+func capitalize(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }

@@ -181,7 +181,14 @@ func (s *Service) syncIncidents() error {
 			}
 			if count := max(c.Count, from.Count); count > in.Count {
 				in.Count = count
-				tl = addTimeline(tl, TimelineEntry{At: now, What: TimelineCount, Count: in.Count})
+				at := c.CountAt
+				if at.IsZero() || c.Count < from.Count {
+					at = from.Updated
+				}
+				if at.IsZero() {
+					at = now
+				}
+				tl = addTimeline(tl, TimelineEntry{At: at, What: TimelineCount, Count: in.Count})
 			}
 			if c.Entities != nil {
 				if err := mergeEntities(tx, &in, c.Entities); err != nil {

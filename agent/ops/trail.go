@@ -43,7 +43,9 @@ type trailChange struct {
 	Fingerprint string
 	Alert       bool
 	Count       int64
-	Entities    *entitySet
+	// CountAt is the time of the update that carried Count.
+	CountAt  time.Time
+	Entities *entitySet
 }
 
 // maxPendingEntities bounds the entity values the trail holds between two takeChanges over
@@ -217,6 +219,7 @@ var (
 
 // auditRecord is the part of an audit line an incident update needs.
 type auditRecord struct {
+	TS     string            `json:"ts"`
 	Kind   string            `json:"kind"`
 	Fields map[string]string `json:"fields"`
 }
@@ -305,7 +308,9 @@ func (t *Trail) update(b []byte) {
 		return // an update of an incident the trail does not hold, and no room to wait
 	}
 	c := t.change(u.Fingerprint)
-	c.Count = max(c.Count, u.Count)
+	if u.Count > c.Count {
+		c.Count, c.CountAt = u.Count, parseTime(r.TS)
+	}
 	if len(u.Entities) == 0 && !u.Truncated {
 		return
 	}
