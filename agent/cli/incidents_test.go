@@ -25,7 +25,7 @@ func incAlertLine(fp, rule, sev, st, key string, count int64, at time.Time, expl
 	ev := sdk.Event{Time: at, Kind: sdk.KindAlert, Source: "file.app", Origin: "/var/log/flask/app.log",
 		Alert: &sdk.Alert{Rule: rule, Severity: sev, State: st, Key: key, Count: count, Threshold: 10,
 			Window: time.Minute, FirstSeen: incNow.Add(-2 * time.Minute), LastSeen: at, Fingerprint: fp,
-			Excerpt: []string{"2026-11-29 21:58:00,001 INFO app: password_changed user_id=7 actor=mallory ip=203.0.113.9"},
+			Excerpt:     []string{"2026-11-29 21:58:00,001 INFO app: password_changed user_id=7 actor=mallory ip=203.0.113.9"},
 			Explanation: explanation}}
 	b, _ := ev.MarshalJSON()
 	return string(b) + "\n"
