@@ -304,7 +304,7 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 		return nil, c.Errorf("lateness", "lateness must be between 0s and %s", sdk.FormatDuration(rules.MaxWindow))
 	}
 	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc,
-		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides")})
+		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides"), IncidentUpdates: true})
 	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
 		recordOverrides: c.Bool("record_overrides"), log: res.Logger, reported: make([]uint64, len(rs)),
 		skew: skew, skewed: eventtime.SkewReport{Log: res.Logger}}, nil
