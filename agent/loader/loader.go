@@ -108,6 +108,9 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				if b := unusableOffering(reg, c.Kind, c.Type); b != nil {
 					detail = fmt.Sprintf("%s offers a %s of type %q but cannot be used: %v (see the "+
 						"warning about it).", filepath.Base(b.Path), c.Kind, c.Type, b.Err)
+				} else if failed := failedPins(cfg, reg); len(failed) > 0 {
+					detail += fmt.Sprintf(" The plugin block %s is not used until the error about it is "+
+						"fixed, and nothing it offers is known: fix that error first.", strings.Join(failed, ", "))
 				} else if s := sdk.Suggest(c.Type, available); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				} else if len(available) > 0 {

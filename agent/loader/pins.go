@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -59,4 +60,17 @@ func pinDiagnostic(cfg *config.Config, b *pluginhost.Binary) *hcl.Diagnostic {
 		d.Detail = fmt.Sprintf("%v; nothing of it was run. Make it a regular file the agent's user can read.", pe)
 	}
 	return d
+}
+
+// failedPins names the plugin blocks whose binary is an error (pinDiagnostic), as
+// `"name"`, sorted.
+func failedPins(cfg *config.Config, reg *pluginhost.Registry) []string {
+	var out []string
+	for _, b := range reg.Binaries {
+		if b.Err != nil && pinDiagnostic(cfg, b) != nil {
+			out = append(out, fmt.Sprintf("%q", b.Pin))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
