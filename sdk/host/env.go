@@ -8,7 +8,8 @@ import (
 
 // BaseEnvNames are the variables of the host's environment every plugin process gets: where
 // programs, the home and temporary directories are, the time zone and locale, the TLS roots,
-// where the Docker daemon is, the colour preference, and the application version. Nothing here is a secret: a
+// where the Docker daemon is, the colour preference, the application version, and the Go
+// runtime's diagnostic settings. Nothing here is a secret: a
 // plugin that needs a credential gets it through its configuration (env("NAME") in the
 // block, resolved by the agent), or through the variables its plugin block names.
 var BaseEnvNames = []string{
@@ -18,6 +19,9 @@ var BaseEnvNames = []string{
 	"NO_COLOR",
 	// The application version the snapshot sink tags snapshots with by default.
 	"TDA_APP_VERSION",
+	// The Go runtime's diagnostics (the race detector's log path, coverage of integration
+	// tests, tracebacks); GOMEMLIMIT is not passed: a plugin's comes from its memory_limit.
+	"GODEBUG", "GOTRACEBACK", "GOMAXPROCS", "GORACE", "GOCOVERDIR",
 }
 
 // ReservedEnv reports whether a variable belongs to the plugin protocol (go-plugin's own
