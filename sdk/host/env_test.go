@@ -1,6 +1,7 @@
 package host
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -46,6 +47,25 @@ func TestValidEnvPattern(t *testing.T) {
 		"1AWS": false, "AWS-KEY": false, "A*B": false, "AWS_**": false, "ÄWS": false, "A=B": false} {
 		if err := ValidEnvPattern(p); (err == nil) != ok {
 			t.Errorf("ValidEnvPattern(%q) = %v, want ok=%v", p, err, ok)
+		}
+	}
+}
+
+// The environment does not depend on the order of the host's variables or of the patterns,
+// except that set always wins.
+func TestPluginEnvOrderDoesNotMatter(t *testing.T) {
+	environ := []string{"PATH=/bin", "AWS_A=1", "AWS_B=2", "LC_TIME=C", "X=1", "TDA_TOKEN_A=t", "HOME=/h", "TZ=UTC"}
+	inherit := []string{"AWS_*", "X", "LC_TIME"}
+	set := []string{"X=from-config", "Y=2"}
+	want := PluginEnv(environ, inherit, set)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200; i++ {
+		e := append([]string(nil), environ...)
+		in := append([]string(nil), inherit...)
+		rng.Shuffle(len(e), func(a, b int) { e[a], e[b] = e[b], e[a] })
+		rng.Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
+		if got := PluginEnv(e, in, set); !reflect.DeepEqual(got, want) {
+			t.Fatalf("order %q %q: %q, want %q", e, in, got, want)
 		}
 	}
 }
