@@ -339,3 +339,28 @@ func TestPluginEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// host.Launch given a pin and no checked copy checks the file itself, first.
+func TestLaunchChecksItsPin(t *testing.T) {
+	genuine, impostor := envPlugins(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tda-plugin-notify")
+	copyFile(t, impostor, path)
+	_, err := host.Launch(host.LaunchConfig{Path: path, SHA256: sumOf(t, genuine)})
+	var pe *host.PinError
+	if !errors.As(err, &pe) || pe.Failure != host.PinMismatch {
+		t.Fatalf("launch: %v", err)
+	}
+	if runs := runsOf(t, path); len(runs) != 0 {
+		t.Fatalf("the impostor ran: %+v", runs)
+	}
+	copyFile(t, genuine, path)
+	p, err := host.Launch(host.LaunchConfig{Path: path, SHA256: sumOf(t, genuine)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	if runs := runsOf(t, path); len(runs) != 1 || impostorRan(runs) {
+		t.Fatalf("runs %+v", runs)
+	}
+}
