@@ -35,7 +35,12 @@ func pinDiagnostic(cfg *config.Config, b *pluginhost.Binary) *hcl.Diagnostic {
 		subject = p.PathRange
 	}
 	var pe *host.PinError
-	if !errors.As(b.Err, &pe) {
+	if !errors.As(b.Err, &pe) && b.Description != nil && b.Description.Name != p.Name {
+		// The binary works but is another plugin: the warning about the block's label says
+		// which name to write.
+		return nil
+	}
+	if pe == nil {
 		// The file was checked (or not pinned) but does not work as a plugin.
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unusable plugin",
 			Detail: fmt.Sprintf("%v. The plugin block %q names this binary, so no other is used in its place: "+
