@@ -123,3 +123,59 @@ func copyExecutable(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// Under tda validate, which describes every plugin and starts those in use to check their
+// blocks, a plugin sees none of the agent's tokens and passwords; what its block passes, it
+// sees.
+func TestPluginSeesNoAgentSecrets(t *testing.T) {
+	bins := agenttest.Build(t, "file")
+	work := t.TempDir()
+	plugins := filepath.Join(work, "plugins")
+	if err := os.Mkdir(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyExecutable(t, filepath.Join(bins.PluginDir, "tda-plugin-file"), filepath.Join(plugins, "tda-plugin-file"))
+	installed := filepath.Join(plugins, "tda-plugin-notify")
+	buildEnvPlugin(t, "genuine", installed)
+	t.Setenv("TDA_TOKEN_OPERATOR", "operator-token-value")
+	t.Setenv("TDA_PG_PASSWORD", "pg-password-value")
+	t.Setenv("TDA_NOTIFY_KEY", "key-for-notify")
+	cfg := `agent {
+  data_dir   = "` + filepath.Join(work, "data") + `"
+  plugin_dir = "` + plugins + `"
+}
+plugin "notify" {
+  env = { NOTIFY_KEY = env("TDA_NOTIFY_KEY") }
+}
+source "file" "logs" { paths = ["` + filepath.Join(work, "*.log") + `"] }
+sink "notify" "n" {}
+pipeline "p" {
+  from = [source.file.logs]
+  to   = [sink.notify.n]
+}
+`
+	path := filepath.Join(work, "tda.hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := agenttest.RunCLI(t, bins, work, "validate", "-config", path)
+	if code != 0 {
+		t.Fatalf("validate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	ran, err := os.ReadFile(installed + ".ran")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(ran)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"args":["describe"]`) || !strings.Contains(lines[1], `"args":[]`) {
+		t.Fatalf("the plugin should have been described and started once each:\n%s", ran)
+	}
+	for _, secret := range []string{"TDA_TOKEN_", "operator-token-value", "pg-password-value", "TDA_NOTIFY_KEY"} {
+		if strings.Contains(string(ran), secret) {
+			t.Errorf("the plugin sees %s:\n%s", secret, ran)
+		}
+	}
+	if strings.Count(string(ran), "NOTIFY_KEY=key-for-notify") != 2 {
+		t.Errorf("the plugin block's env did not reach both runs:\n%s", ran)
+	}
+}
