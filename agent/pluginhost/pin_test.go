@@ -359,6 +359,11 @@ func TestLaunchChecksItsPin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The process is known by its pid (the runtime signals it) and named by its path.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid()))
+	if p.Pid() <= 0 || err != nil || !strings.HasPrefix(string(cmdline), path+"\x00") {
+		t.Errorf("pid %d, cmdline %q, %v", p.Pid(), cmdline, err)
+	}
 	p.Kill()
 	if runs := runsOf(t, path); len(runs) != 1 || impostorRan(runs) {
 		t.Fatalf("runs %+v", runs)

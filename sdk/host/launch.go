@@ -49,6 +49,8 @@ type LaunchConfig struct {
 // Process is a running plugin binary.
 type Process struct {
 	client *plugin.Client
+	// run is the process's runner: go-plugin knows no pid of a process it did not start.
+	run *procRunner
 	*Conn
 }
 
@@ -76,13 +78,17 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		timeout = DefaultStartTimeout
 	}
 	env := PluginEnv(os.Environ(), cfg.InheritEnv, cfg.Env)
+	// run is set by the RunnerFunc, which client.Client calls before it returns.
+	var run *procRunner
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPluginSets(),
 		// The runner starts the process with env and go-plugin's own variables only
 		// (SkipHostEnv: go-plugin would otherwise add the host's whole environment).
 		RunnerFunc: func(l hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
-			return newProcRunner(l, spec, cfg.Path, exe, env)
+			r, err := newProcRunner(l, spec, cfg.Path, exe, env)
+			run = r
+			return r, err
 		},
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -111,13 +117,13 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s speaks an unexpected protocol", cfg.Path)
 	}
-	return &Process{client: client, Conn: NewConn(cc)}, nil
+	return &Process{client: client, run: run, Conn: NewConn(cc)}, nil
 }
 
 // Pid returns the plugin's process id (0 when unknown).
 func (p *Process) Pid() int {
-	if rc := p.client.ReattachConfig(); rc != nil {
-		return rc.Pid
+	if p.run != nil {
+		return p.run.pid
 	}
 	return 0
 }
