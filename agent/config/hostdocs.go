@@ -20,7 +20,8 @@ func HostSpec(kind sdk.ComponentKind) *sdk.Spec {
 }
 
 var callTimeoutField = sdk.Field{Name: "call_timeout", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultCallTimeout),
-	Description: "Deadline of each call to the plugin; a call past it is a hung plugin, killed and restarted. At least 10ms."}
+	Min:         sdk.FormatDuration(MinCallTimeout),
+	Description: "Deadline of each call to the plugin; a call past it is a hung plugin, killed and restarted."}
 
 var maxAttemptsField = sdk.Field{Name: "max_attempts", Type: sdk.TypeInt, Default: DefaultMaxAttempts,
 	Description: "How often one batch may crash, panic or hang the plugin (a processor: or fail) before it is set aside as a dead letter."}
@@ -47,7 +48,8 @@ var sinkHostSpec = &sdk.Spec{
 			{Name: "max_bytes", Type: sdk.TypeInt, Default: DefaultMaxBytes, Description: "Bytes of lines in one batch."},
 		}}},
 		{Name: "retry", Description: "Exponential backoff between attempts of a failed batch.", Spec: &sdk.Spec{Fields: []sdk.Field{
-			{Name: "initial", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryInitial), Description: "The first wait. At least 1ms."},
+			{Name: "initial", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryInitial),
+				Min: sdk.FormatDuration(MinRetryInitial), Description: "The first wait."},
 			{Name: "max", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryMax), Description: "The longest wait; at least initial."},
 		}}},
 		{Name: "buffer", Description: "The sink's bounded buffer between the pipelines and its plugin.", Spec: &sdk.Spec{Fields: []sdk.Field{
