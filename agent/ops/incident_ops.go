@@ -105,8 +105,16 @@ func (i Incident) matches(q string) bool {
 }
 
 // Incident implements Operations.
-func (s *Service) Incident(_ context.Context, id string) (IncidentDetail, error) {
-	id = strings.TrimSpace(id)
+func (s *Service) Incident(ctx context.Context, id string) (IncidentDetail, error) {
+	d, err := s.incidentDetail(strings.TrimSpace(id))
+	if err != nil {
+		return d, err
+	}
+	s.addSnapshots(ctx, &d)
+	return d, nil
+}
+
+func (s *Service) incidentDetail(id string) (IncidentDetail, error) {
 	s.incMu.Lock()
 	defer s.incMu.Unlock()
 	if err := s.syncIncidents(); err != nil {
@@ -128,6 +136,49 @@ func (s *Service) Incident(_ context.Context, id string) (IncidentDetail, error)
 		d.Entities.Fields = map[string][]string{}
 	}
 	return d, err
+}
+
+// tagAlertFingerprint is the snapshot tag that names the alert a snapshot was taken for (the
+// snapshot sink's anomaly snapshots carry it).
+const tagAlertFingerprint = "alert_fingerprint"
+
+// addSnapshots puts the snapshots taken for the incident (tagged with its fingerprint) into
+// its timeline, in time order, unless an entry already names them. A target that cannot be
+// listed adds nothing: its health is in the snapshot list.
+func (s *Service) addSnapshots(ctx context.Context, d *IncidentDetail) {
+	if s.snapshots == nil {
+		return
+	}
+	targets, err := s.snapshots.List(ctx)
+	if err != nil {
+		return
+	}
+	named := map[string]bool{}
+	for _, e := range d.Timeline {
+		if e.Snapshot != "" {
+			named[e.Snapshot] = true
+		}
+	}
+	for _, t := range targets {
+		for _, tier := range t.Tiers {
+			for _, snap := range tier.Snapshots {
+				if snap.Tags[tagAlertFingerprint] != d.Fingerprint || named[snap.ID] {
+					continue
+				}
+				named[snap.ID] = true
+				trigger := snap.Trigger
+				if trigger == "" {
+					trigger = tier.Name
+				}
+				e := TimelineEntry{At: snap.Time, What: TimelineSnapshot, Count: 0, Snapshot: snap.ID,
+					Text: fmt.Sprintf("%s snapshot of %s taken for this incident (%s)", trigger, t.Target, snap.Status)}
+				i := sort.Search(len(d.Timeline), func(i int) bool { return d.Timeline[i].At.After(e.At) })
+				d.Timeline = append(d.Timeline, TimelineEntry{})
+				copy(d.Timeline[i+1:], d.Timeline[i:])
+				d.Timeline[i] = e
+			}
+		}
+	}
 }
 
 func notFoundIncident(id string) error {
