@@ -50,7 +50,7 @@ func TestIncidentLifecycle(t *testing.T) {
 		"user_id": {"1", "2", "3"}, "ip": {"203.0.113.9"}}))
 	f.appendTrail(t, updateLine("fp-1", 12, at.Add(6*time.Second), map[string][]string{"user_id": {"3", "4"}}))
 	d := must(f.svc.Incident(ctx, id))(t)
-	if d.Count != 15 || d.EntityCounts["user_id"] != 4 || d.EntityCounts["ip"] != 1 ||
+	if d.Count != 15 || !d.LastSeen.Equal(at.Add(6*time.Second)) || d.EntityCounts["user_id"] != 4 || d.EntityCounts["ip"] != 1 ||
 		strings.Join(d.Entities.Fields["user_id"], " ") != "1 2 3 4" || d.Entities.Total != 5 {
 		t.Fatalf("after updates: count %d, entities %+v %+v", d.Count, d.EntityCounts, d.Entities)
 	}
