@@ -340,8 +340,8 @@ func (t *Trail) update(b []byte) {
 	}
 }
 
-// takeChanges returns what the trail learnt since the last call, oldest fingerprint order
-// aside (sorted by fingerprint), and forgets it.
+// takeChanges returns what the trail learnt since the last call, sorted by fingerprint, and
+// forgets it.
 func (t *Trail) takeChanges() []trailChange {
 	t.mu.Lock()
 	defer t.mu.Unlock()
