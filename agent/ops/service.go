@@ -86,6 +86,7 @@ type Service struct {
 	now       func() time.Time
 	log       hclog.Logger
 	overrides *overrides
+	recovery  *recoveryWatch
 
 	// mu serialises read-check-write sequences (decisions, runs) within this process; the
 	// store serialises writers across processes.
@@ -117,7 +118,7 @@ func NewService(opts Options) (*Service, error) {
 	}
 	s := &Service{store: opts.Store, trail: opts.Trail, agent: opts.Agent, snapshots: opts.Snapshots,
 		letters: opts.DeadLetters, windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
-		log: opts.Logger, overrides: newOverrides()}
+		log: opts.Logger, overrides: newOverrides(), recovery: newRecoveryWatch()}
 	if err := s.overrides.load(s.store); err != nil {
 		return nil, fmt.Errorf("read overrides: %w", err)
 	}
@@ -132,6 +133,7 @@ func NewService(opts Options) (*Service, error) {
 			})
 		}()
 	}
+	s.startRecoveryWatch()
 	return s, nil
 }
 
@@ -155,6 +157,7 @@ func (s *Service) Close(ctx context.Context) error {
 // Observe takes every alert and audit event the pipelines emit (runtime.Options.Observe). It
 // never blocks.
 func (s *Service) Observe(pipeline string, e sdk.Event) {
+	s.recovery.noticeAlert(e)
 	if s.overrides.observe(pipeline, e) {
 		// The override processor logs the change with its reason; this is for tracing only.
 		s.log.Debug("override changed", "pipeline", pipeline, "event", e.Field("event"),
@@ -228,7 +231,7 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 func (s *Service) State(ctx context.Context) (SystemState, error) {
 	now := s.now().UTC()
 	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Degraded: []string{},
-		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}}
+		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}, SnapshotTargets: []TargetHealth{}}
 	if s.agent != nil {
 		st.Components = s.agent.Components()
 		for _, c := range st.Components {
@@ -240,6 +243,9 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 		st.Degraded = append(st.Degraded, "no agent is running: nothing is being watched (start it with tda run)")
 	}
 	s.addDeadLetters(ctx, &st)
+	var targetProblems []string
+	st.SnapshotTargets, targetProblems = s.targetProblems()
+	st.Degraded = append(st.Degraded, targetProblems...)
 	st.Override = s.overrides.active(now)
 	blocking, err := s.blocking()
 	if err != nil {
