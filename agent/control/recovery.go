@@ -21,9 +21,9 @@ var _ ops.SnapshotProber = (*snapshotSet)(nil)
 func (s *snapshotSet) ProbeIntervals() map[string]time.Duration {
 	out := make(map[string]time.Duration, len(s.targets))
 	for _, t := range s.targets {
-		d := t.ProbeInterval
-		if d < snapshot.MinProbeInterval {
-			d = snapshot.MinProbeInterval
+		d := t.ProbeInterval // at least snapshot.MinProbeInterval once parsed
+		if d <= 0 {
+			d = time.Minute
 		}
 		out[t.Name] = d
 	}
