@@ -54,9 +54,9 @@ func (s *snapshotSet) Probe(ctx context.Context, target string) error {
 	return err
 }
 
-// connection is where a restore of t into newName answers, without secrets: PostgreSQL's host,
+// RestoreConnection is where a restore of t into newName answers, without secrets: PostgreSQL's host,
 // port and user come from the block; Aurora's host is the restored cluster's endpoint.
-func connection(t snapshot.Settings, newName, endpoint string) *ops.Connection {
+func RestoreConnection(t snapshot.Settings, newName, endpoint string) *ops.Connection {
 	switch {
 	case t.Postgres != nil:
 		c := &ops.Connection{Kind: "postgres", Host: t.Postgres.Host, Port: t.Postgres.Port, Database: newName,

@@ -180,6 +180,12 @@ func spell(d time.Duration) string {
 	return fmt.Sprintf("%d d %d h", int(d.Hours())/24, int(d.Hours())%24)
 }
 
+// Place returns p with its phase, offset, relation and warning against the incident.
+func (r IncidentRef) Place(p RecoveryPoint) RecoveryPoint {
+	place(r, &p)
+	return p
+}
+
 // place fills the phase, offset, relation and warning of a point.
 func place(in IncidentRef, p *RecoveryPoint) {
 	p.Phase = phaseOf(in, p.Time)
@@ -419,9 +425,9 @@ func restoreTarget(r Restore) string {
 // seconds formats a duration in seconds with millisecond precision for the audit log.
 func seconds(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 
-// nextSteps says what to do after a successful restore: verify the new database, then bring
+// NextSteps says what to do after a successful restore: verify the new database, then bring
 // the damaged rows back.
-func nextSteps(r Restore, in *IncidentRef) []string {
+func NextSteps(r Restore, in *IncidentRef) []string {
 	where := "the new database " + r.NewName
 	if r.Connection != nil {
 		where = r.Connection.String()
@@ -429,7 +435,7 @@ func nextSteps(r Restore, in *IncidentRef) []string {
 	verify := "Verify: connect to " + where + " and check the data you restored for"
 	if in != nil {
 		verify = fmt.Sprintf("Verify: connect to %s and check that %s hold what they held before %s",
-			where, touched(in.Rule), in.FirstEvent.Format(time.RFC3339))
+			where, touched(in.Rule), in.FirstEvent.Format(time.RFC3339Nano))
 	}
 	return []string{verify + "; the protected " + r.Source + " is unchanged.",
 		"Then copy the damaged rows back into " + r.Source + " (docs/recovery.md, \"Copying rows back\"), " +

@@ -324,7 +324,7 @@ func TestRestoreFromAnIncident(t *testing.T) {
 	done := waitRestore(t, f.svc, r.ID)
 	if done.Connection == nil || done.Connection.String() != "host 127.0.0.1, port 5432, database app_restored, user tda" ||
 		done.RTOSeconds != 0.734 || len(done.NextSteps) != 2 ||
-		!strings.Contains(done.NextSteps[0], "the password hashes of the affected users hold what they held before 2026-11-29T22:57:05Z") ||
+		!strings.Contains(done.NextSteps[0], "the password hashes of the affected users hold what they held before 2026-11-29T22:57:05.3Z") ||
 		!strings.Contains(done.NextSteps[1], "Copying rows back") {
 		t.Fatalf("finished restore: %+v", done)
 	}

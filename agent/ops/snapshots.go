@@ -202,7 +202,7 @@ func (s *Service) runRestore(by Actor, req RestoreRequest, r Restore, incident *
 		done.Status = RestoreSucceeded
 		done.RecoveryPoint, done.RPOSeconds, done.RTOSeconds = res.RecoveryPoint, res.RPOSeconds, res.RTOSeconds
 		done.Endpoint, done.Connection = res.Endpoint, res.Connection
-		done.NextSteps = nextSteps(done, incident)
+		done.NextSteps = NextSteps(done, incident)
 		detail["recovery_point"] = done.RecoveryPoint.UTC().Format(time.RFC3339Nano)
 		detail["rpo_seconds"] = seconds(done.RPOSeconds)
 		if c := done.Connection; c != nil {
