@@ -86,7 +86,7 @@
       return body;
     }
     return {
-      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true },
+      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true, recovery: true },
       async session() {
         try {
           session = await call('GET', 'api/session');
@@ -124,6 +124,8 @@
       decide: (id, approve, reason) => call('POST', 'api/migrations/' + encodeURIComponent(id) + '/' + (approve ? 'approve' : 'reject'), withBy({ reason })),
       snapshot: (target, reason) => call('POST', 'api/snapshots', withBy({ target, reason })),
       restore: (r) => call('POST', 'api/restores', withBy(r)),
+      recovery: (fp) => call('GET', 'api/incidents/' + encodeURIComponent(fp) + '/recovery'),
+      restores: () => call('GET', 'api/restores'),
     };
   }
 
@@ -175,7 +177,7 @@
       return { workflow: file, run: body && body.workflow_run_id, link };
     }
     return {
-      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false },
+      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false, recovery: false },
       async session() {
         const c = await config();
         $('signin-title').textContent = 'Paste a GitHub token';
@@ -202,6 +204,7 @@
   }
 
   const backend = mode === 'github' ? githubBackend() : agentBackend();
+  const recovery = window.tdaRecovery;
   let session = null;
 
   function actorName() {
@@ -302,6 +305,7 @@
   }
 
   function renderAlerts(list) {
+    lastAlerts = list;
     const el = $('alert-list');
     if (!list || !list.length) { clear(el, h('p', { class: 'empty' }, 'No alert is firing.')); return; }
     clear(el, list.map((a) => {
@@ -329,9 +333,14 @@
           },
         }, 'Acknowledge')));
       }
+      recovery.decorateAlert(card, a);
       return card;
     }));
   }
+
+  // lastAlerts are the alerts last rendered; a restore started during an open incident
+  // starts from before it.
+  let lastAlerts = [];
 
   function rpoClass(secs) { return secs > 86400 ? 'rpo-bad' : ''; }
 
@@ -361,6 +370,9 @@
       }
       if (canAct() && backend.caps.restore && snaps.length) {
         actions.append(h('button', { type: 'button', class: 'danger restore-button', onclick: async () => {
+          // During an open incident the restore starts from before it, never from the newest.
+          const incident = backend.caps.recovery && recovery.openIncident(lastAlerts);
+          if (incident) { recovery.open(incident, t.name); return; }
           const r = await confirmAction({
             title: 'Restore ' + t.target + ' into a new ' + (t.kind === 'postgres' ? 'database' : 'cluster'),
             text: 'The protected ' + t.target + ' is left untouched; the restore creates the new one.',
@@ -520,6 +532,7 @@
       renderOverride(d.override);
       renderAudit(d.audit);
       renderDeadLetters(d.deadletters);
+      await recovery.render();
       $('panel').hidden = false;
     } catch (e) {
       if (e.status === 401) { await start(); return; }
@@ -582,6 +595,7 @@
     if (r) act(() => backend.overrideOff(r.reason), 'Override ended.');
   });
   if (mode === 'github') $('signin-title').textContent = 'Paste a GitHub token';
+  recovery.init({ h, clear, when, backend, canAct, refresh, notice: (m) => showNotice(m), panelError: showError });
 
   start();
   setInterval(() => { if (!document.hidden && !$('confirm').open) refresh(); }, 5000);
