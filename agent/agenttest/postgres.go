@@ -99,17 +99,12 @@ func (p Postgres) CreateDatabase(t testing.TB, prefix string) string {
 	return name
 }
 
-// DropOnCleanup drops database, if it exists, when the test ends.
+// DropOnCleanup drops database, if it exists, when the test ends (as the superuser: a restore
+// run by another role owns what it created).
 func (p Postgres) DropOnCleanup(t testing.TB, database string) {
 	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), p.ConnString("postgres"))
-		if err != nil {
-			t.Logf("drop %s: %v", database, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{database}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Logf("drop %s: %v", database, err)
+		if out, err := psqlSuperuser(p.Port, "DROP DATABASE IF EXISTS "+pgx.Identifier{database}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Logf("drop %s: %v: %s", database, err, out)
 		}
 	})
 }

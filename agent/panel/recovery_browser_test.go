@@ -71,8 +71,14 @@ func TestRecoveryWalk(t *testing.T) {
 	pg := agenttest.RequirePostgres(t)
 	ctx := browser(t)
 	bg := context.Background()
-	db := pg.CreateDatabase(t, "tda_panel")
-	conn := pg.Connect(t, db)
+	// The agent's own role (created before the database, dropped after it), whose password
+	// the test breaks at the end.
+	const agentPassword = "tda-panel-agent-password"
+	role := pg.CreateRole(t, "tda_panel_agent", agentPassword)
+	owner := pg
+	owner.User, owner.Password = role, agentPassword // it owns what it dumps and restores
+	db := owner.CreateDatabase(t, "tda_panel")
+	conn := owner.Connect(t, db)
 	if _, err := conn.Exec(bg, `CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, hashed_password text NOT NULL);
 		INSERT INTO users SELECT g, 'user' || g || '@example.com', '$2b$12$' || md5(g::text) || 'Qe0sSx7rVw1yXzAbCdEf'
 		FROM generate_series(1, 40) g`); err != nil {
@@ -80,7 +86,7 @@ func TestRecoveryWalk(t *testing.T) {
 	}
 	hashes := func(database string) string {
 		var digest string
-		if err := pg.Connect(t, database).QueryRow(bg, `SELECT md5(string_agg(id || ':' || hashed_password, ',' ORDER BY id)) FROM users`).
+		if err := owner.Connect(t, database).QueryRow(bg, `SELECT md5(string_agg(id || ':' || hashed_password, ',' ORDER BY id)) FROM users`).
 			Scan(&digest); err != nil {
 			t.Fatal(err)
 		}
@@ -89,8 +95,8 @@ func TestRecoveryWalk(t *testing.T) {
 	before := hashes(db)
 
 	bins := agenttest.Build(t, "file", "detect", "jsonl", "snapshot")
-	cfg := strings.NewReplacer("PGPORT", fmt.Sprint(pg.Port), "PGUSER", pg.User, "PGDB", db).Replace(recoveryConfig)
-	t.Setenv("TDA_PANEL_PGPASSWORD", pg.Password)
+	cfg := strings.NewReplacer("PGPORT", fmt.Sprint(pg.Port), "PGUSER", role, "PGDB", db).Replace(recoveryConfig)
+	t.Setenv("TDA_PANEL_PGPASSWORD", agentPassword)
 	a := agenttest.New(t, bins, cfg)
 	if err := os.MkdirAll(a.Path("logs"), 0o755); err != nil {
 		t.Fatal(err)
@@ -207,17 +213,20 @@ func TestRecoveryWalk(t *testing.T) {
 		chromedp.SendKeys(css("#restore-name"), ""),
 		chromedp.Click(css("#restore-ok")),
 		chromedp.WaitNotVisible(css("#restore-dialog")),
-		chromedp.WaitVisible(css(`.restore-result[data-status="succeeded"]`)),
+		chromedp.WaitVisible(css(`.restore-result[data-status]:not([data-status="running"])`)),
 	)
 	result := get(t, ctx, "result", chromedp.TextContent(css("#recovery")))
+	if status := get(t, ctx, "status", chromedp.Evaluate[string](`document.querySelector('.restore-result').dataset.status`)); status != "succeeded" {
+		t.Fatalf("restore %s:\n%s", status, result)
+	}
 	for _, want := range []string{"snapshot " + manual, "before the first event", "database " + restored,
-		"host 127.0.0.1", fmt.Sprintf("port %d", pg.Port), "user " + pg.User, "RPO", "RTO", "Next steps",
+		"host 127.0.0.1", fmt.Sprintf("port %d", pg.Port), "user " + role, "RPO", "RTO", "Next steps",
 		"the password hashes of the affected users", "Copying rows back"} {
 		if !strings.Contains(result, want) {
 			t.Errorf("result lacks %q:\n%s", want, result)
 		}
 	}
-	if strings.Contains(result, pg.Password) {
+	if strings.Contains(result, agentPassword) {
 		t.Errorf("the result shows the password")
 	}
 	screenshot(t, ctx, "recovery-4-restored.png")
@@ -237,6 +246,21 @@ func TestRecoveryWalk(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "recovery-5-audit.png")
+
+	// 7. The snapshot target's credentials break: within a probe interval the state is
+	// degraded with PostgreSQL's reason and the block to fix; fixed, it clears.
+	pg.SetPassword(t, role, "changed-by-someone-else")
+	waitText(t, ctx, "#status-word", "degraded")
+	reasons := get(t, ctx, "reasons", chromedp.TextContent(css("#reasons")))
+	for _, want := range []string{"snapshot target guard", `password authentication failed for user "` + role + `"`,
+		"fix user and password in the postgres block", `sink "snapshot" "guard"`} {
+		if !strings.Contains(reasons, want) {
+			t.Errorf("degraded reasons lack %q:\n%s", want, reasons)
+		}
+	}
+	screenshot(t, ctx, "recovery-6-target-degraded.png")
+	pg.SetPassword(t, role, agentPassword)
+	waitText(t, ctx, "#status-word", "normal")
 }
 
 // waitText waits until the element's text is want.
