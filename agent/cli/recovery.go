@@ -124,7 +124,7 @@ func incidentPoint(tr *ops.TargetRecovery, in ops.IncidentRef, snapshotID string
 			return p, duringAllowed(p, tr, allowDuring)
 		}
 	}
-	return ops.RecoveryPoint{}, fmt.Errorf("no snapshot %s of %s: see tda snapshot list -incident %s", snapshotID, tr.Target, in.Fingerprint)
+	return ops.RecoveryPoint{}, fmt.Errorf("no snapshot %s of %s: see tda snapshot list -incident %s", snapshotID, tr.Target, in.ID)
 }
 
 // duringAllowed refuses a point from during or after the incident without -allow-during.

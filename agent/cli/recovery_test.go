@@ -58,7 +58,7 @@ pipeline "detect" {
 
 	code, out, errOut := runCLI("snapshot", "list", "-config", cfg, "-incident", fp[:8])
 	for _, want := range []string{
-		"for incident mass_password_reset (key mallory), first event " + first.Format(time.RFC3339Nano),
+		" mass_password_reset (key mallory), first event " + first.Format(time.RFC3339Nano),
 		"Default restore: point in time " + first.Truncate(time.Second).Format(time.RFC3339) + " (point in time 0.30 s before the first event)",
 		"Evidence: anomaly snapshot " + anomaly + ", taken for this incident's alert (taken 4.2 s after the first event)",
 		"during", "before", "-----   first event " + first.Format(time.RFC3339Nano) + "\n",
@@ -107,13 +107,13 @@ pipeline "detect" {
 	if code != 0 || !strings.Contains(out, "relative to it      taken 4.2 s after the first event") {
 		t.Fatalf("restore during with -allow-during: %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, errOut = runCLI("audit", "-config", cfg, "-json")
+	code, out, errOut = runCLI("audit", "-config", cfg, "-action", "restore", "-json")
 	var entries []ops.AuditEntry
 	if code != 0 || json.Unmarshal([]byte(out), &entries) != nil || len(entries) != 2 {
 		t.Fatalf("audit: %d\n%s\n%s", code, out, errOut)
 	}
 	if e := entries[0]; e.Target != anomaly+" -> prod-evidence" || e.Detail["phase"] != "during" || e.Detail["confirmed"] == "" ||
-		e.Detail["incident"] != fp || e.Detail["source"] != "prod-aurora" {
+		e.Detail["fingerprint"] != fp || e.Detail["incident"] == "" || e.Detail["source"] != "prod-aurora" {
 		t.Errorf("audit of the confirmed restore: %+v", e)
 	}
 	if e := entries[1]; !strings.HasPrefix(e.Target, "point in time "+first.Truncate(time.Second).Format(time.RFC3339)) ||

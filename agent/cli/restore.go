@@ -24,7 +24,7 @@ func (c *restoreCommand) Synopsis() string {
 func (c *restoreCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: tda restore -config FILE [-target NAME] (-snapshot ID | -to-time RFC3339) -to NEW_NAME [-yes]
-       tda restore -config FILE [-target NAME] -incident FP [-snapshot ID | -to-time RFC3339] [-allow-during] -to NEW_NAME
+       tda restore -config FILE [-target NAME] -incident ID [-snapshot ID | -to-time RFC3339] [-allow-during] -to NEW_NAME
 
   Restores into a new cluster (Aurora: the cluster, then its writer instance) or a
   new database (PostgreSQL: after verifying the dump's checksum). Never in place:
@@ -41,7 +41,7 @@ Usage: tda restore -config FILE [-target NAME] (-snapshot ID | -to-time RFC3339)
   the point in time just before it; PostgreSQL: the newest snapshot taken
   before it), and a point from during or after the incident is refused unless
   -allow-during is given, since it may hold the incident's changes. See the
-  points with tda snapshot list -incident FP. The report gives the new
+  points with tda snapshot list -incident ID. The report gives the new
   database's connection details (no secret) and the next steps.
 
 Flags:
@@ -49,7 +49,7 @@ Flags:
   -snapshot ID      Snapshot to restore (see tda snapshot list).
   -to-time TIME     Point in time to restore to, RFC 3339 (e.g. 2026-11-29T22:55:00Z).
   -to NEW_NAME      Name of the cluster or database to create.
-  -incident FP      The incident to recover from (its fingerprint, or 8+ first characters).
+  -incident ID      The incident to recover from: its id (tda incidents), or its fingerprint.
   -allow-during     With -incident: restore a point taken during or after the incident.
   -yes              Do not ask for confirmation.
   -by WHO           Who restores, for the audit log (or $TDA_ACTOR, else $USER).
@@ -176,8 +176,9 @@ func (c *restoreCommand) Run(args []string) int {
 	action := ops.ActionRecord{Action: ops.ActionRestoreRun, Target: restoreAuditTarget(done), Reason: *reason,
 		Detail: map[string]string{"target": t.comp.Name, "source": source, "new_name": *to}}
 	if rec != nil {
-		done.Incident = rec.Incident.Fingerprint
-		action.Detail["incident"], action.Detail["rule"], action.Detail["phase"] = rec.Incident.Fingerprint, rec.Incident.Rule, point.Phase
+		done.Incident = rec.Incident.ID
+		action.Detail["incident"], action.Detail["rule"], action.Detail["phase"] = rec.Incident.ID, rec.Incident.Rule, point.Phase
+		action.Detail["fingerprint"] = rec.Incident.Fingerprint
 		if point.Phase != "" && point.Phase != ops.PhaseBefore {
 			action.Detail["confirmed"] = point.Warning
 		}

@@ -19,7 +19,7 @@ func (c *snapshotListCommand) Synopsis() string {
 
 func (c *snapshotListCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda snapshot list -config FILE [-target NAME] [-incident FINGERPRINT] [-json]
+Usage: tda snapshot list -config FILE [-target NAME] [-incident ID] [-json]
 
   Lists the snapshots of the protected cluster or database by tier: point in time
   (Aurora: the restorable window), scheduled, pre-migration, anomaly, manual, and
@@ -33,8 +33,8 @@ Flags:
   -json             One JSON object: name, kind, target, now, tiers (name, newest,
                     rpo_seconds, window, snapshots with id, time, age_seconds, status,
                     trigger, managed, size_bytes, tags, keep, reasons), quota, warnings.
-  -incident FP      List the recovery points relative to the incident with this
-                    fingerprint (or its first 8+ characters): each snapshot (and, with
+  -incident ID      List the recovery points relative to the incident with this id
+                    (tda incidents) or fingerprint: each snapshot (and, with
                     Aurora, the point in time just before the incident) as before,
                     during or after its first event, the default a restore takes (the
                     newest point before the first event) and the anomaly snapshot taken

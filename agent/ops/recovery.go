@@ -36,6 +36,7 @@ const (
 
 // IncidentRef is what the recovery view needs of an incident.
 type IncidentRef struct {
+	ID          string `json:"id"`
 	Fingerprint string `json:"fingerprint"`
 	Rule        string `json:"rule"`
 	Severity    string `json:"severity"`
@@ -49,17 +50,21 @@ type IncidentRef struct {
 }
 
 func refOf(in Incident) IncidentRef {
-	return IncidentRef{Fingerprint: in.Fingerprint, Rule: in.Rule, Severity: in.Severity, State: in.State,
+	return IncidentRef{ID: in.ID, Fingerprint: in.Fingerprint, Rule: in.Rule, Severity: in.Severity, State: in.State,
 		Key: in.Key, Count: in.Count, FirstEvent: in.FirstSeen.UTC(), LastEvent: in.LastSeen.UTC()}
 }
 
-// Describe names the incident for people: rule, key and first event.
+// Describe names the incident for people: id, rule, key and first event.
 func (r IncidentRef) Describe() string {
 	key := ""
 	if r.Key != "" {
 		key = " (key " + r.Key + ")"
 	}
-	return fmt.Sprintf("%s%s, first event %s", r.Rule, key, r.FirstEvent.Format(time.RFC3339Nano))
+	id := ""
+	if r.ID != "" {
+		id = r.ID + " "
+	}
+	return fmt.Sprintf("%s%s%s, first event %s", id, r.Rule, key, r.FirstEvent.Format(time.RFC3339Nano))
 }
 
 // RecoveryPoint is a snapshot, or a point in time, placed against an incident.
@@ -273,20 +278,20 @@ func relativeTo(in IncidentRef, t SnapshotTarget) TargetRecovery {
 	return tr
 }
 
-// findIncident returns the incident named by ref: its fingerprint, or a unique prefix of at
-// least 8 characters (the length snapshot identifiers carry).
+// findIncident returns the incident named by ref: its id, its fingerprint, or a unique
+// prefix of the fingerprint of at least 8 characters (the length snapshot identifiers carry).
 func (s *Service) findIncident(ref string) (Incident, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
-		return Incident{}, errorf(KindInvalid, "which incident? give its fingerprint")
+		return Incident{}, errorf(KindInvalid, "which incident? give its id")
 	}
-	all, err := s.incidents()
+	all, err := s.allIncidents()
 	if err != nil {
 		return Incident{}, err
 	}
 	var match []Incident
 	for _, in := range all {
-		if in.Fingerprint == ref {
+		if in.ID == ref || in.Fingerprint == ref {
 			return in, nil
 		}
 		if len(ref) >= 8 && strings.HasPrefix(in.Fingerprint, ref) {
@@ -297,9 +302,9 @@ func (s *Service) findIncident(ref string) (Incident, error) {
 	case 1:
 		return match[0], nil
 	case 0:
-		return Incident{}, errorf(KindNotFound, "no incident %q in the audit trail", ref)
+		return Incident{}, notFoundIncident(ref)
 	}
-	return Incident{}, errorf(KindInvalid, "%q names %d incidents: give more of the fingerprint", ref, len(match))
+	return Incident{}, errorf(KindInvalid, "%q names %d incidents: give the incident's id", ref, len(match))
 }
 
 // Recovery implements Operations.

@@ -318,7 +318,8 @@ func TestRestoreFromAnIncident(t *testing.T) {
 	wantKind(t, err, KindNotFound)
 
 	r := must(f.svc.StartRestore(ctx, alice, base))(t)
-	if r.SnapshotID != before.ID || r.Phase != PhaseBefore || r.Relation != "taken 10 s before the first event" || r.Incident != "3f9a0c1d5e6f7a8b" {
+	if r.SnapshotID != before.ID || r.Phase != PhaseBefore || r.Relation != "taken 10 s before the first event" ||
+		r.Incident == "" || r.Incident != rec.Incident.ID {
 		t.Fatalf("restore: %+v", r)
 	}
 	done := waitRestore(t, f.svc, r.ID)
@@ -460,10 +461,19 @@ func TestAnomalySnapshotsAudited(t *testing.T) {
 	}
 	e := entries[0]
 	if e.Actor != "tda" || e.Via != "system" || e.Target != anomaly.ID || e.Outcome != "ok" ||
-		e.Detail["target"] != "guard" || e.Detail["source"] != "app" || e.Detail["incident"] != "3f9a0c1d5e6f7a8b" ||
-		e.Detail["relation"] != "taken 4.2 s after the first event" ||
-		!strings.Contains(e.Reason, "for incident mass_password_reset (key mallory)") {
+		e.Detail["target"] != "guard" || e.Detail["source"] != "app" || e.Detail["fingerprint"] != "3f9a0c1d5e6f7a8b" ||
+		e.Detail["incident"] == "" || e.Detail["relation"] != "taken 4.2 s after the first event" ||
+		!strings.Contains(e.Reason, "for incident "+e.Detail["incident"]+" mass_password_reset (key mallory)") {
 		t.Fatalf("entry: %+v", e)
+	}
+	// The snapshot is on the incident's timeline.
+	d := must(f.svc.Incident(ctx, e.Detail["incident"]))(t)
+	noted := false
+	for _, tl := range d.Timeline {
+		noted = noted || (tl.What == TimelineSnapshot && tl.Snapshot == anomaly.ID && strings.Contains(tl.Text, "4.2 s after the first event"))
+	}
+	if !noted {
+		t.Errorf("timeline lacks the anomaly snapshot: %+v", d.Timeline)
 	}
 	// Scanning again records nothing twice.
 	f.svc.auditAnomalySnapshots(map[string]time.Time{})

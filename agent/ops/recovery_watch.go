@@ -33,12 +33,6 @@ type SnapshotProber interface {
 	Probe(ctx context.Context, target string) error
 }
 
-// The system's own actions in the audit log.
-const (
-	systemActor = "tda"
-	systemVia   = "system"
-)
-
 var bucketAuditedSnapshots = []string{"ops", "audited_snapshots"}
 
 // Recovery watch bounds.
@@ -300,20 +294,24 @@ func (s *Service) auditAnomalySnapshot(t SnapshotTarget, snap SnapshotInfo) {
 		detail["rule"] = rule
 		reason = fmt.Sprintf("anomaly snapshot of %s for alert %s", t.Target, rule)
 	}
+	var note *TimelineEntry
 	if fp != "" {
-		detail["incident"] = fp
+		detail["fingerprint"] = fp
 		if in, err := s.findIncident(fp); err == nil {
 			ref := refOf(in)
 			reason = fmt.Sprintf("anomaly snapshot of %s for incident %s", t.Target, ref.Describe())
+			detail["incident"] = ref.ID
 			if ref.Key != "" {
 				detail["key"] = ref.Key
 			}
 			p := RecoveryPoint{SnapshotID: snap.ID, Time: snap.Time}
 			place(ref, &p)
 			detail["relation"] = p.Relation
+			note = &TimelineEntry{At: snap.Time.UTC(), What: TimelineSnapshot, Snapshot: snap.ID, By: SystemActorName,
+				Text: fmt.Sprintf("anomaly snapshot of %s (%s), %s", t.Target, t.Name, p.Relation)}
 		}
 	}
-	e := AuditEntry{Time: s.now().UTC(), Actor: systemActor, Via: systemVia, Action: ActionSnapshotAnomaly,
+	e := AuditEntry{Time: s.now().UTC(), Actor: SystemActorName, Via: SystemVia, Action: ActionSnapshotAnomaly,
 		Target: snap.ID, Reason: reason, Outcome: "ok", Detail: detail}
 	if err := s.store.Update(func(tx *state.Tx) error {
 		if v, err := tx.Get(bucketAuditedSnapshots, []byte(snap.ID)); err != nil || v != nil {
@@ -326,5 +324,11 @@ func (s *Service) auditAnomalySnapshot(t SnapshotTarget, snap SnapshotInfo) {
 		return tx.Put(bucketAuditedSnapshots, []byte(snap.ID), b)
 	}); err != nil {
 		s.log.Error("could not record an anomaly snapshot in the audit log", "snapshot", snap.ID, "error", err)
+		return
+	}
+	if note != nil {
+		if err := s.NoteIncident(fp, *note); err != nil {
+			s.log.Warn("could not add the anomaly snapshot to its incident's timeline", "snapshot", snap.ID, "error", err)
+		}
 	}
 }

@@ -139,8 +139,8 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			}
 			incident = &ref
 			r.SnapshotID, r.ToTime = req.SnapshotID, req.ToTime
-			r.Incident, r.Phase, r.Relation = ref.Fingerprint, point.Phase, point.Relation
-			detail["incident"], detail["rule"], detail["phase"] = ref.Fingerprint, ref.Rule, point.Phase
+			r.Incident, r.Phase, r.Relation = ref.ID, point.Phase, point.Relation
+			detail["incident"], detail["rule"], detail["phase"] = ref.ID, ref.Rule, point.Phase
 			if ref.Key != "" {
 				detail["key"] = ref.Key
 			}
