@@ -26,12 +26,12 @@ const (
 
 // Snapshot tags the recovery view reads (written by the snapshot sink on anomaly snapshots).
 const (
-	tagAlertFingerprint = "alert_fingerprint"
-	tagAlertRule        = "alert_rule"
-	tagCreatedBy        = "created_by"
-	createdByTDA        = "tda"
-	tierPointInTime     = "point-in-time"
-	triggerAnomaly      = "anomaly"
+	tagSnapshotAlert = "alert_fingerprint"
+	tagSnapshotRule  = "alert_rule"
+	tagCreatedBy     = "created_by"
+	createdByTDA     = "tda"
+	tierPointInTime  = "point-in-time"
+	triggerAnomaly   = "anomaly"
 )
 
 // IncidentRef is what the recovery view needs of an incident.
@@ -243,7 +243,7 @@ func relativeTo(in IncidentRef, t SnapshotTarget) TargetRecovery {
 		}
 		for _, s := range tier.Snapshots {
 			p := RecoveryPoint{SnapshotID: s.ID, Time: s.Time.UTC(), Trigger: s.Trigger, Status: s.Status,
-				Evidence: s.Trigger == triggerAnomaly && s.Tags[tagAlertFingerprint] == in.Fingerprint && in.Fingerprint != ""}
+				Evidence: s.Trigger == triggerAnomaly && s.Tags[tagSnapshotAlert] == in.Fingerprint && in.Fingerprint != ""}
 			place(in, &p)
 			tr.Points = append(tr.Points, p)
 		}

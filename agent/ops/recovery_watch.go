@@ -236,7 +236,7 @@ func (s *Service) auditAnomalySnapshots(pending map[string]time.Time) {
 						continue
 					}
 					present[snap.ID] = true
-					delete(pending, snap.Tags[tagAlertFingerprint])
+					delete(pending, snap.Tags[tagSnapshotAlert])
 					v, err := tx.Get(bucketAuditedSnapshots, []byte(snap.ID))
 					if err != nil {
 						return err
@@ -286,7 +286,7 @@ func (s *Service) auditAnomalySnapshots(pending map[string]time.Time) {
 // auditAnomalySnapshot writes the audit entry of one anomaly snapshot and marks it recorded,
 // in one transaction.
 func (s *Service) auditAnomalySnapshot(t SnapshotTarget, snap SnapshotInfo) {
-	fp, rule := snap.Tags[tagAlertFingerprint], snap.Tags[tagAlertRule]
+	fp, rule := snap.Tags[tagSnapshotAlert], snap.Tags[tagSnapshotRule]
 	detail := map[string]string{"target": t.Name, "source": t.Target, "trigger": triggerAnomaly,
 		"taken": snap.Time.UTC().Format(time.RFC3339Nano), "status": snap.Status}
 	reason := "anomaly snapshot of " + t.Target

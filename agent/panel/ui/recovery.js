@@ -93,7 +93,7 @@ window.tdaRecovery = (function () {
     const targets = (rec.targets || []).filter((t) => !targetName || t.name === targetName);
     if (!targets.length) { ui.panelError('No snapshot target to restore.'); return; }
     const inc = rec.incident;
-    $('restore-title').textContent = 'Recover from ' + inc.rule + (inc.key ? ' (key ' + inc.key + ')' : '');
+    $('restore-title').textContent = 'Recover from incident ' + (inc.id ? inc.id + ': ' : '') + inc.rule + (inc.key ? ' (key ' + inc.key + ')' : '');
     $('restore-text').textContent = 'First event ' + iso(inc.first_event) + '. Points before it hold the data as it was; ' +
       'points taken during the incident may hold changes it made. The protected database is left untouched: ' +
       'the restore creates a new one.';
