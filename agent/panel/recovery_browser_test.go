@@ -239,7 +239,7 @@ func TestRecoveryWalk(t *testing.T) {
 	audit := get(t, ctx, "audit", chromedp.TextContent(css("#audit-list")))
 	for _, want := range []string{"snapshot.create", manual, "before the release",
 		"snapshot.anomaly", "tda (system)", anomaly,
-		"alert.acknowledge", "attacker reset passwords",
+		"incident.acknowledge", "incident.open", "attacker reset passwords",
 		"restore.start", "restore.finish", manual + " -> " + restored} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit lacks %q:\n%s", want, audit)
@@ -247,10 +247,11 @@ func TestRecoveryWalk(t *testing.T) {
 	}
 	screenshot(t, ctx, "recovery-5-audit.png")
 
-	// 7. The snapshot target's credentials break: within a probe interval the state is
-	// degraded with PostgreSQL's reason and the block to fix; fixed, it clears.
+	// 7. The snapshot target's credentials break: within a probe interval the state gives
+	// PostgreSQL's reason and the block to fix (degraded, unless an incident's state comes
+	// first); fixed, the reason goes.
 	pg.SetPassword(t, role, "changed-by-someone-else")
-	waitText(t, ctx, "#status-word", "degraded")
+	waitContains(t, ctx, "#reasons", "snapshot target guard", true)
 	reasons := get(t, ctx, "reasons", chromedp.TextContent(css("#reasons")))
 	for _, want := range []string{"snapshot target guard", `password authentication failed for user "` + role + `"`,
 		"fix user and password in the postgres block", `sink "snapshot" "guard"`} {
@@ -260,7 +261,22 @@ func TestRecoveryWalk(t *testing.T) {
 	}
 	screenshot(t, ctx, "recovery-6-target-degraded.png")
 	pg.SetPassword(t, role, agentPassword)
-	waitText(t, ctx, "#status-word", "normal")
+	waitContains(t, ctx, "#reasons", "snapshot target guard", false)
+}
+
+// waitContains waits until the element's text contains (or, with present false, lacks) want.
+func waitContains(t *testing.T, ctx context.Context, sel, want string, present bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		got = get(t, ctx, sel, chromedp.Evaluate[string](`(document.querySelector(`+fmt.Sprintf("%q", sel)+`)||{}).textContent||''`))
+		if strings.Contains(got, want) == present {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s is %q: want it to contain %q: %v", sel, got, want, present)
 }
 
 // waitText waits until the element's text is want.

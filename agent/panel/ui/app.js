@@ -126,6 +126,7 @@
       restore: (r) => call('POST', 'api/restores', withBy(r)),
       recovery: (fp) => call('GET', 'api/incidents/' + encodeURIComponent(fp) + '/recovery'),
       restores: () => call('GET', 'api/restores'),
+      activeIncidents: () => call('GET', 'api/incidents?status=active&limit=5'),
     };
   }
 

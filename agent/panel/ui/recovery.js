@@ -178,13 +178,34 @@ window.tdaRecovery = (function () {
     reason.focus();
   }
 
-  // openIncident returns the fingerprint of the open incident a restore should start from:
-  // the newest unresolved HIGH one, else the newest unresolved one.
+  // active are the incidents not closed yet, as last read: a restore started from the
+  // Snapshots section while one is active starts from before it.
+  let active = [];
+
+  // openIncident returns the incident a restore should start from: the newest active HIGH
+  // incident, else the newest active one; alerts (the firing ones) are the fallback.
   function openIncident(alerts) {
-    const open = (alerts || []).filter((a) => a.state !== 'resolved');
-    const high = open.filter((a) => a.severity === 'HIGH');
-    const pick = high[0] || open[0];
-    return pick ? pick.fingerprint : null;
+    const pick = (list) => {
+      const high = list.filter((a) => a.severity === 'HIGH');
+      return (high[0] || list[0] || {}).fingerprint || null;
+    };
+    return pick(active) || pick((alerts || []).filter((a) => a.state !== 'resolved'));
+  }
+
+  // renderActive lists the incidents not closed yet, each with its anomaly snapshot and the
+  // button that restores from before it: an incident whose burst ended still needs recovering.
+  function renderActive() {
+    const el = $('recovery-incidents');
+    if (!active.length) { ui.clear(el); return; }
+    ui.clear(el, ui.h('h3', {}, 'Incidents to recover from'), active.map((inc) => {
+      const row = ui.h('div', { class: 'recovery-incident', 'data-incident': inc.id || inc.fingerprint },
+        ui.h('div', { class: 'title' }, ui.h('span', { class: 'badge ' + inc.severity }, inc.severity),
+          ui.h('strong', {}, (inc.id ? inc.id + ' ' : '') + inc.rule + (inc.key ? ' (key ' + inc.key + ')' : '')),
+          ui.h('span', { class: 'badge' }, inc.status || inc.state)),
+        ui.h('div', { class: 'facts' }, 'first event ' + iso(inc.first_seen) + ', ' + inc.count + ' events'));
+      decorateAlert(row, inc);
+      return row;
+    }));
   }
 
   // render shows the newest restore: its snapshot, connection, RPO, RTO and next steps.
@@ -193,7 +214,9 @@ window.tdaRecovery = (function () {
     if (!ui || !ui.backend.caps.recovery) { sec.hidden = true; return; }
     let list;
     try {
-      list = await ui.backend.restores();
+      [list, active] = await Promise.all([ui.backend.restores(), ui.backend.activeIncidents().catch(() => [])]);
+      active = (active || []).filter((i) => i.status !== 'closed').slice(0, 5);
+      renderActive();
     } catch (e) {
       sec.hidden = false;
       ui.clear($('recovery-result'), ui.h('p', { class: 'error' }, 'Restores unavailable: ' + e.message));
