@@ -502,3 +502,18 @@ func countBucket(t *testing.T, f *fixture, bucket []string) int {
 	}
 	return n
 }
+
+// TestFailedSnapshotNamesItsTarget: a snapshot that could not be taken is audited with what it
+// was to be of, not an empty target.
+func TestFailedSnapshotNamesItsTarget(t *testing.T) {
+	ctx := context.Background()
+	f := newRecoveryFixture(t, &fakeTargets{target: pgTarget(), interval: time.Hour})
+	_, err := f.svc.CreateSnapshot(ctx, alice, SnapshotRequest{Reason: "before the release"})
+	if err == nil {
+		t.Fatal("the fake target took a snapshot")
+	}
+	e := must(f.svc.Audit(ctx, AuditFilter{Action: ActionSnapshotCreate}))(t)
+	if len(e) != 1 || e[0].Target != "new snapshot of app" || e[0].Outcome != "failed" || e[0].Detail["target"] != "guard" {
+		t.Fatalf("audit: %+v", e)
+	}
+}

@@ -58,15 +58,19 @@ func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequ
 		if err := s.needSnapshots(); err != nil {
 			return err
 		}
-		name, _, err := s.snapshots.Resolve(ctx, req.Target)
+		name, protected, err := s.snapshots.Resolve(ctx, req.Target)
 		if err != nil {
 			return err
 		}
-		detail["target"] = name
+		detail["target"], detail["source"] = name, protected
 		info, err = s.snapshots.Create(ctx, name)
 		return err
 	}()
-	s.audit(by, ActionSnapshotCreate, info.ID, reason, detail, err)
+	target := info.ID
+	if target == "" && detail["source"] != "" {
+		target = "new snapshot of " + detail["source"] // none was taken: name what it was of
+	}
+	s.audit(by, ActionSnapshotCreate, target, reason, detail, err)
 	return info, err
 }
 
