@@ -403,6 +403,7 @@ func (s *Service) Alerts(_ context.Context, f AlertFilter) ([]Incident, error) {
 			f.Acknowledged == "no" && in.Ack != nil:
 			continue
 		}
+		in.Explained = ExplainParts(in.Explanation)
 		out = append(out, in)
 		if len(out) == limit {
 			break

@@ -50,7 +50,7 @@ window.tdaRecovery = (function () {
         }
       }
       const actions = [];
-      if (ui.canAct() && (rec.targets || []).length) {
+      if (ui.canAct() && (rec.targets || []).length && a.status !== 'closed') {
         actions.push(ui.h('div', { class: 'actions' }, ui.h('button', {
           type: 'button', class: 'danger incident-restore', onclick: () => open(a.fingerprint),
         }, 'Restore from before the incident…')));
@@ -189,23 +189,7 @@ window.tdaRecovery = (function () {
       const high = list.filter((a) => a.severity === 'HIGH');
       return (high[0] || list[0] || {}).fingerprint || null;
     };
-    return pick(active) || pick((alerts || []).filter((a) => a.state !== 'resolved'));
-  }
-
-  // renderActive lists the incidents not closed yet, each with its anomaly snapshot and the
-  // button that restores from before it: an incident whose burst ended still needs recovering.
-  function renderActive() {
-    const el = $('recovery-incidents');
-    if (!active.length) { ui.clear(el); return; }
-    ui.clear(el, ui.h('h3', {}, 'Incidents to recover from'), active.map((inc) => {
-      const row = ui.h('div', { class: 'recovery-incident', 'data-incident': inc.id || inc.fingerprint },
-        ui.h('div', { class: 'title' }, ui.h('span', { class: 'badge ' + inc.severity }, inc.severity),
-          ui.h('strong', {}, (inc.id ? inc.id + ' ' : '') + inc.rule + (inc.key ? ' (key ' + inc.key + ')' : '')),
-          ui.h('span', { class: 'badge' }, inc.status || inc.state)),
-        ui.h('div', { class: 'facts' }, 'first event ' + iso(inc.first_seen) + ', ' + inc.count + ' events'));
-      decorateAlert(row, inc);
-      return row;
-    }));
+    return pick(active) || pick((alerts || []).filter((a) => (a.status ? a.status !== 'closed' : a.state !== 'resolved')));
   }
 
   // render shows the newest restore: its snapshot, connection, RPO, RTO and next steps.
@@ -216,7 +200,6 @@ window.tdaRecovery = (function () {
     try {
       [list, active] = await Promise.all([ui.backend.restores(), ui.backend.activeIncidents().catch(() => [])]);
       active = (active || []).filter((i) => i.status !== 'closed').slice(0, 5);
-      renderActive();
     } catch (e) {
       sec.hidden = false;
       ui.clear($('recovery-result'), ui.h('p', { class: 'error' }, 'Restores unavailable: ' + e.message));
