@@ -34,10 +34,10 @@ func TestDriverFor(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://app:secret@h/db":          "postgres://app:xxxxx@h/db",
-		"host=h password=secret dbname=db":    "host=h password=xxxxx dbname=db",
-		"host=h password=secret":              "host=h password=xxxxx",
-		"postgres://app@h/db":                 "postgres://app@h/db",
+		"postgres://app:secret@h/db":       "postgres://app:xxxxx@h/db",
+		"host=h password=secret dbname=db": "host=h password=xxxxx dbname=db",
+		"host=h password=secret":           "host=h password=xxxxx",
+		"postgres://app@h/db":              "postgres://app@h/db",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)

@@ -42,7 +42,7 @@ func (Postgres) Kind() string { return "postgres" }
 func (Postgres) Quote(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
-func (Postgres) Placeholder(n int) string         { return fmt.Sprintf("$%d", n) }
+func (Postgres) Placeholder(n int) string           { return fmt.Sprintf("$%d", n) }
 func (Postgres) NullSafeEqual(col, p string) string { return col + " IS NOT DISTINCT FROM " + p }
 func (Postgres) AsText(expr string) string          { return "CAST(" + expr + " AS TEXT)" }
 

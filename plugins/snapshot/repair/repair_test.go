@@ -274,7 +274,7 @@ func TestApplyRepairsAndSecondRunFindsNothing(t *testing.T) {
 			}
 			for id := 1; id <= 10; id++ {
 				var hash string
-				if err := f.live.SQL.QueryRow("SELECT password_hash FROM users WHERE id = "+fmt.Sprint(id)).Scan(&hash); err != nil {
+				if err := f.live.SQL.QueryRow("SELECT password_hash FROM users WHERE id = " + fmt.Sprint(id)).Scan(&hash); err != nil {
 					t.Fatalf("user %d: %v", id, err)
 				}
 				want, password := f.hashes[id], f.password(id)
