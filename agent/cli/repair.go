@@ -61,7 +61,8 @@ Flags:
   -live ADDR          The live database (default: the block's database).
   -incident FP        The alert (fingerprint, or a unique prefix) whose incident
                       to repair (-alert is the same).
-  -from, -until TIME  The incident's time range, RFC 3339 (default: the alert's).
+  -from, -until TIME  The incident's time range, RFC 3339 (default: from the
+                      alert's first event; until its last once resolved, else now).
   -table NAME         The table the incident touched (default: users).
   -key COLUMN         Its key column (default: its primary key).
   -columns A,B        Columns to compare and put back (default: all but the key).
@@ -71,8 +72,8 @@ Flags:
   -event TYPE         Event types to look for (default: the rule's, e.g.
                       password_changed for mass_password_reset).
   -actor NAME         Only the events of this actor (the one the excerpt shows).
-  -include-admins     Keep events with actor_role=admin (left out by default, as
-                      the rules do).
+  -include-admins     Keep events with actor_role=admin, which are left out for
+                      rules that leave them out (mass_password_reset).
   -field NAME         The event field naming the row (default: user_id).
   -updated-at COLUMN  The column telling when a row changed (default: updated_at
                       when present; - for none).
@@ -296,7 +297,12 @@ func (c *repairCommand) scope(ctx context.Context, conn *control.Conn, f repairF
 			return s, "", err
 		}
 		rule = in.Rule
-		s.Window = repair.Window{From: in.FirstSeen, Until: in.LastSeen}
+		// An incident still open may go on after its last record: its range stays open (until
+		// now) unless -until closes it. A resolved one ends at its last event.
+		s.Window = repair.Window{From: in.FirstSeen}
+		if !in.Open() {
+			s.Window.Until = in.LastSeen
+		}
 	}
 	for _, tf := range []struct {
 		flag string
@@ -346,7 +352,7 @@ func (c *repairCommand) scope(ctx context.Context, conn *control.Conn, f repairF
 			return s, "", fmt.Errorf("-events: %w", err)
 		}
 		keys, err := repair.EventKeys(file, repair.EventFilter{Events: types, Window: s.Window, Tolerance: s.Tolerance,
-			Actor: *f.actor, ExcludeAdmins: !*f.includeAdmins, Field: *f.field, MaxKeys: *f.maxRows})
+			Actor: *f.actor, ExcludeAdmins: repair.RuleExcludesAdmins[rule] && !*f.includeAdmins, Field: *f.field, MaxKeys: *f.maxRows})
 		file.Close()
 		if err != nil {
 			return s, "", fmt.Errorf("-events %s: %w", *f.events, err)

@@ -100,3 +100,7 @@ var RuleEvents = map[string][]string{
 	"mass_password_reset": {"password_changed"},
 	"bulk_deletion":       {"user_deleted"},
 }
+
+// RuleExcludesAdmins names the bundled rules that leave admins' events out (unless =
+// "actor_role == admin"): their incidents never include an admin's write.
+var RuleExcludesAdmins = map[string]bool{"mass_password_reset": true}
