@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -286,83 +285,39 @@ func (c *repairCommand) Run(args []string) int {
 
 // scope builds what the plan looks at from the flags and the incident.
 func (c *repairCommand) scope(ctx context.Context, conn *control.Conn, f repairFlags) (repair.Scope, string, error) {
-	s := repair.Scope{Table: *f.table, Key: *f.key, UpdatedAt: *f.updatedAt, Tolerance: *f.tolerance, MaxRows: *f.maxRows}
-	if *f.columns != "" {
-		s.Columns = splitList(*f.columns)
-	}
-	var rule string
+	req := repair.Request{Table: *f.table, Key: *f.key, UpdatedAt: *f.updatedAt, Columns: splitList(*f.columns),
+		Keys: splitList(*f.keys), KeysFile: *f.keysFile, Events: *f.events, EventTypes: splitList(*f.event),
+		Actor: *f.actor, IncludeAdmins: *f.includeAdmins, Field: *f.field, Tolerance: *f.tolerance, MaxRows: *f.maxRows}
 	if *f.incident != "" {
 		in, err := findIncident(ctx, conn, *f.incident)
 		if err != nil {
-			return s, "", err
+			return repair.Scope{}, "", err
 		}
-		rule = in.Rule
+		req.Rule, req.From = in.Rule, in.FirstSeen
 		// An incident still open may go on after its last record: its range stays open (until
 		// now) unless -until closes it. A resolved one ends at its last event.
-		s.Window = repair.Window{From: in.FirstSeen}
 		if !in.Open() {
-			s.Window.Until = in.LastSeen
+			req.Until = in.LastSeen
 		}
 	}
 	for _, tf := range []struct {
 		flag string
 		dst  *time.Time
-	}{{*f.from, &s.Window.From}, {*f.until, &s.Window.Until}} {
+	}{{*f.from, &req.From}, {*f.until, &req.Until}} {
 		if tf.flag == "" {
 			continue
 		}
 		tm, err := time.Parse(time.RFC3339, tf.flag)
 		if err != nil {
-			return s, "", fmt.Errorf("-from/-until %q is not an RFC 3339 time such as 2026-11-29T22:55:00Z", tf.flag)
+			return repair.Scope{}, "", fmt.Errorf("-from/-until %q is not an RFC 3339 time such as 2026-11-29T22:55:00Z", tf.flag)
 		}
 		*tf.dst = tm.UTC()
 	}
-	if s.Table == "" {
-		s.Table = "users"
+	s, err := repair.BuildScope(req)
+	if err != nil {
+		return s, "", fmt.Errorf("-%w", err)
 	}
-	for _, k := range splitList(*f.keys) {
-		s.Keys = append(s.Keys, repair.Key{Value: k})
-	}
-	if *f.keysFile != "" {
-		file, err := os.Open(*f.keysFile)
-		if err != nil {
-			return s, "", fmt.Errorf("-keys-file: %w", err)
-		}
-		sc := bufio.NewScanner(file)
-		for sc.Scan() {
-			if k := strings.TrimSpace(sc.Text()); k != "" && !strings.HasPrefix(k, "#") {
-				s.Keys = append(s.Keys, repair.Key{Value: k})
-			}
-		}
-		file.Close()
-		if err := sc.Err(); err != nil {
-			return s, "", fmt.Errorf("-keys-file: %w", err)
-		}
-	}
-	if *f.events != "" {
-		types := splitList(*f.event)
-		if len(types) == 0 {
-			types = repair.RuleEvents[rule]
-		}
-		if len(types) == 0 {
-			return s, "", fmt.Errorf("-events: which events wrote the rows? give -event (e.g. password_changed, user_deleted)")
-		}
-		file, err := os.Open(*f.events)
-		if err != nil {
-			return s, "", fmt.Errorf("-events: %w", err)
-		}
-		keys, err := repair.EventKeys(file, repair.EventFilter{Events: types, Window: s.Window, Tolerance: s.Tolerance,
-			Actor: *f.actor, ExcludeAdmins: repair.RuleExcludesAdmins[rule] && !*f.includeAdmins, Field: *f.field, MaxKeys: *f.maxRows})
-		file.Close()
-		if err != nil {
-			return s, "", fmt.Errorf("-events %s: %w", *f.events, err)
-		}
-		if len(keys) == 0 {
-			return s, "", fmt.Errorf("-events %s: no %s event in the incident's time range names a row; check -from/-until, -actor and -event", *f.events, strings.Join(types, ", "))
-		}
-		s.Keys = append(s.Keys, keys...)
-	}
-	return s, rule, nil
+	return s, req.Rule, nil
 }
 
 // findIncident returns the incident whose fingerprint is fp or starts with it.
