@@ -8,9 +8,11 @@
 package drill
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tda-dev/tda/agent/agenttest"
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -191,6 +194,12 @@ func TestDrill(t *testing.T) {
 		t.Fatalf("the alert's excerpt names %q, want %q:\n%s", actor, attacker, strings.Join(alert1.Excerpt, "\n"))
 	}
 	op.recover(inc1, alert1.Fingerprint, pre1, db+"_r1", "-events", logFile, "-actor", actor)
+	// The agent's API makes the same plan (what the panel's repair page shows): nothing left.
+	inc1.apiPlan = op.apiPlan(a.Path("data", control.SocketName), map[string]any{"restore": db + "_r1",
+		"incident": alert1.Fingerprint, "events": logFile, "actor": actor})
+	if !strings.HasPrefix(inc1.apiPlan, "0 to repair, 0 missing") {
+		t.Errorf("the API's plan after the repair: %s", inc1.apiPlan)
+	}
 
 	// Through the app: the attacked users log in with their old password, except those who set
 	// a new one since, whose new one is kept; the changes made during the attack are kept.
@@ -412,6 +421,31 @@ func (o *operator) recover(inc *incident, fingerprint string, pre listedSnapshot
 	}
 }
 
+// apiPlan asks the running agent for a repair plan through its control socket, as the
+// panel's repair page does, and returns the plan's summary.
+func (o *operator) apiPlan(socket string, body map[string]any) string {
+	o.t.Helper()
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}}
+	b, _ := json.Marshal(body)
+	resp, err := c.Post("http://tda/api/repairs/plan", "application/json", bytes.NewReader(b))
+	if err != nil {
+		o.t.Fatalf("POST /api/repairs/plan: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Summary string `json:"summary"`
+		Error   string `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 200 {
+		o.t.Fatalf("POST /api/repairs/plan: %d %s", resp.StatusCode, out.Error)
+	}
+	return out.Summary
+}
+
 // excerptActor is the actor most of the alert's excerpt lines name.
 func excerptActor(a *sdk.Alert) string {
 	counts := map[string]int{}
@@ -503,17 +537,17 @@ func (s *slackDouble) waitPost(t *testing.T, rule string, timeout time.Duration)
 
 // incident is what the report says of one incident.
 type incident struct {
-	title                        string
-	start, end, alerted, slacked time.Time
-	anomaly, snapshot            string
-	recoveryPoint                time.Time
-	restoreRPO, restoreRTO       string
-	plan, applied, secondPlan    string
-	toRepair, toInsert, skipped  int
-	repaired                     time.Time
-	applyTook, sinceAck          time.Duration
-	loginsOK, keptOK, legit      int
-	check                        string
+	title                              string
+	start, end, alerted, slacked       time.Time
+	anomaly, snapshot                  string
+	recoveryPoint                      time.Time
+	restoreRPO, restoreRTO             string
+	plan, applied, secondPlan, apiPlan string
+	toRepair, toInsert, skipped        int
+	repaired                           time.Time
+	applyTook, sinceAck                time.Duration
+	loginsOK, keptOK, legit            int
+	check                              string
 }
 
 type report struct {
@@ -547,6 +581,9 @@ func (r *report) String() string {
 		fmt.Fprintf(&b, "  repair               applied and verified in %s: %s\n", in.applyTook.Round(time.Millisecond),
 			strings.ReplaceAll(in.applied, "\n", " "))
 		fmt.Fprintf(&b, "  second plan          %s\n", in.secondPlan)
+		if in.apiPlan != "" {
+			fmt.Fprintf(&b, "  agent API's plan     %s (POST /api/repairs/plan, as the panel asks)\n", in.apiPlan)
+		}
 		fmt.Fprintf(&b, "  RTO of the rows      %s from the first write to the verified repair (%s from the acknowledgement)\n",
 			in.repaired.Sub(in.start).Round(100*time.Millisecond), in.sinceAck.Round(100*time.Millisecond))
 		fmt.Fprintf(&b, "  legitimate changes   %d of %d made after the snapshot kept (checked in the app and the database)\n", in.keptOK, in.legit)
