@@ -193,10 +193,14 @@ func TestDrill(t *testing.T) {
 	if actor != attacker {
 		t.Fatalf("the alert's excerpt names %q, want %q:\n%s", actor, attacker, strings.Join(alert1.Excerpt, "\n"))
 	}
-	op.recover(inc1, alert1.Fingerprint, pre1, db+"_r1", "-events", logFile, "-actor", actor)
+	// The app must see these writes: the repair goes through its restore endpoint, which
+	// stores hashed_password as it is.
+	inc1.via = []string{"-via", "http", "-url-template", app.url + "/admin/users/{key}/restore",
+		"-http-field", "password_hash=hashed_password", "-http-header", "Authorization: Bearer " + app.admin}
+	op.recover(inc1, alert1.Fingerprint, pre1, db+"_r1", "-events", logFile, "-actor", actor, "-columns", "password_hash")
 	// The agent's API makes the same plan (what the panel's repair page shows): nothing left.
 	inc1.apiPlan = op.apiPlan(a.Path("data", control.SocketName), map[string]any{"restore": db + "_r1",
-		"incident": alert1.Fingerprint, "events": logFile, "actor": actor})
+		"incident": alert1.Fingerprint, "events": logFile, "actor": actor, "columns": []string{"password_hash"}})
 	if !strings.HasPrefix(inc1.apiPlan, "0 to repair, 0 missing") {
 		t.Errorf("the API's plan after the repair: %s", inc1.apiPlan)
 	}
@@ -402,7 +406,8 @@ func (o *operator) recover(inc *incident, fingerprint string, pre listedSnapshot
 	fmt.Sscan(m[2], &inc.toInsert)
 	fmt.Sscan(m[3], &inc.skipped)
 	applyStart := time.Now()
-	out = o.tda(append(base, "-apply", "-yes", "-by", "oncall", "-reason", "drill: put back what the incident damaged")...)
+	apply := append(append(append([]string{}, base...), inc.via...), "-apply", "-yes", "-by", "oncall", "-reason", "drill: put back what the incident damaged")
+	out = o.tda(apply...)
 	inc.repaired = time.Now()
 	inc.applyTook = inc.repaired.Sub(applyStart)
 	inc.sinceAck = inc.repaired.Sub(ackAt)
@@ -543,6 +548,7 @@ type incident struct {
 	recoveryPoint                      time.Time
 	restoreRPO, restoreRTO             string
 	plan, applied, secondPlan, apiPlan string
+	via                                []string
 	toRepair, toInsert, skipped        int
 	repaired                           time.Time
 	applyTook, sinceAck                time.Duration
