@@ -419,6 +419,7 @@ const (
 	ActionRestoreStart     = "restore.start"
 	ActionRestoreFinish    = "restore.finish"
 	ActionRestoreRun       = "restore.run"
+	ActionRepairRun        = "repair.run"
 	ActionSnapshotPrune    = "snapshot.prune"
 	ActionDeadLetterReplay = "deadletter.replay"
 	ActionDeadLetterDrop   = "deadletter.drop"
@@ -426,7 +427,7 @@ const (
 
 // ActionRecord is an action done outside the agent, for the audit log.
 type ActionRecord struct {
-	// Action is one of ActionRestoreRun, ActionSnapshotCreate or ActionSnapshotPrune.
+	// Action is one of ActionRestoreRun, ActionRepairRun, ActionSnapshotCreate or ActionSnapshotPrune.
 	Action string            `json:"action"`
 	Target string            `json:"target,omitempty"`
 	Reason string            `json:"reason,omitempty"`
