@@ -729,7 +729,7 @@ func newStateCollector(o ops.Operations) *stateCollector {
 	return &stateCollector{ops: o,
 		status: prometheus.NewDesc("tda_system_status", "1 for the current system status (normal, degraded, acknowledged, override, blocked).",
 			[]string{"status"}, nil),
-		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH alerts firing and not acknowledged.", nil, nil),
+		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH incidents nobody acknowledged (firing or resolved since).", nil, nil),
 		override: prometheus.NewDesc("tda_override_active", "1 while an override is in force.", nil, nil),
 		pending:  prometheus.NewDesc("tda_migrations_pending", "Migration requests awaiting a decision.", nil, nil),
 	}
