@@ -114,32 +114,30 @@ type IncidentRecovery struct {
 	Evidence []string `json:"evidence"`
 }
 
-// Connection is where a restored database answers, without secrets.
+// Connection is where a restored database answers, without secrets. Aurora restores a
+// cluster (Cluster) whose default database is Database; PostgreSQL a database.
 type Connection struct {
 	Kind     string `json:"kind"`
 	Host     string `json:"host,omitempty"`
 	Port     int    `json:"port,omitempty"`
-	Database string `json:"database"`
+	Cluster  string `json:"cluster,omitempty"`
+	Database string `json:"database,omitempty"`
 	User     string `json:"user,omitempty"`
 }
 
-// String is the connection for people: "host 127.0.0.1 port 5432 database app_restored user tda".
+// String is the connection for people: "host 127.0.0.1, port 5432, database app_restored, user tda".
 func (c Connection) String() string {
 	var parts []string
-	if c.Host != "" {
-		parts = append(parts, "host "+c.Host)
+	add := func(k, v string) {
+		if v != "" && v != "0" {
+			parts = append(parts, k+" "+v)
+		}
 	}
-	if c.Port != 0 {
-		parts = append(parts, "port "+strconv.Itoa(c.Port))
-	}
-	what := "database "
-	if c.Kind == "aurora" {
-		what = "cluster "
-	}
-	parts = append(parts, what+c.Database)
-	if c.User != "" {
-		parts = append(parts, "user "+c.User)
-	}
+	add("host", c.Host)
+	add("port", strconv.Itoa(c.Port))
+	add("cluster", c.Cluster)
+	add("database", c.Database)
+	add("user", c.User)
 	return strings.Join(parts, ", ")
 }
 

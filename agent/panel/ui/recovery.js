@@ -216,7 +216,7 @@ window.tdaRecovery = (function () {
     if (r.connection) {
       const c = r.connection;
       rows.push(['Connect', [c.host ? 'host ' + c.host : null, c.port ? 'port ' + c.port : null,
-        (c.kind === 'aurora' ? 'cluster ' : 'database ') + c.database, c.user ? 'user ' + c.user : null].filter(Boolean).join(', ') +
+        c.cluster ? 'cluster ' + c.cluster : null, c.database ? 'database ' + c.database : null, c.user ? 'user ' + c.user : null].filter(Boolean).join(', ') +
         ' (credentials: ' + (c.kind === 'aurora' ? "the source cluster's" : 'those of the snapshot block') + ')']);
     }
     if (r.status === 'succeeded') {
