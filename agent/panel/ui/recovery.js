@@ -22,9 +22,11 @@ window.tdaRecovery = (function () {
 
   function iso(t) { return t ? new Date(t).toISOString().replace('.000Z', 'Z') : '-'; }
 
+  // recovery reads an incident's recovery points, at most every 30 s once its anomaly
+  // snapshot shows (listing a target costs provider calls), every refresh until then.
   async function recovery(fp) {
     const c = cache.get(fp);
-    if (c && Date.now() - c.at < 4000) return c.rec;
+    if (c && Date.now() - c.at < ((c.rec.evidence || []).length ? 30000 : 4000)) return c.rec;
     const rec = await ui.backend.recovery(fp);
     cache.set(fp, { at: Date.now(), rec });
     if (cache.size > 50) cache.delete(cache.keys().next().value);
