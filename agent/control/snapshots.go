@@ -90,6 +90,9 @@ func protected(s snapshot.Settings) (kind, name string) {
 	if s.Aurora != nil {
 		return "aurora", s.Aurora.Cluster
 	}
+	if s.MySQL != nil {
+		return "mysql", s.MySQL.Database
+	}
 	return "postgres", s.Postgres.Database
 }
 

@@ -428,20 +428,23 @@ func restoreTarget(r Restore) string {
 // seconds formats a duration in seconds with millisecond precision for the audit log.
 func seconds(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 
-// NextSteps says what to do after a successful restore: verify the new database, then bring
-// the damaged rows back.
+// NextSteps says what to do after a successful restore: verify the new database, then put
+// back the rows the incident damaged with tda repair (or switch the application over).
 func NextSteps(r Restore, in *IncidentRef) []string {
 	where := "the new database " + r.NewName
 	if r.Connection != nil {
 		where = r.Connection.String()
 	}
 	verify := "Verify: connect to " + where + " and check the data you restored for"
+	scope := "-keys ... -table ..."
 	if in != nil {
 		verify = fmt.Sprintf("Verify: connect to %s and check that %s hold what they held before %s",
 			where, touched(in.Rule), in.FirstEvent.Format(time.RFC3339Nano))
+		scope = "-incident " + in.Fingerprint
 	}
 	return []string{verify + "; the protected " + r.Source + " is unchanged.",
-		"Then copy the damaged rows back into " + r.Source + " (docs/recovery.md, \"Copying rows back\"), " +
+		"Then repair: tda repair -config FILE -restore " + r.NewName + " " + scope + " plans putting back the damaged rows of " +
+			r.Source + " (nothing is written until -apply; the panel's repair page does the same; docs/recovery.md, \"Repair\"), " +
 			"or switch the application over to " + r.NewName + " if the whole database must go back."}
 }
 

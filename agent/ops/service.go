@@ -254,7 +254,7 @@ func (s *Service) audit(by Actor, action, target, reason string, detail map[stri
 }
 
 // externalActions are the actions RecordAction accepts.
-var externalActions = map[string]bool{ActionRestoreRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
+var externalActions = map[string]bool{ActionRestoreRun: true, ActionRepairRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
 
 // RecordAction implements Operations.
 func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (AuditEntry, error) {

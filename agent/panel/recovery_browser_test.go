@@ -240,7 +240,7 @@ func TestRecoveryWalk(t *testing.T) {
 	}
 	for _, want := range []string{"snapshot " + manual, "before the first event", "database " + restored,
 		"host 127.0.0.1", fmt.Sprintf("port %d", pg.Port), "user " + role, "RPO", "RTO", "Next steps",
-		"the password hashes of the affected users", "Copying rows back"} {
+		"the password hashes of the affected users", "Plan the repair…"} {
 		if !strings.Contains(result, want) {
 			t.Errorf("result lacks %q:\n%s", want, result)
 		}

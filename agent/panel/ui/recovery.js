@@ -194,6 +194,13 @@ window.tdaRecovery = (function () {
     return pick(active) || pick((alerts || []).filter((a) => (a.status ? a.status !== 'closed' : a.state !== 'resolved')));
   }
 
+  // repairURL opens the repair page on what a restore created and the incident it was for.
+  function repairURL(r) {
+    const q = new URLSearchParams({ restore: r.new_name });
+    if (r.incident_fingerprint) q.set('incident', r.incident_fingerprint);
+    return 'repair.html?' + q.toString();
+  }
+
   // render shows the newest restore: its snapshot, connection, RPO, RTO and next steps.
   async function render() {
     const sec = $('recovery');
@@ -232,7 +239,10 @@ window.tdaRecovery = (function () {
       ui.h('table', { class: 'restore-result', 'data-status': r.status, 'data-id': r.id },
         ui.h('tbody', {}, rows.map(([k, v]) => ui.h('tr', {}, ui.h('th', {}, k), ui.h('td', {}, v))))),
       (r.next_steps || []).length ? ui.h('div', { class: 'next-steps' }, ui.h('h3', {}, 'Next steps'),
-        ui.h('ol', {}, r.next_steps.map((s) => ui.h('li', {}, s)))) : null);
+        ui.h('ol', {}, ui.h('li', {}, r.next_steps[0]), ui.h('li', {}, 'Then put back the rows the incident damaged in ' + r.source +
+          ' from ' + r.new_name + ': ', ui.h('a', { class: 'button repair-link', href: repairURL(r) }, 'Plan the repair…'),
+          ' (nothing is written until you confirm there), or switch the application over to ' + r.new_name +
+          ' if the whole database must go back. Then close the incident with a note.'))) : null);
   }
 
   return { init, decorateAlert, open, openIncident, render };
