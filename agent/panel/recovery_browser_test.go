@@ -249,6 +249,11 @@ func TestRecoveryWalk(t *testing.T) {
 		t.Errorf("the result shows the password")
 	}
 	screenshot(t, ctx, "recovery-5-restored.png")
+	// The next step opens the repair page on the new database and the incident.
+	href := get(t, ctx, "repair link", chromedp.Evaluate[string](`document.querySelector('#recovery a.repair-link').getAttribute('href')`))
+	if fp := get(t, ctx, "fingerprint", chromedp.TextContent(css("#incident-page dd.fingerprint"))); href != "repair.html?restore="+restored+"&incident="+fp {
+		t.Errorf("repair link %q", href)
+	}
 	if got := hashes(restored); got != before {
 		t.Fatal("the restored hashes differ from those before the attack")
 	}
