@@ -226,7 +226,7 @@ func (s *snapshotSet) Restore(ctx context.Context, req ops.RestoreRequest) (ops.
 	out := ops.Restore{RecoveryPoint: rep.Plan.RecoveryPoint, RPOSeconds: rep.RPO.Seconds(), RTOSeconds: rep.RTO.Seconds(),
 		Endpoint: rep.Result.Endpoint}
 	if err == nil {
-		out.Connection = RestoreConnection(t, req.NewName, rep.Result.Endpoint)
+		out.Connection = RestoreConnection(t, req.NewName, rep.Result)
 	}
 	return out, err
 }

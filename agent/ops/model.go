@@ -381,8 +381,10 @@ type Restore struct {
 	// Incident is the incident the restore recovers from; Phase and Relation place the
 	// recovery point against its first event ("taken 4.2 s after the first event").
 	Incident string `json:"incident,omitempty"`
-	Phase    string `json:"phase,omitempty"`
-	Relation string `json:"relation,omitempty"`
+	// IncidentFingerprint is the incident's fingerprint (what tda repair -incident takes).
+	IncidentFingerprint string `json:"incident_fingerprint,omitempty"`
+	Phase               string `json:"phase,omitempty"`
+	Relation            string `json:"relation,omitempty"`
 	// Connection is where the new database answers, without secrets.
 	Connection *Connection `json:"connection,omitempty"`
 	// NextSteps say what to do once the restore succeeded: verify, then repair.

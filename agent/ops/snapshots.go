@@ -143,7 +143,7 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			}
 			incident = &ref
 			r.SnapshotID, r.ToTime = req.SnapshotID, req.ToTime
-			r.Incident, r.Phase, r.Relation = ref.ID, point.Phase, point.Relation
+			r.Incident, r.IncidentFingerprint, r.Phase, r.Relation = ref.ID, ref.Fingerprint, point.Phase, point.Relation
 			detail["incident"], detail["rule"], detail["phase"] = ref.ID, ref.Rule, point.Phase
 			if ref.Key != "" {
 				detail["key"] = ref.Key
