@@ -40,6 +40,9 @@ type Window interface {
 type Snapshots interface {
 	// List returns every target's tiers (a target that cannot be listed carries Error).
 	List(ctx context.Context) ([]SnapshotTarget, error)
+	// ValidID says why id cannot name a snapshot (nil: it can). It is asked before a restore is
+	// accepted, so that an id that could reach outside a dump directory is refused at once.
+	ValidID(id string) error
 	// Resolve returns the sink name and the protected cluster or database of a target name
 	// ("" selects the only target).
 	Resolve(ctx context.Context, target string) (name, protected string, err error)

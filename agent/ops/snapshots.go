@@ -126,6 +126,8 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			return errorf(KindInvalid, "choose what to restore: a snapshot id or a point in time")
 		case r.SnapshotID != "" && !r.ToTime.IsZero():
 			return errorf(KindInvalid, "give a snapshot id or a point in time, not both")
+		case r.SnapshotID != "" && s.snapshots.ValidID(r.SnapshotID) != nil:
+			return errorf(KindInvalid, "%v", s.snapshots.ValidID(r.SnapshotID))
 		case r.NewName == "":
 			return errorf(KindInvalid, "name the new cluster or database: restores never overwrite")
 		case r.NewName == protected:
