@@ -127,7 +127,7 @@ func alertLine(fp, rule, sev, st string) string {
 	return string(b) + "\n"
 }
 
-func newFixture(t *testing.T, ui http.Handler) *fixture {
+func newFixture(t testing.TB, ui http.Handler) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := state.Open(filepath.Join(dir, "data"), state.Options{})

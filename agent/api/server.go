@@ -184,7 +184,7 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 					return
 				}
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		}
 		if err := h(w, r, p); err != nil {
 			s.fail(w, r, err)
@@ -238,12 +238,11 @@ func actor(p principal, by string) (ops.Actor, error) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, ops.KindInvalid, "the request body is larger than 1 MiB")
+		writeError(w, http.StatusRequestEntityTooLarge, ops.KindInvalid,
+			fmt.Sprintf("the request body is larger than %d bytes, the limit of %s %s: send less", mbe.Limit, r.Method, r.URL.Path))
 		return
 	}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, errBadBody) {
+	if errors.Is(err, errBadBody) {
 		writeError(w, http.StatusBadRequest, ops.KindInvalid, err.Error())
 		return
 	}
@@ -291,21 +290,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-var errBadBody = errors.New("bad request body")
-
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errBadBody, err)
-	}
-	return nil
-}
-
 // --- sessions ---
 
 type loginRequest struct {
@@ -330,10 +314,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "csrf", "cross-site request refused")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxLoginBodyBytes)
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, ops.KindInvalid, err.Error())
+		s.fail(w, r, err)
 		return
 	}
 	t, ok := matchToken(s.opts.Tokens, strings.TrimSpace(req.Token))
