@@ -148,7 +148,7 @@ func newFixture(t testing.TB, ui http.Handler) *fixture {
 	}
 	f.agent.svc = f.svc
 	t.Cleanup(func() { f.svc.Close(context.Background()) })
-	s := New(Options{Ops: f.svc, Tokens: testTokens, UI: ui})
+	s := New(Options{Ops: f.svc, Tokens: testTokens, UI: ui, FailedLogins: 1000})
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -39,6 +39,11 @@ type Options struct {
 	SessionTTL time.Duration
 	// SecureCookies marks the session cookie Secure (the listener uses TLS).
 	SecureCookies bool
+	// FailedLogins is how many wrong tokens (sign-ins or bearer tokens) one client may send
+	// before it is refused with 429; one more attempt comes back every FailedLoginRefill.
+	// Defaults: DefaultFailedLogins, DefaultFailedLoginRefill.
+	FailedLogins      int
+	FailedLoginRefill time.Duration
 	Logger        hclog.Logger
 	Now           func() time.Time
 }
@@ -47,6 +52,7 @@ type Options struct {
 type Server struct {
 	opts     Options
 	sessions *sessions
+	fails    *failLimiter
 	requests *prometheus.CounterVec
 	registry *prometheus.Registry
 	mux      *http.ServeMux
@@ -64,8 +70,15 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.FailedLogins <= 0 {
+		opts.FailedLogins = DefaultFailedLogins
+	}
+	if opts.FailedLoginRefill <= 0 {
+		opts.FailedLoginRefill = DefaultFailedLoginRefill
+	}
 	s := &Server{opts: opts, sessions: newSessions(opts.SessionTTL, opts.Now), log: opts.Logger,
-		registry: prometheus.NewRegistry()}
+		registry: prometheus.NewRegistry(),
+		fails:    newFailLimiter(opts.FailedLogins, opts.FailedLoginRefill, maxLimitedClients, opts.Now)}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tda_api_requests_total",
 		Help: "API requests by route and status code."}, []string{"route", "code"})
 	s.registry.MustRegister(s.requests, newStateCollector(opts.Ops))
@@ -157,7 +170,15 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() { s.requests.WithLabelValues(route, strconv.Itoa(w.code)).Inc() }()
 		w.Header().Set("Cache-Control", "no-store")
+		_, hasToken := bearer(r)
+		hasToken = hasToken && !s.opts.Socket
+		if hasToken && s.refuseIfLimited(w, r) {
+			return
+		}
 		p, status, msg := s.authenticate(r)
+		if hasToken && status == http.StatusUnauthorized {
+			s.fails.failed(clientKey(r.RemoteAddr))
+		}
 		if status != 0 {
 			kind := "unauthorized"
 			if status == http.StatusForbidden {
@@ -314,6 +335,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "csrf", "cross-site request refused")
 		return
 	}
+	if s.refuseIfLimited(w, r) {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxLoginBodyBytes)
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
@@ -322,6 +346,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	t, ok := matchToken(s.opts.Tokens, strings.TrimSpace(req.Token))
 	if !ok {
+		s.fails.failed(clientKey(r.RemoteAddr))
 		s.log.Warn("panel sign-in with an unknown token", "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the token is not valid")
 		return
