@@ -50,8 +50,9 @@ func newFailLimiter(burst int, every time.Duration, max int, now func() time.Tim
 		byKey: map[string]*list.Element{}, recent: list.New()}
 }
 
-// clientKey is the part of the remote address that identifies a client.
-func clientKey(remoteAddr string) string {
+// ClientKey is the part of a remote address that identifies a client: the IP address, or for
+// IPv6 its /64, which one host commonly holds whole.
+func ClientKey(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
@@ -110,13 +111,13 @@ func (l *failLimiter) clients() int {
 
 // refuseIfLimited answers 429 and returns true when the request's client has no attempt left.
 func (s *Server) refuseIfLimited(w http.ResponseWriter, r *http.Request) bool {
-	limited, wait := s.fails.blocked(clientKey(r.RemoteAddr))
+	limited, wait := s.fails.blocked(ClientKey(r.RemoteAddr))
 	if !limited {
 		return false
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeError(w, http.StatusTooManyRequests, "rate_limited",
-		"too many wrong tokens from "+clientKey(r.RemoteAddr)+": wait "+strconv.Itoa(secs)+" s, then try again with the right token")
+		"too many wrong tokens from "+ClientKey(r.RemoteAddr)+": wait "+strconv.Itoa(secs)+" s, then try again with the right token")
 	return true
 }

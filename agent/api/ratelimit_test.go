@@ -20,8 +20,8 @@ func TestClientKey(t *testing.T) {
 		"[::ffff:203.0.113.7]:80":    "203.0.113.7",
 		"@":                          "@",
 	} {
-		if got := clientKey(addr); got != want {
-			t.Errorf("clientKey(%q) = %q, want %q", addr, got, want)
+		if got := ClientKey(addr); got != want {
+			t.Errorf("ClientKey(%q) = %q, want %q", addr, got, want)
 		}
 	}
 }

@@ -44,8 +44,8 @@ type Options struct {
 	// Defaults: DefaultFailedLogins, DefaultFailedLoginRefill.
 	FailedLogins      int
 	FailedLoginRefill time.Duration
-	Logger        hclog.Logger
-	Now           func() time.Time
+	Logger            hclog.Logger
+	Now               func() time.Time
 }
 
 // Server serves the API.
@@ -177,7 +177,7 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 		}
 		p, status, msg := s.authenticate(r)
 		if hasToken && status == http.StatusUnauthorized {
-			s.fails.failed(clientKey(r.RemoteAddr))
+			s.fails.failed(ClientKey(r.RemoteAddr))
 		}
 		if status != 0 {
 			kind := "unauthorized"
@@ -346,7 +346,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	t, ok := matchToken(s.opts.Tokens, strings.TrimSpace(req.Token))
 	if !ok {
-		s.fails.failed(clientKey(r.RemoteAddr))
+		s.fails.failed(ClientKey(r.RemoteAddr))
 		s.log.Warn("panel sign-in with an unknown token", "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the token is not valid")
 		return

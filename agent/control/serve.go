@@ -31,7 +31,28 @@ type ServeOptions struct {
 	UI        http.Handler
 	Gatherers prometheus.Gatherers
 	Logger    hclog.Logger
+	// MaxConns and MaxConnsPerClient cap the HTTP listener's connections (defaults
+	// DefaultMaxConns, DefaultMaxConnsPerClient); MaxSocketConns caps the socket's
+	// (DefaultMaxSocketConns).
+	MaxConns, MaxConnsPerClient, MaxSocketConns int
 }
+
+// Caps and timeouts of the listeners. The socket has its own server, listener and cap, so
+// whatever the TCP side suffers, the CLI and /healthz on the socket keep answering.
+const (
+	DefaultMaxConns          = 512
+	DefaultMaxConnsPerClient = 64
+	DefaultMaxSocketConns    = 64
+
+	// A client has this long to send a request's header, and its body.
+	headerTimeout = 10 * time.Second
+	readTimeout   = 30 * time.Second
+	// writeTimeout bounds a request's handling and answer over TCP (a manual snapshot
+	// returns once its recovery point is fixed; a restore runs in the background).
+	writeTimeout = 5 * time.Minute
+	idleTimeout  = 2 * time.Minute
+	maxHeader    = 64 << 10
+)
 
 // Servers are the running listeners.
 type Servers struct {
@@ -65,7 +86,12 @@ func Serve(opts ServeOptions) (*Servers, error) {
 		}
 		s.socket = opts.Socket
 		srv := api.New(api.Options{Ops: opts.Ops, Socket: true, Gatherers: opts.Gatherers, Logger: opts.Logger})
-		s.start(&http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln, "", "")
+		limit := orDefault(opts.MaxSocketConns, DefaultMaxSocketConns)
+		// The socket's calls (a restore, a migration run's checks) may take long: no
+		// write timeout, but the same header, idle and connection bounds.
+		s.start(&http.Server{Handler: track(srv.Handler()), ReadHeaderTimeout: headerTimeout,
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeader, ConnContext: connContext},
+			newConnLimit(ln, limit, limit, s.shed("control socket")), "", "")
 	}
 	if opts.HTTP != nil {
 		addr := opts.HTTP.Listen
@@ -80,8 +106,10 @@ func Serve(opts ServeOptions) (*Servers, error) {
 		s.Addr = ln.Addr().String()
 		srv := api.New(api.Options{Ops: opts.Ops, Tokens: opts.HTTP.Tokens, UI: opts.UI, Gatherers: opts.Gatherers,
 			SessionTTL: opts.HTTP.SessionTTL, SecureCookies: opts.HTTP.TLSCert != "", Logger: opts.Logger})
-		s.start(&http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
-			ln, opts.HTTP.TLSCert, opts.HTTP.TLSKey)
+		s.start(&http.Server{Handler: track(srv.Handler()), ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout,
+			WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeader, ConnContext: connContext},
+			newConnLimit(ln, orDefault(opts.MaxConns, DefaultMaxConns), orDefault(opts.MaxConnsPerClient, DefaultMaxConnsPerClient),
+				s.shed("control panel")), opts.HTTP.TLSCert, opts.HTTP.TLSKey)
 		scheme := "http"
 		if opts.HTTP.TLSCert != "" {
 			scheme = "https"
@@ -89,6 +117,32 @@ func Serve(opts ServeOptions) (*Servers, error) {
 		opts.Logger.Info("control panel listening", "url", scheme+"://"+s.Addr+"/")
 	}
 	return s, nil
+}
+
+func orDefault(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+// shed returns the listener's report of a connection closed at its cap: a warning at most
+// once a minute, with how many were closed since the last one.
+func (s *Servers) shed(listener string) func(client string) {
+	var mu sync.Mutex
+	var last time.Time
+	n := 0
+	return func(client string) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if time.Since(last) < time.Minute {
+			return
+		}
+		s.log.Warn("connections closed at the cap: too many slow or idle connections", "listener", listener,
+			"closed", n, "latest_client", client)
+		last, n = time.Now(), 0
+	}
 }
 
 func (s *Servers) start(srv *http.Server, ln net.Listener, cert, key string) {
