@@ -244,7 +244,7 @@ func (s *Server) authenticate(r *http.Request) (principal, int, string) {
 func actor(p principal, by string) (ops.Actor, error) {
 	by = strings.TrimSpace(by)
 	if !p.shared {
-		if by != "" && !strings.EqualFold(by, p.name) {
+		if by != "" && ops.NormalizeName(by) != ops.NormalizeName(p.name) {
 			return ops.Actor{}, &ops.Error{Kind: ops.KindForbidden,
 				Message: fmt.Sprintf("the token belongs to %s, who cannot act as %q", p.name, by)}
 		}

@@ -165,8 +165,14 @@ func (s *Service) Observe(pipeline string, e sdk.Event) {
 	}
 }
 
+// actor checks and normalises the acting person's name (NormalizeName): the name recorded,
+// shown and compared is the normalised one, so look-alike names cannot pass for another
+// person or for someone else than themselves.
 func (s *Service) actor(by Actor) (Actor, error) {
-	by.Name = strings.TrimSpace(by.Name)
+	if err := checkName(by.Name); err != nil {
+		return by, err
+	}
+	by.Name = NormalizeName(by.Name)
 	if by.Name == "" {
 		return by, errorf(KindInvalid, "say who you are: the acting person's name is required (-by NAME)")
 	}
@@ -212,6 +218,9 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 	}
 	if !externalActions[rec.Action] {
 		return AuditEntry{}, errorf(KindInvalid, "%q is not an action recorded from outside the agent", rec.Action)
+	}
+	if err := checkLines("reason", rec.Reason, "target", rec.Target); err != nil {
+		return AuditEntry{}, err
 	}
 	var outcome error
 	if rec.Error != "" {
@@ -383,6 +392,9 @@ func (s *Service) Acknowledge(_ context.Context, by Actor, req AckRequest) (Ack,
 	if err != nil {
 		return Ack{}, err
 	}
+	if err := checkLines("comment", req.Comment, "fingerprint", req.Fingerprint); err != nil {
+		return Ack{}, err
+	}
 	ack := Ack{Fingerprint: strings.TrimSpace(req.Fingerprint), By: by.Name,
 		Comment: strings.TrimSpace(req.Comment), At: s.now().UTC()}
 	err = func() error {
@@ -453,6 +465,9 @@ func (s *Service) OverrideOff(ctx context.Context, by Actor, req OverrideRequest
 func (s *Service) setOverride(ctx context.Context, by Actor, req OverrideRequest, on bool) (OverrideStatus, error) {
 	by, err := s.actor(by)
 	if err != nil {
+		return OverrideStatus{}, err
+	}
+	if err := checkLines("reason", req.Reason, "ttl", req.TTL); err != nil {
 		return OverrideStatus{}, err
 	}
 	action, event := ActionOverrideOff, eventOverrideDisabled

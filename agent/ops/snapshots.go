@@ -48,6 +48,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequ
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	if err := checkLines("reason", req.Reason, "target", req.Target); err != nil {
+		return SnapshotInfo{}, err
+	}
 	reason := strings.TrimSpace(req.Reason)
 	var info SnapshotInfo
 	detail := map[string]string{}
@@ -96,6 +99,9 @@ func (s *Service) Restores(context.Context) ([]Restore, error) {
 func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest) (Restore, error) {
 	by, err := s.actor(by)
 	if err != nil {
+		return Restore{}, err
+	}
+	if err := checkLines("reason", req.Reason, "target", req.Target, "new name", req.NewName, "confirmation", req.Confirm); err != nil {
 		return Restore{}, err
 	}
 	r := Restore{SnapshotID: strings.TrimSpace(req.SnapshotID), ToTime: req.ToTime.UTC(),
