@@ -2,6 +2,10 @@ package panel
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,8 +16,12 @@ import (
 )
 
 // Publish writes the JSON files the GitHub-mode page reads (state.json, alerts.json,
-// snapshots.json, migrations.json) into dir. A Pages site is public, so only what an outsider
-// may see goes out: no log excerpts, alert keys (IPs, user names), origins, reasons or tags.
+// snapshots.json, migrations.json) into dir. A Pages site is public, so nothing derived from
+// log content goes out: no alert keys (IPs, user names, user ids), actors, excerpts, origins
+// or sources, no explanation (it names the key), no override or decision reasons, no tags, and
+// no alert fingerprint (a hash of the key that a search over all IPv4 addresses could undo).
+// What is published is built from the config (rules, targets), counts and times, and the names
+// operators gave (migration names, the people who decided, restore names).
 func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	st, err := o.State(ctx)
 	if err != nil {
@@ -33,7 +41,7 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	}
 	files := map[string]any{
 		"state.json":      publicState(st),
-		"alerts.json":     publicAlerts(alerts),
+		"alerts.json":     publicAlerts(alerts, newOpaque()),
 		"snapshots.json":  publicSnapshots(snaps),
 		"migrations.json": publicMigrations(migs),
 	}
@@ -63,7 +71,12 @@ func publicState(st ops.SystemState) ops.SystemState {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged", in.Severity, in.Rule))
 	}
 	if o := st.Override; o != nil {
-		out.Reasons = append(out.Reasons, fmt.Sprintf("override declared by %s until %s", o.Actor, o.Until.Format(time.RFC3339)))
+		// The actor of an override a log line declared comes from the log: neither name is shown.
+		by := "an operator"
+		if o.Via != "" && o.Via != "operator" {
+			by = "a log line"
+		}
+		out.Reasons = append(out.Reasons, fmt.Sprintf("override declared by %s, in force until %s", by, o.Until.Format(time.RFC3339)))
 	}
 	if len(st.Degraded) > 0 {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("%d component(s) degraded", len(st.Degraded)))
@@ -71,14 +84,15 @@ func publicState(st ops.SystemState) ops.SystemState {
 	return out
 }
 
-func publicAlerts(list []ops.Incident) []ops.Incident {
+func publicAlerts(list []ops.Incident, id opaque) []ops.Incident {
 	out := []ops.Incident{}
 	for _, in := range list {
-		p := ops.Incident{Fingerprint: in.Fingerprint, Rule: in.Rule, Severity: in.Severity, State: in.State,
+		p := ops.Incident{Fingerprint: id.of(in.Fingerprint), Rule: in.Rule, Severity: in.Severity, State: in.State,
 			Count: in.Count, Threshold: in.Threshold, Window: in.Window, FirstSeen: in.FirstSeen, LastSeen: in.LastSeen,
-			Updated: in.Updated, Explanation: in.Explanation, Records: in.Records, Excerpt: []string{}}
+			Updated: in.Updated, Explanation: fmt.Sprintf("%s: %d in %s (threshold %d)", in.Rule, in.Count, in.Window, in.Threshold),
+			Records: in.Records, Excerpt: []string{}}
 		if in.Ack != nil {
-			p.Ack = &ops.Ack{Fingerprint: in.Fingerprint, By: in.Ack.By, At: in.Ack.At}
+			p.Ack = &ops.Ack{Fingerprint: p.Fingerprint, By: in.Ack.By, At: in.Ack.At}
 		}
 		out = append(out, p)
 	}
@@ -123,4 +137,23 @@ func publicMigrations(list []ops.Migration) []ops.Migration {
 		out = append(out, p)
 	}
 	return out
+}
+
+// opaque replaces alert fingerprints with identifiers that say nothing about the alert: an
+// HMAC under a key drawn for one Publish and then forgotten. Within one publication an alert
+// keeps one identifier; across publications they differ.
+type opaque []byte
+
+func newOpaque() opaque {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return k
+}
+
+func (k opaque) of(fingerprint string) string {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(fingerprint))
+	return "alert-" + hex.EncodeToString(m.Sum(nil)[:8])
 }
