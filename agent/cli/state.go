@@ -48,10 +48,10 @@ func (c *stateCommand) Run(args []string) int {
 		} else {
 			c.env.Printf("%s\n", strings.ToUpper(st.Status))
 			for _, r := range st.Reasons {
-				c.env.Printf("  - %s\n", r)
+				c.env.Printf("  - %s\n", safe(r))
 			}
 			for _, in := range st.Blocking {
-				c.env.Printf("\nAcknowledge %s once someone is on it (tda panel, or the API):\n  fingerprint %s\n", in.Rule, in.Fingerprint)
+				c.env.Printf("\nAcknowledge %s once someone is on it (tda panel, or the API):\n  fingerprint %s\n", safe(in.Rule), safe(in.Fingerprint))
 			}
 			if st.PendingMigrations > 0 {
 				c.env.Printf("%d migration request(s) await a decision (tda migrate list -status pending).\n", st.PendingMigrations)
