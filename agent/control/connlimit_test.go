@@ -155,9 +155,11 @@ func TestSlowConnectionsLeaveTheSocketAnswering(t *testing.T) {
 		}
 		close(ready)
 	}()
+	opened := 0
 	select {
 	case line := <-ready:
-		t.Logf("slow clients: %s", line)
+		opened, _ = strconv.Atoi(strings.TrimPrefix(line, "ready "))
+		t.Logf("slow clients: %d connections opened", opened)
 	case <-time.After(60 * time.Second):
 		t.Fatal("the slow clients did not connect in 60 s")
 	}
@@ -182,6 +184,28 @@ func TestSlowConnectionsLeaveTheSocketAnswering(t *testing.T) {
 			t.Errorf("%s: %d", name, resp.StatusCode)
 		}
 	}
+	resp, err := onSocket.Get("http://tda/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var closed, held string
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if v, ok := strings.CutPrefix(line, `tda_http_connections_closed_at_cap_total{listener="http"} `); ok {
+			closed = v
+		}
+		if v, ok := strings.CutPrefix(line, `tda_http_connections{listener="http"} `); ok {
+			held = v
+		}
+	}
+	if n, _ := strconv.Atoi(closed); n < opened-64 {
+		t.Errorf("closed at the cap: %q, want at least %d", closed, opened-64)
+	}
+	if n, _ := strconv.Atoi(held); n > 64 {
+		t.Errorf("connections held: %q", held)
+	}
+	t.Logf("connections closed at the cap: %s; held: %s", closed, held)
 	fds := openFDs(t)
 	t.Logf("descriptors held by the agent's process under 2,000 slow connections: %d (limit %d)", fds, limit)
 	if fds > 128+64 {

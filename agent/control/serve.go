@@ -62,6 +62,10 @@ type Servers struct {
 	servers []*http.Server
 	wg      sync.WaitGroup
 	log     hclog.Logger
+	// metrics holds the listeners' connection figures; closed counts the connections closed
+	// at a cap, per listener.
+	metrics *prometheus.Registry
+	closed  *prometheus.CounterVec
 }
 
 // Serve starts the socket and HTTP listeners. Stop them with Shutdown.
@@ -69,7 +73,11 @@ func Serve(opts ServeOptions) (*Servers, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	s := &Servers{log: opts.Logger}
+	s := &Servers{log: opts.Logger, metrics: prometheus.NewRegistry(),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tda_http_connections_closed_at_cap_total",
+			Help: "Connections closed because a listener's connection cap was reached, by listener."}, []string{"listener"})}
+	s.metrics.MustRegister(s.closed)
+	opts.Gatherers = append(append(prometheus.Gatherers{}, opts.Gatherers...), s.metrics)
 	if opts.Socket != "" {
 		// The caller holds the state store, so no other agent uses this socket: a file left
 		// there is stale.
@@ -91,7 +99,7 @@ func Serve(opts ServeOptions) (*Servers, error) {
 		// write timeout, but the same header, idle and connection bounds.
 		s.start(&http.Server{Handler: track(srv.Handler()), ReadHeaderTimeout: headerTimeout,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeader, ConnContext: connContext},
-			newConnLimit(ln, limit, limit, s.shed("control socket")), "", "")
+			s.limit(ln, limit, limit, "socket"), "", "")
 	}
 	if opts.HTTP != nil {
 		addr := opts.HTTP.Listen
@@ -108,8 +116,8 @@ func Serve(opts ServeOptions) (*Servers, error) {
 			SessionTTL: opts.HTTP.SessionTTL, SecureCookies: opts.HTTP.TLSCert != "", Logger: opts.Logger})
 		s.start(&http.Server{Handler: track(srv.Handler()), ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout,
 			WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeader, ConnContext: connContext},
-			newConnLimit(ln, orDefault(opts.MaxConns, DefaultMaxConns), orDefault(opts.MaxConnsPerClient, DefaultMaxConnsPerClient),
-				s.shed("control panel")), opts.HTTP.TLSCert, opts.HTTP.TLSKey)
+			s.limit(ln, orDefault(opts.MaxConns, DefaultMaxConns), orDefault(opts.MaxConnsPerClient, DefaultMaxConnsPerClient), "http"),
+			opts.HTTP.TLSCert, opts.HTTP.TLSKey)
 		scheme := "http"
 		if opts.HTTP.TLSCert != "" {
 			scheme = "https"
@@ -126,13 +134,25 @@ func orDefault(n, def int) int {
 	return def
 }
 
-// shed returns the listener's report of a connection closed at its cap: a warning at most
-// once a minute, with how many were closed since the last one.
+// limit caps ln's connections and exposes them as tda_http_connections{listener}.
+func (s *Servers) limit(ln net.Listener, total, perClient int, listener string) *connLimit {
+	l := newConnLimit(ln, total, perClient, s.shed(listener))
+	s.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tda_http_connections",
+		Help: "Connections a listener holds (socket, http).", ConstLabels: prometheus.Labels{"listener": listener}},
+		func() float64 { return float64(l.held()) }))
+	return l
+}
+
+// shed returns the listener's report of a connection closed at its cap: counted in
+// tda_http_connections_closed_at_cap_total, and a warning at most once a minute with how many
+// were closed since the last one.
 func (s *Servers) shed(listener string) func(client string) {
 	var mu sync.Mutex
 	var last time.Time
 	n := 0
+	counter := s.closed.WithLabelValues(listener)
 	return func(client string) {
+		counter.Inc()
 		mu.Lock()
 		defer mu.Unlock()
 		n++
