@@ -76,6 +76,9 @@ func TestLookAlikeNamesCannotApproveTheirOwnRequest(t *testing.T) {
 	if got.DecidedBy != "bob" {
 		t.Fatalf("approver recorded as %q", got.DecidedBy)
 	}
+	if byBob := must(f.svc.Audit(ctx, AuditFilter{Actor: "BOB\u200b", Action: ActionMigrationApprove}))(t); len(byBob) != 1 {
+		t.Errorf("the audit filter by a look-alike of bob: %+v", byBob)
+	}
 	entries := must(f.svc.Audit(ctx, AuditFilter{Action: ActionMigrationApprove}))(t)
 	for _, e := range entries {
 		if e.Actor != "alice" && e.Actor != "bob" {

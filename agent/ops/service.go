@@ -543,7 +543,7 @@ func (s *Service) Audit(_ context.Context, f AuditFilter) ([]AuditEntry, error) 
 			if json.Unmarshal(v, &e) != nil {
 				return false, nil
 			}
-			return (f.Actor == "" || e.Actor == f.Actor) &&
+			return (f.Actor == "" || sameName(e.Actor, f.Actor)) &&
 				(f.Action == "" || e.Action == f.Action || strings.HasPrefix(e.Action, f.Action+".")) &&
 				(f.Target == "" || e.Target == f.Target) &&
 				(f.Since.IsZero() || !e.Time.Before(f.Since)), nil
