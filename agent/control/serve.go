@@ -31,9 +31,9 @@ type ServeOptions struct {
 	UI        http.Handler
 	Gatherers prometheus.Gatherers
 	Logger    hclog.Logger
-	// MaxConns and MaxConnsPerClient cap the HTTP listener's connections (defaults
-	// DefaultMaxConns, DefaultMaxConnsPerClient); MaxSocketConns caps the socket's
-	// (DefaultMaxSocketConns).
+	// MaxConns and MaxConnsPerClient cap the HTTP listener's connections (defaults: the http
+	// block's max_connections and max_connections_per_client, else DefaultMaxConns and
+	// DefaultMaxConnsPerClient); MaxSocketConns caps the socket's (DefaultMaxSocketConns).
 	MaxConns, MaxConnsPerClient, MaxSocketConns int
 }
 
@@ -113,10 +113,13 @@ func Serve(opts ServeOptions) (*Servers, error) {
 		}
 		s.Addr = ln.Addr().String()
 		srv := api.New(api.Options{Ops: opts.Ops, Tokens: opts.HTTP.Tokens, UI: opts.UI, Gatherers: opts.Gatherers,
-			SessionTTL: opts.HTTP.SessionTTL, SecureCookies: opts.HTTP.TLSCert != "", Logger: opts.Logger})
+			SessionTTL: opts.HTTP.SessionTTL, SecureCookies: opts.HTTP.TLSCert != "", Logger: opts.Logger,
+			FailedLogins: opts.HTTP.MaxWrongTokens})
+		maxConns := orDefault(opts.MaxConns, orDefault(opts.HTTP.MaxConnections, DefaultMaxConns))
+		perClient := orDefault(opts.MaxConnsPerClient, orDefault(opts.HTTP.MaxConnectionsPerClient, min(DefaultMaxConnsPerClient, maxConns)))
 		s.start(&http.Server{Handler: track(srv.Handler()), ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout,
 			WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeader, ConnContext: connContext},
-			s.limit(ln, orDefault(opts.MaxConns, DefaultMaxConns), orDefault(opts.MaxConnsPerClient, DefaultMaxConnsPerClient), "http"),
+			s.limit(ln, maxConns, perClient, "http"),
 			opts.HTTP.TLSCert, opts.HTTP.TLSKey)
 		scheme := "http"
 		if opts.HTTP.TLSCert != "" {
