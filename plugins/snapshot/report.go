@@ -163,8 +163,8 @@ func WriteRestorePlan(w io.Writer, p RestorePlan) {
 		what = "database"
 	}
 	fmt.Fprintf(w, "Restore plan (%s)\n", p.Kind)
-	fmt.Fprintf(w, "  protected %-9s %s (left untouched)\n", what, p.Source)
-	fmt.Fprintf(w, "  new %-15s %s\n", what, p.NewName)
+	fmt.Fprintf(w, "  protected %-9s %s (left untouched)\n", what, safe(p.Source))
+	fmt.Fprintf(w, "  new %-15s %s\n", what, safe(p.NewName))
 	if p.Snapshot != nil {
 		fmt.Fprintf(w, "  from snapshot       %s (%s, app %s)\n", safe(p.Snapshot.ID), safe(p.Snapshot.Trigger()),
 			safe(orDash(p.Snapshot.Tags[provider.TagAppVersion])))
@@ -182,12 +182,12 @@ func WriteRestorePlan(w io.Writer, p RestorePlan) {
 
 // WriteRestoreReport prints a finished restore with its RPO and RTO.
 func WriteRestoreReport(w io.Writer, r RestoreReport) {
-	fmt.Fprintf(w, "Restored into %s.\n", r.Result.Name)
+	fmt.Fprintf(w, "Restored into %s.\n", safe(r.Result.Name))
 	for _, c := range r.Result.Created {
-		fmt.Fprintf(w, "  created         %s\n", c)
+		fmt.Fprintf(w, "  created         %s\n", safe(c))
 	}
 	if r.Result.Endpoint != "" {
-		fmt.Fprintf(w, "  connect         %s\n", r.Result.Endpoint)
+		fmt.Fprintf(w, "  connect         %s\n", safe(r.Result.Endpoint))
 	}
 	fmt.Fprintf(w, "  recovery point  %s\n", stamp(r.Plan.RecoveryPoint))
 	fmt.Fprintf(w, "  RPO achieved    %s (data written after the recovery point is not in %s)\n", Age(r.RPO), r.Result.Name)
