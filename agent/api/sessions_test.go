@@ -164,3 +164,20 @@ func BenchmarkSessionGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSessionCreate signs in while few sessions are held and while the most are: a
+// sign-in ends at most two sessions and looks only at the fronts of its lists.
+func BenchmarkSessionCreate(b *testing.B) {
+	for _, n := range []int{16, MaxSessions} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ss := newSessionsBounded(time.Hour, time.Now, n, n)
+			for i := range n {
+				ss.create(Token{Name: fmt.Sprint(i % 4)})
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ss.create(Token{Name: fmt.Sprint(i % 4)})
+			}
+		})
+	}
+}
