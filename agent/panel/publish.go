@@ -19,7 +19,8 @@ import (
 // snapshots.json, migrations.json) into dir. A Pages site is public, so nothing derived from
 // log content goes out: no alert keys (IPs, user names, user ids), actors, excerpts, origins
 // or sources, no explanation (it names the key), no override or decision reasons, no tags, and
-// no alert fingerprint (a hash of the key that a search over all IPv4 addresses could undo).
+// no alert fingerprint or incident id (hashes of the key that a search over all IPv4
+// addresses could undo).
 // What is published is built from the config (rules, targets), counts and times, and the names
 // operators gave (migration names, the people who decided, restore names).
 func Publish(ctx context.Context, o ops.Operations, dir string) error {
@@ -39,9 +40,10 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
+	id := newOpaque()
 	files := map[string]any{
-		"state.json":      publicState(st),
-		"alerts.json":     publicAlerts(alerts, newOpaque()),
+		"state.json":      publicState(st, id),
+		"alerts.json":     publicAlerts(alerts, id),
 		"snapshots.json":  publicSnapshots(snaps),
 		"migrations.json": publicMigrations(migs),
 	}
@@ -64,11 +66,14 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	return nil
 }
 
-func publicState(st ops.SystemState) ops.SystemState {
+func publicState(st ops.SystemState, id opaque) ops.SystemState {
 	out := ops.SystemState{Status: st.Status, Time: st.Time, Agent: st.Agent, PendingMigrations: st.PendingMigrations,
-		Reasons: []string{}, Blocking: []ops.Incident{}, Degraded: []string{}, Components: []ops.ComponentHealth{}}
+		Reasons: []string{}, Blocking: []ops.Incident{}, Acknowledged: []ops.Incident{}, Degraded: []string{}, Components: []ops.ComponentHealth{}}
 	for _, in := range st.Blocking {
-		out.Reasons = append(out.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged", in.Severity, in.Rule))
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is not acknowledged", in.Severity, id.incident(in.Fingerprint), in.Rule))
+	}
+	for _, in := range st.Acknowledged {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is acknowledged and not closed", in.Severity, id.incident(in.Fingerprint), in.Rule))
 	}
 	if o := st.Override; o != nil {
 		// The actor of an override a log line declared comes from the log: neither name is shown.
@@ -87,7 +92,8 @@ func publicState(st ops.SystemState) ops.SystemState {
 func publicAlerts(list []ops.Incident, id opaque) []ops.Incident {
 	out := []ops.Incident{}
 	for _, in := range list {
-		p := ops.Incident{Fingerprint: id.of(in.Fingerprint), Rule: in.Rule, Severity: in.Severity, State: in.State,
+		p := ops.Incident{ID: id.incident(in.Fingerprint), Status: in.Status, Fired: in.Fired, Fingerprint: id.of(in.Fingerprint),
+			Rule: in.Rule, Severity: in.Severity, State: in.State,
 			Count: in.Count, Threshold: in.Threshold, Window: in.Window, FirstSeen: in.FirstSeen, LastSeen: in.LastSeen,
 			Updated: in.Updated, Explanation: fmt.Sprintf("%s: %d in %s (threshold %d)", in.Rule, in.Count, in.Window, in.Threshold),
 			Records: in.Records, Excerpt: []string{}}
@@ -153,7 +159,19 @@ func newOpaque() opaque {
 }
 
 func (k opaque) of(fingerprint string) string {
+	return "alert-" + k.sum("fingerprint", fingerprint, 8)
+}
+
+// incident stands for the incident id of the alert with fingerprint: the same alert has the
+// same one in state.json and alerts.json.
+func (k opaque) incident(fingerprint string) string {
+	return k.sum("incident", fingerprint, 5)
+}
+
+func (k opaque) sum(purpose, fingerprint string, n int) string {
 	m := hmac.New(sha256.New, k)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
 	m.Write([]byte(fingerprint))
-	return "alert-" + hex.EncodeToString(m.Sum(nil)[:8])
+	return hex.EncodeToString(m.Sum(nil)[:n])
 }
