@@ -26,20 +26,21 @@ var secrets = []string{
 	"mig-reason-marker", "decision-reason-marker", "run-command-marker", "run-error-marker", "tag-marker",
 	"why-marker", "target-error-marker", "restore-reason-marker", "restore-error-marker", "endpoint-marker",
 	"fp-raw-marker-0123456789abcdef", "component-reason-marker", "restore-snap-marker",
+	"k3x9q2mz", // the incident id, a hash of the fingerprint
 }
 
 func (o loggedOps) State(context.Context) (ops.SystemState, error) {
 	in, _ := o.Alerts(context.Background(), ops.AlertFilter{})
 	return ops.SystemState{Status: ops.StatusBlocked, Time: o.now, Agent: true,
 		Reasons:  []string{"HIGH alert mass_password_reset is firing (key \"203.0.113.77\")", "override declared by log-actor-marker: override-reason-marker"},
-		Blocking: in, Degraded: []string{"sink.slack.oncall: degraded-marker"},
+		Blocking: in, Acknowledged: in, Degraded: []string{"sink.slack.oncall: degraded-marker"},
 		Override: &ops.OverrideInfo{Actor: "log-actor-marker", Reason: "override-reason-marker", Since: o.now, Until: o.now.Add(time.Hour),
 			Origin: "/var/log/origin-marker.log", Pipeline: "detect", Via: "log_line"},
 		Components: []ops.ComponentHealth{{Address: "sink.slack.oncall", Reason: "component-reason-marker"}}}, nil
 }
 
 func (o loggedOps) Alerts(context.Context, ops.AlertFilter) ([]ops.Incident, error) {
-	return []ops.Incident{{Fingerprint: "fp-raw-marker-0123456789abcdef", Rule: "mass_password_reset", Severity: "HIGH", State: "firing",
+	return []ops.Incident{{ID: "k3x9q2mz", Fingerprint: "fp-raw-marker-0123456789abcdef", Rule: "mass_password_reset", Severity: "HIGH", State: "firing",
 		Key: "203.0.113.77", Count: 12, Threshold: 10, Window: "1m0s", FirstSeen: o.now.Add(-time.Minute), LastSeen: o.now, Updated: o.now,
 		Origin: "/var/log/origin-marker.log", Source: "file.source-marker",
 		Excerpt:        []string{"EXCERPT-marker password_changed user_id=uid-55012 actor=mallory-7731 ip=203.0.113.77"},
