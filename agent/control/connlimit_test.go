@@ -3,6 +3,7 @@ package control
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -222,4 +223,44 @@ func openFDs(t *testing.T) int {
 		t.Fatalf("count descriptors: %v", err)
 	}
 	return len(entries)
+}
+
+// TestConnContextSeesThroughTLS: under TLS the server hands ConnContext the *tls.Conn; the
+// limited connection under it is still found, so a request served over TLS is marked serving
+// and never closed at a cap while it runs.
+func TestConnContextSeesThroughTLS(t *testing.T) {
+	l := newConnLimit(nil, 2, 2, nil)
+	c, peer := net.Pipe()
+	defer peer.Close()
+	lc := &limitedConn{Conn: c, l: l, client: "a"}
+	if _, ok := l.admit(lc); !ok {
+		t.Fatal("not admitted")
+	}
+	for name, conn := range map[string]net.Conn{"plain": lc, "tls": tls.Server(lc, &tls.Config{})} {
+		ctx := connContext(context.Background(), conn)
+		got, _ := ctx.Value(connKey{}).(*limitedConn)
+		if got != lc {
+			t.Fatalf("%s: the limited connection is not found", name)
+		}
+	}
+	served := make(chan struct{})
+	release := make(chan struct{})
+	h := track(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		close(served)
+		<-release
+	}))
+	req := httptestRequest(connContext(context.Background(), tls.Server(lc, &tls.Config{})))
+	go h.ServeHTTP(nil, req)
+	<-served
+	other := &limitedConn{Conn: c, l: l, client: "a"}
+	l.admit(other)
+	if victim, ok := l.admit(&limitedConn{Conn: c, l: l, client: "a"}); !ok || victim != other {
+		t.Fatalf("the cap chose %v (admitted %v), want the waiting connection", victim, ok)
+	}
+	close(release)
+}
+
+func httptestRequest(ctx context.Context) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://tda/healthz", nil)
+	return req
 }
