@@ -20,6 +20,8 @@ import (
 // ServeOptions describe what to serve.
 type ServeOptions struct {
 	Ops ops.Operations
+	// Repairs serves the repair routes (nil: they answer 503).
+	Repairs ops.Repairs
 	// Socket is the unix socket path ("" for none). Only the agent, which holds the state
 	// store, serves it.
 	Socket string
@@ -93,7 +95,7 @@ func Serve(opts ServeOptions) (*Servers, error) {
 			return nil, fmt.Errorf("control socket permissions: %w", err)
 		}
 		s.socket = opts.Socket
-		srv := api.New(api.Options{Ops: opts.Ops, Socket: true, Gatherers: opts.Gatherers, Logger: opts.Logger})
+		srv := api.New(api.Options{Ops: opts.Ops, Repairs: opts.Repairs, Socket: true, Gatherers: opts.Gatherers, Logger: opts.Logger})
 		limit := orDefault(opts.MaxSocketConns, DefaultMaxSocketConns)
 		// The socket's calls (a restore, a migration run's checks) may take long: no
 		// write timeout, but the same header, idle and connection bounds.
@@ -112,7 +114,7 @@ func Serve(opts ServeOptions) (*Servers, error) {
 			return nil, fmt.Errorf("control panel: listen on %s: %w (change http.listen, or stop what uses the port)", addr, err)
 		}
 		s.Addr = ln.Addr().String()
-		srv := api.New(api.Options{Ops: opts.Ops, Tokens: opts.HTTP.Tokens, UI: opts.UI, Gatherers: opts.Gatherers,
+		srv := api.New(api.Options{Ops: opts.Ops, Repairs: opts.Repairs, Tokens: opts.HTTP.Tokens, UI: opts.UI, Gatherers: opts.Gatherers,
 			SessionTTL: opts.HTTP.SessionTTL, SecureCookies: opts.HTTP.TLSCert != "", Logger: opts.Logger,
 			FailedLogins: opts.HTTP.MaxWrongTokens})
 		maxConns := orDefault(opts.MaxConns, orDefault(opts.HTTP.MaxConnections, DefaultMaxConns))
