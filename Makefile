@@ -63,7 +63,8 @@ run-fresh:
 ## test: build, vet, every test of every module, then each fuzz target of FUZZ_TARGETS for
 ## FUZZTIME (their seed corpora and testdata/fuzz crashers already ran with the tests)
 FUZZTIME ?= 10s
-FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes
+FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes ./agent/api:FuzzDecodeBody ./agent/api:FuzzAPIBodies \
+	./agent/ops:FuzzTrail ./agent/ops:FuzzNormalizeName ./plugins/snapshot/provider:FuzzValidSnapshotID
 test: build vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@for m in $(SUBMODULES); do echo "== $$m"; (cd $$m && $(GO) test -timeout $(TEST_TIMEOUT) ./...) || exit 1; done

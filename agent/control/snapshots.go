@@ -184,6 +184,9 @@ func snapshotInfo(p provider.Snapshot, keep bool, why string) ops.SnapshotInfo {
 		Tags: p.Tags, Keep: keep, Why: why}
 }
 
+// ValidID implements ops.Snapshots with the rule every snapshot provider applies.
+func (s *snapshotSet) ValidID(id string) error { return provider.ValidSnapshotID(id) }
+
 // Resolve implements ops.Snapshots.
 func (s *snapshotSet) Resolve(_ context.Context, target string) (string, string, error) {
 	t, err := s.find(target)

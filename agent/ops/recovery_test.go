@@ -217,6 +217,8 @@ func (f *fakeTargets) List(context.Context) ([]SnapshotTarget, error) {
 	return []SnapshotTarget{f.target}, nil
 }
 
+func (*fakeTargets) ValidID(string) error { return nil }
+
 func (f *fakeTargets) Resolve(_ context.Context, target string) (string, string, error) {
 	if target != "" && target != f.target.Name {
 		return "", "", errorf(KindNotFound, "no snapshot target %q", target)

@@ -48,6 +48,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequ
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	if err := checkLines("reason", req.Reason, "target", req.Target); err != nil {
+		return SnapshotInfo{}, err
+	}
 	reason := strings.TrimSpace(req.Reason)
 	var info SnapshotInfo
 	detail := map[string]string{}
@@ -101,6 +104,10 @@ func (s *Service) Restores(context.Context) ([]Restore, error) {
 func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest) (Restore, error) {
 	by, err := s.actor(by)
 	if err != nil {
+		return Restore{}, err
+	}
+	if err := checkLines("reason", req.Reason, "target", req.Target, "new name", req.NewName, "confirmation", req.Confirm,
+		"incident", req.Incident); err != nil {
 		return Restore{}, err
 	}
 	req.SnapshotID, req.Incident = strings.TrimSpace(req.SnapshotID), strings.TrimSpace(req.Incident)
@@ -157,6 +164,11 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 		}
 		if r.SnapshotID != "" {
 			detail["snapshot"] = r.SnapshotID
+			// Whether typed or chosen for an incident, the id is checked before the restore is
+			// accepted: one that could name a file outside a dump directory never reaches it.
+			if err := s.snapshots.ValidID(r.SnapshotID); err != nil {
+				return errorf(KindInvalid, "%v", err)
+			}
 		}
 		if err := s.requireOverrideIfBlocked("restoring"); err != nil {
 			return err
