@@ -115,6 +115,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/migrations/{id}/finish", s.auth("migrations.finish", true, s.finishMigration))
 	m.Handle("GET /api/snapshots", s.auth("snapshots", false, s.snapshots))
 	m.Handle("POST /api/snapshots", s.auth("snapshots.create", true, s.createSnapshot))
+	m.Handle("GET /api/incidents/{id}/recovery", s.auth("incidents.recovery", false, s.recovery))
 	m.Handle("GET /api/restores", s.auth("restores", false, s.restores))
 	m.Handle("POST /api/restores", s.auth("restores.start", true, s.startRestore))
 	// A plan shows row values (password hashes): operators only, like a mutation.

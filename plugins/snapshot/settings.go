@@ -49,6 +49,8 @@ var Spec = &sdk.Spec{
 			Description: "How long to wait for a snapshot to become available."},
 		{Name: "poll_interval", Type: sdk.TypeDuration, Default: "30s",
 			Description: "First delay between status polls while waiting (Aurora waiters grow it up to 4x)."},
+		{Name: "probe_interval", Type: sdk.TypeDuration, Default: "1m",
+			Description: "How often the agent checks that the target is reachable, the credentials valid and the permissions enough for snapshots and restores (at least 10s); a failure makes the system state degraded with the reason."},
 	},
 	Blocks: []sdk.Block{
 		{Name: "aurora", Description: "Snapshot an Amazon Aurora cluster (credentials from the default AWS chain).",
@@ -119,6 +121,10 @@ var Spec = &sdk.Spec{
 }`,
 }
 
+// MinProbeInterval is the shortest probe_interval: each probe opens a connection (PostgreSQL)
+// or calls DescribeDBClusters (Aurora).
+const MinProbeInterval = 10 * time.Second
+
 // Settings is a decoded snapshot block.
 type Settings struct {
 	// Name is the block's name (the CLI's -target).
@@ -130,7 +136,9 @@ type Settings struct {
 	AnomalyInterval time.Duration
 	WaitTimeout     time.Duration
 	PollInterval    time.Duration
-	Retention       retention.Policy
+	// ProbeInterval is how often the agent probes the target (at least MinProbeInterval).
+	ProbeInterval time.Duration
+	Retention     retention.Policy
 	// Exactly one of Aurora, Postgres and MySQL is set.
 	Aurora   *aurora.Config
 	Postgres *postgres.Config
@@ -164,6 +172,7 @@ func ParseSettings(conf *sdk.Config, res sdk.Resources) (Settings, error) {
 		AnomalyInterval: conf.Duration("anomaly_interval"),
 		WaitTimeout:     conf.Duration("wait_timeout"),
 		PollInterval:    conf.Duration("poll_interval"),
+		ProbeInterval:   conf.Duration("probe_interval"),
 		Retention:       retention.Default(),
 	}
 	if s.AppVersion == "" {
@@ -182,6 +191,9 @@ func ParseSettings(conf *sdk.Config, res sdk.Resources) (Settings, error) {
 	}
 	if s.PollInterval <= 0 {
 		return s, conf.Errorf("poll_interval", "poll_interval must be positive")
+	}
+	if s.ProbeInterval < MinProbeInterval {
+		return s, conf.Errorf("probe_interval", "probe_interval must be at least %s: each probe connects to the target", MinProbeInterval)
 	}
 	a, p, my := conf.Block("aurora"), conf.Block("postgres"), conf.Block("mysql")
 	switch {
