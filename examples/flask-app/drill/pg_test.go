@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -42,8 +43,9 @@ ALTER ROLE %[1]s LOGIN CREATEDB PASSWORD '%[2]s';`, drillRole, drillPassword)
 	return s
 }
 
-func (s pgServer) superuser(sql string) ([]byte, error) {
-	args := []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-p", strconv.Itoa(s.port), "-d", "postgres", "-c", sql}
+func (s pgServer) superuser(sql string, flags ...string) ([]byte, error) {
+	args := append([]string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-p", strconv.Itoa(s.port), "-d", "postgres"}, flags...)
+	args = append(args, "-c", sql)
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
 		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", "psql"}, args...)...)
@@ -64,10 +66,17 @@ func (s pgServer) createDatabase(t *testing.T, prefix string) string {
 		t.Fatalf("create database: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
-		_, _ = s.superuser(fmt.Sprintf(`DO $$ DECLARE d text; BEGIN
-  FOR d IN SELECT datname FROM pg_database WHERE datname LIKE '%s%%' LOOP
-    EXECUTE format('DROP DATABASE %%I WITH (FORCE)', d);
-  END LOOP; END $$;`, name))
+		// DROP DATABASE cannot run inside a DO block: list the names, then drop each.
+		out, err := s.superuser(fmt.Sprintf("SELECT datname FROM pg_database WHERE datname LIKE '%s%%'", name), "-At")
+		if err != nil {
+			t.Logf("list the drill's databases: %v: %s", err, out)
+			return
+		}
+		for _, d := range strings.Fields(string(out)) {
+			if out, err := s.superuser(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, d)); err != nil {
+				t.Logf("drop %s: %v: %s", d, err, out)
+			}
+		}
 	})
 	return name
 }

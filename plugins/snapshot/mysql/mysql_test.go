@@ -178,6 +178,13 @@ func TestSnapshotAndRestore(t *testing.T) {
 func TestSnapshotFailures(t *testing.T) {
 	s, name, p, _ := setup(t)
 	ctx := context.Background()
+	if err := p.Probe(ctx); err != nil {
+		t.Fatalf("probe of a reachable database: %v", err)
+	}
+	unreachable, _ := New(Config{Host: s.Host, Port: 1, User: s.User, Database: name, Dir: t.TempDir()})
+	if err := unreachable.Probe(ctx); err == nil || !strings.Contains(err.Error(), "check that the server is running") {
+		t.Fatalf("probe of an unreachable server: %v", err)
+	}
 	// A wrong password fails before anything is recorded... with grant tables skipped any
 	// password passes, so a wrong port stands for an unreachable server.
 	bad, err := New(Config{Host: s.Host, Port: 1, User: s.User, Database: name, Dir: t.TempDir()})

@@ -100,9 +100,12 @@ func driverFor(dsn string) (kind, driverDSN string, err error) {
 	return "", "", fmt.Errorf("%q is not a database address: use postgres://..., host=... dbname=..., or mysql://user:pass@host:3306/db", redact(dsn))
 }
 
-// mysqlDSN fixes the settings a repair relies on: times as UTC time.Time values.
+// mysqlDSN fixes the settings a repair relies on: times as UTC time.Time values, and an
+// UPDATE's affected rows counting the rows it matched (not only those whose bytes changed), so
+// that a guarded update that found its row is never taken for a row changed since the plan.
 func mysqlDSN(cfg *mysql.Config) string {
 	cfg.ParseTime = true
+	cfg.ClientFoundRows = true
 	cfg.Loc = timeUTC
 	return cfg.FormatDSN()
 }
