@@ -22,6 +22,9 @@ import (
 type LaunchConfig struct {
 	// Path is the plugin binary.
 	Path string
+	// Args are its arguments (none for a plugin binary; "plugin-serve" for the plugins built
+	// into tda).
+	Args []string
 	// SHA256 pins the binary's checksum (hex); a mismatch refuses to start it.
 	SHA256 string
 	// Logger receives the plugin's log lines (JSON hclog on its stderr), re-logged under it.
@@ -63,7 +66,7 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	if timeout == 0 {
 		timeout = DefaultStartTimeout
 	}
-	cmd := exec.Command(cfg.Path)
+	cmd := exec.Command(cfg.Path, cfg.Args...)
 	cmd.Env = append(os.Environ(), cfg.Env...)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
