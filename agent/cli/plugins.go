@@ -235,7 +235,7 @@ func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.Compon
 
 // usedBy returns, for each block the configuration uses, the binary that serves it.
 func (c *pluginsCommand) usedBy(path, dir string) ([]pluginUseJSON, bool) {
-	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir})
+	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir, Builtin: c.env.Builtin})
 	if c.env.Diagnostics(loaded.Config, diags) || loaded.Registry == nil {
 		return nil, false
 	}

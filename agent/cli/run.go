@@ -59,7 +59,7 @@ func (c *runCommand) Run(args []string) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir, Builtin: c.env.Builtin})
 	if c.env.Diagnostics(loaded.Config, diags) {
 		return 1
 	}

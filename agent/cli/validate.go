@@ -47,7 +47,7 @@ func (c *validateCommand) Run(args []string) int {
 		return code
 	}
 	ctx := context.Background()
-	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir, Builtin: c.env.Builtin})
 	if !diags.HasErrors() {
 		diags = append(diags, checkWithPlugins(ctx, loaded)...)
 		diags = append(diags, control.Check(loaded.Config)...)

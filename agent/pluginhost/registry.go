@@ -26,7 +26,12 @@ const BinaryPrefix = "tda-plugin-"
 
 // Binary is one plugin executable.
 type Binary struct {
-	Path        string
+	Path string
+	// Args are the arguments that make Path serve its components: none for a plugin binary,
+	// "plugin-serve" for the plugins built into tda (Builtin).
+	Args []string
+	// Builtin marks the plugins built into tda (see Builtin).
+	Builtin     bool
 	Description *sdk.Description
 	// SHA256 is the pinned checksum, if the config pins this plugin.
 	SHA256 string
@@ -39,6 +44,11 @@ type Binary struct {
 	// version with this tda (a *ProtocolError; Description is then kept), or a pin names
 	// another plugin.
 	Err error
+
+	// memoryLimit is the plugin block's memory_limit for this binary; memoryLimits, of a
+	// Builtin, the limits by plugin name (see MemoryLimit).
+	memoryLimit  string
+	memoryLimits map[string]string
 }
 
 // Registry maps components to the binaries that serve them.
@@ -118,6 +128,7 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 			b := &Binary{Path: p, SHA256: pinByPath[p].SHA256}
 			if limit := pinByPath[p].MemoryLimit; limit != "" {
 				b.Env = []string{"GOMEMLIMIT=" + limit}
+				b.memoryLimit = limit
 			}
 			b.Description, b.Protocol, b.Err = describe(ctx, p)
 			reg.Binaries[i] = b
@@ -189,12 +200,21 @@ func (r *Registry) Names(kind sdk.ComponentKind) []string {
 	return out
 }
 
-// Launch starts the binary serving a component.
+// Launch starts a process of the binary serving a component, for that component alone.
 func (r *Registry) Launch(kind sdk.ComponentKind, name string, logger hclog.Logger, env []string, stdout io.Writer) (*host.Process, error) {
-	b, _, ok := r.Lookup(kind, name)
+	b, c, ok := r.Lookup(kind, name)
 	if !ok {
 		return nil, fmt.Errorf("no plugin in %s offers %s %q", r.Dir, kind, name)
 	}
-	return host.Launch(host.LaunchConfig{Path: b.Path, SHA256: b.SHA256, Logger: logger,
-		Env: append(append([]string(nil), env...), b.Env...), Stdout: stdout})
+	return launchBinary(b, c, logger, env, stdout)
+}
+
+// launchBinary starts a process of b, with the memory limit that applies to component c.
+func launchBinary(b *Binary, c sdk.ComponentDescription, logger hclog.Logger, env []string, stdout io.Writer) (*host.Process, error) {
+	env = append(append([]string(nil), env...), b.Env...)
+	if limit := b.MemoryLimit(c); limit != "" && b.Builtin {
+		env = append(env, "GOMEMLIMIT="+limit)
+	}
+	return host.Launch(host.LaunchConfig{Path: b.Path, Args: b.Args, SHA256: b.SHA256, Logger: logger,
+		Env: env, Stdout: stdout})
 }

@@ -1,0 +1,170 @@
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/host"
+)
+
+// Processes starts the plugin processes of a running agent's instances. An instance of a
+// component whose binary serves several instances (Binary.Shares) joins the one process of
+// that binary; every other instance (a separate plugin binary, a component under a
+// memory_limit, an instance with isolate = true) gets a process of its own, as one process
+// per instance always did.
+type Processes struct {
+	reg *Registry
+	// env is added to every process's environment; stdout receives what they print.
+	env    []string
+	stdout io.Writer
+
+	mu sync.Mutex
+	// shared holds one entry per binary that shares its process, so it is bounded by the
+	// registry's binaries.
+	shared map[string]*sharedProcess
+}
+
+// NewProcesses returns the process starter of a registry's plugins.
+func NewProcesses(reg *Registry, env []string, stdout io.Writer) *Processes {
+	return &Processes{reg: reg, env: env, stdout: stdout, shared: map[string]*sharedProcess{}}
+}
+
+// sharedProcess is the process a binary's instances share.
+type sharedProcess struct {
+	// mu is held while the process starts, so that instances starting together (or
+	// restarting together after it crashed) get one process, not one each.
+	mu   sync.Mutex
+	proc *host.Process
+	// users counts the instances that hold proc and have not released it; the last one to
+	// release it stops it.
+	users int
+}
+
+// Instance is one configured instance's hold on the process that serves it.
+type Instance struct {
+	// Conn reaches the instance: in a shared process, every call names it.
+	*host.Conn
+	proc     *host.Process
+	kind     sdk.ComponentKind
+	instance string
+	// shared is the process entry the instance joined; nil for a process of its own.
+	shared *sharedProcess
+	once   sync.Once
+}
+
+// closeTimeout bounds the Close an instance leaving a shared process sends it.
+const closeTimeout = 2 * time.Second
+
+// Start starts (or joins) the process that serves the instance named instance (its address)
+// of component kind.typ. isolate asks for a process of its own whatever the binary allows.
+func (p *Processes) Start(kind sdk.ComponentKind, typ, instance string, isolate bool, logger hclog.Logger) (*Instance, error) {
+	b, c, ok := p.reg.Lookup(kind, typ)
+	if !ok {
+		return nil, fmt.Errorf("no plugin in %s offers %s %q", p.reg.Dir, kind, typ)
+	}
+	if isolate || !b.Shares(c) {
+		proc, err := launchBinary(b, c, logger, p.env, p.stdout)
+		if err != nil {
+			return nil, err
+		}
+		return &Instance{Conn: proc.Conn, proc: proc, kind: kind, instance: instance}, nil
+	}
+	p.mu.Lock()
+	sp, ok := p.shared[b.Path]
+	if !ok {
+		sp = &sharedProcess{}
+		p.shared[b.Path] = sp
+	}
+	p.mu.Unlock()
+
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.proc == nil || sp.proc.Exited() {
+		// The process's log lines name their instance themselves; the process is the
+		// binary's, not the first instance's.
+		proc, err := launchBinary(b, c, logger.ResetNamed("plugins"), p.env, p.stdout)
+		if err != nil {
+			return nil, err
+		}
+		sp.proc, sp.users = proc, 0
+	}
+	sp.users++
+	return &Instance{Conn: sp.proc.Conn.ForInstance(instance), proc: sp.proc, kind: kind, instance: instance, shared: sp}, nil
+}
+
+// Pid is the process id of the instance's process.
+func (i *Instance) Pid() int { return i.proc.Pid() }
+
+// Exited reports whether the instance's process has exited.
+func (i *Instance) Exited() bool { return i.proc.Exited() }
+
+// Shared reports whether the instance runs in a process it shares with others.
+func (i *Instance) Shared() bool { return i.shared != nil }
+
+// Kill stops the instance's process because it failed (crashed, hung, unreachable): in a
+// shared process, every instance it serves fails with it, and each restarts as its own
+// supervisor decides; the next Start launches a new process.
+func (i *Instance) Kill() {
+	if sp := i.shared; sp != nil {
+		sp.mu.Lock()
+		if sp.proc == i.proc {
+			sp.proc, sp.users = nil, 0
+		}
+		sp.mu.Unlock()
+	}
+	i.proc.Kill()
+}
+
+// Release ends the instance (the agent stops, or the instance failed to start): a process
+// of its own stops; a shared process is told to close the instance and stops when the last
+// of its instances is released. Release is idempotent.
+func (i *Instance) Release() {
+	i.once.Do(i.release)
+}
+
+func (i *Instance) release() {
+	sp := i.shared
+	if sp == nil {
+		i.proc.Kill()
+		return
+	}
+	sp.mu.Lock()
+	current := sp.proc == i.proc
+	last := false
+	if current {
+		sp.users--
+		if last = sp.users <= 0; last {
+			sp.proc, sp.users = nil, 0
+		}
+	}
+	sp.mu.Unlock()
+	switch {
+	case !current || last:
+		// A process already replaced has exited (Start replaces only those); the last
+		// instance's process stops with it.
+		i.proc.Kill()
+	default:
+		// A Close that fails leaves the instance's memory in the process until it stops.
+		_ = i.closeInProcess()
+	}
+}
+
+// closeInProcess tells the shared process to close the instance and forget it.
+func (i *Instance) closeInProcess() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	switch i.kind {
+	case sdk.KindSource:
+		return i.Conn.Source().Close(ctx)
+	case sdk.KindProcessor:
+		return i.Conn.Processor().Close(ctx)
+	default:
+		return i.Conn.Sink().Close(ctx)
+	}
+}
