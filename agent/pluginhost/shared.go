@@ -28,6 +28,8 @@ type Processes struct {
 	// shared holds one entry per binary that shares its process, so it is bounded by the
 	// registry's binaries.
 	shared map[string]*sharedProcess
+	// prestarts are the launches Prestart began; Close waits for them.
+	prestarts sync.WaitGroup
 }
 
 // NewProcesses returns the process starter of a registry's plugins.
@@ -75,27 +77,80 @@ func (p *Processes) Start(kind sdk.ComponentKind, typ, instance string, isolate 
 		}
 		return &Instance{Conn: proc.Conn, proc: proc, kind: kind, instance: instance}, nil
 	}
+	sp := p.entry(b)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if err := p.ensureLocked(sp, b, c, logger); err != nil {
+		return nil, err
+	}
+	sp.users++
+	return &Instance{Conn: sp.proc.Conn.ForInstance(instance), proc: sp.proc, kind: kind, instance: instance, shared: sp}, nil
+}
+
+// entry returns the shared process entry of b.
+func (p *Processes) entry(b *Binary) *sharedProcess {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	sp, ok := p.shared[b.Path]
 	if !ok {
 		sp = &sharedProcess{}
 		p.shared[b.Path] = sp
 	}
-	p.mu.Unlock()
+	return sp
+}
 
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if sp.proc == nil || sp.proc.Exited() {
-		// The process's log lines name their instance themselves; the process is the
-		// binary's, not the first instance's.
-		proc, err := launchBinary(b, c, logger.ResetNamed("plugins"), p.env, p.stdout)
-		if err != nil {
-			return nil, err
-		}
-		sp.proc, sp.users = proc, 0
+// ensureLocked launches sp's process unless it runs; sp.mu is held.
+func (p *Processes) ensureLocked(sp *sharedProcess, b *Binary, c sdk.ComponentDescription, logger hclog.Logger) error {
+	if sp.proc != nil && !sp.proc.Exited() {
+		return nil
 	}
-	sp.users++
-	return &Instance{Conn: sp.proc.Conn.ForInstance(instance), proc: sp.proc, kind: kind, instance: instance, shared: sp}, nil
+	// The process's log lines name their instance themselves; the process is the binary's,
+	// not the first instance's.
+	proc, err := launchBinary(b, c, logger.ResetNamed("plugins"), p.env, p.stdout)
+	if err != nil {
+		return err
+	}
+	sp.proc, sp.users = proc, 0
+	return nil
+}
+
+// Prestart begins launching the shared process that will serve component kind.typ, so that
+// it starts while the agent prepares the rest (state, control socket, pipelines); the
+// instance's Start then finds it running, or waits for it. It does nothing for a component
+// that gets a process of its own. A launch that fails is tried again, and reported, by Start.
+func (p *Processes) Prestart(kind sdk.ComponentKind, typ string, logger hclog.Logger) {
+	b, c, ok := p.reg.Lookup(kind, typ)
+	if !ok || !b.Shares(c) {
+		return
+	}
+	sp := p.entry(b)
+	p.prestarts.Add(1)
+	go func() {
+		defer p.prestarts.Done()
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		_ = p.ensureLocked(sp, b, c, logger)
+	}()
+}
+
+// Close waits for the launches Prestart began and stops the shared processes that no
+// instance holds (the agent stopped before starting them, or after releasing them all).
+func (p *Processes) Close() {
+	p.prestarts.Wait()
+	p.mu.Lock()
+	entries := make([]*sharedProcess, 0, len(p.shared))
+	for _, sp := range p.shared {
+		entries = append(entries, sp)
+	}
+	p.mu.Unlock()
+	for _, sp := range entries {
+		sp.mu.Lock()
+		if sp.proc != nil && sp.users == 0 {
+			sp.proc.Kill()
+			sp.proc = nil
+		}
+		sp.mu.Unlock()
+	}
 }
 
 // Pid is the process id of the instance's process.

@@ -269,3 +269,81 @@ func TestProcessesShareAndIsolate(t *testing.T) {
 	a2.Release()
 	waitGone(t, a2)
 }
+
+// Prestart launches the shared process ahead of its instances, which then join it; Close
+// stops a prestarted process that no instance took, and leaves a held one alone.
+func TestPrestart(t *testing.T) {
+	reg, err := pluginhost.DiscoverWithBuiltin(context.Background(), t.TempDir(), nil, builtinBundle(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := hclog.NewNullLogger()
+
+	unused := pluginhost.NewProcesses(reg, nil, nil)
+	unused.Prestart(sdk.KindSink, "alpha_sink", logger)
+	unused.Prestart(sdk.KindSink, "beta_sink", logger) // the same binary: still one process
+	in, err := unused.Start(sdk.KindSink, "alpha_sink", "sink.alpha_sink.probe", false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := in.Pid()
+	in.Release() // the last holder: the process stops
+	waitGone(t, in)
+	unused.Close()
+
+	procs := pluginhost.NewProcesses(reg, nil, nil)
+	procs.Prestart(sdk.KindSink, "alpha_sink", logger)
+	a, err := procs.Start(sdk.KindSink, "alpha_sink", "sink.alpha_sink.a", false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := procs.Start(sdk.KindSink, "beta_sink", "sink.beta_sink.b", false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Pid() != b.Pid() || a.Pid() == pid {
+		t.Fatalf("prestarted process: a in %d, b in %d (the first run's was %d)", a.Pid(), b.Pid(), pid)
+	}
+	procs.Close()
+	if a.Exited() {
+		t.Fatal("Close stopped a process instances still hold")
+	}
+	a.Release()
+	b.Release()
+	waitGone(t, a)
+
+	// Prestarted, never taken: Close stops it. (Every process this test started before is
+	// gone: waitGone saw them exit.)
+	idle := pluginhost.NewProcesses(reg, nil, nil)
+	idle.Prestart(sdk.KindSink, "alpha_sink", logger)
+	idle.Close()
+	for p := range childPids(t) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); strings.HasSuffix(exe, "bundleplugin") {
+			t.Fatalf("the prestarted process %d outlived Close", p)
+		}
+	}
+}
+
+// childPids lists the live child processes of this test process.
+func childPids(t *testing.T) map[int]bool {
+	t.Helper()
+	out := map[int]bool{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		fields := strings.Fields(s[i+1:])
+		if len(fields) > 1 && fields[0] != "Z" && fields[1] == fmt.Sprint(os.Getpid()) {
+			out[pid] = true
+		}
+	}
+	return out
+}

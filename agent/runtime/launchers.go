@@ -35,10 +35,27 @@ func (l *ProcessLauncher) Describe(c *config.Component) (sdk.ComponentDescriptio
 	return d, ok
 }
 
+func (l *ProcessLauncher) procs() *pluginhost.Processes {
+	l.once.Do(func() { l.processes = pluginhost.NewProcesses(l.Registry, l.Env, l.Stdout) })
+	return l.processes
+}
+
+// Prestart begins launching the shared plugin processes the used components of cfg will
+// run in, while the agent prepares the rest; Close stops those no instance took.
+func (l *ProcessLauncher) Prestart(cfg *config.Config, logger hclog.Logger) {
+	for _, c := range cfg.Components {
+		if c.Used && !c.Isolate {
+			l.procs().Prestart(c.Kind, c.Type, logger)
+		}
+	}
+}
+
+// Close stops the plugin processes that no instance holds; call it when the agent is done.
+func (l *ProcessLauncher) Close() { l.procs().Close() }
+
 // Launch implements Launcher.
 func (l *ProcessLauncher) Launch(_ context.Context, c *config.Component, logger hclog.Logger) (Plugin, error) {
-	l.once.Do(func() { l.processes = pluginhost.NewProcesses(l.Registry, l.Env, l.Stdout) })
-	in, err := l.processes.Start(c.Kind, c.Type, c.Address(), c.Isolate, logger)
+	in, err := l.procs().Start(c.Kind, c.Type, c.Address(), c.Isolate, logger)
 	if err != nil {
 		return nil, err
 	}
