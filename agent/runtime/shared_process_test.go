@@ -44,7 +44,7 @@ func componentStates(t *testing.T, bins agenttest.Binaries, a *agenttest.Agent) 
 // served, each shows its restart in the state, and nothing is lost or repeated; the
 // isolated instance (here the processor) keeps its process.
 func TestSharedProcessCrashRestartsEveryInstance(t *testing.T) {
-	bins := agenttest.Build(t) // no plugin binaries: the plugins built into tda serve it all
+	bins := agenttest.Build(t).BuiltinOnly(t) // the plugins built into tda serve it all
 	a := agenttest.New(t, bins, `
 agent {
   data_dir            = "DIR/data"
