@@ -13,6 +13,7 @@ import (
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/host"
 )
@@ -71,10 +72,13 @@ func (c *validateCommand) Run(args []string) int {
 }
 
 // checkWithPlugins asks each used component's plugin to check its decoded config (semantic
-// checks such as regexps and cross-field rules), in parallel.
+// checks such as regexps and cross-field rules), in parallel, in the processes tda run would
+// use: the plugins built into tda check every block in one.
 func checkWithPlugins(ctx context.Context, l *loader.Loaded) hcl.Diagnostics {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	procs := pluginhost.NewProcesses(l.Registry, nil, nil)
+	defer procs.Close()
 	var (
 		mu    sync.Mutex
 		diags hcl.Diagnostics
@@ -87,7 +91,7 @@ func checkWithPlugins(ctx context.Context, l *loader.Loaded) hcl.Diagnostics {
 		wg.Add(1)
 		go func(comp *config.Component) {
 			defer wg.Done()
-			d := checkComponent(ctx, l, comp)
+			d := checkComponent(ctx, l, procs, comp)
 			mu.Lock()
 			diags = append(diags, d...)
 			mu.Unlock()
@@ -97,17 +101,17 @@ func checkWithPlugins(ctx context.Context, l *loader.Loaded) hcl.Diagnostics {
 	return diags
 }
 
-func checkComponent(ctx context.Context, l *loader.Loaded, comp *config.Component) hcl.Diagnostics {
+func checkComponent(ctx context.Context, l *loader.Loaded, procs *pluginhost.Processes, comp *config.Component) hcl.Diagnostics {
 	_, desc, ok := l.Registry.Lookup(comp.Kind, comp.Type)
 	if !ok {
 		return nil
 	}
-	proc, err := l.Registry.Launch(comp.Kind, comp.Type, hclog.NewNullLogger(), nil, nil)
+	proc, err := procs.Start(comp.Kind, comp.Type, comp.Address(), comp.Isolate, hclog.NewNullLogger())
 	if err != nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot start plugin",
 			Detail: err.Error(), Subject: comp.TypeRange.Ptr()}}
 	}
-	defer proc.Kill()
+	defer proc.Release()
 	conf := host.Configuration{Component: comp.Type, Instance: comp.Address(), Config: comp.Config,
 		ValidateOnly: true}
 	var res host.Configured
