@@ -95,7 +95,7 @@ func BenchmarkStartup(b *testing.B) {
 				// process: the built-in plugins alone get an empty one.
 				bins = bins.BuiltinOnly(b)
 			}
-			var toRunning, cpu time.Duration
+			var toRunning, fastest, cpu time.Duration
 			var procs, rssSum, pssSum int64
 			for i := 0; i < b.N; i++ {
 				a := agenttest.New(b, bins, string(config))
@@ -119,6 +119,9 @@ func BenchmarkStartup(b *testing.B) {
 					b.Fatalf("no pipelines running line:\n%s", a.Logs())
 				}
 				toRunning += at.Sub(start)
+				if fastest == 0 || at.Sub(start) < fastest {
+					fastest = at.Sub(start)
+				}
 				pids := []int{a.Pid()}
 				for pid := range agenttest.Children(a.Pid()) {
 					pids = append(pids, pid)
@@ -142,6 +145,8 @@ func BenchmarkStartup(b *testing.B) {
 			}
 			n := float64(b.N)
 			b.ReportMetric(float64(toRunning.Milliseconds())/n, "ms-to-running")
+			// The fastest start is the one least slowed by whatever else the machine runs.
+			b.ReportMetric(float64(fastest.Milliseconds()), "min-ms-to-running")
 			b.ReportMetric(float64(cpu.Milliseconds())/n, "cpu-ms-to-running")
 			b.ReportMetric(float64(procs)/n, "processes")
 			b.ReportMetric(float64(rssSum)/n/(1<<20), "idle-rss-MiB")
