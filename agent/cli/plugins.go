@@ -70,12 +70,18 @@ func (c *pluginsCommand) Run(args []string) int {
 		return code
 	}
 	base := ""
+	// The config's plugin blocks: with them, pinned binaries are checked before anything of
+	// them runs, here as in validate and run.
+	var pins []pluginhost.Pin
 	if *path != "" {
 		cfg, diags := loader.LoadConfig(*path)
 		if c.env.Diagnostics(cfg, diags) {
 			return 1
 		}
 		base = cfg.Agent.PluginDir
+		for _, p := range cfg.Plugins {
+			pins = append(pins, loader.PinOf(p))
+		}
 	}
 	if base == "" {
 		base = pluginhost.DefaultDir()
@@ -98,7 +104,11 @@ func (c *pluginsCommand) Run(args []string) int {
 		c.printBuiltin(result.Builtin, *docs)
 	}
 	for i, dir := range dirs {
-		d, descs, ok, err := listDir(dir)
+		var dirPins []pluginhost.Pin
+		if dir == base {
+			dirPins = pins
+		}
+		d, descs, ok, err := listDir(dir, dirPins)
 		if err != nil {
 			c.env.Errorf("%v", err)
 			return 1
@@ -187,12 +197,14 @@ type pluginUseJSON struct {
 	Shared  bool `json:"shared,omitempty"`
 }
 
-// listDir describes the plugins of one directory; ok is false when one of them is unusable.
-func listDir(dir string) (out pluginDirJSON, descs map[string][]sdk.ComponentDescription, ok bool, err error) {
-	reg, err := pluginhost.Discover(context.Background(), dir, nil)
+// listDir describes the plugins of one directory, and the binaries pins name (checked
+// before they run); ok is false when one of them is unusable.
+func listDir(dir string, pins []pluginhost.Pin) (out pluginDirJSON, descs map[string][]sdk.ComponentDescription, ok bool, err error) {
+	reg, err := pluginhost.Discover(context.Background(), dir, pins)
 	if err != nil {
 		return out, nil, false, err
 	}
+	defer reg.Close()
 	out = pluginDirJSON{Dir: dir, Plugins: []pluginJSON{}, Ignored: []string{}}
 	descs = map[string][]sdk.ComponentDescription{}
 	ok = true

@@ -92,6 +92,12 @@ func TestDiscoveryWithBuiltinPlugins(t *testing.T) {
 		{name: "memory limit of a builtin plugin", dir: t.TempDir(),
 			pins: []pluginhost.Pin{{Name: "alpha", MemoryLimit: "100MiB"}},
 			want: map[string]want{"alpha_sink": {builtin: true, limit: "100MiB"}, "beta_sink": {builtin: true, shares: true}}},
+		{name: "environment of a builtin plugin", dir: t.TempDir(),
+			pins: []pluginhost.Pin{{Name: "beta", InheritEnv: []string{"AWS_*"}}},
+			want: map[string]want{"alpha_sink": {builtin: true, shares: true}, "beta_sink": {builtin: true}}},
+		{name: "path of a builtin plugin that is missing", dir: t.TempDir(),
+			pins: []pluginhost.Pin{{Name: "beta", Path: filepath.Join(t.TempDir(), "nothing-here")}},
+			want: map[string]want{"alpha_sink": {builtin: true, shares: true}, "beta_sink": {absent: true}}},
 		{name: "sha256 pin of a builtin plugin without its binary", dir: t.TempDir(),
 			pins: []pluginhost.Pin{{Name: "beta", SHA256: zeroSum}},
 			want: map[string]want{"alpha_sink": {builtin: true, shares: true}, "beta_sink": {absent: true}}},
@@ -163,7 +169,7 @@ func write(in *pluginhost.Instance) error {
 func TestProcessesShareAndIsolate(t *testing.T) {
 	builtin := builtinBundle(t)
 	reg, err := pluginhost.DiscoverWithBuiltin(context.Background(), t.TempDir(),
-		[]pluginhost.Pin{{Name: "beta", MemoryLimit: "64MiB"}}, builtin)
+		[]pluginhost.Pin{{Name: "beta", MemoryLimit: "64MiB", Env: []string{"TDA_TEST_BETA_ONLY=1"}}}, builtin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +216,16 @@ func TestProcessesShareAndIsolate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(environ), "GOMEMLIMIT=64MiB\x00") {
-		t.Fatal("the limited instance's process runs without its GOMEMLIMIT")
+	if !strings.Contains(string(environ), "GOMEMLIMIT=64MiB\x00") || !strings.Contains(string(environ), "TDA_TEST_BETA_ONLY=1\x00") {
+		t.Fatal("the limited instance's process runs without its plugin block's GOMEMLIMIT and env")
+	}
+	// The environment a block grants its plugin stays out of the shared process.
+	sharedEnv, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", sharedPid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sharedEnv), "TDA_TEST_BETA_ONLY") || strings.Contains(string(sharedEnv), "GOMEMLIMIT") {
+		t.Fatal("the shared process got the environment of another plugin's block")
 	}
 	isolated.Release()
 	limited.Release()

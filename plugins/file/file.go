@@ -66,17 +66,17 @@ func Spec() *sdk.Spec {
 					"falls back to polling where they cannot be set up; \"poll\" checks every `poll_interval`, for " +
 					"file systems where notifications are unreliable (NFS, some overlays)."},
 			{Name: "poll_interval", Type: sdk.TypeDuration, Default: "1s",
-				Description: "How often files and patterns are checked when polling."},
+				Description: "How often files and patterns are checked when polling. At least 10ms."},
 			{Name: "rescan_interval", Type: sdk.TypeDuration, Default: "10s",
 				Description: "With notifications, how often the patterns are matched again and every file's size " +
-					"checked anyway, so a missed notification never stalls a file."},
+					"checked anyway, so a missed notification never stalls a file. At least 100ms."},
 			{Name: "max_open_files", Type: sdk.TypeInt, Default: int64(1024),
 				Description: "Most files kept open at once. Beyond it, files that are idle at their end are closed " +
 					"and reopened when they change; a closed file that is rotated away loses what was written to " +
 					"it after it was closed, so keep this above the number of active files."},
 			{Name: "forget_after", Type: sdk.TypeDuration, Default: "24h",
 				Description: "Checkpoints of files that have been gone for longer than this are deleted from the " +
-					"state store."},
+					"state store. At least 100ms."},
 			{Name: "read_gzip", Type: sdk.TypeBool, Default: false,
 				Description: "Read gzip-compressed files (`.gz`) that `paths` matches, decompressed, once to their " +
 					"end. Off by default: `.gz` files are usually rotated copies of lines already read."},
@@ -141,6 +141,14 @@ const (
 	defaultBatchBytes = 1 << 20
 )
 
+// The smallest durations of the loops the source runs: polling files, matching the patterns
+// again, and forgetting the checkpoints of files gone.
+const (
+	MinPollInterval   = 10 * time.Millisecond
+	MinRescanInterval = 100 * time.Millisecond
+	MinForgetAfter    = 100 * time.Millisecond
+)
+
 func newSource(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
 	o := options{
 		paths:          c.StringList("paths"),
@@ -180,12 +188,19 @@ func newSource(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
 	if o.maxOpen < 1 {
 		return nil, c.Errorf("max_open_files", "max_open_files must be at least 1, not %d", o.maxOpen)
 	}
+	// Each of these drives a loop: below its minimum a typo ("1ns") would keep a core busy
+	// matching patterns and checking files.
 	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"poll_interval", o.pollInterval}, {"rescan_interval", o.rescanInterval}, {"forget_after", o.forgetAfter}} {
-		if d.v <= 0 {
-			return nil, c.Errorf(d.name, "%s must be longer than 0s", d.name)
+		name     string
+		v, least time.Duration
+		hint     string
+	}{
+		{"poll_interval", o.pollInterval, MinPollInterval, "the default is 1s"},
+		{"rescan_interval", o.rescanInterval, MinRescanInterval, "the default is 10s"},
+		{"forget_after", o.forgetAfter, MinForgetAfter, "the default is 24h"},
+	} {
+		if d.v < d.least {
+			return nil, c.Errorf(d.name, "%s must be at least %s, not %s (%s)", d.name, d.least, d.v, d.hint)
 		}
 	}
 	if o.partialTimeout < 0 || o.rotateWait < 0 {
