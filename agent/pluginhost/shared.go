@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,11 +31,36 @@ type Processes struct {
 	shared map[string]*sharedProcess
 	// prestarts are the launches Prestart began; Close waits for them.
 	prestarts sync.WaitGroup
+	// watchdogs are the goroutines that ping the shared processes (see watchdog); each ends
+	// when its process exits or Close cancels ctx.
+	watchdogs sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	// pingEvery and pingTimeout pace the watchdogs.
+	pingEvery, pingTimeout time.Duration
 }
+
+// A shared process is pinged every PingEvery; one that has not answered within PingTimeout
+// is hung (stopped, deadlocked, stuck in the kernel) and gets SIGKILL. Its instances then
+// see it exit and restart. Without this, a hung process whose instances are all idle, or
+// whose source is the only thing that would feed the others, would never be noticed: no
+// call to it would run past its call_timeout.
+const (
+	PingEvery   = 5 * time.Second
+	PingTimeout = 20 * time.Second
+)
 
 // NewProcesses returns the process starter of a registry's plugins.
 func NewProcesses(reg *Registry, env []string, stdout io.Writer) *Processes {
-	return &Processes{reg: reg, env: env, stdout: stdout, shared: map[string]*sharedProcess{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Processes{reg: reg, env: env, stdout: stdout, shared: map[string]*sharedProcess{},
+		ctx: ctx, cancel: cancel, pingEvery: PingEvery, pingTimeout: PingTimeout}
+}
+
+// SetPing changes how often the shared processes are pinged and how long a ping may take
+// (tests); call it before the first Start.
+func (p *Processes) SetPing(every, timeout time.Duration) {
+	p.pingEvery, p.pingTimeout = every, timeout
 }
 
 // sharedProcess is the process a binary's instances share.
@@ -111,7 +137,43 @@ func (p *Processes) ensureLocked(sp *sharedProcess, b *Binary, c sdk.ComponentDe
 		return err
 	}
 	sp.proc, sp.users = proc, 0
+	p.watchdogs.Add(1)
+	go p.watchdog(proc, logger.ResetNamed("plugins"))
 	return nil
+}
+
+// watchdog pings a shared process until it exits or Close is called, and kills it with
+// SIGKILL when a ping goes unanswered for pingTimeout.
+func (p *Processes) watchdog(proc *host.Process, logger hclog.Logger) {
+	defer p.watchdogs.Done()
+	t := time.NewTicker(p.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if proc.Exited() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(p.ctx, p.pingTimeout)
+		err := proc.Ping(ctx)
+		cancel()
+		if err == nil || proc.Exited() {
+			continue
+		}
+		if p.ctx.Err() != nil {
+			return // the agent is stopping: a failed ping is its doing
+		}
+		pid := proc.Pid()
+		logger.Error("the shared plugin process did not answer a ping; killing it, and every instance in it restarts",
+			"pid", pid, "timeout", p.pingTimeout, "error", err)
+		if pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		return
+	}
 }
 
 // Prestart begins launching the shared process that will serve component kind.typ, so that
@@ -133,10 +195,13 @@ func (p *Processes) Prestart(kind sdk.ComponentKind, typ string, logger hclog.Lo
 	}()
 }
 
-// Close waits for the launches Prestart began and stops the shared processes that no
-// instance holds (the agent stopped before starting them, or after releasing them all).
+// Close waits for the launches Prestart began, stops the watchdogs, and stops the shared
+// processes that no instance holds (the agent stopped before starting them, or after
+// releasing them all).
 func (p *Processes) Close() {
 	p.prestarts.Wait()
+	p.cancel()
+	p.watchdogs.Wait()
 	p.mu.Lock()
 	entries := make([]*sharedProcess, 0, len(p.shared))
 	for _, sp := range p.shared {

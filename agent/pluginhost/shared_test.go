@@ -361,3 +361,39 @@ func childPids(t *testing.T) map[int]bool {
 	}
 	return out
 }
+
+// A shared process that stops answering (SIGSTOP) is killed by its watchdog even while no
+// call to it runs, so that its instances restart; one that answers is left alone.
+func TestWatchdogKillsAHungSharedProcess(t *testing.T) {
+	reg, err := pluginhost.DiscoverWithBuiltin(context.Background(), t.TempDir(), nil, builtinBundle(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := pluginhost.NewProcesses(reg, nil, nil)
+	procs.SetPing(50*time.Millisecond, time.Second)
+	defer procs.Close()
+	logger := hclog.NewNullLogger()
+	in, err := procs.Start(sdk.KindSink, "alpha_sink", "sink.alpha_sink.a", false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Release()
+	configureSink(t, in, "alpha_sink", "sink.alpha_sink.a")
+	time.Sleep(500 * time.Millisecond) // several pings answered
+	if in.Exited() {
+		t.Fatal("the watchdog killed a process that answers")
+	}
+	if err := syscall.Kill(in.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(in.Pid(), syscall.SIGKILL)
+	waitGone(t, in)
+	next, err := procs.Start(sdk.KindSink, "alpha_sink", "sink.alpha_sink.a", false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Release()
+	if next.Pid() == in.Pid() {
+		t.Fatal("the hung process was reused")
+	}
+}

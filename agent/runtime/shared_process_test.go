@@ -171,3 +171,73 @@ func pidOf(t *testing.T, a *agenttest.Agent, addr string) int {
 	t.Fatalf("%s is not in the state: %s", addr, strings.TrimSpace(fmt.Sprint(stdout)))
 	return 0
 }
+
+// A shared process that stops answering (SIGSTOP) is a hung plugin for every instance in
+// it. Here the source is stopped with it, so no call runs into its call_timeout: the
+// process's watchdog, whose ping goes unanswered, gets it SIGKILLed; every instance restarts
+// in a new process, and nothing is lost or repeated.
+func TestHungSharedProcessIsKilledAndReplaced(t *testing.T) {
+	bins := agenttest.Build(t).BuiltinOnly(t)
+	a := agenttest.New(t, bins, `
+agent {
+  data_dir            = "DIR/data"
+  checkpoint_interval = "200ms"
+}
+source "file" "in" {
+  paths        = ["DIR/in/*.log"]
+  call_timeout = "2s"
+}
+processor "override" "flags" {
+  call_timeout = "2s"
+}
+sink "jsonl" "out" {
+  path         = "DIR/out.jsonl"
+  call_timeout = "2s"
+}
+pipeline "p" {
+  from    = [source.file.in]
+  through = [processor.override.flags]
+  to      = [sink.jsonl.out]
+}
+`)
+	if err := os.MkdirAll(a.Path("in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	input := a.Path("in", "app.log")
+	appendLines(t, input, 0, 2000)
+	a.Start()
+	pids := a.PluginPids()
+	if len(pids) != 1 {
+		t.Fatalf("want 1 plugin process for the three instances, got %v", pids)
+	}
+	var stopped int
+	for pid := range pids {
+		stopped = pid
+	}
+	out := a.Path("out.jsonl")
+	agenttest.WaitFor(t, "the first lines", 60*time.Second, func() bool { return agenttest.CountLines(out) >= 2000 })
+	if err := syscall.Kill(stopped, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(stopped, syscall.SIGKILL) // never left stopped, whatever happens
+	appendLines(t, input, 2000, 5000)
+	agenttest.WaitFor(t, "every line through a new process", 120*time.Second, func() bool {
+		return agenttest.CountLines(out) >= 5000
+	})
+	after := a.PluginPids()
+	if _, still := after[stopped]; still || len(after) != 1 {
+		t.Fatalf("the stopped process %d is still a child, or not one process serves them: %v", stopped, after)
+	}
+	if code, took := a.Stop(); code != 0 || took > 10*time.Second {
+		t.Fatalf("stop: exit %d after %v\n%s", code, took, a.Logs())
+	}
+	counts, _ := lineCounts(t, out)
+	for i := 0; i < 5000; i++ {
+		if counts[i] != 1 {
+			t.Fatalf("line %d delivered %d times", i, counts[i])
+		}
+	}
+	if !strings.Contains(a.Logs(), "plugin restarted") {
+		t.Fatalf("no restart in the log:\n%s", a.Logs())
+	}
+}
