@@ -35,10 +35,10 @@ Usage: tda incidents [-state STATE] [-rule NAME] [-since AGE] [-q TEXT] [-json] 
   person with a note for the post-incident review. A HIGH incident keeps the
   system blocked until someone acknowledges it, even after it resolved.
 
-  tda incidents show ID      the incident: timeline, entities, first steps
-  tda incidents ack ID       acknowledge it (-by, -reason)
-  tda incidents close ID     close it once resolved (-by, -note)
-  tda incidents entities ID  its affected users, actors, IPs, tables as CSV or JSON
+  tda incidents show ID     the incident: timeline, entities, first steps
+  tda incidents ack ID      acknowledge it (-by, -reason)
+  tda incidents close ID    close it once resolved (-by, -note)
+  tda incidents export ID   its affected users, actors, IPs, tables as CSV or JSON
 
 Flags:
   -state STATE      open, acknowledged, resolved, closed, or active (not closed).
@@ -260,7 +260,7 @@ func printIncident(env *Env, d ops.IncidentDetail, t time.Time) {
 		env.Printf("  %-9s %d: %s%s\n", safe(f), len(vals), safe(strings.Join(shown, ", ")), more)
 	}
 	if d.Entities.Total > 0 {
-		env.Printf("  every value: tda incidents entities %s -format csv\n", safe(d.ID))
+		env.Printf("  every value: tda incidents export %s -format csv\n", safe(d.ID))
 	}
 	if len(d.Excerpt) > 0 {
 		env.Printf("\nExcerpt\n")
@@ -284,7 +284,7 @@ func stepCommand(action string, in ops.Incident) string {
 		}
 		return fmt.Sprintf(`tda incidents close %s -by NAME -note "what happened and what was done"`, in.ID)
 	case ops.StepEntities:
-		return fmt.Sprintf("tda incidents entities %s -format csv", in.ID)
+		return fmt.Sprintf("tda incidents export %s -format csv", in.ID)
 	case ops.StepRestore:
 		return fmt.Sprintf(`tda snapshot list, then tda restore -snapshot ID -to NEW_NAME (newest before %s)`, stamp(in.FirstSeen))
 	case ops.StepSnapshot:
@@ -388,7 +388,7 @@ func (c *incidentEntitiesCommand) Synopsis() string {
 
 func (c *incidentEntitiesCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda incidents entities ID [-format csv|json] [-config FILE]
+Usage: tda incidents export ID [-format csv|json] [-config FILE]
 
   Prints the distinct user ids, usernames, actors, IPs, tables and revisions
   the incident's events named (at most 10,000 per incident; "truncated" says
@@ -400,7 +400,7 @@ Flags:
 }
 
 func (c *incidentEntitiesCommand) Run(args []string) int {
-	fs := c.env.FlagSet("incidents entities")
+	fs := c.env.FlagSet("incidents export")
 	cf := addControlFlags(fs)
 	format := fs.String("format", "csv", "")
 	pos, ok, code := c.env.parseMixed(fs, args, c.Help)

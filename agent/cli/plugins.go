@@ -333,6 +333,9 @@ func writeSpec(b *strings.Builder, spec *sdk.Spec, pad string) {
 		} else if f.Default != nil {
 			req = fmt.Sprintf("default %v", f.Default)
 		}
+		if f.Min != "" {
+			req += ", at least " + f.Min
+		}
 		fmt.Fprintf(b, "%s%s (%s, %s)\n", pad, f.Name, f.Type, req)
 		if f.Description != "" {
 			fmt.Fprintf(b, "%s\n", indent(f.Description, pad+"    "))

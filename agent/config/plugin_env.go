@@ -24,7 +24,11 @@ func decodePluginEnv(body hcl.Body, p *Plugin, env *map[string]string, inherit *
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			if msg := envNameProblem(n); msg != "" {
+			msg := envNameProblem(n)
+			if msg == "" && strings.ContainsRune((*env)[n], 0) {
+				msg = fmt.Sprintf("The value of %s holds a NUL character, which no environment variable can.", n)
+			}
+			if msg != "" {
 				diags = append(diags, envError(body, "env", n, "Invalid variable in env",
 					msg+` Set variables such as env = { AWS_REGION = "eu-west-1", AWS_SECRET_ACCESS_KEY = env("TDA_AWS_SECRET") }.`))
 				continue

@@ -46,6 +46,9 @@ func TestPluginBlock(t *testing.T) {
     PLUGIN_CLIENT_CERT = "forged"
   }
 }`, summary: "Invalid variable in env", line: 3},
+		{name: "a NUL in a value", src: `plugin "x" {
+  env = { A = "x\u0000y" }
+}`, summary: "Invalid variable in env", line: 2},
 		{name: "inherit everything", src: `plugin "x" {
   inherit_env = ["LANG",
     "*"]

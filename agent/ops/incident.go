@@ -67,7 +67,7 @@ type Incident struct {
 	EntityCounts      map[string]int `json:"entity_counts,omitempty"`
 	EntitiesTruncated bool           `json:"entities_truncated,omitempty"`
 	// Explained is Explanation in parts, with the panel's control for each step that has one.
-	Explained Explanation `json:"explained"`
+	Explained Explanation `json:"explained,omitzero"`
 
 	// alertCount is the count of the newest alert record the trail read (the count at
 	// opening, for the timeline), as opposed to Count, which updates move on.

@@ -32,16 +32,3 @@ func incidentID(fingerprint string, n int) string {
 	}
 	return b.String()
 }
-
-// looksLikeID reports whether s could be an incident id (as opposed to a fingerprint).
-func looksLikeID(s string) bool {
-	if len(s) < IncidentIDLen || len(s) > 51 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !strings.ContainsRune(idAlphabet, rune(s[i])) {
-			return false
-		}
-	}
-	return true
-}

@@ -21,24 +21,42 @@ func (s *Service) allIncidents() ([]Incident, error) {
 	if err := s.syncIncidents(); err != nil {
 		return nil, err
 	}
-	out := make([]Incident, 0, len(s.book.byFP))
-	for _, in := range s.book.byFP {
-		out = append(out, present(*in))
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Updated.Equal(out[j].Updated) {
-			return out[i].Updated.After(out[j].Updated)
-		}
-		return out[i].Fingerprint < out[j].Fingerprint
-	})
-	return out, nil
+	return s.book.sorted(func(*Incident) bool { return true }), nil
 }
 
-// present is a copy of a record as callers see it.
+// sorted returns copies of the records keep selects, most recently updated first. It sorts
+// pointers and copies once: records are a few hundred bytes each.
+func (b *incidentBook) sorted(keep func(*Incident) bool) []Incident {
+	ptrs := make([]*Incident, 0, len(b.byFP))
+	for _, in := range b.byFP {
+		if keep(in) {
+			ptrs = append(ptrs, in)
+		}
+	}
+	sort.Slice(ptrs, func(i, j int) bool {
+		if !ptrs[i].Updated.Equal(ptrs[j].Updated) {
+			return ptrs[i].Updated.After(ptrs[j].Updated)
+		}
+		return ptrs[i].Fingerprint < ptrs[j].Fingerprint
+	})
+	out := make([]Incident, len(ptrs))
+	for i, in := range ptrs {
+		out[i] = presentBare(*in)
+	}
+	return out
+}
+
+// present is a copy of a record as callers see it; explained adds the explanation's parts
+// (left out where only the state is computed: the state is read every few seconds).
 func present(in Incident) Incident {
+	in = presentBare(in)
+	in.Explained = ExplainParts(in.Explanation)
+	return in
+}
+
+func presentBare(in Incident) Incident {
 	in.Excerpt = append([]string{}, in.Excerpt...)
 	in.Status = in.lifecycle()
-	in.Explained = ExplainParts(in.Explanation)
 	if in.EntityCounts != nil {
 		m := make(map[string]int, len(in.EntityCounts))
 		for k, v := range in.EntityCounts {
@@ -78,6 +96,7 @@ func (s *Service) Incidents(_ context.Context, f IncidentFilter) ([]Incident, er
 			q != "" && !in.matches(q):
 			continue
 		}
+		in.Explained = ExplainParts(in.Explanation)
 		out = append(out, in)
 		if len(out) == limit {
 			break
@@ -105,8 +124,16 @@ func (i Incident) matches(q string) bool {
 }
 
 // Incident implements Operations.
-func (s *Service) Incident(_ context.Context, id string) (IncidentDetail, error) {
-	id = strings.TrimSpace(id)
+func (s *Service) Incident(ctx context.Context, id string) (IncidentDetail, error) {
+	d, err := s.incidentDetail(strings.TrimSpace(id))
+	if err != nil {
+		return d, err
+	}
+	s.addSnapshots(ctx, &d)
+	return d, nil
+}
+
+func (s *Service) incidentDetail(id string) (IncidentDetail, error) {
 	s.incMu.Lock()
 	defer s.incMu.Unlock()
 	if err := s.syncIncidents(); err != nil {
@@ -128,6 +155,49 @@ func (s *Service) Incident(_ context.Context, id string) (IncidentDetail, error)
 		d.Entities.Fields = map[string][]string{}
 	}
 	return d, err
+}
+
+// tagAlertFingerprint is the snapshot tag that names the alert a snapshot was taken for (the
+// snapshot sink's anomaly snapshots carry it).
+const tagAlertFingerprint = "alert_fingerprint"
+
+// addSnapshots puts the snapshots taken for the incident (tagged with its fingerprint) into
+// its timeline, in time order, unless an entry already names them. A target that cannot be
+// listed adds nothing: its health is in the snapshot list.
+func (s *Service) addSnapshots(ctx context.Context, d *IncidentDetail) {
+	if s.snapshots == nil {
+		return
+	}
+	targets, err := s.snapshots.List(ctx)
+	if err != nil {
+		return
+	}
+	named := map[string]bool{}
+	for _, e := range d.Timeline {
+		if e.Snapshot != "" {
+			named[e.Snapshot] = true
+		}
+	}
+	for _, t := range targets {
+		for _, tier := range t.Tiers {
+			for _, snap := range tier.Snapshots {
+				if snap.Tags[tagAlertFingerprint] != d.Fingerprint || named[snap.ID] {
+					continue
+				}
+				named[snap.ID] = true
+				trigger := snap.Trigger
+				if trigger == "" {
+					trigger = tier.Name
+				}
+				e := TimelineEntry{At: snap.Time, What: TimelineSnapshot, Count: 0, Snapshot: snap.ID,
+					Text: fmt.Sprintf("%s snapshot of %s taken for this incident (%s)", trigger, t.Target, snap.Status)}
+				i := sort.Search(len(d.Timeline), func(i int) bool { return d.Timeline[i].At.After(e.At) })
+				d.Timeline = append(d.Timeline, TimelineEntry{})
+				copy(d.Timeline[i+1:], d.Timeline[i:])
+				d.Timeline[i] = e
+			}
+		}
+	}
 }
 
 func notFoundIncident(id string) error {
@@ -270,18 +340,14 @@ func (s *Service) NoteIncident(ref string, e TimelineEntry) error {
 // blockingAndAcknowledged returns the HIGH incidents that block and those acknowledged and
 // not closed.
 func (s *Service) blockingAndAcknowledged() (blocking, acked []Incident, err error) {
-	all, err := s.allIncidents()
-	if err != nil {
+	s.incMu.Lock()
+	defer s.incMu.Unlock()
+	if err := s.syncIncidents(); err != nil {
 		return nil, nil, err
 	}
-	blocking, acked = []Incident{}, []Incident{}
-	for _, in := range all {
-		switch {
-		case in.Blocking():
-			blocking = append(blocking, in)
-		case in.Severity == sdk.SeverityHigh && in.Fired && in.Ack != nil && in.Close == nil:
-			acked = append(acked, in)
-		}
-	}
+	blocking = s.book.sorted(func(in *Incident) bool { return in.Blocking() })
+	acked = s.book.sorted(func(in *Incident) bool {
+		return in.Severity == sdk.SeverityHigh && in.Fired && in.Ack != nil && in.Close == nil
+	})
 	return blocking, acked, nil
 }

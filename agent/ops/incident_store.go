@@ -190,6 +190,9 @@ func (s *Service) syncIncidents() error {
 				}
 				tl = addTimeline(tl, TimelineEntry{At: at, What: TimelineCount, Count: in.Count})
 			}
+			if c.LastSeen.After(in.LastSeen) {
+				in.LastSeen = c.LastSeen // an update is dated by the incident's newest event
+			}
 			if c.Entities != nil {
 				if err := mergeEntities(tx, &in, c.Entities); err != nil {
 					return err

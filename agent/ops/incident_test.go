@@ -50,7 +50,7 @@ func TestIncidentLifecycle(t *testing.T) {
 		"user_id": {"1", "2", "3"}, "ip": {"203.0.113.9"}}))
 	f.appendTrail(t, updateLine("fp-1", 12, at.Add(6*time.Second), map[string][]string{"user_id": {"3", "4"}}))
 	d := must(f.svc.Incident(ctx, id))(t)
-	if d.Count != 15 || d.EntityCounts["user_id"] != 4 || d.EntityCounts["ip"] != 1 ||
+	if d.Count != 15 || !d.LastSeen.Equal(at.Add(6*time.Second)) || d.EntityCounts["user_id"] != 4 || d.EntityCounts["ip"] != 1 ||
 		strings.Join(d.Entities.Fields["user_id"], " ") != "1 2 3 4" || d.Entities.Total != 5 {
 		t.Fatalf("after updates: count %d, entities %+v %+v", d.Count, d.EntityCounts, d.Entities)
 	}
@@ -371,5 +371,67 @@ func TestIncidentSyncFailureLosesNothing(t *testing.T) {
 	list := must(svc.Incidents(ctx, IncidentFilter{}))(t)
 	if len(list) != 2 {
 		t.Fatalf("after the failed sync: %+v", list)
+	}
+}
+
+// listedSnapshots is a snapshot target that only lists.
+type listedSnapshots struct {
+	targets []SnapshotTarget
+	err     error
+}
+
+func (l listedSnapshots) List(context.Context) ([]SnapshotTarget, error) { return l.targets, l.err }
+func (listedSnapshots) Resolve(context.Context, string) (string, string, error) {
+	return "", "", fmt.Errorf("not here")
+}
+func (listedSnapshots) Create(context.Context, string) (SnapshotInfo, error) {
+	return SnapshotInfo{}, fmt.Errorf("not here")
+}
+func (listedSnapshots) Restore(context.Context, RestoreRequest) (Restore, error) {
+	return Restore{}, fmt.Errorf("not here")
+}
+
+// TestIncidentTimelineSnapshots: a snapshot tagged with the incident's fingerprint is in its
+// timeline at its time, once even when the recovery side noted it too; a target that cannot
+// be listed leaves the timeline as it is.
+func TestIncidentTimelineSnapshots(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := state.Open(filepath.Join(dir, "data"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	at := time.Date(2026, 11, 29, 22, 0, 0, 0, time.UTC)
+	snaps := listedSnapshots{targets: []SnapshotTarget{{Name: "guard", Kind: "postgres", Target: "app", Tiers: []SnapshotTier{
+		{Name: "anomaly", Snapshots: []SnapshotInfo{
+			{ID: "tda-anomaly-1", Time: at.Add(4 * time.Second), Status: "available", Trigger: "anomaly",
+				Tags: map[string]string{tagAlertFingerprint: "fp-1"}},
+			{ID: "tda-anomaly-0", Time: at.Add(-time.Hour), Status: "available", Trigger: "anomaly",
+				Tags: map[string]string{tagAlertFingerprint: "fp-other"}}}},
+	}}}}
+	f := &fixture{clock: &clock{t: at.Add(time.Minute)}, store: store, trail: filepath.Join(dir, "alerts.jsonl")}
+	svc, err := NewService(Options{Store: store, Trail: NewTrail(f.trail), Now: f.clock.Now, Snapshots: snaps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(ctx)
+	f.svc = svc
+	f.appendTrail(t, alertLine("fp-1", "mass_password_reset", "HIGH", "firing", at),
+		alertLine("fp-1", "mass_password_reset", "HIGH", "resolved", at.Add(time.Minute)))
+	d := must(svc.Incident(ctx, "fp-1"))(t)
+	if got := whats(d.Timeline); got != "opened,snapshot,resolved" || d.Timeline[1].Snapshot != "tda-anomaly-1" {
+		t.Fatalf("timeline: %s %+v", got, d.Timeline)
+	}
+	if err := svc.NoteIncident("fp-1", TimelineEntry{What: TimelineSnapshot, Snapshot: "tda-anomaly-1", Text: "evidence"}); err != nil {
+		t.Fatal(err)
+	}
+	d = must(svc.Incident(ctx, "fp-1"))(t)
+	if got := whats(d.Timeline); got != "opened,resolved,snapshot" {
+		t.Fatalf("timeline after the note: %s", got)
+	}
+	svc.snapshots = listedSnapshots{err: fmt.Errorf("connection refused")}
+	if d := must(svc.Incident(ctx, "fp-1"))(t); whats(d.Timeline) != "opened,resolved,snapshot" {
+		t.Fatalf("timeline with an unreachable target: %s", whats(d.Timeline))
 	}
 }

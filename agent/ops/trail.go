@@ -43,8 +43,10 @@ type trailChange struct {
 	Fingerprint string
 	Alert       bool
 	Count       int64
-	// CountAt is the time of the update that carried Count.
+	// CountAt is the time of the update that carried Count; LastSeen the newest update's
+	// (updates are dated by the incident's newest event).
 	CountAt  time.Time
+	LastSeen time.Time
 	Entities *entitySet
 }
 
@@ -302,14 +304,21 @@ func (t *Trail) update(b []byte) {
 	if !ok {
 		return
 	}
+	at := parseTime(r.TS) // the time of the incident's newest event
 	if in, ok := t.incidents[u.Fingerprint]; ok {
 		in.Count = max(in.Count, u.Count)
+		if at.After(in.LastSeen) {
+			in.LastSeen = at
+		}
 	} else if len(t.changes) >= MaxIncidents+MaxIncidents/4 {
 		return // an update of an incident the trail does not hold, and no room to wait
 	}
 	c := t.change(u.Fingerprint)
 	if u.Count > c.Count {
-		c.Count, c.CountAt = u.Count, parseTime(r.TS)
+		c.Count, c.CountAt = u.Count, at
+	}
+	if at.After(c.LastSeen) {
+		c.LastSeen = at
 	}
 	if len(u.Entities) == 0 && !u.Truncated {
 		return
@@ -331,8 +340,8 @@ func (t *Trail) update(b []byte) {
 	}
 }
 
-// takeChanges returns what the trail learnt since the last call, oldest fingerprint order
-// aside (sorted by fingerprint), and forgets it.
+// takeChanges returns what the trail learnt since the last call, sorted by fingerprint, and
+// forgets it.
 func (t *Trail) takeChanges() []trailChange {
 	t.mu.Lock()
 	defer t.mu.Unlock()

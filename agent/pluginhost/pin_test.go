@@ -200,6 +200,30 @@ func TestPinnedBinaryIsCheckedBeforeItRuns(t *testing.T) {
 		}
 	})
 
+	t.Run("pinned path spelled otherwise than plugin_dir", func(t *testing.T) {
+		dir := t.TempDir()
+		inDir := filepath.Join(dir, "tda-plugin-other")
+		copyFile(t, impostor, inDir)
+		link := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(inDir, link); err != nil {
+			t.Fatal(err)
+		}
+		for _, spelled := range []string{dir + "/./tda-plugin-other", link} {
+			reg, err := pluginhost.Discover(ctx, dir, []pluginhost.Pin{{Name: "notify", Path: spelled, SHA256: pin}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg.Close()
+			var pe *host.PinError
+			if len(reg.Binaries) != 1 || !errors.As(reg.Binaries[0].Err, &pe) || pe.Failure != host.PinMismatch {
+				t.Fatalf("%s: binaries %+v", spelled, reg.Binaries)
+			}
+			if runs := runsOf(t, inDir); len(runs) != 0 {
+				t.Fatalf("%s: the pinned file ran unchecked as a plugin_dir binary: %+v", spelled, runs)
+			}
+		}
+	})
+
 	t.Run("a path without a pin shadows plugin_dir too", func(t *testing.T) {
 		dir := t.TempDir()
 		inDir := filepath.Join(dir, "tda-plugin-notify")

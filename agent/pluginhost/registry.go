@@ -94,14 +94,30 @@ func DefaultDir() string {
 	return filepath.Join(filepath.Dir(exe), "plugins")
 }
 
-// samePath reports whether two paths name the same place (after making them absolute).
+// samePath reports whether two paths name the same file: the same path once absolute and
+// cleaned, or the same file through a link.
 func samePath(a, b string) bool {
 	if a == b {
 		return true
 	}
 	aa, err1 := filepath.Abs(a)
 	ba, err2 := filepath.Abs(b)
-	return err1 == nil && err2 == nil && aa == ba
+	if err1 == nil && err2 == nil && aa == ba {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// namedByBlock reports whether a plugin block names the file at path.
+func namedByBlock(pinByPath map[string]Pin, path string) bool {
+	for p := range pinByPath {
+		if samePath(p, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // Discover describes every plugin binary in dir plus the pinned paths, in parallel, by
@@ -142,11 +158,13 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		if _, pinned := pinByPath[path]; pinned {
+		// A file a plugin block names is already listed, under the block's spelling of its
+		// path: listed again it would be described unchecked. And when the block of this
+		// name points elsewhere, this file is not that plugin.
+		if namedByBlock(pinByPath, path) {
 			continue
 		}
-		// The plugin block of this name points elsewhere: this file is not that plugin.
-		if blockPath, ok := blockByName[strings.TrimPrefix(e.Name(), BinaryPrefix)]; ok && !samePath(blockPath, path) {
+		if _, ok := blockByName[strings.TrimPrefix(e.Name(), BinaryPrefix)]; ok {
 			continue
 		}
 		paths = append(paths, path)

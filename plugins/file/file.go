@@ -65,18 +65,18 @@ func Spec() *sdk.Spec {
 				Description: "How changes are noticed: \"notify\" uses the kernel's file notifications (inotify) and " +
 					"falls back to polling where they cannot be set up; \"poll\" checks every `poll_interval`, for " +
 					"file systems where notifications are unreliable (NFS, some overlays)."},
-			{Name: "poll_interval", Type: sdk.TypeDuration, Default: "1s",
-				Description: "How often files and patterns are checked when polling. At least 10ms."},
-			{Name: "rescan_interval", Type: sdk.TypeDuration, Default: "10s",
+			{Name: "poll_interval", Type: sdk.TypeDuration, Default: "1s", Min: sdk.FormatDuration(MinPollInterval),
+				Description: "How often files and patterns are checked when polling."},
+			{Name: "rescan_interval", Type: sdk.TypeDuration, Default: "10s", Min: sdk.FormatDuration(MinRescanInterval),
 				Description: "With notifications, how often the patterns are matched again and every file's size " +
-					"checked anyway, so a missed notification never stalls a file. At least 100ms."},
+					"checked anyway, so a missed notification never stalls a file."},
 			{Name: "max_open_files", Type: sdk.TypeInt, Default: int64(1024),
 				Description: "Most files kept open at once. Beyond it, files that are idle at their end are closed " +
 					"and reopened when they change; a closed file that is rotated away loses what was written to " +
 					"it after it was closed, so keep this above the number of active files."},
-			{Name: "forget_after", Type: sdk.TypeDuration, Default: "24h",
+			{Name: "forget_after", Type: sdk.TypeDuration, Default: "24h", Min: sdk.FormatDuration(MinForgetAfter),
 				Description: "Checkpoints of files that have been gone for longer than this are deleted from the " +
-					"state store. At least 100ms."},
+					"state store."},
 			{Name: "read_gzip", Type: sdk.TypeBool, Default: false,
 				Description: "Read gzip-compressed files (`.gz`) that `paths` matches, decompressed, once to their " +
 					"end. Off by default: `.gz` files are usually rotated copies of lines already read."},
@@ -142,7 +142,8 @@ const (
 )
 
 // The smallest durations of the loops the source runs: polling files, matching the patterns
-// again, and forgetting the checkpoints of files gone.
+// again, and forgetting the checkpoints of files gone. The spec declares them (Field.Min), so
+// "1ns" is a config error at the attribute, not a busy core.
 const (
 	MinPollInterval   = 10 * time.Millisecond
 	MinRescanInterval = 100 * time.Millisecond
@@ -187,21 +188,6 @@ func newSource(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
 	}
 	if o.maxOpen < 1 {
 		return nil, c.Errorf("max_open_files", "max_open_files must be at least 1, not %d", o.maxOpen)
-	}
-	// Each of these drives a loop: below its minimum a typo ("1ns") would keep a core busy
-	// matching patterns and checking files.
-	for _, d := range []struct {
-		name     string
-		v, least time.Duration
-		hint     string
-	}{
-		{"poll_interval", o.pollInterval, MinPollInterval, "the default is 1s"},
-		{"rescan_interval", o.rescanInterval, MinRescanInterval, "the default is 10s"},
-		{"forget_after", o.forgetAfter, MinForgetAfter, "the default is 24h"},
-	} {
-		if d.v < d.least {
-			return nil, c.Errorf(d.name, "%s must be at least %s, not %s (%s)", d.name, d.least, d.v, d.hint)
-		}
 	}
 	if o.partialTimeout < 0 || o.rotateWait < 0 {
 		return nil, c.Errorf("", "durations must not be negative")

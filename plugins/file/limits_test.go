@@ -16,10 +16,10 @@ func TestLoopDurationMinimums(t *testing.T) {
 		value   string
 		want    string // a substring of the only diagnostic; "" for none
 	}{
-		{"rescan_interval", "1ns", "3:19: Invalid rescan_interval: rescan_interval must be at least 100ms, not 1ns"},
+		{"rescan_interval", "1ns", "3:19: Duration too short: rescan_interval must be at least 100ms, not 1ns"},
 		{"rescan_interval", "99ms", "rescan_interval must be at least 100ms"},
 		{"rescan_interval", "100ms", ""},
-		{"poll_interval", "1ns", "3:17: Invalid poll_interval: poll_interval must be at least 10ms, not 1ns"},
+		{"poll_interval", "1ns", "3:17: Duration too short: poll_interval must be at least 10ms, not 1ns"},
 		{"poll_interval", "10ms", ""},
 		{"forget_after", "0s", "forget_after must be at least 100ms"},
 		{"forget_after", "1h", ""},

@@ -417,6 +417,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 		}
 		if e.opts.IncidentUpdates {
 			inc.total = res.count
+			inc.ents.addValue(keyField, key)
 			e.harvest(r, inc, sk, res.start, tn)
 			e.markDirty(r, inc)
 		}

@@ -47,34 +47,49 @@ type incidentEntities struct {
 
 func (x *incidentEntities) add(t *entityTuple) {
 	for i, v := range t {
-		if v == "" || v == "-" {
-			continue
-		}
-		if len(v) > maxEntityLen {
-			n := maxEntityLen
-			for n > 0 && !utf8.RuneStart(v[n]) {
-				n--
-			}
-			v = v[:n]
-		}
-		k := string(rune('0'+i)) + v
-		if _, ok := x.seen[k]; ok {
-			continue
-		}
-		if len(x.seen) >= MaxIncidentEntities {
-			x.truncated = true
-			continue
-		}
-		if x.seen == nil {
-			x.seen = map[string]struct{}{}
-		}
-		v = strings.Clone(v) // never keep a batch's memory alive
-		x.seen[string(rune('0'+i))+v] = struct{}{}
-		if x.fresh == nil {
-			x.fresh = map[string][]string{}
-		}
-		x.fresh[entityFields[i]] = append(x.fresh[entityFields[i]], v)
+		x.addValue(i, v)
 	}
+}
+
+// keyField is the index addValue takes for the rule's key (after entityFields).
+const keyField = len(entityFields)
+
+func entityFieldName(i int) string {
+	if i == keyField {
+		return "key"
+	}
+	return entityFields[i]
+}
+
+func (x *incidentEntities) addValue(i int, v string) {
+	if v == "" || v == "-" {
+		return
+	}
+	if len(v) > maxEntityLen {
+		n := maxEntityLen
+		for n > 0 && !utf8.RuneStart(v[n]) {
+			n--
+		}
+		v = v[:n]
+	}
+	k := string(rune('0'+i)) + v
+	if _, ok := x.seen[k]; ok {
+		return
+	}
+	if len(x.seen) >= MaxIncidentEntities {
+		x.truncated = true
+		return
+	}
+	if x.seen == nil {
+		x.seen = map[string]struct{}{}
+	}
+	v = strings.Clone(v) // never keep a batch's memory alive
+	x.seen[string(rune('0'+i))+v] = struct{}{}
+	if x.fresh == nil {
+		x.fresh = map[string][]string{}
+	}
+	name := entityFieldName(i)
+	x.fresh[name] = append(x.fresh[name], v)
 }
 
 // take returns the values not reported yet and forgets them.

@@ -157,3 +157,13 @@ func TestIncidentUpdatesThrottled(t *testing.T) {
 		t.Fatalf("final update %+v, %d users", ups[len(ups)-1], len(ents["user_id"]))
 	}
 }
+
+// TestIncidentEntitiesKey: a grouped rule's key is among the entities (as "key").
+func TestIncidentEntitiesKey(t *testing.T) {
+	r := newRule(t, func(r *Rule) { r.Threshold = 2; r.GroupBy = []string{"path"} })
+	out := run(NewEngine([]*Rule{r}, Options{Instance: "t", IncidentUpdates: true}),
+		every(4, 0, time.Second, "password_changed", "path", "/admin/reset", "user_id", "9"))
+	if _, ents := updatesOf(out); strings.Join(ents["key"], ",") != "/admin/reset" || strings.Join(ents["user_id"], ",") != "9" {
+		t.Fatalf("entities: %v", ents)
+	}
+}

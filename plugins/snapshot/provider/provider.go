@@ -16,10 +16,13 @@ const (
 	TriggerAnomaly      = "anomaly"
 	TriggerManual       = "manual"
 	TriggerPreMigration = "pre-migration"
+	// TriggerPreRepair: taken by `tda repair -apply` before it writes into the live database.
+	// No retention setting applies: kept until deleted by hand.
+	TriggerPreRepair = "pre-repair"
 )
 
 // Triggers lists every trigger in display order.
-var Triggers = []string{TriggerScheduled, TriggerPreMigration, TriggerAnomaly, TriggerManual}
+var Triggers = []string{TriggerScheduled, TriggerPreMigration, TriggerPreRepair, TriggerAnomaly, TriggerManual}
 
 // Tag keys written on every snapshot tda takes.
 const (
