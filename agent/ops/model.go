@@ -143,6 +143,9 @@ type ComponentHealth struct {
 	Spilled     int `json:"spilled,omitempty"`
 	Dropped     int `json:"dropped,omitempty"`
 	DeadLetters int `json:"dead_letters,omitempty"`
+	// Pid is the plugin process serving the instance (the instances of the plugins built
+	// into tda share one unless isolated); 0 in-process.
+	Pid int `json:"pid,omitempty"`
 }
 
 // AlertFilter selects incidents. Empty fields match everything.
