@@ -1,0 +1,456 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+// SourceSpec is the nats source's configuration schema.
+func SourceSpec() *sdk.Spec {
+	fields := append(connFields(),
+		sdk.Field{Name: "group", Type: sdk.TypeString, Default: "detectors",
+			Description: "The detectors that share the partitions: each partition is read by one member of the group at a time."},
+		sdk.Field{Name: "member", Type: sdk.TypeString,
+			Description: "This detector's name in the group, unique and stable across its restarts; default the host name."},
+		sdk.Field{Name: "lease_ttl", Type: sdk.TypeDuration, Default: "10s",
+			Description: "How long a partition's lease lasts without renewal (renewed every third of it): a dead detector's partitions move after at most this long."},
+		sdk.Field{Name: "takeover_replay", Type: sdk.TypeDuration, Default: "15m",
+			Description: "How far back a detector reads a partition it takes over without a position of its own, to rebuild the windows of incidents in progress: at least the longest rule window plus its lateness."},
+		sdk.Field{Name: "bucket", Type: sdk.TypeString, Default: "tda_fleet_leases",
+			Description: "The JetStream key-value bucket of the partition leases."},
+		sdk.Field{Name: "max_batch", Type: sdk.TypeInt, Default: 512,
+			Description: "Most events in one batch handed to the pipeline."},
+	)
+	return &sdk.Spec{
+		Summary: "Read the fleet's detection events from a NATS JetStream stream, sharing the partitions with the other detectors.",
+		Description: "A detector agent's source. Each partition is read by one member of group, " +
+			"held through a lease in a JetStream key-value bucket; a dead member's partitions are " +
+			"taken over within lease_ttl. The position read in each partition (its stream " +
+			"sequence) is the source's checkpoint, committed by the agent with the rules' window " +
+			"state once the sinks accepted what the events produced: a restarted detector goes on " +
+			"from there. A detector taking over a partition it has no position for reads it from " +
+			"takeover_replay ago, so the windows of incidents in progress count every event.",
+		Fields: fields,
+		Example: `source "nats" "fleet" {
+  servers   = ["nats://nats-1:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
+  replicas  = 3
+  member    = env("HOSTNAME")
+  lease_ttl = "10s"
+  user      = "detector"
+  password  = env("NATS_PASSWORD")
+}`,
+	}
+}
+
+// SourceComponent is source "nats".
+func SourceComponent() sdk.Component {
+	return sdk.SourceComponent("nats", SourceSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
+		return NewSource(c, res)
+	})
+}
+
+// Source reads the partitions this detector holds.
+type Source struct {
+	cc       connConfig
+	group    string
+	member   string
+	leaseTTL time.Duration
+	replay   time.Duration
+	bucket   string
+	maxBatch int
+	log      hclog.Logger
+	// now is the clock (tests move it).
+	now func() time.Time
+}
+
+// NewSource builds source "nats" from its config.
+func NewSource(c *sdk.Config, res sdk.Resources) (*Source, error) {
+	cc, err := parseConnConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{cc: cc, group: c.String("group"), member: c.String("member"), leaseTTL: c.Duration("lease_ttl"),
+		replay: c.Duration("takeover_replay"), bucket: c.String("bucket"), maxBatch: int(c.Int("max_batch")),
+		log: res.Logger, now: time.Now}
+	if s.member == "" {
+		s.member, _ = os.Hostname()
+	}
+	if !validToken(s.group) {
+		return nil, c.Errorf("group", "%q is not a group name: letters, digits, - and _ only", s.group)
+	}
+	if !validToken(s.member) {
+		return nil, c.Errorf("member", "%q is not a member name: letters, digits, - and _ only (set member)", s.member)
+	}
+	if !validToken(s.bucket) {
+		return nil, c.Errorf("bucket", "%q is not a bucket name: letters, digits, - and _ only", s.bucket)
+	}
+	if s.leaseTTL < time.Second {
+		return nil, c.Errorf("lease_ttl", "lease_ttl must be at least 1s")
+	}
+	if s.replay <= 0 || s.replay >= cc.maxAge {
+		return nil, c.Errorf("takeover_replay", "takeover_replay must be longer than 0s and shorter than max_age (%s)", sdk.FormatDuration(cc.maxAge))
+	}
+	if s.maxBatch < 1 || s.maxBatch > 100_000 {
+		return nil, c.Errorf("max_batch", "max_batch must be between 1 and 100000")
+	}
+	return s, nil
+}
+
+// checkpointKey is the checkpoint entry of a partition: its last stream sequence emitted.
+func (s *Source) checkpointKey(p int) string {
+	return "nats:" + s.cc.stream + ":" + strconv.Itoa(p)
+}
+
+// positions reads the stream sequences saved for each partition.
+func (s *Source) positions(cps map[string][]byte) map[int]uint64 {
+	out := map[int]uint64{}
+	for p := 0; p < s.cc.partitions; p++ {
+		if v, ok := cps[s.checkpointKey(p)]; ok {
+			if seq, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+				out[p] = seq
+			}
+		}
+	}
+	return out
+}
+
+// item is one message read from a partition. skip: it only moves the position (too old for
+// the replay, or not an event).
+type item struct {
+	p      int
+	seq    uint64
+	ev     sdk.Event
+	stored time.Time
+	skip   bool
+}
+
+// Run implements sdk.Source.
+func (s *Source) Run(ctx context.Context, out sdk.Output) error {
+	nc, err := s.cc.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	var (
+		kv jetstream.KeyValue
+	)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
+		_, err = ensureStream(cctx, js, s.cc)
+		if err == nil {
+			kv, err = ensureBucket(cctx, js, s.bucket, s.leaseTTL, s.cc.replicas)
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		out.SetStatus(sdk.Status{Healthy: false, Reason: fmt.Sprintf(
+			"cannot reach the fleet stream on %s: %v; retrying (check servers, credentials and that the stream exists)",
+			strings.Join(s.cc.servers, ","), err)})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+
+	in := make(chan item, 2*s.maxBatch)
+	st := newFleetStatus(s.cc.partitions, s.group, s.member)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.own(ctx, js, kv, s.positions(out.Checkpoints()), in, st)
+	}()
+
+	batch := make([]sdk.Event, 0, s.maxBatch)
+	last := map[int]uint64{}
+	flush := func() error {
+		if len(batch) == 0 && len(last) == 0 {
+			return nil
+		}
+		cps := make([]sdk.Checkpoint, 0, len(last))
+		for _, p := range sortedKeys(last) {
+			cps = append(cps, sdk.Checkpoint{Key: s.checkpointKey(p), Value: []byte(strconv.FormatUint(last[p], 10))})
+		}
+		err := out.Emit(ctx, batch, cps...)
+		batch = make([]sdk.Event, 0, s.maxBatch)
+		clear(last)
+		return err
+	}
+	linger := time.NewTimer(time.Hour)
+	defer linger.Stop()
+	report := time.NewTicker(2 * time.Second)
+	defer report.Stop()
+	pending := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case it := <-in:
+			last[it.p] = it.seq
+			if !it.skip {
+				batch = append(batch, it.ev)
+				st.observe(it.ev.Field(FieldHost), it.ev.Time, it.stored, s.now())
+			}
+			if len(batch) >= s.maxBatch {
+				if err := flush(); err != nil {
+					return nil
+				}
+				pending = false
+				continue
+			}
+			if !pending {
+				pending = true
+				linger.Reset(20 * time.Millisecond)
+			}
+		case <-linger.C:
+			pending = false
+			if err := flush(); err != nil {
+				return nil
+			}
+		case <-report.C:
+			out.SetStatus(st.status(nc.IsConnected(), s.now()))
+		}
+	}
+}
+
+// own keeps the leases and runs one reader per partition held, until ctx ends; then it
+// releases the leases so the other detectors take them at once.
+func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, pos map[int]uint64, in chan<- item, st *fleetStatus) {
+	l := &leases{kv: kv, group: s.group, member: s.member, partitions: s.cc.partitions, owned: map[int]uint64{}}
+	readers := map[int]context.CancelFunc{}
+	var wg sync.WaitGroup
+	stop := func(p int) {
+		if cancel, ok := readers[p]; ok {
+			cancel()
+			delete(readers, p)
+		}
+	}
+	defer func() {
+		for p := range readers {
+			stop(p)
+		}
+		wg.Wait()
+		rctx, cancel := context.WithTimeout(context.Background(), s.cc.timeout)
+		l.release(rctx)
+		cancel()
+	}()
+	every := s.leaseTTL / 3
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, every)
+		lost, gained, err := l.round(rctx, s.now())
+		cancel()
+		for _, p := range lost {
+			stop(p)
+			s.log.Warn("partition lease lost: another detector reads it now", "partition", p)
+		}
+		for _, p := range gained {
+			rc, cancel := context.WithCancel(ctx)
+			readers[p] = cancel
+			start, ok := pos[p]
+			if ok {
+				start++
+			}
+			s.log.Info("partition taken", "partition", p, "resume_after", pos[p])
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.read(rc, js, p, start, in)
+			}()
+		}
+		st.setOwned(sortedKeys(l.owned), err)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("partition leases not renewed; retrying", "error", err)
+		}
+		t.Reset(every)
+	}
+}
+
+// read delivers partition p from stream sequence start (0: from takeover_replay ago) until
+// ctx ends. Messages stored before takeover_replay ago only move the position: their windows
+// have closed.
+func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start uint64, in chan<- item) {
+	horizon := s.now().Add(-s.replay)
+	for ctx.Err() == nil {
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectOf(s.cc.subject, p)},
+			InactiveThreshold: time.Minute}
+		if start > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+		} else {
+			t := horizon
+			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+		}
+		cons, err := js.OrderedConsumer(ctx, s.cc.stream, cfg)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		msgs, err := cons.Messages()
+		if err != nil {
+			s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		stopIt := context.AfterFunc(ctx, msgs.Stop)
+		for {
+			msg, err := msgs.Next()
+			if err != nil {
+				break
+			}
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			it := item{p: p, seq: meta.Sequence.Stream, stored: meta.Timestamp}
+			if meta.Timestamp.Before(horizon) {
+				it.skip = true
+			} else if ev, err := decodeEvent(msg.Data()); err != nil {
+				it.skip = true
+				s.log.Warn("message skipped: it is not a tda event", "partition", p, "seq", it.seq, "error", err)
+			} else {
+				it.ev = ev
+			}
+			start = it.seq + 1
+			select {
+			case in <- it:
+			case <-ctx.Done():
+				msgs.Stop()
+			}
+		}
+		stopIt()
+		msgs.Stop()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// maxEdges bounds the edges the status keeps; the least recently seen is forgotten.
+const maxEdges = 1024
+
+// edgeSeen is what the status knows of one edge.
+type edgeSeen struct {
+	lag    time.Duration // stored minus event time of its newest event
+	seenAt time.Time     // when its newest event was read
+	events uint64
+}
+
+// fleetStatus is the detector's view of the fleet for the system state.
+type fleetStatus struct {
+	partitions    int
+	group, member string
+
+	mu    sync.Mutex
+	owned []int
+	err   error
+	edges map[string]*edgeSeen
+}
+
+func newFleetStatus(partitions int, group, member string) *fleetStatus {
+	return &fleetStatus{partitions: partitions, group: group, member: member, edges: map[string]*edgeSeen{}}
+}
+
+func (f *fleetStatus) setOwned(owned []int, err error) {
+	f.mu.Lock()
+	f.owned, f.err = owned, err
+	f.mu.Unlock()
+}
+
+func (f *fleetStatus) observe(host string, evTime, stored, now time.Time) {
+	if host == "" {
+		host = "(no host)"
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.edges[host]
+	if !ok {
+		if len(f.edges) >= maxEdges {
+			var oldest string
+			for h, x := range f.edges {
+				if oldest == "" || x.seenAt.Before(f.edges[oldest].seenAt) {
+					oldest = h
+				}
+			}
+			delete(f.edges, oldest)
+		}
+		e = &edgeSeen{}
+		f.edges[host] = e
+	}
+	e.events++
+	e.seenAt = now
+	if !evTime.IsZero() {
+		e.lag = max(stored.Sub(evTime), 0)
+	}
+}
+
+// status renders the fleet for the system state: the partitions held, and every edge seen
+// with its lag (how long its newest event took from the line's time to the stream).
+func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	parts := make([]string, len(f.owned))
+	for i, p := range f.owned {
+		parts[i] = strconv.Itoa(p)
+	}
+	fmt.Fprintf(&b, "fleet %s member %s: partitions [%s] of %d", f.group, f.member, strings.Join(parts, ","), f.partitions)
+	hosts := make([]string, 0, len(f.edges))
+	for h := range f.edges {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	if len(hosts) > 0 {
+		b.WriteString("; edges:")
+		for _, h := range hosts {
+			e := f.edges[h]
+			fmt.Fprintf(&b, " %s (lag %s, %d events, last %s ago)", h, e.lag.Round(time.Millisecond),
+				e.events, now.Sub(e.seenAt).Round(time.Second))
+		}
+	}
+	switch {
+	case !connected:
+		return sdk.Status{Healthy: false, Reason: "NATS unreachable: no partition is read; the client reconnects by itself (check the servers). " + b.String()}
+	case f.err != nil:
+		return sdk.Status{Healthy: false, Reason: fmt.Sprintf("partition leases not renewed (%v): if this lasts longer than lease_ttl another detector takes the partitions. %s", f.err, b.String())}
+	}
+	return sdk.Status{Healthy: true, Reason: b.String()}
+}
+
+// compile-time checks.
+var (
+	_ sdk.Source = (*Source)(nil)
+	_ sdk.Sink   = (*Sink)(nil)
+)
