@@ -22,9 +22,9 @@ import (
 // Invariant: a detector reads a partition only while it holds its lease: it takes a free
 // lease with Create (which fails if the key exists), renews it with Update at the revision it
 // last wrote (which fails if anyone else wrote since), and stops reading the partition as soon
-// as a renewal fails. A detector that dies stops renewing; its leases expire after the TTL and
+// as a renewal fails or it gives the partition back. A detector that dies stops renewing; its leases expire after the TTL and
 // the survivors take them. Each detector takes at most its fair share, ceil(partitions /
-// live members), so detectors that start together split the partitions.
+// live members), and gives back what exceeds it when another detector joins.
 
 // leaseValue is what a partition's lease holds.
 type leaseValue struct {
@@ -40,6 +40,10 @@ type leases struct {
 	partitions int
 	// owned maps each partition held to the revision last written.
 	owned map[int]uint64
+	// joined: the heartbeat has been seen by the others for a round. The first round only
+	// announces the member, so detectors that start together see each other before taking
+	// partitions.
+	joined bool
 }
 
 func memberKey(group, member string) string { return group + ".m." + member }
@@ -99,11 +103,25 @@ func (l *leases) round(ctx context.Context, now time.Time) (lost, gained []int, 
 			return lost, nil, fmt.Errorf("renew partition %d: %w", p, err)
 		}
 	}
+	if !l.joined {
+		l.joined = true
+		return lost, nil, nil
+	}
 	n, err := l.members(ctx)
 	if err != nil {
 		return lost, nil, fmt.Errorf("list members: %w", err)
 	}
 	fair := (l.partitions + n - 1) / n
+	// More than the fair share (a detector joined): give the highest partitions back, so the
+	// newcomer takes them in its next round.
+	for held := sortedKeys(l.owned); len(held) > fair; held = held[:len(held)-1] {
+		p := held[len(held)-1]
+		if err := l.kv.Delete(ctx, leaseKey(l.group, p), jetstream.LastRevision(l.owned[p])); err != nil {
+			break
+		}
+		delete(l.owned, p)
+		lost = append(lost, p)
+	}
 	// Start the scan at a member-dependent place so detectors starting together try
 	// different partitions first.
 	start := int(partitionOf(l.member, l.partitions))

@@ -38,19 +38,6 @@ func partitionOf(key string, n int) int {
 // subjectOf returns the subject of a partition.
 func subjectOf(prefix string, p int) string { return prefix + "." + strconv.Itoa(p) }
 
-// partitionOfSubject returns the partition a subject names, or false.
-func partitionOfSubject(prefix, subject string, n int) (int, bool) {
-	rest, ok := strings.CutPrefix(subject, prefix+".")
-	if !ok {
-		return 0, false
-	}
-	p, err := strconv.Atoi(rest)
-	if err != nil || p < 0 || p >= n {
-		return 0, false
-	}
-	return p, true
-}
-
 // keyOf returns an event's partition key: the values of the fields partition_by names for its
 // event type, joined by NUL; "" for event types it does not name (they share one partition,
 // as rules that count everything need).
@@ -113,8 +100,8 @@ func decodeEvent(data []byte) (sdk.Event, error) {
 	if ev.Kind == "" {
 		ev.Kind = sdk.KindLog
 	}
-	if ev.Kind == sdk.KindAlert && ev.Alert == nil {
-		return ev, errors.New("an alert without its alert record")
+	if ev.Kind != sdk.KindLog {
+		return ev, fmt.Errorf("an event of kind %q: the fleet stream carries log events", ev.Kind)
 	}
 	return ev, nil
 }
