@@ -103,6 +103,8 @@ type ruleState struct {
 	ring       ring
 	evicted    uint64
 	expired    uint64
+	// hosts are the hosts of the counted events, by state key (see hosts.go).
+	hosts map[string][]hostHit
 }
 
 type incident struct {
@@ -360,6 +362,9 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 	// History is kept relative to the origin's own time: a line of another origin, however
 	// far ahead, never drops it.
 	ks.prune(now-r.w-e.lateness, r.w)
+	if h := ev.Field(FieldHost); h != "" {
+		r.noteHost(sk, tn, h, now-r.w-e.lateness)
+	}
 	ks.touchedSec = secondsOf(now)
 	e.expireKeys(2)
 
@@ -394,7 +399,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 		if inc.silent {
 			return out
 		}
-		return append(out, e.alert(r, inc, inc.state, t, inc.excerpt))
+		return append(out, e.hostedAlert(r, sk, inc, inc.state, t, inc.excerpt))
 	}
 	newer := tn > inc.lastSeen
 	inc.count = res.count
@@ -418,15 +423,22 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 			// The override ended while the burst goes on: page now.
 			inc.state, inc.suppressedBy, inc.reason = sdk.StateFiring, "", ""
 			inc.lastNotify = tn
-			return append(out, e.alert(r, inc, sdk.StateFiring, t, r.excerpt(ks, tn)))
+			return append(out, e.hostedAlert(r, sk, inc, sdk.StateFiring, t, r.excerpt(ks, tn)))
 		}
 	}
 	if r.Realert > 0 && tn-inc.lastNotify >= int64(r.Realert) {
 		inc.realert++
 		inc.lastNotify = tn
-		return append(out, e.alert(r, inc, inc.state, t, r.excerpt(ks, tn)))
+		return append(out, e.hostedAlert(r, sk, inc, inc.state, t, r.excerpt(ks, tn)))
 	}
 	return out
+}
+
+// hostedAlert is alert with the incident's per-host counts (hosts.go).
+func (e *Engine) hostedAlert(r *ruleState, sk string, inc *incident, state string, t time.Time, excerpt []string) sdk.Event {
+	ev := e.alert(r, inc, state, t, excerpt)
+	r.withHosts(&ev, sk, inc)
+	return ev
 }
 
 // touch returns the key's window, creating it (and evicting the least recently seen key when
@@ -499,6 +511,7 @@ func (r *ruleState) moveFront(ks *keyState) {
 func (r *ruleState) drop(ks *keyState) {
 	r.unlink(ks)
 	delete(r.keys, ks.key)
+	delete(r.hosts, ks.key)
 }
 
 // excerpt returns the lines of the newest hits in the window ending at t, oldest first.

@@ -1,0 +1,126 @@
+package rules
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+// fleetEvents returns n password changes from each host, interleaved host by host, one
+// second apart, each from the host's own copy of the app's log.
+func fleetEvents(hosts []string, n int) []sdk.Event {
+	var out []sdk.Event
+	for i := range n {
+		for j, h := range hosts {
+			e := ev(time.Duration(i*len(hosts)+j)*time.Second, "password_changed", "host", h)
+			e.Origin = "/var/log/flask/app.log"
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestAlertSaysHowTheCountSplitsOverHosts(t *testing.T) {
+	hosts := []string{"web-1", "web-2", "web-3"}
+	tests := []struct {
+		name    string
+		per     int
+		events  func() []sdk.Event
+		alerts  int
+		summary string
+		hosts   string
+	}{
+		{"4+4+4 fires once, at the 11th", 4, func() []sdk.Event { return fleetEvents(hosts, 4) }, 1,
+			"11 resets across 3 replicas (web-1: 4, web-2: 4, web-3: 3)", "web-1:4,web-2:4,web-3:3"},
+		{"3+3+3 stays quiet", 3, func() []sdk.Event { return fleetEvents(hosts, 3) }, 0, "", ""},
+		{"one host alone", 11, func() []sdk.Event { return fleetEvents([]string{"web-9"}, 11) }, 1,
+			"11 resets across 1 replica (web-9: 11)", "web-9:11"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEngine([]*Rule{newRule(t, func(r *Rule) { r.Name = "mass_password_reset"; r.AcrossOrigins = true })}, Options{Instance: "test"})
+			got := firing(run(e, tt.events()))
+			if len(got) != tt.alerts {
+				t.Fatalf("%d firing alerts, want %d", len(got), tt.alerts)
+			}
+			if tt.alerts == 0 {
+				return
+			}
+			a := got[0]
+			if a.Field(FieldFleetSummary) != tt.summary || a.Field(FieldHosts) != tt.hosts {
+				t.Fatalf("summary %q hosts %q, want %q and %q", a.Field(FieldFleetSummary), a.Field(FieldHosts), tt.summary, tt.hosts)
+			}
+			if !strings.HasSuffix(a.Alert.Explanation, tt.summary+".") {
+				t.Fatalf("the explanation does not end with the summary: %q", a.Alert.Explanation)
+			}
+			sum := 0
+			for _, part := range strings.Split(a.Field(FieldHosts), ",") {
+				n, _ := strconv.Atoi(part[strings.IndexByte(part, ':')+1:])
+				sum += n
+			}
+			if int64(sum) != a.Alert.Count {
+				t.Fatalf("hosts add up to %d, the alert counts %d", sum, a.Alert.Count)
+			}
+		})
+	}
+}
+
+// TestHostsDoNotChangeTheIncidents: whether events name their host changes nothing of what
+// the rules decide (same alerts, counts and fingerprints), only the fields the alerts carry.
+func TestHostsDoNotChangeTheIncidents(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for round := range 20 {
+		n := 5 + r.IntN(30)
+		var with, without []sdk.Event
+		for i := range n {
+			at := time.Duration(r.IntN(180)) * time.Second
+			e := ev(at, "password_changed", "host", "web-"+strconv.Itoa(r.IntN(3)))
+			e.Line = append(e.Line, strconv.Itoa(i)...)
+			with = append(with, e)
+			plain := e.Clone()
+			delete(plain.Fields, "host")
+			without = append(without, plain)
+		}
+		mk := func() *Engine {
+			return NewEngine([]*Rule{newRule(t, func(r *Rule) { r.Threshold = 4; r.AcrossOrigins = true })}, Options{Instance: "test"})
+		}
+		a, b := run(mk(), with), run(mk(), without)
+		if len(a) != len(b) {
+			t.Fatalf("round %d: %d alerts with hosts, %d without", round, len(a), len(b))
+		}
+		for i := range a {
+			if a[i].Alert.Fingerprint != b[i].Alert.Fingerprint || a[i].Alert.Count != b[i].Alert.Count || a[i].Alert.State != b[i].Alert.State {
+				t.Fatalf("round %d alert %d differs: %+v vs %+v", round, i, *a[i].Alert, *b[i].Alert)
+			}
+			if b[i].Field(FieldHosts) != "" {
+				t.Fatalf("an alert without hosts got a breakdown: %v", b[i].Fields)
+			}
+		}
+	}
+}
+
+func TestHostHitsAreBoundedAndDroppedWithTheirKey(t *testing.T) {
+	r := &ruleState{Rule: &Rule{}}
+	for i := range maxHits + 10 {
+		r.noteHost("k", int64(i), "web-1", 0)
+	}
+	if got := len(r.hosts["k"]); got != maxHits {
+		t.Fatalf("%d hits kept, want at most %d", got, maxHits)
+	}
+	r.noteHost("k", int64(maxHits+20), "web-1", int64(maxHits+15))
+	if got := len(r.hosts["k"]); got != 1 {
+		t.Fatalf("%d hits kept after the floor moved past all but one", got)
+	}
+	r.keys = map[string]*keyState{}
+	ks := &keyState{key: "k"}
+	r.keys["k"] = ks
+	r.pushFront(ks)
+	r.drop(ks)
+	if _, ok := r.hosts["k"]; ok {
+		t.Fatal("a dropped key kept its hosts")
+	}
+}
