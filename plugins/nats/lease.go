@@ -49,7 +49,7 @@ type leases struct {
 func memberKey(group, member string) string { return group + ".m." + member }
 func leaseKey(group string, p int) string   { return group + ".p." + strconv.Itoa(p) }
 
-// ensureBucket returns the lease bucket, creating it with a TTL of ttl.
+// ensureBucket returns a bucket, creating it with a TTL of ttl (0: entries never expire).
 func ensureBucket(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, name)
 	if err == nil {
@@ -59,7 +59,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, name string, ttl 
 		return nil, fmt.Errorf("lease bucket %s: %w", name, err)
 	}
 	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, TTL: ttl, Replicas: replicas,
-		Description: "tda fleet: which detector reads which partition", History: 1})
+		Description: "tda fleet: which detector reads which partition, and how far it judged", History: 1})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		return js.KeyValue(ctx, name)
 	}

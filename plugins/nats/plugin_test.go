@@ -157,8 +157,14 @@ func TestDetectorsSplitAndTakeOver(t *testing.T) {
 			var n int
 			fmt.Sscanf(ev.Field("actor"), "user%d", &n)
 			if n >= 1000 {
+				if ev.Field("fleet_replayed") != "" {
+					t.Fatalf("a new event is marked as judged before: %v", ev.Fields)
+				}
 				after = append(after, ev.Field("ip"))
 			} else {
+				if ev.Field("fleet_replayed") != "true" {
+					t.Fatalf("an event d1 had judged is not marked for d2: %v", ev.Fields)
+				}
 				replayed++
 			}
 		}

@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -146,14 +147,15 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	if err != nil {
 		return err
 	}
-	var (
-		kv jetstream.KeyValue
-	)
+	var kv, posKV jetstream.KeyValue
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
 		_, err = ensureStream(cctx, js, s.cc)
 		if err == nil {
 			kv, err = ensureBucket(cctx, js, s.bucket, s.leaseTTL, s.cc.replicas)
+		}
+		if err == nil {
+			posKV, err = ensureBucket(cctx, js, s.bucket+"_positions", 0, s.cc.replicas)
 		}
 		cancel()
 		if err == nil {
@@ -171,12 +173,13 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 
 	in := make(chan item, 2*s.maxBatch)
 	st := newFleetStatus(s.cc.partitions, s.group, s.member)
+	emitted := &emittedSeqs{m: map[int]uint64{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.own(ctx, js, kv, s.positions(out.Checkpoints()), in, st)
+		s.own(ctx, js, kv, posKV, s.positions(out.Checkpoints()), emitted, in, st)
 	}()
 
 	batch := make([]sdk.Event, 0, s.maxBatch)
@@ -190,6 +193,9 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 			cps = append(cps, sdk.Checkpoint{Key: s.checkpointKey(p), Value: []byte(strconv.FormatUint(last[p], 10))})
 		}
 		err := out.Emit(ctx, batch, cps...)
+		if err == nil {
+			emitted.set(last)
+		}
 		batch = make([]sdk.Event, 0, s.maxBatch)
 		clear(last)
 		return err
@@ -231,10 +237,40 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	}
 }
 
+// emittedSeqs is the last stream sequence of each partition handed to the pipeline.
+type emittedSeqs struct {
+	mu sync.Mutex
+	m  map[int]uint64
+}
+
+func (e *emittedSeqs) set(last map[int]uint64) {
+	e.mu.Lock()
+	for p, seq := range last {
+		e.m[p] = seq
+	}
+	e.mu.Unlock()
+}
+
+func (e *emittedSeqs) get(p int) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.m[p]
+}
+
 // own keeps the leases and runs one reader per partition held, until ctx ends; then it
 // releases the leases so the other detectors take them at once.
-func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, pos map[int]uint64, in chan<- item, st *fleetStatus) {
+//
+// Judged positions: every round the owner of a partition records in the positions bucket the
+// sequence it had handed to its pipeline one round earlier (so its pipeline had a round,
+// lease_ttl/3, to judge those events and tell their alerts). A detector taking a partition
+// over from another member marks the events up to that sequence FieldReplayed: they rebuild
+// its windows, and an incident they open is not told a second time. A detector taking back
+// its own partition after a restart marks nothing: the agent's checkpoints and de-duplicated
+// deliveries cover its own restarts.
+func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jetstream.KeyValue, pos map[int]uint64,
+	emitted *emittedSeqs, in chan<- item, st *fleetStatus) {
 	l := &leases{kv: kv, group: s.group, member: s.member, partitions: s.cc.partitions, owned: map[int]uint64{}}
+	judged := map[int]uint64{} // per partition held: what the next round records
 	readers := map[int]context.CancelFunc{}
 	var wg sync.WaitGroup
 	stop := func(p int) {
@@ -266,6 +302,7 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv jetstream.K
 		cancel()
 		for _, p := range lost {
 			stop(p)
+			delete(judged, p)
 			s.log.Warn("partition lease lost: another detector reads it now", "partition", p)
 		}
 		for _, p := range gained {
@@ -275,12 +312,27 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv jetstream.K
 			if ok {
 				start++
 			}
-			s.log.Info("partition taken", "partition", p, "resume_after", pos[p])
+			var replayUntil uint64
+			if jp, err := s.judgedPosition(ctx, posKV, p); err == nil && jp.Member != s.member {
+				replayUntil = jp.Seq
+			}
+			s.log.Info("partition taken", "partition", p, "resume_after", pos[p], "judged_by_others_until", replayUntil)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.read(rc, js, p, start, in)
+				s.read(rc, js, p, start, replayUntil, in)
 			}()
+		}
+		if err == nil {
+			for _, p := range sortedKeys(l.owned) {
+				if seq, ok := judged[p]; ok && seq > 0 {
+					val, _ := json.Marshal(judgedPos{Member: s.member, Seq: seq})
+					wctx, cancel := context.WithTimeout(ctx, every)
+					_, _ = posKV.Put(wctx, positionKey(s.group, p), val)
+					cancel()
+				}
+				judged[p] = emitted.get(p)
+			}
 		}
 		st.setOwned(sortedKeys(l.owned), err)
 		if err != nil && ctx.Err() == nil {
@@ -290,10 +342,33 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv jetstream.K
 	}
 }
 
+// judgedPos is what the positions bucket holds for a partition.
+type judgedPos struct {
+	Member string `json:"member"`
+	Seq    uint64 `json:"seq"`
+}
+
+func positionKey(group string, p int) string { return group + ".judged." + strconv.Itoa(p) }
+
+func (s *Source) judgedPosition(ctx context.Context, posKV jetstream.KeyValue, p int) (judgedPos, error) {
+	var jp judgedPos
+	gctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
+	defer cancel()
+	e, err := posKV.Get(gctx, positionKey(s.group, p))
+	if err != nil {
+		return jp, err
+	}
+	return jp, json.Unmarshal(e.Value(), &jp)
+}
+
+// fieldReplayed marks an event another detector had judged (the rules processor's
+// FieldReplayed).
+const fieldReplayed = "fleet_replayed"
+
 // read delivers partition p from stream sequence start (0: from takeover_replay ago) until
-// ctx ends. Messages stored before takeover_replay ago only move the position: their windows
-// have closed.
-func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start uint64, in chan<- item) {
+// ctx ends, marking the events up to replayUntil fieldReplayed. Messages stored before
+// takeover_replay ago only move the position: their windows have closed.
+func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start, replayUntil uint64, in chan<- item) {
 	horizon := s.now().Add(-s.replay)
 	for ctx.Err() == nil {
 		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectOf(s.cc.subject, p)},
@@ -335,6 +410,9 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start 
 				it.skip = true
 				s.log.Warn("message skipped: it is not a tda event", "partition", p, "seq", it.seq, "error", err)
 			} else {
+				if it.seq <= replayUntil {
+					ev.SetField(fieldReplayed, "true")
+				}
 				it.ev = ev
 			}
 			start = it.seq + 1

@@ -129,7 +129,8 @@ type incident struct {
 	due int64
 	ver uint64
 	// silent: the incident was already closed before (its fingerprint is in the closed
-	// set): the lines are being read again, and nothing is recorded twice.
+	// set), or opened by a line another detector had judged (FieldReplayed): the lines are
+	// being read again, and nothing is recorded twice.
 	silent bool
 }
 
@@ -386,7 +387,9 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 			count: res.count, peak: res.count, lastNotify: tn, origin: ev.Origin, source: ev.Source,
 			state: sdk.StateFiring}
 		inc.fingerprint = fingerprint(e.opts.Instance, r.Name, key, origin, res.start)
-		inc.silent = e.closed.has(inc.fingerprint)
+		// An incident opened by a line another detector already judged (FieldReplayed: read
+		// again when this detector took its partition over) was told by that detector.
+		inc.silent = e.closed.has(inc.fingerprint) || ev.Field(FieldReplayed) != ""
 		if r.Overridable {
 			if ov, ok := e.ov.Active(t); ok {
 				inc.state, inc.suppressedBy, inc.reason = sdk.StateSuppressed, ov.Actor, ov.Reason

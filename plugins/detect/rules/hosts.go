@@ -29,6 +29,10 @@ const (
 	FieldReplicas = "replicas"
 	// FieldFleetSummary is the sentence for notifications.
 	FieldFleetSummary = "fleet_summary"
+	// FieldReplayed marks an event that another detector had already judged before this one
+	// took over its partition: it counts in the windows, but an incident it opens is not
+	// told again (that detector told it).
+	FieldReplayed = "fleet_replayed"
 )
 
 type hostHit struct {

@@ -124,3 +124,38 @@ func TestHostHitsAreBoundedAndDroppedWithTheirKey(t *testing.T) {
 		t.Fatal("a dropped key kept its hosts")
 	}
 }
+
+// TestReplayedLinesRebuildWindowsWithoutTellingAgain: after a takeover the survivor reads
+// the partition again; an incident the dead detector told (opened by replayed lines) is not
+// told again, while one in progress (opened by a new line) is told once, with exact counts.
+func TestReplayedLinesRebuildWindowsWithoutTellingAgain(t *testing.T) {
+	mark := func(evs []sdk.Event, upTo int) []sdk.Event {
+		for i := range evs[:upTo] {
+			evs[i].SetField(FieldReplayed, "true")
+		}
+		return evs
+	}
+	hosts := []string{"web-1", "web-2", "web-3"}
+	tests := []struct {
+		name     string
+		replayed int
+		alerts   int
+	}{
+		{"told before the takeover", 12, 0},
+		{"crossed by the replay", 11, 0},
+		{"in progress at the takeover", 6, 1},
+		{"nothing replayed", 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEngine([]*Rule{newRule(t, func(r *Rule) { r.AcrossOrigins = true })}, Options{Instance: "test"})
+			got := firing(run(e, mark(fleetEvents(hosts, 4), tt.replayed)))
+			if len(got) != tt.alerts {
+				t.Fatalf("%d firing alerts, want %d", len(got), tt.alerts)
+			}
+			if tt.alerts == 1 && got[0].Alert.Count != 11 {
+				t.Fatalf("count %d, want 11", got[0].Alert.Count)
+			}
+		})
+	}
+}
