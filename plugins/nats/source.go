@@ -205,6 +205,7 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	report := time.NewTicker(2 * time.Second)
 	defer report.Stop()
 	pending := false
+	var reported sdk.Status
 	for {
 		select {
 		case <-ctx.Done():
@@ -232,7 +233,11 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 				return nil
 			}
 		case <-report.C:
-			out.SetStatus(st.status(nc.IsConnected(), s.now()))
+			// The state changes (and is logged) only when what it says changes.
+			if now := st.status(nc.IsConnected(), s.now()); now != reported {
+				reported = now
+				out.SetStatus(now)
+			}
 		}
 	}
 }
@@ -436,6 +441,9 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// quietAfter is how long an edge may publish nothing before the state calls it quiet.
+const quietAfter = 5 * time.Minute
+
 // maxEdges bounds the edges the status keeps; the least recently seen is forgotten.
 const maxEdges = 1024
 
@@ -495,7 +503,9 @@ func (f *fleetStatus) observe(host string, evTime, stored, now time.Time) {
 }
 
 // status renders the fleet for the system state: the partitions held, and every edge seen
-// with its lag (how long its newest event took from the line's time to the stream).
+// with its lag (how long its newest event took from the line's time to the stream, in whole
+// seconds) and, after quietAfter without events, how long it has been quiet. It changes only
+// when one of these does, so the state (and the agent's log) is not rewritten every report.
 func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -514,8 +524,11 @@ func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
 		b.WriteString("; edges:")
 		for _, h := range hosts {
 			e := f.edges[h]
-			fmt.Fprintf(&b, " %s (lag %s, %d events, last %s ago)", h, e.lag.Round(time.Millisecond),
-				e.events, now.Sub(e.seenAt).Round(time.Second))
+			fmt.Fprintf(&b, " %s (lag %s", h, e.lag.Round(time.Second))
+			if quiet := now.Sub(e.seenAt); quiet >= quietAfter {
+				fmt.Fprintf(&b, ", quiet %s", quiet.Round(time.Minute))
+			}
+			b.WriteString(")")
 		}
 	}
 	switch {

@@ -104,7 +104,14 @@ func (r *ruleState) withHosts(ev *sdk.Event, sk string, inc *incident) {
 	if len(r.hosts[sk]) == 0 || ev.Alert == nil {
 		return
 	}
-	counts := r.hostBreakdown(sk, inc.firstSeen, inc.lastSeen)
+	// The window the count is of: the one opened at firstSeen for the first record (its
+	// crossing line may be older than lines already counted), the one ending at lastSeen
+	// for reminders.
+	from, to := inc.firstSeen, inc.firstSeen+r.w-1
+	if ev.Alert.Realert > 0 {
+		from, to = inc.lastSeen-r.w+1, inc.lastSeen
+	}
+	counts := r.hostBreakdown(sk, from, to)
 	if len(counts) == 0 {
 		return
 	}

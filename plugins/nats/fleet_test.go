@@ -1,0 +1,302 @@
+package nats_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tda-dev/tda/agent/agenttest"
+	"github.com/tda-dev/tda/plugins/nats"
+	"github.com/tda-dev/tda/plugins/nats/natstest"
+	"github.com/tda-dev/tda/sdk"
+)
+
+const fleetPartitions = 4
+
+// edgeConfig: an edge agent tails its app's log, parses it (processor override) and
+// publishes the detection events; the sink spills to disk while NATS is away.
+const edgeConfig = `
+agent {
+  data_dir            = "DIR/data"
+  checkpoint_interval = "200ms"
+}
+source "file" "app" {
+  paths = ["DIR/in/*.log"]
+}
+processor "override" "parse" {
+  timezone = "UTC"
+}
+sink "nats" "fleet" {
+  servers         = SERVERS
+  replicas        = 3
+  partitions      = PARTITIONS
+  host            = "HOST"
+  connect_timeout = "2s"
+  retry {
+    initial = "200ms"
+    max     = "1s"
+  }
+  buffer {
+    when_full = "spill"
+  }
+}
+pipeline "edge" {
+  from    = [source.file.app]
+  through = [processor.override.parse]
+  to      = [sink.nats.fleet]
+}
+`
+
+// detectorConfig: a detector reads its share of the partitions and runs the rule across
+// every replica.
+const detectorConfig = `
+agent {
+  data_dir            = "DIR/data"
+  checkpoint_interval = "200ms"
+}
+source "nats" "fleet" {
+  servers         = SERVERS
+  replicas        = 3
+  partitions      = PARTITIONS
+  member          = "MEMBER"
+  lease_ttl       = "1500ms"
+  takeover_replay = "15m"
+  connect_timeout = "2s"
+}
+processor "rules" "fleet" {
+  timezone = "UTC"
+  rule "mass_password_reset" {
+    match          = "password_changed"
+    unless         = "actor_role == admin"
+    threshold      = 10
+    window         = "60s"
+    severity       = "HIGH"
+    across_origins = true
+  }
+}
+sink "jsonl" "alerts" {
+  path = "DIR/alerts.jsonl"
+}
+pipeline "detect" {
+  from    = [source.nats.fleet]
+  through = [processor.rules.fleet]
+  to      = [sink.jsonl.alerts]
+}
+`
+
+type fleet struct {
+	t     *testing.T
+	c     *natstest.Cluster
+	edges []*agenttest.Agent
+	dets  []*agenttest.Agent
+	hosts []string
+	seq   int
+}
+
+func startFleet(t *testing.T, c *natstest.Cluster, hosts []string, detectors int) *fleet {
+	bins := agenttest.Build(t, "file", "detect", "nats", "jsonl")
+	f := &fleet{t: t, c: c, hosts: hosts}
+	fill := func(cfg, name, value string) string {
+		cfg = strings.ReplaceAll(cfg, "SERVERS", c.HCLServers())
+		cfg = strings.ReplaceAll(cfg, "PARTITIONS", strconv.Itoa(fleetPartitions))
+		return strings.ReplaceAll(cfg, name, value)
+	}
+	for i := range detectors {
+		a := agenttest.New(t, bins, fill(detectorConfig, "MEMBER", fmt.Sprintf("d%d", i+1)))
+		f.dets = append(f.dets, a)
+	}
+	for _, h := range hosts {
+		a := agenttest.New(t, bins, fill(edgeConfig, "HOST", h))
+		if err := os.MkdirAll(a.Path("in"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f.edges = append(f.edges, a)
+	}
+	for _, a := range append(append([]*agenttest.Agent{}, f.dets...), f.edges...) {
+		a.Start()
+	}
+	// The detectors join and split the partitions (a lease round is lease_ttl/3).
+	deadline := time.Now().Add(20 * time.Second)
+	for len(f.owners()) != fleetPartitions {
+		if time.Now().After(deadline) {
+			t.Fatalf("the detectors took partitions %v of %d within 20s:\n%s", f.owners(), fleetPartitions, f.dets[0].Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return f
+}
+
+var splitRE = regexp.MustCompile(`11 resets across 3 replicas \(web-1: (\d), web-2: (\d), web-3: (\d)\)`)
+
+var takenRE = regexp.MustCompile(`partition taken:[^\n]* partition=(\d+)`)
+
+// owners returns which detector took each partition last, from their logs.
+func (f *fleet) owners() map[int]int {
+	type taken struct {
+		det int
+		at  int
+	}
+	out := map[int]int{}
+	for i, d := range f.dets {
+		if !d.Running() {
+			continue
+		}
+		for _, m := range takenRE.FindAllStringSubmatch(d.Logs(), -1) {
+			p, _ := strconv.Atoi(m[1])
+			out[p] = i
+		}
+	}
+	return out
+}
+
+// resets appends n password changes to every edge's log, dated from at on, one 100 ms apart.
+func (f *fleet) resets(n int, at time.Time) {
+	f.t.Helper()
+	for e, a := range f.edges {
+		var b strings.Builder
+		for i := range n {
+			f.seq++
+			ts := at.Add(time.Duration(i*len(f.edges)+e) * 100 * time.Millisecond)
+			fmt.Fprintf(&b, "[%s] INFO in auth: password_changed user_id=%d actor=u%d actor_role=user ip=10.1.0.%d\n",
+				ts.UTC().Format("2006-01-02 15:04:05,000"), 1000+f.seq, f.seq, e+1)
+		}
+		file, err := os.OpenFile(a.Path("in", "app.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := file.WriteString(b.String()); err != nil {
+			f.t.Fatal(err)
+		}
+		_ = file.Close()
+	}
+}
+
+// firing returns the firing alerts every detector wrote, with the detector's index.
+func (f *fleet) firing() (alerts []sdk.Event, from []int) {
+	for i, d := range f.dets {
+		for _, ev := range agenttest.ReadJSONL(f.t, filepath.Join(d.Dir, "alerts.jsonl")) {
+			if ev.Kind == sdk.KindAlert && ev.Alert.State == sdk.StateFiring {
+				alerts = append(alerts, ev)
+				from = append(from, i)
+			}
+		}
+	}
+	return alerts, from
+}
+
+// expectAlerts waits until n firing alerts were written, then a little longer to see that no
+// more come.
+func (f *fleet) expectAlerts(n int, within time.Duration) ([]sdk.Event, []int) {
+	f.t.Helper()
+	agenttest.WaitFor(f.t, fmt.Sprintf("%d firing alerts", n), within, func() bool {
+		a, _ := f.firing()
+		return len(a) >= n
+	})
+	time.Sleep(3 * time.Second)
+	a, from := f.firing()
+	if len(a) != n {
+		for _, ev := range a {
+			f.t.Logf("alert: %s count %d fingerprint %s: %s", ev.Alert.Rule, ev.Alert.Count, ev.Alert.Fingerprint, ev.Alert.Explanation)
+		}
+		f.t.Fatalf("%d firing alerts, want %d", len(a), n)
+	}
+	return a, from
+}
+
+func checkFleetAlert(t *testing.T, ev sdk.Event) {
+	t.Helper()
+	if ev.Alert.Rule != "mass_password_reset" || ev.Alert.Count != 11 {
+		t.Fatalf("alert %s with count %d, want mass_password_reset counting 11 (the first window over 10)", ev.Alert.Rule, ev.Alert.Count)
+	}
+	// Which replica's fourth line came last depends on how the edges' publishes interleave.
+	m := splitRE.FindStringSubmatch(ev.Alert.Explanation)
+	if m == nil {
+		t.Fatalf("the alert does not split its count over the replicas: %q", ev.Alert.Explanation)
+	}
+	sum := 0
+	for _, n := range m[1:] {
+		k, _ := strconv.Atoi(n)
+		if k < 3 || k > 4 {
+			t.Fatalf("a replica counted %d of 4: %s", k, m[0])
+		}
+		sum += k
+	}
+	if sum != 11 {
+		t.Fatalf("the replicas add up to %d, not 11: %s", sum, m[0])
+	}
+}
+
+// outage is how long the whole NATS cluster is stopped in TestFleet (30 s with TDA_CHAOS=1).
+func outage() time.Duration {
+	if os.Getenv("TDA_CHAOS") == "1" {
+		return 30 * time.Second
+	}
+	return 5 * time.Second
+}
+
+// TestFleet runs three edges and two detectors against a three-node JetStream cluster, and
+// goes through the fleet's promises one after the other (each burst two minutes of event time
+// after the previous one, so every burst is a window of its own).
+func TestFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster and five agents")
+	}
+	c := cluster(t, 3)
+	f := startFleet(t, c, []string{"web-1", "web-2", "web-3"}, 2)
+	base := time.Now().UTC().Add(-9 * time.Minute).Truncate(time.Second)
+
+	// 3 + 3 + 3 resets: 9 across the app, under the threshold of 10: nothing.
+	f.resets(3, base)
+	time.Sleep(4 * time.Second)
+	if a, _ := f.firing(); len(a) != 0 {
+		t.Fatalf("3+3+3 resets gave %d alerts", len(a))
+	}
+
+	// 4 + 4 + 4: one alert, from one detector, split over the replicas.
+	f.resets(4, base.Add(2*time.Minute))
+	alerts, _ := f.expectAlerts(1, 30*time.Second)
+	checkFleetAlert(t, alerts[0])
+
+	// A detector killed in the middle of an incident: the survivor tells it once, with the
+	// exact count.
+	p := nats.PartitionOf("", fleetPartitions)
+	owner := f.owners()[p]
+	f.resets(2, base.Add(4*time.Minute))
+	time.Sleep(3 * time.Second)
+	f.dets[owner].Kill()
+	killed := time.Now()
+	f.resets(2, base.Add(4*time.Minute+time.Second))
+	alerts, from := f.expectAlerts(2, 30*time.Second)
+	checkFleetAlert(t, alerts[1])
+	if from[1] == owner {
+		t.Fatalf("the alert after the kill came from the killed detector")
+	}
+	t.Logf("takeover: the survivor told the incident %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+
+	// One NATS node stops: nothing is lost.
+	c.StopNode(0)
+	f.resets(4, base.Add(6*time.Minute))
+	alerts, _ = f.expectAlerts(3, 30*time.Second)
+	checkFleetAlert(t, alerts[2])
+	if err := c.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The whole cluster stops: the edges buffer, deliver once it is back, and the incident
+	// that happened meanwhile is told once.
+	c.Shutdown()
+	f.resets(4, base.Add(8*time.Minute))
+	time.Sleep(outage())
+	for i := range 3 {
+		if err := c.StartNode(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alerts, _ = f.expectAlerts(4, 60*time.Second)
+	checkFleetAlert(t, alerts[3])
+}
