@@ -246,8 +246,10 @@ func TestFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-node cluster and five agents")
 	}
+	began := time.Now()
 	c := cluster(t, 3)
 	f := startFleet(t, c, []string{"web-1", "web-2", "web-3"}, 2)
+	t.Logf("cluster and fleet up in %s", time.Since(began).Round(100*time.Millisecond))
 	base := time.Now().UTC().Add(-9 * time.Minute).Truncate(time.Second)
 
 	// 3 + 3 + 3 resets: 9 across the app, under the threshold of 10: nothing.
@@ -261,6 +263,7 @@ func TestFleet(t *testing.T) {
 	f.resets(4, base.Add(2*time.Minute))
 	alerts, _ := f.expectAlerts(1, 30*time.Second)
 	checkFleetAlert(t, alerts[0])
+	t.Logf("4+4+4 told at %s", time.Since(began).Round(100*time.Millisecond))
 
 	// A detector killed in the middle of an incident: the survivor tells it once, with the
 	// exact count.
