@@ -50,6 +50,9 @@ func (c *stateCommand) Run(args []string) int {
 			for _, r := range st.Reasons {
 				c.env.Printf("  - %s\n", r)
 			}
+			for _, r := range st.Reports {
+				c.env.Printf("  * %s\n", r)
+			}
 			for _, in := range st.Blocking {
 				c.env.Printf("\nAcknowledge %s once someone is on it (tda panel, or the API):\n  fingerprint %s\n", in.Rule, in.Fingerprint)
 			}

@@ -97,6 +97,9 @@ type SystemState struct {
 	Blocking []Incident `json:"blocking"`
 	// Degraded are the components that are not healthy ("address: reason").
 	Degraded []string `json:"degraded"`
+	// Reports are what healthy sources say about themselves ("address: report"), e.g. the
+	// fleet a detector reads.
+	Reports []string `json:"reports,omitempty"`
 	// Override is the override in force.
 	Override *OverrideInfo `json:"override,omitempty"`
 	// Agent reports whether a running agent answered (false: read from the store alone).
@@ -123,6 +126,9 @@ type ComponentHealth struct {
 	Spilled     int `json:"spilled,omitempty"`
 	Dropped     int `json:"dropped,omitempty"`
 	DeadLetters int `json:"dead_letters,omitempty"`
+	// Report is what a healthy source says about itself (a fleet detector: its partitions
+	// and the edges it hears from, with their lag).
+	Report string `json:"report,omitempty"`
 }
 
 // Incident is one alert fingerprint from the audit trail: its latest record, and whether

@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,6 +92,7 @@ pipeline "detect" {
 
 type fleet struct {
 	t     *testing.T
+	bins  agenttest.Binaries
 	c     *natstest.Cluster
 	edges []*agenttest.Agent
 	dets  []*agenttest.Agent
@@ -100,7 +102,7 @@ type fleet struct {
 
 func startFleet(t *testing.T, c *natstest.Cluster, hosts []string, detectors int) *fleet {
 	bins := agenttest.Build(t, "file", "detect", "nats", "jsonl")
-	f := &fleet{t: t, c: c, hosts: hosts}
+	f := &fleet{t: t, bins: bins, c: c, hosts: hosts}
 	fill := func(cfg, name, value string) string {
 		cfg = strings.ReplaceAll(cfg, "SERVERS", c.HCLServers())
 		cfg = strings.ReplaceAll(cfg, "PARTITIONS", strconv.Itoa(fleetPartitions))
@@ -152,6 +154,21 @@ func (f *fleet) owners() map[int]int {
 		}
 	}
 	return out
+}
+
+// state runs tda state -json against an agent.
+func (f *fleet) state(a *agenttest.Agent) (status string, reasons, reports []string) {
+	f.t.Helper()
+	_, stdout, stderr := agenttest.RunCLI(f.t, f.bins, a.Dir, "state", "-json", "-config", a.Config)
+	var st struct {
+		Status  string   `json:"status"`
+		Reasons []string `json:"reasons"`
+		Reports []string `json:"reports"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		f.t.Fatalf("tda state -json: %v\n%s%s", err, stdout, stderr)
+	}
+	return st.Status, st.Reasons, st.Reports
 }
 
 // resets appends n password changes to every edge's log, dated from at on, one 100 ms apart.
@@ -265,10 +282,22 @@ func TestFleet(t *testing.T) {
 	checkFleetAlert(t, alerts[0])
 	t.Logf("4+4+4 told at %s", time.Since(began).Round(100*time.Millisecond))
 
-	// A detector killed in the middle of an incident: the survivor tells it once, with the
-	// exact count.
+	// tda state on the detector that reads the resets shows its partitions and the edges
+	// it hears from, with their lag.
 	p := nats.PartitionOf("", fleetPartitions)
 	owner := f.owners()[p]
+	agenttest.WaitFor(t, "the detector's state to list the three edges", 10*time.Second, func() bool {
+		_, _, reports := f.state(f.dets[owner])
+		return len(reports) == 1 && strings.Contains(reports[0], "web-1 (lag") && strings.Contains(reports[0], "web-3 (lag")
+	})
+	_, _, reports := f.state(f.dets[owner])
+	if !strings.HasPrefix(reports[0], "source.nats.fleet: fleet detectors member d") || !strings.Contains(reports[0], "partitions [") {
+		t.Fatalf("the detector's state reports %q", reports)
+	}
+	t.Logf("detector state: %s", reports[0])
+
+	// A detector killed in the middle of an incident: the survivor tells it once, with the
+	// exact count.
 	f.resets(2, base.Add(4*time.Minute))
 	time.Sleep(3 * time.Second)
 	f.dets[owner].Kill()
@@ -294,6 +323,12 @@ func TestFleet(t *testing.T) {
 	// that happened meanwhile is told once.
 	c.Shutdown()
 	f.resets(4, base.Add(8*time.Minute))
+	agenttest.WaitFor(t, "an edge to report NATS unreachable", 15*time.Second, func() bool {
+		status, reasons, _ := f.state(f.edges[0])
+		return status == "degraded" && strings.Contains(strings.Join(reasons, "\n"), "sink.nats.fleet")
+	})
+	_, reasons, _ := f.state(f.edges[0])
+	t.Logf("edge state during the outage: %q", reasons)
 	time.Sleep(outage())
 	for i := range 3 {
 		if err := c.StartNode(i); err != nil {
