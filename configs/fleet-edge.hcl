@@ -3,7 +3,10 @@
 # only the detection events (a few percent of the lines) to NATS JetStream, where the
 # detector agents (configs/fleet-detector.hcl) count them across every replica.
 #
-#   TDA_HOST=web-1 NATS_PASSWORD=... bin/tda run -config configs/fleet-edge.hcl
+#   TDA_HOST=web-1 NATS_URL=nats://nats-1:4222,nats://nats-2:4222 NATS_PASSWORD=... \
+#     bin/tda run -config configs/fleet-edge.hcl
+#
+# make fleet-demo runs three of them, with two detectors, on a local JetStream cluster.
 #
 # See docs/fleet.md for the topology, sizing and what happens when NATS is away.
 
@@ -12,14 +15,14 @@ agent {
 }
 
 source "file" "app" {
-  paths = ["/var/log/flask/*.log"]
+  paths = [env("TDA_APP_LOGS", "/var/log/flask/*.log")]
 }
 
 # Parses the lines (the detection events get their fields); detection itself runs on the
 # detectors. Keep the override and table settings in step with the detectors' rules block.
 processor "override" "parse" {
   timezone      = "UTC"
-  allow_origins = ["/var/log/flask/*.log"]
+  allow_origins = [env("TDA_APP_LOGS", "/var/log/flask/*.log")]
 }
 
 # The raw capture stays on the host.
@@ -28,11 +31,14 @@ sink "logfile" "raw" {
 }
 
 sink "nats" "fleet" {
-  servers  = ["nats://nats-1:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
-  replicas = 3                           # the stream survives the loss of one node
-  host     = env("TDA_HOST", "web-1")    # the replica's name in the detectors' alerts
-  user     = "edge"
-  password = env("NATS_PASSWORD", "")
+  # Several URLs, comma-separated: the client fails over and learns the rest of the cluster.
+  servers  = [env("NATS_URL", "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222")]
+  replicas = 3                        # the stream survives the loss of one node
+  host     = env("TDA_HOST", "web-1") # the replica's name in the detectors' alerts
+  # Credentials: user/password here; or token, nkey_seed_file, creds_file, and tls_ca,
+  # tls_cert, tls_key for TLS (plugins/nats/README.md).
+  # user     = "edge"
+  # password = env("NATS_PASSWORD")
   # Events whose rules count per IP go to the partition of their IP (auth_failures groups
   # by ip); every other event type to the app's partition.
   partition_by = {
