@@ -91,7 +91,7 @@ pipeline "detect" {
 `
 
 type fleet struct {
-	t     *testing.T
+	t     testing.TB
 	bins  agenttest.Binaries
 	c     *natstest.Cluster
 	edges []*agenttest.Agent
@@ -100,7 +100,12 @@ type fleet struct {
 	seq   int
 }
 
-func startFleet(t *testing.T, c *natstest.Cluster, hosts []string, detectors int) *fleet {
+// startFleetB starts three edges and two detectors for a benchmark.
+func startFleetB(b *testing.B, c *natstest.Cluster) *fleet {
+	return startFleet(b, c, []string{"web-1", "web-2", "web-3"}, 2)
+}
+
+func startFleet(t testing.TB, c *natstest.Cluster, hosts []string, detectors int) *fleet {
 	bins := agenttest.Build(t, "file", "detect", "nats", "jsonl")
 	f := &fleet{t: t, bins: bins, c: c, hosts: hosts}
 	fill := func(cfg, name, value string) string {

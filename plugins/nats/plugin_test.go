@@ -27,7 +27,7 @@ servers    = %s
 replicas   = 3
 member     = %q
 partitions = 4
-lease_ttl  = "1s"
+lease_ttl  = "2s"
 %s`, servers, member, extra)
 }
 

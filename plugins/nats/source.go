@@ -174,13 +174,23 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	in := make(chan item, 2*s.maxBatch)
 	st := newFleetStatus(s.cc.partitions, s.group, s.member)
 	emitted := &emittedSeqs{m: map[int]uint64{}}
+	positions := s.positions(out.Checkpoints())
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.own(ctx, js, kv, posKV, s.positions(out.Checkpoints()), emitted, in, st)
+		s.own(ctx, js, kv, posKV, positions, emitted, in, st)
 	}()
+
+	// Invariant: each stream sequence of a partition goes to the pipeline at most once per
+	// run, in increasing order, and never one the saved checkpoint covers: seen[p] is the
+	// newest sequence taken, and an older one (a stopped reader's last messages, a reader
+	// restarted after a lease was lost and taken back) is dropped here.
+	seen := map[int]uint64{}
+	for p, seq := range positions {
+		seen[p] = seq
+	}
 
 	batch := make([]sdk.Event, 0, s.maxBatch)
 	last := map[int]uint64{}
@@ -211,6 +221,10 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 		case <-ctx.Done():
 			return nil
 		case it := <-in:
+			if it.seq <= seen[it.p] {
+				continue
+			}
+			seen[it.p] = it.seq
 			last[it.p] = it.seq
 			if !it.skip {
 				batch = append(batch, it.ev)
@@ -302,7 +316,7 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jets
 			return
 		case <-t.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, every)
+		rctx, cancel := context.WithTimeout(ctx, s.leaseTTL/2)
 		lost, gained, err := l.round(rctx, s.now())
 		cancel()
 		for _, p := range lost {
@@ -313,15 +327,17 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jets
 		for _, p := range gained {
 			rc, cancel := context.WithCancel(ctx)
 			readers[p] = cancel
-			start, ok := pos[p]
-			if ok {
+			// Go on after what this run already handed over, or else the checkpoint; with
+			// neither, read from takeover_replay ago.
+			start := max(pos[p], emitted.get(p))
+			if start > 0 {
 				start++
 			}
 			var replayUntil uint64
 			if jp, err := s.judgedPosition(ctx, posKV, p); err == nil && jp.Member != s.member {
 				replayUntil = jp.Seq
 			}
-			s.log.Info("partition taken", "partition", p, "resume_after", pos[p], "judged_by_others_until", replayUntil)
+			s.log.Info("partition taken", "partition", p, "resume_after", max(start, 1)-1, "judged_by_others_until", replayUntil)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
