@@ -40,11 +40,14 @@ type leases struct {
 	partitions int
 	// owned maps each partition held to the revision last written.
 	owned map[int]uint64
-	// joined: the heartbeat has been seen by the others for a round. The first round only
-	// announces the member, so detectors that start together see each other before taking
-	// partitions.
-	joined bool
+	// rounds counts the rounds done. The first joinRounds only announce the member, so
+	// detectors that start together see each other before taking partitions (rather than
+	// the first taking all and giving some back).
+	rounds int
 }
+
+// joinRounds is how many rounds (of lease_ttl/3) a new member only announces itself.
+const joinRounds = 2
 
 func memberKey(group, member string) string { return group + ".m." + member }
 func leaseKey(group string, p int) string   { return group + ".p." + strconv.Itoa(p) }
@@ -103,8 +106,7 @@ func (l *leases) round(ctx context.Context, now time.Time) (lost, gained []int, 
 			return lost, nil, fmt.Errorf("renew partition %d: %w", p, err)
 		}
 	}
-	if !l.joined {
-		l.joined = true
+	if l.rounds++; l.rounds <= joinRounds {
 		return lost, nil, nil
 	}
 	n, err := l.members(ctx)

@@ -90,8 +90,19 @@ func TestDetectorsSplitAndTakeOver(t *testing.T) {
 	d2 := sdktest.NewSource(t, nats.SourceComponent(), sourceConfig(c.HCLServers(), "d2", ""), sdktest.WithMode(sdktest.Direct))
 	d1.Start(nil)
 	d2.Start(nil)
-	// Both join before either takes more than its share (a lease round is lease_ttl/3).
-	time.Sleep(1500 * time.Millisecond)
+	// Both join before either takes more than its share, and report two partitions each.
+	settled := func(src *sdktest.Source) bool {
+		st := src.Status()
+		return st != nil && st.Healthy && strings.Count(st.Reason[strings.Index(st.Reason, "["):strings.Index(st.Reason, "]")+1], ",") == 1
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !settled(d1) || !settled(d2) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the detectors did not split the partitions: %+v %+v", d1.Status(), d2.Status())
+		}
+		d1.Next(100 * time.Millisecond)
+		d2.Next(100 * time.Millisecond)
+	}
 
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	const keys, per = 16, 5
@@ -150,7 +161,7 @@ func TestDetectorsSplitAndTakeOver(t *testing.T) {
 	// replay (they rebuild the windows of d1's keys): exactly n1 of them.
 	var after []string
 	replayed := 0
-	deadline := time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(15 * time.Second)
 	for (len(after) < keys || replayed < n1) && time.Now().Before(deadline) {
 		evs, _ := d2.Next(time.Second)
 		for _, ev := range evs {
