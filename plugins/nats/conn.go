@@ -23,7 +23,7 @@ func connFields() []sdk.Field {
 		{Name: "partitions", Type: sdk.TypeInt, Default: 8,
 			Description: "How many subject partitions the events are spread over by their key. Edges and detectors must agree; more partitions than detectors lets the work move in small pieces."},
 		{Name: "create_stream", Type: sdk.TypeBool, Default: true,
-			Description: "Create the stream (and the detectors' lease bucket) when it does not exist. An existing stream is used as it is."},
+			Description: "Create the stream when it does not exist (an existing stream is used as it is). Detectors create their lease and position buckets in any case."},
 		{Name: "replicas", Type: sdk.TypeInt, Default: 1,
 			Description: "Replicas of the stream and bucket when tda creates them: 3 on a three-node cluster survives the loss of one node."},
 		{Name: "max_age", Type: sdk.TypeDuration, Default: "24h",
