@@ -219,7 +219,7 @@ func (f *fleet) expectAlerts(n int, within time.Duration) ([]sdk.Event, []int) {
 		a, _ := f.firing()
 		return len(a) >= n
 	})
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	a, from := f.firing()
 	if len(a) != n {
 		for _, ev := range a {
@@ -268,6 +268,7 @@ func TestFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-node cluster and five agents")
 	}
+	t.Parallel()
 	began := time.Now()
 	c := cluster(t, 3)
 	f := startFleet(t, c, []string{"web-1", "web-2", "web-3"}, 2)
@@ -276,7 +277,7 @@ func TestFleet(t *testing.T) {
 
 	// 3 + 3 + 3 resets: 9 across the app, under the threshold of 10: nothing.
 	f.resets(3, base)
-	time.Sleep(4 * time.Second)
+	time.Sleep(3 * time.Second)
 	if a, _ := f.firing(); len(a) != 0 {
 		t.Fatalf("3+3+3 resets gave %d alerts", len(a))
 	}
@@ -304,7 +305,7 @@ func TestFleet(t *testing.T) {
 	// A detector killed in the middle of an incident: the survivor tells it once, with the
 	// exact count.
 	f.resets(2, base.Add(4*time.Minute))
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	f.dets[owner].Kill()
 	killed := time.Now()
 	f.resets(2, base.Add(4*time.Minute+time.Second))

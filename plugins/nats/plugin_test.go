@@ -35,6 +35,7 @@ lease_ttl  = "2s"
 // batch written twice (a retry) is stored once; the source hands each event over once, with
 // a checkpoint per partition.
 func TestPublishOnceReadOnce(t *testing.T) {
+	t.Parallel()
 	c := cluster(t, 3)
 	sink := sdktest.NewSink(t, nats.SinkComponent(), sinkConfig(c.HCLServers(), "web-1", `partition_by = { login_failed = "ip" }`))
 	at := time.Now().UTC().Add(-time.Second).Truncate(time.Millisecond)
@@ -84,6 +85,7 @@ func TestPublishOnceReadOnce(t *testing.T) {
 // exactly one of them, and all events of one key by the same one; when one stops, the other
 // reads its partitions, and a detector restarted from its checkpoints reads nothing twice.
 func TestDetectorsSplitAndTakeOver(t *testing.T) {
+	t.Parallel()
 	c := cluster(t, 3)
 	sink := sdktest.NewSink(t, nats.SinkComponent(), sinkConfig(c.HCLServers(), "web-1", `partition_by = { login_failed = "ip" }`), sdktest.WithMode(sdktest.Direct))
 	d1 := sdktest.NewSource(t, nats.SourceComponent(), sourceConfig(c.HCLServers(), "d1", ""), sdktest.WithMode(sdktest.Direct))
