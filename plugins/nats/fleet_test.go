@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,22 +141,22 @@ func startFleet(t testing.TB, c *natstest.Cluster, hosts []string, detectors int
 
 var splitRE = regexp.MustCompile(`11 resets across 3 replicas \(web-1: (\d), web-2: (\d), web-3: (\d)\)`)
 
-var takenRE = regexp.MustCompile(`partition taken:[^\n]* partition=(\d+)`)
+var takenRE = regexp.MustCompile(`(?m)^(\S+) \[INFO\]\s+\S+: partition taken:[^\n]* partition=(\d+)`)
 
-// owners returns which detector took each partition last, from their logs.
+// owners returns which running detector took each partition last, from their logs (a
+// partition may have moved: the latest taking counts).
 func (f *fleet) owners() map[int]int {
-	type taken struct {
-		det int
-		at  int
-	}
 	out := map[int]int{}
+	at := map[int]string{}
 	for i, d := range f.dets {
 		if !d.Running() {
 			continue
 		}
 		for _, m := range takenRE.FindAllStringSubmatch(d.Logs(), -1) {
-			p, _ := strconv.Atoi(m[1])
-			out[p] = i
+			p, _ := strconv.Atoi(m[2])
+			if m[1] >= at[p] { // RFC 3339 times in UTC sort as strings
+				at[p], out[p] = m[1], i
+			}
 		}
 	}
 	return out
@@ -198,15 +199,25 @@ func (f *fleet) resets(n int, at time.Time) {
 	}
 }
 
-// firing returns the firing alerts every detector wrote, with the detector's index.
+// firing returns the firing alerts every detector wrote, oldest incident first, with the
+// detector's index.
 func (f *fleet) firing() (alerts []sdk.Event, from []int) {
+	type told struct {
+		ev  sdk.Event
+		det int
+	}
+	var all []told
 	for i, d := range f.dets {
 		for _, ev := range agenttest.ReadJSONL(f.t, filepath.Join(d.Dir, "alerts.jsonl")) {
 			if ev.Kind == sdk.KindAlert && ev.Alert.State == sdk.StateFiring {
-				alerts = append(alerts, ev)
-				from = append(from, i)
+				all = append(all, told{ev, i})
 			}
 		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].ev.Alert.FirstSeen.Before(all[j].ev.Alert.FirstSeen) })
+	for _, a := range all {
+		alerts = append(alerts, a.ev)
+		from = append(from, a.det)
 	}
 	return alerts, from
 }
