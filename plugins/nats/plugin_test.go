@@ -195,3 +195,50 @@ func TestDetectorsSplitAndTakeOver(t *testing.T) {
 		}
 	}
 }
+
+// TestStopWhileHeldBack: a detector whose pipeline takes nothing (no credit left) stops
+// promptly, its lease keeper and readers with it, and releases its partitions: another
+// detector takes them at once and reads every event, the ones handed over before the stop
+// marked as judged.
+func TestStopWhileHeldBack(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 1)
+	servers := c.HCLServers()
+	sink := sdktest.NewSink(t, nats.SinkComponent(), fmt.Sprintf("servers = %s\nhost = \"web-1\"\npartitions = 2", servers), sdktest.WithMode(sdktest.Direct))
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	var batch []sdk.Event
+	for i := range 2000 {
+		batch = append(batch, detection("password_changed", "/var/log/app.log", at.Add(time.Duration(i)*time.Microsecond), i))
+	}
+	if err := sink.Write(batch...); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(member string) string {
+		return fmt.Sprintf("servers = %s\nmember = %q\npartitions = 2\nlease_ttl = \"1s\"\nmax_batch = 10", servers, member)
+	}
+	d1 := sdktest.NewSource(t, nats.SourceComponent(), cfg("d1"), sdktest.WithMode(sdktest.Direct))
+	d1.Start(nil)
+	// Let d1 take the partitions and fill its four credits, then hold it back.
+	got := d1.Collect(10, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	stopped := time.Now()
+	d1.Stop()
+	if took := time.Since(stopped); took > 5*time.Second {
+		t.Fatalf("stopping a held-back detector took %s", took)
+	}
+	d2 := sdktest.NewSource(t, nats.SourceComponent(), cfg("d2"), sdktest.WithMode(sdktest.Direct))
+	d2.Start(nil)
+	all := d2.Collect(2000, 30*time.Second)
+	if len(all) != 2000 {
+		t.Fatalf("d2 read %d of the 2000 events after d1 stopped", len(all))
+	}
+	marked := 0
+	for _, ev := range all {
+		if ev.Field("fleet_replayed") == "true" {
+			marked++
+		}
+	}
+	if marked < len(got) {
+		t.Fatalf("d2 marked %d events as judged, d1 had been handed at least %d", marked, len(got))
+	}
+}

@@ -175,8 +175,12 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	st := newFleetStatus(s.cc.partitions, s.group, s.member)
 	emitted := &emittedSeqs{m: map[int]uint64{}}
 	positions := s.positions(out.Checkpoints())
+	// The lease keeper and the readers are owned by Run: whatever ends it (a stop, or Emit
+	// failing) cancels them first, then waits for them.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -232,7 +236,7 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 			}
 			if len(batch) >= s.maxBatch {
 				if err := flush(); err != nil {
-					return nil
+					return emitErr(ctx, err)
 				}
 				pending = false
 				continue
@@ -244,7 +248,7 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 		case <-linger.C:
 			pending = false
 			if err := flush(); err != nil {
-				return nil
+				return emitErr(ctx, err)
 			}
 		case <-report.C:
 			// The state changes (and is logged) only when what it says changes.
@@ -254,6 +258,15 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 			}
 		}
 	}
+}
+
+// emitErr is what Run returns when Emit failed: nothing when the source is being stopped,
+// else the error (the agent restarts the source, which goes on from its checkpoints).
+func emitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("hand events to the pipeline: %w", err)
 }
 
 // emittedSeqs is the last stream sequence of each partition handed to the pipeline.
