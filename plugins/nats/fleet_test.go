@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/plugins/nats"
@@ -354,4 +358,37 @@ func TestFleet(t *testing.T) {
 	}
 	alerts, _ = f.expectAlerts(4, 60*time.Second)
 	checkFleetAlert(t, alerts[3])
+
+	// Across the node stop, the outage, the retries and the kill, the stream holds every
+	// reset each edge read, once.
+	stored := storedMessages(t, c)
+	if stored != uint64(f.seq) {
+		t.Fatalf("the stream holds %d events; the edges' logs have %d resets", stored, f.seq)
+	}
+	t.Logf("the stream holds the %d resets once each", stored)
+}
+
+// storedMessages returns how many messages the fleet stream holds.
+func storedMessages(t testing.TB, c *natstest.Cluster) uint64 {
+	t.Helper()
+	nc, err := natsgo.Connect(strings.Join(c.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "TDA_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }
