@@ -1,9 +1,11 @@
 package nats
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -198,4 +200,28 @@ func (cc connConfig) connect(extra ...nats.Option) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", strings.Join(cc.servers, ","), err)
 	}
 	return nc, nil
+}
+
+// atomicError holds the last error of a connection's callbacks.
+type atomicError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (a *atomicError) set(err error) {
+	a.mu.Lock()
+	a.err = err
+	a.mu.Unlock()
+}
+
+func (a *atomicError) get() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// isAuthError reports whether err is the server refusing the credentials.
+func isAuthError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || strings.Contains(strings.ToLower(err.Error()), "authorization violation")
 }

@@ -66,6 +66,9 @@ type Sink struct {
 	by     map[string][]string
 	log    hclog.Logger
 
+	// lastErr is the connection's last error (a refused login, a TLS failure), for Write's.
+	lastErr atomicError
+
 	mu sync.Mutex
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -115,9 +118,12 @@ func (s *Sink) Start(context.Context) error {
 	nc, err := s.cc.connect(
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
+				s.lastErr.set(err)
 				s.log.Warn("disconnected from NATS; events wait in the sink's buffer", "error", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { s.lastErr.set(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { s.lastErr.set(err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { s.log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted()) }))
 	if err != nil {
 		return err
@@ -166,6 +172,12 @@ func (s *Sink) Write(ctx context.Context, b sdk.Batch) error {
 		return errors.New("the nats sink is not started")
 	}
 	if !s.nc.IsConnected() {
+		if err := s.lastErr.get(); err != nil && isAuthError(err) {
+			return fmt.Errorf("NATS refuses the connection (%v): events wait in the sink's buffer; check user/password, token, nkey_seed_file or creds_file", err)
+		}
+		if err := s.lastErr.get(); err != nil {
+			return fmt.Errorf("NATS is unreachable (%s, %v): events wait in the sink's buffer; check that the servers are up and reachable", s.nc.Status(), err)
+		}
 		return fmt.Errorf("NATS is unreachable (%s): events wait in the sink's buffer; check that the servers are up and reachable", s.nc.Status())
 	}
 	if !s.ready {

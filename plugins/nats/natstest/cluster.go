@@ -23,6 +23,7 @@ type Cluster struct {
 	dir         string
 	clientPorts []int
 	routePorts  []int
+	configure   func(*server.Options)
 
 	mu    sync.Mutex
 	nodes []*server.Server // nil: stopped
@@ -30,11 +31,14 @@ type Cluster struct {
 
 // Start starts n nodes (1 is a single server without routes) storing under dir, and waits
 // until JetStream has a meta leader.
-func Start(dir string, n int) (*Cluster, error) {
+func Start(dir string, n int) (*Cluster, error) { return StartWith(dir, n, nil) }
+
+// StartWith is Start with each node's options changed by configure (users, tokens, TLS).
+func StartWith(dir string, n int, configure func(*server.Options)) (*Cluster, error) {
 	if n < 1 {
 		return nil, errors.New("natstest: at least one node")
 	}
-	c := &Cluster{dir: dir, nodes: make([]*server.Server, n)}
+	c := &Cluster{dir: dir, nodes: make([]*server.Server, n), configure: configure}
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
@@ -90,6 +94,9 @@ func (c *Cluster) StartNode(i int) error {
 				opts.Routes = append(opts.Routes, u)
 			}
 		}
+	}
+	if c.configure != nil {
+		c.configure(opts)
 	}
 	if err := os.MkdirAll(opts.StoreDir, 0o755); err != nil {
 		return err
