@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,5 +158,50 @@ func TestReplayedLinesRebuildWindowsWithoutTellingAgain(t *testing.T) {
 				t.Fatalf("count %d, want 11", got[0].Alert.Count)
 			}
 		})
+	}
+}
+
+// TestSplitAddsUpInAnyInterleaving: however the replicas' lines interleave on their way to
+// the detector (each replica's in its own order), 4+4+4 resets within the window give one
+// firing alert counting 11, whose split over the hosts adds up to it.
+func TestSplitAddsUpInAnyInterleaving(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 3))
+	hosts := []string{"web-1", "web-2", "web-3"}
+	for round := range 200 {
+		per := map[string][]sdk.Event{}
+		for _, h := range hosts {
+			var at []int
+			for range 4 {
+				at = append(at, r.IntN(50_000))
+			}
+			slices.Sort(at)
+			for i, ms := range at {
+				e := ev(time.Duration(ms)*time.Millisecond, "password_changed", "host", h)
+				e.Line = append(e.Line, []byte(h+strconv.Itoa(i))...)
+				per[h] = append(per[h], e)
+			}
+		}
+		var arrival []sdk.Event
+		for len(arrival) < 12 {
+			h := hosts[r.IntN(3)]
+			if len(per[h]) > 0 {
+				arrival = append(arrival, per[h][0])
+				per[h] = per[h][1:]
+			}
+		}
+		e := NewEngine([]*Rule{newRule(t, func(r *Rule) { r.AcrossOrigins = true; r.Name = "mass_password_reset" })},
+			Options{Instance: "test", Lateness: time.Minute})
+		got := firing(run(e, arrival))
+		if len(got) != 1 || got[0].Alert.Count != 11 {
+			t.Fatalf("round %d: %d firing alerts (first counting %v)", round, len(got), got)
+		}
+		sum := 0
+		for _, part := range strings.Split(got[0].Field(FieldHosts), ",") {
+			n, _ := strconv.Atoi(part[strings.IndexByte(part, ':')+1:])
+			sum += n
+		}
+		if sum != 11 {
+			t.Fatalf("round %d: the split %q adds up to %d", round, got[0].Field(FieldHosts), sum)
+		}
 	}
 }
