@@ -28,6 +28,9 @@ source "nats" "fleet" {
 # of three replicas are 12 for the app.
 processor "rules" "fleet" {
   timezone = "UTC"
+  # The app's own override lines reach the detectors with the edges' events; name the log
+  # paths (as the edges see them) whose lines may declare override mode.
+  # allow_origins = ["/var/log/flask/*.log"]
 
   rule "mass_password_reset" {
     match          = "password_changed"
