@@ -2,7 +2,6 @@ package nats_test
 
 import (
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -34,9 +33,4 @@ func detection(typ, origin string, t time.Time, i int, fields ...string) sdk.Eve
 		ev.Fields[fields[j]] = fields[j+1]
 	}
 	return ev
-}
-
-func init() {
-	// The embedded servers write nothing to the test's output.
-	_ = os.Setenv("NATS_TEST_QUIET", "1")
 }
