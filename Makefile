@@ -14,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build deps tda plugins run run-fresh test race chaos bench proto fmt vet clean image screenshots fleet-demo
+.PHONY: all build deps tda plugins run run-fresh test race chaos drill bench proto fmt vet clean image screenshots fleet-demo
 
 all: build
 
@@ -88,6 +88,14 @@ race:
 		-skip TestKilledAgentDuringWrite $$($(GO) list ./... | grep -v /plugins/docker); status=$$?; \
 	if ls $(RACE_LOGS)/report.* >/dev/null 2>&1; then cat $(RACE_LOGS)/report.*; exit 1; fi; exit $$status
 	cd sdk && CGO_ENABLED=1 $(GO) test -race ./...
+
+## drill: the recovery drill (examples/flask-app/drill): the example Flask app on PostgreSQL
+## under gunicorn, a mass password reset and a bulk deletion, each alerted, restored and
+## repaired with tda; prints the report (also written to bin/drill-report.txt). Needs
+## PostgreSQL, gunicorn and Debian's Flask and psycopg2 packages.
+DRILL_TIMEOUT ?= 10m
+drill: build
+	TDA_DRILL=1 TDA_DRILL_REPORT=$(CURDIR)/$(BIN)/drill-report.txt $(GO) test -count=1 -v -timeout $(DRILL_TIMEOUT) -run '^TestDrill$$' ./examples/flask-app/drill/
 
 ## chaos: the fault scenarios (agent/chaos) against the real binaries, one at a time, ending
 ## with a table: fault | expected | happened | figures. The full disk needs root (a tmpfs).

@@ -219,6 +219,7 @@ var endpoints = []struct {
 	{"POST", "/api/migrations/1/finish", `{"outcome":"succeeded"}`, true},
 	{"GET", "/api/snapshots", "", false},
 	{"POST", "/api/snapshots", `{"reason":"before deploy"}`, true},
+	{"GET", "/api/incidents/fp-high/recovery", "", false},
 	{"GET", "/api/restores", "", false},
 	{"POST", "/api/restores", `{"snapshot":"x","new_name":"y","confirm":"app","reason":"drill"}`, true},
 	{"GET", "/api/audit", "", false},

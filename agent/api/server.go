@@ -26,6 +26,8 @@ import (
 // Options configure a Server.
 type Options struct {
 	Ops ops.Operations
+	// Repairs plans and applies repairs (nil: the repair routes answer 503).
+	Repairs ops.Repairs
 	// Tokens are the accepted credentials (ignored with Socket).
 	Tokens []Token
 	// Socket trusts every request as an operator: the server listens on the agent's unix
@@ -113,8 +115,12 @@ func (s *Server) routes() {
 	m.Handle("POST /api/migrations/{id}/finish", s.auth("migrations.finish", true, s.finishMigration))
 	m.Handle("GET /api/snapshots", s.auth("snapshots", false, s.snapshots))
 	m.Handle("POST /api/snapshots", s.auth("snapshots.create", true, s.createSnapshot))
+	m.Handle("GET /api/incidents/{id}/recovery", s.auth("incidents.recovery", false, s.recovery))
 	m.Handle("GET /api/restores", s.auth("restores", false, s.restores))
 	m.Handle("POST /api/restores", s.auth("restores.start", true, s.startRestore))
+	// A plan shows row values (password hashes): operators only, like a mutation.
+	m.Handle("POST /api/repairs/plan", s.auth("repairs.plan", true, s.planRepair))
+	m.Handle("POST /api/repairs/apply", s.auth("repairs.apply", true, s.applyRepair))
 	m.Handle("GET /api/audit", s.auth("audit", false, s.audit))
 	m.Handle("POST /api/audit", s.auth("audit.record", true, s.recordAction))
 	m.Handle("GET /api/deadletters", s.auth("deadletters", false, s.deadLetters))
@@ -723,7 +729,7 @@ func newStateCollector(o ops.Operations) *stateCollector {
 	return &stateCollector{ops: o,
 		status: prometheus.NewDesc("tda_system_status", "1 for the current system status (normal, degraded, acknowledged, override, blocked).",
 			[]string{"status"}, nil),
-		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH alerts firing and not acknowledged.", nil, nil),
+		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH incidents nobody acknowledged (firing or resolved since).", nil, nil),
 		override: prometheus.NewDesc("tda_override_active", "1 while an override is in force.", nil, nil),
 		pending:  prometheus.NewDesc("tda_migrations_pending", "Migration requests awaiting a decision.", nil, nil),
 	}

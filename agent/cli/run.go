@@ -122,7 +122,7 @@ func (c *runCommand) Run(args []string) int {
 		c.env.Errorf("%v", err)
 		return 1
 	}
-	servers, err := control.Serve(control.ServeOptions{Ops: svc, Socket: control.SocketPath(cfg), HTTP: setup.HTTP,
+	servers, err := control.Serve(control.ServeOptions{Ops: svc, Repairs: setup.Repairs(svc), Socket: control.SocketPath(cfg), HTTP: setup.HTTP,
 		UI: panel.Handler(), Gatherers: prometheus.Gatherers{rt.Registry()}, Logger: logger.Named("control")})
 	if err != nil {
 		c.env.Errorf("%v", err)

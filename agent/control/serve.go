@@ -20,6 +20,8 @@ import (
 // ServeOptions describe what to serve.
 type ServeOptions struct {
 	Ops ops.Operations
+	// Repairs serves the repair routes (nil: they answer 503).
+	Repairs ops.Repairs
 	// Socket is the unix socket path ("" for none). Only the agent, which holds the state
 	// store, serves it.
 	Socket string
@@ -64,7 +66,7 @@ func Serve(opts ServeOptions) (*Servers, error) {
 			return nil, fmt.Errorf("control socket permissions: %w", err)
 		}
 		s.socket = opts.Socket
-		srv := api.New(api.Options{Ops: opts.Ops, Socket: true, Gatherers: opts.Gatherers, Logger: opts.Logger})
+		srv := api.New(api.Options{Ops: opts.Ops, Repairs: opts.Repairs, Socket: true, Gatherers: opts.Gatherers, Logger: opts.Logger})
 		s.start(&http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln, "", "")
 	}
 	if opts.HTTP != nil {
@@ -78,7 +80,7 @@ func Serve(opts ServeOptions) (*Servers, error) {
 			return nil, fmt.Errorf("control panel: listen on %s: %w (change http.listen, or stop what uses the port)", addr, err)
 		}
 		s.Addr = ln.Addr().String()
-		srv := api.New(api.Options{Ops: opts.Ops, Tokens: opts.HTTP.Tokens, UI: opts.UI, Gatherers: opts.Gatherers,
+		srv := api.New(api.Options{Ops: opts.Ops, Repairs: opts.Repairs, Tokens: opts.HTTP.Tokens, UI: opts.UI, Gatherers: opts.Gatherers,
 			SessionTTL: opts.HTTP.SessionTTL, SecureCookies: opts.HTTP.TLSCert != "", Logger: opts.Logger})
 		s.start(&http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 			ln, opts.HTTP.TLSCert, opts.HTTP.TLSKey)

@@ -86,6 +86,7 @@ type Service struct {
 	now       func() time.Time
 	log       hclog.Logger
 	overrides *overrides
+	recovery  *recoveryWatch
 
 	// mu serialises read-check-write sequences (decisions, runs) within this process; the
 	// store serialises writers across processes.
@@ -122,7 +123,8 @@ func NewService(opts Options) (*Service, error) {
 	}
 	s := &Service{store: opts.Store, trail: opts.Trail, agent: opts.Agent, snapshots: opts.Snapshots,
 		letters: opts.DeadLetters, windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
-		log: opts.Logger, overrides: newOverrides(), book: newIncidentBook(), nudge: make(chan struct{}, 1)}
+		log: opts.Logger, overrides: newOverrides(), book: newIncidentBook(), nudge: make(chan struct{}, 1),
+		recovery: newRecoveryWatch()}
 	if err := s.overrides.load(s.store); err != nil {
 		return nil, fmt.Errorf("read overrides: %w", err)
 	}
@@ -146,6 +148,7 @@ func NewService(opts Options) (*Service, error) {
 			}()
 		}
 	}
+	s.startRecoveryWatch()
 	return s, nil
 }
 
@@ -200,6 +203,7 @@ func (s *Service) Close(ctx context.Context) error {
 // Observe takes every alert and audit event the pipelines emit (runtime.Options.Observe). It
 // never blocks.
 func (s *Service) Observe(pipeline string, e sdk.Event) {
+	s.recovery.noticeAlert(e)
 	if e.Kind == sdk.KindAlert || (e.Kind == sdk.KindAudit && e.Field("event") == sdk.EventIncidentUpdate) {
 		select {
 		case s.nudge <- struct{}{}:
@@ -250,7 +254,7 @@ func (s *Service) audit(by Actor, action, target, reason string, detail map[stri
 }
 
 // externalActions are the actions RecordAction accepts.
-var externalActions = map[string]bool{ActionRestoreRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
+var externalActions = map[string]bool{ActionRestoreRun: true, ActionRepairRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
 
 // RecordAction implements Operations.
 func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (AuditEntry, error) {
@@ -279,7 +283,7 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 func (s *Service) State(ctx context.Context) (SystemState, error) {
 	now := s.now().UTC()
 	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Acknowledged: []Incident{}, Degraded: []string{},
-		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}}
+		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}, SnapshotTargets: []TargetHealth{}}
 	if s.agent != nil {
 		st.Components = s.agent.Components()
 		for _, c := range st.Components {
@@ -293,6 +297,9 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 		st.Degraded = append(st.Degraded, "no agent is running: nothing is being watched (start it with tda run)")
 	}
 	s.addDeadLetters(ctx, &st)
+	var targetProblems []string
+	st.SnapshotTargets, targetProblems = s.targetProblems()
+	st.Degraded = append(st.Degraded, targetProblems...)
 	st.Override = s.overrides.active(now)
 	blocking, acked, err := s.blockingAndAcknowledged()
 	if err != nil {

@@ -120,7 +120,7 @@ func Export(dir string, c GitHubConfig) error {
 	// Pages cannot send headers: the policy travels in the page, allowing the API too.
 	csp := strings.Replace(contentSecurityPolicy, "connect-src 'self'", "connect-src 'self' "+apiOrigin, 1)
 	csp = strings.Replace(csp, "; frame-ancestors 'none'", "", 1) // ignored in a meta element
-	for _, name := range []string{"index.html", "app.js", "app.css"} {
+	for _, name := range []string{"index.html", "app.js", "app.css", "recovery.js", "recovery.css"} {
 		b, err := assets.ReadFile("ui/" + name)
 		if err != nil {
 			return err

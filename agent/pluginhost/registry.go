@@ -136,9 +136,11 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 		if path == "" {
 			path = filepath.Join(dir, BinaryPrefix+p.Name)
 		}
+		if _, twice := pinByPath[path]; !twice {
+			paths = append(paths, path)
+		}
 		pinByPath[path] = p
 		blockByName[p.Name] = path
-		paths = append(paths, path)
 	}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasPrefix(e.Name(), BinaryPrefix) {

@@ -185,7 +185,11 @@ func WriteRestoreReport(w io.Writer, r RestoreReport) {
 		fmt.Fprintf(w, "  connect         %s\n", r.Result.Endpoint)
 	}
 	fmt.Fprintf(w, "  recovery point  %s\n", stamp(r.Plan.RecoveryPoint))
-	fmt.Fprintf(w, "  RPO achieved    %s (data written after the recovery point is not in %s)\n", Age(r.RPO), r.Result.Name)
+	rpo := Age(r.RPO)
+	if r.RPO < time.Minute {
+		rpo = r.RPO.Round(time.Millisecond).String() // sub-second precision where it tells
+	}
+	fmt.Fprintf(w, "  RPO achieved    %s (data written after the recovery point is not in %s)\n", rpo, r.Result.Name)
 	fmt.Fprintf(w, "  RTO             %s (from the start of the restore until %s accepted connections)\n",
 		r.RTO.Round(time.Millisecond), r.Result.Name)
 	fmt.Fprintf(w, "Check the data, then point the application at %s. Password hashes are restored as they were:\n", r.Result.Name)

@@ -169,6 +169,7 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 	res := provider.RestoreResult{Name: req.NewName, RecoveryPoint: recovery, Created: created}
 	if c, err := p.describeCluster(ctx, req.NewName); err == nil {
 		res.Endpoint = aws.ToString(c.Endpoint)
+		res.Port, res.User, res.Database = int(aws.ToInt32(c.Port)), aws.ToString(c.MasterUsername), aws.ToString(c.DatabaseName)
 	}
 	return res, nil
 }
