@@ -1,4 +1,4 @@
-# tda: make run | make test | make chaos | make build | make deps | make bench | make proto | make image
+# tda: make run | make test | make chaos | make build | make deps | make bench | make proto | make image | make fleet-demo
 
 GO        ?= go
 # Everything is pure Go: static binaries run in the FROM scratch image, and make build,
@@ -14,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build deps tda plugins plugin-binaries run run-fresh test race chaos drill bench proto fmt vet clean image screenshots
+.PHONY: all build deps tda plugins plugin-binaries run run-fresh test race chaos drill bench proto fmt vet clean image screenshots fleet-demo
 
 all: build
 
@@ -67,6 +67,13 @@ run: build
 run-fresh:
 	rm -rf $(RUN_DIR)
 	$(MAKE) run
+
+## fleet-demo: a local three-node JetStream cluster (embedded nats-server on 127.0.0.1), two
+## detectors and three edges from configs/fleet-*.hcl on the logs of three replicas
+## (examples/fleet/logs); prints the cross-replica alert and stops everything (docs/fleet.md)
+fleet-demo: build
+	$(GO) run ./examples/fleet/demo -tda $(BIN)/tda -plugin-dir $(PLUGINS) -logs examples/fleet/logs \
+		-configs configs -work $(RUN_DIR)/fleet-demo
 
 ## test: build, vet, every test of every module, then each fuzz target of FUZZ_TARGETS for
 ## FUZZTIME (their seed corpora and testdata/fuzz crashers already ran with the tests)

@@ -52,6 +52,9 @@ func (c *stateCommand) Run(args []string) int {
 			for _, r := range st.Reasons {
 				c.env.Printf("  - %s\n", safe(r))
 			}
+			for _, r := range st.Reports {
+				c.env.Printf("  * %s\n", r)
+			}
 			for _, in := range st.Blocking {
 				c.env.Printf("\nAcknowledge incident %s (%s) once someone is on it:\n  tda incidents ack %s -by NAME -reason \"what you are doing\"\n",
 					safe(in.ID), safe(in.Rule), safe(in.ID))

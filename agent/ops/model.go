@@ -114,6 +114,9 @@ type SystemState struct {
 	Acknowledged []Incident `json:"acknowledged"`
 	// Degraded are the components that are not healthy ("address: reason").
 	Degraded []string `json:"degraded"`
+	// Reports are what healthy sources say about themselves ("address: report"), e.g. the
+	// fleet a detector reads.
+	Reports []string `json:"reports,omitempty"`
 	// Override is the override in force.
 	Override *OverrideInfo `json:"override,omitempty"`
 	// Agent reports whether a running agent answered (false: read from the store alone).
@@ -146,6 +149,9 @@ type ComponentHealth struct {
 	// Pid is the plugin process serving the instance (the instances of the plugins built
 	// into tda share one unless isolated); 0 in-process.
 	Pid int `json:"pid,omitempty"`
+	// Report is what a healthy source says about itself (a fleet detector: its partitions
+	// and the edges it hears from, with their lag).
+	Report string `json:"report,omitempty"`
 }
 
 // AlertFilter selects incidents. Empty fields match everything.

@@ -301,6 +301,8 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 		for _, c := range st.Components {
 			if !c.Healthy {
 				st.Degraded = append(st.Degraded, c.Address+": "+c.Reason)
+			} else if c.Report != "" {
+				st.Reports = append(st.Reports, c.Address+": "+c.Report)
 			}
 		}
 	} else {

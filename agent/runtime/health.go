@@ -25,6 +25,9 @@ type ComponentHealth struct {
 	Dropped     int `json:"dropped,omitempty"`
 	DeadLetters int `json:"dead_letters,omitempty"`
 	Pid         int `json:"pid,omitempty"`
+	// Report is what a healthy source says about itself (a fleet detector: its partitions
+	// and the edges it hears from); an unhealthy one says it in Reason.
+	Report string `json:"report,omitempty"`
 }
 
 // Health tracks every component's state; a source detached, a plugin restarting or a sink
@@ -101,6 +104,13 @@ func (h *Health) setProcess(addr string, healthy bool, reason string) {
 // setStatus records the status a source plugin reported about itself.
 func (h *Health) setStatus(addr string, healthy bool, reason string) {
 	h.setFacet(addr, facetStatus, healthy, reason)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.get(addr)
+	c.Report = ""
+	if healthy {
+		c.Report = reason
+	}
 }
 
 // setStore records whether the last write to the state store succeeded (err nil) and, when

@@ -10,6 +10,7 @@ import (
 	"github.com/tda-dev/tda/plugins/file"
 	"github.com/tda-dev/tda/plugins/jsonl"
 	"github.com/tda-dev/tda/plugins/logfile"
+	"github.com/tda-dev/tda/plugins/nats"
 	"github.com/tda-dev/tda/plugins/schedule"
 	"github.com/tda-dev/tda/plugins/slack"
 	"github.com/tda-dev/tda/plugins/snapshot"
@@ -37,6 +38,7 @@ func bundled() []sdk.Bundled {
 		{Info: sdk.PluginInfo{Name: "file", Version: file.Version}, Components: []sdk.Component{file.Component()}},
 		{Info: sdk.PluginInfo{Name: "jsonl", Version: v}, Components: []sdk.Component{jsonl.Component()}},
 		{Info: sdk.PluginInfo{Name: "logfile", Version: v}, Components: []sdk.Component{logfile.Component()}},
+		{Info: sdk.PluginInfo{Name: "nats", Version: v}, Components: nats.Components()},
 		{Info: sdk.PluginInfo{Name: "schedule", Version: v}, Components: []sdk.Component{schedule.Component()}},
 		{Info: sdk.PluginInfo{Name: "slack", Version: v}, Components: []sdk.Component{slack.Component()}},
 		{Info: sdk.PluginInfo{Name: "snapshot", Version: v}, Components: []sdk.Component{snapshot.Component()}},

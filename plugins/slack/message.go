@@ -169,6 +169,10 @@ func alertBlocks(e *sdk.Event, f Format, single bool) []Block {
 		field("Last seen", slackTime(a.LastSeen)),
 	}}
 	out := []Block{first}
+	if fleet := e.Field(FieldFleetSummary); fleet != "" {
+		// Counted by a fleet detector over several hosts: how the count splits over them.
+		out = append(out, Block{Type: "section", Text: mrkdwnP("*Across the fleet:* " + EscapeLimit(fleet, 1000))})
+	}
 	lines := f.ExcerptLines
 	explain := MaxSectionText
 	if !single {
@@ -190,6 +194,10 @@ func alertBlocks(e *sdk.Event, f Format, single bool) []Block {
 	out = append(out, Block{Type: "context", Elements: []Text{mrkdwn(ctx)}})
 	return out
 }
+
+// FieldFleetSummary is the alert field a fleet detector's rules set: "11 resets across 3
+// replicas (web-1: 4, web-2: 4, web-3: 3)".
+const FieldFleetSummary = "fleet_summary"
 
 func field(name, value string) Text {
 	return mrkdwn(fmt.Sprintf("*%s*\n%s", name, value))

@@ -391,6 +391,9 @@ func TestMessagesMatchGolden(t *testing.T) {
 	suppressed.Alert.SuppressedBy, suppressed.Alert.OverrideReason = "carol", "partner bulk import"
 	low := alert("auth_failures", "203.0.113.9")
 	low.Alert.Severity = sdk.SeverityLow
+	fleet := alert("mass_password_reset", "")
+	fleet.Alert.Count = 12
+	fleet.SetField(slack.FieldFleetSummary, "12 resets across 3 replicas (web-1: 4, web-2: 4, web-3: 4)")
 	f := slack.Format{PanelURL: "https://tda.example.com/alerts/{fingerprint}", Mention: "<!here>",
 		MentionSeverities: []string{"HIGH"}, ExcerptLines: 10}
 	tests := map[string][]sdk.Event{
@@ -399,6 +402,7 @@ func TestMessagesMatchGolden(t *testing.T) {
 		"resolved":   {resolved},
 		"suppressed": {suppressed},
 		"batch":      {low, alert("mass_password_reset", "alice"), resolved},
+		"fleet":      {fleet},
 	}
 	for name, events := range tests {
 		t.Run(name, func(t *testing.T) {

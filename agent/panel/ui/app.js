@@ -333,6 +333,7 @@
     const reasons = (st.reasons || []).map((r) => h('li', {}, r));
     if (!reasons.length && st.status === 'normal') reasons.push(h('li', {}, 'Every source attached, every sink delivering, no HIGH incident open or awaiting its close.'));
     if (st.pending_migrations) reasons.push(h('li', {}, st.pending_migrations + ' migration request(s) awaiting a decision'));
+    for (const r of st.reports || []) reasons.push(h('li', { class: 'report' }, r));
     clear($('reasons'), reasons);
   }
 

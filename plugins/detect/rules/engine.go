@@ -110,6 +110,8 @@ type ruleState struct {
 	ring       ring
 	evicted    uint64
 	expired    uint64
+	// hosts are the hosts of the counted events, by state key (see hosts.go).
+	hosts map[string][]hostHit
 }
 
 type incident struct {
@@ -134,7 +136,8 @@ type incident struct {
 	due int64
 	ver uint64
 	// silent: the incident was already closed before (its fingerprint is in the closed
-	// set): the lines are being read again, and nothing is recorded twice.
+	// set), or opened by a line another detector had judged (FieldReplayed): the lines are
+	// being read again, and nothing is recorded twice.
 	silent bool
 	// total counts the events of the incident since it opened; ents are their entities;
 	// dirty: touched since the last update, at lastUpdate (wall clock). IncidentUpdates only;
@@ -378,6 +381,9 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 	// History is kept relative to the origin's own time: a line of another origin, however
 	// far ahead, never drops it.
 	ks.prune(now-r.w-e.lateness, r.w)
+	if h := ev.Field(FieldHost); h != "" {
+		r.noteHost(sk, tn, h, now-r.w-e.lateness)
+	}
 	ks.touchedSec = secondsOf(now)
 	e.expireKeys(2)
 
@@ -402,7 +408,9 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 			count: res.count, peak: res.count, lastNotify: tn, origin: ev.Origin, source: ev.Source,
 			state: sdk.StateFiring}
 		inc.fingerprint = fingerprint(e.opts.Instance, r.Name, key, origin, res.start)
-		inc.silent = e.closed.has(inc.fingerprint)
+		// An incident opened by a line another detector already judged (FieldReplayed: read
+		// again when this detector took its partition over) was told by that detector.
+		inc.silent = e.closed.has(inc.fingerprint) || ev.Field(FieldReplayed) != ""
 		if r.Overridable {
 			if ov, ok := e.ov.Active(t); ok {
 				inc.state, inc.suppressedBy, inc.reason = sdk.StateSuppressed, ov.Actor, ov.Reason
@@ -421,7 +429,7 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 			e.harvest(r, inc, sk, res.start, tn)
 			e.markDirty(r, inc)
 		}
-		return append(out, e.alert(r, inc, inc.state, t, inc.excerpt))
+		return append(out, e.hostedAlert(r, sk, inc, inc.state, t, inc.excerpt))
 	}
 	newer := tn > inc.lastSeen
 	inc.count = res.count
@@ -446,15 +454,22 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 			// The override ended while the burst goes on: page now.
 			inc.state, inc.suppressedBy, inc.reason = sdk.StateFiring, "", ""
 			inc.lastNotify = tn
-			return append(out, e.alert(r, inc, sdk.StateFiring, t, r.excerpt(ks, tn)))
+			return append(out, e.hostedAlert(r, sk, inc, sdk.StateFiring, t, r.excerpt(ks, tn)))
 		}
 	}
 	if r.Realert > 0 && tn-inc.lastNotify >= int64(r.Realert) {
 		inc.realert++
 		inc.lastNotify = tn
-		return append(out, e.alert(r, inc, inc.state, t, r.excerpt(ks, tn)))
+		return append(out, e.hostedAlert(r, sk, inc, inc.state, t, r.excerpt(ks, tn)))
 	}
 	return out
+}
+
+// hostedAlert is alert with the incident's per-host counts (hosts.go).
+func (e *Engine) hostedAlert(r *ruleState, sk string, inc *incident, state string, t time.Time, excerpt []string) sdk.Event {
+	ev := e.alert(r, inc, state, t, excerpt)
+	r.withHosts(&ev, sk, inc)
+	return ev
 }
 
 // touch returns the key's window, creating it (and evicting the least recently seen key when
@@ -527,6 +542,7 @@ func (r *ruleState) moveFront(ks *keyState) {
 func (r *ruleState) drop(ks *keyState) {
 	r.unlink(ks)
 	delete(r.keys, ks.key)
+	delete(r.hosts, ks.key)
 }
 
 // excerpt returns the lines of the newest hits in the window ending at t, oldest first.

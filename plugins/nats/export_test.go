@@ -1,0 +1,4 @@
+package nats
+
+// PartitionOf exposes the partition function to the fleet tests.
+var PartitionOf = partitionOf

@@ -1,0 +1,476 @@
+package nats
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tda-dev/tda/sdk"
+)
+
+// SourceSpec is the nats source's configuration schema.
+func SourceSpec() *sdk.Spec {
+	fields := append(connFields(),
+		sdk.Field{Name: "group", Type: sdk.TypeString, Default: "detectors",
+			Description: "The detectors that share the partitions: each partition is read by one member of the group at a time."},
+		sdk.Field{Name: "member", Type: sdk.TypeString,
+			Description: "This detector's name in the group, unique and stable across its restarts; default the host name."},
+		sdk.Field{Name: "lease_ttl", Type: sdk.TypeDuration, Default: "10s",
+			Description: "How long a partition's lease lasts without renewal (renewed every third of it): a dead detector's partitions move after at most this long."},
+		sdk.Field{Name: "takeover_replay", Type: sdk.TypeDuration, Default: "15m",
+			Description: "How far back a detector reads a partition it takes over without a position of its own, to rebuild the windows of incidents in progress: at least the longest rule window plus its lateness."},
+		sdk.Field{Name: "bucket", Type: sdk.TypeString, Default: "tda_fleet_leases",
+			Description: "The JetStream key-value bucket of the partition leases."},
+		sdk.Field{Name: "max_batch", Type: sdk.TypeInt, Default: 512,
+			Description: "Most events in one batch handed to the pipeline."},
+	)
+	return &sdk.Spec{
+		Summary: "Read the fleet's detection events from a NATS JetStream stream, sharing the partitions with the other detectors.",
+		Description: "A detector agent's source. Each partition is read by one member of group, " +
+			"held through a lease in a JetStream key-value bucket; a dead member's partitions are " +
+			"taken over within lease_ttl. The position read in each partition (its stream " +
+			"sequence) is the source's checkpoint, committed by the agent with the rules' window " +
+			"state once the sinks accepted what the events produced: a restarted detector goes on " +
+			"from there. A detector taking over a partition it has no position for reads it from " +
+			"takeover_replay ago, so the windows of incidents in progress count every event.",
+		Fields: fields,
+		Example: `source "nats" "fleet" {
+  servers   = ["nats://nats-1:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
+  replicas  = 3
+  member    = env("HOSTNAME")
+  lease_ttl = "10s"
+  user      = "detector"
+  password  = env("NATS_PASSWORD")
+}`,
+	}
+}
+
+// SourceComponent is source "nats".
+func SourceComponent() sdk.Component {
+	return sdk.SourceComponent("nats", SourceSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
+		return NewSource(c, res)
+	})
+}
+
+// Source reads the partitions this detector holds.
+type Source struct {
+	cc       connConfig
+	group    string
+	member   string
+	leaseTTL time.Duration
+	replay   time.Duration
+	bucket   string
+	maxBatch int
+	log      hclog.Logger
+	// now is the clock (tests move it).
+	now func() time.Time
+}
+
+// NewSource builds source "nats" from its config.
+func NewSource(c *sdk.Config, res sdk.Resources) (*Source, error) {
+	cc, err := parseConnConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{cc: cc, group: c.String("group"), member: c.String("member"), leaseTTL: c.Duration("lease_ttl"),
+		replay: c.Duration("takeover_replay"), bucket: c.String("bucket"), maxBatch: int(c.Int("max_batch")),
+		log: res.Logger, now: time.Now}
+	if s.member == "" {
+		s.member, _ = os.Hostname()
+	}
+	if !validToken(s.group) {
+		return nil, c.Errorf("group", "%q is not a group name: letters, digits, - and _ only", s.group)
+	}
+	if !validToken(s.member) {
+		return nil, c.Errorf("member", "%q is not a member name: letters, digits, - and _ only (set member)", s.member)
+	}
+	if !validToken(s.bucket) {
+		return nil, c.Errorf("bucket", "%q is not a bucket name: letters, digits, - and _ only", s.bucket)
+	}
+	if s.leaseTTL < time.Second {
+		return nil, c.Errorf("lease_ttl", "lease_ttl must be at least 1s")
+	}
+	if s.replay <= 0 || s.replay >= cc.maxAge {
+		return nil, c.Errorf("takeover_replay", "takeover_replay must be longer than 0s and shorter than max_age (%s)", sdk.FormatDuration(cc.maxAge))
+	}
+	if s.maxBatch < 1 || s.maxBatch > 100_000 {
+		return nil, c.Errorf("max_batch", "max_batch must be between 1 and 100000")
+	}
+	return s, nil
+}
+
+// checkpointKey is the checkpoint entry of a partition: its last stream sequence emitted.
+func (s *Source) checkpointKey(p int) string {
+	return "nats:" + s.cc.stream + ":" + strconv.Itoa(p)
+}
+
+// positions reads the stream sequences saved for each partition.
+func (s *Source) positions(cps map[string][]byte) map[int]uint64 {
+	out := map[int]uint64{}
+	for p := 0; p < s.cc.partitions; p++ {
+		if v, ok := cps[s.checkpointKey(p)]; ok {
+			if seq, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+				out[p] = seq
+			}
+		}
+	}
+	return out
+}
+
+// item is one message read from a partition. skip: it only moves the position (too old for
+// the replay, or not an event).
+type item struct {
+	p      int
+	seq    uint64
+	ev     sdk.Event
+	stored time.Time
+	skip   bool
+}
+
+// Run implements sdk.Source.
+func (s *Source) Run(ctx context.Context, out sdk.Output) error {
+	nc, err := s.cc.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	var kv, posKV jetstream.KeyValue
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
+		_, err = ensureStream(cctx, js, s.cc)
+		if err == nil {
+			kv, err = ensureBucket(cctx, js, s.bucket, s.leaseTTL, s.cc.replicas)
+		}
+		if err == nil {
+			posKV, err = ensureBucket(cctx, js, s.bucket+"_positions", 0, s.cc.replicas)
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		out.SetStatus(sdk.Status{Healthy: false, Reason: fmt.Sprintf(
+			"cannot reach the fleet stream on %s: %v; retrying (check servers, credentials and that the stream exists)",
+			strings.Join(s.cc.servers, ","), err)})
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+
+	in := make(chan item, 2*s.maxBatch)
+	st := newFleetStatus(s.cc.partitions, s.group, s.member)
+	emitted := &emittedSeqs{m: map[int]uint64{}}
+	positions := s.positions(out.Checkpoints())
+	// The lease keeper and the readers are owned by Run: whatever ends it (a stop, or Emit
+	// failing) cancels them first, then waits for them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.own(ctx, js, kv, posKV, positions, emitted, in, st)
+	}()
+
+	// Invariant: each stream sequence of a partition goes to the pipeline at most once per
+	// run, in increasing order, and never one the saved checkpoint covers: seen[p] is the
+	// newest sequence taken, and an older one (a stopped reader's last messages, a reader
+	// restarted after a lease was lost and taken back) is dropped here.
+	seen := map[int]uint64{}
+	for p, seq := range positions {
+		seen[p] = seq
+	}
+
+	batch := make([]sdk.Event, 0, s.maxBatch)
+	last := map[int]uint64{}
+	flush := func() error {
+		if len(batch) == 0 && len(last) == 0 {
+			return nil
+		}
+		cps := make([]sdk.Checkpoint, 0, len(last))
+		for _, p := range sortedKeys(last) {
+			cps = append(cps, sdk.Checkpoint{Key: s.checkpointKey(p), Value: []byte(strconv.FormatUint(last[p], 10))})
+		}
+		err := out.Emit(ctx, batch, cps...)
+		if err == nil {
+			emitted.set(last)
+		}
+		batch = make([]sdk.Event, 0, s.maxBatch)
+		clear(last)
+		return err
+	}
+	linger := time.NewTimer(time.Hour)
+	defer linger.Stop()
+	report := time.NewTicker(2 * time.Second)
+	defer report.Stop()
+	pending := false
+	var reported sdk.Status
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case it := <-in:
+			if it.seq <= seen[it.p] {
+				continue
+			}
+			seen[it.p] = it.seq
+			last[it.p] = it.seq
+			if !it.skip {
+				batch = append(batch, it.ev)
+				st.observe(it.ev.Field(FieldHost), it.ev.Time, it.stored, s.now())
+			}
+			if len(batch) >= s.maxBatch {
+				if err := flush(); err != nil {
+					return emitErr(ctx, err)
+				}
+				pending = false
+				continue
+			}
+			if !pending {
+				pending = true
+				linger.Reset(20 * time.Millisecond)
+			}
+		case <-linger.C:
+			pending = false
+			if err := flush(); err != nil {
+				return emitErr(ctx, err)
+			}
+		case <-report.C:
+			// The state changes (and is logged) only when what it says changes.
+			if now := st.status(nc.IsConnected(), s.now()); now != reported {
+				reported = now
+				out.SetStatus(now)
+			}
+		}
+	}
+}
+
+// emitErr is what Run returns when Emit failed: nothing when the source is being stopped,
+// else the error (the agent restarts the source, which goes on from its checkpoints).
+func emitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("hand events to the pipeline: %w", err)
+}
+
+// emittedSeqs is the last stream sequence of each partition handed to the pipeline.
+type emittedSeqs struct {
+	mu sync.Mutex
+	m  map[int]uint64
+}
+
+func (e *emittedSeqs) set(last map[int]uint64) {
+	e.mu.Lock()
+	for p, seq := range last {
+		e.m[p] = seq
+	}
+	e.mu.Unlock()
+}
+
+func (e *emittedSeqs) get(p int) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.m[p]
+}
+
+// own keeps the leases and runs one reader per partition held, until ctx ends; then it
+// releases the leases so the other detectors take them at once.
+//
+// Judged positions: every round the owner of a partition records in the positions bucket the
+// sequence it had handed to its pipeline one round earlier (so its pipeline had a round,
+// lease_ttl/3, to judge those events and tell their alerts). A detector taking a partition
+// over from another member marks the events up to that sequence FieldReplayed: they rebuild
+// its windows, and an incident they open is not told a second time. A detector taking back
+// its own partition after a restart marks nothing: the agent's checkpoints and de-duplicated
+// deliveries cover its own restarts.
+func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jetstream.KeyValue, pos map[int]uint64,
+	emitted *emittedSeqs, in chan<- item, st *fleetStatus) {
+	l := &leases{kv: kv, group: s.group, member: s.member, partitions: s.cc.partitions, owned: map[int]uint64{}}
+	judged := map[int]uint64{} // per partition held: what the next round records
+	readers := map[int]context.CancelFunc{}
+	var wg sync.WaitGroup
+	stop := func(p int) {
+		if cancel, ok := readers[p]; ok {
+			cancel()
+			delete(readers, p)
+		}
+	}
+	defer func() {
+		for p := range readers {
+			stop(p)
+		}
+		wg.Wait()
+		rctx, cancel := context.WithTimeout(context.Background(), s.cc.timeout)
+		l.release(rctx)
+		cancel()
+	}()
+	every := s.leaseTTL / 3
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.leaseTTL/2)
+		lost, gained, err := l.round(rctx, s.now())
+		cancel()
+		for _, p := range lost {
+			stop(p)
+			delete(judged, p)
+			s.log.Warn("partition lease lost: another detector reads it now", "partition", p)
+		}
+		for _, p := range gained {
+			rc, cancel := context.WithCancel(ctx)
+			readers[p] = cancel
+			// Go on after what this run already handed over, or else the checkpoint; with
+			// neither, read from takeover_replay ago.
+			start := max(pos[p], emitted.get(p))
+			if start > 0 {
+				start++
+			}
+			var replayUntil uint64
+			if jp, err := s.judgedPosition(ctx, posKV, p); err == nil && jp.Member != s.member {
+				replayUntil = jp.Seq
+			}
+			s.log.Info("partition taken", "partition", p, "resume_after", max(start, 1)-1, "judged_by_others_until", replayUntil)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.read(rc, js, p, start, replayUntil, in)
+			}()
+		}
+		if err == nil {
+			for _, p := range sortedKeys(l.owned) {
+				if seq, ok := judged[p]; ok && seq > 0 {
+					val, _ := json.Marshal(judgedPos{Member: s.member, Seq: seq})
+					wctx, cancel := context.WithTimeout(ctx, every)
+					_, _ = posKV.Put(wctx, positionKey(s.group, p), val)
+					cancel()
+				}
+				judged[p] = emitted.get(p)
+			}
+		}
+		st.setOwned(sortedKeys(l.owned), err)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("partition leases not renewed; retrying", "error", err)
+		}
+		t.Reset(every)
+	}
+}
+
+// judgedPos is what the positions bucket holds for a partition.
+type judgedPos struct {
+	Member string `json:"member"`
+	Seq    uint64 `json:"seq"`
+}
+
+func positionKey(group string, p int) string { return group + ".judged." + strconv.Itoa(p) }
+
+func (s *Source) judgedPosition(ctx context.Context, posKV jetstream.KeyValue, p int) (judgedPos, error) {
+	var jp judgedPos
+	gctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
+	defer cancel()
+	e, err := posKV.Get(gctx, positionKey(s.group, p))
+	if err != nil {
+		return jp, err
+	}
+	return jp, json.Unmarshal(e.Value(), &jp)
+}
+
+// fieldReplayed marks an event another detector had judged (the rules processor's
+// FieldReplayed).
+const fieldReplayed = "fleet_replayed"
+
+// read delivers partition p from stream sequence start (0: from takeover_replay ago) until
+// ctx ends, marking the events up to replayUntil fieldReplayed. Messages stored before
+// takeover_replay ago only move the position: their windows have closed.
+func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start, replayUntil uint64, in chan<- item) {
+	horizon := s.now().Add(-s.replay)
+	for ctx.Err() == nil {
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectOf(s.cc.subject, p)},
+			InactiveThreshold: time.Minute}
+		if start > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+		} else {
+			t := horizon
+			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+		}
+		cons, err := js.OrderedConsumer(ctx, s.cc.stream, cfg)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		msgs, err := cons.Messages()
+		if err != nil {
+			s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		stopIt := context.AfterFunc(ctx, msgs.Stop)
+		for {
+			msg, err := msgs.Next()
+			if err != nil {
+				break
+			}
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			it := item{p: p, seq: meta.Sequence.Stream, stored: meta.Timestamp}
+			if meta.Timestamp.Before(horizon) {
+				it.skip = true
+			} else if ev, err := decodeEvent(msg.Data()); err != nil {
+				it.skip = true
+				s.log.Warn("message skipped: it is not a tda event", "partition", p, "seq", it.seq, "error", err)
+			} else {
+				if it.seq <= replayUntil {
+					ev.SetField(fieldReplayed, "true")
+				}
+				it.ev = ev
+			}
+			start = it.seq + 1
+			select {
+			case in <- it:
+			case <-ctx.Done():
+				msgs.Stop()
+			}
+		}
+		stopIt()
+		msgs.Stop()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// compile-time checks.
+var (
+	_ sdk.Source = (*Source)(nil)
+	_ sdk.Sink   = (*Sink)(nil)
+)
