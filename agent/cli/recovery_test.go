@@ -94,9 +94,10 @@ pipeline "detect" {
 	code, out, errOut = runCLI("restore", "-config", cfg, "-incident", fp, "-to", "prod-restored", "-yes", "-by", "dana",
 		"-reason", "undo the password resets")
 	for _, want := range []string{"to point in time    " + first.Truncate(time.Second).Format(time.RFC3339),
-		"relative to it      point in time 0.30 s before the first event", "connection      host ", "cluster prod-restored",
+		"relative to it      point in time 0.30 s before the first event",
+		"connection      host prod-restored.cluster-abc123.eu-west-1.rds.amazonaws.com, port 5432, cluster prod-restored, database app, user app_admin",
 		"Next steps:", "1. Verify: connect to", "the password hashes of the affected users",
-		"2. Then copy the damaged rows back into prod-aurora"} {
+		"2. Then repair: tda repair -config FILE -restore prod-restored -incident " + fp} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("restore the default lacks %q: %d\n%s\n%s", want, code, out, errOut)
 		}

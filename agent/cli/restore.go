@@ -186,7 +186,7 @@ func (c *restoreCommand) Run(args []string) int {
 	if err != nil {
 		action.Error = err.Error()
 	} else {
-		done.Connection = control.RestoreConnection(t.mgr.Settings(), *to, rep.Result.Endpoint)
+		done.Connection = control.RestoreConnection(t.mgr.Settings(), *to, rep.Result)
 		action.Detail["recovery_point"] = rep.Plan.RecoveryPoint.UTC().Format(time.RFC3339Nano)
 		action.Detail["rpo_seconds"] = strconv.FormatFloat(rep.RPO.Seconds(), 'f', 3, 64)
 		action.Detail["rto_seconds"] = strconv.FormatFloat(rep.RTO.Seconds(), 'f', 3, 64)

@@ -54,9 +54,9 @@ func (s *snapshotSet) Probe(ctx context.Context, target string) error {
 	return err
 }
 
-// RestoreConnection is where a restore of t into newName answers, without secrets: PostgreSQL's host,
-// port and user come from the block; Aurora's host is the restored cluster's endpoint.
-func RestoreConnection(t snapshot.Settings, newName, endpoint string) *ops.Connection {
+// RestoreConnection is where a restore of t into newName answers, without secrets:
+// PostgreSQL's host, port and user come from the block; Aurora's from the restored cluster.
+func RestoreConnection(t snapshot.Settings, newName string, res provider.RestoreResult) *ops.Connection {
 	switch {
 	case t.Postgres != nil:
 		c := &ops.Connection{Kind: "postgres", Host: t.Postgres.Host, Port: t.Postgres.Port, Database: newName,
@@ -66,7 +66,8 @@ func RestoreConnection(t snapshot.Settings, newName, endpoint string) *ops.Conne
 		}
 		return c
 	case t.Aurora != nil:
-		return &ops.Connection{Kind: "aurora", Host: endpoint, Database: newName}
+		return &ops.Connection{Kind: "aurora", Host: res.Endpoint, Port: res.Port, Cluster: newName,
+			Database: res.Database, User: res.User}
 	}
 	return nil
 }

@@ -184,6 +184,9 @@ func snapshotInfo(p provider.Snapshot, keep bool, why string) ops.SnapshotInfo {
 		Tags: p.Tags, Keep: keep, Why: why}
 }
 
+// ValidID implements ops.Snapshots with the rule every snapshot provider applies.
+func (s *snapshotSet) ValidID(id string) error { return provider.ValidSnapshotID(id) }
+
 // Resolve implements ops.Snapshots.
 func (s *snapshotSet) Resolve(_ context.Context, target string) (string, string, error) {
 	t, err := s.find(target)
@@ -226,7 +229,7 @@ func (s *snapshotSet) Restore(ctx context.Context, req ops.RestoreRequest) (ops.
 	out := ops.Restore{RecoveryPoint: rep.Plan.RecoveryPoint, RPOSeconds: rep.RPO.Seconds(), RTOSeconds: rep.RTO.Seconds(),
 		Endpoint: rep.Result.Endpoint}
 	if err == nil {
-		out.Connection = RestoreConnection(t, req.NewName, rep.Result.Endpoint)
+		out.Connection = RestoreConnection(t, req.NewName, rep.Result)
 	}
 	return out, err
 }

@@ -143,6 +143,9 @@ type ComponentHealth struct {
 	Spilled     int `json:"spilled,omitempty"`
 	Dropped     int `json:"dropped,omitempty"`
 	DeadLetters int `json:"dead_letters,omitempty"`
+	// Pid is the plugin process serving the instance (the instances of the plugins built
+	// into tda share one unless isolated); 0 in-process.
+	Pid int `json:"pid,omitempty"`
 }
 
 // AlertFilter selects incidents. Empty fields match everything.
@@ -381,8 +384,10 @@ type Restore struct {
 	// Incident is the incident the restore recovers from; Phase and Relation place the
 	// recovery point against its first event ("taken 4.2 s after the first event").
 	Incident string `json:"incident,omitempty"`
-	Phase    string `json:"phase,omitempty"`
-	Relation string `json:"relation,omitempty"`
+	// IncidentFingerprint is the incident's fingerprint (what tda repair -incident takes).
+	IncidentFingerprint string `json:"incident_fingerprint,omitempty"`
+	Phase               string `json:"phase,omitempty"`
+	Relation            string `json:"relation,omitempty"`
 	// Connection is where the new database answers, without secrets.
 	Connection *Connection `json:"connection,omitempty"`
 	// NextSteps say what to do once the restore succeeded: verify, then repair.

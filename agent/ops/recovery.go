@@ -114,32 +114,30 @@ type IncidentRecovery struct {
 	Evidence []string `json:"evidence"`
 }
 
-// Connection is where a restored database answers, without secrets.
+// Connection is where a restored database answers, without secrets. Aurora restores a
+// cluster (Cluster) whose default database is Database; PostgreSQL a database.
 type Connection struct {
 	Kind     string `json:"kind"`
 	Host     string `json:"host,omitempty"`
 	Port     int    `json:"port,omitempty"`
-	Database string `json:"database"`
+	Cluster  string `json:"cluster,omitempty"`
+	Database string `json:"database,omitempty"`
 	User     string `json:"user,omitempty"`
 }
 
-// String is the connection for people: "host 127.0.0.1 port 5432 database app_restored user tda".
+// String is the connection for people: "host 127.0.0.1, port 5432, database app_restored, user tda".
 func (c Connection) String() string {
 	var parts []string
-	if c.Host != "" {
-		parts = append(parts, "host "+c.Host)
+	add := func(k, v string) {
+		if v != "" && v != "0" {
+			parts = append(parts, k+" "+v)
+		}
 	}
-	if c.Port != 0 {
-		parts = append(parts, "port "+strconv.Itoa(c.Port))
-	}
-	what := "database "
-	if c.Kind == "aurora" {
-		what = "cluster "
-	}
-	parts = append(parts, what+c.Database)
-	if c.User != "" {
-		parts = append(parts, "user "+c.User)
-	}
+	add("host", c.Host)
+	add("port", strconv.Itoa(c.Port))
+	add("cluster", c.Cluster)
+	add("database", c.Database)
+	add("user", c.User)
 	return strings.Join(parts, ", ")
 }
 
@@ -430,20 +428,23 @@ func restoreTarget(r Restore) string {
 // seconds formats a duration in seconds with millisecond precision for the audit log.
 func seconds(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 
-// NextSteps says what to do after a successful restore: verify the new database, then bring
-// the damaged rows back.
+// NextSteps says what to do after a successful restore: verify the new database, then put
+// back the rows the incident damaged with tda repair (or switch the application over).
 func NextSteps(r Restore, in *IncidentRef) []string {
 	where := "the new database " + r.NewName
 	if r.Connection != nil {
 		where = r.Connection.String()
 	}
 	verify := "Verify: connect to " + where + " and check the data you restored for"
+	scope := "-keys ... -table ..."
 	if in != nil {
 		verify = fmt.Sprintf("Verify: connect to %s and check that %s hold what they held before %s",
 			where, touched(in.Rule), in.FirstEvent.Format(time.RFC3339Nano))
+		scope = "-incident " + in.Fingerprint
 	}
 	return []string{verify + "; the protected " + r.Source + " is unchanged.",
-		"Then copy the damaged rows back into " + r.Source + " (docs/recovery.md, \"Copying rows back\"), " +
+		"Then repair: tda repair -config FILE -restore " + r.NewName + " " + scope + " plans putting back the damaged rows of " +
+			r.Source + " (nothing is written until -apply; the panel's repair page does the same; docs/recovery.md, \"Repair\"), " +
 			"or switch the application over to " + r.NewName + " if the whole database must go back."}
 }
 

@@ -217,6 +217,8 @@ func (f *fakeTargets) List(context.Context) ([]SnapshotTarget, error) {
 	return []SnapshotTarget{f.target}, nil
 }
 
+func (*fakeTargets) ValidID(string) error { return nil }
+
 func (f *fakeTargets) Resolve(_ context.Context, target string) (string, string, error) {
 	if target != "" && target != f.target.Name {
 		return "", "", errorf(KindNotFound, "no snapshot target %q", target)
@@ -326,7 +328,8 @@ func TestRestoreFromAnIncident(t *testing.T) {
 	if done.Connection == nil || done.Connection.String() != "host 127.0.0.1, port 5432, database app_restored, user tda" ||
 		done.RTOSeconds != 0.734 || len(done.NextSteps) != 2 ||
 		!strings.Contains(done.NextSteps[0], "the password hashes of the affected users hold what they held before 2026-11-29T22:57:05.3Z") ||
-		!strings.Contains(done.NextSteps[1], "Copying rows back") {
+		!strings.Contains(done.NextSteps[1], "tda repair -config FILE -restore app_restored -incident 3f9a0c1d5e6f7a8b") ||
+		done.IncidentFingerprint != "3f9a0c1d5e6f7a8b" {
 		t.Fatalf("finished restore: %+v", done)
 	}
 

@@ -40,6 +40,9 @@ type Window interface {
 type Snapshots interface {
 	// List returns every target's tiers (a target that cannot be listed carries Error).
 	List(ctx context.Context) ([]SnapshotTarget, error)
+	// ValidID says why id cannot name a snapshot (nil: it can). It is asked before a restore is
+	// accepted, so that an id that could reach outside a dump directory is refused at once.
+	ValidID(id string) error
 	// Resolve returns the sink name and the protected cluster or database of a target name
 	// ("" selects the only target).
 	Resolve(ctx context.Context, target string) (name, protected string, err error)
@@ -217,8 +220,14 @@ func (s *Service) Observe(pipeline string, e sdk.Event) {
 	}
 }
 
+// actor checks and normalises the acting person's name (NormalizeName): the name recorded,
+// shown and compared is the normalised one, so look-alike names cannot pass for another
+// person or for someone else than themselves.
 func (s *Service) actor(by Actor) (Actor, error) {
-	by.Name = strings.TrimSpace(by.Name)
+	if err := checkName(by.Name); err != nil {
+		return by, err
+	}
+	by.Name = NormalizeName(by.Name)
 	if by.Name == "" {
 		return by, errorf(KindInvalid, "say who you are: the acting person's name is required (-by NAME)")
 	}
@@ -264,6 +273,9 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 	}
 	if !externalActions[rec.Action] {
 		return AuditEntry{}, errorf(KindInvalid, "%q is not an action recorded from outside the agent", rec.Action)
+	}
+	if err := checkLines("reason", rec.Reason, "target", rec.Target); err != nil {
+		return AuditEntry{}, err
 	}
 	var outcome error
 	if rec.Error != "" {
@@ -486,6 +498,9 @@ func (s *Service) setOverride(ctx context.Context, by Actor, req OverrideRequest
 	if err != nil {
 		return OverrideStatus{}, err
 	}
+	if err := checkLines("reason", req.Reason, "ttl", req.TTL); err != nil {
+		return OverrideStatus{}, err
+	}
 	action, event := ActionOverrideOff, eventOverrideDisabled
 	if on {
 		action, event = ActionOverrideOn, eventOverrideEnabled
@@ -559,7 +574,7 @@ func (s *Service) Audit(_ context.Context, f AuditFilter) ([]AuditEntry, error) 
 			if json.Unmarshal(v, &e) != nil {
 				return false, nil
 			}
-			return (f.Actor == "" || e.Actor == f.Actor) &&
+			return (f.Actor == "" || sameName(e.Actor, f.Actor)) &&
 				(f.Action == "" || e.Action == f.Action || strings.HasPrefix(e.Action, f.Action+".")) &&
 				(f.Target == "" || e.Target == f.Target) &&
 				(f.Since.IsZero() || !e.Time.Before(f.Since)), nil

@@ -48,6 +48,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequ
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	if err := checkLines("reason", req.Reason, "target", req.Target); err != nil {
+		return SnapshotInfo{}, err
+	}
 	reason := strings.TrimSpace(req.Reason)
 	var info SnapshotInfo
 	detail := map[string]string{}
@@ -103,6 +106,10 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 	if err != nil {
 		return Restore{}, err
 	}
+	if err := checkLines("reason", req.Reason, "target", req.Target, "new name", req.NewName, "confirmation", req.Confirm,
+		"incident", req.Incident); err != nil {
+		return Restore{}, err
+	}
 	req.SnapshotID, req.Incident = strings.TrimSpace(req.SnapshotID), strings.TrimSpace(req.Incident)
 	if !req.ToTime.IsZero() {
 		req.ToTime = req.ToTime.UTC()
@@ -143,7 +150,7 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			}
 			incident = &ref
 			r.SnapshotID, r.ToTime = req.SnapshotID, req.ToTime
-			r.Incident, r.Phase, r.Relation = ref.ID, point.Phase, point.Relation
+			r.Incident, r.IncidentFingerprint, r.Phase, r.Relation = ref.ID, ref.Fingerprint, point.Phase, point.Relation
 			detail["incident"], detail["rule"], detail["phase"] = ref.ID, ref.Rule, point.Phase
 			if ref.Key != "" {
 				detail["key"] = ref.Key
@@ -157,6 +164,11 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 		}
 		if r.SnapshotID != "" {
 			detail["snapshot"] = r.SnapshotID
+			// Whether typed or chosen for an incident, the id is checked before the restore is
+			// accepted: one that could name a file outside a dump directory never reaches it.
+			if err := s.snapshots.ValidID(r.SnapshotID); err != nil {
+				return errorf(KindInvalid, "%v", err)
+			}
 		}
 		if err := s.requireOverrideIfBlocked("restoring"); err != nil {
 			return err

@@ -240,7 +240,7 @@ func TestRecoveryWalk(t *testing.T) {
 	}
 	for _, want := range []string{"snapshot " + manual, "before the first event", "database " + restored,
 		"host 127.0.0.1", fmt.Sprintf("port %d", pg.Port), "user " + role, "RPO", "RTO", "Next steps",
-		"the password hashes of the affected users", "Copying rows back"} {
+		"the password hashes of the affected users", "Plan the repair…"} {
 		if !strings.Contains(result, want) {
 			t.Errorf("result lacks %q:\n%s", want, result)
 		}
@@ -249,6 +249,11 @@ func TestRecoveryWalk(t *testing.T) {
 		t.Errorf("the result shows the password")
 	}
 	screenshot(t, ctx, "recovery-5-restored.png")
+	// The next step opens the repair page on the new database and the incident.
+	href := get(t, ctx, "repair link", chromedp.Evaluate[string](`document.querySelector('#recovery a.repair-link').getAttribute('href')`))
+	if fp := get(t, ctx, "fingerprint", chromedp.TextContent(css("#incident-page dd.fingerprint"))); href != "repair.html?restore="+restored+"&incident="+fp {
+		t.Errorf("repair link %q", href)
+	}
 	if got := hashes(restored); got != before {
 		t.Fatal("the restored hashes differ from those before the attack")
 	}

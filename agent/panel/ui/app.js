@@ -620,7 +620,10 @@
   // auditTarget names what an entry acted on: an incident by its id, rule and key.
   function auditTarget(e) {
     const d = e.detail || {};
-    if (d.incident && d.rule) return 'incident ' + (e.target || d.incident) + ' · ' + d.rule + (d.key ? ' · key ' + d.key : '');
+    const about = d.rule ? ' · ' + d.rule + (d.key ? ' · key ' + d.key : '') : '';
+    // A snapshot or a restore for an incident: what was acted on first, then the incident.
+    if (d.incident && e.target && e.target !== d.incident) return e.target + ' · incident ' + d.incident + about;
+    if (d.incident && d.rule) return 'incident ' + (e.target || d.incident) + about;
     return e.target || '';
   }
 

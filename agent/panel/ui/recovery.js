@@ -22,9 +22,11 @@ window.tdaRecovery = (function () {
 
   function iso(t) { return t ? new Date(t).toISOString().replace('.000Z', 'Z') : '-'; }
 
+  // recovery reads an incident's recovery points, at most every 30 s once its anomaly
+  // snapshot shows (listing a target costs provider calls), every refresh until then.
   async function recovery(fp) {
     const c = cache.get(fp);
-    if (c && Date.now() - c.at < 4000) return c.rec;
+    if (c && Date.now() - c.at < ((c.rec.evidence || []).length ? 30000 : 4000)) return c.rec;
     const rec = await ui.backend.recovery(fp);
     cache.set(fp, { at: Date.now(), rec });
     if (cache.size > 50) cache.delete(cache.keys().next().value);
@@ -192,6 +194,13 @@ window.tdaRecovery = (function () {
     return pick(active) || pick((alerts || []).filter((a) => (a.status ? a.status !== 'closed' : a.state !== 'resolved')));
   }
 
+  // repairURL opens the repair page on what a restore created and the incident it was for.
+  function repairURL(r) {
+    const q = new URLSearchParams({ restore: r.new_name });
+    if (r.incident_fingerprint) q.set('incident', r.incident_fingerprint);
+    return 'repair.html?' + q.toString();
+  }
+
   // render shows the newest restore: its snapshot, connection, RPO, RTO and next steps.
   async function render() {
     const sec = $('recovery');
@@ -216,7 +225,7 @@ window.tdaRecovery = (function () {
     if (r.connection) {
       const c = r.connection;
       rows.push(['Connect', [c.host ? 'host ' + c.host : null, c.port ? 'port ' + c.port : null,
-        (c.kind === 'aurora' ? 'cluster ' : 'database ') + c.database, c.user ? 'user ' + c.user : null].filter(Boolean).join(', ') +
+        c.cluster ? 'cluster ' + c.cluster : null, c.database ? 'database ' + c.database : null, c.user ? 'user ' + c.user : null].filter(Boolean).join(', ') +
         ' (credentials: ' + (c.kind === 'aurora' ? "the source cluster's" : 'those of the snapshot block') + ')']);
     }
     if (r.status === 'succeeded') {
@@ -230,7 +239,10 @@ window.tdaRecovery = (function () {
       ui.h('table', { class: 'restore-result', 'data-status': r.status, 'data-id': r.id },
         ui.h('tbody', {}, rows.map(([k, v]) => ui.h('tr', {}, ui.h('th', {}, k), ui.h('td', {}, v))))),
       (r.next_steps || []).length ? ui.h('div', { class: 'next-steps' }, ui.h('h3', {}, 'Next steps'),
-        ui.h('ol', {}, r.next_steps.map((s) => ui.h('li', {}, s)))) : null);
+        ui.h('ol', {}, ui.h('li', {}, r.next_steps[0]), ui.h('li', {}, 'Then put back the rows the incident damaged in ' + r.source +
+          ' from ' + r.new_name + ': ', ui.h('a', { class: 'button repair-link', href: repairURL(r) }, 'Plan the repair…'),
+          ' (nothing is written until you confirm there), or switch the application over to ' + r.new_name +
+          ' if the whole database must go back. Then close the incident with a note.'))) : null);
   }
 
   return { init, decorateAlert, open, openIncident, render };

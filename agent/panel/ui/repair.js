@@ -79,6 +79,9 @@
     $('who').textContent = session.name + ' (' + session.role + ')';
     $('by-label').hidden = !session.shared;
     $('repair').hidden = false;
+    // A restore's result links here with what it restored and the incident it was for.
+    const q = new URLSearchParams(location.search);
+    for (const f of ['restore', 'incident']) if (q.get(f) && !$(f).value) $(f).value = q.get(f);
     $('plan-form').addEventListener('submit', async (ev) => {
       ev.preventDefault();
       $('plan-error').textContent = '';

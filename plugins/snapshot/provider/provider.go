@@ -109,6 +109,11 @@ type RestoreResult struct {
 	RecoveryPoint time.Time
 	// Endpoint is where to connect (host name, or a libpq connection string).
 	Endpoint string
+	// Port, User and Database complete the connection details where the provider knows them
+	// (Aurora: the cluster's port, master user and default database); never a secret.
+	Port     int
+	User     string
+	Database string
 	// Created lists what was created, e.g. "cluster orders-restored", "instance ...".
 	Created []string
 }
