@@ -340,6 +340,35 @@ func (o *operator) waitSnapshot(trigger string, after time.Time) listedSnapshot 
 	return found
 }
 
+// newestBefore returns the newest available snapshot taken before t, of any trigger.
+func (o *operator) newestBefore(t time.Time) listedSnapshot {
+	o.t.Helper()
+	code, out, errOut := agenttest.RunCLI(o.t, o.bins, o.dir, "snapshot", "list", "-config", o.config, "-json")
+	if code != 0 {
+		o.t.Fatalf("tda snapshot list: %s", errOut)
+	}
+	var l struct {
+		Tiers []struct {
+			Snapshots []listedSnapshot `json:"snapshots"`
+		} `json:"tiers"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		o.t.Fatal(err)
+	}
+	var found listedSnapshot
+	for _, tier := range l.Tiers {
+		for _, s := range tier.Snapshots {
+			if s.Status == "available" && s.Time.Before(t) && s.Time.After(found.Time) {
+				found = s
+			}
+		}
+	}
+	if found.ID == "" {
+		o.t.Fatalf("no snapshot from before %s:\n%s", t, out)
+	}
+	return found
+}
+
 // watchAlert starts watching alerts.jsonl for the first firing record of rule, from now on,
 // and returns a function that waits for it and says when it was first seen (polled every
 // 20 ms, so that the detection time is measured while the attack still runs).
@@ -390,8 +419,22 @@ func (o *operator) recover(inc *incident, fingerprint string, pre listedSnapshot
 	t.Helper()
 	ackAt := time.Now()
 	o.tda("alerts", "ack", fingerprint, "-config", o.config, "-by", "oncall", "-comment", "drill: on it")
-	out := o.tda("restore", "-config", o.config, "-snapshot", pre.ID, "-to", restoredDB, "-yes",
-		"-by", "oncall", "-reason", "drill: the last snapshot before the incident")
+	// The newest snapshot from before the incident. Retention may delete a scheduled one the
+	// moment the next tick is taken (it keeps the newest and the oldest of a day): then the
+	// restore says it is not found, and the operator takes the newest one left.
+	var out string
+	for attempt := 0; ; attempt++ {
+		code, stdout, stderr := agenttest.RunCLI(t, o.bins, o.dir, "restore", "-config", o.config, "-snapshot", pre.ID,
+			"-to", restoredDB, "-yes", "-by", "oncall", "-reason", "drill: the last snapshot before the incident")
+		if code == 0 {
+			out = stdout
+			break
+		}
+		if attempt == 3 || !strings.Contains(stderr, "not found") {
+			t.Fatalf("tda restore -snapshot %s: exit %d\n%s%s", pre.ID, code, stdout, stderr)
+		}
+		pre = o.newestBefore(inc.start)
+	}
 	inc.snapshot, inc.recoveryPoint = pre.ID, pre.Time
 	inc.restoreRPO = field(out, "RPO achieved")
 	inc.restoreRTO = field(out, "RTO")
