@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 
+	"github.com/tda-dev/tda/sdk/internal/peercred"
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
@@ -180,11 +181,24 @@ func Serve(info PluginInfo, components ...Component) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: pluginSets(info, logger, true, components...),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, localCredentials()...)
 			opts = append(opts, ServerOptions()...)
 			return grpc.NewServer(opts...)
 		},
 		Logger: logger,
 	})
+}
+
+// localCredentials admits only the agent that started the plugin: the process of the same
+// user at the other end of the Unix socket that is the plugin's parent, as the kernel reports
+// it (see internal/peercred). An agent that asked for AutoMTLS (it passes its certificate in
+// PLUGIN_CLIENT_CERT: older agents, or systems without peer credentials) gets TLS from
+// go-plugin instead.
+func localCredentials() []grpc.ServerOption {
+	if !peercred.Supported || os.Getenv("PLUGIN_CLIENT_CERT") != "" {
+		return nil
+	}
+	return []grpc.ServerOption{grpc.Creds(peercred.Credentials{Check: peercred.SameUser(uint32(os.Getuid()), os.Getppid)})}
 }
 
 func checkComponents(components []Component) error {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/internal/peercred"
 )
 
 // LaunchConfig says how to start a plugin binary.
@@ -65,17 +66,31 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	}
 	cmd := exec.Command(cfg.Path)
 	cmd.Env = append(os.Environ(), cfg.Env...)
+	dial := sdk.DialOptions()
+	if peercred.Supported {
+		// The plugin's Unix socket is trusted when the kernel says the process behind it is
+		// the one just started, of this user (see peercred); the plugin admits only this
+		// process. Elsewhere, go-plugin's AutoMTLS proves both ends.
+		child := func() int {
+			if cmd.Process != nil {
+				return cmd.Process.Pid
+			}
+			return -1 // not started: no process may answer
+		}
+		dial = append(dial, grpc.WithTransportCredentials(peercred.Credentials{
+			Check: peercred.SameUser(uint32(os.Getuid()), child)}))
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPluginSets(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		AutoMTLS:         !peercred.Supported,
 		SecureConfig:     secure,
 		Logger:           logger,
 		StartTimeout:     timeout,
 		SyncStdout:       stdout,
-		GRPCDialOptions:  sdk.DialOptions(),
+		GRPCDialOptions:  dial,
 	})
 	rpc, err := client.Client()
 	if err != nil {
