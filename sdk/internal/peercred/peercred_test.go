@@ -11,7 +11,7 @@ import (
 )
 
 // pair returns both ends of a real Unix socket connection of this process.
-func pair(t *testing.T) (client, server net.Conn) {
+func pair(t testing.TB) (client, server net.Conn) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s")
 	l, err := net.Listen("unix", path)
