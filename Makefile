@@ -60,10 +60,15 @@ run-fresh:
 	rm -rf $(RUN_DIR)
 	$(MAKE) run
 
-## test: build, vet, and every test of every module
+## test: build, vet, every test of every module, then each fuzz target of FUZZ_TARGETS for
+## FUZZTIME (their seed corpora and testdata/fuzz crashers already ran with the tests)
+FUZZTIME ?= 10s
+FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes
 test: build vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@for m in $(SUBMODULES); do echo "== $$m"; (cd $$m && $(GO) test -timeout $(TEST_TIMEOUT) ./...) || exit 1; done
+	@for t in $(FUZZ_TARGETS); do echo "== fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
 
 ## race: the tests under the race detector, the agent and plugin binaries the integration
 ## tests build included (their reports are collected in bin/race/); needs a C compiler. Left

@@ -6,6 +6,18 @@ agent {
   # plugin_dir defaults to "plugins" next to the tda binary (bin/plugins after make build).
 }
 
+# Pin a plugin binary: its sha256 is checked before anything of it runs (`tda plugins` prints
+# it), and a plugin process gets only a base set of the agent's environment plus what its
+# block passes (docs/plugins.md).
+# plugin "detect" {
+#   sha256       = "..."
+#   memory_limit = "170MiB"
+# }
+# plugin "snapshot" {
+#   inherit_env = ["AWS_*"]
+#   env         = { AWS_REGION = "eu-west-1" }
+# }
+
 source "file" "examples" {
   paths     = ["./examples/logs/*.log"]
   read_from = "beginning"

@@ -45,6 +45,9 @@ type Field struct {
 	Default any `json:"default,omitempty"`
 	// Enum lists the allowed values of a string attribute.
 	Enum []string `json:"enum,omitempty"`
+	// Min is the smallest value of a duration ("100ms"): give one to every duration that
+	// drives a loop, so that a typo such as "1ns" is a config error instead of a busy core.
+	Min string `json:"min,omitempty"`
 	// Sensitive values (tokens, passwords) are never logged or shown.
 	Sensitive bool `json:"sensitive,omitempty"`
 }
@@ -96,6 +99,14 @@ func (s *Spec) check(path []string, top bool) error {
 		case TypeString, TypeInt, TypeFloat, TypeBool, TypeDuration, TypeStringList, TypeIntList, TypeStringMap:
 		default:
 			return fmt.Errorf("field %q: unknown type %q", where, f.Type)
+		}
+		if f.Min != "" {
+			if f.Type != TypeDuration {
+				return fmt.Errorf("field %q: min is for durations", where)
+			}
+			if _, err := ParseDuration(f.Min); err != nil {
+				return fmt.Errorf("field %q: min: %v", where, err)
+			}
 		}
 		if f.Required && f.Default != nil {
 			return fmt.Errorf("field %q: a required field has no default", where)
@@ -163,9 +174,17 @@ func (f Field) checkValue(v any) *Diagnostic {
 	switch f.Type {
 	case TypeDuration:
 		s, _ := v.(string)
-		if _, err := ParseDuration(s); err != nil {
+		d, err := ParseDuration(s)
+		if err != nil {
 			return &Diagnostic{Severity: SeverityError, Summary: "Invalid duration",
 				Detail: err.Error(), Path: []string{f.Name}}
+		}
+		if f.Min != "" {
+			if least, err := ParseDuration(f.Min); err == nil && d < least {
+				return &Diagnostic{Severity: SeverityError, Summary: "Duration too short",
+					Detail: fmt.Sprintf("%s must be at least %s, not %s: it drives a loop that would otherwise "+
+						"keep a core busy.", f.Name, f.Min, s), Path: []string{f.Name}}
+			}
 		}
 	case TypeString:
 		if len(f.Enum) > 0 {

@@ -96,6 +96,12 @@ func (s *Server) routes() {
 	m.Handle("GET /api/state", s.auth("state", false, s.state))
 	m.Handle("GET /api/alerts", s.auth("alerts", false, s.alerts))
 	m.Handle("POST /api/alerts/{fingerprint}/ack", s.auth("alerts.ack", true, s.ack))
+	m.Handle("GET /api/incidents", s.auth("incidents", false, s.incidents))
+	m.Handle("GET /api/incidents/{id}", s.auth("incidents.show", false, s.incident))
+	m.Handle("GET /api/incidents/{id}/entities.csv", s.auth("incidents.entities", false, s.incidentEntities(true)))
+	m.Handle("GET /api/incidents/{id}/entities.json", s.auth("incidents.entities", false, s.incidentEntities(false)))
+	m.Handle("POST /api/incidents/{id}/ack", s.auth("incidents.ack", true, s.actOnIncident(true)))
+	m.Handle("POST /api/incidents/{id}/close", s.auth("incidents.close", true, s.actOnIncident(false)))
 	m.Handle("GET /api/override", s.auth("override", false, s.override))
 	m.Handle("POST /api/override/on", s.auth("override.on", true, s.overrideOn))
 	m.Handle("POST /api/override/off", s.auth("override.off", true, s.overrideOff))
@@ -715,7 +721,7 @@ type stateCollector struct {
 
 func newStateCollector(o ops.Operations) *stateCollector {
 	return &stateCollector{ops: o,
-		status: prometheus.NewDesc("tda_system_status", "1 for the current system status (normal, degraded, override, blocked).",
+		status: prometheus.NewDesc("tda_system_status", "1 for the current system status (normal, degraded, acknowledged, override, blocked).",
 			[]string{"status"}, nil),
 		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH alerts firing and not acknowledged.", nil, nil),
 		override: prometheus.NewDesc("tda_override_active", "1 while an override is in force.", nil, nil),
@@ -740,7 +746,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	for _, name := range []string{ops.StatusNormal, ops.StatusDegraded, ops.StatusOverride, ops.StatusBlocked} {
+	for _, name := range []string{ops.StatusNormal, ops.StatusDegraded, ops.StatusAcknowledged, ops.StatusOverride, ops.StatusBlocked} {
 		v := 0.0
 		if st.Status == name {
 			v = 1

@@ -20,8 +20,10 @@ func (c *alertsCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: tda alerts [-state open] [-severity HIGH] [-rule NAME] [-json] [-config FILE]
 
-  Lists incidents from the audit trail (the jsonl sink the panel reads), most
-  recently updated first, with whether someone acknowledged them.
+  Lists the incidents the rules reported (the jsonl sink the panel reads), most
+  recently updated first, by the rule's state, with whether someone acknowledged
+  them. tda incidents lists them by their lifecycle (open, acknowledged,
+  resolved, closed) and searches past ones.
 
 Flags:
   -state STATE      firing, suppressed, resolved or open (default open).
@@ -60,13 +62,13 @@ func (c *alertsCommand) Run(args []string) int {
 		}
 		now := time.Now()
 		tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tRULE\tSTATE\tKEY\tCOUNT\tSINCE\tACKNOWLEDGED\tFINGERPRINT")
+		fmt.Fprintln(tw, "ID\tSEVERITY\tRULE\tSTATE\tKEY\tCOUNT\tSINCE\tACKNOWLEDGED\tFINGERPRINT")
 		for _, in := range list {
 			ack := "-"
 			if in.Ack != nil {
 				ack = in.Ack.By
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d in %s\t%s\t%s\t%s\n", safe(in.Severity), safe(in.Rule), safe(in.State),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d in %s\t%s\t%s\t%s\n", safe(in.ID), safe(in.Severity), safe(in.Rule), safe(in.State),
 				dash(in.Key), in.Count, in.Threshold, in.Window, ageOf(in.FirstSeen, now), safe(ack), safe(in.Fingerprint))
 		}
 		tw.Flush()
@@ -80,10 +82,11 @@ func (c *alertsAckCommand) Synopsis() string { return "Acknowledge an alert with
 
 func (c *alertsAckCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: tda alerts ack FINGERPRINT -by WHO -comment TEXT [-config FILE]
+Usage: tda alerts ack ID|FINGERPRINT -by WHO -comment TEXT [-config FILE]
 
-  Records that someone is on an incident. An acknowledged HIGH alert no longer
-  blocks restores and migrations. Recorded in the audit log.
+  Records that someone is on an incident (as tda incidents ack does). An
+  acknowledged HIGH incident no longer blocks restores and migrations; the state
+  says "acknowledged" until it is closed. Recorded in the audit log.
 
 Flags:
   -by WHO           Who (or $TDA_ACTOR).
@@ -112,7 +115,7 @@ func (c *alertsAckCommand) Run(args []string) int {
 			c.env.Errorf("%v", err)
 			return 1
 		}
-		c.env.Printf("Acknowledged %s by %s at %s.\n", safe(a.Fingerprint), safe(a.By), stamp(a.At))
+		c.env.Printf("Acknowledged incident %s (%s) by %s at %s.\n", safe(a.Incident), safe(a.Fingerprint), safe(a.By), stamp(a.At))
 		return 0
 	})
 }

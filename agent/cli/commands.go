@@ -27,6 +27,11 @@ var table = []command{
 	{name: "explain", factory: func(env *Env) cli.Command { return &explainCommand{env: env} }},
 
 	{name: "state", factory: func(env *Env) cli.Command { return &stateCommand{env: env} }},
+	{name: "incidents", factory: func(env *Env) cli.Command { return &incidentsCommand{env: env} }},
+	{name: "incidents show", factory: func(env *Env) cli.Command { return &incidentShowCommand{env: env} }},
+	{name: "incidents ack", factory: func(env *Env) cli.Command { return &incidentActCommand{env: env} }},
+	{name: "incidents close", factory: func(env *Env) cli.Command { return &incidentActCommand{env: env, close: true} }},
+	{name: "incidents export", factory: func(env *Env) cli.Command { return &incidentEntitiesCommand{env: env} }},
 	{name: "alerts", factory: func(env *Env) cli.Command { return &alertsCommand{env: env} }},
 	{name: "alerts ack", factory: func(env *Env) cli.Command { return &alertsAckCommand{env: env} }},
 	{name: "audit", factory: func(env *Env) cli.Command { return &auditCommand{env: env} }},

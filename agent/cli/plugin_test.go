@@ -80,7 +80,8 @@ pipeline "p" {
 	wrong := strings.Repeat("0", 64)
 	a.SetConfig(config(wrong))
 	code, _, errOut := agenttest.RunCLI(t, bins, a.Dir, "run", "-config", a.Config, "-plugin-dir", bins.PluginDir)
-	if code == 0 || !strings.Contains(errOut, "does not match its sha256 pin") {
+	if code == 0 || !strings.Contains(errOut, "Error: Plugin does not match its pin") ||
+		!strings.Contains(errOut, "agent.hcl:3,27-93") || !strings.Contains(errOut, "nothing of it was run") {
 		t.Fatalf("a wrong pin should refuse to start (exit %d):\n%s", code, errOut)
 	}
 }

@@ -65,12 +65,18 @@ func (c *pluginsCommand) Run(args []string) int {
 		return code
 	}
 	base := ""
+	// The config's plugin blocks: with them, pinned binaries are checked before anything of
+	// them runs, here as in validate and run.
+	var pins []pluginhost.Pin
 	if *path != "" {
 		cfg, diags := loader.LoadConfig(*path)
 		if c.env.Diagnostics(cfg, diags) {
 			return 1
 		}
 		base = cfg.Agent.PluginDir
+		for _, p := range cfg.Plugins {
+			pins = append(pins, loader.PinOf(p))
+		}
 	}
 	if base == "" {
 		base = pluginhost.DefaultDir()
@@ -89,7 +95,11 @@ func (c *pluginsCommand) Run(args []string) int {
 	failed := false
 	var result pluginsJSON
 	for i, dir := range dirs {
-		d, descs, ok, err := listDir(dir)
+		var dirPins []pluginhost.Pin
+		if dir == base {
+			dirPins = pins
+		}
+		d, descs, ok, err := listDir(dir, dirPins)
 		if err != nil {
 			c.env.Errorf("%v", err)
 			return 1
@@ -172,12 +182,14 @@ type pluginUseJSON struct {
 	Pinned  bool   `json:"pinned"`
 }
 
-// listDir describes the plugins of one directory; ok is false when one of them is unusable.
-func listDir(dir string) (out pluginDirJSON, descs map[string][]sdk.ComponentDescription, ok bool, err error) {
-	reg, err := pluginhost.Discover(context.Background(), dir, nil)
+// listDir describes the plugins of one directory, and the binaries pins name (checked
+// before they run); ok is false when one of them is unusable.
+func listDir(dir string, pins []pluginhost.Pin) (out pluginDirJSON, descs map[string][]sdk.ComponentDescription, ok bool, err error) {
+	reg, err := pluginhost.Discover(context.Background(), dir, pins)
 	if err != nil {
 		return out, nil, false, err
 	}
+	defer reg.Close()
 	out = pluginDirJSON{Dir: dir, Plugins: []pluginJSON{}, Ignored: []string{}}
 	descs = map[string][]sdk.ComponentDescription{}
 	ok = true
@@ -298,6 +310,9 @@ func writeSpec(b *strings.Builder, spec *sdk.Spec, pad string) {
 			req = "required"
 		} else if f.Default != nil {
 			req = fmt.Sprintf("default %v", f.Default)
+		}
+		if f.Min != "" {
+			req += ", at least " + f.Min
 		}
 		fmt.Fprintf(b, "%s%s (%s, %s)\n", pad, f.Name, f.Type, req)
 		if f.Description != "" {

@@ -71,6 +71,8 @@ func (c *runCommand) Run(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	// The checked copies of pinned plugins are released once nothing launches any more.
+	defer loaded.Registry.Close()
 	if c.env.Diagnostics(loaded.Config, diags) {
 		return 1
 	}

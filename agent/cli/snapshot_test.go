@@ -167,6 +167,22 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 		}
 	}
 	// While a HIGH alert fires unacknowledged (the audit trail of the config), nothing is restored.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-config", cfg, "-snapshot", "tda-s", "-to", "prod-aurora", "-yes"}, "restores never overwrite"},
+		{[]string{"-config", cfg, "-to-time", "yesterday", "-to", "x", "-yes"}, "not an RFC 3339 time"},
+		{[]string{"-snapshot", "tda-s", "-to", "x"}, "-config is required"},
+		{[]string{"-config", cfg, "-target", "other", "-snapshot", "tda-s", "-to", "x"}, `no sink "snapshot" "other"; its snapshot sinks are: guard`},
+	} {
+		code, _, errOut := runCLI(append([]string{"restore"}, tt.args...)...)
+		if code != 1 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("restore %v: %d %q, want %q", tt.args, code, errOut, tt.want)
+		}
+	}
+	// Last: the incident this opens is kept in the state store (it blocks until someone
+	// acknowledges it), and the cases above share that store.
 	blocked := filepath.Join(t.TempDir(), "blocked.hcl")
 	src, _ := os.ReadFile(cfg)
 	trail := filepath.Join(t.TempDir(), "alerts.jsonl")
@@ -187,20 +203,6 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 	for _, a := range srv.Actions() {
 		if strings.HasPrefix(a, "Restore") {
 			t.Fatalf("restore ran while blocked")
-		}
-	}
-	for _, tt := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"-config", cfg, "-snapshot", "tda-s", "-to", "prod-aurora", "-yes"}, "restores never overwrite"},
-		{[]string{"-config", cfg, "-to-time", "yesterday", "-to", "x", "-yes"}, "not an RFC 3339 time"},
-		{[]string{"-snapshot", "tda-s", "-to", "x"}, "-config is required"},
-		{[]string{"-config", cfg, "-target", "other", "-snapshot", "tda-s", "-to", "x"}, `no sink "snapshot" "other"; its snapshot sinks are: guard`},
-	} {
-		code, _, errOut := runCLI(append([]string{"restore"}, tt.args...)...)
-		if code != 1 || !strings.Contains(errOut, tt.want) {
-			t.Errorf("restore %v: %d %q, want %q", tt.args, code, errOut, tt.want)
 		}
 	}
 }

@@ -12,17 +12,19 @@ import (
 type stateCommand struct{ env *Env }
 
 func (c *stateCommand) Synopsis() string {
-	return "Show the system state: normal, degraded, blocked or override"
+	return "Show the system state: normal, degraded, acknowledged, override or blocked"
 }
 
 func (c *stateCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: tda state [-json] [-config FILE]
 
-  Prints the system state with its reasons: blocked (a HIGH alert firing and not
-  acknowledged), override (who declared it, why, until when), degraded (a source
-  detached, a plugin restarting, a sink failing, dead letters kept: how many per
-  instance) or normal. Exits 0 when normal, 2 otherwise, for scripts.
+  Prints the system state with its reasons: blocked (a HIGH incident nobody
+  acknowledged, whether or not its burst has ended), override (who declared it,
+  why, until when), acknowledged (a HIGH incident someone is on, not closed
+  yet), degraded (a source detached, a plugin restarting, a sink failing, dead
+  letters kept: how many per instance) or normal. Exits 0 when normal, 2
+  otherwise, for scripts.
 
 Flags:
   -json             Print JSON.
@@ -51,7 +53,8 @@ func (c *stateCommand) Run(args []string) int {
 				c.env.Printf("  - %s\n", r)
 			}
 			for _, in := range st.Blocking {
-				c.env.Printf("\nAcknowledge %s once someone is on it (tda panel, or the API):\n  fingerprint %s\n", in.Rule, in.Fingerprint)
+				c.env.Printf("\nAcknowledge incident %s (%s) once someone is on it:\n  tda incidents ack %s -by NAME -reason \"what you are doing\"\n",
+					safe(in.ID), safe(in.Rule), safe(in.ID))
 			}
 			if st.PendingMigrations > 0 {
 				c.env.Printf("%d migration request(s) await a decision (tda migrate list -status pending).\n", st.PendingMigrations)

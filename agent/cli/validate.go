@@ -48,6 +48,8 @@ func (c *validateCommand) Run(args []string) int {
 	}
 	ctx := context.Background()
 	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	// The checked copies of pinned plugins are released once nothing launches any more.
+	defer loaded.Registry.Close()
 	if !diags.HasErrors() {
 		diags = append(diags, checkWithPlugins(ctx, loaded)...)
 		diags = append(diags, control.Check(loaded.Config)...)

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -64,8 +65,20 @@ type Plugin struct {
 	// MemoryLimit is a soft memory limit for each process of the plugin (GOMEMLIMIT syntax,
 	// e.g. "180MiB"); the Go runtime collects harder as it nears it.
 	MemoryLimit string
-	Range       hcl.Range
+	// Env is set in the environment of each process of the plugin (`env = { NAME = value }`,
+	// values resolved by the agent, e.g. env("TDA_AWS_KEY")), as NAME=value sorted by name.
+	Env []string
+	// InheritEnv names the variables of the agent's environment the plugin's processes get
+	// beside the base set (host.BaseEnvNames): names, or prefixes ending in '*'.
+	InheritEnv []string
+	Range      hcl.Range
+	// PathRange and SHA256Range are the values of path and sha256, for diagnostics about
+	// the binary they name (nil when the attribute is absent).
+	PathRange, SHA256Range *hcl.Range
 }
+
+// Pinned reports whether the block pins a checksum.
+func (p *Plugin) Pinned() bool { return p.SHA256 != "" }
 
 // Component is a source, processor or sink block.
 type Component struct {
@@ -216,16 +229,46 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 	}
 	srcs := make(map[string][]byte, len(files))
 	var order []string
+	total := 0
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readConfigFile(f)
 		if err != nil {
 			return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config",
 				Detail: err.Error()}}
+		}
+		if total += len(b); total > MaxConfigTotalSize {
+			return &Config{ParseFailed: true}, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Config too large",
+				Detail: fmt.Sprintf("The files of %s have more than %d bytes (4 MiB) together. Keep only the "+
+					"config's *.hcl files in the directory.", path, MaxConfigTotalSize)}}
 		}
 		srcs[f] = b
 		order = append(order, f)
 	}
 	return parse(order, srcs)
+}
+
+// readConfigFile reads a config file, refusing what is not a regular file (a device or a
+// pipe would never end) and reading no more than one byte past MaxConfigFileSize: the size
+// check in parse then names the file.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); point -config at a .hcl file or a directory of them",
+			path, st.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
 }
 
 // LoadBytes loads a config held in memory (the embedded default), named filename in
@@ -240,6 +283,12 @@ func parse(order []string, srcs map[string][]byte) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var bodies []hcl.Body
 	for _, name := range order {
+		// The limits first: the parser recurses, and an input past them could overflow its
+		// stack, which no recover catches.
+		if d := checkLimits(name, srcs[name]); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
 		f, d := hclsyntax.ParseConfig(srcs[name], name, hcl.InitialPos)
 		diags = append(diags, d...)
 		if f != nil {
@@ -335,9 +384,10 @@ func (cfg *Config) decodeAgent(b *hcl.Block) hcl.Diagnostics {
 	}
 	if ab.CheckpointInterval != nil {
 		d, err := sdk.ParseDuration(*ab.CheckpointInterval)
-		if err != nil || d <= 0 {
+		if err != nil || d < MinCheckpointInterval {
 			diags = append(diags, attrError(b.Body, "checkpoint_interval", "Invalid duration",
-				"checkpoint_interval must be a positive duration such as \"1s\"."))
+				"checkpoint_interval must be a duration of at least 1ms such as \"1s\" (the default): each one "+
+					"commits the state store."))
 		}
 		a.CheckpointInterval = d
 	}
@@ -376,12 +426,25 @@ func attrError(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
 }
 
 type pluginBlock struct {
-	Path        *string `hcl:"path"`
-	SHA256      *string `hcl:"sha256"`
-	MemoryLimit *string `hcl:"memory_limit"`
+	Path        *string            `hcl:"path"`
+	SHA256      *string            `hcl:"sha256"`
+	MemoryLimit *string            `hcl:"memory_limit"`
+	Env         *map[string]string `hcl:"env"`
+	InheritEnv  *[]string          `hcl:"inherit_env"`
 }
 
 var memoryLimitRE = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
+
+// attrRange returns the range of an attribute's value, or nil.
+func attrRange(body hcl.Body, name string) *hcl.Range {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		if a, ok := sb.Attributes[name]; ok {
+			r := a.Expr.Range()
+			return &r
+		}
+	}
+	return nil
+}
 
 func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 	name := b.Labels[0]
@@ -404,11 +467,20 @@ func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 	}
 	if pb.MemoryLimit != nil {
 		p.MemoryLimit = strings.TrimSpace(*pb.MemoryLimit)
-		if !memoryLimitRE.MatchString(p.MemoryLimit) {
+		n, err := ParseSize(p.MemoryLimit)
+		switch {
+		case !memoryLimitRE.MatchString(p.MemoryLimit) || err != nil:
 			diags = append(diags, attrError(b.Body, "memory_limit", "Invalid memory limit",
 				"memory_limit is a size such as \"180MiB\" or \"1GiB\" (units B, KiB, MiB, GiB, TiB)."))
+		case n < MinMemoryLimit || n > MaxMemoryLimit:
+			diags = append(diags, attrError(b.Body, "memory_limit", "Memory limit out of bounds",
+				fmt.Sprintf("memory_limit is %s; it must lie between 32MiB (below it the plugin does little but "+
+					"collect garbage) and 1TiB (a larger one is most likely a unit typo). Write a size such as "+
+					"\"180MiB\" or \"1GiB\".", p.MemoryLimit)))
 		}
 	}
+	p.PathRange, p.SHA256Range = attrRange(b.Body, "path"), attrRange(b.Body, "sha256")
+	diags = append(diags, decodePluginEnv(b.Body, p, pb.Env, pb.InheritEnv)...)
 	cfg.Plugins[name] = p
 	return diags
 }
@@ -527,10 +599,22 @@ func (cfg *Config) decodeSinkSettings(content *hcl.BodyContent) (*SinkSettings, 
 				{Name: "initial"}, {Name: "max"}}})
 			diags = append(diags, d...)
 			if a, ok := content.Attributes["initial"]; ok {
-				diags = append(diags, decodeDuration(a.Expr, cfg.evalCtx, &s.RetryInitial)...)
+				ds := decodeDuration(a.Expr, cfg.evalCtx, &s.RetryInitial)
+				diags = append(diags, ds...)
+				if !ds.HasErrors() && s.RetryInitial < MinRetryInitial {
+					diags = append(diags, hclspec.ErrorfAt(a.Expr.Range(), "Invalid retry interval",
+						"initial must be at least 1ms, such as \"1s\" (the default): it is the first wait "+
+							"before a failed delivery is tried again, and each retry doubles it."))
+				}
 			}
 			if a, ok := content.Attributes["max"]; ok {
-				diags = append(diags, decodeDuration(a.Expr, cfg.evalCtx, &s.RetryMax)...)
+				ds := decodeDuration(a.Expr, cfg.evalCtx, &s.RetryMax)
+				diags = append(diags, ds...)
+				if !ds.HasErrors() && s.RetryMax < s.RetryInitial {
+					diags = append(diags, hclspec.ErrorfAt(a.Expr.Range(), "Invalid retry interval",
+						"max (%s) must be at least initial (%s): it is the longest wait between two tries.",
+						s.RetryMax, s.RetryInitial))
+				}
 			}
 		case "buffer":
 			diags = append(diags, cfg.decodeBuffer(blk, s)...)

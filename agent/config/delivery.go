@@ -22,9 +22,9 @@ func (cfg *Config) decodeHostLevel(c *Component, content *hcl.BodyContent) hcl.D
 		ds := decodeDuration(a.Expr, cfg.evalCtx, &d)
 		diags = append(diags, ds...)
 		if !ds.HasErrors() {
-			if d <= 0 {
+			if d < MinCallTimeout {
 				diags = append(diags, hclspec.ErrorfAt(a.Expr.Range(), "Invalid call_timeout",
-					"call_timeout must be a positive duration such as \"60s\": it bounds every call to the plugin, and a call past it restarts the plugin."))
+					"call_timeout must be a duration of at least 10ms such as \"60s\": it bounds every call to the plugin, and a call past it restarts the plugin."))
 			}
 			c.CallTimeout = d
 		}

@@ -20,6 +20,7 @@ func HostSpec(kind sdk.ComponentKind) *sdk.Spec {
 }
 
 var callTimeoutField = sdk.Field{Name: "call_timeout", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultCallTimeout),
+	Min:         sdk.FormatDuration(MinCallTimeout),
 	Description: "Deadline of each call to the plugin; a call past it is a hung plugin, killed and restarted."}
 
 var maxAttemptsField = sdk.Field{Name: "max_attempts", Type: sdk.TypeInt, Default: DefaultMaxAttempts,
@@ -47,8 +48,9 @@ var sinkHostSpec = &sdk.Spec{
 			{Name: "max_bytes", Type: sdk.TypeInt, Default: DefaultMaxBytes, Description: "Bytes of lines in one batch."},
 		}}},
 		{Name: "retry", Description: "Exponential backoff between attempts of a failed batch.", Spec: &sdk.Spec{Fields: []sdk.Field{
-			{Name: "initial", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryInitial), Description: "The first wait."},
-			{Name: "max", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryMax), Description: "The longest wait."},
+			{Name: "initial", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryInitial),
+				Min: sdk.FormatDuration(MinRetryInitial), Description: "The first wait."},
+			{Name: "max", Type: sdk.TypeDuration, Default: sdk.FormatDuration(DefaultRetryMax), Description: "The longest wait; at least initial."},
 		}}},
 		{Name: "buffer", Description: "The sink's bounded buffer between the pipelines and its plugin.", Spec: &sdk.Spec{Fields: []sdk.Field{
 			{Name: "max_size", Type: sdk.TypeString, Default: "16MiB", Description: "Bytes of events held in memory."},

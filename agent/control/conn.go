@@ -123,6 +123,26 @@ func (c *Conn) Acknowledge(ctx context.Context, by ops.Actor, req ops.AckRequest
 	return call(c, ctx, func(o ops.Operations) (ops.Ack, error) { return o.Acknowledge(ctx, by, req) })
 }
 
+// Incidents implements ops.Operations.
+func (c *Conn) Incidents(ctx context.Context, f ops.IncidentFilter) ([]ops.Incident, error) {
+	return call(c, ctx, func(o ops.Operations) ([]ops.Incident, error) { return o.Incidents(ctx, f) })
+}
+
+// Incident implements ops.Operations.
+func (c *Conn) Incident(ctx context.Context, id string) (ops.IncidentDetail, error) {
+	return call(c, ctx, func(o ops.Operations) (ops.IncidentDetail, error) { return o.Incident(ctx, id) })
+}
+
+// AcknowledgeIncident implements ops.Operations.
+func (c *Conn) AcknowledgeIncident(ctx context.Context, by ops.Actor, req ops.IncidentAction) (ops.Incident, error) {
+	return call(c, ctx, func(o ops.Operations) (ops.Incident, error) { return o.AcknowledgeIncident(ctx, by, req) })
+}
+
+// CloseIncident implements ops.Operations.
+func (c *Conn) CloseIncident(ctx context.Context, by ops.Actor, req ops.IncidentAction) (ops.Incident, error) {
+	return call(c, ctx, func(o ops.Operations) (ops.Incident, error) { return o.CloseIncident(ctx, by, req) })
+}
+
 // RecordAction implements ops.Operations.
 func (c *Conn) RecordAction(ctx context.Context, by ops.Actor, rec ops.ActionRecord) (ops.AuditEntry, error) {
 	return call(c, ctx, func(o ops.Operations) (ops.AuditEntry, error) { return o.RecordAction(ctx, by, rec) })

@@ -63,8 +63,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		p := cfg.Plugins[n]
-		pins = append(pins, pluginhost.Pin{Name: p.Name, Path: p.Path, SHA256: p.SHA256, MemoryLimit: p.MemoryLimit})
+		pins = append(pins, PinOf(cfg.Plugins[n]))
 	}
 	for _, p := range pluginhost.StrayExecutables(dir) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Executable ignored in plugin_dir",
@@ -78,6 +77,10 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 	}
 	for _, b := range reg.Binaries {
 		if b.Err != nil {
+			if d := pinDiagnostic(cfg, b); d != nil {
+				diags = append(diags, d)
+				continue
+			}
 			d := &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unusable plugin",
 				Detail: fmt.Sprintf("%s: %v", filepath.Base(b.Path), b.Err)}
 			if p := pluginBlockFor(cfg, b.Path); p != nil {
@@ -105,6 +108,9 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				if b := unusableOffering(reg, c.Kind, c.Type); b != nil {
 					detail = fmt.Sprintf("%s offers a %s of type %q but cannot be used: %v (see the "+
 						"warning about it).", filepath.Base(b.Path), c.Kind, c.Type, b.Err)
+				} else if failed := failedPins(cfg, reg); len(failed) > 0 {
+					detail += fmt.Sprintf(" The plugin block %s is not used until the error about it is "+
+						"fixed, and nothing it offers is known: fix that error first.", strings.Join(failed, ", "))
 				} else if s := sdk.Suggest(c.Type, available); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				} else if len(available) > 0 {

@@ -199,9 +199,9 @@ func (s *Service) requireOverrideIfBlocked(what string) error {
 		return nil
 	}
 	in := blocking[0]
-	return errorf(KindForbidden, "the system is blocked: %s alert %s (fingerprint %s) is firing and not acknowledged; "+
-		"acknowledge it, or declare an override with a reason (tda override on), before %s%s",
-		in.Severity, in.Rule, in.Fingerprint, what, logLineNote(s.overrides.active(s.now())))
+	return errorf(KindForbidden, "the system is blocked: %s incident %s (%s) is not acknowledged; "+
+		"acknowledge it, or declare an override with a reason, before %s%s",
+		in.Severity, in.ID, in.Rule, what, logLineNote(s.overrides.active(s.now())))
 }
 
 // logLineNote explains, when the override in force was declared by a log line, why it does not

@@ -23,6 +23,15 @@ type Operations interface {
 	// Acknowledge records that someone has seen an incident and is on it.
 	Acknowledge(ctx context.Context, by Actor, req AckRequest) (Ack, error)
 
+	// Incidents lists incident records, most recently updated first.
+	Incidents(ctx context.Context, f IncidentFilter) ([]Incident, error)
+	// Incident returns one incident (by id or fingerprint) with its timeline and entities.
+	Incident(ctx context.Context, id string) (IncidentDetail, error)
+	// AcknowledgeIncident records who is on an incident and why (a reason is required).
+	AcknowledgeIncident(ctx context.Context, by Actor, req IncidentAction) (Incident, error)
+	// CloseIncident closes a resolved, acknowledged incident with a note for the review.
+	CloseIncident(ctx context.Context, by Actor, req IncidentAction) (Incident, error)
+
 	// Override returns the override in force, if any.
 	Override(ctx context.Context) (OverrideStatus, error)
 	// OverrideOn declares override mode in every pipeline with an override processor.
@@ -84,17 +93,22 @@ const (
 	StatusDegraded = "degraded"
 	StatusOverride = "override"
 	StatusBlocked  = "blocked"
+	// StatusAcknowledged: a HIGH incident is acknowledged (someone is on it) and not closed.
+	StatusAcknowledged = "acknowledged"
 )
 
 // SystemState is what the banner shows.
 type SystemState struct {
-	// Status is blocked (a HIGH alert fires unacknowledged and no override is in force),
-	// override, degraded, or normal, in that precedence.
+	// Status is blocked (a HIGH incident not acknowledged, whether or not its burst has
+	// ended, and no operator's override in force), override, acknowledged (a HIGH incident
+	// acknowledged and not closed yet), degraded, or normal, in that precedence.
 	Status string `json:"status"`
 	// Reasons are one line each, most important first.
 	Reasons []string `json:"reasons"`
-	// Blocking are the unacknowledged HIGH incidents still firing.
+	// Blocking are the HIGH incidents nobody acknowledged yet.
 	Blocking []Incident `json:"blocking"`
+	// Acknowledged are the HIGH incidents acknowledged and not closed.
+	Acknowledged []Incident `json:"acknowledged"`
 	// Degraded are the components that are not healthy ("address: reason").
 	Degraded []string `json:"degraded"`
 	// Override is the override in force.
@@ -125,35 +139,6 @@ type ComponentHealth struct {
 	DeadLetters int `json:"dead_letters,omitempty"`
 }
 
-// Incident is one alert fingerprint from the audit trail: its latest record, and whether
-// someone acknowledged it.
-type Incident struct {
-	Fingerprint    string    `json:"fingerprint"`
-	Rule           string    `json:"rule"`
-	Severity       string    `json:"severity"`
-	State          string    `json:"state"`
-	Key            string    `json:"key,omitempty"`
-	Count          int64     `json:"count"`
-	Threshold      int64     `json:"threshold"`
-	Window         string    `json:"window"`
-	FirstSeen      time.Time `json:"first_seen"`
-	LastSeen       time.Time `json:"last_seen"`
-	Updated        time.Time `json:"updated"`
-	Origin         string    `json:"origin,omitempty"`
-	Source         string    `json:"source,omitempty"`
-	Excerpt        []string  `json:"excerpt"`
-	Explanation    string    `json:"explanation"`
-	SuppressedBy   string    `json:"suppressed_by,omitempty"`
-	OverrideReason string    `json:"override_reason,omitempty"`
-	Realert        int       `json:"realert,omitempty"`
-	// Records is how many records of the incident the trail holds.
-	Records int  `json:"records"`
-	Ack     *Ack `json:"ack,omitempty"`
-}
-
-// Open reports whether the incident has not been resolved.
-func (i Incident) Open() bool { return i.State != "resolved" }
-
 // AlertFilter selects incidents. Empty fields match everything.
 type AlertFilter struct {
 	// State is firing, suppressed, resolved, or open (firing or suppressed).
@@ -169,12 +154,15 @@ type AlertFilter struct {
 
 // AckRequest acknowledges an incident.
 type AckRequest struct {
+	// Fingerprint names the incident by its fingerprint or its id.
 	Fingerprint string `json:"fingerprint"`
 	Comment     string `json:"comment"`
 }
 
 // Ack is an acknowledgement.
 type Ack struct {
+	// Incident is the incident's id.
+	Incident    string    `json:"incident,omitempty"`
 	Fingerprint string    `json:"fingerprint"`
 	By          string    `json:"by"`
 	Comment     string    `json:"comment"`

@@ -311,7 +311,7 @@ func TestBlockedStateNeedsOverride(t *testing.T) {
 	wantKind(t, err, KindNotFound)
 	must(f.svc.Acknowledge(ctx, alice, AckRequest{Fingerprint: "fp-high", Comment: "restoring from snapshot"}))(t)
 	st = must(f.svc.State(ctx))(t)
-	if st.Status != StatusNormal || len(st.Blocking) != 0 {
+	if st.Status != StatusAcknowledged || len(st.Blocking) != 0 || len(st.Acknowledged) != 1 {
 		t.Fatalf("state after ack: %+v", st)
 	}
 	alerts := must(f.svc.Alerts(ctx, AlertFilter{Acknowledged: "yes"}))(t)

@@ -91,6 +91,11 @@ type Service struct {
 	// mu serialises read-check-write sequences (decisions, runs) within this process; the
 	// store serialises writers across processes.
 	mu sync.Mutex
+	// incMu guards book, the incident records, and serialises their changes.
+	incMu sync.Mutex
+	book  *incidentBook
+	// nudge wakes the incident sync when an alert or incident update passes (agent only).
+	nudge chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -118,7 +123,7 @@ func NewService(opts Options) (*Service, error) {
 	}
 	s := &Service{store: opts.Store, trail: opts.Trail, agent: opts.Agent, snapshots: opts.Snapshots,
 		letters: opts.DeadLetters, windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
-		log: opts.Logger, overrides: newOverrides()}
+		log: opts.Logger, overrides: newOverrides(), book: newIncidentBook(), nudge: make(chan struct{}, 1)}
 	if err := s.overrides.load(s.store); err != nil {
 		return nil, fmt.Errorf("read overrides: %w", err)
 	}
@@ -132,8 +137,48 @@ func NewService(opts Options) (*Service, error) {
 				s.log.Error("could not save the override state", "error", err)
 			})
 		}()
+		if s.trail != nil {
+			// The agent records incidents as they happen, not only when someone looks: the
+			// audit log has the system's own actions at the time they were taken.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.followIncidents(s.ctx)
+			}()
+		}
 	}
 	return s, nil
+}
+
+// incidentSyncEvery is how often the agent reads the audit trail for incident changes when
+// no alert passed to wake it.
+const incidentSyncEvery = 5 * time.Second
+
+// followIncidents syncs the incident records after every alert or incident update (at most
+// once a second) and every incidentSyncEvery, until ctx ends.
+func (s *Service) followIncidents(ctx context.Context) {
+	tick := time.NewTicker(incidentSyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.nudge:
+			// The jsonl sink writes the record a moment after the pipeline emitted it.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		s.incMu.Lock()
+		err := s.syncIncidents()
+		s.incMu.Unlock()
+		if err != nil {
+			s.log.Error("could not record incidents from the audit trail", "error", err)
+		}
+	}
 }
 
 // Close cancels restores still running (recording them as interrupted) and waits for the
@@ -156,6 +201,12 @@ func (s *Service) Close(ctx context.Context) error {
 // Observe takes every alert and audit event the pipelines emit (runtime.Options.Observe). It
 // never blocks.
 func (s *Service) Observe(pipeline string, e sdk.Event) {
+	if e.Kind == sdk.KindAlert || (e.Kind == sdk.KindAudit && e.Field("event") == sdk.EventIncidentUpdate) {
+		select {
+		case s.nudge <- struct{}{}:
+		default:
+		}
+	}
 	if s.overrides.observe(pipeline, e) {
 		// The override processor logs the change with its reason; this is for tracing only.
 		s.log.Debug("override changed", "pipeline", pipeline, "event", e.Field("event"),
@@ -228,7 +279,7 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 // State implements Operations.
 func (s *Service) State(ctx context.Context) (SystemState, error) {
 	now := s.now().UTC()
-	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Degraded: []string{},
+	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Acknowledged: []Incident{}, Degraded: []string{},
 		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}}
 	if s.agent != nil {
 		st.Components = s.agent.Components()
@@ -242,23 +293,21 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 	}
 	s.addDeadLetters(ctx, &st)
 	st.Override = s.overrides.active(now)
-	blocking, err := s.blocking()
+	blocking, acked, err := s.blockingAndAcknowledged()
 	if err != nil {
 		return st, err
 	}
-	st.Blocking = blocking
+	st.Blocking, st.Acknowledged = blocking, acked
 	pending, err := s.Migrations(ctx, MigrationFilter{Status: MigrationPending, Limit: 1000})
 	if err != nil {
 		return st, err
 	}
 	st.PendingMigrations = len(pending)
 	for _, in := range blocking {
-		key := ""
-		if in.Key != "" {
-			key = fmt.Sprintf("key %q, ", in.Key)
-		}
-		st.Reasons = append(st.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged (%s%d in %s, since %s)",
-			in.Severity, in.Rule, key, in.Count, in.Window, in.FirstSeen.Format(time.RFC3339)))
+		st.Reasons = append(st.Reasons, blockingReason(in))
+	}
+	for _, in := range acked {
+		st.Reasons = append(st.Reasons, acknowledgedReason(in))
 	}
 	if o := st.Override; o != nil {
 		st.Reasons = append(st.Reasons, fmt.Sprintf("override declared by %s (%s) until %s: %s",
@@ -276,6 +325,8 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 		st.Status = StatusBlocked
 	case st.Override != nil:
 		st.Status = StatusOverride
+	case len(acked) > 0:
+		st.Status = StatusAcknowledged
 	case len(st.Degraded) > 0:
 		st.Status = StatusDegraded
 	default:
@@ -284,48 +335,37 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 	return st, nil
 }
 
-// incidents refreshes the trail and returns its incidents with their acknowledgements.
-func (s *Service) incidents() ([]Incident, error) {
-	if s.trail == nil {
-		return nil, nil
+func keyText(in Incident) string {
+	if in.Key == "" {
+		return ""
 	}
-	if err := s.trail.Refresh(); err != nil {
-		return nil, err
+	return fmt.Sprintf("key %q, ", in.Key)
+}
+
+// blockingReason says why an incident blocks and what lifts it.
+func blockingReason(in Incident) string {
+	if in.Open() {
+		return fmt.Sprintf("%s incident %s (%s) is firing and not acknowledged (%s%d events, since %s): acknowledge it once someone is on it",
+			in.Severity, in.ID, in.Rule, keyText(in), in.Count, in.FirstSeen.Format(time.RFC3339))
 	}
-	all := s.trail.Incidents()
-	acks := map[string]Ack{}
-	if err := s.store.View(func(tx *state.Tx) error {
-		return tx.ForEach(bucketAcks, func(k, v []byte) error {
-			var a Ack
-			if json.Unmarshal(v, &a) == nil {
-				acks[string(k)] = a
-			}
-			return nil
-		})
-	}); err != nil {
-		return nil, err
+	return fmt.Sprintf("%s incident %s (%s) was never acknowledged: its burst ended at %s (%s%d events), "+
+		"but nobody has said they are on it: acknowledge it", in.Severity, in.ID, in.Rule,
+		in.ResolvedAt.Format(time.RFC3339), keyText(in), in.Count)
+}
+
+// acknowledgedReason says that an acknowledged incident is still to be dealt with.
+func acknowledgedReason(in Incident) string {
+	if in.Open() {
+		return fmt.Sprintf("%s incident %s (%s) is still firing, acknowledged by %s (%s%d events so far)",
+			in.Severity, in.ID, in.Rule, in.Ack.By, keyText(in), in.Count)
 	}
-	for i := range all {
-		if a, ok := acks[all[i].Fingerprint]; ok {
-			a := a
-			all[i].Ack = &a
-		}
-	}
-	return all, nil
+	return fmt.Sprintf("%s incident %s (%s) has resolved, acknowledged by %s: close it with a note once the damage is dealt with",
+		in.Severity, in.ID, in.Rule, in.Ack.By)
 }
 
 func (s *Service) blocking() ([]Incident, error) {
-	all, err := s.incidents()
-	if err != nil {
-		return nil, err
-	}
-	out := []Incident{}
-	for _, in := range all {
-		if in.State == sdk.StateFiring && in.Severity == sdk.SeverityHigh && in.Ack == nil {
-			out = append(out, in)
-		}
-	}
-	return out, nil
+	blocking, _, err := s.blockingAndAcknowledged()
+	return blocking, err
 }
 
 // Alerts implements Operations.
@@ -341,7 +381,7 @@ func (s *Service) Alerts(_ context.Context, f AlertFilter) ([]Incident, error) {
 		return nil, errorf(KindInvalid, "acknowledged must be yes or no, not %q", f.Acknowledged)
 	}
 	limit := clampLimit(f.Limit)
-	all, err := s.incidents()
+	all, err := s.allIncidents()
 	if err != nil {
 		return nil, err
 	}
@@ -357,6 +397,7 @@ func (s *Service) Alerts(_ context.Context, f AlertFilter) ([]Incident, error) {
 			f.Acknowledged == "no" && in.Ack != nil:
 			continue
 		}
+		in.Explained = ExplainParts(in.Explanation)
 		out = append(out, in)
 		if len(out) == limit {
 			break
@@ -375,38 +416,24 @@ func clampLimit(n int) int {
 	return n
 }
 
-// Acknowledge implements Operations.
-func (s *Service) Acknowledge(_ context.Context, by Actor, req AckRequest) (Ack, error) {
-	by, err := s.actor(by)
+// Acknowledge implements Operations: the acknowledgement of an incident named by its
+// fingerprint or id, as AcknowledgeIncident records it.
+func (s *Service) Acknowledge(ctx context.Context, by Actor, req AckRequest) (Ack, error) {
+	ref := strings.TrimSpace(req.Fingerprint)
+	if ref == "" {
+		by, err := s.actor(by)
+		if err != nil {
+			return Ack{}, err
+		}
+		err = errorf(KindInvalid, "which alert? give its incident id or fingerprint")
+		s.audit(by, ActionIncidentAck, "", req.Comment, nil, err)
+		return Ack{}, err
+	}
+	in, err := s.AcknowledgeIncident(ctx, by, IncidentAction{ID: ref, Reason: req.Comment})
 	if err != nil {
 		return Ack{}, err
 	}
-	ack := Ack{Fingerprint: strings.TrimSpace(req.Fingerprint), By: by.Name,
-		Comment: strings.TrimSpace(req.Comment), At: s.now().UTC()}
-	err = func() error {
-		if ack.Fingerprint == "" {
-			return errorf(KindInvalid, "which alert? give its fingerprint")
-		}
-		if ack.Comment == "" {
-			return errorf(KindInvalid, "a comment is required: say what you are doing about it")
-		}
-		all, err := s.incidents()
-		if err != nil {
-			return err
-		}
-		found := s.trail == nil
-		for _, in := range all {
-			found = found || in.Fingerprint == ack.Fingerprint
-		}
-		if !found {
-			return errorf(KindNotFound, "no alert with fingerprint %q in the audit trail", ack.Fingerprint)
-		}
-		return s.store.Update(func(tx *state.Tx) error {
-			return putJSON(tx, bucketAcks, []byte(ack.Fingerprint), ack)
-		})
-	}()
-	s.audit(by, ActionAlertAck, ack.Fingerprint, ack.Comment, nil, err)
-	return ack, err
+	return *in.Ack, nil
 }
 
 // --- override ---

@@ -31,7 +31,28 @@ type Trail struct {
 	incidents map[string]*Incident
 	malformed int
 	oversized int
+	// changes are what the trail learnt about each incident since takeChanges last ran:
+	// bounded by the incidents kept, and their entities by maxPendingEntities overall.
+	changes         map[string]*trailChange
+	pendingEntities int
 }
+
+// trailChange is what the trail learnt about one incident since the last takeChanges: a new
+// alert record (Alert), the newest count of its updates, and the entities they named.
+type trailChange struct {
+	Fingerprint string
+	Alert       bool
+	Count       int64
+	// CountAt is the time of the update that carried Count; LastSeen the newest update's
+	// (updates are dated by the incident's newest event).
+	CountAt  time.Time
+	LastSeen time.Time
+	Entities *entitySet
+}
+
+// maxPendingEntities bounds the entity values the trail holds between two takeChanges over
+// all incidents; beyond it an incident's entities are marked truncated.
+const maxPendingEntities = 100000
 
 // Limits of the trail reader.
 const (
@@ -41,7 +62,7 @@ const (
 
 // NewTrail returns a reader of the audit trail at path (nothing is read until Refresh).
 func NewTrail(path string) *Trail {
-	return &Trail{path: path, incidents: map[string]*Incident{}}
+	return &Trail{path: path, incidents: map[string]*Incident{}, changes: map[string]*trailChange{}}
 }
 
 // Path returns the file the trail reads.
@@ -191,8 +212,19 @@ type record struct {
 	Realert        int      `json:"realert"`
 }
 
-// kindAlert finds alert lines without decoding the others (audit records, logs).
-var kindAlert = []byte(`"kind":"alert"`)
+// kindAlert finds alert lines without decoding the others (audit records, logs);
+// incidentUpdate finds the rules' incident updates among the audit records.
+var (
+	kindAlert      = []byte(`"kind":"alert"`)
+	incidentUpdate = []byte(`"` + sdk.EventIncidentUpdate + `"`)
+)
+
+// auditRecord is the part of an audit line an incident update needs.
+type auditRecord struct {
+	TS     string            `json:"ts"`
+	Kind   string            `json:"kind"`
+	Fields map[string]string `json:"fields"`
+}
 
 func (t *Trail) line(b []byte) {
 	b = bytes.TrimSpace(b)
@@ -200,6 +232,10 @@ func (t *Trail) line(b []byte) {
 		return
 	}
 	if !bytes.Contains(b, kindAlert) {
+		if bytes.Contains(b, incidentUpdate) {
+			t.update(b)
+			return
+		}
 		if !json.Valid(b) {
 			t.malformed++
 		}
@@ -219,7 +255,12 @@ func (t *Trail) line(b []byte) {
 		t.incidents[a.Fingerprint] = in
 	}
 	in.Rule, in.Severity, in.State, in.Key = a.Rule, a.Severity, a.State, a.Key
-	in.Count, in.Threshold, in.Window = a.Count, a.Threshold, a.Window
+	// The count never goes back: a resolved record carries the window's peak, updates the
+	// live total, and the total is at least the peak.
+	in.Count, in.Threshold, in.Window, in.alertCount = max(in.Count, a.Count), a.Threshold, a.Window, a.Count
+	if a.State == sdk.StateFiring {
+		in.Fired = true
+	}
 	if ts := parseTime(a.FirstSeen); !ts.IsZero() {
 		in.FirstSeen = ts
 	}
@@ -236,9 +277,95 @@ func (t *Trail) line(b []byte) {
 	}
 	in.SuppressedBy, in.OverrideReason, in.Realert = a.SuppressedBy, a.OverrideReason, a.Realert
 	in.Records++
+	t.change(a.Fingerprint).Alert = true
 	if len(t.incidents) > MaxIncidents+MaxIncidents/4 {
 		t.evict()
 	}
+}
+
+func (t *Trail) change(fp string) *trailChange {
+	c, ok := t.changes[fp]
+	if !ok {
+		c = &trailChange{Fingerprint: fp}
+		t.changes[fp] = c
+	}
+	return c
+}
+
+// update takes an incident update: the count moves the incident's count on, the entities
+// wait for takeChanges.
+func (t *Trail) update(b []byte) {
+	var r auditRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.malformed++
+		return
+	}
+	u, ok := sdk.ParseIncidentUpdate(&sdk.Event{Kind: r.Kind, Fields: r.Fields})
+	if !ok {
+		return
+	}
+	at := parseTime(r.TS) // the time of the incident's newest event
+	if in, ok := t.incidents[u.Fingerprint]; ok {
+		in.Count = max(in.Count, u.Count)
+		if at.After(in.LastSeen) {
+			in.LastSeen = at
+		}
+	} else if len(t.changes) >= MaxIncidents+MaxIncidents/4 {
+		return // an update of an incident the trail does not hold, and no room to wait
+	}
+	c := t.change(u.Fingerprint)
+	if u.Count > c.Count {
+		c.Count, c.CountAt = u.Count, at
+	}
+	if at.After(c.LastSeen) {
+		c.LastSeen = at
+	}
+	if len(u.Entities) == 0 && !u.Truncated {
+		return
+	}
+	if c.Entities == nil {
+		c.Entities = newEntitySet(Entities{})
+	}
+	if u.Truncated {
+		c.Entities.truncated = true
+	}
+	for f, vals := range u.Entities {
+		if t.pendingEntities >= maxPendingEntities {
+			c.Entities.truncated = true
+			break
+		}
+		before := c.Entities.total
+		c.Entities.add(f, vals)
+		t.pendingEntities += c.Entities.total - before
+	}
+}
+
+// takeChanges returns what the trail learnt since the last call, sorted by fingerprint, and
+// forgets it.
+func (t *Trail) takeChanges() []trailChange {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]trailChange, 0, len(t.changes))
+	for _, c := range t.changes {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	clear(t.changes)
+	t.pendingEntities = 0
+	return out
+}
+
+// incident returns a copy of one incident the trail holds.
+func (t *Trail) incident(fp string) (Incident, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in, ok := t.incidents[fp]
+	if !ok {
+		return Incident{}, false
+	}
+	c := *in
+	c.Excerpt = append([]string(nil), in.Excerpt...)
+	return c, true
 }
 
 func parseTime(s string) time.Time {
@@ -267,6 +394,10 @@ func (t *Trail) evict() {
 	})
 	for _, in := range all[MaxIncidents:] {
 		delete(t.incidents, in.Fingerprint)
+		if c, ok := t.changes[in.Fingerprint]; ok && c.Entities != nil {
+			t.pendingEntities -= c.Entities.total
+		}
+		delete(t.changes, in.Fingerprint)
 	}
 }
 

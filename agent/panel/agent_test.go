@@ -176,12 +176,13 @@ func TestPanelAgainstTheAgent(t *testing.T) {
 		chromedp.WaitVisible(css(`.migration.status-approved[data-id="1"]`)),
 		chromedp.WaitVisible(css(`#audit tr.audit-entry[data-action="migration.approve"]`)),
 	)
-	if s := get(t, ctx, "banner", chromedp.TextContent(css("#status-word"))); s != "normal" {
+	// Acknowledged is not normal: the incident is still open until someone closes it.
+	if s := get(t, ctx, "banner", chromedp.TextContent(css("#status-word"))); s != "acknowledged" {
 		t.Fatalf("banner after the acknowledgement: %q", s)
 	}
 	audit := get(t, ctx, "audit", chromedp.TextContent(css("#audit-list")))
 	for _, want := range []string{"migration.approve", "reviewed the SQL in PR 12", "bob (session bob)", "refused",
-		"alert.acknowledge", "resetting the accounts from the snapshot", "migration.request", "alice (socket)"} {
+		"incident.acknowledge", "resetting the accounts from the snapshot", "migration.request", "alice (socket)"} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit log lacks %q:\n%s", want, audit)
 		}

@@ -58,9 +58,12 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 
 func publicState(st ops.SystemState) ops.SystemState {
 	out := ops.SystemState{Status: st.Status, Time: st.Time, Agent: st.Agent, PendingMigrations: st.PendingMigrations,
-		Reasons: []string{}, Blocking: []ops.Incident{}, Degraded: []string{}, Components: []ops.ComponentHealth{}}
+		Reasons: []string{}, Blocking: []ops.Incident{}, Acknowledged: []ops.Incident{}, Degraded: []string{}, Components: []ops.ComponentHealth{}}
 	for _, in := range st.Blocking {
-		out.Reasons = append(out.Reasons, fmt.Sprintf("%s alert %s is firing and not acknowledged", in.Severity, in.Rule))
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is not acknowledged", in.Severity, in.ID, in.Rule))
+	}
+	for _, in := range st.Acknowledged {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is acknowledged and not closed", in.Severity, in.ID, in.Rule))
 	}
 	if o := st.Override; o != nil {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("override declared by %s until %s", o.Actor, o.Until.Format(time.RFC3339)))
@@ -74,7 +77,7 @@ func publicState(st ops.SystemState) ops.SystemState {
 func publicAlerts(list []ops.Incident) []ops.Incident {
 	out := []ops.Incident{}
 	for _, in := range list {
-		p := ops.Incident{Fingerprint: in.Fingerprint, Rule: in.Rule, Severity: in.Severity, State: in.State,
+		p := ops.Incident{ID: in.ID, Status: in.Status, Fired: in.Fired, Fingerprint: in.Fingerprint, Rule: in.Rule, Severity: in.Severity, State: in.State,
 			Count: in.Count, Threshold: in.Threshold, Window: in.Window, FirstSeen: in.FirstSeen, LastSeen: in.LastSeen,
 			Updated: in.Updated, Explanation: in.Explanation, Records: in.Records, Excerpt: []string{}}
 		if in.Ack != nil {

@@ -40,7 +40,10 @@ type Health struct {
 	mu         sync.Mutex
 	components map[string]*ComponentHealth
 	facets     map[string]*[numFacets]facet
-	now        func() time.Time
+	// expiring holds the records with a facet that clears itself at its until time; reading
+	// the state clears what has expired.
+	expiring map[string]struct{}
+	now      func() time.Time
 }
 
 // facetKind names who reports a facet; the order is the order of the reasons.
@@ -56,13 +59,17 @@ const (
 type facet struct {
 	failing bool
 	reason  string
+	// until, when set, is when a failing facet clears itself: what it reports is a condition
+	// seen recently (lines with impossible clocks), not one that stays until someone clears it.
+	until time.Time
 }
 
 // StoreAddress is the address under which the state store's health is kept.
 const StoreAddress = "agent.state"
 
 func newHealth() *Health {
-	return &Health{components: map[string]*ComponentHealth{}, facets: map[string]*[numFacets]facet{}, now: time.Now}
+	return &Health{components: map[string]*ComponentHealth{}, facets: map[string]*[numFacets]facet{},
+		expiring: map[string]struct{}{}, now: time.Now}
 }
 
 func (h *Health) get(addr string) *ComponentHealth {
@@ -126,12 +133,53 @@ func (h *Health) setLazy(addr string, healthy bool, reason string) {
 func (h *Health) setFacet(addr string, kind facetKind, healthy bool, reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := h.get(addr)
-	f := h.facets[addr]
+	h.get(addr)
 	if healthy {
 		reason = ""
 	}
-	f[kind] = facet{failing: !healthy, reason: reason}
+	h.facets[addr][kind] = facet{failing: !healthy, reason: reason}
+	h.recompute(addr)
+}
+
+// setRecent reports the component facet of addr failing with reason until the given time,
+// when it clears by itself unless reported again. The record exists only from the first
+// report on.
+func (h *Health) setRecent(addr, reason string, until time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.get(addr)
+	h.facets[addr][facetComponent] = facet{failing: true, reason: reason, until: until}
+	h.expiring[addr] = struct{}{}
+	h.recompute(addr)
+}
+
+// expire clears the facets whose time has passed. h.mu is held.
+func (h *Health) expire() {
+	now := h.now()
+	for addr := range h.expiring {
+		f := h.facets[addr]
+		left := false
+		for i := range f {
+			if f[i].until.IsZero() {
+				continue
+			}
+			if !now.Before(f[i].until) {
+				f[i] = facet{}
+			} else {
+				left = true
+			}
+		}
+		if !left {
+			delete(h.expiring, addr)
+		}
+		h.recompute(addr)
+	}
+}
+
+// recompute derives a record's health and reason from its facets. h.mu is held.
+func (h *Health) recompute(addr string) {
+	c := h.components[addr]
+	f := h.facets[addr]
 	ok := true
 	var reasons []string
 	for _, x := range f {
@@ -182,6 +230,7 @@ func rootCause(err error) string {
 func (h *Health) Components() []ComponentHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.expire()
 	out := make([]ComponentHealth, 0, len(h.components))
 	for _, c := range h.components {
 		out = append(out, *c)
@@ -216,6 +265,7 @@ type metrics struct {
 	droppedBatches   *prometheus.CounterVec
 	inflightBatches  *prometheus.GaugeVec
 	inflightBytes    *prometheus.GaugeVec
+	clockSkew        *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -251,6 +301,10 @@ func newMetrics() *metrics {
 	m.inflightBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tda_pipeline_inflight_bytes",
 		Help: "Bytes of the source batches a pipeline holds that its sinks have not all accepted (max_inflight_bytes bounds it)."},
 		[]string{"pipeline"})
+	m.clockSkew = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tda_event_clock_skew_total",
+		Help: "Lines a processor counted at their arrival time instead of their own: dated too far ahead (clock=future_skew) or outside any real clock (clock=out_of_range)."},
+		[]string{"pipeline", "clock"})
+	m.registry.MustRegister(m.clockSkew)
 	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.restarts, m.queueDepth, m.sinkFailures,
 		m.alerts, m.detectionLatency, m.commits, m.commitSeconds, m.droppedBatches, m.inflightBatches, m.inflightBytes)
 	return m

@@ -137,7 +137,7 @@ func (p *pipelineRunner) deliver(env *envelope, b *host.Batch, received time.Tim
 		return
 	}
 	kinds := b.KindCounts()
-	if kinds[sdk.KindAlert] > 0 || (p.rt.observe != nil && kinds[sdk.KindAudit] > 0) {
+	if kinds[sdk.KindAlert] > 0 || kinds[sdk.KindAudit] > 0 {
 		events := b.Events()
 		for i := range events {
 			e := &events[i]
@@ -146,6 +146,9 @@ func (p *pipelineRunner) deliver(env *envelope, b *host.Batch, received time.Tim
 				if !received.IsZero() {
 					p.rt.metrics.detectionLatency.Observe(time.Since(received).Seconds())
 				}
+			}
+			if e.Kind == sdk.KindAudit {
+				p.rt.observeClockReport(p.name, e)
 			}
 			if p.rt.observe != nil && (e.Kind == sdk.KindAlert || e.Kind == sdk.KindAudit) {
 				p.rt.observe(p.name, e.Clone())

@@ -1,7 +1,12 @@
 package detect_test
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +47,17 @@ func TestAgentLineFromTheFuture(t *testing.T) {
 	}
 	a.Start()
 	agenttest.WaitFor(t, "the first burst's page", 60*time.Second, func() bool { return len(firing()) == 1 })
+	// The line from the future is reported: in the state (not normal), with what to do, and in
+	// the metrics.
+	code, stdout, stderr := agenttest.RunCLI(t, bins, a.Dir, "state", "-json", "-config", a.Config)
+	if code == 0 || !strings.Contains(stdout, `"clocks.detect: lines with impossible clocks: 1 dated too far ahead`) ||
+		!strings.Contains(stdout, "fix the clock or time zone") {
+		t.Fatalf("tda state after a line from the future (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	if m := socketGet(t, a.Path("data", "tda.sock"), "/metrics"); !strings.Contains(m,
+		`tda_event_clock_skew_total{clock="future_skew",pipeline="detect"} 1`) {
+		t.Fatalf("metrics after a line from the future:\n%s", m)
+	}
 	time.Sleep(500 * time.Millisecond) // a checkpoint with the snapshot
 	a.Kill()
 
@@ -74,4 +90,23 @@ func TestAgentLineFromTheFuture(t *testing.T) {
 			seen[k] = true
 		}
 	}
+}
+
+// socketGet reads path from the agent's API on its unix socket.
+func socketGet(t testing.TB, sock, path string) string {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := c.Get("http://tda" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v\n%s", path, resp.StatusCode, err, b)
+	}
+	return string(b)
 }

@@ -38,9 +38,14 @@ func TestLineFromTheFutureInThePipeline(t *testing.T) {
 		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 		future := resetLine(now.AddDate(1, 0, 0), 1)
 		mid := c.override.ProcessAt(stamped([][]byte{future}, "flask-app.log", now), sdk.Watermark{Time: now})
-		if len(mid) != 1 || mid[0].Field("clock") != "future_skew" || !mid[0].Time.Equal(now) ||
+		if len(mid) != 2 || mid[0].Field("clock") != "future_skew" || !mid[0].Time.Equal(now) ||
 			mid[0].Field("line_time") != "2027-12-01T09:00:00Z" {
 			t.Fatalf("the future line leaves the override processor as %+v", mid)
+		}
+		// The host learns of it from the clock report that follows the batch.
+		if r := mid[1]; r.Kind != sdk.KindAudit || r.Field(sdk.FieldAuditEvent) != sdk.AuditClockSkew ||
+			r.Field(sdk.FieldFutureSkew) != "1" || r.Field(sdk.FieldExampleOrigin) != "flask-app.log" || !r.Time.Equal(now) {
+			t.Fatalf("clock report %+v", r)
 		}
 		out := c.rules.ProcessAt(mid, sdk.Watermark{Time: now})
 		var lines [][]byte

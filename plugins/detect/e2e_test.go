@@ -111,7 +111,7 @@ func TestAgentDetectsCorpus(t *testing.T) {
 			if name == "flask-sample.log" {
 				var trail []string
 				for _, ev := range events {
-					if ev.Kind == sdk.KindAudit {
+					if ev.Kind == sdk.KindAudit && ev.Fields["event"] != sdk.EventIncidentUpdate {
 						trail = append(trail, ev.Fields["event"]+" by "+ev.Fields["actor"]+" until "+ev.Fields["until"])
 					}
 				}

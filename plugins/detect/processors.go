@@ -194,6 +194,9 @@ func (o *Override) Process(_ context.Context, events []sdk.Event, wm sdk.Waterma
 			emit(len(events), *rec)
 		}
 	}
+	if rec, ok := o.skewed.Report(); ok {
+		emit(len(events), rec)
+	}
 	return out, nil
 }
 
@@ -301,7 +304,7 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 		return nil, c.Errorf("lateness", "lateness must be between 0s and %s", sdk.FormatDuration(rules.MaxWindow))
 	}
 	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc,
-		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides")})
+		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides"), IncidentUpdates: true})
 	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
 		recordOverrides: c.Bool("record_overrides"), log: res.Logger, reported: make([]uint64, len(rs)),
 		skew: skew, skewed: eventtime.SkewReport{Log: res.Logger}}, nil
@@ -339,6 +342,9 @@ func (p *Rules) Process(_ context.Context, events []sdk.Event, wm sdk.Watermark)
 		out = p.engine.EventAt(ev, at, out)
 	}
 	out = p.engine.EndBatch(wm, out)
+	if rec, ok := p.skewed.Report(); ok {
+		out = append(out, rec)
+	}
 	p.reportEvictions()
 	p.reportCounters()
 	return out, nil

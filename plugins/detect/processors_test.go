@@ -14,10 +14,11 @@ import (
 	"github.com/tda-dev/tda/sdk/sdktest"
 )
 
+// audits returns the audit records other than incident updates.
 func audits(events []sdk.Event) []sdk.Event {
 	var out []sdk.Event
 	for _, e := range events {
-		if e.Kind == sdk.KindAudit {
+		if e.Kind == sdk.KindAudit && e.Field("event") != sdk.EventIncidentUpdate {
 			out = append(out, e)
 		}
 	}

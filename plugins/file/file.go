@@ -65,16 +65,16 @@ func Spec() *sdk.Spec {
 				Description: "How changes are noticed: \"notify\" uses the kernel's file notifications (inotify) and " +
 					"falls back to polling where they cannot be set up; \"poll\" checks every `poll_interval`, for " +
 					"file systems where notifications are unreliable (NFS, some overlays)."},
-			{Name: "poll_interval", Type: sdk.TypeDuration, Default: "1s",
+			{Name: "poll_interval", Type: sdk.TypeDuration, Default: "1s", Min: sdk.FormatDuration(MinPollInterval),
 				Description: "How often files and patterns are checked when polling."},
-			{Name: "rescan_interval", Type: sdk.TypeDuration, Default: "10s",
+			{Name: "rescan_interval", Type: sdk.TypeDuration, Default: "10s", Min: sdk.FormatDuration(MinRescanInterval),
 				Description: "With notifications, how often the patterns are matched again and every file's size " +
 					"checked anyway, so a missed notification never stalls a file."},
 			{Name: "max_open_files", Type: sdk.TypeInt, Default: int64(1024),
 				Description: "Most files kept open at once. Beyond it, files that are idle at their end are closed " +
 					"and reopened when they change; a closed file that is rotated away loses what was written to " +
 					"it after it was closed, so keep this above the number of active files."},
-			{Name: "forget_after", Type: sdk.TypeDuration, Default: "24h",
+			{Name: "forget_after", Type: sdk.TypeDuration, Default: "24h", Min: sdk.FormatDuration(MinForgetAfter),
 				Description: "Checkpoints of files that have been gone for longer than this are deleted from the " +
 					"state store."},
 			{Name: "read_gzip", Type: sdk.TypeBool, Default: false,
@@ -141,6 +141,15 @@ const (
 	defaultBatchBytes = 1 << 20
 )
 
+// The smallest durations of the loops the source runs: polling files, matching the patterns
+// again, and forgetting the checkpoints of files gone. The spec declares them (Field.Min), so
+// "1ns" is a config error at the attribute, not a busy core.
+const (
+	MinPollInterval   = 10 * time.Millisecond
+	MinRescanInterval = 100 * time.Millisecond
+	MinForgetAfter    = 100 * time.Millisecond
+)
+
 func newSource(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
 	o := options{
 		paths:          c.StringList("paths"),
@@ -179,14 +188,6 @@ func newSource(c *sdk.Config, res sdk.Resources) (sdk.Source, error) {
 	}
 	if o.maxOpen < 1 {
 		return nil, c.Errorf("max_open_files", "max_open_files must be at least 1, not %d", o.maxOpen)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"poll_interval", o.pollInterval}, {"rescan_interval", o.rescanInterval}, {"forget_after", o.forgetAfter}} {
-		if d.v <= 0 {
-			return nil, c.Errorf(d.name, "%s must be longer than 0s", d.name)
-		}
 	}
 	if o.partialTimeout < 0 || o.rotateWait < 0 {
 		return nil, c.Errorf("", "durations must not be negative")

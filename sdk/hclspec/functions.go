@@ -3,6 +3,7 @@ package hclspec
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func fileFunc(baseDir string) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(baseDir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readBounded(p, MaxFileFuncBytes)
 			if err != nil {
 				var pe *fs.PathError
 				if errors.As(err, &pe) {
@@ -71,6 +72,27 @@ func fileFunc(baseDir string) function.Function {
 			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
 		},
 	})
+}
+
+// MaxFileFuncBytes bounds what file() reads: a secret or a certificate, never a device or a
+// log.
+const MaxFileFuncBytes = 1 << 20
+
+// readBounded reads at most limit bytes of a file, and fails past them.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("more than %d bytes; file() reads secrets and certificates, not large files", limit)
+	}
+	return b, nil
 }
 
 // ErrorfAt is a shorthand for an error diagnostic at rng.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 
 	"github.com/tda-dev/tda/sdk"
@@ -21,13 +22,23 @@ import (
 
 // LaunchConfig says how to start a plugin binary.
 type LaunchConfig struct {
-	// Path is the plugin binary.
+	// Path is the plugin binary: what runs, unless Executable is set, and the name the
+	// process has in logs and argv[0].
 	Path string
-	// SHA256 pins the binary's checksum (hex); a mismatch refuses to start it.
+	// Executable, when set, is the plugin's binary checked against its pin (OpenPinned):
+	// exactly its bytes run, whatever the file at Path holds by now. The caller closes it.
+	Executable *Executable
+	// SHA256 pins the binary's checksum (hex) when Executable is not set: Launch checks the
+	// file before running anything of it, and runs the bytes it checked; a mismatch refuses
+	// to start it (a *PinError).
 	SHA256 string
 	// Logger receives the plugin's log lines (JSON hclog on its stderr), re-logged under it.
 	Logger hclog.Logger
-	// Env is added to the plugin's environment.
+	// InheritEnv names the variables of the host's environment the plugin gets beside
+	// BaseEnvNames: names, or prefixes ending in '*' ("AWS_*").
+	InheritEnv []string
+	// Env is set in the plugin's environment (NAME=value), over inherited values. The
+	// plugin gets nothing else of the host's environment (see PluginEnv).
 	Env []string
 	// StartTimeout bounds the handshake (DefaultStartTimeout when zero).
 	StartTimeout time.Duration
@@ -39,18 +50,21 @@ type LaunchConfig struct {
 // Process is a running plugin binary.
 type Process struct {
 	client *plugin.Client
+	// run is the process's runner: go-plugin knows no pid of a process it did not start.
+	run *procRunner
 	*Conn
 }
 
 // Launch starts the plugin binary and connects to it.
 func Launch(cfg LaunchConfig) (*Process, error) {
-	var secure *plugin.SecureConfig
-	if cfg.SHA256 != "" {
-		sum, err := hex.DecodeString(strings.TrimSpace(cfg.SHA256))
-		if err != nil || len(sum) != sha256.Size {
-			return nil, fmt.Errorf("sha256 pin for %s is not 64 hex digits", cfg.Path)
+	exe := cfg.Executable
+	if exe == nil && cfg.SHA256 != "" {
+		var err error
+		if exe, err = OpenPinned(cfg.Path, cfg.SHA256); err != nil {
+			return nil, err
 		}
-		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+		// Once the process runs, it holds the bytes it runs: the copy can go.
+		defer exe.Close()
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -64,16 +78,18 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	if timeout == 0 {
 		timeout = DefaultStartTimeout
 	}
-	cmd := exec.Command(cfg.Path)
-	cmd.Env = append(os.Environ(), cfg.Env...)
+	env := PluginEnv(os.Environ(), cfg.InheritEnv, cfg.Env)
+	// run is set by the RunnerFunc, which client.Client calls before it returns.
+	var run *procRunner
 	dial := sdk.DialOptions()
 	if peercred.Supported {
 		// The plugin's Unix socket is trusted when the kernel says the process behind it is
 		// the one just started, of this user (see peercred); the plugin admits only this
-		// process. Elsewhere, go-plugin's AutoMTLS proves both ends.
+		// process. Elsewhere, go-plugin's AutoMTLS proves both ends. The runner has started
+		// the process before go-plugin dials its socket.
 		child := func() int {
-			if cmd.Process != nil {
-				return cmd.Process.Pid
+			if run != nil && run.pid != 0 {
+				return run.pid
 			}
 			return -1 // not started: no process may answer
 		}
@@ -83,10 +99,16 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPluginSets(),
-		Cmd:              cmd,
+		// The runner starts the process with env and go-plugin's own variables only
+		// (SkipHostEnv: go-plugin would otherwise add the host's whole environment).
+		RunnerFunc: func(l hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+			r, err := newProcRunner(l, spec, cfg.Path, exe, env)
+			run = r
+			return r, err
+		},
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         !peercred.Supported,
-		SecureConfig:     secure,
 		Logger:           logger,
 		StartTimeout:     timeout,
 		SyncStdout:       stdout,
@@ -95,9 +117,6 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
-		if secure != nil && strings.Contains(err.Error(), "checksum") {
-			return nil, fmt.Errorf("plugin %s does not match its sha256 pin; rebuild or update the pin: %w", cfg.Path, err)
-		}
 		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") {
 			return nil, fmt.Errorf("plugin %s serves none of the protocol versions this host speaks (%v): "+
 				"use a plugin and a host built for a common protocol version: %w", cfg.Path, sdk.ProtocolVersions(), err)
@@ -114,13 +133,13 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s speaks an unexpected protocol", cfg.Path)
 	}
-	return &Process{client: client, Conn: NewConn(cc)}, nil
+	return &Process{client: client, run: run, Conn: NewConn(cc)}, nil
 }
 
 // Pid returns the plugin's process id (0 when unknown).
 func (p *Process) Pid() int {
-	if rc := p.client.ReattachConfig(); rc != nil {
-		return rc.Pid
+	if p.run != nil {
+		return p.run.pid
 	}
 	return 0
 }

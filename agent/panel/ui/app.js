@@ -47,6 +47,8 @@
     return (secs / 86400).toFixed(1).replace(/\.0$/, '') + 'd';
   }
 
+  // Messages belong to the action that produced them: the next state change, a sign-out or
+  // moving to another incident clears them (clearMessages).
   function showError(msg) { $('error').textContent = msg || ''; if (msg) $('notice').textContent = ''; }
   function showNotice(msg, link) {
     const n = $('notice');
@@ -54,6 +56,7 @@
     if (link) n.append(' ', h('a', { href: link, target: '_blank', rel: 'noopener noreferrer' }, 'Open the run'));
     if (msg) $('error').textContent = '';
   }
+  function clearMessages() { $('error').textContent = ''; clear($('notice')); }
 
   // ---- backends ----
 
@@ -86,7 +89,7 @@
       return body;
     }
     return {
-      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true },
+      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true, incidents: true },
       async session() {
         try {
           session = await call('GET', 'api/session');
@@ -109,11 +112,22 @@
           if (e.status === 401) throw e;
           return { unavailable: e.message };
         });
-        const [state, alerts, snapshots, migrations, override, audit, deadletters] = await Promise.all([
-          call('GET', 'api/state'), call('GET', 'api/alerts?state=open'), call('GET', 'api/snapshots'),
-          call('GET', 'api/migrations?limit=20'), call('GET', 'api/override'), call('GET', 'api/audit?limit=30'), letters]);
-        return { state, alerts, snapshots, migrations, override, audit, deadletters };
+        const q = new URLSearchParams({ limit: '50' });
+        if (incidentFilter.status) q.set('status', incidentFilter.status);
+        if (incidentFilter.q) q.set('q', incidentFilter.q);
+        // The incident page reads its incident afresh with every refresh: the live count.
+        const page = selectedIncident ? call('GET', 'api/incidents/' + encodeURIComponent(selectedIncident)).catch((e) => {
+          if (e.status === 401) throw e;
+          return { unavailable: e.message };
+        }) : null;
+        const [state, alerts, snapshots, migrations, override, audit, deadletters, incident] = await Promise.all([
+          call('GET', 'api/state'), call('GET', 'api/incidents?' + q.toString()), call('GET', 'api/snapshots'),
+          call('GET', 'api/migrations?limit=20'), call('GET', 'api/override'), call('GET', 'api/audit?limit=30'), letters, page]);
+        return { state, alerts, snapshots, migrations, override, audit, deadletters, incident };
       },
+      ackIncident: (id, reason) => call('POST', 'api/incidents/' + encodeURIComponent(id) + '/ack', withBy({ reason })),
+      closeIncident: (id, note) => call('POST', 'api/incidents/' + encodeURIComponent(id) + '/close', withBy({ note })),
+      entitiesURL: (id, format) => 'api/incidents/' + encodeURIComponent(id) + '/entities.' + format,
       deadletter: (id) => call('GET', 'api/deadletters/' + encodeURIComponent(id)),
       replayLetter: (id, reason) => call('POST', 'api/deadletters/' + encodeURIComponent(id) + '/replay', withBy({ reason })),
       dropLetter: (id, reason) => call('DELETE', 'api/deadletters/' + encodeURIComponent(id), withBy({ reason })),
@@ -175,7 +189,7 @@
       return { workflow: file, run: body && body.workflow_run_id, link };
     }
     return {
-      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false },
+      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false, incidents: false },
       async session() {
         const c = await config();
         $('signin-title').textContent = 'Paste a GitHub token';
@@ -192,7 +206,7 @@
       async load() {
         const [state, alerts, snapshots, migrations] = await Promise.all([
           data('state.json', null), data('alerts.json', []), data('snapshots.json', []), data('migrations.json', [])]);
-        return { state, alerts, snapshots, migrations, override: null, audit: [], deadletters: null };
+        return { state, alerts, snapshots, migrations, override: null, audit: [], deadletters: null, incident: null };
       },
       decide: (id, approve, reason) => dispatch('migration', { id: String(id), decision: approve ? 'approve' : 'reject', reason }),
       snapshot: (target, reason) => dispatch('snapshot', { target: target || '', reason }),
@@ -200,6 +214,11 @@
       prune: (reason) => dispatch('prune', { dry_run: 'false', reason }),
     };
   }
+
+  // incidentFilter is the incident list's search; selectedIncident the incident whose page is
+  // open (from the address: #incident=ID).
+  const incidentFilter = { status: 'active', q: '' };
+  let selectedIncident = null;
 
   const backend = mode === 'github' ? githubBackend() : agentBackend();
   let session = null;
@@ -233,6 +252,7 @@
       const reason = $('confirm-reason');
       reason.value = '';
       $('confirm-reason-label').hidden = o.reason === false;
+      $('confirm-reason-prompt').textContent = o.reasonLabel || 'Reason (required)';
       const typeLabel = $('confirm-type-label');
       const typed = $('confirm-type');
       typed.value = '';
@@ -252,7 +272,7 @@
       $('confirm-form').onsubmit = (ev) => {
         ev.preventDefault();
         const r = reason.value.trim();
-        if (o.reason !== false && !r) { $('confirm-error').textContent = 'A reason is required.'; return; }
+        if (o.reason !== false && !r) { $('confirm-error').textContent = (o.reasonLabel ? o.reasonLabel.replace(/ \(required\)$/, '') : 'A reason') + ' is required.'; return; }
         if (o.typeToConfirm && typed.value !== o.typeToConfirm) return;
         const values = {};
         for (const [k, el] of Object.entries(inputs)) values[k] = el.value.trim();
@@ -272,16 +292,21 @@
       $('actor-name').focus();
       return;
     }
+    let res;
     try {
-      const res = await fn();
-      showNotice(typeof okMsg === 'function' ? okMsg(res) : okMsg, res && res.link);
-      await refresh();
+      res = await fn();
     } catch (e) {
       showError(e.message);
+      return;
     }
+    // The state change the action caused is rendered first: its message stays until the next.
+    await refresh();
+    showNotice(typeof okMsg === 'function' ? okMsg(res) : okMsg, res && res.link);
   }
 
   // ---- rendering ----
+
+  let lastStatus = null;
 
   function renderBanner(st) {
     const b = $('banner');
@@ -292,45 +317,188 @@
       clear($('reasons'));
       return;
     }
+    // A state change (the status, or an incident of the banner opening, being acknowledged or
+    // resolved) ends what the previous messages were about; a count going up does not.
+    const key = [st.status].concat((st.blocking || []).map((i) => 'b:' + i.id + ':' + i.state),
+      (st.acknowledged || []).map((i) => 'a:' + i.id + ':' + i.state)).join(' ');
+    if (lastStatus !== null && lastStatus !== key) clearMessages();
+    lastStatus = key;
     b.className = 'banner ' + st.status;
     $('status-word').textContent = st.status;
     $('status-time').textContent = 'as of ' + when(st.time) + (st.agent === false ? ' (agent not running)' : '');
     const reasons = (st.reasons || []).map((r) => h('li', {}, r));
-    if (!reasons.length) reasons.push(h('li', {}, 'Every source attached, every sink delivering, no HIGH alert open.'));
+    if (!reasons.length && st.status === 'normal') reasons.push(h('li', {}, 'Every source attached, every sink delivering, no HIGH incident open or awaiting its close.'));
     if (st.pending_migrations) reasons.push(h('li', {}, st.pending_migrations + ' migration request(s) awaiting a decision'));
     clear($('reasons'), reasons);
   }
 
+  // ---- incidents ----
+
+  function openIncident(id) {
+    if (selectedIncident === id) return;
+    clearMessages();
+    location.hash = id ? 'incident=' + encodeURIComponent(id) : '';
+  }
+
+  function incidentFromHash() {
+    const m = /^#incident=([A-Za-z0-9_-]+)$/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  function ackIncident(a) {
+    return async () => {
+      const r = await confirmAction({ title: 'Acknowledge incident ' + a.id + ' (' + a.rule + ')',
+        text: 'Say who is on it and what you are doing; it goes to the audit log. A HIGH incident stops blocking restores and migrations, and stays listed until someone closes it.',
+        confirmLabel: 'Acknowledge' });
+      if (r) act(() => backend.ackIncident(a.id, r.reason), 'Incident ' + a.id + ' acknowledged.');
+    };
+  }
+
+  function closeIncident(a) {
+    return async () => {
+      const r = await confirmAction({ title: 'Close incident ' + a.id + ' (' + a.rule + ')',
+        text: 'Write the note for the post-incident review: what happened, what was done, what is left.',
+        reasonLabel: 'Note for the review (required)', confirmLabel: 'Close incident' });
+      if (r) act(() => backend.closeIncident(a.id, r.reason), 'Incident ' + a.id + ' closed.');
+    };
+  }
+
+  function statusBadges(a) {
+    return [
+      h('span', { class: 'badge ' + a.severity }, a.severity),
+      a.status ? h('span', { class: 'badge status status-' + a.status }, a.status) : null,
+      a.state === 'suppressed' ? h('span', { class: 'badge state-suppressed' }, 'suppressed') : null,
+      isBlocking(a) ? h('span', { class: 'badge blocking' }, 'blocking') : null,
+    ];
+  }
+
+  function isBlocking(a) { return a.severity === 'HIGH' && a.fired && !a.ack && !a.close; }
+
+  function incidentFacts(a) {
+    const facts = [a.count + ' events (threshold ' + a.threshold + ' in ' + a.window + ')'];
+    if (a.key) facts.push('key ' + a.key);
+    facts.push('first event ' + when(a.first_seen), 'last ' + when(a.last_seen));
+    if (a.origin) facts.push('from ' + a.origin);
+    return facts;
+  }
+
+  // incidentActions are the buttons an operator has on an incident in its state.
+  function incidentActions(a) {
+    const out = [];
+    if (!canAct() || !backend.caps.incidents) return out;
+    if (!a.ack && !a.close) out.push(h('button', { type: 'button', class: 'primary ack-button', onclick: ackIncident(a) }, 'Acknowledge'));
+    if (a.ack && !a.close && a.status === 'resolved') out.push(h('button', { type: 'button', class: 'close-button', onclick: closeIncident(a) }, 'Close with a note'));
+    return out;
+  }
+
   function renderAlerts(list) {
     const el = $('alert-list');
-    if (!list || !list.length) { clear(el, h('p', { class: 'empty' }, 'No alert is firing.')); return; }
+    $('incident-search').hidden = !backend.caps.incidents;
+    if (!list || !list.length) {
+      clear(el, h('p', { class: 'empty' }, incidentFilter.status === 'active' && !incidentFilter.q ? 'No incident is open.' : 'No incident matches.'));
+      return;
+    }
     clear(el, list.map((a) => {
-      const facts = [a.count + ' events, threshold ' + a.threshold + ' in ' + a.window];
-      if (a.key) facts.push('key ' + a.key);
-      facts.push('since ' + when(a.first_seen), 'last ' + when(a.last_seen));
-      if (a.origin) facts.push('from ' + a.origin);
-      const card = h('article', { class: 'card alert-card sev-' + a.severity, 'data-fingerprint': a.fingerprint },
-        h('div', { class: 'title' },
-          h('span', { class: 'badge ' + a.severity }, a.severity),
-          a.state !== 'firing' ? h('span', { class: 'badge state-' + a.state }, a.state) : null,
-          h('span', { class: 'rule' }, a.rule)),
-        h('div', { class: 'facts' }, facts.join(' · ')),
+      const past = a.status === 'closed';
+      const what = (a.explained && a.explained.what) || a.explanation || '';
+      const card = h('article', { class: 'card alert-card incident-card sev-' + a.severity + (past ? ' past' : ''), 'data-fingerprint': a.fingerprint, 'data-id': a.id || '' },
+        h('div', { class: 'title' }, statusBadges(a), h('span', { class: 'rule' }, a.rule), a.id ? h('code', { class: 'incident-id' }, a.id) : null),
+        h('div', { class: 'facts' }, incidentFacts(a).join(' · ')),
         a.state === 'suppressed' ? h('div', { class: 'facts' }, 'suppressed by override of ' + (a.suppressed_by || '?') + ': ' + (a.override_reason || '')) : null,
-        h('div', { class: 'explanation' }, a.explanation || ''),
-        a.excerpt && a.excerpt.length ? h('pre', { class: 'excerpt' }, a.excerpt.join('\n')) : null);
-      if (a.ack) {
-        card.append(h('p', { class: 'ack' }, 'Acknowledged by ' + a.ack.by + ' ' + when(a.ack.at) + ': ' + a.ack.comment));
-      } else if (backend.caps.ack && canAct()) {
-        card.append(h('div', { class: 'actions' }, h('button', {
-          class: 'ack-button', type: 'button',
-          onclick: async () => {
-            const r = await confirmAction({ title: 'Acknowledge ' + a.rule, text: 'Say what you are doing about it; the comment goes to the audit log.', confirmLabel: 'Acknowledge' });
-            if (r) act(() => backend.ack(a.fingerprint, r.reason), 'Alert acknowledged.');
-          },
-        }, 'Acknowledge')));
-      }
+        past ? null : h('div', { class: 'explanation' }, what),
+        !past && a.excerpt && a.excerpt.length ? h('pre', { class: 'excerpt' }, a.excerpt.join('\n')) : null);
+      if (a.ack) card.append(h('p', { class: 'ack' }, 'Acknowledged by ' + a.ack.by + ' ' + when(a.ack.at) + ': ' + a.ack.comment));
+      if (a.close) card.append(h('p', { class: 'closed-note' }, 'Closed by ' + a.close.by + ' ' + when(a.close.at) + ': ' + a.close.note));
+      const actions = h('div', { class: 'actions' }, incidentActions(a));
+      if (backend.caps.incidents && a.id) actions.prepend(h('button', { type: 'button', class: 'open-incident', onclick: () => openIncident(a.id) }, 'Open incident'));
+      if (actions.childNodes.length) card.append(actions);
       return card;
     }));
+  }
+
+  // stepControl is the panel's own control for a first step, where there is one.
+  function stepControl(step, a) {
+    switch (step.action) {
+      case 'acknowledge':
+        return !a.ack && !a.close && canAct() ? h('button', { type: 'button', class: 'primary step-ack', onclick: ackIncident(a) }, 'Acknowledge') : null;
+      case 'close':
+        return a.ack && !a.close && a.status === 'resolved' && canAct() ? h('button', { type: 'button', class: 'step-close', onclick: closeIncident(a) }, 'Close with a note') : null;
+      case 'entities':
+        return h('a', { class: 'button step-entities', href: backend.entitiesURL(a.id, 'csv'), download: 'incident-' + a.id + '-entities.csv' }, 'Download affected entities (CSV)');
+      case 'restore':
+        return h('button', { type: 'button', class: 'step-restore', onclick: () => goTo('snapshots', '.restore-button') }, 'Restore…');
+      case 'snapshot':
+        return h('button', { type: 'button', class: 'step-snapshot', onclick: () => goTo('snapshots', '.snapshot-button') }, 'Snapshots');
+      case 'override':
+        return canAct() ? h('button', { type: 'button', class: 'step-override', onclick: () => goTo('override', '#override-reason') }, 'Declare override') : null;
+    }
+    return null;
+  }
+
+  // goTo brings a section into view and focuses its control.
+  function goTo(section, sel) {
+    const sec = $(section);
+    if (!sec || sec.hidden) return;
+    sec.scrollIntoView({ behavior: 'smooth', block: 'start' });
+    const el = sec.querySelector(sel);
+    if (el) el.focus();
+  }
+
+  function renderIncidentPage(d) {
+    const sec = $('incident-page');
+    sec.hidden = !selectedIncident;
+    if (!selectedIncident) return;
+    const el = $('incident-detail');
+    if (!d || d.unavailable) {
+      $('incident-title').textContent = 'Incident ' + selectedIncident;
+      clear(el, h('p', { class: 'error' }, d ? d.unavailable : 'Not found.'));
+      return;
+    }
+    $('incident-title').textContent = 'Incident ' + d.id + ': ' + d.rule;
+    const x = d.explained || { what: d.explanation, steps: [] };
+    const facts = h('dl', { class: 'incident-facts' },
+      h('dt', {}, 'Status'), h('dd', { class: 'incident-status' }, statusBadges(d)),
+      h('dt', {}, 'Count'), h('dd', { class: 'incident-count' }, String(d.count) + ' events (threshold ' + d.threshold + ' in ' + d.window + ')'),
+      d.key ? [h('dt', {}, 'Key'), h('dd', {}, d.key)] : null,
+      h('dt', {}, 'First event'), h('dd', { class: 'first-event' }, when(d.first_seen)),
+      h('dt', {}, 'Last event'), h('dd', {}, when(d.last_seen)),
+      h('dt', {}, 'Origin'), h('dd', {}, (d.origin || '-') + (d.source ? ' (' + d.source + ')' : '')),
+      d.ack ? [h('dt', {}, 'Acknowledged'), h('dd', { class: 'ack' }, d.ack.by + ' ' + when(d.ack.at) + ': ' + d.ack.comment)] : null,
+      d.resolved_at ? [h('dt', {}, 'Resolved'), h('dd', {}, when(d.resolved_at) + ': the burst ended')] : null,
+      d.close ? [h('dt', {}, 'Closed'), h('dd', { class: 'closed-note' }, d.close.by + ' ' + when(d.close.at) + ': ' + d.close.note)] : null,
+      h('dt', {}, 'Fingerprint'), h('dd', { class: 'fingerprint' }, d.fingerprint));
+    const warn = isBlocking(d)
+      ? h('p', { class: 'blocking-note' }, 'Nobody has acknowledged this incident: the system stays blocked (restores and migrations refused) until someone does, even after the burst ends.')
+      : null;
+    const explanation = h('div', { class: 'explained' },
+      h('h3', {}, 'What happened'), h('p', { class: 'what' }, x.what || ''),
+      x.cause ? [h('h3', {}, 'Likely cause'), h('p', { class: 'cause' }, x.cause)] : null,
+      h('h3', {}, 'First steps'),
+      h('ol', { class: 'steps' }, (x.steps || []).map((st) => h('li', { class: 'step', 'data-action': st.action || '' },
+        h('span', {}, st.text), ' ', stepControl(st, d)))),
+      x.state ? h('p', { class: 'facts' }, x.state) : null);
+    const timeline = h('table', { class: 'timeline' },
+      h('thead', {}, h('tr', {}, ['When', 'What', 'Count', ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, (d.timeline || []).map((e) => h('tr', { class: 'timeline-entry', 'data-what': e.what },
+        h('td', {}, when(e.at)), h('td', {}, e.what + (e.by ? ' by ' + e.by : '')), h('td', {}, e.count ? String(e.count) : ''),
+        h('td', { class: 'wrap' }, (e.snapshot ? e.snapshot + ' ' : '') + (e.text || ''))))));
+    const ents = d.entities || { fields: {}, total: 0 };
+    const fields = Object.keys(ents.fields || {}).sort();
+    const entities = h('div', { class: 'entities' },
+      h('p', { class: 'facts' }, ents.total + ' distinct value' + (ents.total === 1 ? '' : 's') + ' named by the events' +
+        (ents.truncated ? ' (truncated: more were seen than tda keeps)' : '') + '. ',
+        ents.total ? [h('a', { class: 'entities-csv', href: backend.entitiesURL(d.id, 'csv'), download: 'incident-' + d.id + '-entities.csv' }, 'Download CSV'), ' · ',
+          h('a', { class: 'entities-json', href: backend.entitiesURL(d.id, 'json'), download: 'incident-' + d.id + '-entities.json' }, 'JSON')] : null),
+      fields.length ? h('table', { class: 'entities-table' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Field'), h('th', {}, 'Count'), h('th', {}, 'Values'))),
+        h('tbody', {}, fields.map((f) => h('tr', { class: 'entity-row', 'data-field': f },
+          h('td', {}, f), h('td', {}, String(ents.fields[f].length)), h('td', { class: 'wrap values' }, ents.fields[f].join(', ')))))) : null);
+    clear(el, warn, h('div', { class: 'incident-grid' },
+      h('div', {}, facts, h('div', { class: 'actions' }, incidentActions(d))),
+      explanation),
+      h('h3', {}, 'Timeline'), timeline,
+      h('h3', {}, 'Affected entities'), entities,
+      d.excerpt && d.excerpt.length ? [h('h3', {}, 'Excerpt'), h('pre', { class: 'excerpt' }, d.excerpt.join('\n'))] : null);
   }
 
   function rpoClass(secs) { return secs > 86400 ? 'rpo-bad' : ''; }
@@ -432,6 +600,13 @@
     $('override-off').hidden = !a;
   }
 
+  // auditTarget names what an entry acted on: an incident by its id, rule and key.
+  function auditTarget(e) {
+    const d = e.detail || {};
+    if (d.incident && d.rule) return 'incident ' + (e.target || d.incident) + ' · ' + d.rule + (d.key ? ' · key ' + d.key : '');
+    return e.target || '';
+  }
+
   function renderAudit(list) {
     const sec = $('audit');
     sec.hidden = !backend.caps.audit;
@@ -442,7 +617,7 @@
       h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Target', 'Why', 'Outcome'].map((c) => h('th', {}, c)))),
       h('tbody', {}, list.map((e) => h('tr', { class: 'audit-entry', 'data-action': e.action },
         h('td', {}, when(e.time)), h('td', {}, e.actor + (e.via ? ' (' + e.via + ')' : '')), h('td', {}, e.action),
-        h('td', {}, e.target || ''), h('td', {}, e.reason || ''),
+        h('td', {}, auditTarget(e)), h('td', {}, e.reason || ''),
         h('td', {}, e.outcome + (e.error ? ': ' + e.error : '')))))));
   }
 
@@ -507,14 +682,28 @@
 
   function canAct() { return session && session.role === 'operator'; }
 
-  let refreshing = false;
-  async function refresh() {
-    if (refreshing || !session) return;
-    refreshing = true;
+  // refresh renders everything afresh. A call while a refresh runs makes it run once more, and
+  // resolves once that run is done: an action's message is shown on what it changed.
+  let running = null;
+  let again = false;
+  function refresh() {
+    if (!session) return Promise.resolve();
+    if (running) { again = true; return running; }
+    running = (async () => {
+      do {
+        again = false;
+        await refreshOnce();
+      } while (again && session);
+    })().finally(() => { running = null; });
+    return running;
+  }
+
+  async function refreshOnce() {
     try {
       const d = await backend.load();
       renderBanner(d.state);
       renderAlerts(d.alerts);
+      renderIncidentPage(d.incident);
       renderSnapshots(d.snapshots);
       renderMigrations(d.migrations);
       renderOverride(d.override);
@@ -522,10 +711,9 @@
       renderDeadLetters(d.deadletters);
       $('panel').hidden = false;
     } catch (e) {
-      if (e.status === 401) { await start(); return; }
+      // Signed out meanwhile: start again from the sign-in (not awaited: it refreshes too).
+      if (e.status === 401) { start(); return; }
       showError('Could not load: ' + e.message);
-    } finally {
-      refreshing = false;
     }
   }
 
@@ -558,6 +746,8 @@
   $('signout').addEventListener('click', async () => {
     try { await backend.signOut(); } catch (e) { /* signed out anyway */ }
     session = null;
+    lastStatus = null;
+    clearMessages();
     await start();
   });
   const nameInput = $('actor-name');
@@ -582,6 +772,20 @@
     if (r) act(() => backend.overrideOff(r.reason), 'Override ended.');
   });
   if (mode === 'github') $('signin-title').textContent = 'Paste a GitHub token';
+  $('incident-search').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    incidentFilter.status = $('incident-status').value;
+    incidentFilter.q = $('incident-q').value.trim();
+    clearMessages();
+    refresh();
+  });
+  $('incident-back').addEventListener('click', () => openIncident(null));
+  window.addEventListener('hashchange', () => {
+    selectedIncident = backend.caps.incidents ? incidentFromHash() : null;
+    clearMessages();
+    refresh().then(() => { if (selectedIncident) $('incident-page').scrollIntoView({ block: 'start' }); });
+  });
+  selectedIncident = backend.caps.incidents ? incidentFromHash() : null;
 
   start();
   setInterval(() => { if (!document.hidden && !$('confirm').open) refresh(); }, 5000);

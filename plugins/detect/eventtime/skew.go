@@ -1,6 +1,7 @@
 package eventtime
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
@@ -87,9 +88,10 @@ func formatAny(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// SkewReport counts the lines not counted at their own time and logs a warning about them at
-// most once per Every (wall clock), with the counts since the last warning and one example.
-// It is safe for concurrent use.
+// SkewReport counts the lines not counted at their own time and reports them at most once
+// per Every (wall clock), with the counts since the last report and one example: a warning in
+// the log and an audit record (sdk.AuditClockSkew) for the host, which counts it in its
+// metrics and state. It is safe for concurrent use.
 type SkewReport struct {
 	Log   hclog.Logger
 	Every time.Duration
@@ -102,6 +104,7 @@ type SkewReport struct {
 	last               time.Time
 	exampleOrigin      string
 	exampleLine, exAt  string
+	countedAt          time.Time
 }
 
 // Counts returns the totals: lines dated too far ahead of their arrival, and lines whose time
@@ -112,7 +115,7 @@ func (r *SkewReport) Counts() (future, outOfRange uint64) {
 	return r.future, r.outOfRange
 }
 
-// Observe counts a judged line (why as returned by Apply) and logs when it is time to.
+// Observe counts a judged line (why as returned by Apply).
 func (r *SkewReport) Observe(why string, ev *sdk.Event) {
 	if why == "" {
 		return
@@ -128,6 +131,18 @@ func (r *SkewReport) Observe(why string, ev *sdk.Event) {
 		r.pendingO++
 	}
 	r.exampleOrigin, r.exampleLine, r.exAt = ev.Origin, ev.Field(FieldLineTime), formatAny(ev.Time)
+	r.countedAt = ev.Time
+}
+
+// Report returns the audit record of the lines counted since the last report, and logs the
+// warning, when there are any and the last report is at least Every old (a minute by
+// default); ok is false otherwise. Callers call it once per batch and pass the record on.
+func (r *SkewReport) Report() (rec sdk.Event, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pendingF == 0 && r.pendingO == 0 {
+		return rec, false
+	}
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -137,14 +152,29 @@ func (r *SkewReport) Observe(why string, ev *sdk.Event) {
 		every = time.Minute
 	}
 	t := now()
-	if r.Log == nil || (!r.last.IsZero() && t.Sub(r.last) < every) {
-		return
+	if !r.last.IsZero() && t.Sub(r.last) < every {
+		return rec, false
 	}
 	r.last = t
-	r.Log.Warn("lines dated ahead of their arrival or outside any real clock were counted at their arrival time; "+
-		"check the clock and time zone of the host or app that wrote them",
-		"future_skew", r.pendingF, "out_of_range", r.pendingO, "future_skew_total", r.future,
-		"out_of_range_total", r.outOfRange, "example_origin", r.exampleOrigin,
-		"example_line_time", r.exampleLine, "counted_at", r.exAt)
+	if r.Log != nil {
+		r.Log.Warn("lines dated ahead of their arrival or outside any real clock were counted at their arrival time; "+
+			"check the clock and time zone of the host or app that wrote them",
+			"future_skew", r.pendingF, "out_of_range", r.pendingO, "future_skew_total", r.future,
+			"out_of_range_total", r.outOfRange, "example_origin", r.exampleOrigin,
+			"example_line_time", r.exampleLine, "counted_at", r.exAt)
+	}
+	// Dated like the line it names (its arrival), so that a replay reports the same records.
+	at := r.countedAt
+	if at.IsZero() {
+		at = t
+	}
+	rec = sdk.Event{Time: at.UTC(), Kind: sdk.KindAudit, Fields: map[string]string{
+		sdk.FieldAuditEvent:      sdk.AuditClockSkew,
+		sdk.FieldFutureSkew:      strconv.FormatUint(r.pendingF, 10),
+		sdk.FieldOutOfRange:      strconv.FormatUint(r.pendingO, 10),
+		sdk.FieldExampleOrigin:   r.exampleOrigin,
+		sdk.FieldExampleLineTime: r.exampleLine,
+	}}
 	r.pendingF, r.pendingO = 0, 0
+	return rec, true
 }

@@ -35,6 +35,10 @@ type Options struct {
 	// RecordOverrides makes the engine emit the audit record of every override change (as
 	// processor "override" does), for pipelines without an override processor before rules.
 	RecordOverrides bool
+	// IncidentUpdates makes the engine report open incidents' progress between their alert
+	// records (sdk.IncidentUpdate: the count so far and the entities their events named), at
+	// the end of a batch, at most once a second per incident, and before each resolution.
+	IncidentUpdates bool
 }
 
 // Engine evaluates rules over a stream of parsed events. It is not safe for concurrent use.
@@ -65,6 +69,9 @@ type Engine struct {
 	across bool
 	// lastSnapshot is the size of the last snapshot, to size the next one's buffer.
 	lastSnapshot int
+	// dirty are the incidents touched since their last update (IncidentUpdates), in the
+	// order they were first touched; bounded by the open incidents.
+	dirty []dirtyIncident
 }
 
 // Counters count the lines the engine did not take at face value.
@@ -129,6 +136,13 @@ type incident struct {
 	// silent: the incident was already closed before (its fingerprint is in the closed
 	// set): the lines are being read again, and nothing is recorded twice.
 	silent bool
+	// total counts the events of the incident since it opened; ents are their entities;
+	// dirty: touched since the last update, at lastUpdate (wall clock). IncidentUpdates only;
+	// not in snapshots (after a restore the total starts again from the window's count).
+	total      int64
+	ents       incidentEntities
+	dirty      bool
+	lastUpdate time.Time
 }
 
 // NewEngine builds an engine for checked rules.
@@ -335,7 +349,7 @@ func (e *Engine) EndBatch(wm sdk.Watermark, out []sdk.Event) []sdk.Event {
 			out = e.resolveOrigin(o, math.MaxInt64, out)
 		}
 	}
-	return out
+	return e.flushUpdates(out)
 }
 
 // count counts an event for a rule, in the window of its key and origin (allOrigins for a rule
@@ -351,7 +365,11 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 	e.keyBuf = append(append(append(e.keyBuf[:0], key...), 0), origin...)
 	ks := e.touch(r, e.keyBuf)
 	sk := ks.key
-	seq := r.ring.add(ev.Line)
+	var ents entityTuple
+	if e.opts.IncidentUpdates {
+		ents = entitiesOf(ev)
+	}
+	seq := r.ring.add(ev.Line, tn, sk, &ents)
 	res := ks.add(tn, seq, r.w, r.Threshold)
 	now := o.wm
 	if now == 0 {
@@ -367,6 +385,9 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 	if !res.over {
 		if inc != nil && tn > inc.lastSeen {
 			inc.lastSeen = tn
+		}
+		if inc != nil {
+			e.touched(r, inc, &ents)
 		}
 		return out
 	}
@@ -394,10 +415,17 @@ func (e *Engine) count(r *ruleState, ev *sdk.Event, t time.Time, o *originClock,
 		if inc.silent {
 			return out
 		}
+		if e.opts.IncidentUpdates {
+			inc.total = res.count
+			inc.ents.addValue(keyField, key)
+			e.harvest(r, inc, sk, res.start, tn)
+			e.markDirty(r, inc)
+		}
 		return append(out, e.alert(r, inc, inc.state, t, inc.excerpt))
 	}
 	newer := tn > inc.lastSeen
 	inc.count = res.count
+	e.touched(r, inc, &ents)
 	if res.count > inc.peak {
 		inc.peak = res.count
 	}
@@ -620,6 +648,9 @@ func (e *Engine) resolveOrigin(o *originClock, now int64, out []sdk.Event) []sdk
 		delete(r.incidents, ent.key)
 		o.open--
 		e.closed.add(inc.fingerprint)
+		if inc.dirty {
+			out = append(out, e.update(r, inc))
+		}
 		if !inc.silent {
 			out = append(out, e.alert(r, inc, sdk.StateResolved, time.Unix(0, inc.lastOver+r.w), inc.excerpt))
 		}
@@ -662,10 +693,15 @@ const maxExcerptLine = 512
 type ring struct {
 	lines [ringSize]string
 	seqs  [ringSize]uint32
-	next  uint32
+	// The time, state key and entities of each line, for the entities of an incident that
+	// opens (IncidentUpdates).
+	ts   [ringSize]int64
+	keys [ringSize]string
+	ents [ringSize]entityTuple
+	next uint32
 }
 
-func (g *ring) add(line []byte) uint32 {
+func (g *ring) add(line []byte, t int64, key string, ents *entityTuple) uint32 {
 	g.next++
 	if g.next == 0 {
 		g.next = 1
@@ -673,6 +709,7 @@ func (g *ring) add(line []byte) uint32 {
 	i := g.next % ringSize
 	g.lines[i] = excerptLine(line)
 	g.seqs[i] = g.next
+	g.ts[i], g.keys[i], g.ents[i] = t, key, *ents
 	return g.next
 }
 
