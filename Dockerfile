@@ -1,4 +1,4 @@
-# tda as a sidecar: the agent and every bundled plugin as static binaries, FROM scratch, running
+# tda as a sidecar: the agent with every bundled plugin compiled in, one static binary, FROM scratch, running
 # as the unprivileged user tda (10001). `make image` stages the build context in bin/image/
 # (binaries, CA certificates of the build host, passwd/group) and builds it without any image
 # registry. See docs/docker.md.
@@ -10,7 +10,9 @@
 FROM scratch
 
 # bin/image/rootfs holds, as `make image` staged it:
-#   /opt/tda/bin/tda and /opt/tda/bin/plugins/tda-plugin-*   static binaries (CGO_ENABLED=0)
+#   /opt/tda/bin/tda                                           static binary (CGO_ENABLED=0); it serves the
+#                                                              bundled plugins itself (tda plugin-serve)
+#   /opt/tda/bin/plugins/                                      empty: third-party plugins (tda-plugin-*) go here
 #   /etc/tda/agent.hcl                                         default config: configs/capture.hcl
 #   /etc/ssl/certs/ca-certificates.crt                         TLS roots for Slack, SMTP and AWS
 #   /etc/passwd, /etc/group                                    the unprivileged user tda (10001)

@@ -14,7 +14,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 SUBMODULES := sdk examples/plugin-hello
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build deps tda plugins run run-fresh test race chaos bench proto fmt vet clean image screenshots
+.PHONY: all build deps tda plugins plugin-binaries run run-fresh test race chaos drill bench proto fmt vet clean image screenshots
 
 all: build
 
@@ -25,24 +25,32 @@ deps:
 	@$(GO) mod download
 	@for m in $(SUBMODULES); do (cd $$m && $(GO) mod download) || exit 1; done
 
-# Every plugins/<name>/cmd/tda-plugin-<name> (test helpers under plugins/ are not plugins).
+# Every plugins/<name>/cmd/tda-plugin-<name>: each bundled plugin as a binary of its own. tda
+# serves them all itself (`tda plugin-serve`), so make build does not build these; the
+# integration tests build the ones they exercise as separate binaries, and `make
+# plugin-binaries` builds them all into bin/plugins/ (a binary there replaces the
+# component built into tda).
 PLUGIN_CMDS ?= $(addprefix ./,$(wildcard plugins/*/cmd/tda-plugin-*))
 
-## build: the agent (bin/tda) and every bundled plugin (bin/plugins/). One go build compiles
-## them together, so the packages they share are compiled once and every core is busy. On a
-## cold cache it prints its progress: on two cores expect 5 to 10 minutes the first time and
-## seconds afterwards.
+## build: bin/tda, the agent with every bundled plugin compiled in, and an empty bin/plugins/
+## for third-party plugin binaries. On a cold cache it prints its progress: on two cores
+## expect 3 to 8 minutes the first time and seconds afterwards.
 build: deps
 	@mkdir -p $(PLUGINS)
-	@echo "== building bin/tda and $(words $(PLUGIN_CMDS)) plugins into $(PLUGINS)/"
+	@echo "== building bin/tda (agent and bundled plugins); third-party plugins go into $(PLUGINS)/"
 	@start=$$(date +%s); \
-	total=$$($(GO) list -deps ./cmd/tda $(PLUGIN_CMDS) | wc -l); \
-	$(GO) build -v $(GOFLAGS_BUILD) -o $(PLUGINS)/ ./cmd/tda $(PLUGIN_CMDS) 2>&1 | \
+	total=$$($(GO) list -deps ./cmd/tda | wc -l); \
+	$(GO) build -v $(GOFLAGS_BUILD) -o $(BIN)/tda ./cmd/tda 2>&1 | \
 		awk -v total=$$total 'BEGIN { n = 0 } \
 			/^[a-zA-Z0-9_.\/-]+$$/ { n++; if (n % 50 == 0) printf "   compiled %d packages (of at most %d)\n", n, total; next } \
 			{ print; err = 1 } END { exit err }' || exit 1; \
-	mv $(PLUGINS)/tda $(BIN)/tda; \
-	echo "== built in $$(( $$(date +%s) - start ))s"
+	echo "== built in $$(( $$(date +%s) - start ))s: $$(du -h $(BIN)/tda | cut -f1) in bin/tda"
+
+## plugin-binaries: every bundled plugin as a separate binary in bin/plugins/ (each replaces
+## the component built into tda; not needed to run tda)
+plugin-binaries: deps
+	@mkdir -p $(PLUGINS)
+	$(GO) build $(GOFLAGS_BUILD) -o $(PLUGINS)/ $(PLUGIN_CMDS)
 
 tda plugins: build
 
@@ -63,7 +71,8 @@ run-fresh:
 ## test: build, vet, every test of every module, then each fuzz target of FUZZ_TARGETS for
 ## FUZZTIME (their seed corpora and testdata/fuzz crashers already ran with the tests)
 FUZZTIME ?= 10s
-FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes
+FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes ./agent/api:FuzzDecodeBody ./agent/api:FuzzAPIBodies \
+	./agent/ops:FuzzTrail ./agent/ops:FuzzNormalizeName ./plugins/snapshot/provider:FuzzValidSnapshotID
 test: build vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@for m in $(SUBMODULES); do echo "== $$m"; (cd $$m && $(GO) test -timeout $(TEST_TIMEOUT) ./...) || exit 1; done
@@ -81,6 +90,14 @@ race:
 		-skip TestKilledAgentDuringWrite $$($(GO) list ./... | grep -v /plugins/docker); status=$$?; \
 	if ls $(RACE_LOGS)/report.* >/dev/null 2>&1; then cat $(RACE_LOGS)/report.*; exit 1; fi; exit $$status
 	cd sdk && CGO_ENABLED=1 $(GO) test -race ./...
+
+## drill: the recovery drill (examples/flask-app/drill): the example Flask app on PostgreSQL
+## under gunicorn, a mass password reset and a bulk deletion, each alerted, restored and
+## repaired with tda; prints the report (also written to bin/drill-report.txt). Needs
+## PostgreSQL, gunicorn and Debian's Flask and psycopg2 packages.
+DRILL_TIMEOUT ?= 10m
+drill: build
+	TDA_DRILL=1 TDA_DRILL_REPORT=$(CURDIR)/$(BIN)/drill-report.txt $(GO) test -count=1 -v -timeout $(DRILL_TIMEOUT) -run '^TestDrill$$' ./examples/flask-app/drill/
 
 ## chaos: the fault scenarios (agent/chaos) against the real binaries, one at a time, ending
 ## with a table: fault | expected | happened | figures. The full disk needs root (a tmpfs).
@@ -102,7 +119,8 @@ proto:
 	cd sdk/protocol/tdav1 && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 
-## image: the sidecar image tda:$(VERSION), FROM scratch with static binaries (no registry needed)
+## image: the sidecar image tda:$(VERSION), FROM scratch with the static bin/tda (bundled plugins
+## compiled in) and an empty plugin directory for third-party plugins (no registry needed)
 IMAGE        ?= tda:$(VERSION)
 IMAGE_STAGE  ?= $(BIN)/image
 CA_CERTS     ?= /etc/ssl/certs/ca-certificates.crt
@@ -114,7 +132,6 @@ image:
 		$(IMAGE_STAGE)/rootfs/etc/ssl/certs $(IMAGE_STAGE)/home/data $(IMAGE_STAGE)/home/logs
 	mkdir -m 1777 $(IMAGE_STAGE)/rootfs/tmp
 	$(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/tda ./cmd/tda
-	$(GO) build $(GOFLAGS_BUILD) -o $(IMAGE_STAGE)/rootfs/opt/tda/bin/plugins/ $(PLUGIN_CMDS)
 	cp $(CA_CERTS) $(IMAGE_STAGE)/rootfs/etc/ssl/certs/ca-certificates.crt
 	printf 'root:x:0:0:root:/root:/sbin/nologin\ntda:x:10001:10001:tda:/var/lib/tda:/sbin/nologin\n' \
 		> $(IMAGE_STAGE)/rootfs/etc/passwd

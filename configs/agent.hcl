@@ -3,7 +3,9 @@
 
 agent {
   data_dir = "./data"
-  # plugin_dir defaults to "plugins" next to the tda binary (bin/plugins after make build).
+  # The bundled plugins are built into tda: one `tda plugin-serve` process serves every block
+  # below (add isolate = true to a block to give it a process of its own). plugin_dir, by
+  # default "plugins" next to the tda binary, holds third-party plugins (docs/plugins.md).
 }
 
 # Pin a plugin binary: its sha256 is checked before anything of it runs (`tda plugins` prints

@@ -92,6 +92,11 @@ type Description struct {
 	Protocols  []int                  `json:"protocols,omitempty"`
 	SDKVersion string                 `json:"sdk_version"`
 	Components []ComponentDescription `json:"components"`
+	// SharedInstances says one process of the binary serves several configured instances
+	// (each call names its instance, see InstanceMetadataKey), and asks the host to share
+	// it. Binaries served by Serve leave it unset: the host then starts one process per
+	// instance. ServeBundle sets it.
+	SharedInstances bool `json:"shared_instances,omitempty"`
 }
 
 // Served returns the protocol versions the plugin serves, oldest first, without repeats:
@@ -128,6 +133,19 @@ type ComponentDescription struct {
 	// MaxBatch caps events per Write for a sink (0: the agent's default).
 	MaxBatch int   `json:"max_batch,omitempty"`
 	Spec     *Spec `json:"spec"`
+	// Plugin and PluginVersion name the plugin the component comes from, in a binary that
+	// bundles several plugins (ServeBundle); empty when it is the binary's own.
+	Plugin        string `json:"plugin,omitempty"`
+	PluginVersion string `json:"plugin_version,omitempty"`
+}
+
+// PluginName is the plugin the component comes from: Plugin, or the name of the binary
+// that describes it (d).
+func (c ComponentDescription) PluginName(d *Description) string {
+	if c.Plugin != "" {
+		return c.Plugin
+	}
+	return d.Name
 }
 
 // Find returns the component of that kind and name.
@@ -161,15 +179,60 @@ func Describe(info PluginInfo, components ...Component) *Description {
 	return d
 }
 
+// Bundled is one plugin inside a binary that serves several (ServeBundle).
+type Bundled struct {
+	Info       PluginInfo
+	Components []Component
+}
+
+// DescribeBundle builds the Description of a binary that serves the components of several
+// plugins: each component names its plugin, and the binary asks for shared processes.
+func DescribeBundle(info PluginInfo, plugins ...Bundled) *Description {
+	var all []Component
+	origin := map[string]PluginInfo{}
+	for _, p := range plugins {
+		for _, c := range p.Components {
+			all = append(all, c)
+			origin[string(c.Kind)+"."+c.Name] = p.Info
+		}
+	}
+	d := Describe(info, all...)
+	d.SharedInstances = true
+	for i := range d.Components {
+		o := origin[string(d.Components[i].Kind)+"."+d.Components[i].Name]
+		d.Components[i].Plugin, d.Components[i].PluginVersion = o.Name, o.Version
+	}
+	return d
+}
+
 // Serve runs the plugin binary: it answers `describe` on the command line with the JSON
 // description, and otherwise serves the components to the agent until the agent stops it.
+// The agent starts one process of the binary per configured instance.
 func Serve(info PluginInfo, components ...Component) {
+	serve(info, os.Args[1:], Describe(info, components...), components)
+}
+
+// ServeBundle serves the components of several plugins from one binary, as Serve does, with
+// args the binary's arguments after the ones that chose this mode (`describe` prints the
+// description). One process serves several configured instances: the agent starts one and
+// routes every instance's calls to it, except for instances it isolates (see
+// docs/plugins.md). A component that must not share its process with others is better
+// served by Serve from a binary of its own.
+func ServeBundle(info PluginInfo, args []string, plugins ...Bundled) {
+	var all []Component
+	for _, p := range plugins {
+		all = append(all, p.Components...)
+	}
+	serve(info, args, DescribeBundle(info, plugins...), all)
+}
+
+func serve(info PluginInfo, args []string, desc *Description, components []Component) {
 	if err := checkComponents(components); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", info.Name, err)
 		os.Exit(2)
 	}
-	if len(os.Args) > 1 && os.Args[1] == "describe" {
-		out, _ := json.MarshalIndent(Describe(info, components...), "", "  ")
+	if len(args) > 0 && args[0] == "describe" {
+		out, _ := json.MarshalIndent(desc, "", "  ")
 		fmt.Println(string(out))
 		return
 	}
@@ -181,7 +244,7 @@ func Serve(info PluginInfo, components ...Component) {
 	watchParent(logger)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(info, logger, true, components...),
+		VersionedPlugins: pluginSets(info, desc, logger, true, components...),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, localCredentials()...)
 			opts = append(opts, ServerOptions()...)
@@ -229,15 +292,15 @@ func checkComponents(components []Component) error {
 // PluginSets returns the go-plugin plugin sets that serve components. Serve uses it; test
 // harnesses use it with go-plugin's in-process test mode.
 func PluginSets(info PluginInfo, logger hclog.Logger, components ...Component) map[int]plugin.PluginSet {
-	return pluginSets(info, logger, false, components...)
+	return pluginSets(info, Describe(info, components...), logger, false, components...)
 }
 
 // pluginSets returns the plugin sets, one per protocol version served; encoded says the gRPC
 // server uses ServerOptions (its codec reads the encoded requests).
-func pluginSets(info PluginInfo, logger hclog.Logger, encoded bool, components ...Component) map[int]plugin.PluginSet {
+func pluginSets(info PluginInfo, desc *Description, logger hclog.Logger, encoded bool, components ...Component) map[int]plugin.PluginSet {
 	sets := map[int]plugin.PluginSet{}
 	for _, v := range ProtocolVersions() {
-		sets[v] = plugin.PluginSet{PluginName: &grpcPlugin{info: info, logger: logger, components: components, encoded: encoded}}
+		sets[v] = plugin.PluginSet{PluginName: &grpcPlugin{info: info, desc: desc, logger: logger, components: components, encoded: encoded}}
 	}
 	return sets
 }
@@ -246,8 +309,21 @@ func pluginSets(info PluginInfo, logger hclog.Logger, encoded bool, components .
 // for hosts that run a plugin inside their own process over a real connection, such as
 // sdktest.
 func NewServer(info PluginInfo, logger hclog.Logger, components ...Component) *grpc.Server {
+	return newGRPCServer(info, Describe(info, components...), logger, components)
+}
+
+// NewBundleServer is NewServer for a binary that bundles several plugins (ServeBundle).
+func NewBundleServer(info PluginInfo, logger hclog.Logger, plugins ...Bundled) *grpc.Server {
+	var all []Component
+	for _, p := range plugins {
+		all = append(all, p.Components...)
+	}
+	return newGRPCServer(info, DescribeBundle(info, plugins...), logger, all)
+}
+
+func newGRPCServer(info PluginInfo, desc *Description, logger hclog.Logger, components []Component) *grpc.Server {
 	s := grpc.NewServer(ServerOptions()...)
-	_ = (&grpcPlugin{info: info, logger: logger, components: components, encoded: true}).GRPCServer(nil, s)
+	_ = (&grpcPlugin{info: info, desc: desc, logger: logger, components: components, encoded: true}).GRPCServer(nil, s)
 	return s
 }
 
@@ -267,21 +343,19 @@ func ClientPluginSets() map[int]plugin.PluginSet {
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	info       PluginInfo
+	desc       *Description
 	logger     hclog.Logger
 	components []Component
 	encoded    bool
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	srv := newServer(p.info, p.logger, p.components)
-	tdav1.RegisterInfoServer(s, srv.infoService())
-	tdav1.RegisterSourceServer(s, &sourceServer{s: srv, encoded: p.encoded})
-	if p.encoded {
-		s.RegisterService(processorServiceDesc(), &processorServer{s: srv})
-	} else {
-		tdav1.RegisterProcessorServer(s, &processorServer{s: srv})
+	logger := p.logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
 	}
-	tdav1.RegisterSinkServer(s, &sinkServer{s: srv})
+	tdav1.RegisterInfoServer(s, &infoServer{desc: p.desc})
+	newInstanceMux(p.info, logger, p.components, p.encoded).register(s)
 	return nil
 }
 

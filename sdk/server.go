@@ -18,7 +18,8 @@ import (
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
-// server holds the one component instance a plugin process runs.
+// server holds one component instance of a plugin process (see instanceMux for how a process
+// serves several).
 type server struct {
 	plugin     PluginInfo
 	logger     hclog.Logger
@@ -38,15 +39,14 @@ func newServer(info PluginInfo, logger hclog.Logger, components []Component) *se
 	return &server{plugin: info, logger: logger, components: components}
 }
 
+// infoServer answers Describe with the binary's description, whatever the instance.
 type infoServer struct {
 	tdav1.UnimplementedInfoServer
-	s *server
+	desc *Description
 }
 
-func (s *server) infoService() *infoServer { return &infoServer{s: s} }
-
 func (i *infoServer) Describe(context.Context, *tdav1.DescribeRequest) (*tdav1.DescribeResponse, error) {
-	b, err := json.Marshal(Describe(i.s.plugin, i.s.components...))
+	b, err := json.Marshal(i.desc)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "describe: %v", err)
 	}

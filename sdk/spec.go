@@ -70,7 +70,7 @@ type Block struct {
 var ReservedNames = map[string]bool{
 	"fallback": true, "fallback_after": true, "kinds": true, "queue": true, "batch": true,
 	"retry": true, "plugin": true, "group_interval": true, "call_timeout": true, "max_attempts": true,
-	"buffer": true,
+	"buffer": true, "isolate": true,
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -103,6 +103,15 @@ func Build(t testing.TB, plugins ...string) Binaries {
 	return Binaries{Tda: filepath.Join(buildDir, "tda"), PluginDir: filepath.Join(buildDir, "plugins")}
 }
 
+// BuiltinOnly returns the binaries with an empty plugin directory of its own: the agent then
+// runs the plugins built into tda (one shared process), whatever plugin binaries other
+// tests of the process built into the shared directory.
+func (b Binaries) BuiltinOnly(t testing.TB) Binaries {
+	t.Helper()
+	b.PluginDir = t.TempDir()
+	return b
+}
+
 // noteSources stats every Go source and module file of the repository. go test caches a
 // package's result by its test binary and the files the test reads; the binaries Build makes
 // are compiled by a separate go build, so without this a change to the agent or a plugin

@@ -18,6 +18,7 @@ import (
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/plugins/detect/override"
+	"github.com/tda-dev/tda/plugins/snapshot/provider"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -69,6 +70,8 @@ func (s *snapshots) List(context.Context) ([]ops.SnapshotTarget, error) {
 	}
 	return []ops.SnapshotTarget{{Name: "guard", Kind: "postgres", Target: "app", Tiers: []ops.SnapshotTier{tier}}}, nil
 }
+
+func (s *snapshots) ValidID(id string) error { return provider.ValidSnapshotID(id) }
 
 func (s *snapshots) Resolve(_ context.Context, target string) (string, string, error) {
 	if target != "" && target != "guard" {
@@ -124,7 +127,7 @@ func alertLine(fp, rule, sev, st string) string {
 	return string(b) + "\n"
 }
 
-func newFixture(t *testing.T, ui http.Handler) *fixture {
+func newFixture(t testing.TB, ui http.Handler) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := state.Open(filepath.Join(dir, "data"), state.Options{})
@@ -145,7 +148,7 @@ func newFixture(t *testing.T, ui http.Handler) *fixture {
 	}
 	f.agent.svc = f.svc
 	t.Cleanup(func() { f.svc.Close(context.Background()) })
-	s := New(Options{Ops: f.svc, Tokens: testTokens, UI: ui})
+	s := New(Options{Ops: f.svc, Tokens: testTokens, UI: ui, FailedLogins: 1000})
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f
@@ -219,6 +222,7 @@ var endpoints = []struct {
 	{"POST", "/api/migrations/1/finish", `{"outcome":"succeeded"}`, true},
 	{"GET", "/api/snapshots", "", false},
 	{"POST", "/api/snapshots", `{"reason":"before deploy"}`, true},
+	{"GET", "/api/incidents/fp-high/recovery", "", false},
 	{"GET", "/api/restores", "", false},
 	{"POST", "/api/restores", `{"snapshot":"x","new_name":"y","confirm":"app","reason":"drill"}`, true},
 	{"GET", "/api/audit", "", false},

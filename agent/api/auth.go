@@ -1,15 +1,11 @@
 package api
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 )
 
 // Roles of a token.
@@ -45,68 +41,6 @@ const (
 	SessionCookie = "tda_session"
 	CSRFHeader    = "X-CSRF-Token"
 )
-
-type session struct {
-	id      string
-	csrf    string
-	token   Token
-	expires time.Time
-}
-
-// sessions are the browser sessions of one server, kept in memory: a restart logs everyone
-// out, which is the safe direction.
-type sessions struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	now func() time.Time
-	m   map[string]*session
-}
-
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, now: now, m: map[string]*session{}}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	return hex.EncodeToString(b)
-}
-
-func (ss *sessions) create(t Token) *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	now := ss.now()
-	for id, s := range ss.m {
-		if now.After(s.expires) {
-			delete(ss.m, id)
-		}
-	}
-	s := &session{id: randomHex(32), csrf: randomHex(32), token: t, expires: now.Add(ss.ttl)}
-	ss.m[s.id] = s
-	return s
-}
-
-func (ss *sessions) get(id string) *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.m[id]
-	if !ok {
-		return nil
-	}
-	if ss.now().After(s.expires) {
-		delete(ss.m, id)
-		return nil
-	}
-	return s
-}
-
-func (ss *sessions) drop(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, id)
-}
 
 // matchToken finds the token whose secret equals given. Every token is compared, in constant
 // time over digests of equal length, so neither the position of a match nor the length of a

@@ -26,6 +26,8 @@ import (
 // Options configure a Server.
 type Options struct {
 	Ops ops.Operations
+	// Repairs plans and applies repairs (nil: the repair routes answer 503).
+	Repairs ops.Repairs
 	// Tokens are the accepted credentials (ignored with Socket).
 	Tokens []Token
 	// Socket trusts every request as an operator: the server listens on the agent's unix
@@ -39,14 +41,20 @@ type Options struct {
 	SessionTTL time.Duration
 	// SecureCookies marks the session cookie Secure (the listener uses TLS).
 	SecureCookies bool
-	Logger        hclog.Logger
-	Now           func() time.Time
+	// FailedLogins is how many wrong tokens (sign-ins or bearer tokens) one client may send
+	// before it is refused with 429; one more attempt comes back every FailedLoginRefill.
+	// Defaults: DefaultFailedLogins, DefaultFailedLoginRefill.
+	FailedLogins      int
+	FailedLoginRefill time.Duration
+	Logger            hclog.Logger
+	Now               func() time.Time
 }
 
 // Server serves the API.
 type Server struct {
 	opts     Options
 	sessions *sessions
+	fails    *failLimiter
 	requests *prometheus.CounterVec
 	registry *prometheus.Registry
 	mux      *http.ServeMux
@@ -64,8 +72,15 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.FailedLogins <= 0 {
+		opts.FailedLogins = DefaultFailedLogins
+	}
+	if opts.FailedLoginRefill <= 0 {
+		opts.FailedLoginRefill = DefaultFailedLoginRefill
+	}
 	s := &Server{opts: opts, sessions: newSessions(opts.SessionTTL, opts.Now), log: opts.Logger,
-		registry: prometheus.NewRegistry()}
+		registry: prometheus.NewRegistry(),
+		fails:    newFailLimiter(opts.FailedLogins, opts.FailedLoginRefill, maxLimitedClients, opts.Now)}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tda_api_requests_total",
 		Help: "API requests by route and status code."}, []string{"route", "code"})
 	s.registry.MustRegister(s.requests, newStateCollector(opts.Ops))
@@ -113,8 +128,12 @@ func (s *Server) routes() {
 	m.Handle("POST /api/migrations/{id}/finish", s.auth("migrations.finish", true, s.finishMigration))
 	m.Handle("GET /api/snapshots", s.auth("snapshots", false, s.snapshots))
 	m.Handle("POST /api/snapshots", s.auth("snapshots.create", true, s.createSnapshot))
+	m.Handle("GET /api/incidents/{id}/recovery", s.auth("incidents.recovery", false, s.recovery))
 	m.Handle("GET /api/restores", s.auth("restores", false, s.restores))
 	m.Handle("POST /api/restores", s.auth("restores.start", true, s.startRestore))
+	// A plan shows row values (password hashes): operators only, like a mutation.
+	m.Handle("POST /api/repairs/plan", s.auth("repairs.plan", true, s.planRepair))
+	m.Handle("POST /api/repairs/apply", s.auth("repairs.apply", true, s.applyRepair))
 	m.Handle("GET /api/audit", s.auth("audit", false, s.audit))
 	m.Handle("POST /api/audit", s.auth("audit.record", true, s.recordAction))
 	m.Handle("GET /api/deadletters", s.auth("deadletters", false, s.deadLetters))
@@ -163,7 +182,15 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() { s.requests.WithLabelValues(route, strconv.Itoa(w.code)).Inc() }()
 		w.Header().Set("Cache-Control", "no-store")
+		_, hasToken := bearer(r)
+		hasToken = hasToken && !s.opts.Socket
+		if hasToken && s.refuseIfLimited(w, r) {
+			return
+		}
 		p, status, msg := s.authenticate(r)
+		if hasToken && status == http.StatusUnauthorized {
+			s.fails.failed(ClientKey(r.RemoteAddr))
+		}
 		if status != 0 {
 			kind := "unauthorized"
 			if status == http.StatusForbidden {
@@ -190,7 +217,7 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 					return
 				}
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		}
 		if err := h(w, r, p); err != nil {
 			s.fail(w, r, err)
@@ -229,7 +256,7 @@ func (s *Server) authenticate(r *http.Request) (principal, int, string) {
 func actor(p principal, by string) (ops.Actor, error) {
 	by = strings.TrimSpace(by)
 	if !p.shared {
-		if by != "" && !strings.EqualFold(by, p.name) {
+		if by != "" && ops.NormalizeName(by) != ops.NormalizeName(p.name) {
 			return ops.Actor{}, &ops.Error{Kind: ops.KindForbidden,
 				Message: fmt.Sprintf("the token belongs to %s, who cannot act as %q", p.name, by)}
 		}
@@ -244,12 +271,11 @@ func actor(p principal, by string) (ops.Actor, error) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, ops.KindInvalid, "the request body is larger than 1 MiB")
+		writeError(w, http.StatusRequestEntityTooLarge, ops.KindInvalid,
+			fmt.Sprintf("the request body is larger than %d bytes, the limit of %s %s: send less", mbe.Limit, r.Method, r.URL.Path))
 		return
 	}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, errBadBody) {
+	if errors.Is(err, errBadBody) {
 		writeError(w, http.StatusBadRequest, ops.KindInvalid, err.Error())
 		return
 	}
@@ -297,21 +323,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-var errBadBody = errors.New("bad request body")
-
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errBadBody, err)
-	}
-	return nil
-}
-
 // --- sessions ---
 
 type loginRequest struct {
@@ -336,14 +347,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "csrf", "cross-site request refused")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if s.refuseIfLimited(w, r) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxLoginBodyBytes)
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, ops.KindInvalid, err.Error())
+		s.fail(w, r, err)
 		return
 	}
 	t, ok := matchToken(s.opts.Tokens, strings.TrimSpace(req.Token))
 	if !ok {
+		s.fails.failed(ClientKey(r.RemoteAddr))
 		s.log.Warn("panel sign-in with an unknown token", "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the token is not valid")
 		return
@@ -723,7 +738,7 @@ func newStateCollector(o ops.Operations) *stateCollector {
 	return &stateCollector{ops: o,
 		status: prometheus.NewDesc("tda_system_status", "1 for the current system status (normal, degraded, acknowledged, override, blocked).",
 			[]string{"status"}, nil),
-		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH alerts firing and not acknowledged.", nil, nil),
+		blocking: prometheus.NewDesc("tda_alerts_blocking", "HIGH incidents nobody acknowledged (firing or resolved since).", nil, nil),
 		override: prometheus.NewDesc("tda_override_active", "1 while an override is in force.", nil, nil),
 		pending:  prometheus.NewDesc("tda_migrations_pending", "Migration requests awaiting a decision.", nil, nil),
 	}

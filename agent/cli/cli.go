@@ -16,14 +16,27 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
 )
 
 // Main runs the command line with args (without the program name) and returns the exit code:
-// 0 on success, 1 on any error, including an unknown command or flag.
+// 0 on success, 1 on any error, including an unknown command or flag. Only the plugins in
+// the plugin directory serve components.
 func Main(args []string, stdout, stderr io.Writer) int {
+	return MainWith(args, stdout, stderr, Options{})
+}
+
+// Options are what the program running the command line brings to it.
+type Options struct {
+	// Builtin are the plugins compiled into the program (cmd/tda: `tda plugin-serve`).
+	Builtin *pluginhost.Builtin
+}
+
+// MainWith is Main for a program that brings plugins of its own.
+func MainWith(args []string, stdout, stderr io.Writer, opts Options) int {
 	ui := &cli.BasicUi{Reader: os.Stdin, Writer: stdout, ErrorWriter: stderr}
-	env := &Env{UI: ui, Stdout: stdout, Stderr: stderr}
+	env := &Env{UI: ui, Stdout: stdout, Stderr: stderr, Builtin: opts.Builtin}
 	if len(args) == 0 {
 		fmt.Fprintln(stdout, rootHelp(env))
 		return 0
@@ -136,6 +149,8 @@ type Env struct {
 	UI     cli.Ui
 	Stdout io.Writer
 	Stderr io.Writer
+	// Builtin are the plugins compiled into tda, or nil.
+	Builtin *pluginhost.Builtin
 }
 
 // Errorf prints an error line.

@@ -53,6 +53,7 @@ var table = []command{
 	{name: "snapshot list", factory: func(env *Env) cli.Command { return &snapshotListCommand{env: env} }},
 	{name: "snapshot prune", factory: func(env *Env) cli.Command { return &snapshotPruneCommand{env: env} }},
 	{name: "restore", factory: func(env *Env) cli.Command { return &restoreCommand{env: env} }},
+	{name: "repair", factory: func(env *Env) cli.Command { return &repairCommand{env: env} }},
 
 	{name: "migrate", synopsis: "Request, approve and run database migrations",
 		help: "Usage: tda migrate <request|approve|reject|list|run> [flags]\n\n  Migrations need an approved request from someone other than the requester;\n  tda migrate run takes the pre-migration snapshot and runs one."},

@@ -170,7 +170,7 @@ func (c *deadletterListCommand) print(list []deadletter.Letter, instance string)
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tINSTANCE\tREASON\tEVENTS\tAGE\tERROR")
 	for _, l := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", l.ID, l.Instance, l.Reason, l.Events, ageOf(l.Time, t), clip(l.Error, 72))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", l.ID, safe(l.Instance), safe(string(l.Reason)), l.Events, ageOf(l.Time, t), safe(clip(l.Error, 72)))
 	}
 	tw.Flush()
 	c.env.Printf("\n%d dead letter(s). Fix the cause, then tda deadletter replay ID... -reason TEXT;\n"+
@@ -229,20 +229,20 @@ func (c *deadletterShowCommand) Run(args []string) int {
 		}
 		l := d.Letter
 		c.env.Printf("Dead letter %d\n", l.ID)
-		c.env.Printf("  instance   %s\n", l.Instance)
+		c.env.Printf("  instance   %s\n", safe(l.Instance))
 		if l.Pipeline != "" {
-			c.env.Printf("  pipeline   %s\n", l.Pipeline)
+			c.env.Printf("  pipeline   %s\n", safe(l.Pipeline))
 		}
 		c.env.Printf("  since      %s (%s)\n", stamp(l.Time), ageOf(l.Time, now(c.now)))
-		c.env.Printf("  reason     %s, after %d attempt(s)\n", l.Reason, l.Attempts)
-		c.env.Printf("  error      %s\n", l.Error)
+		c.env.Printf("  reason     %s, after %d attempt(s)\n", safe(string(l.Reason)), l.Attempts)
+		c.env.Printf("  error      %s\n", safe(l.Error))
 		c.env.Printf("  events     %d (%d bytes)", l.Events, l.Bytes)
 		if len(l.Kinds) > 0 {
-			c.env.Printf(", kinds %s", strings.Join(l.Kinds, ", "))
+			c.env.Printf(", kinds %s", safe(strings.Join(l.Kinds, ", ")))
 		}
 		c.env.Printf("\n\nEvents:\n")
 		for _, e := range d.Events {
-			c.env.Printf("%s\n", compactJSON(e))
+			c.env.Printf("%s\n", safe(compactJSON(e)))
 		}
 		return 0
 	})

@@ -137,7 +137,7 @@ func (c *deadletterActCommand) Run(args []string) int {
 			if c.drop {
 				done = "Dropped"
 			}
-			c.env.Printf("%s dead letter %d (%s, %s).\n", done, got.ID, got.Instance, plural(got.Events, "event"))
+			c.env.Printf("%s dead letter %d (%s, %s).\n", done, got.ID, safe(got.Instance), plural(got.Events, "event"))
 		}
 		if failed > 0 {
 			return 1
@@ -188,7 +188,7 @@ func (c *deadletterActCommand) confirm(list []deadletter.Letter) bool {
 			fmt.Fprintf(tw, "  %d\t(not listed)\t-\t-\t-\n", l.ID)
 			continue
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", l.ID, l.Instance, l.Reason, l.Events, ageOf(l.Time, now(c.now)))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", l.ID, safe(l.Instance), safe(string(l.Reason)), l.Events, ageOf(l.Time, now(c.now)))
 	}
 	tw.Flush()
 	answer, err := c.env.UI.Ask(fmt.Sprintf("Type yes to drop %d dead letter(s):", len(list)))

@@ -88,7 +88,7 @@ func (c *migrateRunCommand) Run(args []string) int {
 		}
 		begun = &m
 		if n := len(m.Runs); n > 0 && m.Runs[n-1].Override != "" {
-			c.env.Printf("Running %s %s.\n", m.Name, m.Runs[n-1].Override)
+			c.env.Printf("Running %s %s.\n", safe(m.Name), safe(m.Runs[n-1].Override))
 		}
 		return nil
 	}

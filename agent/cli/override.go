@@ -94,9 +94,9 @@ func (c *overrideCommand) Run(args []string) int {
 		}
 		if a := st.Active; a != nil {
 			c.env.Printf("Override in force until %s (%s left)\n", stamp(a.Until), time.Until(a.Until).Round(time.Second))
-			c.env.Printf("  declared by  %s (%s)\n", a.Actor, a.Origin)
+			c.env.Printf("  declared by  %s (%s)\n", safe(a.Actor), safe(a.Origin))
 			c.env.Printf("  since        %s\n", stamp(a.Since))
-			c.env.Printf("  reason       %s\n", a.Reason)
+			c.env.Printf("  reason       %s\n", safe(a.Reason))
 			return 0
 		}
 		switch c.action {

@@ -25,9 +25,11 @@ func (c *pluginsCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: tda plugins [-config FILE] [-plugin-dir DIR]... [-docs | -json]
 
-  Lists every plugin binary found: its name, version, plugin protocol version,
-  sha256 (for a pin in the config: plugin "NAME" { sha256 = "..." }) and the
-  components it offers. Only files named tda-plugin-* are plugins; other
+  Lists the plugins built into tda (served by tda plugin-serve, one process for
+  all their instances), then every plugin binary found: its name, version, plugin
+  protocol version, sha256 (for a pin in the config: plugin "NAME" { sha256 =
+  "..." }) and the components it offers. A binary's component replaces a built-in
+  one of the same kind and name. Only files named tda-plugin-* are plugins; other
   executables in a plugin directory are named with a warning.
 
   With -config, also lists which binary serves each block the configuration uses,
@@ -40,10 +42,13 @@ Flags:
                     binary, or $TDA_PLUGIN_DIR) is always listed first; -dir is the same.
   -docs             Also print every component's configuration reference, and the
                     settings tda reads in every source, processor and sink block.
-  -json             {"dirs": [{dir, plugins: [{path, name, version, protocol,
+  -json             {"builtin": {command, version, protocol, components: [{kind,
+                    name, plugin, version, summary}]},
+                    "dirs": [{dir, plugins: [{path, name, version, protocol,
                     protocols, sdk, sha256, error, components: [{kind, name,
                     summary}]}], ignored}],
-                    "used": [{address, binary, pinned}]} (used with -config only).
+                    "used": [{address, binary, pinned, builtin, shared}]} (used
+                    with -config only).
 `)
 }
 
@@ -84,7 +89,8 @@ func (c *pluginsCommand) Run(args []string) int {
 	var dirs []string
 	// The default directory is listed when it exists, or when it is the only one: a missing
 	// default is not worth an error while other directories were named.
-	if _, err := os.Stat(base); err == nil || len(extra) == 0 {
+	// With plugins built into tda, a missing default directory is no error at all.
+	if _, err := os.Stat(base); err == nil || (len(extra) == 0 && c.env.Builtin == nil) {
 		dirs = append(dirs, base)
 	}
 	for _, d := range extra {
@@ -94,6 +100,9 @@ func (c *pluginsCommand) Run(args []string) int {
 	}
 	failed := false
 	var result pluginsJSON
+	if result.Builtin = c.listBuiltin(); result.Builtin != nil && !*asJSON {
+		c.printBuiltin(result.Builtin, *docs)
+	}
 	for i, dir := range dirs {
 		var dirPins []pluginhost.Pin
 		if dir == base {
@@ -144,7 +153,9 @@ func (c *pluginsCommand) Run(args []string) int {
 
 // pluginsJSON is the stable shape of tda plugins -json.
 type pluginsJSON struct {
-	Dirs []pluginDirJSON `json:"dirs"`
+	// Builtin are the plugins compiled into tda.
+	Builtin *builtinJSON    `json:"builtin,omitempty"`
+	Dirs    []pluginDirJSON `json:"dirs"`
 	// Used is present with -config: the binary that serves each block in use.
 	Used []pluginUseJSON `json:"used,omitempty"`
 }
@@ -180,6 +191,10 @@ type pluginUseJSON struct {
 	Address string `json:"address"`
 	Binary  string `json:"binary,omitempty"`
 	Pinned  bool   `json:"pinned"`
+	// Builtin: served by the plugins compiled into tda. Shared: in the one process its
+	// binary shares among its instances (else a process of its own).
+	Builtin bool `json:"builtin,omitempty"`
+	Shared  bool `json:"shared,omitempty"`
 }
 
 // listDir describes the plugins of one directory, and the binaries pins name (checked
@@ -222,7 +237,9 @@ func listDir(dir string, pins []pluginhost.Pin) (out pluginDirJSON, descs map[st
 // printDir prints one directory's plugins as text.
 func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.ComponentDescription, docs bool) {
 	c.env.Printf("Plugins in %s (tda %s speaks protocol %s):\n", d.Dir, version.Version, versionList(sdk.ProtocolVersions()))
-	if len(d.Plugins) == 0 {
+	if len(d.Plugins) == 0 && c.env.Builtin != nil {
+		c.env.Printf("  none (a plugin binary named %sNAME goes here)\n", pluginhost.BinaryPrefix)
+	} else if len(d.Plugins) == 0 {
 		c.env.Printf("  none; build them with `make build`\n")
 	}
 	for _, p := range d.Plugins {
@@ -247,7 +264,7 @@ func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.Compon
 
 // usedBy returns, for each block the configuration uses, the binary that serves it.
 func (c *pluginsCommand) usedBy(path, dir string) ([]pluginUseJSON, bool) {
-	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir})
+	loaded, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: dir, Builtin: c.env.Builtin})
 	if c.env.Diagnostics(loaded.Config, diags) || loaded.Registry == nil {
 		return nil, false
 	}
@@ -257,8 +274,9 @@ func (c *pluginsCommand) usedBy(path, dir string) ([]pluginUseJSON, bool) {
 			continue
 		}
 		u := pluginUseJSON{Address: comp.Address()}
-		if b, _, ok := loaded.Registry.Lookup(comp.Kind, comp.Type); ok {
+		if b, desc, ok := loaded.Registry.Lookup(comp.Kind, comp.Type); ok {
 			u.Binary, u.Pinned = b.Path, b.SHA256 != ""
+			u.Builtin, u.Shared = b.Builtin, b.Shares(desc) && !comp.Isolate
 		}
 		out = append(out, u)
 	}
@@ -277,6 +295,10 @@ func (c *pluginsCommand) printUsed(path string, used []pluginUseJSON) {
 			c.env.Printf("  %-*s  no plugin offers it\n", width, u.Address)
 		case u.Pinned:
 			c.env.Printf("  %-*s  %s (pinned by sha256)\n", width, u.Address, u.Binary)
+		case u.Builtin && u.Shared:
+			c.env.Printf("  %-*s  built into tda, shared process\n", width, u.Address)
+		case u.Builtin:
+			c.env.Printf("  %-*s  built into tda, process of its own\n", width, u.Address)
 		default:
 			c.env.Printf("  %-*s  %s\n", width, u.Address, u.Binary)
 		}

@@ -57,7 +57,7 @@ func (c *replayCommand) Run(args []string) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
-	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir, Builtin: c.env.Builtin})
 	// The checked copies of pinned plugins are released once nothing launches any more.
 	defer loaded.Registry.Close()
 	if c.env.Diagnostics(loaded.Config, diags) {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/sdk/termsafe"
 )
 
 type restoreCommand struct{ env *Env }
@@ -21,6 +24,7 @@ func (c *restoreCommand) Synopsis() string {
 func (c *restoreCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: tda restore -config FILE [-target NAME] (-snapshot ID | -to-time RFC3339) -to NEW_NAME [-yes]
+       tda restore -config FILE [-target NAME] -incident ID [-snapshot ID | -to-time RFC3339] [-allow-during] -to NEW_NAME
 
   Restores into a new cluster (Aurora: the cluster, then its writer instance) or a
   new database (PostgreSQL: after verifying the dump's checksum). Never in place:
@@ -32,11 +36,21 @@ Usage: tda restore -config FILE [-target NAME] (-snapshot ID | -to-time RFC3339)
 
   With PostgreSQL, -to-time restores the newest snapshot taken at or before it.
 
+  With -incident, the restore recovers from that incident: without -snapshot or
+  -to-time it takes the newest point before the incident's first event (Aurora:
+  the point in time just before it; PostgreSQL: the newest snapshot taken
+  before it), and a point from during or after the incident is refused unless
+  -allow-during is given, since it may hold the incident's changes. See the
+  points with tda snapshot list -incident ID. The report gives the new
+  database's connection details (no secret) and the next steps.
+
 Flags:
 ` + snapshotFlagsHelp + `
   -snapshot ID      Snapshot to restore (see tda snapshot list).
   -to-time TIME     Point in time to restore to, RFC 3339 (e.g. 2026-11-29T22:55:00Z).
   -to NEW_NAME      Name of the cluster or database to create.
+  -incident ID      The incident to recover from: its id (tda incidents), or its fingerprint.
+  -allow-during     With -incident: restore a point taken during or after the incident.
   -yes              Do not ask for confirmation.
   -by WHO           Who restores, for the audit log (or $TDA_ACTOR, else $USER).
   -reason TEXT      Why, for the audit log.
@@ -54,6 +68,8 @@ func (c *restoreCommand) Run(args []string) int {
 	toTime := fs.String("to-time", "", "")
 	to := fs.String("to", "", "")
 	yes := fs.Bool("yes", false, "")
+	incident := fs.String("incident", "", "")
+	allowDuring := fs.Bool("allow-during", false, "")
 	by := actorFlag(fs)
 	reason := fs.String("reason", "", "")
 	addr := fs.String("addr", os.Getenv("TDA_ADDR"), "")
@@ -92,8 +108,50 @@ func (c *restoreCommand) Run(args []string) int {
 		c.env.Errorf("the system is blocked: %s. Acknowledge the alert (tda alerts ack) or declare an override with a reason (tda override on), then restore", strings.Join(st.Reasons, "; "))
 		return 1
 	}
+	// With an incident: the default point, and no point from during it unless allowed.
+	var rec *ops.IncidentRecovery
+	var tr *ops.TargetRecovery
+	if *incident != "" {
+		r, err := conn.Recovery(ctx, *incident)
+		if err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		rec = &r
+		if tr, err = targetRecovery(rec, t.comp.Name); err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+		if *toTime == "" {
+			p, err := incidentPoint(tr, rec.Incident, *snapshotID, *allowDuring)
+			if err != nil {
+				c.env.Errorf("the restore is refused: %v", err)
+				return 1
+			}
+			if p.PointInTime {
+				opt.ToTime = p.Time
+			} else {
+				opt.SnapshotID = p.SnapshotID
+			}
+		}
+	} else if *allowDuring {
+		c.env.Errorf("-allow-during goes with -incident")
+		return 1
+	}
+	var point ops.RecoveryPoint
 	opt.Confirm = func(p snapshot.RestorePlan) (bool, error) {
 		snapshot.WriteRestorePlan(c.env.Stdout, p)
+		if rec != nil {
+			point = ops.RecoveryPoint{PointInTime: p.Snapshot == nil, Time: p.RecoveryPoint}
+			if p.Snapshot != nil {
+				point.SnapshotID = p.Snapshot.ID
+			}
+			point = rec.Incident.Place(point)
+			c.env.Printf("  incident            %s\n  relative to it      %s\n", termsafe.String(rec.Incident.Describe()), point.Relation)
+			if err := duringAllowed(point, tr, *allowDuring); err != nil {
+				return false, err
+			}
+		}
 		if *yes {
 			return true, nil
 		}
@@ -109,18 +167,36 @@ func (c *restoreCommand) Run(args []string) int {
 		c.env.Printf("Not restored: nothing was changed.\n")
 		return 1
 	}
-	rec := ops.ActionRecord{Action: ops.ActionRestoreRun, Target: *snapshotID + " -> " + *to, Reason: *reason,
-		Detail: map[string]string{"target": t.comp.Name}}
-	if *toTime != "" {
-		rec.Target = *toTime + " -> " + *to
+	source := t.mgr.Provider().Target()
+	done := ops.Restore{Target: t.comp.Name, Source: source, SnapshotID: opt.SnapshotID, ToTime: opt.ToTime, NewName: *to,
+		Phase: point.Phase, Relation: point.Relation}
+	if rep.Plan.Snapshot != nil {
+		done.SnapshotID, done.ToTime = rep.Plan.Snapshot.ID, time.Time{}
+	}
+	action := ops.ActionRecord{Action: ops.ActionRestoreRun, Target: restoreAuditTarget(done), Reason: *reason,
+		Detail: map[string]string{"target": t.comp.Name, "source": source, "new_name": *to}}
+	if rec != nil {
+		done.Incident = rec.Incident.ID
+		action.Detail["incident"], action.Detail["rule"], action.Detail["phase"] = rec.Incident.ID, rec.Incident.Rule, point.Phase
+		action.Detail["fingerprint"] = rec.Incident.Fingerprint
+		if point.Phase != "" && point.Phase != ops.PhaseBefore {
+			action.Detail["confirmed"] = point.Warning
+		}
 	}
 	if err != nil {
-		rec.Error = err.Error()
+		action.Error = err.Error()
 	} else {
-		rec.Detail["rpo"] = rep.RPO.Round(time.Second).String()
-		rec.Detail["rto"] = rep.RTO.Round(time.Millisecond).String()
+		done.Connection = control.RestoreConnection(t.mgr.Settings(), *to, rep.Result)
+		action.Detail["recovery_point"] = rep.Plan.RecoveryPoint.UTC().Format(time.RFC3339Nano)
+		action.Detail["rpo_seconds"] = strconv.FormatFloat(rep.RPO.Seconds(), 'f', 3, 64)
+		action.Detail["rto_seconds"] = strconv.FormatFloat(rep.RTO.Seconds(), 'f', 3, 64)
+		if done.Connection != nil {
+			action.Detail["connection"] = done.Connection.String()
+		}
 	}
-	c.env.audit(ctx, *path, *by, rec)
+	if !(rep.Result.Name == "" && point.Phase != "" && point.Phase != ops.PhaseBefore && !*allowDuring) {
+		c.env.audit(ctx, *path, *by, action)
+	}
 	if err != nil {
 		c.env.Errorf("%v", err)
 		if rep.Result.Name != "" && len(rep.Result.Created) > 0 {
@@ -129,5 +205,21 @@ func (c *restoreCommand) Run(args []string) int {
 		return 1
 	}
 	snapshot.WriteRestoreReport(c.env.Stdout, rep)
+	var in *ops.IncidentRef
+	if rec != nil {
+		in = &rec.Incident
+	}
+	done.NextSteps = ops.NextSteps(done, in)
+	writeNextSteps(c.env.Stdout, done)
 	return 0
+}
+
+// restoreAuditTarget names what a restore acted on: the snapshot or the point in time, and
+// the new database.
+func restoreAuditTarget(r ops.Restore) string {
+	what := r.SnapshotID
+	if what == "" {
+		what = "point in time " + r.ToTime.UTC().Format(time.RFC3339Nano)
+	}
+	return what + " -> " + r.NewName
 }

@@ -70,7 +70,7 @@ func (c *runCommand) Run(args []string) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir, Builtin: c.env.Builtin})
 	// The checked copies of pinned plugins are released once nothing launches any more.
 	defer loaded.Registry.Close()
 	if c.env.Diagnostics(loaded.Config, diags) {
@@ -81,12 +81,6 @@ func (c *runCommand) Run(args []string) int {
 		*level = cfg.Agent.LogLevel
 	}
 	logger := c.env.Logger(*level, cfg.Agent.LogFormat)
-	store, err := state.Open(cfg.Agent.DataDir, state.Options{})
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	defer store.Close()
 	env := []string{"TDA_PLUGIN_LOG_LEVEL=" + *level}
 	if cfg.Agent.AppVersion != "" && os.Getenv("TDA_APP_VERSION") == "" {
 		env = append(env, "TDA_APP_VERSION="+cfg.Agent.AppVersion)
@@ -94,6 +88,16 @@ func (c *runCommand) Run(args []string) int {
 	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		env = append(env, console.TerminalEnv+"=1")
 	}
+	// The shared plugin process starts while the agent opens its state and control socket.
+	launcher := &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout}
+	launcher.Prestart(cfg, logger)
+	defer launcher.Close()
+	store, err := state.Open(cfg.Agent.DataDir, state.Options{})
+	if err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	defer store.Close()
 	setup, diags := control.Prepare(cfg, logger.Named("control"))
 	if c.env.Diagnostics(cfg, diags) {
 		return 1
@@ -117,7 +121,7 @@ func (c *runCommand) Run(args []string) int {
 	}()
 	rt, err := runtime.New(runtime.Options{
 		Config: cfg, Logger: logger, Store: store, Live: true,
-		Launcher: &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout},
+		Launcher: launcher,
 		Observe:  svc.Observe,
 	})
 	if err != nil {
@@ -133,7 +137,7 @@ func (c *runCommand) Run(args []string) int {
 		c.env.Errorf("%v", err)
 		return 1
 	}
-	servers, err := control.Serve(control.ServeOptions{Ops: svc, Socket: control.SocketPath(cfg), HTTP: setup.HTTP,
+	servers, err := control.Serve(control.ServeOptions{Ops: svc, Repairs: setup.Repairs(svc), Socket: control.SocketPath(cfg), HTTP: setup.HTTP,
 		UI: panel.Handler(), Gatherers: prometheus.Gatherers{rt.Registry()}, Logger: logger.Named("control")})
 	if err != nil {
 		c.env.Errorf("%v", err)

@@ -173,6 +173,7 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 	}{
 		{[]string{"-config", cfg, "-snapshot", "tda-s", "-to", "prod-aurora", "-yes"}, "restores never overwrite"},
 		{[]string{"-config", cfg, "-to-time", "yesterday", "-to", "x", "-yes"}, "not an RFC 3339 time"},
+		{[]string{"-config", cfg, "-snapshot", "../../../../x/e", "-to", "x", "-yes"}, `snapshot id "../../../../x/e"`},
 		{[]string{"-snapshot", "tda-s", "-to", "x"}, "-config is required"},
 		{[]string{"-config", cfg, "-target", "other", "-snapshot", "tda-s", "-to", "x"}, `no sink "snapshot" "other"; its snapshot sinks are: guard`},
 	} {

@@ -50,7 +50,7 @@ func (c *stateCommand) Run(args []string) int {
 		} else {
 			c.env.Printf("%s\n", strings.ToUpper(st.Status))
 			for _, r := range st.Reasons {
-				c.env.Printf("  - %s\n", r)
+				c.env.Printf("  - %s\n", safe(r))
 			}
 			for _, in := range st.Blocking {
 				c.env.Printf("\nAcknowledge incident %s (%s) once someone is on it:\n  tda incidents ack %s -by NAME -reason \"what you are doing\"\n",

@@ -13,6 +13,7 @@ import (
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
+	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/host"
 )
@@ -47,7 +48,7 @@ func (c *validateCommand) Run(args []string) int {
 		return code
 	}
 	ctx := context.Background()
-	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir})
+	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir, Builtin: c.env.Builtin})
 	// The checked copies of pinned plugins are released once nothing launches any more.
 	defer loaded.Registry.Close()
 	if !diags.HasErrors() {
@@ -73,10 +74,13 @@ func (c *validateCommand) Run(args []string) int {
 }
 
 // checkWithPlugins asks each used component's plugin to check its decoded config (semantic
-// checks such as regexps and cross-field rules), in parallel.
+// checks such as regexps and cross-field rules), in parallel, in the processes tda run would
+// use: the plugins built into tda check every block in one.
 func checkWithPlugins(ctx context.Context, l *loader.Loaded) hcl.Diagnostics {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	procs := pluginhost.NewProcesses(l.Registry, nil, nil)
+	defer procs.Close()
 	var (
 		mu    sync.Mutex
 		diags hcl.Diagnostics
@@ -89,7 +93,7 @@ func checkWithPlugins(ctx context.Context, l *loader.Loaded) hcl.Diagnostics {
 		wg.Add(1)
 		go func(comp *config.Component) {
 			defer wg.Done()
-			d := checkComponent(ctx, l, comp)
+			d := checkComponent(ctx, l, procs, comp)
 			mu.Lock()
 			diags = append(diags, d...)
 			mu.Unlock()
@@ -99,17 +103,17 @@ func checkWithPlugins(ctx context.Context, l *loader.Loaded) hcl.Diagnostics {
 	return diags
 }
 
-func checkComponent(ctx context.Context, l *loader.Loaded, comp *config.Component) hcl.Diagnostics {
+func checkComponent(ctx context.Context, l *loader.Loaded, procs *pluginhost.Processes, comp *config.Component) hcl.Diagnostics {
 	_, desc, ok := l.Registry.Lookup(comp.Kind, comp.Type)
 	if !ok {
 		return nil
 	}
-	proc, err := l.Registry.Launch(comp.Kind, comp.Type, hclog.NewNullLogger(), nil, nil)
+	proc, err := procs.Start(comp.Kind, comp.Type, comp.Address(), comp.Isolate, hclog.NewNullLogger())
 	if err != nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot start plugin",
 			Detail: err.Error(), Subject: comp.TypeRange.Ptr()}}
 	}
-	defer proc.Kill()
+	defer proc.Release()
 	conf := host.Configuration{Component: comp.Type, Instance: comp.Address(), Config: comp.Config,
 		ValidateOnly: true}
 	var res host.Configured

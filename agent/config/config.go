@@ -101,6 +101,10 @@ type Component struct {
 	// aside as a dead letter (host-level `max_attempts`, sink and processor blocks; 0 means
 	// DefaultMaxAttempts).
 	MaxAttempts int
+	// Isolate gives the instance a plugin process of its own (host-level `isolate`, every
+	// component block), where its binary would otherwise serve it from the one process it
+	// shares among its instances (the plugins built into tda).
+	Isolate bool
 	// Config is the decoded body as JSON, set by Decode.
 	Config []byte
 	// Used reports whether a pipeline references the component.
@@ -489,7 +493,7 @@ func (cfg *Config) decodePlugin(b *hcl.Block) hcl.Diagnostics {
 var sinkSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "kinds"}, {Name: "queue"}, {Name: "fallback"}, {Name: "fallback_after"},
-		{Name: "group_interval"}, {Name: "call_timeout"}, {Name: "max_attempts"},
+		{Name: "group_interval"}, {Name: "call_timeout"}, {Name: "max_attempts"}, {Name: "isolate"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "batch"}, {Type: "retry"}, {Type: "buffer"}},
 }
@@ -497,8 +501,8 @@ var sinkSchema = &hcl.BodySchema{
 // hostSchemas lists the host-level attributes of source and processor blocks; the rest of
 // the body is the plugin's.
 var hostSchemas = map[sdk.ComponentKind]*hcl.BodySchema{
-	sdk.KindSource:    {Attributes: []hcl.AttributeSchema{{Name: "call_timeout"}}},
-	sdk.KindProcessor: {Attributes: []hcl.AttributeSchema{{Name: "call_timeout"}, {Name: "max_attempts"}}},
+	sdk.KindSource:    {Attributes: []hcl.AttributeSchema{{Name: "call_timeout"}, {Name: "isolate"}}},
+	sdk.KindProcessor: {Attributes: []hcl.AttributeSchema{{Name: "call_timeout"}, {Name: "max_attempts"}, {Name: "isolate"}}},
 }
 
 func (cfg *Config) decodeComponent(b *hcl.Block) hcl.Diagnostics {

@@ -14,7 +14,7 @@ import (
 )
 
 // decodeHostLevel reads the host-level attributes every component block may carry:
-// call_timeout (all) and max_attempts (sinks and processors).
+// call_timeout and isolate (all) and max_attempts (sinks and processors).
 func (cfg *Config) decodeHostLevel(c *Component, content *hcl.BodyContent) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	if a, ok := content.Attributes["call_timeout"]; ok {
@@ -28,6 +28,9 @@ func (cfg *Config) decodeHostLevel(c *Component, content *hcl.BodyContent) hcl.D
 			}
 			c.CallTimeout = d
 		}
+	}
+	if a, ok := content.Attributes["isolate"]; ok {
+		diags = append(diags, gohcl.DecodeExpression(a.Expr, cfg.evalCtx, &c.Isolate)...)
 	}
 	if a, ok := content.Attributes["max_attempts"]; ok {
 		var n int

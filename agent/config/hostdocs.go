@@ -12,9 +12,9 @@ func HostSpec(kind sdk.ComponentKind) *sdk.Spec {
 	case sdk.KindSink:
 		return sinkHostSpec
 	case sdk.KindProcessor:
-		return &sdk.Spec{Fields: []sdk.Field{callTimeoutField, maxAttemptsField}}
+		return &sdk.Spec{Fields: []sdk.Field{callTimeoutField, maxAttemptsField, isolateField}}
 	case sdk.KindSource:
-		return &sdk.Spec{Fields: []sdk.Field{callTimeoutField}}
+		return &sdk.Spec{Fields: []sdk.Field{callTimeoutField, isolateField}}
 	}
 	return nil
 }
@@ -25,6 +25,9 @@ var callTimeoutField = sdk.Field{Name: "call_timeout", Type: sdk.TypeDuration, D
 
 var maxAttemptsField = sdk.Field{Name: "max_attempts", Type: sdk.TypeInt, Default: DefaultMaxAttempts,
 	Description: "How often one batch may crash, panic or hang the plugin (a processor: or fail) before it is set aside as a dead letter."}
+
+var isolateField = sdk.Field{Name: "isolate", Type: sdk.TypeBool, Default: false,
+	Description: "Run the instance in a plugin process of its own. The plugins built into tda otherwise serve all their instances from one process, which a crash or hang of one instance restarts with all of them."}
 
 var sinkHostSpec = &sdk.Spec{
 	Summary: "Delivery settings tda applies to every sink, whatever its plugin.",
@@ -41,6 +44,7 @@ var sinkHostSpec = &sdk.Spec{
 			Description: "Alerts of one rule and key within this interval are sent as one message."},
 		callTimeoutField,
 		maxAttemptsField,
+		isolateField,
 	},
 	Blocks: []sdk.Block{
 		{Name: "batch", Description: "How large a batch sent to the plugin may be.", Spec: &sdk.Spec{Fields: []sdk.Field{

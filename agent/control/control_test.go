@@ -106,6 +106,26 @@ func TestParseHTTP(t *testing.T) {
   tls_cert = "cert.pem"
   operator "alice" { token = "token-one-0123456789" }
 }`, errors: []string{"both tls_cert and tls_key"}},
+		{name: "connection and token limits", block: `http {
+  max_connections            = 100
+  max_connections_per_client = 100
+  max_wrong_tokens           = 3
+  operator "alice" { token = "token-one-0123456789" }
+}`, check: func(t *testing.T, s *HTTPSettings) {
+			if s.MaxConnections != 100 || s.MaxConnectionsPerClient != 100 || s.MaxWrongTokens != 3 {
+				t.Fatalf("settings: %+v", s)
+			}
+		}},
+		{name: "limits out of range", block: `http {
+  max_connections  = 0
+  max_wrong_tokens = -1
+  operator "alice" { token = "token-one-0123456789" }
+}`, errors: []string{"max_connections must be a whole number from 1 to 65536", "max_wrong_tokens must be a whole number from 1 to 10000"}},
+		{name: "per client over the total", block: `http {
+  max_connections            = 10
+  max_connections_per_client = 20
+  operator "alice" { token = "token-one-0123456789" }
+}`, errors: []string{"is more than max_connections (10)"}},
 		{name: "audit trail and durations", block: `http {
   listen            = "127.0.0.1:0"
   audit_trail       = sink.jsonl.archive

@@ -253,7 +253,7 @@ func (a *RuntimeAgent) Components() []ops.ComponentHealth {
 	for _, c := range rt.Health().Components() {
 		out = append(out, ops.ComponentHealth{Address: c.Address, Healthy: c.Healthy, Reason: c.Reason,
 			Since: c.Since, Restarts: c.Restarts, Queued: c.Queued, Spilled: c.Spilled, Dropped: c.Dropped,
-			DeadLetters: c.DeadLetters})
+			DeadLetters: c.DeadLetters, Pid: c.Pid})
 	}
 	return out
 }

@@ -36,12 +36,18 @@ type HTTPSettings struct {
 	ApprovalValidity time.Duration
 	SessionTTL       time.Duration
 	Tokens           []api.Token
+	// MaxConnections and MaxConnectionsPerClient cap the listener's connections;
+	// MaxWrongTokens is how many wrong tokens a client may send in a row (0: the defaults).
+	MaxConnections          int
+	MaxConnectionsPerClient int
+	MaxWrongTokens          int
 }
 
 var httpSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "listen"}, {Name: "tls_cert"}, {Name: "tls_key"}, {Name: "audit_trail"},
 		{Name: "approval_validity"}, {Name: "session_ttl"},
+		{Name: "max_connections"}, {Name: "max_connections_per_client"}, {Name: "max_wrong_tokens"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: api.RoleOperator, LabelNames: []string{"name"}},
@@ -85,6 +91,34 @@ func ParseHTTP(cfg *config.Config) (*HTTPSettings, hcl.Diagnostics) {
 			return
 		}
 		*dst = x
+	}
+	count := func(name string, dst *int, max int, hint string) {
+		a, ok := content.Attributes[name]
+		if !ok {
+			return
+		}
+		var v int
+		d := gohcl.DecodeExpression(a.Expr, ctx, &v)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			return
+		}
+		if v < 1 || v > max {
+			diags = append(diags, hclspec.ErrorfAt(a.Expr.Range(), "Invalid "+name,
+				"%s must be a whole number from 1 to %d; %s.", name, max, hint))
+			return
+		}
+		*dst = v
+	}
+	count("max_connections", &s.MaxConnections, 65536, "the default is 512")
+	count("max_connections_per_client", &s.MaxConnectionsPerClient, 65536,
+		"the default is 64; behind a reverse proxy every client is the proxy, so set it to max_connections")
+	count("max_wrong_tokens", &s.MaxWrongTokens, 10000, "the default is 10")
+	if s.MaxConnections > 0 && s.MaxConnectionsPerClient > s.MaxConnections {
+		a := content.Attributes["max_connections_per_client"]
+		diags = append(diags, hclspec.ErrorfAt(a.Expr.Range(), "Invalid max_connections_per_client",
+			"max_connections_per_client (%d) is more than max_connections (%d): lower it, or raise max_connections.",
+			s.MaxConnectionsPerClient, s.MaxConnections))
 	}
 	str("listen", &s.Listen)
 	str("tls_cert", &s.TLSCert)

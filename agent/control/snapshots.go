@@ -52,7 +52,7 @@ func snapshotTargets(cfg *config.Config, log hclog.Logger) (*snapshotSet, hcl.Di
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	set := &snapshotSet{log: log, managers: map[string]*snapshot.Manager{}}
+	set := &snapshotSet{log: log, managers: map[string]*snapshot.Manager{}, where: map[string]string{}}
 	var diags hcl.Diagnostics
 	for _, c := range cfg.Components {
 		if c.Kind != sdk.KindSink || c.Type != "snapshot" {
@@ -62,6 +62,7 @@ func snapshotTargets(cfg *config.Config, log hclog.Logger) (*snapshotSet, hcl.Di
 		diags = append(diags, d...)
 		if !d.HasErrors() {
 			set.targets = append(set.targets, s)
+			set.where[s.Name] = fmt.Sprintf("sink \"snapshot\" %q, %s:%d", c.Name, c.DefRange.Filename, c.DefRange.Start.Line)
 		}
 	}
 	sort.Slice(set.targets, func(i, j int) bool { return set.targets[i].Name < set.targets[j].Name })
@@ -76,6 +77,8 @@ func snapshotTargets(cfg *config.Config, log hclog.Logger) (*snapshotSet, hcl.Di
 type snapshotSet struct {
 	targets []snapshot.Settings
 	log     hclog.Logger
+	// where locates each target's block in the config, for what-to-fix messages.
+	where map[string]string
 
 	mu       sync.Mutex
 	managers map[string]*snapshot.Manager
@@ -86,6 +89,9 @@ var _ ops.Snapshots = (*snapshotSet)(nil)
 func protected(s snapshot.Settings) (kind, name string) {
 	if s.Aurora != nil {
 		return "aurora", s.Aurora.Cluster
+	}
+	if s.MySQL != nil {
+		return "mysql", s.MySQL.Database
 	}
 	return "postgres", s.Postgres.Database
 }
@@ -178,6 +184,9 @@ func snapshotInfo(p provider.Snapshot, keep bool, why string) ops.SnapshotInfo {
 		Tags: p.Tags, Keep: keep, Why: why}
 }
 
+// ValidID implements ops.Snapshots with the rule every snapshot provider applies.
+func (s *snapshotSet) ValidID(id string) error { return provider.ValidSnapshotID(id) }
+
 // Resolve implements ops.Snapshots.
 func (s *snapshotSet) Resolve(_ context.Context, target string) (string, string, error) {
 	t, err := s.find(target)
@@ -219,5 +228,8 @@ func (s *snapshotSet) Restore(ctx context.Context, req ops.RestoreRequest) (ops.
 	rep, err := m.Restore(ctx, snapshot.RestoreOptions{SnapshotID: req.SnapshotID, ToTime: req.ToTime, NewName: req.NewName})
 	out := ops.Restore{RecoveryPoint: rep.Plan.RecoveryPoint, RPOSeconds: rep.RPO.Seconds(), RTOSeconds: rep.RTO.Seconds(),
 		Endpoint: rep.Result.Endpoint}
+	if err == nil {
+		out.Connection = RestoreConnection(t, req.NewName, rep.Result)
+	}
 	return out, err
 }

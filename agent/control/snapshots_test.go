@@ -99,6 +99,11 @@ sink "snapshot" "guard" {
 			if list[0].Status != ops.RestoreSucceeded || list[0].RPOSeconds < 26*3600-60 || list[0].RTOSeconds <= 0 {
 				t.Fatalf("restore: %+v", list[0])
 			}
+			// Where to connect, from the restored cluster, without a secret; then what to do.
+			if c := list[0].Connection; c == nil || c.String() != "host prod-drill.cluster-abc123.eu-west-1.rds.amazonaws.com, port 5432, cluster prod-drill, database app, user app_admin" ||
+				len(list[0].NextSteps) != 2 {
+				t.Fatalf("restore result: %+v %+v", list[0].Connection, list[0].NextSteps)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -33,6 +33,9 @@ type Options struct {
 	PluginDir string
 	// Specs provides specs for components the agent runs in-process (not from plugins).
 	Specs map[string]*sdk.Spec
+	// Builtin are the plugins compiled into tda; a plugin binary in the plugin directory
+	// replaces a builtin component it offers too.
+	Builtin *pluginhost.Builtin
 }
 
 // LoadConfig reads the config at path, or the embedded default when path is "".
@@ -70,7 +73,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 			Detail: fmt.Sprintf("%s is not named %s*, so tda never runs it. Rename it to %s%s if it is a "+
 				"plugin.", p, pluginhost.BinaryPrefix, pluginhost.BinaryPrefix, filepath.Base(p))})
 	}
-	reg, err := pluginhost.Discover(ctx, dir, pins)
+	reg, err := pluginhost.DiscoverWithBuiltin(ctx, dir, pins, opts.Builtin)
 	if err != nil {
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})

@@ -128,6 +128,9 @@ func (s *Service) actOnLetter(ctx context.Context, by Actor, req DeadLetterActio
 	if err != nil {
 		return deadletter.Letter{}, err
 	}
+	if err := checkLine("reason", req.Reason); err != nil {
+		return deadletter.Letter{}, err
+	}
 	req.Reason = strings.TrimSpace(req.Reason)
 	var l deadletter.Letter
 	detail := map[string]string{}

@@ -213,6 +213,9 @@ func (s *Service) AcknowledgeIncident(_ context.Context, by Actor, req IncidentA
 	if err != nil {
 		return Incident{}, err
 	}
+	if err := checkLine("reason", req.Reason); err != nil {
+		return Incident{}, err
+	}
 	reason := strings.TrimSpace(req.Reason)
 	var out Incident
 	err = func() error {
@@ -247,6 +250,9 @@ func (s *Service) AcknowledgeIncident(_ context.Context, by Actor, req IncidentA
 func (s *Service) CloseIncident(_ context.Context, by Actor, req IncidentAction) (Incident, error) {
 	by, err := s.actor(by)
 	if err != nil {
+		return Incident{}, err
+	}
+	if err := checkLine("note", req.Note); err != nil {
 		return Incident{}, err
 	}
 	note := strings.TrimSpace(req.Note)

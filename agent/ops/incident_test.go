@@ -381,6 +381,7 @@ type listedSnapshots struct {
 }
 
 func (l listedSnapshots) List(context.Context) ([]SnapshotTarget, error) { return l.targets, l.err }
+func (listedSnapshots) ValidID(string) error                             { return nil }
 func (listedSnapshots) Resolve(context.Context, string) (string, string, error) {
 	return "", "", fmt.Errorf("not here")
 }

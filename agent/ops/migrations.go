@@ -10,6 +10,7 @@ import (
 
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/termsafe"
 )
 
 // Migrations implements Operations.
@@ -56,10 +57,8 @@ func validName(n string) error {
 	if len(n) > 200 {
 		return errorf(KindInvalid, "the migration name is longer than 200 characters")
 	}
-	for _, r := range n {
-		if r < 0x20 || r == 0x7f {
-			return errorf(KindInvalid, "the migration name holds control characters")
-		}
+	if !termsafe.Printable(n) {
+		return errorf(KindInvalid, "the migration name holds control characters (shown escaped: %s)", termsafe.String(clip(n, 80)))
 	}
 	return nil
 }
@@ -68,6 +67,9 @@ func validName(n string) error {
 func (s *Service) RequestMigration(_ context.Context, by Actor, req MigrationRequest) (Migration, error) {
 	by, err := s.actor(by)
 	if err != nil {
+		return Migration{}, err
+	}
+	if err := checkLine("reason", req.Reason); err != nil {
 		return Migration{}, err
 	}
 	m := Migration{Name: strings.TrimSpace(req.Name), Reason: strings.TrimSpace(req.Reason),
@@ -114,6 +116,9 @@ func (s *Service) update(id string, fn func(m *Migration) error) (Migration, err
 func (s *Service) DecideMigration(ctx context.Context, by Actor, d Decision) (Migration, error) {
 	by, err := s.actor(by)
 	if err != nil {
+		return Migration{}, err
+	}
+	if err := checkLines("reason", d.Reason, "valid_for", d.ValidFor); err != nil {
 		return Migration{}, err
 	}
 	s.mu.Lock()
@@ -182,7 +187,7 @@ func decidable(m Migration, by Actor, approve bool) error {
 	if m.Status != MigrationPending {
 		return errorf(KindConflict, "migration request %s is already %s (by %s)", m.ID, m.Status, m.DecidedBy)
 	}
-	if approve && strings.EqualFold(m.RequestedBy, by.Name) {
+	if approve && sameName(m.RequestedBy, by.Name) {
 		return errorf(KindForbidden, "%s requested migration %s and cannot approve it: another person must", by.Name, m.ID)
 	}
 	return nil
@@ -253,7 +258,7 @@ func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration
 				return err
 			}
 			for _, c := range list {
-				if c.Approved(s.now()) {
+				if c.Approved(s.now()) && c.Status != MigrationSucceeded {
 					id = c.ID
 					break
 				}
@@ -269,6 +274,9 @@ func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration
 			return err
 		}
 		detail["name"] = cur.Name
+		if err := boundTo(cur, req); err != nil {
+			return err
+		}
 		if err := runnable(cur, now); err != nil {
 			return err
 		}
@@ -299,6 +307,9 @@ func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration
 			detail["override"] = ovr
 		}
 		m, err = s.update(id, func(m *Migration) error {
+			if err := boundTo(*m, req); err != nil {
+				return err
+			}
 			if err := runnable(*m, now); err != nil {
 				return err
 			}
@@ -313,9 +324,35 @@ func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration
 	return m, err
 }
 
-// runnable says why an approved request cannot run at now, or nil.
+// boundTo says why req may not use m's approval, or nil. An approval is for the migration it
+// was requested for: a run that names another revision is refused, and once a run has been
+// started with a command, a retry (after a failure) must run the same command.
+func boundTo(m Migration, req BeginMigration) error {
+	if name := strings.TrimSpace(req.Name); name != "" && name != m.Name {
+		return errorf(KindForbidden, "migration request %s was approved for %s, not %s: request %s on its own",
+			m.ID, termsafe.String(m.Name), termsafe.String(name), termsafe.String(name))
+	}
+	if len(m.Runs) > 0 && len(req.Command) > 0 {
+		first := m.Runs[0].Command
+		if len(first) > 0 && strings.Join(first, "\x00") != strings.Join(req.Command, "\x00") {
+			return errorf(KindForbidden, "migration request %s was first run as %q; its approval does not cover another command (%q): request it again",
+				m.ID, strings.Join(first, " "), strings.Join(req.Command, " "))
+		}
+	}
+	return nil
+}
+
+// runnable says why an approved request cannot run at now, or nil. An approval is used up by
+// a successful run: running the migration again needs a new request and a new approval.
 func runnable(m Migration, now time.Time) error {
 	switch {
+	case m.Status == MigrationSucceeded:
+		at := ""
+		if n := len(m.Runs); n > 0 {
+			at = fmt.Sprintf(" (by %s, finished %s)", m.Runs[n-1].By, m.Runs[n-1].Finished.Format(time.RFC3339))
+		}
+		return errorf(KindConflict, "migration request %s (%s) already ran successfully%s: an approval is used once; request it again to run it again",
+			m.ID, m.Name, at)
 	case m.Status == MigrationPending:
 		return errorf(KindForbidden, "migration request %s (%s) is not approved yet", m.ID, m.Name)
 	case m.Status == MigrationRejected:

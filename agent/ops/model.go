@@ -60,6 +60,9 @@ type Operations interface {
 	Snapshots(ctx context.Context) ([]SnapshotTarget, error)
 	// CreateSnapshot takes a manual snapshot.
 	CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequest) (SnapshotInfo, error)
+	// Recovery lists each target's recovery points relative to an incident's first event,
+	// with the default a restore takes and the anomaly snapshot taken for its alert.
+	Recovery(ctx context.Context, incident string) (IncidentRecovery, error)
 	// Restores lists restores started through tda, newest first.
 	Restores(ctx context.Context) ([]Restore, error)
 	// StartRestore starts a restore into a new cluster or database.
@@ -121,7 +124,10 @@ type SystemState struct {
 	PendingMigrations int `json:"pending_migrations"`
 	// DeadLetters counts the dead letters per instance (empty: none, or no agent to ask).
 	DeadLetters []DeadLetterCount `json:"dead_letters"`
-	Time        time.Time         `json:"time"`
+	// SnapshotTargets is what the last probe of each snapshot target found (empty without an
+	// agent, which is what probes them).
+	SnapshotTargets []TargetHealth `json:"snapshot_targets"`
+	Time            time.Time      `json:"time"`
 }
 
 // ComponentHealth is one plugin instance's health.
@@ -137,6 +143,9 @@ type ComponentHealth struct {
 	Spilled     int `json:"spilled,omitempty"`
 	Dropped     int `json:"dropped,omitempty"`
 	DeadLetters int `json:"dead_letters,omitempty"`
+	// Pid is the plugin process serving the instance (the instances of the plugins built
+	// into tda share one unless isolated); 0 in-process.
+	Pid int `json:"pid,omitempty"`
 }
 
 // AlertFilter selects incidents. Empty fields match everything.
@@ -340,6 +349,11 @@ type RestoreRequest struct {
 	// Confirm must repeat the protected cluster or database name.
 	Confirm string `json:"confirm"`
 	Reason  string `json:"reason"`
+	// Incident names the incident the restore recovers from (its fingerprint). Without a
+	// snapshot or a time the restore takes the newest point before its first event; a point
+	// from during or after the incident is refused unless ConfirmDuring is set.
+	Incident      string `json:"incident,omitempty"`
+	ConfirmDuring bool   `json:"confirm_during,omitempty"`
 }
 
 // Restore states.
@@ -367,6 +381,17 @@ type Restore struct {
 	RTOSeconds    float64   `json:"rto_seconds,omitempty"`
 	Endpoint      string    `json:"endpoint,omitempty"`
 	Error         string    `json:"error,omitempty"`
+	// Incident is the incident the restore recovers from; Phase and Relation place the
+	// recovery point against its first event ("taken 4.2 s after the first event").
+	Incident string `json:"incident,omitempty"`
+	// IncidentFingerprint is the incident's fingerprint (what tda repair -incident takes).
+	IncidentFingerprint string `json:"incident_fingerprint,omitempty"`
+	Phase               string `json:"phase,omitempty"`
+	Relation            string `json:"relation,omitempty"`
+	// Connection is where the new database answers, without secrets.
+	Connection *Connection `json:"connection,omitempty"`
+	// NextSteps say what to do once the restore succeeded: verify, then repair.
+	NextSteps []string `json:"next_steps,omitempty"`
 }
 
 // AuditEntry is one mutating action: who, what, when, why, and how it ended.
@@ -395,9 +420,11 @@ const (
 	ActionMigrationBegin   = "migration.run"
 	ActionMigrationFinish  = "migration.finish"
 	ActionSnapshotCreate   = "snapshot.create"
+	ActionSnapshotAnomaly  = "snapshot.anomaly"
 	ActionRestoreStart     = "restore.start"
 	ActionRestoreFinish    = "restore.finish"
 	ActionRestoreRun       = "restore.run"
+	ActionRepairRun        = "repair.run"
 	ActionSnapshotPrune    = "snapshot.prune"
 	ActionDeadLetterReplay = "deadletter.replay"
 	ActionDeadLetterDrop   = "deadletter.drop"
@@ -405,7 +432,7 @@ const (
 
 // ActionRecord is an action done outside the agent, for the audit log.
 type ActionRecord struct {
-	// Action is one of ActionRestoreRun, ActionSnapshotCreate or ActionSnapshotPrune.
+	// Action is one of ActionRestoreRun, ActionRepairRun, ActionSnapshotCreate or ActionSnapshotPrune.
 	Action string            `json:"action"`
 	Target string            `json:"target,omitempty"`
 	Reason string            `json:"reason,omitempty"`

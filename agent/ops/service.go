@@ -41,6 +41,9 @@ type Window interface {
 type Snapshots interface {
 	// List returns every target's tiers (a target that cannot be listed carries Error).
 	List(ctx context.Context) ([]SnapshotTarget, error)
+	// ValidID says why id cannot name a snapshot (nil: it can). It is asked before a restore is
+	// accepted, so that an id that could reach outside a dump directory is refused at once.
+	ValidID(id string) error
 	// Resolve returns the sink name and the protected cluster or database of a target name
 	// ("" selects the only target).
 	Resolve(ctx context.Context, target string) (name, protected string, err error)
@@ -87,6 +90,7 @@ type Service struct {
 	now       func() time.Time
 	log       hclog.Logger
 	overrides *overrides
+	recovery  *recoveryWatch
 
 	// mu serialises read-check-write sequences (decisions, runs) within this process; the
 	// store serialises writers across processes.
@@ -123,7 +127,8 @@ func NewService(opts Options) (*Service, error) {
 	}
 	s := &Service{store: opts.Store, trail: opts.Trail, agent: opts.Agent, snapshots: opts.Snapshots,
 		letters: opts.DeadLetters, windows: opts.Windows, validity: opts.ApprovalValidity, via: opts.Via, now: opts.Now,
-		log: opts.Logger, overrides: newOverrides(), book: newIncidentBook(), nudge: make(chan struct{}, 1)}
+		log: opts.Logger, overrides: newOverrides(), book: newIncidentBook(), nudge: make(chan struct{}, 1),
+		recovery: newRecoveryWatch()}
 	if err := s.overrides.load(s.store); err != nil {
 		return nil, fmt.Errorf("read overrides: %w", err)
 	}
@@ -147,6 +152,7 @@ func NewService(opts Options) (*Service, error) {
 			}()
 		}
 	}
+	s.startRecoveryWatch()
 	return s, nil
 }
 
@@ -201,6 +207,7 @@ func (s *Service) Close(ctx context.Context) error {
 // Observe takes every alert and audit event the pipelines emit (runtime.Options.Observe). It
 // never blocks.
 func (s *Service) Observe(pipeline string, e sdk.Event) {
+	s.recovery.noticeAlert(e)
 	if e.Kind == sdk.KindAlert || (e.Kind == sdk.KindAudit && e.Field("event") == sdk.EventIncidentUpdate) {
 		select {
 		case s.nudge <- struct{}{}:
@@ -214,8 +221,14 @@ func (s *Service) Observe(pipeline string, e sdk.Event) {
 	}
 }
 
+// actor checks and normalises the acting person's name (NormalizeName): the name recorded,
+// shown and compared is the normalised one, so look-alike names cannot pass for another
+// person or for someone else than themselves.
 func (s *Service) actor(by Actor) (Actor, error) {
-	by.Name = strings.TrimSpace(by.Name)
+	if err := checkName(by.Name); err != nil {
+		return by, err
+	}
+	by.Name = NormalizeName(by.Name)
 	if by.Name == "" {
 		return by, errorf(KindInvalid, "say who you are: the acting person's name is required (-by NAME)")
 	}
@@ -251,7 +264,7 @@ func (s *Service) audit(by Actor, action, target, reason string, detail map[stri
 }
 
 // externalActions are the actions RecordAction accepts.
-var externalActions = map[string]bool{ActionRestoreRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
+var externalActions = map[string]bool{ActionRestoreRun: true, ActionRepairRun: true, ActionSnapshotCreate: true, ActionSnapshotPrune: true}
 
 // RecordAction implements Operations.
 func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (AuditEntry, error) {
@@ -261,6 +274,9 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 	}
 	if !externalActions[rec.Action] {
 		return AuditEntry{}, errorf(KindInvalid, "%q is not an action recorded from outside the agent", rec.Action)
+	}
+	if err := checkLines("reason", rec.Reason, "target", rec.Target); err != nil {
+		return AuditEntry{}, err
 	}
 	var outcome error
 	if rec.Error != "" {
@@ -280,7 +296,7 @@ func (s *Service) RecordAction(_ context.Context, by Actor, rec ActionRecord) (A
 func (s *Service) State(ctx context.Context) (SystemState, error) {
 	now := s.now().UTC()
 	st := SystemState{Time: now, Agent: s.agent != nil, Blocking: []Incident{}, Acknowledged: []Incident{}, Degraded: []string{},
-		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}}
+		Components: []ComponentHealth{}, Reasons: []string{}, DeadLetters: []DeadLetterCount{}, SnapshotTargets: []TargetHealth{}}
 	if s.agent != nil {
 		st.Components = s.agent.Components()
 		for _, c := range st.Components {
@@ -292,6 +308,9 @@ func (s *Service) State(ctx context.Context) (SystemState, error) {
 		st.Degraded = append(st.Degraded, "no agent is running: nothing is being watched (start it with tda run)")
 	}
 	s.addDeadLetters(ctx, &st)
+	var targetProblems []string
+	st.SnapshotTargets, targetProblems = s.targetProblems()
+	st.Degraded = append(st.Degraded, targetProblems...)
 	st.Override = s.overrides.active(now)
 	blocking, acked, err := s.blockingAndAcknowledged()
 	if err != nil {
@@ -490,6 +509,9 @@ func (s *Service) setOverride(ctx context.Context, by Actor, req OverrideRequest
 	if err != nil {
 		return OverrideStatus{}, err
 	}
+	if err := checkLines("reason", req.Reason, "ttl", req.TTL); err != nil {
+		return OverrideStatus{}, err
+	}
 	action, event := ActionOverrideOff, eventOverrideDisabled
 	if on {
 		action, event = ActionOverrideOn, eventOverrideEnabled
@@ -563,7 +585,7 @@ func (s *Service) Audit(_ context.Context, f AuditFilter) ([]AuditEntry, error) 
 			if json.Unmarshal(v, &e) != nil {
 				return false, nil
 			}
-			return (f.Actor == "" || e.Actor == f.Actor) &&
+			return (f.Actor == "" || sameName(e.Actor, f.Actor)) &&
 				(f.Action == "" || e.Action == f.Action || strings.HasPrefix(e.Action, f.Action+".")) &&
 				(f.Target == "" || e.Target == f.Target) &&
 				(f.Since.IsZero() || !e.Time.Before(f.Since)), nil

@@ -48,6 +48,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequ
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	if err := checkLines("reason", req.Reason, "target", req.Target); err != nil {
+		return SnapshotInfo{}, err
+	}
 	reason := strings.TrimSpace(req.Reason)
 	var info SnapshotInfo
 	detail := map[string]string{}
@@ -58,15 +61,19 @@ func (s *Service) CreateSnapshot(ctx context.Context, by Actor, req SnapshotRequ
 		if err := s.needSnapshots(); err != nil {
 			return err
 		}
-		name, _, err := s.snapshots.Resolve(ctx, req.Target)
+		name, protected, err := s.snapshots.Resolve(ctx, req.Target)
 		if err != nil {
 			return err
 		}
-		detail["target"] = name
+		detail["target"], detail["source"] = name, protected
 		info, err = s.snapshots.Create(ctx, name)
 		return err
 	}()
-	s.audit(by, ActionSnapshotCreate, info.ID, reason, detail, err)
+	target := info.ID
+	if target == "" && detail["source"] != "" {
+		target = "new snapshot of " + detail["source"] // none was taken: name what it was of
+	}
+	s.audit(by, ActionSnapshotCreate, target, reason, detail, err)
 	return info, err
 }
 
@@ -92,22 +99,26 @@ func (s *Service) Restores(context.Context) ([]Restore, error) {
 }
 
 // StartRestore implements Operations. The restore runs in the background; Restores reports
-// its progress and its RPO and RTO once done.
+// its progress and, once done, its RPO, RTO, the new database's connection details and the
+// next steps.
 func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest) (Restore, error) {
 	by, err := s.actor(by)
 	if err != nil {
 		return Restore{}, err
 	}
-	r := Restore{SnapshotID: strings.TrimSpace(req.SnapshotID), ToTime: req.ToTime.UTC(),
+	if err := checkLines("reason", req.Reason, "target", req.Target, "new name", req.NewName, "confirmation", req.Confirm,
+		"incident", req.Incident); err != nil {
+		return Restore{}, err
+	}
+	req.SnapshotID, req.Incident = strings.TrimSpace(req.SnapshotID), strings.TrimSpace(req.Incident)
+	if !req.ToTime.IsZero() {
+		req.ToTime = req.ToTime.UTC()
+	}
+	r := Restore{SnapshotID: req.SnapshotID, ToTime: req.ToTime,
 		NewName: strings.TrimSpace(req.NewName), By: by.Name, Reason: strings.TrimSpace(req.Reason),
 		Started: s.now().UTC(), Status: RestoreRunning}
-	if req.ToTime.IsZero() {
-		r.ToTime = time.Time{}
-	}
 	detail := map[string]string{"new_name": r.NewName}
-	if r.SnapshotID != "" {
-		detail["snapshot"] = r.SnapshotID
-	}
+	var incident *IncidentRef
 	err = func() error {
 		if r.Reason == "" {
 			return errorf(KindInvalid, "a reason is required: say why you restore")
@@ -120,10 +131,8 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			return err
 		}
 		r.Target, r.Source = name, protected
-		detail["target"] = name
+		detail["target"], detail["source"] = name, protected
 		switch {
-		case r.SnapshotID == "" && r.ToTime.IsZero():
-			return errorf(KindInvalid, "choose what to restore: a snapshot id or a point in time")
 		case r.SnapshotID != "" && !r.ToTime.IsZero():
 			return errorf(KindInvalid, "give a snapshot id or a point in time, not both")
 		case r.NewName == "":
@@ -132,6 +141,34 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			return errorf(KindInvalid, "%s is the protected cluster or database itself: restores never overwrite; choose a new name", protected)
 		case strings.TrimSpace(req.Confirm) != protected:
 			return errorf(KindInvalid, "type the protected cluster or database name (%s) to confirm the restore", protected)
+		}
+		if req.Incident != "" {
+			detail["incident"] = req.Incident
+			ref, point, err := s.incidentRestore(ctx, &req, name)
+			if err != nil {
+				return err
+			}
+			incident = &ref
+			r.SnapshotID, r.ToTime = req.SnapshotID, req.ToTime
+			r.Incident, r.IncidentFingerprint, r.Phase, r.Relation = ref.ID, ref.Fingerprint, point.Phase, point.Relation
+			detail["incident"], detail["rule"], detail["phase"] = ref.ID, ref.Rule, point.Phase
+			if ref.Key != "" {
+				detail["key"] = ref.Key
+			}
+			if point.Phase != PhaseBefore {
+				detail["confirmed"] = point.Warning
+			}
+		}
+		if r.SnapshotID == "" && r.ToTime.IsZero() {
+			return errorf(KindInvalid, "choose what to restore: a snapshot id or a point in time")
+		}
+		if r.SnapshotID != "" {
+			detail["snapshot"] = r.SnapshotID
+			// Whether typed or chosen for an incident, the id is checked before the restore is
+			// accepted: one that could name a file outside a dump directory never reaches it.
+			if err := s.snapshots.ValidID(r.SnapshotID); err != nil {
+				return errorf(KindInvalid, "%v", err)
+			}
 		}
 		if err := s.requireOverrideIfBlocked("restoring"); err != nil {
 			return err
@@ -148,23 +185,30 @@ func (s *Service) StartRestore(ctx context.Context, by Actor, req RestoreRequest
 			return putJSON(tx, bucketRestores, seqKey(n), r)
 		})
 	}()
-	s.audit(by, ActionRestoreStart, r.ID, r.Reason, detail, err)
+	if r.ID != "" {
+		detail["restore"] = r.ID
+	}
+	s.audit(by, ActionRestoreStart, restoreTarget(r), r.Reason, detail, err)
 	if err != nil {
 		return r, err
 	}
+	req.Target = r.Target
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.runRestore(by, req, r)
+		s.runRestore(by, req, r, incident)
 	}()
 	return r, nil
 }
 
-func (s *Service) runRestore(by Actor, req RestoreRequest, r Restore) {
-	req.Target = r.Target
+func (s *Service) runRestore(by Actor, req RestoreRequest, r Restore, incident *IncidentRef) {
 	res, err := s.snapshots.Restore(s.ctx, req)
 	done := r
 	done.Finished = s.now().UTC()
+	detail := map[string]string{"restore": r.ID, "target": r.Target, "source": r.Source, "new_name": r.NewName}
+	if r.Incident != "" {
+		detail["incident"] = r.Incident
+	}
 	if err != nil {
 		done.Status, done.Error = RestoreFailed, err.Error()
 		if s.ctx.Err() != nil {
@@ -173,12 +217,20 @@ func (s *Service) runRestore(by Actor, req RestoreRequest, r Restore) {
 	} else {
 		done.Status = RestoreSucceeded
 		done.RecoveryPoint, done.RPOSeconds, done.RTOSeconds = res.RecoveryPoint, res.RPOSeconds, res.RTOSeconds
-		done.Endpoint = res.Endpoint
+		done.Endpoint, done.Connection = res.Endpoint, res.Connection
+		done.NextSteps = NextSteps(done, incident)
+		detail["recovery_point"] = done.RecoveryPoint.UTC().Format(time.RFC3339Nano)
+		detail["rpo_seconds"] = seconds(done.RPOSeconds)
+		if c := done.Connection; c != nil {
+			detail["connection"] = c.String()
+		}
 	}
+	detail["status"] = done.Status
+	detail["rto_seconds"] = seconds(done.RTOSeconds)
+	// The audit entry comes first: whoever sees the restore finished finds it in the log.
+	s.audit(by, ActionRestoreFinish, restoreTarget(r), r.Reason, detail, err)
 	key, _ := idKey(r.ID)
 	if werr := s.store.Update(func(tx *state.Tx) error { return putJSON(tx, bucketRestores, key, done) }); werr != nil {
 		s.log.Error("could not record the end of a restore", "restore", r.ID, "error", werr)
 	}
-	s.audit(by, ActionRestoreFinish, r.ID, r.Reason, map[string]string{"status": done.Status,
-		"new_name": r.NewName, "rto_seconds": strconv.FormatFloat(done.RTOSeconds, 'f', 1, 64)}, err)
 }

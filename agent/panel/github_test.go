@@ -185,7 +185,7 @@ func TestStaticPanelDispatchesWorkflows(t *testing.T) {
 	}
 	banner := get(t, ctx, "banner", chromedp.TextContent(css("#status-word")))
 	alert := get(t, ctx, "alert", chromedp.Text(css(".alert-card .explanation")))
-	if banner != "blocked" || alert != "Many accounts deleted." {
+	if banner != "blocked" || alert != "bulk_deletion: 14 in 1m (threshold 10)" {
 		t.Fatalf("banner %q, alert %q", banner, alert)
 	}
 	screenshot(t, ctx, "panel-github.png")

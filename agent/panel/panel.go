@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -79,11 +80,22 @@ var DefaultWorkflows = map[string]string{
 	"prune":     "prune.yml",
 }
 
+// attrEscaper makes text safe inside a double-quoted HTML attribute.
+var attrEscaper = strings.NewReplacer(`&`, "&amp;", `"`, "&quot;", `<`, "&lt;", `>`, "&gt;")
+
+var apiHostRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
 // Check validates the configuration.
 func (c *GitHubConfig) Check() error {
 	u, err := url.Parse(c.API)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("-api %q is not an http(s) URL", c.API)
+	}
+	// The API's origin goes into the page's Content-Security-Policy: a host is letters,
+	// digits, dots, hyphens and a port (or a bracketed IPv6 address), nothing that could end
+	// the attribute or add a directive.
+	if !apiHostRE.MatchString(u.Host) || u.User != nil {
+		return fmt.Errorf("-api %q: the host %q is not a plain host name (letters, digits, dots, hyphens, an optional :port)", c.API, u.Host)
 	}
 	if c.Owner == "" || c.Repo == "" || strings.ContainsAny(c.Owner+c.Repo, "/ ") {
 		return fmt.Errorf("-repo must be OWNER/NAME")
@@ -120,14 +132,14 @@ func Export(dir string, c GitHubConfig) error {
 	// Pages cannot send headers: the policy travels in the page, allowing the API too.
 	csp := strings.Replace(contentSecurityPolicy, "connect-src 'self'", "connect-src 'self' "+apiOrigin, 1)
 	csp = strings.Replace(csp, "; frame-ancestors 'none'", "", 1) // ignored in a meta element
-	for _, name := range []string{"index.html", "app.js", "app.css"} {
+	for _, name := range []string{"index.html", "app.js", "app.css", "recovery.js", "recovery.css"} {
 		b, err := assets.ReadFile("ui/" + name)
 		if err != nil {
 			return err
 		}
 		if name == "index.html" {
 			b = bytes.Replace(b, []byte("<!--CSP-->"),
-				[]byte(`<meta http-equiv="Content-Security-Policy" content="`+csp+`">`+"\n"+`<meta name="referrer" content="no-referrer">`), 1)
+				[]byte(`<meta http-equiv="Content-Security-Policy" content="`+attrEscaper.Replace(csp)+`">`+"\n"+`<meta name="referrer" content="no-referrer">`), 1)
 			b = bytes.Replace(b, []byte(`<body data-mode="agent">`), []byte(`<body data-mode="github">`), 1)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {

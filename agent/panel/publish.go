@@ -2,6 +2,10 @@ package panel
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,8 +16,13 @@ import (
 )
 
 // Publish writes the JSON files the GitHub-mode page reads (state.json, alerts.json,
-// snapshots.json, migrations.json) into dir. A Pages site is public, so only what an outsider
-// may see goes out: no log excerpts, alert keys (IPs, user names), origins, reasons or tags.
+// snapshots.json, migrations.json) into dir. A Pages site is public, so nothing derived from
+// log content goes out: no alert keys (IPs, user names, user ids), actors, excerpts, origins
+// or sources, no explanation (it names the key), no override or decision reasons, no tags, and
+// no alert fingerprint or incident id (hashes of the key that a search over all IPv4
+// addresses could undo).
+// What is published is built from the config (rules, targets), counts and times, and the names
+// operators gave (migration names, the people who decided, restore names).
 func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	st, err := o.State(ctx)
 	if err != nil {
@@ -31,9 +40,10 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
+	id := newOpaque()
 	files := map[string]any{
-		"state.json":      publicState(st),
-		"alerts.json":     publicAlerts(alerts),
+		"state.json":      publicState(st, id),
+		"alerts.json":     publicAlerts(alerts, id),
 		"snapshots.json":  publicSnapshots(snaps),
 		"migrations.json": publicMigrations(migs),
 	}
@@ -56,17 +66,22 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	return nil
 }
 
-func publicState(st ops.SystemState) ops.SystemState {
+func publicState(st ops.SystemState, id opaque) ops.SystemState {
 	out := ops.SystemState{Status: st.Status, Time: st.Time, Agent: st.Agent, PendingMigrations: st.PendingMigrations,
 		Reasons: []string{}, Blocking: []ops.Incident{}, Acknowledged: []ops.Incident{}, Degraded: []string{}, Components: []ops.ComponentHealth{}}
 	for _, in := range st.Blocking {
-		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is not acknowledged", in.Severity, in.ID, in.Rule))
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is not acknowledged", in.Severity, id.incident(in.Fingerprint), in.Rule))
 	}
 	for _, in := range st.Acknowledged {
-		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is acknowledged and not closed", in.Severity, in.ID, in.Rule))
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%s incident %s (%s) is acknowledged and not closed", in.Severity, id.incident(in.Fingerprint), in.Rule))
 	}
 	if o := st.Override; o != nil {
-		out.Reasons = append(out.Reasons, fmt.Sprintf("override declared by %s until %s", o.Actor, o.Until.Format(time.RFC3339)))
+		// The actor of an override a log line declared comes from the log: neither name is shown.
+		by := "an operator"
+		if o.Via != "" && o.Via != "operator" {
+			by = "a log line"
+		}
+		out.Reasons = append(out.Reasons, fmt.Sprintf("override declared by %s, in force until %s", by, o.Until.Format(time.RFC3339)))
 	}
 	if len(st.Degraded) > 0 {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("%d component(s) degraded", len(st.Degraded)))
@@ -74,14 +89,16 @@ func publicState(st ops.SystemState) ops.SystemState {
 	return out
 }
 
-func publicAlerts(list []ops.Incident) []ops.Incident {
+func publicAlerts(list []ops.Incident, id opaque) []ops.Incident {
 	out := []ops.Incident{}
 	for _, in := range list {
-		p := ops.Incident{ID: in.ID, Status: in.Status, Fired: in.Fired, Fingerprint: in.Fingerprint, Rule: in.Rule, Severity: in.Severity, State: in.State,
+		p := ops.Incident{ID: id.incident(in.Fingerprint), Status: in.Status, Fired: in.Fired, Fingerprint: id.of(in.Fingerprint),
+			Rule: in.Rule, Severity: in.Severity, State: in.State,
 			Count: in.Count, Threshold: in.Threshold, Window: in.Window, FirstSeen: in.FirstSeen, LastSeen: in.LastSeen,
-			Updated: in.Updated, Explanation: in.Explanation, Records: in.Records, Excerpt: []string{}}
+			Updated: in.Updated, Explanation: fmt.Sprintf("%s: %d in %s (threshold %d)", in.Rule, in.Count, in.Window, in.Threshold),
+			Records: in.Records, Excerpt: []string{}}
 		if in.Ack != nil {
-			p.Ack = &ops.Ack{Fingerprint: in.Fingerprint, By: in.Ack.By, At: in.Ack.At}
+			p.Ack = &ops.Ack{Fingerprint: p.Fingerprint, By: in.Ack.By, At: in.Ack.At}
 		}
 		out = append(out, p)
 	}
@@ -126,4 +143,35 @@ func publicMigrations(list []ops.Migration) []ops.Migration {
 		out = append(out, p)
 	}
 	return out
+}
+
+// opaque replaces alert fingerprints with identifiers that say nothing about the alert: an
+// HMAC under a key drawn for one Publish and then forgotten. Within one publication an alert
+// keeps one identifier; across publications they differ.
+type opaque []byte
+
+func newOpaque() opaque {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return k
+}
+
+func (k opaque) of(fingerprint string) string {
+	return "alert-" + k.sum("fingerprint", fingerprint, 8)
+}
+
+// incident stands for the incident id of the alert with fingerprint: the same alert has the
+// same one in state.json and alerts.json.
+func (k opaque) incident(fingerprint string) string {
+	return k.sum("incident", fingerprint, 5)
+}
+
+func (k opaque) sum(purpose, fingerprint string, n int) string {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(fingerprint))
+	return hex.EncodeToString(m.Sum(nil)[:n])
 }

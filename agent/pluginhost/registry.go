@@ -27,7 +27,12 @@ const BinaryPrefix = "tda-plugin-"
 
 // Binary is one plugin executable.
 type Binary struct {
-	Path        string
+	Path string
+	// Args are the arguments that make Path serve its components: none for a plugin binary,
+	// "plugin-serve" for the plugins built into tda (Builtin).
+	Args []string
+	// Builtin marks the plugins built into tda (see Builtin).
+	Builtin     bool
 	Description *sdk.Description
 	// SHA256 is the pinned checksum, if the config pins this plugin.
 	SHA256 string
@@ -47,6 +52,10 @@ type Binary struct {
 
 	// exe holds the checked bytes of a pinned binary: describe and every launch run them.
 	exe *host.Executable
+	// memoryLimit is the plugin block's memory_limit for this binary; pins, of a Builtin,
+	// the plugin blocks that name its plugins, by plugin name (see MemoryLimit and Shares).
+	memoryLimit string
+	pins        map[string]Pin
 }
 
 // Registry maps components to the binaries that serve them. Close releases it.
@@ -136,9 +145,11 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 		if path == "" {
 			path = filepath.Join(dir, BinaryPrefix+p.Name)
 		}
+		if _, twice := pinByPath[path]; !twice {
+			paths = append(paths, path)
+		}
 		pinByPath[path] = p
 		blockByName[p.Name] = path
-		paths = append(paths, path)
 	}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasPrefix(e.Name(), BinaryPrefix) {
@@ -174,6 +185,7 @@ func Discover(ctx context.Context, dir string, pins []Pin) (*Registry, error) {
 			}
 			if pin.MemoryLimit != "" {
 				b.Env = append(b.Env, "GOMEMLIMIT="+pin.MemoryLimit)
+				b.memoryLimit = pin.MemoryLimit
 			}
 			reg.Binaries[i] = b
 			if pin.SHA256 != "" {
@@ -282,14 +294,27 @@ func (r *Registry) Names(kind sdk.ComponentKind) []string {
 	return out
 }
 
-// Launch starts the binary serving a component.
+// Launch starts a process of the binary serving a component, for that component alone.
 func (r *Registry) Launch(kind sdk.ComponentKind, name string, logger hclog.Logger, env []string, stdout io.Writer) (*host.Process, error) {
-	b, _, ok := r.Lookup(kind, name)
+	b, c, ok := r.Lookup(kind, name)
 	if !ok {
 		return nil, fmt.Errorf("no plugin in %s offers %s %q", r.Dir, kind, name)
 	}
+	return launchBinary(b, c, logger, env, stdout)
+}
+
+// launchBinary starts a process of b for component c: with the environment and memory limit
+// of b's plugin block, or for a Builtin, of the block that names c's plugin.
+func launchBinary(b *Binary, c sdk.ComponentDescription, logger hclog.Logger, env []string, stdout io.Writer) (*host.Process, error) {
+	set, inherit := append(append([]string(nil), env...), b.Env...), b.InheritEnv
+	if pin, ok := b.builtinPin(c); ok {
+		set, inherit = append(set, pin.Env...), pin.InheritEnv
+		if pin.MemoryLimit != "" {
+			set = append(set, "GOMEMLIMIT="+pin.MemoryLimit)
+		}
+	}
 	// A pinned binary runs from the bytes checked at discovery (b.exe); SHA256 is left out
 	// so that they are not read again from a file that may have changed since.
-	return host.Launch(host.LaunchConfig{Path: b.Path, Executable: b.exe, Logger: logger,
-		InheritEnv: b.InheritEnv, Env: append(append([]string(nil), env...), b.Env...), Stdout: stdout})
+	return host.Launch(host.LaunchConfig{Path: b.Path, Args: b.Args, Executable: b.exe, Logger: logger,
+		InheritEnv: inherit, Env: set, Stdout: stdout})
 }

@@ -31,6 +31,20 @@ type Plugin interface {
 	Pid() int
 }
 
+// releaser is a Plugin that can end its instance without stopping a process other
+// instances share (see processPlugin); release falls back to Kill for the others.
+type releaser interface{ Release() }
+
+// release ends the instance p runs: the agent stops, or the instance failed to start. A
+// failed process is stopped with Kill instead.
+func release(p Plugin) {
+	if r, ok := p.(releaser); ok {
+		r.Release()
+		return
+	}
+	p.Kill()
+}
+
 // Launcher starts the instance of a component.
 type Launcher interface {
 	Launch(ctx context.Context, c *config.Component, logger hclog.Logger) (Plugin, error)
@@ -126,7 +140,14 @@ func (in *instance) start(ctx context.Context) error {
 		err = res.Diagnostics.Err()
 	}
 	if err != nil {
-		p.Kill()
+		if answered(ctx, err) {
+			// The plugin refused the config: the instance ends, the process lives on for the
+			// others that share it.
+			release(p)
+		} else {
+			// Hung or gone: no other instance can use that process either.
+			p.Kill()
+		}
 		return fmt.Errorf("configure %s: %w", in.addr(), err)
 	}
 	for _, d := range res.Diagnostics {
@@ -165,6 +186,24 @@ func (in *instance) callContext(ctx context.Context) (context.Context, context.C
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, in.callTimeout)
+}
+
+// answered tells whether err is the plugin's own answer to a call (a refused config, a
+// failed start), not a call that hung or a connection that broke.
+func answered(ctx context.Context, err error) bool {
+	if hung(ctx, err) || ctx.Err() != nil {
+		return false
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		// Diagnostics the plugin returned, or an error of the host itself.
+		return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	}
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown:
+		return false
+	}
+	return true
 }
 
 // hung tells whether err is a call that ran past its deadline while the caller's own context
@@ -319,9 +358,11 @@ func (in *instance) restart(ctx context.Context, cause error) error {
 	}
 }
 
+// kill ends the instance when the agent stops (its process stops unless other instances
+// still share it).
 func (in *instance) kill() {
 	if p := in.current(); p != nil {
-		p.Kill()
+		release(p)
 	}
 }
 

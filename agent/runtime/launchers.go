@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -13,13 +14,19 @@ import (
 	"github.com/tda-dev/tda/sdk/host"
 )
 
-// ProcessLauncher starts each instance as a child process of a discovered plugin binary.
+// ProcessLauncher runs each instance in a child process of a discovered plugin binary: the
+// one process of a binary that serves several instances (the plugins built into tda), or a
+// process of its own (separate plugin binaries, components under a memory_limit, blocks
+// with isolate = true). See pluginhost.Processes.
 type ProcessLauncher struct {
 	Registry *pluginhost.Registry
 	// Env is added to every plugin's environment (e.g. TDA_PLUGIN_LOG_LEVEL).
 	Env []string
 	// Stdout receives the plugins' standard output (the console sink writes there).
 	Stdout io.Writer
+
+	once      sync.Once
+	processes *pluginhost.Processes
 }
 
 // Describe implements Launcher.
@@ -28,16 +35,37 @@ func (l *ProcessLauncher) Describe(c *config.Component) (sdk.ComponentDescriptio
 	return d, ok
 }
 
+func (l *ProcessLauncher) procs() *pluginhost.Processes {
+	l.once.Do(func() { l.processes = pluginhost.NewProcesses(l.Registry, l.Env, l.Stdout) })
+	return l.processes
+}
+
+// Prestart begins launching the shared plugin processes the used components of cfg will
+// run in, while the agent prepares the rest; Close stops those no instance took.
+func (l *ProcessLauncher) Prestart(cfg *config.Config, logger hclog.Logger) {
+	for _, c := range cfg.Components {
+		if c.Used && !c.Isolate {
+			l.procs().Prestart(c.Kind, c.Type, logger)
+		}
+	}
+}
+
+// Close stops the plugin processes that no instance holds; call it when the agent is done.
+func (l *ProcessLauncher) Close() { l.procs().Close() }
+
 // Launch implements Launcher.
 func (l *ProcessLauncher) Launch(_ context.Context, c *config.Component, logger hclog.Logger) (Plugin, error) {
-	p, err := l.Registry.Launch(c.Kind, c.Type, logger, l.Env, l.Stdout)
+	in, err := l.procs().Start(c.Kind, c.Type, c.Address(), c.Isolate, logger)
 	if err != nil {
 		return nil, err
 	}
-	return processPlugin{p}, nil
+	return processPlugin{in}, nil
 }
 
-type processPlugin struct{ *host.Process }
+// processPlugin is an instance in a plugin process. Kill stops the process (it failed: a
+// shared one takes its other instances down too, and they restart); Release ends the
+// instance alone.
+type processPlugin struct{ *pluginhost.Instance }
 
 func (p processPlugin) Source() host.Source       { return p.Conn.Source() }
 func (p processPlugin) Processor() host.Processor { return p.Conn.Processor() }

@@ -135,6 +135,20 @@ func sanitize(text string) string {
 
 func (s *Sink) appendText(buf []byte, e *sdk.Event) []byte {
 	a := e.Alert
+	if u, ok := sdk.ParseIncidentUpdate(e); ok {
+		// One short line: the entities can be thousands of values (the audit trail has them).
+		n := 0
+		for _, vals := range u.Entities {
+			n += len(vals)
+		}
+		key := ""
+		if u.Key != "" {
+			key = " key " + sanitize(u.Key)
+		}
+		line := fmt.Sprintf("%s %-9s %s%s: %d events so far, %d new entities", s.stamp(e.Time), "update",
+			sanitize(u.Rule), key, u.Count, n)
+		return append(append(buf, line...), '\n')
+	}
 	if e.Kind != sdk.KindAlert || a == nil {
 		line := fmt.Sprintf("%s %-9s %s %s", s.stamp(e.Time), e.Kind, sanitize(e.Origin), sanitize(string(e.Line)))
 		if e.Kind == sdk.KindAudit && len(e.Fields) > 0 {

@@ -39,6 +39,11 @@ func TestTextRendering(t *testing.T) {
 		{"audit", sdk.Event{Time: time.Date(2026, 11, 29, 10, 50, 0, 0, time.UTC), Kind: sdk.KindAudit,
 			Fields: map[string]string{"event": "override_enabled", "actor": "carol"}},
 			[]string{"2026-11-29 10:50:00Z audit     actor=carol event=override_enabled"}, nil},
+		{"incident update", sdk.IncidentUpdate{Fingerprint: "fp", Rule: "mass_password_reset", Count: 15,
+			Entities: map[string][]string{"user_id": {"7", "8", "9"}, "ip": {"203.0.113.9\x1b[2J"}}}.
+			Event(time.Date(2026, 11, 29, 10, 50, 0, 0, time.UTC), "file.app", "app.log"),
+			[]string{"2026-11-29 10:50:00Z update    mass_password_reset: 15 events so far, 4 new entities\n"},
+			[]string{"203.0.113.9", "\x1b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,7 +83,8 @@ func (m *Manager) List(ctx context.Context) (Listing, error) {
 		}
 	}
 	for _, name := range order {
-		if t := byTier[name]; len(t.Snapshots) > 0 || name != TierExternal {
+		// Snapshots tda did not take and pre-repair snapshots are a tier only when there are some.
+		if t := byTier[name]; len(t.Snapshots) > 0 || (name != TierExternal && name != provider.TriggerPreRepair) {
 			l.Tiers = append(l.Tiers, *t)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 	"github.com/tda-dev/tda/plugins/snapshot/retention"
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/termsafe"
 )
 
 // Age formats a duration for operators: "3h2m", "1d12h", "45s".
@@ -41,6 +42,10 @@ func verdict(d retention.Decision) string {
 	return v + ": " + strings.Join(d.Reasons, ", ")
 }
 
+// safe escapes what came from outside (a provider's ids, statuses and tags, error texts) so that
+// it cannot act on the terminal or forge a row (sdk/termsafe).
+func safe(s string) string { return termsafe.String(s) }
+
 // WriteListing prints a Listing: each tier with its RPO, then its snapshots.
 func WriteListing(w io.Writer, l Listing) {
 	fmt.Fprintf(w, "Snapshots of %s %s (sink %q), %s\n", l.Kind, l.Target, l.Name, stamp(l.Now))
@@ -48,7 +53,7 @@ func WriteListing(w io.Writer, l Listing) {
 		fmt.Fprintf(w, "Quota: %s %d of %d used\n", l.Quota.Name, l.Quota.Used, l.Quota.Max)
 	}
 	for _, warn := range l.Warnings {
-		fmt.Fprintf(w, "Warning: %s\n", warn)
+		fmt.Fprintf(w, "Warning: %s\n", safe(warn))
 	}
 	for _, t := range l.Tiers {
 		fmt.Fprintln(w)
@@ -80,7 +85,7 @@ func WriteListing(w io.Writer, l Listing) {
 			if app == "" {
 				app = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(s.Time), Age(l.Now.Sub(s.Time)), status, app, verdict(d))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", safe(s.ID), stamp(s.Time), Age(l.Now.Sub(s.Time)), safe(status), safe(app), safe(verdict(d)))
 		}
 		tw.Flush()
 	}
@@ -137,7 +142,7 @@ func WritePrune(w io.Writer, m *Manager, rep PruneReport) {
 		if err := rep.Failed[s.ID]; err != nil {
 			reason += "; delete failed: " + err.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(s.Time), Age(now.Sub(s.Time)), trigger, action, reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(s.ID), stamp(s.Time), Age(now.Sub(s.Time)), safe(trigger), action, safe(reason))
 	}
 	tw.Flush()
 	verb := "deleted"
@@ -158,11 +163,11 @@ func WriteRestorePlan(w io.Writer, p RestorePlan) {
 		what = "database"
 	}
 	fmt.Fprintf(w, "Restore plan (%s)\n", p.Kind)
-	fmt.Fprintf(w, "  protected %-9s %s (left untouched)\n", what, p.Source)
-	fmt.Fprintf(w, "  new %-15s %s\n", what, p.NewName)
+	fmt.Fprintf(w, "  protected %-9s %s (left untouched)\n", what, safe(p.Source))
+	fmt.Fprintf(w, "  new %-15s %s\n", what, safe(p.NewName))
 	if p.Snapshot != nil {
-		fmt.Fprintf(w, "  from snapshot       %s (%s, app %s)\n", p.Snapshot.ID, p.Snapshot.Trigger(),
-			orDash(p.Snapshot.Tags[provider.TagAppVersion]))
+		fmt.Fprintf(w, "  from snapshot       %s (%s, app %s)\n", safe(p.Snapshot.ID), safe(p.Snapshot.Trigger()),
+			safe(orDash(p.Snapshot.Tags[provider.TagAppVersion])))
 	} else {
 		fmt.Fprintf(w, "  to point in time    %s\n", stamp(p.ToTime))
 	}
@@ -171,21 +176,25 @@ func WriteRestorePlan(w io.Writer, p RestorePlan) {
 		fmt.Fprintf(w, "  then                create instance %s-instance-1 so the cluster serves connections\n", p.NewName)
 	}
 	if p.Note != "" {
-		fmt.Fprintf(w, "  note                %s\n", p.Note)
+		fmt.Fprintf(w, "  note                %s\n", safe(p.Note))
 	}
 }
 
 // WriteRestoreReport prints a finished restore with its RPO and RTO.
 func WriteRestoreReport(w io.Writer, r RestoreReport) {
-	fmt.Fprintf(w, "Restored into %s.\n", r.Result.Name)
+	fmt.Fprintf(w, "Restored into %s.\n", safe(r.Result.Name))
 	for _, c := range r.Result.Created {
-		fmt.Fprintf(w, "  created         %s\n", c)
+		fmt.Fprintf(w, "  created         %s\n", safe(c))
 	}
 	if r.Result.Endpoint != "" {
-		fmt.Fprintf(w, "  connect         %s\n", r.Result.Endpoint)
+		fmt.Fprintf(w, "  connect         %s\n", safe(r.Result.Endpoint))
 	}
 	fmt.Fprintf(w, "  recovery point  %s\n", stamp(r.Plan.RecoveryPoint))
-	fmt.Fprintf(w, "  RPO achieved    %s (data written after the recovery point is not in %s)\n", Age(r.RPO), r.Result.Name)
+	rpo := Age(r.RPO)
+	if r.RPO < time.Minute {
+		rpo = r.RPO.Round(time.Millisecond).String() // sub-second precision where it tells
+	}
+	fmt.Fprintf(w, "  RPO achieved    %s (data written after the recovery point is not in %s)\n", rpo, r.Result.Name)
 	fmt.Fprintf(w, "  RTO             %s (from the start of the restore until %s accepted connections)\n",
 		r.RTO.Round(time.Millisecond), r.Result.Name)
 	fmt.Fprintf(w, "Check the data, then point the application at %s. Password hashes are restored as they were:\n", r.Result.Name)
@@ -194,9 +203,9 @@ func WriteRestoreReport(w io.Writer, r RestoreReport) {
 
 // WriteSnapshot prints one snapshot's identity and tags.
 func WriteSnapshot(w io.Writer, s provider.Snapshot) {
-	fmt.Fprintf(w, "Snapshot %s\n", s.ID)
-	fmt.Fprintf(w, "  target          %s\n", s.Target)
-	fmt.Fprintf(w, "  status          %s\n", s.Status)
+	fmt.Fprintf(w, "Snapshot %s\n", safe(s.ID))
+	fmt.Fprintf(w, "  target          %s\n", safe(s.Target))
+	fmt.Fprintf(w, "  status          %s\n", safe(s.Status))
 	fmt.Fprintf(w, "  recovery point  %s\n", stamp(s.Time))
 	keys := make([]string, 0, len(s.Tags))
 	for k := range s.Tags {
@@ -204,7 +213,7 @@ func WriteSnapshot(w io.Writer, s provider.Snapshot) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "  tag %-11s %s\n", k, s.Tags[k])
+		fmt.Fprintf(w, "  tag %-11s %s\n", safe(k), safe(s.Tags[k]))
 	}
 }
 

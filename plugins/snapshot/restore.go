@@ -68,6 +68,9 @@ func (m *Manager) PlanRestore(ctx context.Context, opt RestoreOptions) (RestoreP
 	case opt.SnapshotID != "" && !opt.ToTime.IsZero():
 		return plan, errors.New("give either -snapshot or -to-time, not both")
 	case opt.SnapshotID != "":
+		if err := provider.ValidSnapshotID(opt.SnapshotID); err != nil {
+			return plan, err
+		}
 		s, err := m.prov.Get(ctx, opt.SnapshotID)
 		if err != nil {
 			return plan, err

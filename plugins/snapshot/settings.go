@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tda-dev/tda/plugins/snapshot/aurora"
+	"github.com/tda-dev/tda/plugins/snapshot/mysql"
 	"github.com/tda-dev/tda/plugins/snapshot/postgres"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 	"github.com/tda-dev/tda/plugins/snapshot/retention"
@@ -36,7 +37,7 @@ var Spec = &sdk.Spec{
 		"policy; a firing alert of a chosen severity takes an `anomaly` snapshot tagged with the alert's " +
 		"fingerprint, at most one per anomaly_interval. Write returns once the snapshot's recovery point is " +
 		"fixed; waiting for it to become available happens in the background. The same block configures " +
-		"`tda snapshot`, `tda restore` and `tda migrate run`. Exactly one of the aurora and postgres blocks is required.",
+		"`tda snapshot`, `tda restore`, `tda repair` and `tda migrate run`. Exactly one of the aurora, postgres and mysql blocks is required.",
 	Fields: []sdk.Field{
 		{Name: "app_version", Type: sdk.TypeString,
 			Description: "The application version tagged on every snapshot (default: $TDA_APP_VERSION, then the agent block's app_version for the CLI, else \"unknown\")."},
@@ -48,6 +49,8 @@ var Spec = &sdk.Spec{
 			Description: "How long to wait for a snapshot to become available."},
 		{Name: "poll_interval", Type: sdk.TypeDuration, Default: "30s",
 			Description: "First delay between status polls while waiting (Aurora waiters grow it up to 4x)."},
+		{Name: "probe_interval", Type: sdk.TypeDuration, Default: "1m",
+			Description: "How often the agent checks that the target is reachable, the credentials valid and the permissions enough for snapshots and restores (at least 10s); a failure makes the system state degraded with the reason."},
 	},
 	Blocks: []sdk.Block{
 		{Name: "aurora", Description: "Snapshot an Amazon Aurora cluster (credentials from the default AWS chain).",
@@ -76,6 +79,18 @@ var Spec = &sdk.Spec{
 				{Name: "dir", Type: sdk.TypeString,
 					Description: "Directory of the dumps (default: <agent data_dir>/snapshots/<sink name>)."},
 				{Name: "bin_dir", Type: sdk.TypeString, Description: "Directory of pg_dump and pg_restore (default: PATH)."},
+			}}},
+		{Name: "mysql", Description: "Snapshot a MySQL or MariaDB database with mysqldump --single-transaction.",
+			Spec: &sdk.Spec{Fields: []sdk.Field{
+				{Name: "database", Type: sdk.TypeString, Required: true, Description: "The database to snapshot."},
+				{Name: "host", Type: sdk.TypeString, Default: "127.0.0.1", Description: "Host name or IP address (TCP)."},
+				{Name: "port", Type: sdk.TypeInt, Default: 3306, Description: "Server port."},
+				{Name: "user", Type: sdk.TypeString, Description: "User to connect as (SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES; CREATE and DROP for restores)."},
+				{Name: "password", Type: sdk.TypeString, Sensitive: true,
+					Description: "Password, passed to mysqldump/mysql through MYSQL_PWD; use env(\"...\")."},
+				{Name: "dir", Type: sdk.TypeString,
+					Description: "Directory of the dumps (default: <agent data_dir>/snapshots/<sink name>)."},
+				{Name: "bin_dir", Type: sdk.TypeString, Description: "Directory of mysqldump and mysql (default: PATH; mariadb-dump and mariadb also work)."},
 			}}},
 		{Name: "retention", Description: "Which snapshots `tda snapshot prune` and the sink keep.",
 			Spec: &sdk.Spec{Fields: []sdk.Field{
@@ -106,6 +121,10 @@ var Spec = &sdk.Spec{
 }`,
 }
 
+// MinProbeInterval is the shortest probe_interval: each probe opens a connection (PostgreSQL)
+// or calls DescribeDBClusters (Aurora).
+const MinProbeInterval = 10 * time.Second
+
 // Settings is a decoded snapshot block.
 type Settings struct {
 	// Name is the block's name (the CLI's -target).
@@ -117,10 +136,13 @@ type Settings struct {
 	AnomalyInterval time.Duration
 	WaitTimeout     time.Duration
 	PollInterval    time.Duration
-	Retention       retention.Policy
-	// Exactly one of Aurora and Postgres is set.
+	// ProbeInterval is how often the agent probes the target (at least MinProbeInterval).
+	ProbeInterval time.Duration
+	Retention     retention.Policy
+	// Exactly one of Aurora, Postgres and MySQL is set.
 	Aurora   *aurora.Config
 	Postgres *postgres.Config
+	MySQL    *mysql.Config
 }
 
 // InstanceName returns the block name from an instance address ("sink.snapshot.guard" ->
@@ -150,6 +172,7 @@ func ParseSettings(conf *sdk.Config, res sdk.Resources) (Settings, error) {
 		AnomalyInterval: conf.Duration("anomaly_interval"),
 		WaitTimeout:     conf.Duration("wait_timeout"),
 		PollInterval:    conf.Duration("poll_interval"),
+		ProbeInterval:   conf.Duration("probe_interval"),
 		Retention:       retention.Default(),
 	}
 	if s.AppVersion == "" {
@@ -169,12 +192,32 @@ func ParseSettings(conf *sdk.Config, res sdk.Resources) (Settings, error) {
 	if s.PollInterval <= 0 {
 		return s, conf.Errorf("poll_interval", "poll_interval must be positive")
 	}
-	a, p := conf.Block("aurora"), conf.Block("postgres")
+	if s.ProbeInterval < MinProbeInterval {
+		return s, conf.Errorf("probe_interval", "probe_interval must be at least %s: each probe connects to the target", MinProbeInterval)
+	}
+	a, p, my := conf.Block("aurora"), conf.Block("postgres"), conf.Block("mysql")
 	switch {
 	case a != nil && p != nil:
 		return s, conf.Errorf("postgres", "a snapshot block protects one target: keep either the aurora or the postgres block")
+	case my != nil && (a != nil || p != nil):
+		return s, conf.Errorf("mysql", "a snapshot block protects one target: keep one of the aurora, postgres and mysql blocks")
+	case my != nil:
+		port := my.Int("port")
+		if port <= 0 || port > 65535 {
+			return s, my.Errorf("port", "port must be between 1 and 65535")
+		}
+		dir := my.String("dir")
+		if dir == "" {
+			dir = DumpDir(res.DataDir, s.Name)
+		}
+		s.MySQL = &mysql.Config{Host: my.String("host"), Port: int(port), User: my.String("user"),
+			Password: my.String("password"), Database: my.String("database"), Dir: dir,
+			BinDir: my.String("bin_dir"), PollInterval: s.PollInterval}
+		if s.MySQL.Database == "" {
+			return s, my.Errorf("database", "database must not be empty")
+		}
 	case a == nil && p == nil:
-		return s, conf.Errorf("", "add an aurora { cluster = \"...\" } or a postgres { database = \"...\" } block")
+		return s, conf.Errorf("", "add an aurora { cluster = \"...\" }, a postgres { database = \"...\" } or a mysql { database = \"...\" } block")
 	case a != nil:
 		s.Aurora = &aurora.Config{Cluster: a.String("cluster"), Region: a.String("region"),
 			Endpoint: a.String("endpoint"), InstanceClass: a.String("instance_class"),
@@ -231,6 +274,10 @@ func (s Settings) Open(ctx context.Context, log hclog.Logger) (provider.Provider
 		cfg := *s.Postgres
 		cfg.Logger = log
 		return postgres.New(cfg)
+	case s.MySQL != nil:
+		cfg := *s.MySQL
+		cfg.Logger = log
+		return mysql.New(cfg)
 	}
 	return nil, fmt.Errorf("snapshot %s: no provider configured", s.Name)
 }

@@ -218,6 +218,7 @@ func TestConfigValidation(t *testing.T) {
 		{"cluster name", "aurora {\n  cluster = \"prod_db\"\n}", `2:13: Invalid cluster: identifier "prod_db" may hold only letters`},
 		{"typo", "postgres {\n  databse = \"b\"\n}", `Did you mean "database"?`},
 		{"negative keep", "postgres {\n database = \"b\"\n}\nretention {\n keep_daily = -1\n}", "keep_daily must not be negative"},
+		{"probe too often", "probe_interval = \"2s\"\npostgres {\n database = \"b\"\n}", `1:18: Invalid probe_interval: probe_interval must be at least 10s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

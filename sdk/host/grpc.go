@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
@@ -15,13 +16,34 @@ import (
 
 // Conn is a gRPC connection to a plugin process.
 type Conn struct {
-	cc *grpc.ClientConn
+	cc grpc.ClientConnInterface
 	// bufs holds the memory of the large batches the plugin's source sends.
 	bufs *bufPool
 }
 
 // NewConn wraps a connection dispensed by go-plugin.
 func NewConn(cc *grpc.ClientConn) *Conn { return &Conn{cc: cc, bufs: newBufPool()} }
+
+// ForInstance returns the connection with every call addressed to one instance (its
+// address, e.g. "sink.jsonl.audit"): the way to reach an instance in a process that serves
+// several (sdk.InstanceMetadataKey). The connection and its buffers are shared.
+func (c *Conn) ForInstance(instance string) *Conn {
+	return &Conn{cc: instanceConn{cc: c.cc, instance: instance}, bufs: c.bufs}
+}
+
+// instanceConn adds the instance's name to the metadata of every call.
+type instanceConn struct {
+	cc       grpc.ClientConnInterface
+	instance string
+}
+
+func (c instanceConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return c.cc.Invoke(metadata.AppendToOutgoingContext(ctx, sdk.InstanceMetadataKey, c.instance), method, args, reply, opts...)
+}
+
+func (c instanceConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return c.cc.NewStream(metadata.AppendToOutgoingContext(ctx, sdk.InstanceMetadataKey, c.instance), desc, method, opts...)
+}
 
 // Describe asks the plugin for its description.
 func (c *Conn) Describe(ctx context.Context) (*sdk.Description, error) {
@@ -55,7 +77,7 @@ func configureRequest(c Configuration) *tdav1.ConfigureRequest {
 }
 
 type grpcSource struct {
-	cc   *grpc.ClientConn
+	cc   grpc.ClientConnInterface
 	c    tdav1.SourceClient
 	bufs *bufPool
 }
@@ -132,7 +154,7 @@ func (r *grpcReader) Stop() error {
 }
 
 type grpcProcessor struct {
-	cc *grpc.ClientConn
+	cc grpc.ClientConnInterface
 	c  tdav1.ProcessorClient
 }
 
@@ -175,7 +197,7 @@ func (p *grpcProcessor) Close(ctx context.Context) error {
 }
 
 type grpcSink struct {
-	cc *grpc.ClientConn
+	cc grpc.ClientConnInterface
 	c  tdav1.SinkClient
 }
 

@@ -25,6 +25,9 @@ type LaunchConfig struct {
 	// Path is the plugin binary: what runs, unless Executable is set, and the name the
 	// process has in logs and argv[0].
 	Path string
+	// Args are its arguments (none for a plugin binary; "plugin-serve" for the plugins built
+	// into tda).
+	Args []string
 	// Executable, when set, is the plugin's binary checked against its pin (OpenPinned):
 	// exactly its bytes run, whatever the file at Path holds by now. The caller closes it.
 	Executable *Executable
@@ -102,7 +105,7 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		// The runner starts the process with env and go-plugin's own variables only
 		// (SkipHostEnv: go-plugin would otherwise add the host's whole environment).
 		RunnerFunc: func(l hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
-			r, err := newProcRunner(l, spec, cfg.Path, exe, env)
+			r, err := newProcRunner(l, spec, cfg.Path, cfg.Args, exe, env)
 			run = r
 			return r, err
 		},

@@ -15,9 +15,16 @@ import (
 // /proc/self/fd/N, which the child resolves to the same sealed file (the descriptor is
 // close-on-exec, so the plugin does not inherit it). A writable descriptor would make exec
 // fail with ETXTBSY on older kernels, hence the read-only reopen. errNoMemoryFile when the
-// kernel has no memfd or /proc is not mounted.
+// kernel has no memfd, refuses executable ones (vm.memfd_noexec = 2), or /proc is not
+// mounted: the caller then makes a private copy.
 func memoryCopy(path string, src io.Reader, want string) (*Executable, error) {
-	fd, err := unix.MemfdCreate(filepath.Base(path), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	// MFD_EXEC says the file is to be executed: kernels since 6.3 may otherwise make memory
+	// files non-executable (vm.memfd_noexec); older ones do not know the flag (EINVAL).
+	name := filepath.Base(path)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNoMemoryFile, err)
 	}

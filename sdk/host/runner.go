@@ -30,10 +30,10 @@ type procRunner struct {
 var _ runner.Runner = (*procRunner)(nil)
 
 // newProcRunner builds the process from go-plugin's spec (its environment variables and
-// stdin): the binary name (or exe's verified bytes, when exe is set) runs with env plus
-// go-plugin's variables.
-func newProcRunner(logger hclog.Logger, spec *exec.Cmd, name string, exe *Executable, env []string) (*procRunner, error) {
-	cmd := exec.Command(name)
+// stdin): the binary name (or exe's verified bytes, when exe is set) runs with args, and with
+// env plus go-plugin's variables.
+func newProcRunner(logger hclog.Logger, spec *exec.Cmd, name string, args []string, exe *Executable, env []string) (*procRunner, error) {
+	cmd := exec.Command(name, args...)
 	cmd.Env = append(append([]string(nil), env...), spec.Env...)
 	cmd.Stdin = spec.Stdin
 	stdout, err := cmd.StdoutPipe()

@@ -67,3 +67,8 @@ func unsafe(r rune) bool {
 	}
 	return false
 }
+
+// Printable reports whether s is valid UTF-8 without any character String would escape: text
+// that prints on one line as it is. Inputs that must not carry terminal codes or line breaks
+// (a reason, a comment, a name) are refused when it is false.
+func Printable(s string) bool { return clean(s) }

@@ -43,3 +43,15 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestPrintable(t *testing.T) {
+	for s, want := range map[string]bool{
+		"deploy of 1.4.2, ticket OPS-17": true, "zoë 日本": true, "": true,
+		"a\nbob approved 8": false, "\x1b]0;x\x07": false, "tab\there": false, "r\u202eevil": false,
+		"\x9b": false, "bad\xff": false, "del\x7f": false,
+	} {
+		if got := Printable(s); got != want {
+			t.Errorf("Printable(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -89,7 +89,7 @@
       return body;
     }
     return {
-      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true, incidents: true },
+      caps: { ack: true, override: true, request: true, decide: true, snapshot: true, restore: true, prune: false, audit: true, deadletters: true, incidents: true, recovery: true },
       async session() {
         try {
           session = await call('GET', 'api/session');
@@ -138,6 +138,9 @@
       decide: (id, approve, reason) => call('POST', 'api/migrations/' + encodeURIComponent(id) + '/' + (approve ? 'approve' : 'reject'), withBy({ reason })),
       snapshot: (target, reason) => call('POST', 'api/snapshots', withBy({ target, reason })),
       restore: (r) => call('POST', 'api/restores', withBy(r)),
+      recovery: (fp) => call('GET', 'api/incidents/' + encodeURIComponent(fp) + '/recovery'),
+      restores: () => call('GET', 'api/restores'),
+      activeIncidents: () => call('GET', 'api/incidents?status=active&limit=5'),
     };
   }
 
@@ -189,7 +192,7 @@
       return { workflow: file, run: body && body.workflow_run_id, link };
     }
     return {
-      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false, incidents: false },
+      caps: { ack: false, override: false, request: false, decide: true, snapshot: true, restore: true, prune: true, audit: false, deadletters: false, incidents: false, recovery: false },
       async session() {
         const c = await config();
         $('signin-title').textContent = 'Paste a GitHub token';
@@ -221,6 +224,7 @@
   let selectedIncident = null;
 
   const backend = mode === 'github' ? githubBackend() : agentBackend();
+  const recovery = window.tdaRecovery;
   let session = null;
 
   function actorName() {
@@ -392,6 +396,7 @@
   }
 
   function renderAlerts(list) {
+    lastAlerts = list;
     const el = $('alert-list');
     $('incident-search').hidden = !backend.caps.incidents;
     if (!list || !list.length) {
@@ -412,9 +417,14 @@
       const actions = h('div', { class: 'actions' }, incidentActions(a));
       if (backend.caps.incidents && a.id) actions.prepend(h('button', { type: 'button', class: 'open-incident', onclick: () => openIncident(a.id) }, 'Open incident'));
       if (actions.childNodes.length) card.append(actions);
+      recovery.decorateAlert(card, a);
       return card;
     }));
   }
+
+  // lastAlerts are the alerts last rendered; a restore started during an open incident
+  // starts from before it.
+  let lastAlerts = [];
 
   // stepControl is the panel's own control for a first step, where there is one.
   function stepControl(step, a) {
@@ -426,6 +436,8 @@
       case 'entities':
         return h('a', { class: 'button step-entities', href: backend.entitiesURL(a.id, 'csv'), download: 'incident-' + a.id + '-entities.csv' }, 'Download affected entities (CSV)');
       case 'restore':
+        // Restores start from before the incident: the recovery dialog, when the agent has it.
+        if (backend.caps.recovery && canAct()) return h('button', { type: 'button', class: 'step-restore', onclick: () => recovery.open(a.fingerprint) }, 'Restore from before the incident…');
         return h('button', { type: 'button', class: 'step-restore', onclick: () => goTo('snapshots', '.restore-button') }, 'Restore…');
       case 'snapshot':
         return h('button', { type: 'button', class: 'step-snapshot', onclick: () => goTo('snapshots', '.snapshot-button') }, 'Snapshots');
@@ -493,8 +505,10 @@
         h('thead', {}, h('tr', {}, h('th', {}, 'Field'), h('th', {}, 'Count'), h('th', {}, 'Values'))),
         h('tbody', {}, fields.map((f) => h('tr', { class: 'entity-row', 'data-field': f },
           h('td', {}, f), h('td', {}, String(ents.fields[f].length)), h('td', { class: 'wrap values' }, ents.fields[f].join(', ')))))) : null);
+    const recoverySlot = h('div', { class: 'incident-recovery' });
+    recovery.decorateAlert(recoverySlot, d);
     clear(el, warn, h('div', { class: 'incident-grid' },
-      h('div', {}, facts, h('div', { class: 'actions' }, incidentActions(d))),
+      h('div', {}, facts, h('div', { class: 'actions' }, incidentActions(d)), recoverySlot),
       explanation),
       h('h3', {}, 'Timeline'), timeline,
       h('h3', {}, 'Affected entities'), entities,
@@ -529,6 +543,9 @@
       }
       if (canAct() && backend.caps.restore && snaps.length) {
         actions.append(h('button', { type: 'button', class: 'danger restore-button', onclick: async () => {
+          // During an open incident the restore starts from before it, never from the newest.
+          const incident = backend.caps.recovery && recovery.openIncident(lastAlerts);
+          if (incident) { recovery.open(incident, t.name); return; }
           const r = await confirmAction({
             title: 'Restore ' + t.target + ' into a new ' + (t.kind === 'postgres' ? 'database' : 'cluster'),
             text: 'The protected ' + t.target + ' is left untouched; the restore creates the new one.',
@@ -603,7 +620,10 @@
   // auditTarget names what an entry acted on: an incident by its id, rule and key.
   function auditTarget(e) {
     const d = e.detail || {};
-    if (d.incident && d.rule) return 'incident ' + (e.target || d.incident) + ' · ' + d.rule + (d.key ? ' · key ' + d.key : '');
+    const about = d.rule ? ' · ' + d.rule + (d.key ? ' · key ' + d.key : '') : '';
+    // A snapshot or a restore for an incident: what was acted on first, then the incident.
+    if (d.incident && e.target && e.target !== d.incident) return e.target + ' · incident ' + d.incident + about;
+    if (d.incident && d.rule) return 'incident ' + (e.target || d.incident) + about;
     return e.target || '';
   }
 
@@ -709,6 +729,7 @@
       renderOverride(d.override);
       renderAudit(d.audit);
       renderDeadLetters(d.deadletters);
+      await recovery.render();
       $('panel').hidden = false;
     } catch (e) {
       // Signed out meanwhile: start again from the sign-in (not awaited: it refreshes too).
@@ -772,6 +793,7 @@
     if (r) act(() => backend.overrideOff(r.reason), 'Override ended.');
   });
   if (mode === 'github') $('signin-title').textContent = 'Paste a GitHub token';
+  recovery.init({ h, clear, when, backend, canAct, refresh, notice: (m) => showNotice(m), panelError: showError });
   $('incident-search').addEventListener('submit', (ev) => {
     ev.preventDefault();
     incidentFilter.status = $('incident-status').value;

@@ -187,6 +187,9 @@ func (p *Provider) Get(ctx context.Context, id string) (provider.Snapshot, error
 
 func (p *Provider) describeSnapshot(ctx context.Context, id string) (*types.DBClusterSnapshot, error) {
 	op := "describe snapshot " + id
+	if err := provider.ValidSnapshotID(id); err != nil {
+		return nil, err
+	}
 	out, err := p.client.DescribeDBClusterSnapshots(ctx, &rds.DescribeDBClusterSnapshotsInput{
 		DBClusterSnapshotIdentifier: aws.String(id)})
 	if err != nil {
@@ -222,6 +225,9 @@ func (p *Provider) List(ctx context.Context) ([]provider.Snapshot, error) {
 
 // Delete implements provider.Provider.
 func (p *Provider) Delete(ctx context.Context, id string) error {
+	if err := provider.ValidSnapshotID(id); err != nil {
+		return err
+	}
 	_, err := p.client.DeleteDBClusterSnapshot(ctx, &rds.DeleteDBClusterSnapshotInput{
 		DBClusterSnapshotIdentifier: aws.String(id)})
 	if err != nil {

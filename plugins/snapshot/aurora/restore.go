@@ -54,6 +54,11 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 		return provider.RestoreResult{}, &provider.Error{Op: op, Class: provider.ErrInvalid,
 			Err: errors.New("give exactly one of a snapshot, a time, or the latest restorable time")}
 	}
+	if req.SnapshotID != "" {
+		if err := provider.ValidSnapshotID(req.SnapshotID); err != nil {
+			return provider.RestoreResult{}, err
+		}
+	}
 
 	src, srcErr := p.describeCluster(ctx, p.cfg.Cluster)
 	if srcErr != nil && !errors.Is(srcErr, provider.ErrNotFound) {
@@ -169,6 +174,7 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 	res := provider.RestoreResult{Name: req.NewName, RecoveryPoint: recovery, Created: created}
 	if c, err := p.describeCluster(ctx, req.NewName); err == nil {
 		res.Endpoint = aws.ToString(c.Endpoint)
+		res.Port, res.User, res.Database = int(aws.ToInt32(c.Port)), aws.ToString(c.MasterUsername), aws.ToString(c.DatabaseName)
 	}
 	return res, nil
 }

@@ -96,7 +96,13 @@ func (p *Provider) writeMeta(m *metadata) error {
 	return nil
 }
 
+// readMeta is the one way in to a snapshot's files: Get, Delete, Restore, Verify and List all
+// pass through it, and it refuses an id that could name a file outside the dump directory
+// before any path is built from it.
 func (p *Provider) readMeta(id string) (*metadata, error) {
+	if err := provider.ValidSnapshotID(id); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(p.metaPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &provider.Error{Op: "snapshot " + id, Class: provider.ErrNotFound,

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -76,3 +77,35 @@ func ValidIdentifier(id string) error {
 }
 
 func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+
+// MaxSnapshotIDLength bounds a snapshot id given from outside: the longest RDS cluster
+// snapshot ARN fits.
+const MaxSnapshotIDLength = 255
+
+// ValidSnapshotID checks a snapshot id that came from outside (the API, the CLI, the panel, a
+// file name in a dump directory) before any provider reads, restores or deletes by it. Every id
+// NewID makes passes, and so do RDS's automated ids ("rds:prod-2026-11-29-03-05") and the ARNs
+// of shared snapshots. Nothing that could name another file passes: the id holds only ASCII
+// letters, digits, hyphens and colons, starts with a letter, and is at most 255 bytes, so no
+// '/', '\', '.', NUL, space or control character ever reaches a path or a request.
+func ValidSnapshotID(id string) error {
+	bad := func(why string) error {
+		return &Error{Op: fmt.Sprintf("snapshot id %q", id), Class: ErrInvalid, Err: errors.New(why),
+			Advice: "copy the id from `tda snapshot list`"}
+	}
+	switch {
+	case id == "":
+		return bad("the id is empty")
+	case len(id) > MaxSnapshotIDLength:
+		return bad(fmt.Sprintf("the id is %d bytes long; the limit is %d", len(id), MaxSnapshotIDLength))
+	case !isLetter(id[0]):
+		return bad("an id starts with a letter")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' && c != ':' {
+			return bad(fmt.Sprintf("an id holds only letters, digits, hyphens and colons, not %q", c))
+		}
+	}
+	return nil
+}

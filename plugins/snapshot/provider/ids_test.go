@@ -2,6 +2,7 @@ package provider
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,61 @@ func TestCleanTagValue(t *testing.T) {
 	if got := CleanTagValue(strings.Repeat("é", 300)); len([]rune(got)) != MaxTagValueLength {
 		t.Fatalf("not cut to 256 characters: %d", len([]rune(got)))
 	}
+}
+
+func TestValidSnapshotID(t *testing.T) {
+	tests := []struct {
+		id      string
+		problem string
+	}{
+		{"tda-orders-manual-20261129t225705z", ""},
+		{"rds:prod-aurora-2026-11-29-03-05", ""},
+		{"arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:shared-1", ""},
+		{"", "empty"},
+		{"../../../../x/e", "starts with a letter"},
+		{"x/../../e", `not '/'`},
+		{"tda-x/e", `not '/'`},
+		{"tda..x", `not '.'`},
+		{`tda\x`, `not '\\'`},
+		{"tda\x00x", `not '\x00'`},
+		{"tda x", `not ' '`},
+		{"tda\nx", `not '\n'`},
+		{"tdä", "only letters"},
+		{strings.Repeat("a", 256), "limit is 255"},
+	}
+	for _, tt := range tests {
+		err := ValidSnapshotID(tt.id)
+		if (err == nil) != (tt.problem == "") || (err != nil && !strings.Contains(err.Error(), tt.problem)) {
+			t.Errorf("ValidSnapshotID(%q) = %v, want %q", tt.id, err, tt.problem)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidSnapshotID(%q) error is not ErrInvalid", tt.id)
+		}
+	}
+}
+
+// FuzzValidSnapshotID: an id that passes can only ever name a plain file inside the directory
+// it is joined to, and every id NewID makes passes.
+func FuzzValidSnapshotID(f *testing.F) {
+	for _, s := range []string{"tda-prod-manual-20261129t225705z", "../../../../x/e", "rds:x", "a/b", "a\\b", ".hidden", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if ValidSnapshotID(id) != nil {
+			if made := NewID(id, TriggerManual, time.Unix(0, 0), ""); ValidSnapshotID(made) != nil {
+				t.Fatalf("NewID(%q) = %q is refused", id, made)
+			}
+			return
+		}
+		dir := filepath.FromSlash("/data/snapshots/orders")
+		for _, name := range []string{id + ".json", id + ".dump", "." + id + ".lock"} {
+			p := filepath.Join(dir, name)
+			if filepath.Dir(p) != dir || filepath.Base(p) != name {
+				t.Fatalf("id %q names %s, outside %s", id, p, dir)
+			}
+		}
+		if strings.ContainsAny(id, "/\\.\x00 \t\r\n") {
+			t.Fatalf("id %q passed with a path or control character", id)
+		}
+	})
 }

@@ -16,10 +16,13 @@ const (
 	TriggerAnomaly      = "anomaly"
 	TriggerManual       = "manual"
 	TriggerPreMigration = "pre-migration"
+	// TriggerPreRepair: taken by `tda repair -apply` before it writes into the live database.
+	// No retention setting applies: kept until deleted by hand.
+	TriggerPreRepair = "pre-repair"
 )
 
 // Triggers lists every trigger in display order.
-var Triggers = []string{TriggerScheduled, TriggerPreMigration, TriggerAnomaly, TriggerManual}
+var Triggers = []string{TriggerScheduled, TriggerPreMigration, TriggerPreRepair, TriggerAnomaly, TriggerManual}
 
 // Tag keys written on every snapshot tda takes.
 const (
@@ -106,6 +109,11 @@ type RestoreResult struct {
 	RecoveryPoint time.Time
 	// Endpoint is where to connect (host name, or a libpq connection string).
 	Endpoint string
+	// Port, User and Database complete the connection details where the provider knows them
+	// (Aurora: the cluster's port, master user and default database); never a secret.
+	Port     int
+	User     string
+	Database string
 	// Created lists what was created, e.g. "cluster orders-restored", "instance ...".
 	Created []string
 }

@@ -353,6 +353,9 @@ type xmlCluster struct {
 	Engine         string   `xml:"Engine"`
 	EngineVersion  string   `xml:"EngineVersion"`
 	Endpoint       string   `xml:"Endpoint"`
+	Port           int      `xml:"Port,omitempty"`
+	MasterUsername string   `xml:"MasterUsername,omitempty"`
+	DatabaseName   string   `xml:"DatabaseName,omitempty"`
 	SubnetGroup    string   `xml:"DBSubnetGroup"`
 	Earliest       string   `xml:"EarliestRestorableTime,omitempty"`
 	Latest         string   `xml:"LatestRestorableTime,omitempty"`
@@ -394,6 +397,7 @@ func (s *Server) snapshotXML(snap *Snapshot) xmlSnapshot {
 func (s *Server) clusterXML(c *Cluster) xmlCluster {
 	x := xmlCluster{ID: c.ID, Status: c.Status, Engine: c.Engine, EngineVersion: c.EngineVersion,
 		Endpoint: c.ID + ".cluster-abc123.eu-west-1.rds.amazonaws.com", SubnetGroup: c.SubnetGroup,
+		Port: enginePort(c.Engine), MasterUsername: "app_admin", DatabaseName: "app",
 		Earliest: ts(c.Earliest), Latest: ts(c.Latest)}
 	for _, sg := range c.SecurityGroups {
 		x.SecurityGroups = append(x.SecurityGroups, struct {
@@ -414,6 +418,14 @@ func (s *Server) clusterXML(c *Cluster) xmlCluster {
 		}{c.ServerlessMin, c.ServerlessMax}
 	}
 	return x
+}
+
+// enginePort is the port RDS gives a cluster of engine by default.
+func enginePort(engine string) int {
+	if strings.Contains(engine, "mysql") {
+		return 3306
+	}
+	return 5432
 }
 
 func tagsFrom(form url.Values) []Tag {

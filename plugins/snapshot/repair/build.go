@@ -1,0 +1,90 @@
+package repair
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Request is a scope as an operator gives it (the CLI's flags, the API's body), before the
+// incident's events are read.
+type Request struct {
+	// Rule, From, Until and Resolved describe the incident, when there is one: an open
+	// incident's range stays open unless Until is set.
+	Rule     string
+	From     time.Time
+	Until    time.Time
+	Resolved bool
+
+	Table, Key, UpdatedAt string
+	Columns               []string
+	Keys                  []string
+	// KeysFile names a file with one key a line (# comments).
+	KeysFile string
+	// Events names the app's log; EventTypes (default: the rule's), Actor, IncludeAdmins and
+	// Field select the incident's events in it (see EventFilter).
+	Events        string
+	EventTypes    []string
+	Actor         string
+	IncludeAdmins bool
+	Field         string
+	Tolerance     time.Duration
+	MaxRows       int
+}
+
+// BuildScope turns a request into a scope, reading the keys file and the events.
+func BuildScope(r Request) (Scope, error) {
+	s := Scope{Table: r.Table, Key: r.Key, UpdatedAt: r.UpdatedAt, Columns: r.Columns, Tolerance: r.Tolerance,
+		MaxRows: r.MaxRows, Window: Window{From: r.From, Until: r.Until}}
+	if s.Table == "" {
+		s.Table = "users"
+	}
+	for _, k := range r.Keys {
+		if k = strings.TrimSpace(k); k != "" {
+			s.Keys = append(s.Keys, Key{Value: k})
+		}
+	}
+	if r.KeysFile != "" {
+		f, err := os.Open(r.KeysFile)
+		if err != nil {
+			return s, fmt.Errorf("keys file: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k := strings.TrimSpace(sc.Text()); k != "" && !strings.HasPrefix(k, "#") {
+				s.Keys = append(s.Keys, Key{Value: k})
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return s, fmt.Errorf("keys file %s: %w", r.KeysFile, err)
+		}
+	}
+	if r.Events == "" {
+		return s, nil
+	}
+	types := r.EventTypes
+	if len(types) == 0 {
+		types = RuleEvents[r.Rule]
+	}
+	if len(types) == 0 {
+		return s, fmt.Errorf("events: which events wrote the rows? name the event types (e.g. password_changed, user_deleted)")
+	}
+	f, err := os.Open(r.Events)
+	if err != nil {
+		return s, fmt.Errorf("events: %w", err)
+	}
+	defer f.Close()
+	keys, err := EventKeys(f, EventFilter{Events: types, Window: s.Window, Tolerance: s.Tolerance, Actor: r.Actor,
+		ExcludeAdmins: RuleExcludesAdmins[r.Rule] && !r.IncludeAdmins, Field: r.Field, MaxKeys: r.MaxRows})
+	if err != nil {
+		return s, fmt.Errorf("events %s: %w", r.Events, err)
+	}
+	if len(keys) == 0 {
+		return s, fmt.Errorf("events %s: no %s event in the incident's time range names a row; check the range, the actor and the event types", r.Events, strings.Join(types, ", "))
+	}
+	s.Keys = append(s.Keys, keys...)
+	return s, nil
+}
