@@ -25,10 +25,15 @@ source "file" "examples" {
   read_from = "beginning"
 }
 
-processor "override" "flags" {
-  timezone    = "UTC" # zone of Werkzeug, Flask logger and Spring Boot 2 timestamps
-  default_ttl = "1h"  # an override declared without ttl
-  max_ttl     = "24h"
+# The detection in one processor: rules with record_overrides = true parses every line,
+# follows override mode and records its changes (what processor "override" does), then counts
+# and alerts: the same alerts and audit records as override -> rules (configs/detect.hcl), with
+# one trip of every line through the plugin protocol instead of two.
+processor "rules" "anomalies" {
+  timezone         = "UTC" # zone of Werkzeug, Flask logger and Spring Boot 2 timestamps
+  record_overrides = true  # follow and record override mode here (no override processor)
+  default_ttl      = "1h"  # an override declared without ttl
+  max_ttl          = "24h"
   # The apps whose own override_enabled lines may declare override mode (globs over file
   # paths and container names). Lines from any other origin are ignored and reported.
   allow_origins = ["flask-*.log", "flask_web_*"]
@@ -48,11 +53,7 @@ processor "override" "flags" {
   # }
 
   # SQL deletes of session, token and cache tables are housekeeping and do not count: the
-  # default table policy decides (a `tables` block changes it; set it on both processors).
-}
-
-processor "rules" "anomalies" {
-  timezone = "UTC"
+  # default table policy decides (a `tables` block changes it).
 
   # More than 10 password changes in 60s across the app, admins excluded.
   rule "mass_password_reset" {
@@ -127,6 +128,6 @@ sink "jsonl" "audit" {
 
 pipeline "detect" {
   from    = [source.file.examples]
-  through = [processor.override.flags, processor.rules.anomalies]
+  through = [processor.rules.anomalies]
   to      = [sink.console.screen, sink.jsonl.audit]
 }

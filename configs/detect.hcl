@@ -1,5 +1,8 @@
-# Default detection processors: override mode, then the six rules of the log-format corpus.
-# Paste into a config and reference them from the detection pipeline:
+# The default detection in two steps: override mode, then the six rules of the log-format
+# corpus. configs/agent.hcl runs the same settings and rules in one step (rules with
+# record_overrides = true: same alerts and audit records, one protocol trip per line fewer);
+# use these two blocks when a processor must run between them. Paste into a config and
+# reference them from the detection pipeline:
 #   through = [processor.override.flags, processor.rules.anomalies]
 
 processor "override" "flags" {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/tda-dev/tda/sdk/internal/peercred"
 )
 
 func TestServedProtocols(t *testing.T) {
@@ -58,5 +60,27 @@ func TestDescribeListsTheProtocols(t *testing.T) {
 	}
 	if got := ClientPluginSets(); len(got) != len(versions) {
 		t.Fatalf("client plugin sets for %d versions, want %d", len(got), len(versions))
+	}
+}
+
+// TestLocalCredentials: a plugin checks its peer by the kernel's word unless the agent asked
+// for AutoMTLS by passing its certificate (then go-plugin's TLS is the only credential: a
+// second one would replace it).
+func TestLocalCredentials(t *testing.T) {
+	for _, c := range []struct {
+		cert string
+		want int
+	}{
+		{"", 1},
+		{"-----BEGIN CERTIFICATE-----", 0},
+	} {
+		t.Setenv("PLUGIN_CLIENT_CERT", c.cert)
+		want := c.want
+		if !peercred.Supported {
+			want = 0
+		}
+		if got := len(localCredentials()); got != want {
+			t.Fatalf("PLUGIN_CLIENT_CERT=%q: %d credential options, want %d", c.cert, got, want)
+		}
 	}
 }

@@ -185,7 +185,7 @@ const (
 	DefaultDataDir            = "./data"
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxInflight        = 16
-	DefaultMaxInflightBytes   = 32 << 20
+	DefaultMaxInflightBytes   = 8 << 20
 	DefaultFallbackAfter      = 60 * time.Second
 	DefaultMaxEvents          = 4096
 	DefaultMaxBytes           = 4 << 20

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -411,4 +413,53 @@ func TestAuditFilterAndLimit(t *testing.T) {
 	wantKind(t, err, KindInvalid)
 	_, err = f.svc.RequestMigration(ctx, alice, MigrationRequest{Name: "bad\x00name"})
 	wantKind(t, err, KindInvalid)
+}
+
+// TestOverrideReachesTheDetectionPipelines: an operator's declaration goes to every pipeline
+// with an override processor or a rules processor (the default config runs rules alone with
+// record_overrides), and to none other; without any, the agent says what to add.
+func TestOverrideReachesTheDetectionPipelines(t *testing.T) {
+	tests := []struct {
+		name      string
+		pipelines map[string][]string
+		want      []string
+	}{
+		{"two steps", map[string][]string{"detect": {"processor.override.flags", "processor.rules.anomalies"}}, []string{"detect"}},
+		{"one step", map[string][]string{"detect": {"processor.rules.anomalies"}}, []string{"detect"}},
+		{"override alone", map[string][]string{"detect": {"processor.override.flags"}}, []string{"detect"}},
+		{"beside a capture", map[string][]string{"detect": {"processor.rules.anomalies"}, "capture": nil,
+			"b": {"processor.override.x"}}, []string{"b", "detect"}},
+		{"none", map[string][]string{"capture": nil}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, err := state.Open(t.TempDir(), state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			agent := &fakeAgent{pipelines: tt.pipelines}
+			svc := must(NewService(Options{Store: store, Agent: agent}))(t)
+			agent.svc = svc
+			defer svc.Close(context.Background())
+			st, err := svc.OverrideOn(context.Background(), alice, OverrideRequest{Reason: "reindex", TTL: "30m"})
+			if tt.want == nil {
+				if err == nil || !strings.Contains(err.Error(), "record_overrides = true") {
+					t.Fatalf("want an error naming record_overrides, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for p := range agent.injected {
+				got = append(got, p)
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, tt.want) || !slices.Equal(st.Pipelines, tt.want) {
+				t.Fatalf("injected into %v, status lists %v; want %v", got, st.Pipelines, tt.want)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -458,9 +459,19 @@ func (s *Service) Acknowledge(ctx context.Context, by Actor, req AckRequest) (Ac
 
 // --- override ---
 
-// overridePipelines lists the pipelines with an override processor.
+// overridePipelines lists the pipelines that follow override mode: those with an override
+// processor, and those whose detection is a rules processor alone (the default config: rules
+// with record_overrides = true records the operator's declaration as the override processor
+// would). An operator's declaration goes to a pipeline's first processor.
 func (s *Service) overridePipelines() []string {
-	return s.pipelinesWith("processor.override.")
+	with := s.pipelinesWith("processor.override.")
+	for _, p := range s.pipelinesWith("processor.rules.") {
+		if !slices.Contains(with, p) {
+			with = append(with, p)
+		}
+	}
+	sort.Strings(with)
+	return with
 }
 
 func (s *Service) pipelinesWith(prefix string) []string {
@@ -534,7 +545,7 @@ func (s *Service) setOverride(ctx context.Context, by Actor, req OverrideRequest
 		}
 		pipelines := s.overridePipelines()
 		if len(pipelines) == 0 {
-			return errorf(KindUnavailable, "no pipeline has an override processor: add processor \"override\" to the detection pipeline")
+			return errorf(KindUnavailable, "no pipeline has a detection processor: add processor \"rules\" with record_overrides = true (or processor \"override\" before it) to the detection pipeline")
 		}
 		detail["pipelines"] = strings.Join(pipelines, ",")
 		for _, p := range pipelines {

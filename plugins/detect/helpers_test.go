@@ -15,6 +15,28 @@ import (
 	"github.com/tda-dev/tda/sdk/sdktest"
 )
 
+// defaultRulesBlock returns the body of the one processor of configs/agent.hcl: the shipped
+// detection in one step (rules with record_overrides).
+func defaultRulesBlock(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join("..", "..", "configs", "agent.hcl")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("%s: %v", path, diags)
+	}
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		if b.Type == "processor" && len(b.Labels) == 2 && b.Labels[0] == "rules" {
+			return string(src[b.OpenBraceRange.End.Byte:b.CloseBraceRange.Start.Byte])
+		}
+	}
+	t.Fatalf("%s has no rules processor", path)
+	return ""
+}
+
 // shippedBlocks returns the bodies of the processor blocks of configs/detect.hcl by type.
 func shippedBlocks(t testing.TB) map[string]string {
 	t.Helper()

@@ -1,6 +1,7 @@
 package detect_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -356,4 +357,60 @@ func TestShowSQLAndLoggerCountOnce(t *testing.T) {
 			t.Fatalf("count %d, want 11", out[0].Alert.Count)
 		}
 	}
+}
+
+// TestShippedOneStepIsTheTwoSteps: the default configuration's one rules block
+// (configs/agent.hcl, record_overrides) gives exactly the alerts and the override audit
+// records of the two-step form (configs/detect.hcl: override, then rules) on the corpus and
+// on the real Flask app's captured logs, whatever the batch size, both over the protocol as
+// the agent runs them.
+func TestShippedOneStepIsTheTwoSteps(t *testing.T) {
+	blocks := shippedBlocks(t)
+	one := defaultRulesBlock(t)
+	corpus, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*.log"))
+	realapp, _ := filepath.Glob(filepath.Join("realapp", "testdata", "logs", "*.log"))
+	if len(corpus) < 2 || len(realapp) < 9 {
+		t.Fatalf("fixtures missing: %d corpus logs, %d real-app logs", len(corpus), len(realapp))
+	}
+	alertsSeen := 0
+	for _, path := range append(corpus, realapp...) {
+		lines := readLines(t, path)
+		// The real app's logs as an allowed origin, so that its override lines count too.
+		origin := "flask-" + filepath.Base(path)
+		for _, batch := range []int{7, 300} {
+			t.Run(fmt.Sprintf("%s/%d", path, batch), func(t *testing.T) {
+				pair := newChain(t, blocks["override"], blocks["rules"], sdktest.GRPC).replay(lines, origin, batch)
+				p := sdktest.NewProcessor(t, detect.RulesComponent(), one, sdktest.WithMode(sdktest.GRPC),
+					sdktest.WithInstance("processor.rules.anomalies"))
+				var alone []sdk.Event
+				for i := 0; i < len(lines); i += batch {
+					alone = append(alone, p.Process(logEvents(lines[i:min(i+batch, len(lines))], origin))...)
+				}
+				alone = append(alone, p.ProcessAt(nil, sdk.Watermark{Final: true})...)
+				if g, w := alertString(alertsOf(alone)), alertString(alertsOf(pair)); g != w {
+					t.Fatalf("alerts:\n got %s\nwant %s", g, w)
+				}
+				if g, w := auditString(alone), auditString(pair); g != w {
+					t.Fatalf("audit records:\n got %s\nwant %s", g, w)
+				}
+				alertsSeen += len(alertsOf(pair))
+			})
+		}
+	}
+	if alertsSeen == 0 {
+		t.Fatal("no alert in any fixture: the comparison proves nothing")
+	}
+}
+
+// alertString is every alert whole (rule, key, state, counts, excerpt, times), one a line.
+func alertString(evs []sdk.Event) string {
+	var s []string
+	for _, e := range evs {
+		b, err := json.Marshal(e.Alert)
+		if err != nil {
+			panic(err)
+		}
+		s = append(s, e.Time.Format(time.RFC3339Nano)+" "+string(b))
+	}
+	return strings.Join(s, "\n")
 }

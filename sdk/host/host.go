@@ -1,7 +1,8 @@
 // Package host drives tda plugins from the agent's side: it launches a plugin binary as a
-// child process (go-plugin, gRPC, AutoMTLS), and exposes each component through the Source,
-// Processor and Sink interfaces. The same interfaces are implemented in-process by Direct*,
-// which the test harness and benchmarks use to run a component without RPC.
+// child process (go-plugin, gRPC over a Unix socket whose peers the kernel vouches for), and
+// exposes each component through the Source, Processor and Sink interfaces. The same
+// interfaces are implemented in-process by Direct*, which the test harness and benchmarks use
+// to run a component without RPC.
 package host
 
 import (

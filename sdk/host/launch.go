@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/internal/peercred"
 )
 
 // LaunchConfig says how to start a plugin binary.
@@ -83,6 +84,21 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 	env := PluginEnv(os.Environ(), cfg.InheritEnv, cfg.Env)
 	// run is set by the RunnerFunc, which client.Client calls before it returns.
 	var run *procRunner
+	dial := sdk.DialOptions()
+	if peercred.Supported {
+		// The plugin's Unix socket is trusted when the kernel says the process behind it is
+		// the one just started, of this user (see peercred); the plugin admits only this
+		// process. Elsewhere, go-plugin's AutoMTLS proves both ends. The runner has started
+		// the process before go-plugin dials its socket.
+		child := func() int {
+			if run != nil && run.pid != 0 {
+				return run.pid
+			}
+			return -1 // not started: no process may answer
+		}
+		dial = append(dial, grpc.WithTransportCredentials(peercred.Credentials{
+			Check: peercred.SameUser(uint32(os.Getuid()), child)}))
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPluginSets(),
@@ -95,11 +111,11 @@ func Launch(cfg LaunchConfig) (*Process, error) {
 		},
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		AutoMTLS:         !peercred.Supported,
 		Logger:           logger,
 		StartTimeout:     timeout,
 		SyncStdout:       stdout,
-		GRPCDialOptions:  sdk.DialOptions(),
+		GRPCDialOptions:  dial,
 	})
 	rpc, err := client.Client()
 	if err != nil {

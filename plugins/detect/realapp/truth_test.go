@@ -99,11 +99,12 @@ func truthOf(line []byte) (truth, bool) {
 	return truth{}, false
 }
 
-// shippedOverrideBlock is the body of the override processor of configs/agent.hcl: the first
-// detect processor of the shipped pipeline, which parses every line.
+// shippedOverrideBlock is the body of the override processor of configs/detect.hcl: the
+// parser settings of the shipped detection (configs/agent.hcl runs the same in its one rules
+// block), which parses every line.
 func shippedOverrideBlock(t testing.TB) string {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "configs", "agent.hcl")
+	path := filepath.Join("..", "..", "..", "configs", "detect.hcl")
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
