@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/tda-dev/tda/agent/ops"
@@ -44,7 +45,7 @@ func Publish(ctx context.Context, o ops.Operations, dir string) error {
 	files := map[string]any{
 		"state.json":      publicState(st, id),
 		"alerts.json":     publicAlerts(alerts, id),
-		"snapshots.json":  publicSnapshots(snaps),
+		"snapshots.json":  publicSnapshots(snaps, id),
 		"migrations.json": publicMigrations(migs),
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -105,7 +106,7 @@ func publicAlerts(list []ops.Incident, id opaque) []ops.Incident {
 	return out
 }
 
-func publicSnapshots(list []ops.SnapshotTarget) []ops.SnapshotTarget {
+func publicSnapshots(list []ops.SnapshotTarget, id opaque) []ops.SnapshotTarget {
 	out := []ops.SnapshotTarget{}
 	for _, t := range list {
 		p := ops.SnapshotTarget{Name: t.Name, Kind: t.Kind, Target: t.Target, Tiers: []ops.SnapshotTier{}}
@@ -116,13 +117,13 @@ func publicSnapshots(list []ops.SnapshotTarget) []ops.SnapshotTarget {
 			pt := ops.SnapshotTier{Name: tier.Name, Newest: tier.Newest, RPOSeconds: tier.RPOSeconds, RPO: tier.RPO,
 				Earliest: tier.Earliest, Snapshots: []ops.SnapshotInfo{}}
 			for _, s := range tier.Snapshots {
-				pt.Snapshots = append(pt.Snapshots, ops.SnapshotInfo{ID: s.ID, Target: s.Target, Time: s.Time,
+				pt.Snapshots = append(pt.Snapshots, ops.SnapshotInfo{ID: id.snapshot(s.ID), Target: s.Target, Time: s.Time,
 					Status: s.Status, Trigger: s.Trigger, Keep: s.Keep})
 			}
 			p.Tiers = append(p.Tiers, pt)
 		}
 		if r := t.LastRestore; r != nil {
-			p.LastRestore = &ops.Restore{ID: r.ID, Target: r.Target, Source: r.Source, NewName: r.NewName, By: r.By,
+			p.LastRestore = &ops.Restore{ID: r.ID, Target: r.Target, Source: id.snapshot(r.Source), NewName: r.NewName, By: r.By,
 				Started: r.Started, Finished: r.Finished, Status: r.Status, RecoveryPoint: r.RecoveryPoint,
 				RPOSeconds: r.RPOSeconds, RTOSeconds: r.RTOSeconds}
 		}
@@ -166,6 +167,22 @@ func (k opaque) of(fingerprint string) string {
 // same one in state.json and alerts.json.
 func (k opaque) incident(fingerprint string) string {
 	return k.sum("incident", fingerprint, 5)
+}
+
+// anomalySuffix is the end of an anomaly snapshot's id: its time, then the first 8 hex digits
+// of the fingerprint of the alert it was taken for.
+var anomalySuffix = regexp.MustCompile(`-anomaly-[0-9]{8}t[0-9]{6}z-([0-9a-f]{8})$`)
+
+// snapshot stands for a snapshot id: an anomaly snapshot's fingerprint digits (32 bits of a
+// hash of the alert's key) are replaced; every other id is the provider's, made of the
+// config and times only. A published anomaly snapshot is restored from the agent's own panel
+// or CLI, which show its real id.
+func (k opaque) snapshot(id string) string {
+	m := anomalySuffix.FindStringSubmatchIndex(id)
+	if m == nil {
+		return id
+	}
+	return id[:m[2]] + "x" + k.sum("snapshot", id[m[2]:m[3]], 4)[1:]
 }
 
 func (k opaque) sum(purpose, fingerprint string, n int) string {

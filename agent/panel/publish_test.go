@@ -27,6 +27,7 @@ var secrets = []string{
 	"why-marker", "target-error-marker", "restore-reason-marker", "restore-error-marker", "endpoint-marker",
 	"fp-raw-marker-0123456789abcdef", "component-reason-marker", "restore-snap-marker",
 	"k3x9q2mz", // the incident id, a hash of the fingerprint
+	"0a1b2c3d", // the fingerprint digits in an anomaly snapshot's id
 }
 
 func (o loggedOps) State(context.Context) (ops.SystemState, error) {
@@ -55,7 +56,9 @@ func (o loggedOps) Snapshots(context.Context) ([]ops.SnapshotTarget, error) {
 		Warnings: []string{"why-marker"},
 		Tiers: []ops.SnapshotTier{{Name: "anomaly", Newest: o.now, Snapshots: []ops.SnapshotInfo{{ID: "tda-orders-anomaly-20261129t225705z",
 			Target: "orders", Time: o.now, Status: "available", Trigger: "anomaly",
-			Tags: map[string]string{"alert_rule": "tag-marker", "alert_key": "203.0.113.77"}, Why: "why-marker"}}}},
+			Tags: map[string]string{"alert_rule": "tag-marker", "alert_key": "203.0.113.77"}, Why: "why-marker"},
+			// An anomaly snapshot's id ends in 8 hex digits of its alert's fingerprint.
+			{ID: "tda-orders-anomaly-20261129t230000z-0a1b2c3d", Target: "orders", Time: o.now, Status: "available", Trigger: "anomaly"}}}},
 		LastRestore: &ops.Restore{ID: "1", Target: "guard", Source: "orders", SnapshotID: "restore-snap-marker", NewName: "orders-drill",
 			By: "carol", Reason: "restore-reason-marker", Error: "restore-error-marker", Endpoint: "endpoint-marker", Status: "failed"}}}, nil
 }
@@ -99,7 +102,7 @@ func TestPublishWritesNoLogValue(t *testing.T) {
 	if files != 4 {
 		t.Errorf("%d files written, want 4", files)
 	}
-	for _, public := range []string{"mass_password_reset", "V7__orders_index", "tda-orders-anomaly-20261129t225705z", "orders-drill",
+	for _, public := range []string{"mass_password_reset", "V7__orders_index", "tda-orders-anomaly-20261129t225705z", "tda-orders-anomaly-20261129t230000z-x", "orders-drill",
 		"override declared by a log line", `"count": 12`, `"fingerprint": "alert-`} {
 		if !strings.Contains(all.String(), public) {
 			t.Errorf("the export lacks %q", public)
