@@ -76,8 +76,11 @@ fleet-demo: build
 		-configs configs -work $(RUN_DIR)/fleet-demo
 
 ## test: build, vet, every test of every module, then each fuzz target of FUZZ_TARGETS for
-## FUZZTIME (their seed corpora and testdata/fuzz crashers already ran with the tests)
-FUZZTIME ?= 10s
+## FUZZTIME (their seed corpora and testdata/fuzz crashers already ran with the tests).
+## FUZZTIME counts executions: Go 1.26's fuzzing coordinator can fail a target with "context
+## deadline exceeded" when a time budget ends while a worker is busy (golang/go#75804), and a
+## count has no deadline to race (20,000 take 2-15 s per target here).
+FUZZTIME ?= 20000x
 FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes ./agent/api:FuzzDecodeBody ./agent/api:FuzzAPIBodies \
 	./agent/ops:FuzzTrail ./agent/ops:FuzzNormalizeName ./plugins/snapshot/provider:FuzzValidSnapshotID
 test: build vet
