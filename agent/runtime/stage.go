@@ -253,9 +253,7 @@ func (st *stage) rebuild(ctx context.Context, exceptLast bool) {
 			return
 		}
 	}
-	if len(replay) > 0 {
-		st.inst.logger.Info("processor state rebuilt", "replayed_batches", len(replay))
-	}
+	st.inst.logger.Info("processor state rebuilt", "from_snapshot", len(snap) > 0, "replayed_batches", len(replay))
 }
 
 // snapshot returns the processor's state and the sequence of the last input it covers,
