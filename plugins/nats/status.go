@@ -33,6 +33,8 @@ type fleetStatus struct {
 	owned []int
 	err   error
 	edges map[string]*edgeSeen
+	// lags is the consumer of each partition held, as last read (every lagEvery).
+	lags map[int]consumerLag
 }
 
 func newFleetStatus(partitions int, group, member string) *fleetStatus {
@@ -42,6 +44,19 @@ func newFleetStatus(partitions int, group, member string) *fleetStatus {
 func (f *fleetStatus) setOwned(owned []int, err error) {
 	f.mu.Lock()
 	f.owned, f.err = owned, err
+	f.mu.Unlock()
+}
+
+// held returns the partitions held.
+func (f *fleetStatus) held() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.owned...)
+}
+
+func (f *fleetStatus) setLags(l map[int]consumerLag) {
+	f.mu.Lock()
+	f.lags = l
 	f.mu.Unlock()
 }
 
@@ -85,6 +100,17 @@ func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
 		parts[i] = strconv.Itoa(p)
 	}
 	fmt.Fprintf(&b, "fleet %s member %s: partitions [%s] of %d", f.group, f.member, strings.Join(parts, ","), f.partitions)
+	// Per partition held: the consumer's ack floor (the newest sequence committed and
+	// acknowledged) and its lag (messages not read yet, or read and not committed).
+	var acks []string
+	for _, p := range f.owned {
+		if l, ok := f.lags[p]; ok {
+			acks = append(acks, fmt.Sprintf("%d: acked %d, lag %d", p, l.ackFloor, l.lag))
+		}
+	}
+	if len(acks) > 0 {
+		fmt.Fprintf(&b, "; consumers: %s", strings.Join(acks, "; "))
+	}
 	hosts := make([]string, 0, len(f.edges))
 	for h := range f.edges {
 		hosts = append(hosts, h)
