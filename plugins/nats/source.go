@@ -393,8 +393,9 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jets
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("partition leases not renewed; retrying", "error", err)
 		}
-		// The consumers' ack floors and lag, for the state: every lagEvery.
-		if now := s.now(); now.Sub(lagsAt) >= lagEvery && len(held) > 0 {
+		// The consumers' ack floors and lag, for the state: every lagEvery, or twice a
+		// lease_ttl when that is shorter.
+		if now := s.now(); now.Sub(lagsAt) >= min(lagEvery, 2*s.leaseTTL) && len(held) > 0 {
 			lagsAt = now
 			lctx, cancel := context.WithTimeout(ctx, every)
 			st.setLags(s.lags(lctx, js, held))

@@ -11,9 +11,10 @@ import "sort"
 //	rules:   uvarint n, n × (str name, uvarint keys,
 //	           keys × (str state key, uvarint hits, hits × (varint Δtime, uvarint host index)))
 //
-// Restore keeps the invariant of hosts.go: only hits of keys the snapshot restored, in time
-// order, at most maxHits per key; a section that breaks it is dropped whole (the counts are
-// unaffected, only the split).
+// Hits are kept in arrival order (the replicas' lines interleave on their way: times may go
+// back), so times are deltas that may be negative. Restore keeps the invariant of hosts.go:
+// only hits of keys the snapshot restored, naming listed hosts, at most maxHits per key; a
+// key whose hits break it is left without hosts (its count is unaffected, only the split).
 
 // appendHosts writes the section.
 func (e *Engine) appendHosts(w *writer) {
@@ -88,7 +89,7 @@ func (e *Engine) restoreHosts(r *reader) {
 			for k := 0; k < nh && r.err == nil; k++ {
 				t += r.varint("host hit time")
 				idx := r.uvarint("host index")
-				if idx >= uint64(len(names)) || (len(hits) > 0 && t < hits[len(hits)-1].t) {
+				if idx >= uint64(len(names)) {
 					sane = false
 					continue
 				}
