@@ -160,7 +160,18 @@ type item struct {
 
 // Run implements sdk.Source.
 func (s *Source) Run(ctx context.Context, out sdk.Output) error {
-	nc, err := s.cc.connect()
+	// lastErr is the connection's last error (a refused login, a TLS failure), for the state.
+	var lastErr atomicError
+	nc, err := s.cc.connect(
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				lastErr.set(err)
+			}
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { lastErr.set(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { lastErr.set(err) }),
+		nats.ConnectHandler(func(*nats.Conn) { lastErr.set(nil) }),
+		nats.ReconnectHandler(func(*nats.Conn) { lastErr.set(nil) }))
 	if err != nil {
 		return err
 	}
@@ -191,9 +202,12 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 		if err == nil {
 			break
 		}
-		out.SetStatus(sdk.Status{Healthy: false, Reason: fmt.Sprintf(
-			"cannot reach the fleet stream on %s: %v; retrying (check servers, credentials and that the stream exists)",
-			strings.Join(s.cc.servers, ","), err)})
+		reason := fmt.Sprintf("cannot reach the fleet stream on %s: %v; retrying (check servers, credentials and that the stream exists)",
+			strings.Join(s.cc.servers, ","), err)
+		if !nc.IsConnected() {
+			reason = connProblem(nc.Status(), lastErr.get(), "no partition is read") + "; retrying"
+		}
+		out.SetStatus(sdk.Status{Healthy: false, Reason: reason})
 		select {
 		case <-ctx.Done():
 			return nil
@@ -287,7 +301,11 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 			}
 		case <-report.C:
 			// The state changes (and is logged) only when what it says changes.
-			if now := st.status(nc.IsConnected(), s.now()); now != reported {
+			problem := ""
+			if !nc.IsConnected() {
+				problem = connProblem(nc.Status(), lastErr.get(), "no partition is read")
+			}
+			if now := st.status(problem, s.now()); now != reported {
 				reported = now
 				out.SetStatus(now)
 			}

@@ -89,9 +89,10 @@ func (f *fleetStatus) observe(host string, evTime, stored, now time.Time) {
 
 // status renders the fleet for the system state: the partitions held, and every edge seen
 // with its lag (how long its newest event took from the line's time to the stream, in whole
-// seconds) and, after quietAfter without events, how long it has been quiet. It changes only
+// seconds) and, after quietAfter without events, how long it has been quiet; problem (when
+// not "") says why the connection is down. It changes only
 // when one of these does, so the state (and the agent's log) is not rewritten every report.
-func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
+func (f *fleetStatus) status(problem string, now time.Time) sdk.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder
@@ -128,8 +129,8 @@ func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
 		}
 	}
 	switch {
-	case !connected:
-		return sdk.Status{Healthy: false, Reason: "NATS unreachable: no partition is read; the client reconnects by itself (check the servers). " + b.String()}
+	case problem != "":
+		return sdk.Status{Healthy: false, Reason: problem + "; the client reconnects by itself. " + b.String()}
 	case f.err != nil:
 		return sdk.Status{Healthy: false, Reason: fmt.Sprintf("partition leases not renewed (%v): if this lasts longer than lease_ttl another detector takes the partitions. %s", f.err, b.String())}
 	}
