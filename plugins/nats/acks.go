@@ -22,8 +22,9 @@ import (
 // Invariant: a message is acknowledged only once the agent committed a checkpoint at or past
 // its sequence, that is once every sink fed by the batches that carried it accepted them and
 // the rules' state covering them is stored (sdk.CommitWatcher). So the consumer's ack floor
-// never passes the detector's committed position, and a detector restarted after kill -9
-// reads again exactly what was not acknowledged.
+// never passes a message of the partition the detector has not committed (JetStream may move
+// a caught-up consumer's floor, a stream sequence, over other partitions' messages), and a
+// detector restarted after kill -9 reads again exactly what was not acknowledged.
 //
 // How it keeps it: the reader records the reply subject of each message it receives in the
 // partition's ackBook; Committed (the agent's commit notification) raises the book's
