@@ -267,6 +267,12 @@ func (s *Source) createConsumer(ctx context.Context, js jetstream.JetStream, p i
 		MaxAckPending:     s.maxUnacked,
 		MaxDeliver:        -1,
 		InactiveThreshold: time.Hour,
+		// One replica in memory: created as fast as an ordered consumer. Its state is not
+		// what a detector resumes from (its agent's checkpoints and the judged positions in
+		// the replicated bucket are): when its server goes, the reader recreates it after
+		// the commit.
+		Replicas:      1,
+		MemoryStorage: true,
 	}
 	if start > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start

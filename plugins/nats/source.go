@@ -3,6 +3,7 @@ package nats
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -518,7 +519,10 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, resume
 			continue
 		}
 		gen := book.reset(start)
-		msgs, err := cons.Messages(jetstream.PullMaxMessages(min(2*s.maxBatch, s.maxUnacked)))
+		// Heartbeats every 3 s: a consumer whose server went away shows within about 6 s
+		// (Next fails), and the reader recreates it on a server that is up.
+		msgs, err := cons.Messages(jetstream.PullMaxMessages(min(2*s.maxBatch, s.maxUnacked)),
+			jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(3*time.Second))
 		if err != nil {
 			book.close(gen)
 			s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
@@ -530,6 +534,9 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, resume
 		for {
 			msg, err := msgs.Next()
 			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					s.log.Warn("reading the partition failed; reading it again from its commit", "partition", p, "error", err)
+				}
 				break
 			}
 			meta, err := msg.Metadata()
