@@ -368,7 +368,10 @@ func (s *sourceRunner) committed(seq uint64) {
 		}
 	}
 	r := s.reader
-	committed := s.committedEntriesLocked(done)
+	var committed []sdk.Checkpoint
+	if r != nil {
+		committed = s.committedEntriesLocked(done)
+	}
 	s.mu.Unlock()
 	s.notifyCommitted(r, committed)
 }
