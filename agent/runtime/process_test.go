@@ -339,10 +339,38 @@ pipeline "p" {
 		}
 		return stdout
 	}
+	var seen string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last state:\n%s\nlogs:\n%s", seen, a.Logs())
+		}
+	}()
+	// The lines in the file are not the end of the call that wrote them: the plugin answers
+	// the Write after writing. Killed before its answer, the sink is not idle, and the agent
+	// restarts it at once to retry the batch. The sink is idle once the state counts nothing
+	// queued for it: the agent dequeues a batch when the sink has accepted it.
+	agenttest.WaitFor(t, "the sink to accept the first lines", 30*time.Second, func() bool {
+		seen = state()
+		var st struct {
+			Components []struct {
+				Address string `json:"address"`
+				Queued  int    `json:"queued"`
+			} `json:"components"`
+		}
+		if err := json.Unmarshal([]byte(seen), &st); err != nil {
+			t.Fatalf("tda state -json: %v\n%s", err, seen)
+		}
+		for _, c := range st.Components {
+			if c.Address == "sink.jsonl.out" {
+				return c.Queued == 0
+			}
+		}
+		return false
+	})
 	killPlugin(t, a, "tda-plugin-jsonl")
 	agenttest.WaitFor(t, "the exit in the state", 10*time.Second, func() bool {
-		s := state()
-		return strings.Contains(s, `"status": "degraded"`) && strings.Contains(s, "sink.jsonl.out") && strings.Contains(s, "exited")
+		seen = state()
+		return strings.Contains(seen, `"status": "degraded"`) && strings.Contains(seen, "sink.jsonl.out") && strings.Contains(seen, "exited")
 	})
 	appendLines(t, input, 10, 20)
 	agenttest.WaitFor(t, "the lines after the restart", 90*time.Second, func() bool { return agenttest.CountLines(out) == 20 })
