@@ -75,6 +75,9 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 		}
 	}
 	_, resp.Stateful = inst.Value().(Stateful)
+	if kind == KindSource {
+		_, resp.WatchesCommits = inst.Value().(CommitWatcher)
+	}
 	s.mu.Lock()
 	old := s.inst
 	s.inst, s.res = inst, res
@@ -169,6 +172,7 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 		})
 	out.Stamp(instance)
 	out.SendCopies()
+	watcher, _ := src.(CommitWatcher)
 	go func() {
 		defer cancel()
 		for {
@@ -179,6 +183,9 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 			if c := in.GetCredits(); c > 0 {
 				out.Grant(int(c))
 			}
+			if c := in.GetCommitted(); c != nil && watcher != nil {
+				notifyCommitted(ctx, ss.s, watcher, DecodeCheckpoints(c.Checkpoints))
+			}
 		}
 	}()
 	defer ss.s.guard("source", &err)
@@ -186,6 +193,31 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 		return status.Errorf(codes.Unknown, "%v", runErr)
 	}
 	return nil
+}
+
+// notifyCommitted hands committed checkpoints to a CommitWatcher; a panic in it is logged and
+// the notification dropped (a later commit covers it), the stream goes on.
+func notifyCommitted(ctx context.Context, s *server, w CommitWatcher, cps []Checkpoint) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("component panicked", "during", "committed", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	w.Committed(ctx, CommittedMap(cps))
+}
+
+// CommittedMap turns committed checkpoint entries into what CommitWatcher.Committed takes:
+// a deleted key maps to nil.
+func CommittedMap(cps []Checkpoint) map[string][]byte {
+	m := make(map[string][]byte, len(cps))
+	for _, c := range cps {
+		if c.Delete {
+			m[c.Key] = nil
+		} else {
+			m[c.Key] = c.Value
+		}
+	}
+	return m
 }
 
 func checkpointMap(cps []Checkpoint) map[string][]byte {

@@ -87,7 +87,8 @@ func (s *grpcSource) Configure(ctx context.Context, c Configuration) (Configured
 	if err != nil {
 		return Configured{}, err
 	}
-	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
+	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful,
+		WatchesCommits: resp.WatchesCommits}, nil
 }
 
 func (s *grpcSource) Close(ctx context.Context) error {
@@ -141,6 +142,16 @@ func (r *grpcReader) Grant(n int) error {
 		return nil
 	}
 	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Credits{Credits: uint32(n)}})
+}
+
+func (r *grpcReader) Committed(cps []sdk.Checkpoint) error {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if r.stopped || len(cps) == 0 {
+		return nil
+	}
+	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Committed{Committed: &tdav1.Committed{
+		Checkpoints: sdk.EncodeCheckpoints(cps)}}})
 }
 
 func (r *grpcReader) Stop() error {
