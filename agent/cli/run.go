@@ -16,6 +16,7 @@ import (
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/panel"
 	"github.com/tda-dev/tda/agent/runtime"
+	"github.com/tda-dev/tda/agent/startpages"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/plugins/console"
 )
@@ -151,6 +152,12 @@ func (c *runCommand) Run(args []string) int {
 	cancelAnnounce()
 	if err != nil {
 		logger.Warn("could not announce the valid migration approvals to the pipelines", "error", err)
+	}
+	// Start-up is over: the pages of the binary only it used go back to the page cache.
+	if n, err := startpages.Release(); err != nil {
+		logger.Debug("could not give back the start-up pages of the binary", "error", err)
+	} else {
+		logger.Debug("gave back the start-up pages of the binary", "resident_bytes", n)
 	}
 	select {
 	case sig := <-signals:
