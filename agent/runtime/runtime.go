@@ -327,7 +327,7 @@ func (rt *Runtime) restoreStage(ctx context.Context, p *pipelineRunner, st *stag
 		st.inst.logger.Error("restoring the saved state failed; starting empty", "error", err)
 		return nil
 	}
-	st.base = snap
+	st.base, st.stored = snap, snap
 	st.inst.logger.Info("state restored", "bytes", len(snap))
 	return nil
 }
