@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/tda-dev/tda/sdk"
 )
 
 // The operator actions of processor "rules" (docs/plugins.md, "Actions"). They read the
@@ -23,8 +25,8 @@ const (
 )
 
 // rulesActions are the actions of processor "rules".
-func rulesActions() []sdkAction {
-	return []sdkAction{
+func rulesActions() []sdk.Action {
+	return []sdk.Action{
 		{Name: ActionExplain, Summary: "Show, line by line, what detection makes of log files", Run: runExplain},
 		{Name: ActionTune, Summary: "Suggest rule thresholds from a log history", Run: runTune},
 		{Name: ActionDescribeRules, Summary: "List the rules with their thresholds and maintenance windows", Run: runDescribeRules},
@@ -64,7 +66,7 @@ func decodeArgs(action string, args []byte, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
-		return actionInvalid("%s: malformed request: %v", action, err)
+		return sdk.ActionInvalid("%s: malformed request: %v", action, err)
 	}
 	return nil
 }
@@ -72,11 +74,11 @@ func decodeArgs(action string, args []byte, into any) error {
 // checkFiles refuses a request without files or with a file without a path.
 func checkFiles(action string, files []LogFile) error {
 	if len(files) == 0 {
-		return actionInvalid("%s: name at least one log file", action)
+		return sdk.ActionInvalid("%s: name at least one log file", action)
 	}
 	for i, f := range files {
 		if f.Path == "" {
-			return actionInvalid("%s: file %d has no path", action, i+1)
+			return sdk.ActionInvalid("%s: file %d has no path", action, i+1)
 		}
 	}
 	return nil

@@ -28,7 +28,7 @@ type RuleDescription struct {
 	MaintenanceWindows []sdk.MaintenanceWindow `json:"maintenance_windows"`
 }
 
-func runDescribeRules(_ context.Context, component any, req sdkActionRequest) ([]byte, error) {
+func runDescribeRules(_ context.Context, component any, req sdk.ActionRequest) ([]byte, error) {
 	p, err := rulesOf(component)
 	if err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ type ExplainResult struct {
 	Shown int `json:"shown"`
 }
 
-func runExplain(ctx context.Context, component any, req sdkActionRequest) ([]byte, error) {
+func runExplain(ctx context.Context, component any, req sdk.ActionRequest) ([]byte, error) {
 	p, err := rulesOf(component)
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func runExplain(ctx context.Context, component any, req sdkActionRequest) ([]byt
 		return nil, err
 	}
 	if r.Rule != "" && !x.HasRule(r.Rule) {
-		return nil, actionInvalid("%s has no rule %q; its rules: %s", p.instance, r.Rule, strings.Join(x.RuleNames(), ", "))
+		return nil, sdk.ActionInvalid("%s has no rule %q; its rules: %s", p.instance, r.Rule, strings.Join(x.RuleNames(), ", "))
 	}
 	out, closeOut, err := traceOutput(r.Output, req.Progress)
 	if err != nil {
@@ -99,15 +99,15 @@ func (p *Rules) explainer(upstream []UpstreamProcessor) (*explain.Explainer, err
 		case "rules":
 			spec = RulesSpec()
 		default:
-			return nil, actionInvalid("%s: explain follows only the detect processors (override, rules), not %q", u.Address, u.Type)
+			return nil, sdk.ActionInvalid("%s: explain follows only the detect processors (override, rules), not %q", u.Address, u.Type)
 		}
 		c, diags := sdk.ParseConfig(spec, u.Config)
 		if diags.HasErrors() {
-			return nil, actionInvalid("%s: %v", u.Address, diags.Err())
+			return nil, sdk.ActionInvalid("%s: %v", u.Address, diags.Err())
 		}
 		po, err := ParseOptions(c)
 		if err != nil {
-			return nil, actionInvalid("%s: %v", u.Address, err)
+			return nil, sdk.ActionInvalid("%s: %v", u.Address, err)
 		}
 		parsers = append(parsers, parse.New(po))
 		if u.Type == "override" {
@@ -121,7 +121,7 @@ func (p *Rules) explainer(upstream []UpstreamProcessor) (*explain.Explainer, err
 	// own parser is not used: explain parses first, to see what the parser reports.
 	fresh, err := newRules(p.conf, p.res, origins)
 	if err != nil {
-		return nil, actionInvalid("%v", err)
+		return nil, sdk.ActionInvalid("%v", err)
 	}
 	return explain.New(append(parsers, parse.New(p.parseOptions)), fresh.engine), nil
 }
@@ -134,7 +134,7 @@ func traceOutput(path string, progress func(string)) (io.Writer, func() error, e
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, nil, actionInvalid("explain: open the output: %v", err)
+		return nil, nil, sdk.ActionInvalid("explain: open the output: %v", err)
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	return bw, func() error {
@@ -164,9 +164,9 @@ func explainFiles(ctx context.Context, x *explain.Explainer, r ExplainRequest, o
 				err = pe.Err
 			}
 			if errors.Is(err, fs.ErrNotExist) {
-				return res, actionNotFound("%s: %v", name, err)
+				return res, sdk.ActionNotFound("%s: %v", name, err)
 			}
-			return res, actionInvalid("%s: %v", name, err)
+			return res, sdk.ActionInvalid("%s: %v", name, err)
 		}
 		err = explain.ReadLines(f, func(n int, line []byte) error {
 			res.Lines++

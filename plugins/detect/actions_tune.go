@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/tda-dev/tda/plugins/detect/tune"
+
+	"github.com/tda-dev/tda/sdk"
 )
 
 // TuneRequest is the request of action "tune".
@@ -29,7 +31,7 @@ type TuneResult struct {
 	Output string `json:"output"`
 }
 
-func runTune(ctx context.Context, component any, req sdkActionRequest) ([]byte, error) {
+func runTune(ctx context.Context, component any, req sdk.ActionRequest) ([]byte, error) {
 	p, err := rulesOf(component)
 	if err != nil {
 		return nil, err
@@ -46,7 +48,7 @@ func runTune(ctx context.Context, component any, req sdkActionRequest) ([]byte, 
 		margin = *r.Margin
 	}
 	if margin < 0 {
-		return nil, actionInvalid("the margin must not be negative")
+		return nil, sdk.ActionInvalid("the margin must not be negative")
 	}
 	tu := tune.New(p.rules, p.parseOptions)
 	for _, file := range r.Files {
@@ -79,9 +81,9 @@ func tuneFile(ctx context.Context, tu *tune.Tuner, file LogFile) error {
 			err = pe.Err
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			return actionNotFound("%s: %v", file.name(), err)
+			return sdk.ActionNotFound("%s: %v", file.name(), err)
 		}
-		return actionInvalid("%s: %v", file.name(), err)
+		return sdk.ActionInvalid("%s: %v", file.name(), err)
 	}
 	defer f.Close()
 	if err := tu.AddReader(file.name(), &ctxReader{ctx: ctx, r: f}); err != nil {

@@ -35,7 +35,7 @@ func OverrideComponent() sdk.Component {
 func RulesComponent() sdk.Component {
 	return sdk.ProcessorComponent("rules", RulesSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Processor, error) {
 		return NewRules(c, res)
-	}).WithBorrowedInput()
+	}).WithBorrowedInput().WithActions(rulesActions()...)
 }
 
 // clockConfig reads max_future_skew.
