@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tda-dev/tda/agent/config"
-	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/host"
@@ -44,37 +43,38 @@ type Runner struct {
 const closeTimeout = 30 * time.Second
 
 // Call configures the instance at address (e.g. "sink.snapshot.db", "processor.rules.detect")
-// from the loaded config — in its own plugin process or the shared one, exactly as `tda run`
+// from cfg — in its own plugin process or the shared one, exactly as `tda run`
 // would launch it, with its pins, env and inherit_env — runs the action and closes the
 // instance.
 //
-//	func Call(ctx context.Context, l *loader.Loaded, address, action string, args, result any,
+//	func Call(ctx context.Context, cfg *config.Config, address, action string, args, result any,
 //		progress func(string), actor string) error
 //
+// cfg is a config loaded with its plugins (loader.Load sets cfg.Registry).
 // args is marshalled to JSON (a []byte or json.RawMessage is sent as it is; nil sends
 // nothing); the action's JSON result is unmarshalled into result (a *[]byte or
 // *json.RawMessage receives it as it is; nil discards it). progress receives the lines the
 // action streams (nil discards them); actor is who asked, for the audit trail. Every error
 // is an *Error with its Kind; cancelling ctx cancels the action in the plugin.
-func Call(ctx context.Context, l *loader.Loaded, address, action string, args, result any,
+func Call(ctx context.Context, cfg *config.Config, address, action string, args, result any,
 	progress func(string), actor string) error {
-	return Runner{}.Call(ctx, l, address, action, args, result, progress, actor)
+	return Runner{}.Call(ctx, cfg, address, action, args, result, progress, actor)
 }
 
 // Call is the package's Call with r's logger and environment.
-func (r Runner) Call(ctx context.Context, l *loader.Loaded, address, action string, args, result any,
+func (r Runner) Call(ctx context.Context, cfg *config.Config, address, action string, args, result any,
 	progress func(string), actor string) error {
 	fail := func(kind Kind, format string, a ...any) error {
 		return &Error{Kind: kind, Address: address, Action: action, Err: fmt.Errorf(format, a...)}
 	}
-	if l == nil || l.Config == nil || l.Registry == nil {
-		return fail(Invalid, "no configuration loaded")
+	if cfg == nil || cfg.Registry == nil {
+		return fail(Invalid, "the configuration was read without its plugins (load it with loader.Load)")
 	}
-	comp := l.Config.ComponentByAddress(address)
+	comp := cfg.ComponentByAddress(address)
 	if comp == nil {
 		return fail(Invalid, "the configuration has no block %s", address)
 	}
-	bin, desc, ok := l.Registry.Lookup(comp.Kind, comp.Type)
+	bin, desc, ok := cfg.Registry.Lookup(comp.Kind, comp.Type)
 	if !ok {
 		return fail(PluginFailed, "no plugin offers %s %q; run `tda plugins` to see what is installed", comp.Kind, comp.Type)
 	}
@@ -97,8 +97,8 @@ func (r Runner) Call(ctx context.Context, l *loader.Loaded, address, action stri
 		logger = hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: os.Stderr})
 	}
 	env := []string{"TDA_PLUGIN_LOG_LEVEL=warn"}
-	if l.Config.Agent.AppVersion != "" && os.Getenv("TDA_APP_VERSION") == "" {
-		env = append(env, "TDA_APP_VERSION="+l.Config.Agent.AppVersion)
+	if cfg.Agent.AppVersion != "" && os.Getenv("TDA_APP_VERSION") == "" {
+		env = append(env, "TDA_APP_VERSION="+cfg.Agent.AppVersion)
 	}
 	env = append(env, r.Env...)
 	stdout := r.Stdout
@@ -107,7 +107,7 @@ func (r Runner) Call(ctx context.Context, l *loader.Loaded, address, action stri
 	}
 	// The processes of this call are its own: a running agent's instance of the same block
 	// lives on undisturbed in the agent's processes.
-	procs := pluginhost.NewProcesses(l.Registry, env, stdout)
+	procs := pluginhost.NewProcesses(cfg.Registry, env, stdout)
 	defer procs.Close()
 	in, err := procs.Start(comp.Kind, comp.Type, address, comp.Isolate, logger.Named(address))
 	if err != nil {
@@ -116,8 +116,8 @@ func (r Runner) Call(ctx context.Context, l *loader.Loaded, address, action stri
 	defer in.Release()
 
 	dataDir := ""
-	if l.Config.Agent.DataDir != "" {
-		dataDir = l.Config.InstanceDataDir(comp)
+	if cfg.Agent.DataDir != "" {
+		dataDir = cfg.InstanceDataDir(comp)
 	}
 	conf := host.Configuration{Component: comp.Type, Instance: address, Config: comp.Config, DataDir: dataDir,
 		ActionsOnly: true}
@@ -253,10 +253,13 @@ func names(actions []sdk.ActionDescription) string {
 
 // Serving lists the blocks of the loaded config whose component serves action, in the
 // config's order.
-func Serving(l *loader.Loaded, action string) []*config.Component {
+func Serving(cfg *config.Config, action string) []*config.Component {
 	var out []*config.Component
-	for _, c := range l.Config.Components {
-		if _, desc, ok := l.Registry.Lookup(c.Kind, c.Type); ok {
+	if cfg == nil || cfg.Registry == nil {
+		return nil
+	}
+	for _, c := range cfg.Components {
+		if _, desc, ok := cfg.Registry.Lookup(c.Kind, c.Type); ok {
 			if _, ok := desc.Action(action); ok {
 				out = append(out, c)
 			}
@@ -268,8 +271,8 @@ func Serving(l *loader.Loaded, action string) []*config.Component {
 // Find returns the block whose component serves action and whose name is name, or the only
 // one when name is "". Its errors (*Error, kind Invalid or NotFound) say which blocks there
 // are.
-func Find(l *loader.Loaded, action, name string) (*config.Component, error) {
-	all := Serving(l, action)
+func Find(cfg *config.Config, action, name string) (*config.Component, error) {
+	all := Serving(cfg, action)
 	fail := func(kind Kind, format string, a ...any) error {
 		return &Error{Kind: kind, Action: action, Err: fmt.Errorf(format, a...)}
 	}

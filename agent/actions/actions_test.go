@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/agent/actions"
+	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
@@ -79,7 +80,7 @@ var setups = []setup{
 }
 
 // load writes a config with one vault sink named "db" and loads it as the CLI does.
-func (s setup) load(t *testing.T) *loader.Loaded {
+func (s setup) load(t *testing.T) *config.Config {
 	t.Helper()
 	exe := actionPlugin(t)
 	dir := t.TempDir()
@@ -123,7 +124,7 @@ sink "vault" "other" {
 		t.Fatalf("load: %v", diags)
 	}
 	t.Cleanup(func() { _ = l.Registry.Close() })
-	return l
+	return l.Config
 }
 
 type echo struct {

@@ -131,6 +131,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		diags = append(diags, cfg.Decode(c, spec)...)
 	}
 	markFollowOns(diags, unknownType, reg)
+	cfg.Registry = reg
 	return &Loaded{Config: cfg, Registry: reg}, diags
 }
 
