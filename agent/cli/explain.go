@@ -197,7 +197,7 @@ func (e *Env) loadRules(ctx context.Context, path, name string) (*loader.Loaded,
 // callAction runs an action of comp's plugin; the plugin's warnings go to standard error.
 func (e *Env) callAction(ctx context.Context, l *loader.Loaded, comp *config.Component, action string, args, result any) error {
 	r := actions.Runner{Logger: hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: e.Stderr})}
-	return r.Call(ctx, l, comp.Address(), action, args, result, nil, os.Getenv("TDA_ACTOR"))
+	return r.Call(ctx, l.Config, comp.Address(), action, args, result, nil, os.Getenv("TDA_ACTOR"))
 }
 
 // detectUpstream returns the detect processors (override, rules) that run before comp in the
