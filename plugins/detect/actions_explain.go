@@ -210,15 +210,18 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		w.pending = append(w.pending, seg...)
+		for len(w.pending) > maxPendingLine {
+			w.send(string(w.pending[:maxPendingLine]))
+			w.pending = append(w.pending[:0], w.pending[maxPendingLine:]...)
+		}
 		if i < 0 {
-			w.pending = append(w.pending, p...)
-			for len(w.pending) >= maxPendingLine {
-				w.send(string(w.pending[:maxPendingLine]))
-				w.pending = append(w.pending[:0], w.pending[maxPendingLine:]...)
-			}
 			break
 		}
-		w.pending = append(w.pending, p[:i]...)
 		w.send(string(w.pending))
 		w.pending = w.pending[:0]
 		p = p[i+1:]

@@ -18,6 +18,8 @@ func TestLineWriter(t *testing.T) {
 		{"blank lines", []string{"\n\n"}, []string{"", ""}},
 		{"a last line without newline", []string{"a\nb"}, []string{"a", "b"}},
 		{"a line longer than the bound goes in pieces", []string{long + "\n"}, []string{long[:maxPendingLine], long[maxPendingLine:]}},
+		{"a line of the bound is one line", []string{long[:maxPendingLine] + "\nz"}, []string{long[:maxPendingLine], "z"}},
+		{"a long line without newline", []string{long[:10], long[10:]}, []string{long[:maxPendingLine], long[maxPendingLine:]}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
