@@ -28,6 +28,11 @@ type server struct {
 	mu   sync.Mutex // serialises Configure, Process, Write, Snapshot, Restore and Close
 	inst Instance
 	res  Resources
+	// comp is the component inst was built from; started says its Start has run (always,
+	// except for an instance configured for actions only, which starts when an action that
+	// needs it runs).
+	comp    *Component
+	started bool
 	// borrows is set for a processor that keeps nothing of its input (BorrowsInput).
 	borrows bool
 }
@@ -69,7 +74,7 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 	if diags.HasErrors() || req.ValidateOnly {
 		return resp, nil
 	}
-	if st, ok := inst.Value().(Starter); ok {
+	if st, ok := inst.Value().(Starter); ok && !req.ActionsOnly {
 		if err := st.Start(ctx); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "start %s: %v", req.Instance, err)
 		}
@@ -80,7 +85,7 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 	}
 	s.mu.Lock()
 	old := s.inst
-	s.inst, s.res = inst, res
+	s.inst, s.res, s.comp, s.started = inst, res, comp, !req.ActionsOnly
 	s.borrows = kind == KindProcessor && comp.BorrowsInput
 	s.mu.Unlock()
 	if c, ok := old.Value().(Closer); ok && old.Value() != nil {
@@ -99,7 +104,7 @@ func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
 			return nil, status.Errorf(codes.Internal, "close: %v", err)
 		}
 	}
-	s.inst = Instance{}
+	s.inst, s.comp, s.started = Instance{}, nil, false
 	return &tdav1.CloseResponse{}, nil
 }
 

@@ -73,7 +73,7 @@ func (c *Conn) Sink() Sink { return &grpcSink{cc: c.cc, c: tdav1.NewSinkClient(c
 
 func configureRequest(c Configuration) *tdav1.ConfigureRequest {
 	return &tdav1.ConfigureRequest{Component: c.Component, Instance: c.Instance, Config: c.Config,
-		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly}
+		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly, ActionsOnly: c.ActionsOnly}
 }
 
 type grpcSource struct {
