@@ -1049,9 +1049,14 @@ func (x *Committed) GetCheckpoints() []*Checkpoint {
 }
 
 type ReadStart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Checkpoints   []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
-	Credits       uint32                 `protobuf:"varint,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Credits     uint32                 `protobuf:"varint,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	// handoff asks the plugin to keep each batch it sends, for a processor served by the same
+	// plugin process, which the host may then name by SourceBatch.handoff in a ProcessRequest
+	// instead of sending the batch's bytes back. A plugin that does not keep batches leaves
+	// SourceBatch.handoff 0.
+	Handoff       bool `protobuf:"varint,3,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1098,6 +1103,13 @@ func (x *ReadStart) GetCredits() uint32 {
 		return x.Credits
 	}
 	return 0
+}
+
+func (x *ReadStart) GetHandoff() bool {
+	if x != nil {
+		return x.Handoff
+	}
+	return false
 }
 
 type SourceOut struct {
@@ -1186,7 +1198,10 @@ type SourceBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Batch *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	// checkpoints become durable once every sink fed by this batch has accepted it.
-	Checkpoints   []*Checkpoint `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Checkpoints []*Checkpoint `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// handoff, when not 0, is the id under which the plugin process keeps this batch's bytes
+	// for a while (see ReadStart.handoff and ProcessRequest.handoff).
+	Handoff       uint64 `protobuf:"varint,3,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1233,6 +1248,13 @@ func (x *SourceBatch) GetCheckpoints() []*Checkpoint {
 		return x.Checkpoints
 	}
 	return nil
+}
+
+func (x *SourceBatch) GetHandoff() uint64 {
+	if x != nil {
+		return x.Handoff
+	}
+	return 0
 }
 
 type Status struct {
@@ -1295,7 +1317,12 @@ type ProcessRequest struct {
 	// when running live; 0 when replaying, where the events' own times rule).
 	WatermarkNs int64 `protobuf:"varint,2,opt,name=watermark_ns,json=watermarkNs,proto3" json:"watermark_ns,omitempty"`
 	// final tells the processor that no more input will come (end of a replay).
-	Final         bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	Final bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	// handoff, when not 0, names the input instead of batch (which is then absent): the batch a
+	// source of the same plugin process sent with this SourceBatch.handoff. A plugin that no
+	// longer keeps it answers FAILED_PRECONDITION with an ErrorInfo (reason HANDOFF_GONE,
+	// domain tda.dev); the host then sends the batch itself.
+	Handoff       uint64 `protobuf:"varint,4,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1349,6 +1376,13 @@ func (x *ProcessRequest) GetFinal() bool {
 		return x.Final
 	}
 	return false
+}
+
+func (x *ProcessRequest) GetHandoff() uint64 {
+	if x != nil {
+		return x.Handoff
+	}
+	return 0
 }
 
 type ProcessResponse struct {
@@ -1893,24 +1927,27 @@ const file_plugin_proto_rawDesc = "" +
 	"\tcommitted\x18\x03 \x01(\v2\x18.tda.plugin.v1.CommittedH\x00R\tcommittedB\x05\n" +
 	"\x03msg\"H\n" +
 	"\tCommitted\x12;\n" +
-	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\"b\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\"|\n" +
 	"\tReadStart\x12;\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\x12\x18\n" +
-	"\acredits\x18\x02 \x01(\rR\acredits\"w\n" +
+	"\acredits\x18\x02 \x01(\rR\acredits\x12\x18\n" +
+	"\ahandoff\x18\x03 \x01(\bR\ahandoff\"w\n" +
 	"\tSourceOut\x122\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1a.tda.plugin.v1.SourceBatchH\x00R\x05batch\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.tda.plugin.v1.StatusH\x00R\x06statusB\x05\n" +
-	"\x03msg\"v\n" +
+	"\x03msg\"\x90\x01\n" +
 	"\vSourceBatch\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\x12;\n" +
-	"\vcheckpoints\x18\x02 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\":\n" +
+	"\vcheckpoints\x18\x02 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\x12\x18\n" +
+	"\ahandoff\x18\x03 \x01(\x04R\ahandoff\":\n" +
 	"\x06Status\x12\x18\n" +
 	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"u\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8f\x01\n" +
 	"\x0eProcessRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\x12!\n" +
 	"\fwatermark_ns\x18\x02 \x01(\x03R\vwatermarkNs\x12\x14\n" +
-	"\x05final\x18\x03 \x01(\bR\x05final\"=\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\x12\x18\n" +
+	"\ahandoff\x18\x04 \x01(\x04R\ahandoff\"=\n" +
 	"\x0fProcessResponse\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\"\x11\n" +
 	"\x0fSnapshotRequest\"(\n" +
