@@ -147,6 +147,9 @@ type Component struct {
 	// plugin process then decodes every batch into the memory of the previous one instead
 	// of new memory.
 	BorrowsInput bool
+	// Actions are the operator commands the component serves besides its data flow (see
+	// Action and WithActions).
+	Actions []Action
 
 	newSource    func(*Config, Resources) (Source, error)
 	newProcessor func(*Config, Resources) (Processor, error)

@@ -25,6 +25,9 @@ type Configuration struct {
 	DataDir string
 	// ValidateOnly checks the config without starting anything.
 	ValidateOnly bool
+	// ActionsOnly configures the instance for operator actions (Conn.CallAction) alone: it
+	// is not started until an action that needs it runs.
+	ActionsOnly bool
 }
 
 // Configured is the outcome of Configure.

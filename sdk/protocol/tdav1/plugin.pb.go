@@ -220,7 +220,10 @@ type ConfigureRequest struct {
 	DataDir string `protobuf:"bytes,4,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// validate_only asks the plugin to check the config and report diagnostics without starting
 	// anything (tda validate).
-	ValidateOnly  bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	ValidateOnly bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	// actions_only configures the instance for operator actions alone (service Actions): the
+	// plugin does not start it (sdk.Starter) until an action that needs it runs.
+	ActionsOnly   bool `protobuf:"varint,6,opt,name=actions_only,json=actionsOnly,proto3" json:"actions_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +289,13 @@ func (x *ConfigureRequest) GetDataDir() string {
 func (x *ConfigureRequest) GetValidateOnly() bool {
 	if x != nil {
 		return x.ValidateOnly
+	}
+	return false
+}
+
+func (x *ConfigureRequest) GetActionsOnly() bool {
+	if x != nil {
+		return x.ActionsOnly
 	}
 	return false
 }
@@ -1039,9 +1049,14 @@ func (x *Committed) GetCheckpoints() []*Checkpoint {
 }
 
 type ReadStart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Checkpoints   []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
-	Credits       uint32                 `protobuf:"varint,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Credits     uint32                 `protobuf:"varint,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	// handoff asks the plugin to keep each batch it sends, for a processor served by the same
+	// plugin process, which the host may then name by SourceBatch.handoff in a ProcessRequest
+	// instead of sending the batch's bytes back. A plugin that does not keep batches leaves
+	// SourceBatch.handoff 0.
+	Handoff       bool `protobuf:"varint,3,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1088,6 +1103,13 @@ func (x *ReadStart) GetCredits() uint32 {
 		return x.Credits
 	}
 	return 0
+}
+
+func (x *ReadStart) GetHandoff() bool {
+	if x != nil {
+		return x.Handoff
+	}
+	return false
 }
 
 type SourceOut struct {
@@ -1176,7 +1198,10 @@ type SourceBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Batch *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	// checkpoints become durable once every sink fed by this batch has accepted it.
-	Checkpoints   []*Checkpoint `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Checkpoints []*Checkpoint `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// handoff, when not 0, is the id under which the plugin process keeps this batch's bytes
+	// for a while (see ReadStart.handoff and ProcessRequest.handoff).
+	Handoff       uint64 `protobuf:"varint,3,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1223,6 +1248,13 @@ func (x *SourceBatch) GetCheckpoints() []*Checkpoint {
 		return x.Checkpoints
 	}
 	return nil
+}
+
+func (x *SourceBatch) GetHandoff() uint64 {
+	if x != nil {
+		return x.Handoff
+	}
+	return 0
 }
 
 type Status struct {
@@ -1285,7 +1317,12 @@ type ProcessRequest struct {
 	// when running live; 0 when replaying, where the events' own times rule).
 	WatermarkNs int64 `protobuf:"varint,2,opt,name=watermark_ns,json=watermarkNs,proto3" json:"watermark_ns,omitempty"`
 	// final tells the processor that no more input will come (end of a replay).
-	Final         bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	Final bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	// handoff, when not 0, names the input instead of batch (which is then absent): the batch a
+	// source of the same plugin process sent with this SourceBatch.handoff. A plugin that no
+	// longer keeps it answers FAILED_PRECONDITION with an ErrorInfo (reason HANDOFF_GONE,
+	// domain tda.dev); the host then sends the batch itself.
+	Handoff       uint64 `protobuf:"varint,4,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1339,6 +1376,13 @@ func (x *ProcessRequest) GetFinal() bool {
 		return x.Final
 	}
 	return false
+}
+
+func (x *ProcessRequest) GetHandoff() uint64 {
+	if x != nil {
+		return x.Handoff
+	}
+	return 0
 }
 
 type ProcessResponse struct {
@@ -1659,6 +1703,153 @@ func (x *WriteResponse) GetRetryAfterMs() int64 {
 	return 0
 }
 
+type ActionCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// action is the action's dotted name, e.g. "snapshot.create".
+	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// args is the action's JSON request.
+	Args []byte `protobuf:"bytes,2,opt,name=args,proto3" json:"args,omitempty"`
+	// actor is who asked (a CLI user, an API token's name), for the audit trail.
+	Actor         string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionCall) Reset() {
+	*x = ActionCall{}
+	mi := &file_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionCall) ProtoMessage() {}
+
+func (x *ActionCall) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionCall.ProtoReflect.Descriptor instead.
+func (*ActionCall) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ActionCall) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ActionCall) GetArgs() []byte {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ActionCall) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type ActionReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ActionReply_Progress
+	//	*ActionReply_Result
+	Msg           isActionReply_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionReply) Reset() {
+	*x = ActionReply{}
+	mi := &file_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionReply) ProtoMessage() {}
+
+func (x *ActionReply) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionReply.ProtoReflect.Descriptor instead.
+func (*ActionReply) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ActionReply) GetMsg() isActionReply_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ActionReply) GetProgress() string {
+	if x != nil {
+		if x, ok := x.Msg.(*ActionReply_Progress); ok {
+			return x.Progress
+		}
+	}
+	return ""
+}
+
+func (x *ActionReply) GetResult() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*ActionReply_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isActionReply_Msg interface {
+	isActionReply_Msg()
+}
+
+type ActionReply_Progress struct {
+	// progress is one line for the operator.
+	Progress string `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type ActionReply_Result struct {
+	// result is the action's JSON result, the last reply of a call that succeeded.
+	Result []byte `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+func (*ActionReply_Progress) isActionReply_Msg() {}
+
+func (*ActionReply_Result) isActionReply_Msg() {}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -1666,13 +1857,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\rtda.plugin.v1\"\x11\n" +
 	"\x0fDescribeRequest\"&\n" +
 	"\x10DescribeResponse\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"\xa4\x01\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"\xc7\x01\n" +
 	"\x10ConfigureRequest\x12\x1c\n" +
 	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x1a\n" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12\x16\n" +
 	"\x06config\x18\x03 \x01(\fR\x06config\x12\x19\n" +
 	"\bdata_dir\x18\x04 \x01(\tR\adataDir\x12#\n" +
-	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"\x95\x01\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\x12!\n" +
+	"\factions_only\x18\x06 \x01(\bR\vactionsOnly\"\x95\x01\n" +
 	"\x11ConfigureResponse\x12;\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x19.tda.plugin.v1.DiagnosticR\vdiagnostics\x12\x1a\n" +
 	"\bstateful\x18\x02 \x01(\bR\bstateful\x12'\n" +
@@ -1735,24 +1927,27 @@ const file_plugin_proto_rawDesc = "" +
 	"\tcommitted\x18\x03 \x01(\v2\x18.tda.plugin.v1.CommittedH\x00R\tcommittedB\x05\n" +
 	"\x03msg\"H\n" +
 	"\tCommitted\x12;\n" +
-	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\"b\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\"|\n" +
 	"\tReadStart\x12;\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\x12\x18\n" +
-	"\acredits\x18\x02 \x01(\rR\acredits\"w\n" +
+	"\acredits\x18\x02 \x01(\rR\acredits\x12\x18\n" +
+	"\ahandoff\x18\x03 \x01(\bR\ahandoff\"w\n" +
 	"\tSourceOut\x122\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1a.tda.plugin.v1.SourceBatchH\x00R\x05batch\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.tda.plugin.v1.StatusH\x00R\x06statusB\x05\n" +
-	"\x03msg\"v\n" +
+	"\x03msg\"\x90\x01\n" +
 	"\vSourceBatch\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\x12;\n" +
-	"\vcheckpoints\x18\x02 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\":\n" +
+	"\vcheckpoints\x18\x02 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\x12\x18\n" +
+	"\ahandoff\x18\x03 \x01(\x04R\ahandoff\":\n" +
 	"\x06Status\x12\x18\n" +
 	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"u\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8f\x01\n" +
 	"\x0eProcessRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\x12!\n" +
 	"\fwatermark_ns\x18\x02 \x01(\x03R\vwatermarkNs\x12\x14\n" +
-	"\x05final\x18\x03 \x01(\bR\x05final\"=\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\x12\x18\n" +
+	"\ahandoff\x18\x04 \x01(\x04R\ahandoff\"=\n" +
 	"\x0fProcessResponse\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\"\x11\n" +
 	"\x0fSnapshotRequest\"(\n" +
@@ -1772,7 +1967,16 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x01\x12\r\n" +
-	"\tPERMANENT\x10\x022S\n" +
+	"\tPERMANENT\x10\x02\"N\n" +
+	"\n" +
+	"ActionCall\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x12\n" +
+	"\x04args\x18\x02 \x01(\fR\x04args\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\"L\n" +
+	"\vActionReply\x12\x1c\n" +
+	"\bprogress\x18\x01 \x01(\tH\x00R\bprogress\x12\x18\n" +
+	"\x06result\x18\x02 \x01(\fH\x00R\x06resultB\x05\n" +
+	"\x03msg2S\n" +
 	"\x04Info\x12K\n" +
 	"\bDescribe\x12\x1e.tda.plugin.v1.DescribeRequest\x1a\x1f.tda.plugin.v1.DescribeResponse2\xdb\x01\n" +
 	"\x06Source\x12N\n" +
@@ -1788,7 +1992,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04Sink\x12N\n" +
 	"\tConfigure\x12\x1f.tda.plugin.v1.ConfigureRequest\x1a .tda.plugin.v1.ConfigureResponse\x12B\n" +
 	"\x05Write\x12\x1b.tda.plugin.v1.WriteRequest\x1a\x1c.tda.plugin.v1.WriteResponse\x12B\n" +
-	"\x05Close\x12\x1b.tda.plugin.v1.CloseRequest\x1a\x1c.tda.plugin.v1.CloseResponseB1Z/github.com/tda-dev/tda/sdk/protocol/tdav1;tdav1b\x06proto3"
+	"\x05Close\x12\x1b.tda.plugin.v1.CloseRequest\x1a\x1c.tda.plugin.v1.CloseResponse2J\n" +
+	"\aActions\x12?\n" +
+	"\x04Call\x12\x19.tda.plugin.v1.ActionCall\x1a\x1a.tda.plugin.v1.ActionReply0\x01B1Z/github.com/tda-dev/tda/sdk/protocol/tdav1;tdav1b\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1803,7 +2009,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),  // 0: tda.plugin.v1.Diagnostic.Severity
 	(WriteResponse_Status)(0), // 1: tda.plugin.v1.WriteResponse.Status
@@ -1832,13 +2038,15 @@ var file_plugin_proto_goTypes = []any{
 	(*RestoreResponse)(nil),   // 24: tda.plugin.v1.RestoreResponse
 	(*WriteRequest)(nil),      // 25: tda.plugin.v1.WriteRequest
 	(*WriteResponse)(nil),     // 26: tda.plugin.v1.WriteResponse
-	nil,                       // 27: tda.plugin.v1.Extra.FieldsEntry
+	(*ActionCall)(nil),        // 27: tda.plugin.v1.ActionCall
+	(*ActionReply)(nil),       // 28: tda.plugin.v1.ActionReply
+	nil,                       // 29: tda.plugin.v1.Extra.FieldsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	6,  // 0: tda.plugin.v1.ConfigureResponse.diagnostics:type_name -> tda.plugin.v1.Diagnostic
 	0,  // 1: tda.plugin.v1.Diagnostic.severity:type_name -> tda.plugin.v1.Diagnostic.Severity
 	10, // 2: tda.plugin.v1.Batch.extras:type_name -> tda.plugin.v1.Extra
-	27, // 3: tda.plugin.v1.Extra.fields:type_name -> tda.plugin.v1.Extra.FieldsEntry
+	29, // 3: tda.plugin.v1.Extra.fields:type_name -> tda.plugin.v1.Extra.FieldsEntry
 	11, // 4: tda.plugin.v1.Extra.alert:type_name -> tda.plugin.v1.Alert
 	15, // 5: tda.plugin.v1.SourceIn.start:type_name -> tda.plugin.v1.ReadStart
 	14, // 6: tda.plugin.v1.SourceIn.committed:type_name -> tda.plugin.v1.Committed
@@ -1864,20 +2072,22 @@ var file_plugin_proto_depIdxs = []int32{
 	4,  // 26: tda.plugin.v1.Sink.Configure:input_type -> tda.plugin.v1.ConfigureRequest
 	25, // 27: tda.plugin.v1.Sink.Write:input_type -> tda.plugin.v1.WriteRequest
 	7,  // 28: tda.plugin.v1.Sink.Close:input_type -> tda.plugin.v1.CloseRequest
-	3,  // 29: tda.plugin.v1.Info.Describe:output_type -> tda.plugin.v1.DescribeResponse
-	5,  // 30: tda.plugin.v1.Source.Configure:output_type -> tda.plugin.v1.ConfigureResponse
-	16, // 31: tda.plugin.v1.Source.Read:output_type -> tda.plugin.v1.SourceOut
-	8,  // 32: tda.plugin.v1.Source.Close:output_type -> tda.plugin.v1.CloseResponse
-	5,  // 33: tda.plugin.v1.Processor.Configure:output_type -> tda.plugin.v1.ConfigureResponse
-	20, // 34: tda.plugin.v1.Processor.Process:output_type -> tda.plugin.v1.ProcessResponse
-	22, // 35: tda.plugin.v1.Processor.Snapshot:output_type -> tda.plugin.v1.SnapshotResponse
-	24, // 36: tda.plugin.v1.Processor.Restore:output_type -> tda.plugin.v1.RestoreResponse
-	8,  // 37: tda.plugin.v1.Processor.Close:output_type -> tda.plugin.v1.CloseResponse
-	5,  // 38: tda.plugin.v1.Sink.Configure:output_type -> tda.plugin.v1.ConfigureResponse
-	26, // 39: tda.plugin.v1.Sink.Write:output_type -> tda.plugin.v1.WriteResponse
-	8,  // 40: tda.plugin.v1.Sink.Close:output_type -> tda.plugin.v1.CloseResponse
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
+	27, // 29: tda.plugin.v1.Actions.Call:input_type -> tda.plugin.v1.ActionCall
+	3,  // 30: tda.plugin.v1.Info.Describe:output_type -> tda.plugin.v1.DescribeResponse
+	5,  // 31: tda.plugin.v1.Source.Configure:output_type -> tda.plugin.v1.ConfigureResponse
+	16, // 32: tda.plugin.v1.Source.Read:output_type -> tda.plugin.v1.SourceOut
+	8,  // 33: tda.plugin.v1.Source.Close:output_type -> tda.plugin.v1.CloseResponse
+	5,  // 34: tda.plugin.v1.Processor.Configure:output_type -> tda.plugin.v1.ConfigureResponse
+	20, // 35: tda.plugin.v1.Processor.Process:output_type -> tda.plugin.v1.ProcessResponse
+	22, // 36: tda.plugin.v1.Processor.Snapshot:output_type -> tda.plugin.v1.SnapshotResponse
+	24, // 37: tda.plugin.v1.Processor.Restore:output_type -> tda.plugin.v1.RestoreResponse
+	8,  // 38: tda.plugin.v1.Processor.Close:output_type -> tda.plugin.v1.CloseResponse
+	5,  // 39: tda.plugin.v1.Sink.Configure:output_type -> tda.plugin.v1.ConfigureResponse
+	26, // 40: tda.plugin.v1.Sink.Write:output_type -> tda.plugin.v1.WriteResponse
+	8,  // 41: tda.plugin.v1.Sink.Close:output_type -> tda.plugin.v1.CloseResponse
+	28, // 42: tda.plugin.v1.Actions.Call:output_type -> tda.plugin.v1.ActionReply
+	30, // [30:43] is the sub-list for method output_type
+	17, // [17:30] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1897,15 +2107,19 @@ func file_plugin_proto_init() {
 		(*SourceOut_Batch)(nil),
 		(*SourceOut_Status)(nil),
 	}
+	file_plugin_proto_msgTypes[26].OneofWrappers = []any{
+		(*ActionReply_Progress)(nil),
+		(*ActionReply_Result)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_plugin_proto_goTypes,
 		DependencyIndexes: file_plugin_proto_depIdxs,
