@@ -2,8 +2,11 @@ package runtime_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,5 +106,87 @@ func TestCommitWatcherHearsOnlyWhatIsCommitted(t *testing.T) {
 	stop(t, rt, store)
 	if calls, v := w2.seen(); v != "" || calls[0] != 400 {
 		t.Fatalf("after the restart: notifications %v, %s", calls, v)
+	}
+}
+
+// restartingGen emits 50 lines, waits to hear them committed, then fails, as a source that
+// lost its connection does; the agent reads it again.
+type restartingGen struct {
+	runs   atomic.Int32
+	failed atomic.Bool
+
+	mu    sync.Mutex
+	calls [][2]int // run (1 before the failure, 2 after), committed "next"
+}
+
+func (g *restartingGen) Committed(_ context.Context, cps map[string][]byte) {
+	n, _ := strconv.Atoi(string(cps["next"]))
+	run := 1
+	if g.failed.Load() {
+		run = 2
+	}
+	g.mu.Lock()
+	g.calls = append(g.calls, [2]int{run, n})
+	g.mu.Unlock()
+}
+
+func (g *restartingGen) heard(run, next int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.calls {
+		if c[0] == run && c[1] == next {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *restartingGen) Run(ctx context.Context, out sdk.Output) error {
+	if g.runs.Add(1) > 1 {
+		<-ctx.Done()
+		return nil
+	}
+	for next := 0; next < 50; next += 10 {
+		var events []sdk.Event
+		for i := next; i < next+10; i++ {
+			events = append(events, sdk.Event{Kind: sdk.KindLog, Origin: "gen", Time: time.Unix(int64(i), 0).UTC(), Line: []byte(strconv.Itoa(i))})
+		}
+		if err := out.Emit(ctx, events, sdk.Checkpoint{Key: "next", Value: []byte(strconv.Itoa(next + 10))}); err != nil {
+			return nil
+		}
+	}
+	for !g.heard(1, 50) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	g.failed.Store(true)
+	return errors.New("lost the connection to its server")
+}
+
+// A source read again after it failed hears, first thing, every entry committed so far: a
+// commit it missed while it was restarting is not lost to it.
+func TestCommitWatcherHearsTheCommittedAfterARestart(t *testing.T) {
+	g := &restartingGen{}
+	sink := &collector{}
+	comps := map[string]sdk.Component{
+		"source.gen":   sdk.SourceComponent("gen", genSpec, func(*sdk.Config, sdk.Resources) (sdk.Source, error) { return g, nil }),
+		"sink.collect": collectorComponent("collect", sink),
+	}
+	h := newHarness(t, strings.NewReplacer("gated", "collect").Replace(watchedConfig), comps)
+	rt, store := h.start(nil)
+	waitFor(t, "the source to be read again and told what is committed", 15*time.Second, func() bool { return g.heard(2, 50) })
+	stop(t, rt, store)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.calls {
+		if c[0] == 2 {
+			if c[1] != 50 {
+				t.Fatalf("the first notification of the second run says %d, want 50 (calls %v)", c[1], g.calls)
+			}
+			break
+		}
 	}
 }
