@@ -432,13 +432,20 @@ const lagEvery = 10 * time.Second
 // holder records its own.
 func (s *Source) recordJudged(ctx context.Context, posKV jetstream.KeyValue, st *fleetStatus) {
 	written := map[int]uint64{}
+	// retry fires a second after a write failed, so a quiet partition's last commit is
+	// recorded without waiting for the next one.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.commits.changed:
+		case <-retry.C:
 		}
 		committed := s.commits.committed()
+		failed := false
 		for _, p := range st.held() {
 			seq := committed[p]
 			if seq == 0 || seq <= written[p] {
@@ -450,11 +457,15 @@ func (s *Source) recordJudged(ctx context.Context, posKV jetstream.KeyValue, st 
 			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("judged position not recorded; the next commit records it", "partition", p, "error", err)
+					s.log.Warn("judged position not recorded; retrying", "partition", p, "error", err)
 				}
+				failed = true
 				continue
 			}
 			written[p] = seq
+		}
+		if failed {
+			retry.Reset(time.Second)
 		}
 	}
 }
@@ -519,10 +530,11 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, resume
 			continue
 		}
 		gen := book.reset(start)
-		// Heartbeats every 3 s: a consumer whose server went away shows within about 6 s
-		// (Next fails), and the reader recreates it on a server that is up.
+		// Heartbeats every second: a consumer whose server went away, or whose first pull
+		// was lost while a just created consumer settled, shows within about 2 s (Next
+		// fails), and the reader creates it again.
 		msgs, err := cons.Messages(jetstream.PullMaxMessages(min(2*s.maxBatch, s.maxUnacked)),
-			jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(3*time.Second))
+			jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 		if err != nil {
 			book.close(gen)
 			s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
