@@ -18,7 +18,7 @@ import (
 	"github.com/tda-dev/tda/agent/runtime"
 	"github.com/tda-dev/tda/agent/startpages"
 	"github.com/tda-dev/tda/agent/state"
-	"github.com/tda-dev/tda/plugins/console"
+	"github.com/tda-dev/tda/sdk"
 )
 
 // StopTimeout bounds the drain after SIGINT or SIGTERM.
@@ -91,7 +91,7 @@ func (c *runCommand) Run(args []string) int {
 		env = append(env, "TDA_APP_VERSION="+cfg.Agent.AppVersion)
 	}
 	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		env = append(env, console.TerminalEnv+"=1")
+		env = append(env, sdk.StdoutTerminalEnv+"=1")
 	}
 	// The shared plugin process starts while the agent opens its state and control socket.
 	launcher := &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout}
