@@ -29,6 +29,11 @@ type server struct {
 	mu   sync.Mutex // serialises Configure, Process, Write, Snapshot, Restore and Close
 	inst Instance
 	res  Resources
+	// comp is the component inst was built from; started says its Start has run (always,
+	// except for an instance configured for actions only, which starts when an action that
+	// needs it runs).
+	comp    *Component
+	started bool
 	// borrows is set for a processor that keeps nothing of its input (BorrowsInput).
 	borrows bool
 }
@@ -70,15 +75,18 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 	if diags.HasErrors() || req.ValidateOnly {
 		return resp, nil
 	}
-	if st, ok := inst.Value().(Starter); ok {
+	if st, ok := inst.Value().(Starter); ok && !req.ActionsOnly {
 		if err := st.Start(ctx); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "start %s: %v", req.Instance, err)
 		}
 	}
 	_, resp.Stateful = inst.Value().(Stateful)
+	if kind == KindSource {
+		_, resp.WatchesCommits = inst.Value().(CommitWatcher)
+	}
 	s.mu.Lock()
 	old := s.inst
-	s.inst, s.res = inst, res
+	s.inst, s.res, s.comp, s.started = inst, res, comp, !req.ActionsOnly
 	s.borrows = kind == KindProcessor && comp.BorrowsInput
 	s.mu.Unlock()
 	if c, ok := old.Value().(Closer); ok && old.Value() != nil {
@@ -97,7 +105,7 @@ func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
 			return nil, status.Errorf(codes.Internal, "close: %v", err)
 		}
 	}
-	s.inst = Instance{}
+	s.inst, s.comp, s.started = Instance{}, nil, false
 	return &tdav1.CloseResponse{}, nil
 }
 
@@ -205,6 +213,7 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 		})
 	out.Stamp(instance)
 	out.SendCopies()
+	watcher, _ := src.(CommitWatcher)
 	go func() {
 		defer cancel()
 		for {
@@ -215,6 +224,9 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 			if c := in.GetCredits(); c > 0 {
 				out.Grant(int(c))
 			}
+			if c := in.GetCommitted(); c != nil && watcher != nil {
+				notifyCommitted(ctx, ss.s, watcher, DecodeCheckpoints(c.Checkpoints))
+			}
 		}
 	}()
 	defer ss.s.guard("source", &err)
@@ -222,6 +234,31 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 		return status.Errorf(codes.Unknown, "%v", runErr)
 	}
 	return nil
+}
+
+// notifyCommitted hands committed checkpoints to a CommitWatcher; a panic in it is logged and
+// the notification dropped (a later commit covers it), the stream goes on.
+func notifyCommitted(ctx context.Context, s *server, w CommitWatcher, cps []Checkpoint) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("component panicked", "during", "committed", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	w.Committed(ctx, CommittedMap(cps))
+}
+
+// CommittedMap turns committed checkpoint entries into what CommitWatcher.Committed takes:
+// a deleted key maps to nil.
+func CommittedMap(cps []Checkpoint) map[string][]byte {
+	m := make(map[string][]byte, len(cps))
+	for _, c := range cps {
+		if c.Delete {
+			m[c.Key] = nil
+		} else {
+			m[c.Key] = c.Value
+		}
+	}
+	return m
 }
 
 // keepSent keeps under id the batch embedded in the encoded SourceOut msg (SourceOut.batch,

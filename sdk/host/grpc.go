@@ -88,7 +88,7 @@ func (c *Conn) Sink() Sink { return &grpcSink{cc: c.cc, c: tdav1.NewSinkClient(c
 
 func configureRequest(c Configuration) *tdav1.ConfigureRequest {
 	return &tdav1.ConfigureRequest{Component: c.Component, Instance: c.Instance, Config: c.Config,
-		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly}
+		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly, ActionsOnly: c.ActionsOnly}
 }
 
 type grpcSource struct {
@@ -104,7 +104,8 @@ func (s *grpcSource) Configure(ctx context.Context, c Configuration) (Configured
 	if err != nil {
 		return Configured{}, err
 	}
-	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
+	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful,
+		WatchesCommits: resp.WatchesCommits}, nil
 }
 
 func (s *grpcSource) Close(ctx context.Context) error {
@@ -159,6 +160,16 @@ func (r *grpcReader) Grant(n int) error {
 		return nil
 	}
 	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Credits{Credits: uint32(n)}})
+}
+
+func (r *grpcReader) Committed(cps []sdk.Checkpoint) error {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if r.stopped || len(cps) == 0 {
+		return nil
+	}
+	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Committed{Committed: &tdav1.Committed{
+		Checkpoints: sdk.EncodeCheckpoints(cps)}}})
 }
 
 func (r *grpcReader) Stop() error {
