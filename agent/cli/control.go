@@ -38,9 +38,15 @@ func addControlFlags(fs *flag.FlagSet) controlFlags {
 // connect loads the config and returns the operations: through the running agent when there
 // is one, else on the state store (see control.Conn). It prints problems and returns nil.
 func (e *Env) connect(f controlFlags) (*control.Conn, *control.Setup) {
-	cfg, diags := loader.LoadConfig(*f.config)
+	// The plugins come with the config: the snapshot operations reach their blocks'
+	// providers through them. A block whose plugin is missing is no obstacle here.
+	loaded, diags := loader.Load(context.Background(), *f.config, loader.Options{Builtin: e.Builtin, SkipUnknown: true})
+	cfg := loaded.Config
 	if diags.HasErrors() {
 		e.Diagnostics(cfg, diags)
+		if loaded.Registry != nil {
+			_ = loaded.Registry.Close()
+		}
 		return nil, nil
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: e.Stderr})
