@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/plugins/snapshot/aurora/rdstest"
+	"github.com/tda-dev/tda/plugins/snapshot/internal/pgtest"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
 	"github.com/tda-dev/tda/sdk/snapshotapi"
@@ -148,5 +149,84 @@ func TestActionsAnswerWithTheirKind(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("the manual snapshot is not listed as kept: %+v", list.Listing.Tiers)
+	}
+}
+
+// The repair actions on real PostgreSQL databases: the app's log lines (not a file) name the
+// rows, the plan is what repair.plan showed, and repair.apply refuses to write a plan that is
+// not the one confirmed; the confirmed one is written after a pre-repair snapshot.
+func TestRepairActionsOnPostgres(t *testing.T) {
+	srv := pgtest.Require(t)
+	ctx := context.Background()
+	live := srv.CreateDatabase(t, "tda_ract_live")
+	restored := srv.CreateDatabase(t, "tda_ract_r")
+	at := time.Date(2026, 11, 29, 22, 57, 1, 100e6, time.UTC)
+	for db, hash := range map[string]string{live: "attacker", restored: "old"} {
+		stamp := at.Add(-24 * time.Hour)
+		if db == live {
+			stamp = at
+		}
+		conn := srv.Connect(t, db)
+		if _, err := conn.Exec(ctx, `CREATE TABLE users (id int PRIMARY KEY, password_hash text, updated_at timestamp)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO users VALUES (1, $1, $2), (2, $1, $2), (3, 'untouched', $3)`,
+			hash, stamp, at.Add(-48*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf, diags := sdk.ParseConfig(Spec, sdktest.Config(t, Component(), `poll_interval = "20ms"`+pgBlock(srv, live, t.TempDir())))
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	snk, err := New(conf, sdk.Resources{Instance: "sink.snapshot.guard", DataDir: filepath.Join(t.TempDir(), "sink.snapshot.guard")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := snk.(*Sink)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+
+	args := snapshotapi.RepairArgs{Restore: restored, From: at.Add(-time.Second), Until: at.Add(time.Minute),
+		EventTypes: []string{"password_changed"}, Events: []string{
+			"[2026-11-29 22:57:01,100] INFO in auth: password_changed user_id=1 actor=m",
+			"[2026-11-29 22:57:01,100] INFO in auth: password_changed user_id=2 actor=m",
+		}}
+	out, _, err := call(t, s, snapshotapi.ActionRepairPlan, args)
+	var plan snapshotapi.RepairOutcome
+	if err != nil || json.Unmarshal(out, &plan) != nil || plan.Pending != 2 || plan.Live != live || plan.Table != "users" ||
+		!strings.Contains(plan.PlanText, "Repair plan for table users") {
+		t.Fatalf("plan: %s %v", out, err)
+	}
+
+	stale := args
+	stale.ConfirmedSummary = "0 to repair, 0 missing to re-insert, 0 skipped (listed above with why), 2 already as restored."
+	if _, _, err := call(t, s, snapshotapi.ActionRepairApply, stale); sdk.ActionErrorKindOf(err) != sdk.ActionErrConflict {
+		t.Fatalf("a plan other than the confirmed one: %v", err)
+	}
+	wrong := args
+	wrong.Confirm = "not-" + live
+	if _, _, err := call(t, s, snapshotapi.ActionRepairApply, wrong); sdk.ActionErrorKindOf(err) != sdk.ActionErrInvalid ||
+		!strings.Contains(err.Error(), "to confirm the repair") {
+		t.Fatalf("a wrong live name: %v", err)
+	}
+	var hash string
+	if err := srv.Connect(t, live).QueryRow(ctx, `SELECT password_hash FROM users WHERE id = 1`).Scan(&hash); err != nil || hash != "attacker" {
+		t.Fatalf("a refused apply wrote: %q %v", hash, err)
+	}
+
+	args.ConfirmedSummary, args.Confirm = plan.Summary, live
+	out, lines, err := call(t, s, snapshotapi.ActionRepairApply, args)
+	var done snapshotapi.RepairOutcome
+	if err != nil || json.Unmarshal(out, &done) != nil || done.Error != "" || !done.Applied || done.PreRepairSnapshot == "" ||
+		done.Audit["repaired"] != "2" || len(lines) != 1 || !strings.Contains(lines[0], "Pre-repair snapshot") {
+		t.Fatalf("apply: %s %v %q", out, err, lines)
+	}
+	if err := srv.Connect(t, live).QueryRow(ctx, `SELECT password_hash FROM users WHERE id = 2`).Scan(&hash); err != nil || hash != "old" {
+		t.Fatalf("after the repair: %q %v", hash, err)
+	}
+	// A second run finds nothing left to do.
+	out, _, err = call(t, s, snapshotapi.ActionRepairPlan, args)
+	if err != nil || json.Unmarshal(out, &plan) != nil || plan.Pending != 0 {
+		t.Fatalf("second plan: %s %v", out, err)
 	}
 }
