@@ -188,10 +188,14 @@ func (r Runner) callError(ctx context.Context, in *pluginhost.Instance, address,
 	}
 }
 
+// exitNoticeTimeout is how long a broken connection waits for its process's exit to be
+// noticed (a loaded machine reaps a dead plugin late).
+const exitNoticeTimeout = 10 * time.Second
+
 // exited reports whether the instance's process has exited, giving the exit a moment to be
 // noticed: a broken connection is usually seen before the process's end.
 func exited(in *pluginhost.Instance) bool {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(exitNoticeTimeout)
 	for !in.Exited() {
 		if time.Now().After(deadline) {
 			return false
