@@ -74,12 +74,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				"plugin.", p, pluginhost.BinaryPrefix, pluginhost.BinaryPrefix, filepath.Base(p))})
 	}
 	reg, err := pluginhost.DiscoverWithBuiltin(ctx, dir, pins, opts.Builtin)
-	switch {
-	case err != nil && len(cfg.Components) == 0 && len(pins) == 0:
-		// A config without any block a plugin serves (the agent block alone, as an operator's
-		// command may read it) needs no plugin directory.
-		reg = &pluginhost.Registry{Dir: dir}
-	case err != nil:
+	if err != nil {
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})
 	}
