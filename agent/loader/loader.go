@@ -36,6 +36,10 @@ type Options struct {
 	// Builtin are the plugins compiled into tda; a plugin binary in the plugin directory
 	// replaces a builtin component it offers too.
 	Builtin *pluginhost.Builtin
+	// SkipUnknown leaves the blocks whose plugin is not found undecoded, without an error:
+	// for the commands that use some blocks only (the control commands reach the snapshot
+	// blocks' actions, and read nothing of the others).
+	SkipUnknown bool
 }
 
 // LoadConfig reads the config at path, or the embedded default when path is "".
@@ -74,6 +78,10 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				"plugin.", p, pluginhost.BinaryPrefix, pluginhost.BinaryPrefix, filepath.Base(p))})
 	}
 	reg, err := pluginhost.DiscoverWithBuiltin(ctx, dir, pins, opts.Builtin)
+	if err != nil && opts.SkipUnknown {
+		// No plugin is known: the config serves without them (cfg.Registry stays nil).
+		return &Loaded{Config: cfg}, diags
+	}
 	if err != nil {
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})
@@ -105,6 +113,9 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		spec, found := opts.Specs[string(c.Kind)+"."+c.Type]
 		if !found {
 			_, desc, ok := reg.Lookup(c.Kind, c.Type)
+			if !ok && opts.SkipUnknown {
+				continue
+			}
 			if !ok {
 				detail := fmt.Sprintf("No plugin in %s offers a %s of type %q.", dir, c.Kind, c.Type)
 				available := reg.Names(c.Kind)
