@@ -129,7 +129,9 @@ func (r Runner) Call(ctx context.Context, cfg *config.Config, address, action st
 		return fail(PluginFailed, "configure %s: %v", address, err)
 	}
 	if configured.Diagnostics.HasErrors() {
-		return fail(Invalid, "%s: %v", address, configured.Diagnostics.Err())
+		return &Error{Kind: Invalid, Address: address, Action: action,
+			Err:         fmt.Errorf("%s: %v", address, configured.Diagnostics.Err()),
+			Diagnostics: cfg.Positioned(comp, desc.Spec, configured.Diagnostics)}
 	}
 	// The instance is closed before the process stops, so that it finishes what it started.
 	defer func() {
