@@ -15,10 +15,11 @@ import (
 func TestMain(m *testing.M) { agenttest.Main(m) }
 
 // loadWithPlugins loads src as the agent does, with its plugins: the snapshot plugin built
-// for the test serves the snapshot blocks' actions in a process of its own.
+// for the test serves the snapshot blocks' actions in a process of its own, the jsonl sink's
+// spec names the audit trail, and the rules processor reports the maintenance windows.
 func loadWithPlugins(t *testing.T, src string) (*config.Config, string) {
 	t.Helper()
-	bins := agenttest.Build(t, "snapshot")
+	bins := agenttest.Build(t, "snapshot", "detect", "file", "jsonl", "console")
 	dir := t.TempDir()
 	src = strings.ReplaceAll(src, "DATA", filepath.Join(dir, "data"))
 	src = strings.ReplaceAll(src, "ALERTS", filepath.Join(dir, "alerts.jsonl"))
