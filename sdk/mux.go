@@ -44,6 +44,8 @@ type instanceMux struct {
 	logger     hclog.Logger
 	components []Component
 	encoded    bool
+	// handoffs holds the batches the process's sources sent, for its processors.
+	handoffs *handoffStore
 
 	mu sync.Mutex
 	// instances holds at most MaxInstancesPerProcess entries: Configure adds one, Close
@@ -53,7 +55,7 @@ type instanceMux struct {
 
 func newInstanceMux(info PluginInfo, logger hclog.Logger, components []Component, encoded bool) *instanceMux {
 	return &instanceMux{info: info, logger: logger, components: components, encoded: encoded,
-		instances: map[string]*instanceServices{}}
+		handoffs: newHandoffStore(), instances: map[string]*instanceServices{}}
 }
 
 // instanceOf is the instance a call names; "" when it names none.
@@ -96,8 +98,8 @@ func (m *instanceMux) lookup(ctx context.Context, create bool) (*instanceService
 
 func (m *instanceMux) newServices() *instanceServices {
 	srv := newServer(m.info, m.logger, m.components)
-	return &instanceServices{source: &sourceServer{s: srv, encoded: m.encoded},
-		processor: &processorServer{s: srv}, sink: &sinkServer{s: srv}, actions: &actionServer{s: srv}}
+	return &instanceServices{source: &sourceServer{s: srv, encoded: m.encoded, handoffs: m.handoffs},
+		processor: &processorServer{s: srv, handoffs: m.handoffs}, sink: &sinkServer{s: srv}, actions: &actionServer{s: srv}}
 }
 
 // forget drops the instance ctx names, after its Close.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +111,7 @@ var testTokens = []Token{
 
 type fixture struct {
 	srv     *httptest.Server
+	server  *Server
 	svc     *ops.Service
 	agent   *agent
 	snaps   *snapshots
@@ -127,7 +129,10 @@ func alertLine(fp, rule, sev, st string) string {
 	return string(b) + "\n"
 }
 
-func newFixture(t testing.TB, ui http.Handler) *fixture {
+// withRepairs gives the fixture's server a repair service (a double).
+func withRepairs(o *Options) { o.Repairs = &repairsDouble{} }
+
+func newFixture(t testing.TB, ui http.Handler, opts ...func(*Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := state.Open(filepath.Join(dir, "data"), state.Options{})
@@ -148,8 +153,12 @@ func newFixture(t testing.TB, ui http.Handler) *fixture {
 	}
 	f.agent.svc = f.svc
 	t.Cleanup(func() { f.svc.Close(context.Background()) })
-	s := New(Options{Ops: f.svc, Tokens: testTokens, UI: ui, FailedLogins: 1000})
-	f.srv = httptest.NewServer(s.Handler())
+	o := Options{Ops: f.svc, Tokens: testTokens, UI: ui, FailedLogins: 1000}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f.server = New(o)
+	f.srv = httptest.NewServer(f.server.Handler())
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -231,10 +240,60 @@ var endpoints = []struct {
 	{"GET", "/api/deadletters/3", "", false},
 	{"POST", "/api/deadletters/3/replay", `{"reason":"webhook rotated"}`, true},
 	{"DELETE", "/api/deadletters/4", `{"reason":"duplicate"}`, true},
+	{"POST", "/api/repairs/plan", `{"restore":"app_restored","incident":"fp-high"}`, true},
+	{"POST", "/api/repairs/apply", `{"restore":"app_restored","confirm":"app","reason":"mass reset"}`, true},
+}
+
+// publicRoutes are the router's only patterns served without a token.
+var publicRoutes = map[string]bool{
+	"GET /healthz":     true, // a liveness probe
+	"POST /api/login":  true, // takes the token in its body
+	"POST /api/logout": true, // ends the caller's own session, if any
+	"/api/":            true, // answers 404 to every other path
+	"/":                true, // the panel's files (with a UI)
+}
+
+// TestEveryRouteIsInTheEndpointTable takes the routes from the router itself: each one that
+// needs a token has a request in endpoints (which the token, body and fuzz tests use), with
+// the router's own mutating flag, and every other one is a known public route.
+func TestEveryRouteIsInTheEndpointTable(t *testing.T) {
+	f := newFixture(t, http.NotFoundHandler(), withRepairs)
+	covered := map[string]bool{}
+	for _, e := range endpoints {
+		req := httptest.NewRequest(e.method, e.path, nil)
+		_, pattern := f.server.mux.Handler(req)
+		covered[pattern] = true
+		found := false
+		for _, r := range f.server.mux.routes {
+			if r.pattern != pattern {
+				continue
+			}
+			found = true
+			if r.name == "" {
+				t.Errorf("%s %s goes to %q, which is served without a token", e.method, e.path, pattern)
+			} else if r.mutating != e.mutating {
+				t.Errorf("%s %s: the router says mutating=%v, the table %v", e.method, e.path, r.mutating, e.mutating)
+			}
+		}
+		if !found {
+			t.Errorf("%s %s matches no listed route (pattern %q)", e.method, e.path, pattern)
+		}
+	}
+	if len(f.server.mux.routes) < len(endpoints) {
+		t.Fatalf("the router lists %d routes for %d endpoints", len(f.server.mux.routes), len(endpoints))
+	}
+	for _, r := range f.server.mux.routes {
+		switch {
+		case r.name == "" && !publicRoutes[r.pattern]:
+			t.Errorf("route %q is served without a token", r.pattern)
+		case r.name != "" && !covered[r.pattern]:
+			t.Errorf("route %q needs a token but has no request in endpoints: add one, so the token, body and fuzz tests reach it", r.pattern)
+		}
+	}
 }
 
 func TestEveryEndpointNeedsAToken(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, nil, withRepairs)
 	f.letters.add(testLetters...)
 	for _, e := range endpoints {
 		t.Run(e.method+" "+e.path, func(t *testing.T) {
@@ -256,6 +315,22 @@ func TestEveryEndpointNeedsAToken(t *testing.T) {
 				t.Errorf("viewer on a read: %d %s", r.status, r.body)
 			}
 		})
+	}
+	// Every route the router lists is refused without a token, whether or not the table
+	// above has a request for it: the path parameters are filled with placeholders.
+	for _, rt := range f.server.mux.routes {
+		if publicRoutes[rt.pattern] {
+			continue
+		}
+		method, path, ok := strings.Cut(rt.pattern, " ")
+		if !ok {
+			t.Errorf("route %q names no method", rt.pattern)
+			continue
+		}
+		path = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(path, "x")
+		if r := f.do(t, nil, method, path, "", "{}"); r.status != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d %s", rt.pattern, r.status, r.body)
+		}
 	}
 	// Nothing was changed, and nothing needs a token but /healthz.
 	if r := f.do(t, nil, "GET", "/healthz", "", ""); r.status != 200 {

@@ -60,7 +60,7 @@ func TestDecodeBody(t *testing.T) {
 // TestEveryMutationTakesOnlyStrictBodies: every endpoint that takes a body answers 400 with a
 // message to a malformed one and 413 to one over the limit, and none of them acts on it.
 func TestEveryMutationTakesOnlyStrictBodies(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, nil, withRepairs)
 	f.letters.add(testLetters...)
 	big := `{"reason":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
 	for _, e := range endpoints {
@@ -139,7 +139,7 @@ func FuzzAPIBodies(f *testing.F) {
 		}
 	}
 	f.Add(uint8(4), []byte(`{"reason":"x","by":"a","by":"b"}`))
-	fx := newFixture(f, nil)
+	fx := newFixture(f, nil, withRepairs)
 	fx.letters.add(testLetters...)
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		e := endpoints[int(which)%len(endpoints)]

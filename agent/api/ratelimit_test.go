@@ -88,3 +88,54 @@ func TestFailLimiterIsBounded(t *testing.T) {
 		t.Fatalf("%d clients remembered", n)
 	}
 }
+
+// TestConcurrentWrongTokensStayWithinTheLimit: wrong tokens sent all at once from one client
+// get at most the limit's worth of 401 answers (each a guess checked); every other one is
+// refused with 429, and so is the right token afterwards. Counting a wrong token and deciding
+// whether the client may still try are one step, so no request slips between them.
+func TestConcurrentWrongTokensStayWithinTheLimit(t *testing.T) {
+	const limit, clients = 3, 64
+	for _, path := range []string{"/api/state", "/api/login"} {
+		t.Run(path, func(t *testing.T) {
+			s := New(Options{Tokens: testTokens, FailedLogins: limit, FailedLoginRefill: time.Hour})
+			h := s.Handler()
+			send := func(token string) int {
+				var req *http.Request
+				if path == "/api/login" {
+					req = httptest.NewRequest("POST", path, strings.NewReader(`{"token":"`+token+`"}`))
+				} else {
+					req = httptest.NewRequest("GET", path, nil)
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				req.RemoteAddr = "198.51.100.9:4000"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				return w.Code
+			}
+			start := make(chan struct{})
+			codes := make(chan int, clients)
+			var wg sync.WaitGroup
+			for i := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					codes <- send(fmt.Sprintf("guess-%03d-0123456789", i))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(codes)
+			count := map[int]int{}
+			for c := range codes {
+				count[c]++
+			}
+			if count[http.StatusUnauthorized] > limit || count[http.StatusUnauthorized]+count[http.StatusTooManyRequests] != clients {
+				t.Fatalf("answers %v to %d concurrent wrong tokens, want at most %d times 401 and 429 for the rest", count, clients, limit)
+			}
+			if c := send(aliceToken); c != http.StatusTooManyRequests {
+				t.Fatalf("the right token after the limit: %d, want 429", c)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ type Server struct {
 	fails    *failLimiter
 	requests *prometheus.CounterVec
 	registry *prometheus.Registry
-	mux      *http.ServeMux
+	mux      *routeMux
 	log      hclog.Logger
 }
 
@@ -94,14 +95,16 @@ func (s *Server) Handler() http.Handler { return s.mux }
 type handler func(w http.ResponseWriter, r *http.Request, p principal) error
 
 func (s *Server) routes() {
-	m := http.NewServeMux()
+	m := newRouteMux()
 	s.mux = m
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.Handle("GET /metrics", s.auth("metrics", false, func(w http.ResponseWriter, r *http.Request, _ principal) error {
 		g := append(prometheus.Gatherers{s.registry}, s.opts.Gatherers...)
-		promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		// Over the agent's Unix socket the text goes uncompressed: compressing it would only
+		// cost CPU and a fresh compressor's memory (about 1 MiB) per scrape.
+		promhttp.HandlerFor(g, promhttp.HandlerOpts{DisableCompression: overUnixSocket(r)}).ServeHTTP(w, r)
 		return nil
 	}))
 	m.HandleFunc("POST /api/login", s.login)
@@ -178,7 +181,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // auth authenticates a request, checks the role and (for browser sessions) the CSRF token of
 // mutations, then runs h and maps its error to a status.
 func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	return authHandler{route: route, mutating: mutating, HandlerFunc: func(rw http.ResponseWriter, r *http.Request) {
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() { s.requests.WithLabelValues(route, strconv.Itoa(w.code)).Inc() }()
 		w.Header().Set("Cache-Control", "no-store")
@@ -188,8 +191,8 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 			return
 		}
 		p, status, msg := s.authenticate(r)
-		if hasToken && status == http.StatusUnauthorized {
-			s.fails.failed(ClientKey(r.RemoteAddr))
+		if hasToken && status == http.StatusUnauthorized && !s.countWrongToken(w, r) {
+			return
 		}
 		if status != 0 {
 			kind := "unauthorized"
@@ -222,7 +225,7 @@ func (s *Server) auth(route string, mutating bool, h handler) http.Handler {
 		if err := h(w, r, p); err != nil {
 			s.fail(w, r, err)
 		}
-	})
+	}}
 }
 
 func constantEqual(a, b string) bool {
@@ -358,7 +361,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	t, ok := matchToken(s.opts.Tokens, strings.TrimSpace(req.Token))
 	if !ok {
-		s.fails.failed(ClientKey(r.RemoteAddr))
+		if !s.countWrongToken(w, r) {
+			return
+		}
 		s.log.Warn("panel sign-in with an unknown token", "remote", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the token is not valid")
 		return
@@ -775,4 +780,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.override, prometheus.GaugeValue, ov)
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.PendingMigrations))
+}
+
+// overUnixSocket reports whether r came in on a Unix socket (the agent's control socket).
+func overUnixSocket(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && a.Network() == "unix"
 }

@@ -190,7 +190,7 @@ const (
 	DefaultDataDir            = "./data"
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxInflight        = 16
-	DefaultMaxInflightBytes   = 8 << 20
+	DefaultMaxInflightBytes   = 4 << 20
 	DefaultFallbackAfter      = 60 * time.Second
 	DefaultMaxEvents          = 4096
 	DefaultMaxBytes           = 4 << 20

@@ -256,15 +256,18 @@ pipeline "p" {
 		len(order), total, len(order)-total)
 }
 
-// A processor killed while the agent holds a second's worth of large batches for its replay
-// (batches whose memory the agent reuses once they are committed) is restored and replayed
-// from them: every line arrives exactly once.
+// A processor killed while the agent holds large batches for its replay (batches whose memory
+// the agent reuses once they are let go) is restored and replayed from them: every line
+// arrives exactly once. The first kill comes while the pipeline is idle with every batch since
+// the start held (checkpoints are an hour apart, and the input stays under the hold bound), so
+// the rebuild must replay them; the second comes mid-stream, where the hold bound commits and
+// lets go of batches as it goes.
 func TestKilledProcessorReplaysLargeBatches(t *testing.T) {
 	bins := agenttest.Build(t, "file", "detect", "jsonl")
 	a := agenttest.New(t, bins, `
 agent {
   data_dir            = "DIR/data"
-  checkpoint_interval = "1s"
+  checkpoint_interval = "1h"
 }
 source "file" "in" {
   paths = ["DIR/in/*.log"]
@@ -282,14 +285,18 @@ pipeline "p" {
 	if err := os.MkdirAll(a.Path("in"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const total = 300000
-	appendLines(t, a.Path("in", "app.log"), 0, total)
+	// held is under the stage's hold bound (runtime.DefaultReplayHoldBytes, 4 MiB): 20,000
+	// lines of 32 bytes with their per-event overhead take about 1.1 MB.
+	const held, total = 20000, 300000
+	input := a.Path("in", "app.log")
+	appendLines(t, input, 0, held)
 	out := a.Path("out.jsonl")
 	a.Start()
-	for _, at := range []int{60000, 180000} {
-		agenttest.WaitFor(t, fmt.Sprintf("%d lines", at), 60*time.Second, func() bool { return agenttest.CountLines(out) >= at })
-		killPlugin(t, a, "tda-plugin-detect")
-	}
+	agenttest.WaitFor(t, "the held lines", 60*time.Second, func() bool { return agenttest.CountLines(out) >= held })
+	killPlugin(t, a, "tda-plugin-detect")
+	appendLines(t, input, held, total)
+	agenttest.WaitFor(t, "180000 lines", 60*time.Second, func() bool { return agenttest.CountLines(out) >= 180000 })
+	killPlugin(t, a, "tda-plugin-detect")
 	agenttest.WaitFor(t, "every line", 120*time.Second, func() bool { return agenttest.CountLines(out) >= total })
 	time.Sleep(300 * time.Millisecond)
 	if code, _ := a.Stop(); code != 0 {
@@ -301,9 +308,34 @@ pipeline "p" {
 			t.Fatalf("line %d delivered %d times\n%s", i, counts[i], a.Logs())
 		}
 	}
-	if logs := a.Logs(); !strings.Contains(logs, "processor state rebuilt") {
-		t.Fatalf("the processor was not rebuilt from the held batches:\n%s", logs)
+	logs := a.Logs()
+	for _, failure := range []string{"replaying a batch into the restarted processor failed", "restoring the processor's state failed"} {
+		if strings.Contains(logs, failure) {
+			t.Fatalf("the rebuild failed:\n%s", logs)
+		}
 	}
+	replayed := rebuildReplays(logs)
+	if len(replayed) < 2 || replayed[0] == 0 {
+		t.Fatalf("rebuilds replayed %v batches, want two rebuilds or more, the first replaying the held batches:\n%s", replayed, logs)
+	}
+}
+
+// rebuildReplays returns the replayed_batches of each "processor state rebuilt" line of an
+// agent's log, in order.
+func rebuildReplays(logs string) []int {
+	var out []int
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "processor state rebuilt") {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, "replayed_batches=")
+		n := -1
+		if ok {
+			fmt.Sscanf(rest, "%d", &n)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // A sink plugin killed while idle shows in `tda state` at once, with a reason, before any
@@ -339,10 +371,38 @@ pipeline "p" {
 		}
 		return stdout
 	}
+	var seen string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last state:\n%s\nlogs:\n%s", seen, a.Logs())
+		}
+	}()
+	// The lines in the file are not the end of the call that wrote them: the plugin answers
+	// the Write after writing. Killed before its answer, the sink is not idle, and the agent
+	// restarts it at once to retry the batch. The sink is idle once the state counts nothing
+	// queued for it: the agent dequeues a batch when the sink has accepted it.
+	agenttest.WaitFor(t, "the sink to accept the first lines", 30*time.Second, func() bool {
+		seen = state()
+		var st struct {
+			Components []struct {
+				Address string `json:"address"`
+				Queued  int    `json:"queued"`
+			} `json:"components"`
+		}
+		if err := json.Unmarshal([]byte(seen), &st); err != nil {
+			t.Fatalf("tda state -json: %v\n%s", err, seen)
+		}
+		for _, c := range st.Components {
+			if c.Address == "sink.jsonl.out" {
+				return c.Queued == 0
+			}
+		}
+		return false
+	})
 	killPlugin(t, a, "tda-plugin-jsonl")
 	agenttest.WaitFor(t, "the exit in the state", 10*time.Second, func() bool {
-		s := state()
-		return strings.Contains(s, `"status": "degraded"`) && strings.Contains(s, "sink.jsonl.out") && strings.Contains(s, "exited")
+		seen = state()
+		return strings.Contains(seen, `"status": "degraded"`) && strings.Contains(seen, "sink.jsonl.out") && strings.Contains(seen, "exited")
 	})
 	appendLines(t, input, 10, 20)
 	agenttest.WaitFor(t, "the lines after the restart", 90*time.Second, func() bool { return agenttest.CountLines(out) == 20 })

@@ -152,9 +152,12 @@ func (s *Sink) Write(ctx context.Context, b sdk.Batch) error {
 	if err != nil {
 		return sdk.Permanent(fmt.Errorf("encode the Slack message: %w", err))
 	}
-	if err := s.pacer.wait(ctx, s.now()); err != nil {
+	done, err := s.pacer.acquire(ctx, s.now)
+	if err != nil {
 		return err
 	}
+	// After outcome: a Retry-After in the answer is recorded before the next message's turn.
+	defer done()
 	resp, err := httppost.Post(ctx, s.client, s.webhook, body,
 		http.Header{"Content-Type": {"application/json; charset=utf-8"}}, s.timeout)
 	if err != nil {

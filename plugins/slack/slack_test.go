@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -303,10 +304,52 @@ func TestOneMessagePerSecondPerWebhook(t *testing.T) {
 		t.Fatalf("server got %d requests, want 4", len(reqs))
 	}
 	for i := 1; i < len(reqs); i++ {
-		// Allow for scheduling noise between the client's send and the server's receipt.
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 950*time.Millisecond {
+		// The interval runs from the end of one request to the start of the next, so it
+		// holds between arrivals whatever the scheduling: no allowance for noise.
+		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < time.Second {
 			t.Errorf("messages %d and %d arrived %v apart, want at least 1s", i, i+1, gap)
 		}
+	}
+}
+
+// A message that is slow to arrive (a new connection, a busy machine) does not bring the next
+// one closer to it than the interval: Slack counts arrivals.
+func TestIntervalHoldsBetweenArrivalsWhenAMessageIsSlow(t *testing.T) {
+	for _, delay := range []time.Duration{0, 300 * time.Millisecond, 900 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			var mu sync.Mutex
+			var arrivals []time.Time
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				first := len(arrivals) == 0
+				mu.Unlock()
+				if first {
+					time.Sleep(delay) // the first message is in transit this long
+				}
+				mu.Lock()
+				arrivals = append(arrivals, time.Now())
+				mu.Unlock()
+				_, _ = io.Copy(io.Discard, r.Body)
+				_, _ = io.WriteString(w, "ok")
+			}))
+			t.Cleanup(srv.Close)
+			s := newSink(t, slack.Component(), fmt.Sprintf("webhook_url = %q", srv.URL+"/services/T/B/x"), sdktest.Direct)
+			for i := 0; i < 3; i++ {
+				if err := s.Write(alert("auth_failures", fmt.Sprint(i))); err != nil {
+					t.Fatalf("Write %d = %v", i, err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(arrivals) != 3 {
+				t.Fatalf("server got %d messages, want 3", len(arrivals))
+			}
+			for i := 1; i < len(arrivals); i++ {
+				if gap := arrivals[i].Sub(arrivals[i-1]); gap < time.Second {
+					t.Errorf("messages %d and %d arrived %v apart, want at least 1s", i, i+1, gap)
+				}
+			}
+		})
 	}
 }
 

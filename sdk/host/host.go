@@ -35,6 +35,8 @@ type Configured struct {
 	Diagnostics sdk.Diagnostics
 	// Stateful is true for a processor with state to snapshot and restore.
 	Stateful bool
+	// WatchesCommits is true for a source that wants Reader.Committed (sdk.CommitWatcher).
+	WatchesCommits bool
 }
 
 // Source is a source component as the host sees it.
@@ -51,6 +53,9 @@ type Reader interface {
 	Recv() (Message, error)
 	// Grant gives the source n more credits.
 	Grant(n int) error
+	// Committed tells a source that watches commits (Configured.WatchesCommits) which of its
+	// checkpoint entries were committed; see sdk.CommitWatcher for what it promises.
+	Committed(cps []sdk.Checkpoint) error
 	// Stop asks the source to finish; Recv then returns what is left and io.EOF.
 	Stop() error
 }

@@ -2,7 +2,8 @@
 // snapshots with restic's semantics (keep the newest snapshot of each calendar day, ISO week and
 // month in UTC, rules ORed, the oldest kept while a rule has slots left) and a keep-for age per
 // trigger for the others. It never deletes a snapshot tda did not take, one that is not
-// available, or the newest one.
+// available, the newest one, or one pinned by an open incident: the newest available snapshot
+// from before the incident began, which a restore of the incident would start from.
 package retention
 
 import (
@@ -44,6 +45,29 @@ type Options struct {
 	// DeleteFailed deletes tda's failed snapshots (they hold nothing usable); providers that
 	// can only delete available snapshots leave it false.
 	DeleteFailed bool
+	// Open lists the incidents still open (not resolved): each pins its recovery snapshot.
+	Open []Incident
+}
+
+// Incident is an open incident as retention sees it.
+type Incident struct {
+	// Name identifies the incident in the reasons ("mass_password_reset 3f9a1c0e5b7d2a64").
+	Name string
+	// Began is the time of the incident's first event.
+	Began time.Time
+}
+
+// Pinned returns the index in snaps of the snapshot an incident that began at began pins: the
+// newest available one taken strictly before began (one taken at began may already hold the
+// first event), or -1 when there is none.
+func Pinned(snaps []provider.Snapshot, began time.Time) int {
+	best := -1
+	for i, s := range snaps {
+		if s.Available() && s.Time.Before(began) && (best < 0 || s.Time.After(snaps[best].Time)) {
+			best = i
+		}
+	}
+	return best
 }
 
 // Reasons, as printed by `tda snapshot prune`.
@@ -53,7 +77,15 @@ const (
 	ReasonMonthly  = "monthly snapshot"
 	ReasonNewest   = "newest snapshot (never deleted)"
 	ReasonExternal = "not created by tda (never deleted)"
+	// ReasonPinnedPrefix begins the reason of a snapshot an open incident pins.
+	ReasonPinnedPrefix = "pinned by open incident "
 )
+
+// pinnedReason says which open incident pins a snapshot, and why.
+func pinnedReason(in Incident) string {
+	return fmt.Sprintf("%s%s (began %s): the last snapshot from before it, which its restore needs; kept until it is resolved",
+		ReasonPinnedPrefix, in.Name, in.Began.UTC().Format(time.RFC3339))
+}
 
 type rule struct {
 	count  int
@@ -124,6 +156,29 @@ func Apply(snaps []provider.Snapshot, p Policy, now time.Time, opt Options) []De
 		if i == newest && !d.Keep {
 			d.Keep, d.Reasons = true, []string{ReasonNewest}
 		}
+	}
+
+	// Invariant: the recovery snapshot of every open incident is kept, whatever the rules
+	// above decided; the reason names the incident (one kept anyway says it too, so that
+	// nobody deletes it by hand). Only snapshots tda took are pinned: it never deletes the
+	// others.
+	var managed []provider.Snapshot
+	var at []int
+	for i, s := range sorted {
+		if s.Managed() {
+			managed, at = append(managed, s), append(at, i)
+		}
+	}
+	for _, in := range opt.Open {
+		j := Pinned(managed, in.Began)
+		if j < 0 {
+			continue
+		}
+		d := &out[at[j]]
+		if !d.Keep {
+			d.Keep, d.Reasons = true, nil
+		}
+		d.Reasons = append(d.Reasons, pinnedReason(in))
 	}
 	return out
 }

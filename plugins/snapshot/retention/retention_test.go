@@ -2,6 +2,8 @@ package retention
 
 import (
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -302,4 +304,131 @@ func TestApplyOtherTriggersAndSafety(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An open incident pins the newest available snapshot tda took from before it began: hourly
+// snapshots on one day keep only the newest by keep_daily, so without the pin the 10:00
+// snapshot, the last before a 10:40 incident, would go when 11:00 is taken.
+func TestApplyPinsTheRecoverySnapshotOfOpenIncidents(t *testing.T) {
+	hourly := func(from, to int) []provider.Snapshot {
+		var out []provider.Snapshot
+		for h := from; h <= to; h++ {
+			out = append(out, snap(provider.TriggerScheduled, at(fmt.Sprintf("2026-03-02T%02d:00:00Z", h))))
+		}
+		return out
+	}
+	now := at("2026-03-02T12:30:00Z")
+	policy := Policy{Daily: 1}
+	reset := Incident{Name: "mass_password_reset 3f9a1c0e5b7d2a64", Began: at("2026-03-02T10:40:00Z")}
+	deletion := Incident{Name: "bulk_deletion 77aa", Began: at("2026-03-02T08:00:00Z")} // on the hour: 07:00 is the one before
+	creating := snap(provider.TriggerScheduled, at("2026-03-02T10:30:00Z"))
+	creating.ID, creating.Status = "creating", provider.StatusCreating
+	external := provider.Snapshot{ID: "aws-backup", Time: at("2026-03-02T10:35:00Z"), Status: provider.StatusAvailable}
+	anomaly := snap(provider.TriggerAnomaly, at("2026-03-02T10:39:00Z"))
+	anomaly.ID = "anomaly"
+	pinned := func(in Incident) string { return "keep: " + pinnedReason(in) }
+	tests := []struct {
+		name  string
+		snaps []provider.Snapshot
+		open  []Incident
+		want  map[string]string // verdicts of the snapshots named; the others are deleted
+	}{
+		{"no open incident: only the newest of the day", hourly(6, 12), nil,
+			map[string]string{"2026-03-02T12:00:00Z": "keep: daily snapshot"}},
+		{"the last snapshot before the incident is pinned", hourly(6, 12), []Incident{reset},
+			map[string]string{"2026-03-02T10:00:00Z": pinned(reset)}},
+		{"one taken when the first event happened is not from before it", hourly(6, 12), []Incident{deletion},
+			map[string]string{"2026-03-02T07:00:00Z": pinned(deletion)}},
+		{"two incidents pin two snapshots", hourly(6, 12), []Incident{reset, deletion},
+			map[string]string{"2026-03-02T10:00:00Z": pinned(reset), "2026-03-02T07:00:00Z": pinned(deletion)}},
+		{"not available and not tda's: the newest available one of tda's is pinned",
+			append(hourly(6, 12), creating, external), []Incident{reset},
+			map[string]string{"2026-03-02T10:00:00Z": pinned(reset), "creating": "keep: still creating", "aws-backup": "keep: " + ReasonExternal}},
+		{"any trigger: an anomaly snapshot just before the incident is the one", append(hourly(6, 12), anomaly), []Incident{reset},
+			map[string]string{"anomaly": "keep: anomaly snapshot younger than 30d, " + pinnedReason(reset)}},
+		{"a snapshot kept anyway says it is pinned too", hourly(6, 10), []Incident{{Name: "late", Began: at("2026-03-02T11:00:00Z")}},
+			map[string]string{"2026-03-02T10:00:00Z": "keep: daily snapshot, " + pinnedReason(Incident{Name: "late", Began: at("2026-03-02T11:00:00Z")})}},
+		{"nothing from before the incident: nothing pinned", hourly(11, 12), []Incident{reset},
+			map[string]string{"2026-03-02T12:00:00Z": "keep: daily snapshot"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := policy
+			p.KeepFor = map[string]time.Duration{provider.TriggerAnomaly: 30 * 24 * time.Hour}
+			ds := Apply(tt.snaps, p, now, Options{Open: tt.open})
+			for _, d := range ds {
+				verdict := "delete: "
+				if d.Keep {
+					verdict = "keep: "
+				}
+				got := verdict + strings.Join(d.Reasons, ", ")
+				want, named := tt.want[d.Snapshot.ID]
+				switch {
+				case named && got != want:
+					t.Errorf("%s: %q, want %q", d.Snapshot.ID, got, want)
+				case !named && d.Keep && d.Snapshot.ID != "2026-03-02T12:00:00Z":
+					t.Errorf("%s: %q, want it deleted", d.Snapshot.ID, got)
+				}
+			}
+		})
+	}
+}
+
+// Property: whatever the policy, the order the provider lists snapshots in and the open
+// incidents, every open incident's recovery snapshot is kept and says so, the decisions do not
+// depend on the order, and an incident only ever adds keeps.
+func TestApplyPinsHoldWhateverThePolicyAndOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := at("2026-06-30T00:00:00Z")
+	triggers := []string{provider.TriggerScheduled, provider.TriggerScheduled, provider.TriggerAnomaly, provider.TriggerManual, provider.TriggerPreMigration}
+	for round := 0; round < 300; round++ {
+		var snaps []provider.Snapshot
+		for i := 0; i < 1+rng.IntN(40); i++ {
+			s := snap(triggers[rng.IntN(len(triggers))], now.Add(-time.Duration(rng.Int64N(int64(120*24*time.Hour)))))
+			s.ID = fmt.Sprintf("s%02d", i)
+			if rng.IntN(10) == 0 {
+				s.Status = provider.StatusCreating
+			}
+			snaps = append(snaps, s)
+		}
+		p := Policy{Daily: rng.IntN(4), Weekly: rng.IntN(3), Monthly: rng.IntN(3),
+			KeepFor: map[string]time.Duration{provider.TriggerAnomaly: time.Duration(rng.IntN(60)) * 24 * time.Hour}}
+		var open []Incident
+		for i := 0; i < rng.IntN(4); i++ {
+			open = append(open, Incident{Name: fmt.Sprint("incident-", i), Began: now.Add(-time.Duration(rng.Int64N(int64(130 * 24 * time.Hour))))})
+		}
+		base := verdicts(Apply(snaps, p, now, Options{}))
+		got := verdicts(Apply(snaps, p, now, Options{Open: open}))
+		shuffled := append([]provider.Snapshot(nil), snaps...)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		if again := verdicts(Apply(shuffled, p, now, Options{Open: open})); !maps.Equal(got, again) {
+			t.Fatalf("round %d: the order changed the decisions:\n%v\n%v", round, got, again)
+		}
+		for id, v := range base {
+			if strings.HasPrefix(v, "keep") && !strings.HasPrefix(got[id], "keep") {
+				t.Fatalf("round %d: %s was kept without incidents (%s) and not with them (%s)", round, id, v, got[id])
+			}
+		}
+		for _, in := range open {
+			j := Pinned(snaps, in.Began)
+			if j < 0 {
+				continue
+			}
+			if v := got[snaps[j].ID]; !strings.HasPrefix(v, "keep") || !strings.Contains(v, pinnedReason(in)) {
+				t.Fatalf("round %d: %s, the last snapshot before %s, is %q", round, snaps[j].ID, in.Name, v)
+			}
+		}
+	}
+}
+
+func verdicts(ds []Decision) map[string]string {
+	out := map[string]string{}
+	for _, d := range ds {
+		v := "delete: "
+		if d.Keep {
+			v = "keep: "
+		}
+		out[d.Snapshot.ID] = v + strings.Join(d.Reasons, ", ")
+	}
+	return out
 }

@@ -151,6 +151,8 @@ type SourceClient interface {
 	// Read streams batches to the host. The host first sends a ReadStart with the saved
 	// checkpoints and the initial credits; afterwards it grants one credit per batch that every
 	// sink has accepted. The plugin never has more batches outstanding than it holds credits.
+	// To a source whose Configure answered watches_commits, the host also sends Committed each
+	// time checkpoints it emitted became durable.
 	Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SourceIn, SourceOut], error)
 	Close(ctx context.Context, in *CloseRequest, opts ...grpc.CallOption) (*CloseResponse, error)
 }
@@ -204,6 +206,8 @@ type SourceServer interface {
 	// Read streams batches to the host. The host first sends a ReadStart with the saved
 	// checkpoints and the initial credits; afterwards it grants one credit per batch that every
 	// sink has accepted. The plugin never has more batches outstanding than it holds credits.
+	// To a source whose Configure answered watches_commits, the host also sends Committed each
+	// time checkpoints it emitted became durable.
 	Read(grpc.BidiStreamingServer[SourceIn, SourceOut]) error
 	Close(context.Context, *CloseRequest) (*CloseResponse, error)
 	mustEmbedUnimplementedSourceServer()
