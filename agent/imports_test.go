@@ -26,9 +26,9 @@ const (
 	pluginsPrefix = module + "/plugins/"
 )
 
-// allowed are the plugin packages a host package still imports while its commands move
-// onto the plugins' actions: importer -> imported. The list only shrinks: the test fails on
-// an import that is not listed, and on a listed one that is gone (delete its entry).
+// allowed are the plugin packages a host package may still import: importer -> imported.
+// It is empty and stays so; the test fails on an import that is not listed, and on a listed
+// one that is gone (delete its entry).
 var allowed = map[string][]string{}
 
 // listedPackage is what go list says of a package.

@@ -37,16 +37,15 @@ func addControlFlags(fs *flag.FlagSet) controlFlags {
 
 // connect loads the config and returns the operations: through the running agent when there
 // is one, else on the state store (see control.Conn). It prints problems and returns nil.
+//
+// The config is loaded with its plugins, as tda run loads it: the audit trail is the file a
+// sink's plugin declares, and the maintenance windows are the rules processors' to report.
 func (e *Env) connect(f controlFlags) (*control.Conn, *control.Setup) {
-	// The plugins come with the config: the snapshot operations reach their blocks'
-	// providers through them. A block whose plugin is missing is no obstacle here.
-	loaded, diags := loader.Load(context.Background(), *f.config, loader.Options{Builtin: e.Builtin, SkipUnknown: true})
-	cfg := loaded.Config
+	l, diags := loader.Load(context.Background(), *f.config, loader.Options{Builtin: e.Builtin})
+	cfg := l.Config
 	if diags.HasErrors() {
 		e.Diagnostics(cfg, diags)
-		if loaded.Registry != nil {
-			_ = loaded.Registry.Close()
-		}
+		_ = l.Registry.Close()
 		return nil, nil
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: e.Stderr})
@@ -54,12 +53,11 @@ func (e *Env) connect(f controlFlags) (*control.Conn, *control.Setup) {
 	if diags.HasErrors() {
 		e.Diagnostics(cfg, diags)
 		_ = setup.Close(context.Background())
-		_ = loaded.Registry.Close()
+		_ = l.Registry.Close()
 		return nil, nil
 	}
-	// The audit trail is the file a sink's plugin declares, and the maintenance windows are
-	// the rules processors' to report: the plugins are released with the connection.
-	setup.AlsoClose(loaded.Registry)
+	// The plugins' checked copies are released with the connection.
+	setup.AlsoClose(l.Registry)
 	return control.Connect(cfg, setup, control.ConnectOptions{Addr: *f.addr, Token: *f.token, Logger: log}), setup
 }
 

@@ -54,11 +54,12 @@ sink "snapshot" "guard" {
 	return path
 }
 
-// withSnapshotPlugin makes the snapshot plugin, built for the test, the one the commands
-// find (they run without the plugins built into tda).
+// withSnapshotPlugin makes the plugins the commands' configs use, built for the test, the
+// ones they find (they run without the plugins built into tda): the snapshot sink, and the
+// file source and jsonl sink of the configs with an audit trail.
 func withSnapshotPlugin(t *testing.T) {
 	t.Helper()
-	t.Setenv("TDA_PLUGIN_DIR", agenttest.Build(t, "snapshot").PluginDir)
+	t.Setenv("TDA_PLUGIN_DIR", agenttest.Build(t, "snapshot", "file", "jsonl").PluginDir)
 }
 
 func runCLI(args ...string) (int, string, string) {

@@ -14,12 +14,12 @@ import (
 
 func TestMain(m *testing.M) { agenttest.Main(m) }
 
-// loadWithPlugins loads src as the agent does, with its plugins: the snapshot plugin built
-// for the test serves the snapshot blocks' actions in a process of its own, the jsonl sink's
-// spec names the audit trail, and the rules processor reports the maintenance windows.
+// loadWithPlugins loads src with the plugins its blocks need, as tda run does: the audit
+// trail and the maintenance windows come from them, and the snapshot plugin built for the
+// test serves the snapshot blocks' actions in a process of its own.
 func loadWithPlugins(t *testing.T, src string) (*config.Config, string) {
 	t.Helper()
-	bins := agenttest.Build(t, "snapshot", "detect", "file", "jsonl", "console")
+	bins := agenttest.Build(t, "detect", "file", "jsonl", "console", "snapshot")
 	dir := t.TempDir()
 	src = strings.ReplaceAll(src, "DATA", filepath.Join(dir, "data"))
 	src = strings.ReplaceAll(src, "ALERTS", filepath.Join(dir, "alerts.jsonl"))

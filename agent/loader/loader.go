@@ -78,11 +78,13 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				"plugin.", p, pluginhost.BinaryPrefix, pluginhost.BinaryPrefix, filepath.Base(p))})
 	}
 	reg, err := pluginhost.DiscoverWithBuiltin(ctx, dir, pins, opts.Builtin)
-	if err != nil && opts.SkipUnknown {
-		// No plugin is known: the config serves without them (cfg.Registry stays nil).
-		return &Loaded{Config: cfg}, diags
-	}
-	if err != nil {
+	switch {
+	case err != nil && (opts.SkipUnknown || len(cfg.Components) == 0 && len(pins) == 0):
+		// A config without any block a plugin serves (the agent block alone, as an operator's
+		// command may read it) needs no plugin directory; nor does a command that skips the
+		// blocks whose plugin is not found.
+		reg = &pluginhost.Registry{Dir: dir}
+	case err != nil:
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})
 	}
