@@ -34,6 +34,9 @@ type server struct {
 	// needs it runs).
 	comp    *Component
 	started bool
+	// running counts the actions in flight: close waits for them, so that an instance is
+	// closed only once its actions returned (a cancelled one has cleaned up).
+	running inflight
 	// borrows is set for a processor that keeps nothing of its input (BorrowsInput).
 	borrows bool
 }
@@ -98,6 +101,9 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 }
 
 func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
+	if err := s.running.wait(ctx); err != nil {
+		return nil, status.Errorf(codes.DeadlineExceeded, "close: an action is still running: %v", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.inst.Value().(Closer); ok && s.inst.Value() != nil {
