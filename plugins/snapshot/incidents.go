@@ -73,7 +73,7 @@ func (oi *openIncidents) loadLocked() error {
 	}
 	var list []OpenIncident
 	if err := json.Unmarshal(data, &list); err != nil {
-		return fmt.Errorf("the open incidents file %s is damaged (%v): repair or remove it; until then nothing is pruned", oi.path, err)
+		return fmt.Errorf("the open incidents file %s is damaged (%v): repair or remove it; until then nothing is pruned and the snapshot sink retries", oi.path, err)
 	}
 	for _, in := range list {
 		if in.Fingerprint != "" {
