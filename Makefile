@@ -119,10 +119,14 @@ vet:
 	$(GO) vet ./...
 	@for m in $(SUBMODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
-## bench: benchmark figures (end-to-end throughput, plugins in and out of process, ...)
+## bench: benchmark figures (end-to-end throughput, plugins in and out of process, ...), then
+## every package benchmark, the SDK's transport (batch scan, handoff) included
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./agent/bench/
-	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./plugins/... ./agent/runtime/... ./agent/ops/...
+	@echo "fleet: events/s edge -> JetStream (3 nodes, R3) -> detector, and line -> alert p50/p99 (docs/fleet.md, Sizing)"
+	$(GO) test -run '^$$' -bench 'EdgeToDetector|LineToAlert' -benchtime 1x -timeout 10m ./plugins/nats/
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m $$($(GO) list ./plugins/... | grep -v /plugins/nats) ./agent/runtime/... ./agent/ops/...
+	cd sdk && $(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./host/ ./internal/...
 
 ## proto: regenerate the plugin protocol (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 proto:

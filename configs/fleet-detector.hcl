@@ -1,7 +1,10 @@
 # Fleet mode, detector agent: two or more share the partitions of the fleet's detection
 # events (published by the edge agents, configs/fleet-edge.hcl), run the rules across every
-# replica, and alert once. A detector that dies has its partitions taken over within
-# lease_ttl by another, which rebuilds the windows of incidents in progress.
+# replica, and alert once. A detector acknowledges the JetStream messages of its partitions
+# only once this agent committed what they carried (its sinks accepted the alerts, and the
+# windows are stored); a detector that dies has its partitions taken over within lease_ttl
+# by another, which rebuilds the windows of incidents in progress and judges exactly what
+# the dead one had not committed.
 #
 #   TDA_MEMBER=detector-1 NATS_URL=nats://nats-1:4222,nats://nats-2:4222 \
 #     bin/tda run -config configs/fleet-detector.hcl
@@ -20,8 +23,16 @@ source "nats" "fleet" {
   # At least the longest rule window plus lateness: what a detector taking a partition over
   # reads again to rebuild the windows (migration_outside_window counts over 10m).
   takeover_replay = "15m"
+  # Messages of a partition read and waiting for a commit; while a sink is stuck the
+  # partition is not read further than this.
+  # max_unacked = 20000
+  # Credentials: one of user/password, token, nkey_seed_file or creds_file; tls_ca, and
+  # tls_cert/tls_key where the servers require client certificates. tda validate checks
+  # the files (plugins/nats/README.md).
   # user     = "detector"
   # password = env("NATS_PASSWORD")
+  # creds_file = "/etc/tda/detector.creds"
+  # tls_ca     = "/etc/tda/nats-ca.pem"
 }
 
 # The rules count the events of every replica together (across_origins): 4 resets on each

@@ -36,9 +36,14 @@ sink "nats" "fleet" {
   replicas = 3                        # the stream survives the loss of one node
   host     = env("TDA_HOST", "web-1") # the replica's name in the detectors' alerts
   # Credentials: user/password here; or token, nkey_seed_file, creds_file, and tls_ca,
-  # tls_cert, tls_key for TLS (plugins/nats/README.md).
+  # tls_cert, tls_key for TLS and mutual TLS (plugins/nats/README.md); tda validate checks
+  # the files.
   # user     = "edge"
   # password = env("NATS_PASSWORD")
+  # nkey_seed_file = "/etc/tda/edge.nk"
+  # tls_ca         = "/etc/tda/nats-ca.pem"
+  # tls_cert       = "/etc/tda/edge.pem"
+  # tls_key        = "/etc/tda/edge-key.pem"
   # Events whose rules count per IP go to the partition of their IP (auth_failures groups
   # by ip); every other event type to the app's partition.
   partition_by = {

@@ -29,6 +29,27 @@ type Output interface {
 	SetStatus(s Status)
 }
 
+// CommitWatcher is implemented by a source that must know when its checkpoints became
+// durable, e.g. to acknowledge messages to a broker only once nothing they carried can be
+// lost (the nats source acknowledges JetStream messages this way).
+//
+// Committed receives, for each key that changed, the newest checkpoint value the agent
+// committed: every sink fed by the batches up to it accepted them, and the processors' state
+// covering them is stored with it in one transaction. A deleted key has a nil value.
+//
+// What the agent promises: commits arrive in order, each covers everything an earlier one
+// did, and a value is never one the source did not emit. Committed is called from one
+// goroutine, concurrently with Run, and must return quickly (hand the work to Run). Each
+// time Run starts (the agent started, or restarted the source), the first call holds every
+// entry committed so far (what the agent's store holds), so a source that was restarted
+// between a commit and its notification catches up; note that Output.Checkpoints may then be
+// ahead of it (after a restart of the plugin alone, it holds what was handed over, committed
+// or not). An agent older than this interface never calls it: a source must keep working
+// (reading on from Output.Checkpoints) without it.
+type CommitWatcher interface {
+	Committed(ctx context.Context, checkpoints map[string][]byte)
+}
+
 // EmitCopier is implemented by an Output whose Emit is done with a batch's memory when it
 // returns: it has encoded the events for the agent (a plugin process does). A source that
 // checks for it with EmitCopies may then reuse the events slice and the memory their Lines
@@ -126,6 +147,9 @@ type Component struct {
 	// plugin process then decodes every batch into the memory of the previous one instead
 	// of new memory.
 	BorrowsInput bool
+	// Actions are the operator commands the component serves besides its data flow (see
+	// Action and WithActions).
+	Actions []Action
 
 	newSource    func(*Config, Resources) (Source, error)
 	newProcessor func(*Config, Resources) (Processor, error)

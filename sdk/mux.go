@@ -35,6 +35,7 @@ type instanceServices struct {
 	source    *sourceServer
 	processor *processorServer
 	sink      *sinkServer
+	actions   *actionServer
 }
 
 // instanceMux routes each call to the services of the instance it names.
@@ -43,6 +44,8 @@ type instanceMux struct {
 	logger     hclog.Logger
 	components []Component
 	encoded    bool
+	// handoffs holds the batches the process's sources sent, for its processors.
+	handoffs *handoffStore
 
 	mu sync.Mutex
 	// instances holds at most MaxInstancesPerProcess entries: Configure adds one, Close
@@ -52,7 +55,7 @@ type instanceMux struct {
 
 func newInstanceMux(info PluginInfo, logger hclog.Logger, components []Component, encoded bool) *instanceMux {
 	return &instanceMux{info: info, logger: logger, components: components, encoded: encoded,
-		instances: map[string]*instanceServices{}}
+		handoffs: newHandoffStore(), instances: map[string]*instanceServices{}}
 }
 
 // instanceOf is the instance a call names; "" when it names none.
@@ -95,8 +98,8 @@ func (m *instanceMux) lookup(ctx context.Context, create bool) (*instanceService
 
 func (m *instanceMux) newServices() *instanceServices {
 	srv := newServer(m.info, m.logger, m.components)
-	return &instanceServices{source: &sourceServer{s: srv, encoded: m.encoded},
-		processor: &processorServer{s: srv}, sink: &sinkServer{s: srv}}
+	return &instanceServices{source: &sourceServer{s: srv, encoded: m.encoded, handoffs: m.handoffs},
+		processor: &processorServer{s: srv, handoffs: m.handoffs}, sink: &sinkServer{s: srv}, actions: &actionServer{s: srv}}
 }
 
 // forget drops the instance ctx names, after its Close.
@@ -113,7 +116,7 @@ func (m *instanceMux) count() int {
 	return len(m.instances)
 }
 
-// register serves the Source, Processor and Sink services on s, each call routed to its
+// register serves the Source, Processor, Sink and Actions services on s, each call routed to its
 // instance's services.
 func (m *instanceMux) register(s *grpc.Server) {
 	processor := &tdav1.Processor_ServiceDesc
@@ -123,6 +126,7 @@ func (m *instanceMux) register(s *grpc.Server) {
 	s.RegisterService(m.route(&tdav1.Source_ServiceDesc, func(set *instanceServices) any { return set.source }), m)
 	s.RegisterService(m.route(processor, func(set *instanceServices) any { return set.processor }), m)
 	s.RegisterService(m.route(&tdav1.Sink_ServiceDesc, func(set *instanceServices) any { return set.sink }), m)
+	s.RegisterService(m.route(&tdav1.Actions_ServiceDesc, func(set *instanceServices) any { return set.actions }), m)
 }
 
 // route returns desc with every handler calling the original one on the services of the

@@ -137,6 +137,18 @@ type ComponentDescription struct {
 	// bundles several plugins (ServeBundle); empty when it is the binary's own.
 	Plugin        string `json:"plugin,omitempty"`
 	PluginVersion string `json:"plugin_version,omitempty"`
+	// Actions are the operator actions the component serves (service Actions).
+	Actions []ActionDescription `json:"actions,omitempty"`
+}
+
+// Action returns the component's action of that name.
+func (c ComponentDescription) Action(name string) (ActionDescription, bool) {
+	for _, a := range c.Actions {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return ActionDescription{}, false
 }
 
 // PluginName is the plugin the component comes from: Plugin, or the name of the binary
@@ -167,8 +179,12 @@ func Describe(info PluginInfo, components ...Component) *Description {
 		if spec == nil {
 			spec = &Spec{}
 		}
+		var actions []ActionDescription
+		for _, a := range c.Actions {
+			actions = append(actions, ActionDescription{Name: a.Name, Summary: a.Summary})
+		}
 		d.Components = append(d.Components, ComponentDescription{Kind: c.Kind, Name: c.Name,
-			Accepts: c.Accepts, Queue: c.Queue, MaxBatch: c.MaxBatch, Spec: spec})
+			Accepts: c.Accepts, Queue: c.Queue, MaxBatch: c.MaxBatch, Spec: spec, Actions: actions})
 	}
 	sort.Slice(d.Components, func(i, j int) bool {
 		if d.Components[i].Kind != d.Components[j].Kind {
@@ -284,6 +300,9 @@ func checkComponents(components []Component) error {
 		}
 		if c.newSource == nil && c.newProcessor == nil && c.newSink == nil {
 			return fmt.Errorf("component %s has no constructor", key)
+		}
+		if err := checkActions(c.Actions); err != nil {
+			return fmt.Errorf("component %s: %w", key, err)
 		}
 	}
 	return nil

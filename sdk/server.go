@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tda-dev/tda/sdk/internal/batchwire"
 	"github.com/tda-dev/tda/sdk/protocol/tdav1"
 )
 
@@ -28,6 +29,11 @@ type server struct {
 	mu   sync.Mutex // serialises Configure, Process, Write, Snapshot, Restore and Close
 	inst Instance
 	res  Resources
+	// comp is the component inst was built from; started says its Start has run (always,
+	// except for an instance configured for actions only, which starts when an action that
+	// needs it runs).
+	comp    *Component
+	started bool
 	// borrows is set for a processor that keeps nothing of its input (BorrowsInput).
 	borrows bool
 }
@@ -69,15 +75,18 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 	if diags.HasErrors() || req.ValidateOnly {
 		return resp, nil
 	}
-	if st, ok := inst.Value().(Starter); ok {
+	if st, ok := inst.Value().(Starter); ok && !req.ActionsOnly {
 		if err := st.Start(ctx); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "start %s: %v", req.Instance, err)
 		}
 	}
 	_, resp.Stateful = inst.Value().(Stateful)
+	if kind == KindSource {
+		_, resp.WatchesCommits = inst.Value().(CommitWatcher)
+	}
 	s.mu.Lock()
 	old := s.inst
-	s.inst, s.res = inst, res
+	s.inst, s.res, s.comp, s.started = inst, res, comp, !req.ActionsOnly
 	s.borrows = kind == KindProcessor && comp.BorrowsInput
 	s.mu.Unlock()
 	if c, ok := old.Value().(Closer); ok && old.Value() != nil {
@@ -96,7 +105,7 @@ func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
 			return nil, status.Errorf(codes.Internal, "close: %v", err)
 		}
 	}
-	s.inst = Instance{}
+	s.inst, s.comp, s.started = Instance{}, nil, false
 	return &tdav1.CloseResponse{}, nil
 }
 
@@ -116,6 +125,9 @@ type sourceServer struct {
 	// encoded into memory from bufs, which gRPC hands back once it has written them.
 	encoded bool
 	bufs    memPool
+	// handoffs keeps the batches sent, when the host asks (ReadStart.handoff); nil in a
+	// server that cannot (not encoded, or outside an instance mux).
+	handoffs *handoffStore
 }
 
 func (ss *sourceServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {
@@ -149,11 +161,19 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 	var enc batchEncoder
 	var sb tdav1.SourceBatch
 	msg := &tdav1.SourceOut{Msg: &tdav1.SourceOut_Batch{Batch: &sb}}
+	handoffs := ss.handoffs
+	if !start.Handoff || !ss.encoded {
+		handoffs = nil
+	}
 	out := NewCreditOutput(int(start.Credits), checkpointMap(DecodeCheckpoints(start.Checkpoints)),
 		func(events []Event, cps []Checkpoint) error {
 			sb.Batch, sb.Checkpoints = enc.encode(events), EncodeCheckpoints(cps)
 			if !ss.encoded {
 				return stream.Send(msg)
+			}
+			sb.Handoff = 0
+			if handoffs != nil && len(events) > 0 {
+				sb.Handoff = handoffs.newID()
 			}
 			buf := ss.bufs.Get(proto.Size(msg))
 			b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], msg)
@@ -161,7 +181,18 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 				return err
 			}
 			*buf = b
-			return stream.SendMsg(&encodedMessage{data: mem.BufferSlice{mem.NewBuffer(buf, &ss.bufs)}})
+			if sb.Handoff == 0 {
+				return stream.SendMsg(&encodedMessage{data: mem.BufferSlice{mem.NewBuffer(buf, &ss.bufs)}})
+			}
+			// The store keeps the batch's bytes as they go out, in the message's own buffer.
+			sent := newSentBuffer(buf, &ss.bufs)
+			err = keepSent(handoffs, sb.Handoff, b, sent)
+			if err == nil {
+				err = stream.SendMsg(&encodedMessage{data: mem.BufferSlice{mem.NewBuffer(buf, sent)}})
+			} else {
+				sent.release()
+			}
+			return err
 		},
 		func(st Status) error {
 			return stream.Send(&tdav1.SourceOut{Msg: &tdav1.SourceOut_Status{Status: &tdav1.Status{
@@ -169,6 +200,7 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 		})
 	out.Stamp(instance)
 	out.SendCopies()
+	watcher, _ := src.(CommitWatcher)
 	go func() {
 		defer cancel()
 		for {
@@ -179,12 +211,55 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 			if c := in.GetCredits(); c > 0 {
 				out.Grant(int(c))
 			}
+			if c := in.GetCommitted(); c != nil && watcher != nil {
+				notifyCommitted(ctx, ss.s, watcher, DecodeCheckpoints(c.Checkpoints))
+			}
 		}
 	}()
 	defer ss.s.guard("source", &err)
 	if runErr := src.Run(ctx, out); runErr != nil && ctx.Err() == nil {
 		return status.Errorf(codes.Unknown, "%v", runErr)
 	}
+	return nil
+}
+
+// notifyCommitted hands committed checkpoints to a CommitWatcher; a panic in it is logged and
+// the notification dropped (a later commit covers it), the stream goes on.
+func notifyCommitted(ctx context.Context, s *server, w CommitWatcher, cps []Checkpoint) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("component panicked", "during", "committed", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	w.Committed(ctx, CommittedMap(cps))
+}
+
+// CommittedMap turns committed checkpoint entries into what CommitWatcher.Committed takes:
+// a deleted key maps to nil.
+func CommittedMap(cps []Checkpoint) map[string][]byte {
+	m := make(map[string][]byte, len(cps))
+	for _, c := range cps {
+		if c.Delete {
+			m[c.Key] = nil
+		} else {
+			m[c.Key] = c.Value
+		}
+	}
+	return m
+}
+
+// keepSent keeps under id the batch embedded in the encoded SourceOut msg (SourceOut.batch,
+// then its SourceBatch.batch), which lies in buf.
+func keepSent(h *handoffStore, id uint64, msg []byte, buf *sentBuffer) error {
+	sb, _, err := batchwire.Embedded(msg, 1)
+	if err != nil {
+		return err
+	}
+	raw, _, err := batchwire.Embedded(sb, 1)
+	if err != nil {
+		return err
+	}
+	h.keep(id, raw, buf)
 	return nil
 }
 
@@ -302,6 +377,8 @@ type processorServer struct {
 	enc                 batchEncoder
 	events              []Event
 	requests, responses memPool
+	// handoffs holds the batches this process's sources sent (nil outside an instance mux).
+	handoffs *handoffStore
 }
 
 func (ps *processorServer) Configure(ctx context.Context, req *tdav1.ConfigureRequest) (*tdav1.ConfigureResponse, error) {

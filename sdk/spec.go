@@ -33,6 +33,13 @@ type Spec struct {
 	Blocks      []Block `json:"blocks,omitempty"`
 	// Example is a complete HCL block showing typical use.
 	Example string `json:"example,omitempty"`
+	// AuditTrail names the string field that holds the path of the file a sink appends the
+	// audit trail to: every event it takes (alerts, incident updates, audit records) as one
+	// JSON line (Event.MarshalJSON), the file renamed to path.1, path.2, ... when it rotates.
+	// The agent reads the incidents, the panel's alerts and the API's from that file; a sink
+	// that writes no such file leaves it empty. The http block's audit_trail names the sink
+	// to read when several could be.
+	AuditTrail string `json:"audit_trail,omitempty"`
 }
 
 // Field is one attribute of a block.
@@ -78,7 +85,15 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // Check reports mistakes in the spec itself: bad or duplicate names, defaults of the wrong
 // type, labels that collide with attributes. Serve refuses to start with a broken spec.
 func (s *Spec) Check() error {
-	return s.check(nil, true)
+	if err := s.check(nil, true); err != nil {
+		return err
+	}
+	if s.AuditTrail != "" {
+		if f, ok := s.FieldByName(s.AuditTrail); !ok || f.Type != TypeString {
+			return fmt.Errorf("audit_trail %q: name a string field of the spec", s.AuditTrail)
+		}
+	}
+	return nil
 }
 
 func (s *Spec) check(path []string, top bool) error {

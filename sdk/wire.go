@@ -55,6 +55,10 @@ type processRequest struct {
 	batch       []byte
 	watermarkNs int64
 	final       bool
+	// handoff names the input kept by the process's handoff store instead of batch.
+	handoff uint64
+	// kept holds the batch taken from the handoff store, which release lets go of.
+	kept *sentBuffer
 }
 
 func (r *processRequest) unmarshal(data mem.BufferSlice) error {
@@ -73,6 +77,8 @@ func (r *processRequest) unmarshal(data mem.BufferSlice) error {
 			r.watermarkNs = int64(v)
 		case num == 3 && typ == protowire.VarintType:
 			r.final = v != 0
+		case num == 4 && typ == protowire.VarintType:
+			r.handoff = v
 		}
 		return nil
 	})
@@ -88,6 +94,15 @@ func (r *processRequest) release() {
 	if r.pool != nil && r.buf != nil {
 		r.pool.Put(r.buf)
 		r.buf = nil
+	}
+	if r.kept != nil {
+		// Only a borrowing processor's input is done with once the response is encoded
+		// (pool is set then); any other processor may keep its lines, and the buffer is left
+		// to the garbage collector.
+		if r.pool != nil {
+			r.kept.release()
+		}
+		r.kept = nil
 	}
 }
 
@@ -195,6 +210,20 @@ func (ps *processorServer) processEncoded(ctx context.Context, req *processReque
 	}
 	defer ps.s.guard("process", &err)
 	wm := watermark(req.watermarkNs, req.final)
+	if req.handoff != 0 {
+		var (
+			raw  []byte
+			kept *sentBuffer
+			ok   bool
+		)
+		if ps.handoffs != nil {
+			raw, kept, ok = ps.handoffs.take(req.handoff)
+		}
+		if !ok {
+			return nil, handoffGone()
+		}
+		req.batch, req.kept = raw, kept
+	}
 	var reuse []Event
 	if req.pool != nil {
 		reuse = ps.events

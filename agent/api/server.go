@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,7 +102,9 @@ func (s *Server) routes() {
 	})
 	m.Handle("GET /metrics", s.auth("metrics", false, func(w http.ResponseWriter, r *http.Request, _ principal) error {
 		g := append(prometheus.Gatherers{s.registry}, s.opts.Gatherers...)
-		promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		// Over the agent's Unix socket the text goes uncompressed: compressing it would only
+		// cost CPU and a fresh compressor's memory (about 1 MiB) per scrape.
+		promhttp.HandlerFor(g, promhttp.HandlerOpts{DisableCompression: overUnixSocket(r)}).ServeHTTP(w, r)
 		return nil
 	}))
 	m.HandleFunc("POST /api/login", s.login)
@@ -777,4 +780,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.override, prometheus.GaugeValue, ov)
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.PendingMigrations))
+}
+
+// overUnixSocket reports whether r came in on a Unix socket (the agent's control socket).
+func overUnixSocket(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && a.Network() == "unix"
 }

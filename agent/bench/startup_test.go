@@ -63,12 +63,40 @@ func runningAt(logs string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// startupSteps reads the agent's "start-up" log line: the milliseconds of each step of
+// `tda run` until its pipelines ran (config, state, control, pipelines, serve, ...), by
+// name, in the line's order.
+func startupSteps(logs string) (names []string, ms map[string]float64, ok bool) {
+	for _, line := range strings.Split(logs, "\n") {
+		_, rest, found := strings.Cut(line, "start-up: ")
+		if !found {
+			continue
+		}
+		ms = map[string]float64{}
+		for _, f := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(f, "=")
+			name, isStep := strings.CutSuffix(k, "_ms")
+			n, err := strconv.ParseFloat(v, 64)
+			if !isStep || err != nil {
+				continue
+			}
+			names = append(names, name)
+			ms[name] = n
+		}
+		return names, ms, len(ms) > 0
+	}
+	return nil, nil, false
+}
+
 // BenchmarkStartup starts `tda run` on the default config (configs/agent.hcl: the example
 // logs, override and rules, console and jsonl sinks) until it logs "pipelines running",
 // lets it idle for three seconds, and stops it. It reports the time to running, the CPU
 // time all tda processes used until then, their number, and their resident memory when
 // idle (RSS summed over the processes, which counts the shared binary once per process, and
-// PSS, which counts it once). "shared" is how tda runs by default: the plugins built into
+// PSS, which counts it once), and the mean time of each step of start-up as the agent logs
+// it ("start-up": config, state, control, pipelines, serve, approvals; step-NAME-ms), the
+// time before the first step (exec and package initialisation) being what is left of
+// ms-to-running. "shared" is how tda runs by default: the plugins built into
 // tda, one process for all their instances; "per-instance" puts each plugin's separate
 // binary in the plugin directory, which replaces the built-in components and gives every
 // instance a process of its own, as tda ran before it served its plugins itself.
@@ -97,6 +125,8 @@ func BenchmarkStartup(b *testing.B) {
 			}
 			var toRunning, fastest, cpu time.Duration
 			var procs, rssSum, pssSum int64
+			var stepNames []string
+			stepSum := map[string]float64{}
 			for i := 0; i < b.N; i++ {
 				a := agenttest.New(b, bins, string(config))
 				for _, l := range logs {
@@ -119,6 +149,20 @@ func BenchmarkStartup(b *testing.B) {
 					b.Fatalf("no pipelines running line:\n%s", a.Logs())
 				}
 				toRunning += at.Sub(start)
+				// The start-up line follows "pipelines running" once the control socket
+				// listens.
+				names, ms, ok := startupSteps(a.Logs())
+				for wait := time.Now().Add(10 * time.Second); !ok && time.Now().Before(wait); {
+					time.Sleep(10 * time.Millisecond)
+					names, ms, ok = startupSteps(a.Logs())
+				}
+				if !ok {
+					b.Fatalf("no start-up line:\n%s", a.Logs())
+				}
+				stepNames = names
+				for n, v := range ms {
+					stepSum[n] += v
+				}
 				if fastest == 0 || at.Sub(start) < fastest {
 					fastest = at.Sub(start)
 				}
@@ -151,6 +195,9 @@ func BenchmarkStartup(b *testing.B) {
 			b.ReportMetric(float64(procs)/n, "processes")
 			b.ReportMetric(float64(rssSum)/n/(1<<20), "idle-rss-MiB")
 			b.ReportMetric(float64(pssSum)/n/(1<<20), "idle-pss-MiB")
+			for _, name := range stepNames {
+				b.ReportMetric(stepSum[name]/n, "step-"+name+"-ms")
+			}
 		})
 	}
 }

@@ -37,18 +37,27 @@ func addControlFlags(fs *flag.FlagSet) controlFlags {
 
 // connect loads the config and returns the operations: through the running agent when there
 // is one, else on the state store (see control.Conn). It prints problems and returns nil.
+//
+// The config is loaded with its plugins, as tda run loads it: the audit trail is the file a
+// sink's plugin declares, and the maintenance windows are the rules processors' to report.
 func (e *Env) connect(f controlFlags) (*control.Conn, *control.Setup) {
-	cfg, diags := loader.LoadConfig(*f.config)
+	l, diags := loader.Load(context.Background(), *f.config, loader.Options{Builtin: e.Builtin})
+	cfg := l.Config
 	if diags.HasErrors() {
 		e.Diagnostics(cfg, diags)
+		_ = l.Registry.Close()
 		return nil, nil
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: e.Stderr})
 	setup, diags := control.Prepare(cfg, log)
 	if diags.HasErrors() {
 		e.Diagnostics(cfg, diags)
+		_ = setup.Close(context.Background())
+		_ = l.Registry.Close()
 		return nil, nil
 	}
+	// The plugins' checked copies are released with the connection.
+	setup.AlsoClose(l.Registry)
 	return control.Connect(cfg, setup, control.ConnectOptions{Addr: *f.addr, Token: *f.token, Logger: log}), setup
 }
 

@@ -1,16 +1,21 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/go-hclog"
 
+	"github.com/tda-dev/tda/agent/actions"
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/loader"
-	"github.com/tda-dev/tda/plugins/detect"
+	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -36,7 +41,8 @@ Usage: tda explain [-config FILE] [-processor NAME] [-json] [-only-events] [-rul
   Run it on your own logs before trusting tda with them: a line you expect to
   be an event that shows none is an incident tda would never see. Nothing is
   started, sent or written; files are read one after another, in the lines'
-  own time, as tda replay reads them.
+  own time, as tda replay reads them. The rules processor's plugin does the
+  work (its action "explain"), so the trace is that of the plugin tda runs.
 
 Flags:
   -config FILE      Configuration (default: the embedded one).
@@ -46,6 +52,34 @@ Flags:
   -only-events      Only the lines that are events or that the parser ignored.
   -rule NAME        Only the lines whose event the rule matches, with its decision.
 `)
+}
+
+// explainRequest is the request of a rules processor's action "explain" (docs/plugins.md).
+type explainRequest struct {
+	Files      []logFile           `json:"files"`
+	Upstream   []upstreamProcessor `json:"upstream,omitempty"`
+	Output     string              `json:"output,omitempty"`
+	JSON       bool                `json:"json,omitempty"`
+	OnlyEvents bool                `json:"only_events,omitempty"`
+	Rule       string              `json:"rule,omitempty"`
+}
+
+// logFile is a file an action reads: its absolute path, and its name as the operator gave it.
+type logFile struct {
+	Path string `json:"path"`
+	Name string `json:"name,omitempty"`
+}
+
+// upstreamProcessor is a detect processor before the rules processor in its pipeline.
+type upstreamProcessor struct {
+	Address string          `json:"address"`
+	Type    string          `json:"type"`
+	Config  json.RawMessage `json:"config"`
+}
+
+// explainResult is the result of action "explain".
+type explainResult struct {
+	Summary string `json:"summary"`
 }
 
 func (c *explainCommand) Run(args []string) int {
@@ -58,112 +92,112 @@ func (c *explainCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	files := fs.Args()
-	if len(files) == 0 {
+	if fs.NArg() == 0 {
 		c.env.Errorf("name at least one log file to explain")
 		return 1
 	}
-	cfg, diags := loader.LoadConfig(*path)
-	if c.env.Diagnostics(cfg, diags) {
-		return 1
-	}
-	comp, err := rulesBlock(cfg, *name)
+	files, err := logFiles(fs.Args())
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}
-	spec := detect.RulesSpec()
-	if c.env.Diagnostics(cfg, cfg.Decode(comp, spec)) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	l, comp, ok := c.env.loadRules(ctx, *path, *name)
+	if l != nil && l.Registry != nil {
+		defer l.Registry.Close()
+	}
+	if !ok {
 		return 1
 	}
-	var upstream []upstreamParser
-	for _, u := range detectUpstream(cfg, comp) {
-		uspec := detect.RulesSpec()
-		if u.Type == "override" {
-			uspec = detect.OverrideSpec()
-		}
-		if c.env.Diagnostics(cfg, cfg.Decode(u, uspec)) {
-			return 1
-		}
-		upstream = append(upstream, upstreamParser{address: u.Address(), spec: uspec, config: u.Config})
+	req := explainRequest{Files: files, JSON: *asJSON, OnlyEvents: *onlyEvents, Rule: *rule}
+	for _, u := range detectUpstream(l.Config, comp) {
+		req.Upstream = append(req.Upstream, upstreamProcessor{Address: u.Address(), Type: u.Type, Config: u.Config})
 	}
-	x, err := newExplainer(comp.Config, comp.Address(), upstream)
+	// The plugin writes the trace to a file of ours (a line can be longer than a progress
+	// line may be), which is copied to standard output once the replay is done.
+	dir, err := os.MkdirTemp("", "tda-explain-")
 	if err != nil {
-		var d *sdk.Diagnostic
-		if errors.As(err, &d) {
-			c.env.Diagnostics(cfg, cfg.Positioned(comp, spec, sdk.Diagnostics{d}))
-		} else {
-			c.env.Diagnostics(cfg, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid rules block",
-				Detail: err.Error(), Subject: comp.DefRange.Ptr()}})
-		}
+		c.env.Errorf("create a directory for the trace: %v", err)
 		return 1
 	}
-	if *rule != "" {
-		if _, ok := x.ruleIndex[*rule]; !ok {
-			names := make([]string, len(x.tallies))
-			for i, t := range x.tallies {
-				names[i] = t.Rule
-			}
-			c.env.Errorf("%s has no rule %q; its rules: %s", comp.Address(), *rule, strings.Join(names, ", "))
-			return 1
-		}
+	defer os.RemoveAll(dir)
+	req.Output = filepath.Join(dir, "trace")
+	var res explainResult
+	if err := c.env.callAction(ctx, l, comp, "explain", req, &res); err != nil {
+		c.env.Errorf("%v", err)
+		return 1
 	}
-	if err := c.explain(x, files, *asJSON, *onlyEvents, *rule); err != nil {
+	if err := copyFile(c.env.Stdout, req.Output); err != nil {
+		c.env.Errorf("%v", err)
+		return 1
+	}
+	// With -json the summary is for the person running the command; standard output stays JSON.
+	summaryTo := c.env.Stdout
+	if *asJSON {
+		summaryTo = c.env.Stderr
+	}
+	if _, err := io.WriteString(summaryTo, res.Summary); err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}
 	return 0
 }
 
-func (c *explainCommand) explain(x *explainer, files []string, asJSON, onlyEvents bool, rule string) error {
-	var write func(*explainLine) error
-	var table *explainTable
-	if asJSON {
-		write = newExplainJSON(c.env.Stdout).write
-	} else {
-		table = newExplainTable(c.env.Stdout)
-		write = table.write
-	}
-	for _, path := range files {
-		f, err := os.Open(path)
+// logFiles names the files an action reads: absolute paths (a plugin's working directory is
+// not the operator's), shown as the operator wrote them.
+func logFiles(args []string) ([]logFile, error) {
+	out := make([]logFile, 0, len(args))
+	for _, a := range args {
+		abs, err := filepath.Abs(a)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("%s: %w", a, err)
 		}
-		err = readLines(f, func(n int, line []byte) error {
-			rec := x.explain(path, n, line)
-			if !shown(&rec, onlyEvents, rule) {
-				return nil
-			}
-			return write(&rec)
-		})
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+		out = append(out, logFile{Path: abs, Name: a})
 	}
-	x.finish()
-	if asJSON {
-		// The summary is for the person running the command; standard output stays JSON.
-		return writeExplainSummary(c.env.Stderr, x, rule)
-	}
-	if err := table.flush(); err != nil {
-		return err
-	}
-	return writeExplainSummary(c.env.Stdout, x, rule)
+	return out, nil
 }
 
-// shown applies -only-events and -rule to a line (and keeps only that rule's decision).
-func shown(rec *explainLine, onlyEvents bool, rule string) bool {
-	if rule != "" {
-		for _, d := range rec.Rules {
-			if d.Rule == rule {
-				rec.Rules = append(rec.Rules[:0], d)
-				return true
-			}
-		}
-		return false
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read the trace: %w", err)
 	}
-	return !onlyEvents || rec.Event != "" || rec.Reason != ""
+	defer f.Close()
+	if _, err := io.Copy(w, f); err != nil {
+		return fmt.Errorf("print the trace: %w", err)
+	}
+	return nil
+}
+
+// loadRules loads the config with its plugins, as tda run does, and finds the rules
+// processor block named name (or the only one), checked by its plugin: its mistakes are
+// diagnostics with their position. It prints what is wrong and returns ok false.
+func (e *Env) loadRules(ctx context.Context, path, name string) (*loader.Loaded, *config.Component, bool) {
+	l, diags := loader.Load(ctx, path, loader.Options{Builtin: e.Builtin})
+	if e.Diagnostics(l.Config, diags) {
+		return l, nil, false
+	}
+	comp, err := rulesBlock(l.Config, name)
+	if err != nil {
+		e.Errorf("%v", err)
+		return l, nil, false
+	}
+	procs := pluginhost.NewProcesses(l.Registry, nil, nil)
+	defer procs.Close()
+	checked := append(detectUpstream(l.Config, comp), comp)
+	for _, u := range checked {
+		if e.Diagnostics(l.Config, checkComponent(ctx, l, procs, u)) {
+			return l, nil, false
+		}
+	}
+	return l, comp, true
+}
+
+// callAction runs an action of comp's plugin; the plugin's warnings go to standard error.
+func (e *Env) callAction(ctx context.Context, l *loader.Loaded, comp *config.Component, action string, args, result any) error {
+	r := actions.Runner{Logger: hclog.New(&hclog.LoggerOptions{Name: "tda", Level: hclog.Warn, Output: e.Stderr})}
+	return r.Call(ctx, l.Config, comp.Address(), action, args, result, nil, os.Getenv("TDA_ACTOR"))
 }
 
 // detectUpstream returns the detect processors (override, rules) that run before comp in the
@@ -180,7 +214,7 @@ func detectUpstream(cfg *config.Config, comp *config.Component) []*config.Compon
 				if u.Kind != sdk.KindProcessor || (u.Type != "override" && u.Type != "rules") {
 					continue
 				}
-				if c := cfg.Component(u); c != nil {
+				if c := cfg.Component(u); c != nil && c.Config != nil {
 					out = append(out, c)
 				}
 			}

@@ -3,10 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
-	"github.com/tda-dev/tda/plugins/detect/override"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,18 +11,41 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/tda-dev/tda/plugins/detect/parse"
-	"github.com/tda-dev/tda/plugins/detect/rules"
+	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/sdk"
 )
+
+// explainedLine is a line of tda explain -json (docs/detection.md).
+type explainedLine struct {
+	File   string            `json:"file"`
+	Line   int               `json:"line"`
+	Time   string            `json:"time"`
+	Format string            `json:"format"`
+	Event  string            `json:"event"`
+	Fields map[string]string `json:"fields"`
+	Rules  []struct {
+		Rule    string `json:"rule"`
+		Counted bool   `json:"counted"`
+		Reason  string `json:"reason"`
+	} `json:"rules"`
+	Reason string `json:"reason"`
+}
+
+// withDetectPlugins serves the plugins of the explain and tune configs (detect, and file,
+// console and jsonl for the other blocks) from a plugin directory, as binaries installed
+// there: Main runs without the plugins built into tda. The rules processor's actions run
+// in the detect plugin's own process, as for a user.
+func withDetectPlugins(t *testing.T) {
+	t.Helper()
+	bins := agenttest.Build(t, "detect", "file", "console", "jsonl")
+	t.Setenv("TDA_PLUGIN_DIR", bins.PluginDir)
+}
 
 // TestExplainGolden runs tda explain on testdata/explain/app.log, whose lines each show one
 // kind of decision, and compares with the golden files (-update rewrites them).
 func TestExplainGolden(t *testing.T) {
+	withDetectPlugins(t)
 	cfg := filepath.Join("testdata", "explain", "config.hcl")
 	log := filepath.Join("testdata", "explain", "app.log")
 	tests := []struct {
@@ -90,6 +110,7 @@ func assertTerminalSafe(t *testing.T, out []byte) {
 // TestExplainJSONShape checks the documented keys and their order, for every line, on lines
 // of real Flask app logs.
 func TestExplainJSONShape(t *testing.T) {
+	withDetectPlugins(t)
 	logs, _ := filepath.Glob(filepath.Join("..", "..", "plugins", "detect", "realapp", "testdata", "logs", "*.log"))
 	logs = append(logs, filepath.Join("testdata", "explain", "app.log"))
 	var out, errOut bytes.Buffer
@@ -110,7 +131,7 @@ func TestExplainJSONShape(t *testing.T) {
 	if len(lines) != total {
 		t.Fatalf("%d JSON lines for %d input lines", len(lines), total)
 	}
-	prev := explainLine{}
+	prev := explainedLine{}
 	for _, l := range lines {
 		dec := json.NewDecoder(bytes.NewReader(l))
 		var keys []string
@@ -131,7 +152,7 @@ func TestExplainJSONShape(t *testing.T) {
 		if !reflect.DeepEqual(keys, wantKeys) {
 			t.Fatalf("keys %v, want %v: %s", keys, wantKeys, l)
 		}
-		var rec explainLine
+		var rec explainedLine
 		if err := json.Unmarshal(l, &rec); err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +170,7 @@ func TestExplainJSONShape(t *testing.T) {
 }
 
 func TestExplainErrors(t *testing.T) {
+	withDetectPlugins(t)
 	cfg := filepath.Join("testdata", "explain", "config.hcl")
 	log := filepath.Join("testdata", "explain", "app.log")
 	tests := []struct {
@@ -175,197 +197,11 @@ func TestExplainErrors(t *testing.T) {
 	}
 }
 
-// ignoringParser is the real parser, which also says why it dropped a line: the parser
-// reports its own reasons through LastIgnored, which explain calls when the parser has it.
-type ignoringParser struct {
-	*parse.Parser
-	last string
-}
-
-func (p *ignoringParser) Apply(ev *sdk.Event) string {
-	p.last = ""
-	if bytes.Contains(ev.Line, []byte("refresh_tokens")) {
-		p.last = `table policy: "refresh_tokens" matches exclude "*token*"`
-		return ""
-	}
-	return p.Parser.Apply(ev)
-}
-
-func (p *ignoringParser) LastIgnored() string { return p.last }
-
-func TestExplainIgnoredReason(t *testing.T) {
-	r := &rules.Rule{Name: "bulk_deletion", Match: []string{"rows_deleted"}, Threshold: 10, Window: 60e9}
-	if err := r.Check(); err != nil {
-		t.Fatal(err)
-	}
-	x := newExplainerWith([]lineParser{&ignoringParser{Parser: parse.New(parse.Options{})}},
-		rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "processor.rules.t"}))
-	lines := []string{
-		"2026-11-29 10:00:12,001 INFO sqlalchemy.engine.Engine DELETE FROM refresh_tokens WHERE refresh_tokens.user_id = ?",
-		"2026-11-29 10:00:12,002 INFO sqlalchemy.engine.Engine DELETE FROM users WHERE users.id = ?",
-	}
-	got := []explainLine{x.explain("app.log", 1, []byte(lines[0])), x.explain("app.log", 2, []byte(lines[1]))}
-	if got[0].Event != "" || got[0].Reason != `ignored: table policy: "refresh_tokens" matches exclude "*token*"` {
-		t.Errorf("line 1: event %q, reason %q", got[0].Event, got[0].Reason)
-	}
-	if got[1].Event != parse.RowsDeleted || len(got[1].Rules) != 1 || !got[1].Rules[0].Counted || got[1].Reason != "" {
-		t.Errorf("line 2: %+v", got[1])
-	}
-	if x.ignored != 1 {
-		t.Errorf("ignored %d, want 1", x.ignored)
-	}
-	var out bytes.Buffer
-	tab := newExplainTable(&out)
-	for i := range got {
-		if !shown(&got[i], true, "") {
-			t.Errorf("-only-events hides line %d", i+1)
-		}
-		if err := tab.write(&got[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tab.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), `ignored: table policy: "refresh_tokens"`) {
-		t.Errorf("the table does not show the reason:\n%s", out.String())
-	}
-}
-
-func TestTermSafe(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"plain", "plain"},
-		{"é ü 日本", "é ü 日本"},
-		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
-		{"a\nb\r\tc", `a\nb\r\tc`},
-		{"bell\x07del\x7f", `bell\adel\x7f`},
-		{"c1\u0085\u009b", `c1\u0085\u009b`},
-		{"bad\xffutf8", `bad\xffutf8`},
-	}
-	for _, tc := range tests {
-		if got := termSafe(tc.in); got != tc.want {
-			t.Errorf("termSafe(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-// TestExplainWouldFire counts incidents once each, and an incident that override mode first
-// suppressed and that paged when the override ended as not suppressed.
-func TestExplainWouldFire(t *testing.T) {
-	const (
-		on      = `[2026-11-29 10:00:00,000] INFO in ops: override_enabled actor=alice reason="import" ttl=30m`
-		off     = `[2026-11-29 10:00:02,000] INFO in ops: override_disabled actor=alice`
-		created = `[2026-11-29 10:00:0%d,000] INFO in auth: user_created user_id=%d actor=importer`
-	)
-	tests := []struct {
-		name                  string
-		lines                 []string
-		incidents, suppressed int
-	}{
-		{"firing", []string{fmt.Sprintf(created, 1, 1), fmt.Sprintf(created, 3, 2)}, 1, 0},
-		{"suppressed", []string{on, fmt.Sprintf(created, 1, 1), fmt.Sprintf(created, 3, 2)}, 1, 1},
-		{"suppressed, then paging", []string{on, fmt.Sprintf(created, 1, 1), off, fmt.Sprintf(created, 3, 2)}, 1, 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := &rules.Rule{Name: "bulk_user_creation", Match: []string{"user_created"}, Threshold: 0,
-				Window: time.Minute, Overridable: true}
-			if err := r.Check(); err != nil {
-				t.Fatal(err)
-			}
-			allow, err := override.NewOrigins([]string{"app.log"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := newExplainerWith([]lineParser{parse.New(parse.Options{})},
-				rules.NewEngine([]*rules.Rule{r}, rules.Options{Instance: "t", AllowOrigins: allow}))
-			for i, l := range tc.lines {
-				x.explain("app.log", i+1, []byte(l))
-			}
-			x.finish()
-			got := x.tallies[0]
-			if got.Counted != 2 || got.Incidents != tc.incidents || got.Suppressed != tc.suppressed {
-				t.Errorf("counted %d, incidents %d, suppressed %d; want 2, %d, %d", got.Counted, got.Incidents,
-					got.Suppressed, tc.incidents, tc.suppressed)
-			}
-		})
-	}
-}
-
-// failingReader returns data, then err.
-type failingReader struct {
-	data []byte
-	err  error
-}
-
-func (r *failingReader) Read(p []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, r.err
-	}
-	n := copy(p, r.data)
-	r.data = r.data[n:]
-	return n, nil
-}
-
-func TestExplainReadLines(t *testing.T) {
-	long := strings.Repeat("x", 200<<10) // more than the reader's 64 KiB buffer
-	huge := strings.Repeat("y", explainMaxLine+10)
-	tests := []struct {
-		name string
-		in   string
-		want []string
-	}{
-		{"empty", "", nil},
-		{"no final newline", "a\nb", []string{"a", "b"}},
-		{"crlf and blank lines", "a\r\n\r\n\nb\r\n", []string{"a", "", "", "b"}},
-		{"long line", "a\n" + long + "\nb\n", []string{"a", long, "b"}},
-		{"line cut at the limit", huge + "\nz\n", []string{huge[:explainMaxLine], "z"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			next := 1
-			err := readLines(strings.NewReader(tc.in), func(n int, line []byte) error {
-				if n != next {
-					t.Fatalf("line number %d, want %d", n, next)
-				}
-				next++
-				got = append(got, string(line))
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %d lines %.40q, want %d %.40q", len(got), got, len(tc.want), tc.want)
-			}
-		})
-	}
-	t.Run("read error names the line", func(t *testing.T) {
-		r := &failingReader{data: []byte("a\nb\npartial"), err: errors.New("input/output error")}
-		var got []string
-		err := readLines(r, func(_ int, line []byte) error { got = append(got, string(line)); return nil })
-		if err == nil || !strings.Contains(err.Error(), "read line 3: input/output error") {
-			t.Fatalf("error %v", err)
-		}
-		if !reflect.DeepEqual(got, []string{"a", "b", "partial"}) {
-			t.Errorf("lines before the error: %q", got)
-		}
-	})
-	t.Run("a write error stops the reading", func(t *testing.T) {
-		stop := errors.New("broken pipe")
-		calls := 0
-		err := readLines(strings.NewReader("a\nb\nc\n"), func(int, []byte) error { calls++; return stop })
-		if !errors.Is(err, stop) || calls != 1 {
-			t.Fatalf("error %v after %d lines", err, calls)
-		}
-	})
-}
-
 // TestExplainAgreesWithTheCorpus checks explain's "would fire" against the incidents the
 // detection pipeline raises on the corpus with the embedded configuration
 // (plugins/detect/testdata/corpus/expected-alerts.jsonl, also checked by plugins/detect).
 func TestExplainAgreesWithTheCorpus(t *testing.T) {
+	withDetectPlugins(t)
 	corpus := filepath.Join("..", "..", "plugins", "detect", "testdata", "corpus")
 	data, err := os.ReadFile(filepath.Join(corpus, "expected-alerts.jsonl"))
 	if err != nil {
@@ -422,6 +258,7 @@ func TestExplainAgreesWithTheCorpus(t *testing.T) {
 // TestExplainFollowsThePipeline: a line only the override processor's own parser block
 // recognises is an event for the rules processor after it, as in the pipeline.
 func TestExplainFollowsThePipeline(t *testing.T) {
+	withDetectPlugins(t)
 	log := filepath.Join(t.TempDir(), "app.log")
 	lines := "2026-11-29T10:00:00Z VOID invoice=17 by=mallory\n2026-11-29T10:00:01Z VOID invoice=18 by=mallory\n"
 	if err := os.WriteFile(log, []byte(lines), 0o600); err != nil {
@@ -433,7 +270,7 @@ func TestExplainFollowsThePipeline(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	for i, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var rec explainLine
+		var rec explainedLine
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Fatal(err)
 		}
@@ -447,23 +284,10 @@ func TestExplainFollowsThePipeline(t *testing.T) {
 	}
 }
 
-func TestExplainUnmatchedTypesBounded(t *testing.T) {
-	x := newExplainerWith(nil, rules.NewEngine(nil, rules.Options{Instance: "t"}))
-	for i := 0; i < 3*maxUnmatchedTypes; i++ {
-		x.countUnmatched(fmt.Sprintf("type_%d", i))
-	}
-	x.countUnmatched("type_0")
-	if len(x.unmatched) != maxUnmatchedTypes+1 {
-		t.Fatalf("%d types kept, want %d", len(x.unmatched), maxUnmatchedTypes+1)
-	}
-	if x.unmatched["type_0"] != 2 || x.unmatched[otherTypes] != 2*maxUnmatchedTypes {
-		t.Errorf("type_0 %d, other %d", x.unmatched["type_0"], x.unmatched[otherTypes])
-	}
-}
-
 // TestExplainTableOnRealLogs: the table over real app logs (Werkzeug's colour codes among
 // them) holds no control character.
 func TestExplainTableOnRealLogs(t *testing.T) {
+	withDetectPlugins(t)
 	logs, _ := filepath.Glob(filepath.Join("..", "..", "plugins", "detect", "realapp", "testdata", "logs", "*.log"))
 	if len(logs) == 0 {
 		t.Fatal("no captured logs under plugins/detect/realapp/testdata/logs")
@@ -473,26 +297,4 @@ func TestExplainTableOnRealLogs(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	assertTerminalSafe(t, out.Bytes())
-}
-
-// FuzzTermSafe: whatever a log line holds, what explain prints of it has no control
-// character and is valid UTF-8.
-func FuzzTermSafe(f *testing.F) {
-	for _, s := range []string{"plain", "\x1b[31mred\x1b[0m", "a\nb", "\u0085\u009b", "bad\xff", "x\x1b]0;t\x07"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := termSafe(s)
-		if !utf8.ValidString(out) {
-			t.Fatalf("termSafe(%q) = %q: invalid UTF-8", s, out)
-		}
-		for _, r := range out {
-			if unicode.IsControl(r) {
-				t.Fatalf("termSafe(%q) = %q: control %U", s, out, r)
-			}
-		}
-		if v := fieldValue(s); strings.ContainsAny(v, "\n\r\x1b") {
-			t.Fatalf("fieldValue(%q) = %q", s, v)
-		}
-	})
 }

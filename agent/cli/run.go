@@ -16,8 +16,9 @@ import (
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/panel"
 	"github.com/tda-dev/tda/agent/runtime"
+	"github.com/tda-dev/tda/agent/startpages"
 	"github.com/tda-dev/tda/agent/state"
-	"github.com/tda-dev/tda/plugins/console"
+	"github.com/tda-dev/tda/sdk"
 )
 
 // StopTimeout bounds the drain after SIGINT or SIGTERM.
@@ -70,6 +71,7 @@ func (c *runCommand) Run(args []string) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	steps := newStartupSteps()
 	loaded, diags := loader.Load(ctx, *path, loader.Options{PluginDir: *pluginDir, Builtin: c.env.Builtin})
 	// The checked copies of pinned plugins are released once nothing launches any more.
 	defer loaded.Registry.Close()
@@ -86,10 +88,11 @@ func (c *runCommand) Run(args []string) int {
 		env = append(env, "TDA_APP_VERSION="+cfg.Agent.AppVersion)
 	}
 	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		env = append(env, console.TerminalEnv+"=1")
+		env = append(env, sdk.StdoutTerminalEnv+"=1")
 	}
 	// The shared plugin process starts while the agent opens its state and control socket.
 	launcher := &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout}
+	steps.done("config")
 	launcher.Prestart(cfg, logger)
 	defer launcher.Close()
 	store, err := state.Open(cfg.Agent.DataDir, state.Options{})
@@ -98,6 +101,7 @@ func (c *runCommand) Run(args []string) int {
 		return 1
 	}
 	defer store.Close()
+	steps.done("state")
 	setup, diags := control.Prepare(cfg, logger.Named("control"))
 	if c.env.Diagnostics(cfg, diags) {
 		return 1
@@ -130,6 +134,7 @@ func (c *runCommand) Run(args []string) int {
 	}
 	agent.Bind(rt)
 	letters.Bind(rt.DeadLetters())
+	steps.done("control")
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
@@ -137,6 +142,7 @@ func (c *runCommand) Run(args []string) int {
 		c.env.Errorf("%v", err)
 		return 1
 	}
+	steps.done("pipelines")
 	servers, err := control.Serve(control.ServeOptions{Ops: svc, Repairs: setup.Repairs(svc), Socket: control.SocketPath(cfg), HTTP: setup.HTTP,
 		UI: panel.Handler(), Gatherers: prometheus.Gatherers{rt.Registry()}, Logger: logger.Named("control")})
 	if err != nil {
@@ -146,11 +152,24 @@ func (c *runCommand) Run(args []string) int {
 		_ = rt.Stop(stopCtx)
 		return 1
 	}
+	steps.done("serve")
 	announceCtx, cancelAnnounce := context.WithTimeout(ctx, 30*time.Second)
 	err = svc.AnnounceApprovals(announceCtx)
 	cancelAnnounce()
 	if err != nil {
 		logger.Warn("could not announce the valid migration approvals to the pipelines", "error", err)
+	}
+	steps.done("approvals")
+	// config: the config read, the plugins described, every block decoded; state: the
+	// store opened (the shared plugin process starts meanwhile); control: the operations
+	// and the runtime set up; pipelines: the plugin processes launched and handshaken, the
+	// instances configured and started; serve: the control socket (and HTTP) listening.
+	logger.Info("start-up", steps.fields()...)
+	// Start-up is over: the pages of the binary only it used go back to the page cache.
+	if n, err := startpages.Release(); err != nil {
+		logger.Debug("could not give back the start-up pages of the binary", "error", err)
+	} else {
+		logger.Debug("gave back the start-up pages of the binary", "resident_bytes", n)
 	}
 	select {
 	case sig := <-signals:

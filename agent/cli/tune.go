@@ -1,16 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/tda-dev/tda/agent/config"
-	"github.com/tda-dev/tda/agent/loader"
-	"github.com/tda-dev/tda/plugins/detect"
-	"github.com/tda-dev/tda/plugins/detect/tune"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -40,17 +39,31 @@ Flags:
 `)
 }
 
+// tuneRequest is the request of a rules processor's action "tune" (docs/plugins.md).
+type tuneRequest struct {
+	Files  []logFile `json:"files"`
+	Margin float64   `json:"margin"`
+	JSON   bool      `json:"json,omitempty"`
+}
+
+// tuneResult is the result of action "tune": the report as printed.
+type tuneResult struct {
+	Output string `json:"output"`
+}
+
+// defaultTuneMargin is the relative margin of a suggested threshold above the normal p99.
+const defaultTuneMargin = 0.5
+
 func (c *tuneCommand) Run(args []string) int {
 	fs := c.env.FlagSet("tune")
 	path := fs.String("config", "", "")
 	name := fs.String("processor", "", "")
-	margin := fs.Float64("margin", tune.DefaultMargin, "")
+	margin := fs.Float64("margin", defaultTuneMargin, "")
 	asJSON := fs.Bool("json", false, "")
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	files := fs.Args()
-	if len(files) == 0 {
+	if fs.NArg() == 0 {
 		c.env.Errorf("name at least one log file to tune from")
 		return 1
 	}
@@ -58,43 +71,26 @@ func (c *tuneCommand) Run(args []string) int {
 		c.env.Errorf("-margin must not be negative")
 		return 1
 	}
-	cfg, diags := loader.LoadConfig(*path)
-	if c.env.Diagnostics(cfg, diags) {
-		return 1
-	}
-	comp, err := rulesBlock(cfg, *name)
+	files, err := logFiles(fs.Args())
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}
-	spec := detect.RulesSpec()
-	if c.env.Diagnostics(cfg, cfg.Decode(comp, spec)) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	l, comp, ok := c.env.loadRules(ctx, *path, *name)
+	if l != nil && l.Registry != nil {
+		defer l.Registry.Close()
+	}
+	if !ok {
 		return 1
 	}
-	tu, err := tune.FromConfig(comp.Config)
-	if err != nil {
-		var d *sdk.Diagnostic
-		if errors.As(err, &d) {
-			c.env.Diagnostics(cfg, cfg.Positioned(comp, spec, sdk.Diagnostics{d}))
-		} else {
-			c.env.Diagnostics(cfg, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid rules block",
-				Detail: err.Error(), Subject: comp.DefRange.Ptr()}})
-		}
+	var res tuneResult
+	if err := c.env.callAction(ctx, l, comp, "tune", tuneRequest{Files: files, Margin: *margin, JSON: *asJSON}, &res); err != nil {
+		c.env.Errorf("%v", err)
 		return 1
 	}
-	for _, f := range files {
-		if err := tu.AddFile(f); err != nil {
-			c.env.Errorf("%v", err)
-			return 1
-		}
-	}
-	rep := tu.Report(*margin)
-	if *asJSON {
-		err = rep.WriteJSON(c.env.Stdout)
-	} else {
-		err = rep.WriteTable(c.env.Stdout)
-	}
-	if err != nil {
+	if _, err := io.WriteString(c.env.Stdout, res.Output); err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}

@@ -32,6 +32,7 @@ pipeline "detect" {
 }
 
 func TestTuneCommand(t *testing.T) {
+	withDetectPlugins(t)
 	cfg := writeTuneConfig(t)
 	corpus, _ := filepath.Glob(filepath.Join("..", "..", "plugins", "detect", "testdata", "corpus", "*.log"))
 	var out, errOut bytes.Buffer
@@ -59,6 +60,7 @@ func TestTuneCommand(t *testing.T) {
 }
 
 func TestTuneCommandErrors(t *testing.T) {
+	withDetectPlugins(t)
 	cfg := writeTuneConfig(t)
 	tests := []struct {
 		args []string

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/tda-dev/tda/agent/pluginhost"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/hclspec"
 )
@@ -36,6 +37,10 @@ type Config struct {
 	HTTPRange *hcl.Range
 	// ParseFailed is set when a file could not be read or parsed: nothing was decoded.
 	ParseFailed bool
+	// Registry holds the plugins that serve the blocks, set by loader.Load once it found
+	// them (nil for a config read alone, as loader.LoadConfig does). Operator actions
+	// (agent/actions) launch the blocks' instances from it.
+	Registry *pluginhost.Registry
 
 	evalCtx *hcl.EvalContext
 }
@@ -185,7 +190,7 @@ const (
 	DefaultDataDir            = "./data"
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxInflight        = 16
-	DefaultMaxInflightBytes   = 8 << 20
+	DefaultMaxInflightBytes   = 4 << 20
 	DefaultFallbackAfter      = 60 * time.Second
 	DefaultMaxEvents          = 4096
 	DefaultMaxBytes           = 4 << 20

@@ -10,7 +10,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/agent/config"
+	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/state"
 )
@@ -184,8 +186,29 @@ func TestPublicListenWithoutTLSWarns(t *testing.T) {
 	}
 }
 
+// loadWithPlugins loads src with the plugins its blocks need, as tda run does: the audit
+// trail and the maintenance windows come from them.
+func loadWithPlugins(t *testing.T, src string) (*config.Config, string) {
+	t.Helper()
+	bins := agenttest.Build(t, "detect", "file", "jsonl", "console")
+	dir := t.TempDir()
+	src = strings.ReplaceAll(src, "DATA", filepath.Join(dir, "data"))
+	src = strings.ReplaceAll(src, "ALERTS", filepath.Join(dir, "alerts.jsonl"))
+	path := filepath.Join(dir, "tda.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: bins.PluginDir})
+	if diags.HasErrors() {
+		t.Fatalf("config: %v", diags)
+	}
+	t.Cleanup(func() { l.Registry.Close() })
+	return l.Config, dir
+}
+
 func TestPrepareFindsTrailAndWindows(t *testing.T) {
-	cfg, dir := load(t, pipelineHCL)
+	ctx := context.Background()
+	cfg, dir := loadWithPlugins(t, pipelineHCL)
 	setup, diags := Prepare(cfg, nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
@@ -193,24 +216,60 @@ func TestPrepareFindsTrailAndWindows(t *testing.T) {
 	if setup.TrailPath != filepath.Join(dir, "alerts.jsonl") {
 		t.Fatalf("trail: %q (the detection pipeline's jsonl sink)", setup.TrailPath)
 	}
-	if len(setup.Windows) != 1 {
-		t.Fatalf("windows: %v", setup.Windows)
+	// The rules processor's plugin reports the window of the rule that counts migrations.
+	windows, err := setup.Windows(ctx)
+	if err != nil || len(windows) != 1 {
+		t.Fatalf("windows: %v, %v", windows, err)
 	}
 	paris, _ := time.LoadLocation("Europe/Paris")
-	w := setup.Windows[0]
-	if !w.Contains(time.Date(2026, 11, 29, 2, 30, 0, 0, paris)) || w.Contains(time.Date(2026, 11, 29, 3, 30, 0, 0, time.UTC)) {
+	w := windows[0]
+	if !w.Contains(time.Date(2026, 11, 29, 2, 30, 0, 0, paris)) || w.Contains(time.Date(2026, 11, 29, 3, 30, 0, 0, time.UTC)) ||
+		w.Describe() != "Sun 02:00-04:00 Europe/Paris" {
 		t.Fatalf("window %s", w.Describe())
 	}
 
 	// Two jsonl sinks behind rules processors: the http block must choose.
 	two := strings.Replace(pipelineHCL, `pipeline "keep" {
-  from = [source.file.app]`, `processor "rules" "more" {}
+  from = [source.file.app]`, `processor "rules" "more" {
+  rule "bulk_deletion" {
+    match     = "rows_deleted"
+    threshold = 100
+    window    = "60s"
+  }
+}
 pipeline "keep" {
   from = [source.file.app]
   through = [processor.rules.more]`, 1)
-	cfg, _ = load(t, two)
+	cfg, _ = loadWithPlugins(t, two)
 	if _, diags := Prepare(cfg, nil); !diags.HasErrors() || !strings.Contains(diagText(diags), "audit_trail = sink.jsonl") {
 		t.Fatalf("ambiguous trail: %v", diags)
+	}
+
+	// A sink whose plugin declares no audit trail file cannot be the trail.
+	cfg, _ = loadWithPlugins(t, pipelineHCL+`sink "console" "screen" {}
+http {
+  listen      = "127.0.0.1:0"
+  audit_trail = sink.console.screen
+  operator "alice" { token = "token-one-0123456789" }
+}`)
+	if _, diags := Prepare(cfg, nil); !diags.HasErrors() || !strings.Contains(diagText(diags), "declares no audit trail file") {
+		t.Fatalf("console sink as the trail: %v", diags)
+	}
+}
+
+// TestWindowsNeedThePlugins: a config read without its plugins has no audit trail, and its
+// maintenance windows are unknown: a migration is refused rather than let through.
+func TestWindowsNeedThePlugins(t *testing.T) {
+	cfg, _ := load(t, pipelineHCL)
+	setup, diags := Prepare(cfg, nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if setup.TrailPath != "" {
+		t.Errorf("trail %q without the plugins", setup.TrailPath)
+	}
+	if _, err := setup.Windows(context.Background()); err == nil || !strings.Contains(err.Error(), "without its plugins") {
+		t.Fatalf("windows: %v", err)
 	}
 }
 

@@ -2,8 +2,12 @@ package control
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -11,14 +15,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/tda-dev/tda/agent/actions"
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/deadletter"
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/runtime"
 	"github.com/tda-dev/tda/agent/state"
-	"github.com/tda-dev/tda/plugins/detect"
-	"github.com/tda-dev/tda/plugins/detect/rules"
-	"github.com/tda-dev/tda/plugins/jsonl"
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -33,16 +35,28 @@ func SocketPath(cfg *config.Config) string {
 // Setup is what the operations need from a configuration.
 type Setup struct {
 	HTTP *HTTPSettings
-	// TrailPath is the audit trail's file ("" when the config has no jsonl sink).
+	// TrailPath is the audit trail's file ("" when no sink of the config writes one).
 	TrailPath string
-	Windows   []ops.Window
+	// Windows returns the maintenance windows of the migration rules, which the rules
+	// processors' plugins report (action rules.describe) when a migration first begins.
+	Windows   ops.WindowSource
 	Snapshots ops.Snapshots
 
 	snapshots *snapshotSet
+	// closers are released by Close after the snapshot targets (AlsoClose).
+	closers []io.Closer
 }
 
-// Prepare reads the http block, finds the audit trail and the migration rule's maintenance
-// windows, and opens the snapshot targets of cfg. Problems are positioned diagnostics.
+// AlsoClose has Close release c too, after the snapshot targets (the registry of the plugins
+// the setup's actions are launched from).
+func (s *Setup) AlsoClose(c io.Closer) {
+	s.closers = append(s.closers, c)
+}
+
+// Prepare reads the http block, finds the audit trail, sets up how the migration rules'
+// maintenance windows are learned, and opens the snapshot targets of cfg. Problems are
+// positioned diagnostics. The audit trail and the windows need cfg's plugins (loader.Load):
+// for a config read alone there is neither.
 func Prepare(cfg *config.Config, log hclog.Logger) (*Setup, hcl.Diagnostics) {
 	s := &Setup{}
 	var diags hcl.Diagnostics
@@ -55,8 +69,7 @@ func Prepare(cfg *config.Config, log hclog.Logger) (*Setup, hcl.Diagnostics) {
 	}
 	s.TrailPath, d = auditTrail(cfg, ref)
 	diags = append(diags, d...)
-	s.Windows, d = maintenanceWindows(cfg)
-	diags = append(diags, d...)
+	s.Windows = maintenanceWindows(cfg, log)
 	set, d := snapshotTargets(cfg, log)
 	diags = append(diags, d...)
 	if set != nil {
@@ -68,10 +81,18 @@ func Prepare(cfg *config.Config, log hclog.Logger) (*Setup, hcl.Diagnostics) {
 // Close releases the snapshot providers opened through the setup, letting a snapshot still
 // being written finish until ctx ends.
 func (s *Setup) Close(ctx context.Context) error {
-	if s == nil || s.snapshots == nil {
+	if s == nil {
 		return nil
 	}
-	return s.snapshots.Close(ctx)
+	var errs []error
+	if s.snapshots != nil {
+		errs = append(errs, s.snapshots.Close(ctx))
+	}
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
 }
 
 // Check reports the problems of the http block and of the audit trail's choice (tda
@@ -91,9 +112,10 @@ func Check(cfg *config.Config) hcl.Diagnostics {
 	return diags
 }
 
-// auditTrail returns the path of the jsonl sink the alerts are read from: the one the http
-// block names, else the only jsonl sink of the pipelines that run a rules processor, else the
-// only jsonl sink at all.
+// auditTrail returns the path of the audit trail the alerts are read from: that of the sink the
+// http block names, else of the only sink writing an audit trail (its plugin's spec declares
+// sdk.Spec.AuditTrail, as the jsonl sink does) in the pipelines that run a rules processor,
+// else of the only one at all.
 func auditTrail(cfg *config.Config, ref *config.Ref) (string, hcl.Diagnostics) {
 	var c *config.Component
 	if ref != nil {
@@ -107,11 +129,8 @@ func auditTrail(cfg *config.Config, ref *config.Ref) (string, hcl.Diagnostics) {
 				rulesHere = rulesHere || r.Type == "rules"
 			}
 			for _, r := range p.To {
-				if r.Type != "jsonl" {
-					continue
-				}
 				k := cfg.Component(r)
-				if k == nil {
+				if k == nil || trailField(cfg, k) == "" {
 					continue
 				}
 				all[k.Address()] = k
@@ -147,63 +166,116 @@ func auditTrail(cfg *config.Config, ref *config.Ref) (string, hcl.Diagnostics) {
 				Subject: r}}
 		}
 	}
-	diags := cfg.Decode(c, jsonl.Spec)
-	if diags.HasErrors() {
-		return "", diags
-	}
-	conf, sd := sdk.ParseConfig(jsonl.Spec, c.Config)
-	if sd.HasErrors() {
-		return "", cfg.Positioned(c, jsonl.Spec, sd)
-	}
-	return conf.String("path"), diags
+	return trailPath(cfg, c), nil
 }
 
-// maintenanceWindows returns the maintenance windows of every rule that counts
-// migration_started, from the config's rules processors.
-func maintenanceWindows(cfg *config.Config) ([]ops.Window, hcl.Diagnostics) {
-	var out []ops.Window
-	var diags hcl.Diagnostics
-	spec := detect.RulesSpec()
-	for _, c := range cfg.Components {
-		if c.Kind != sdk.KindProcessor || c.Type != "rules" || !c.Used {
-			continue
+// trailSpec returns the spec of c's plugin, when it declares an audit trail field.
+func trailSpec(cfg *config.Config, c *config.Component) *sdk.Spec {
+	if c == nil || cfg.Registry == nil {
+		return nil
+	}
+	_, desc, ok := cfg.Registry.Lookup(c.Kind, c.Type)
+	if !ok || desc.Spec == nil || desc.Spec.AuditTrail == "" {
+		return nil
+	}
+	return desc.Spec
+}
+
+// trailField is the field of c that names its audit trail file ("": c writes none, or its
+// plugin is unknown).
+func trailField(cfg *config.Config, c *config.Component) string {
+	if spec := trailSpec(cfg, c); spec != nil {
+		return spec.AuditTrail
+	}
+	return ""
+}
+
+// trailPath reads the audit trail's path from c's decoded block ("" when it writes none).
+func trailPath(cfg *config.Config, c *config.Component) string {
+	field := trailField(cfg, c)
+	if field == "" || c.Config == nil {
+		return ""
+	}
+	var m map[string]any
+	if json.Unmarshal(c.Config, &m) != nil {
+		return ""
+	}
+	p, _ := m[field].(string)
+	return p
+}
+
+// maintenanceWindows returns how the maintenance windows of every rule that counts
+// migration_started are learned: from the used processors whose plugin serves
+// rules.describe, asked once, when a migration first begins (starting a plugin for every
+// command would slow them all). A failure is not kept: the next migration asks again.
+func maintenanceWindows(cfg *config.Config, log hclog.Logger) ops.WindowSource {
+	var (
+		mu      sync.Mutex // held while the plugins are asked: one asking at a time
+		known   bool
+		windows []ops.Window
+	)
+	return func(ctx context.Context) ([]ops.Window, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if known {
+			return windows, nil
 		}
-		d := cfg.Decode(c, spec)
-		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
-		conf, sd := sdk.ParseConfig(spec, c.Config)
-		if sd.HasErrors() {
-			diags = append(diags, cfg.Positioned(c, spec, sd)...)
-			continue
-		}
-		rs, err := detect.ParseRules(conf)
+		ws, err := describeWindows(ctx, cfg, log)
 		if err != nil {
-			if dg, ok := err.(*sdk.Diagnostic); ok {
-				diags = append(diags, cfg.Positioned(c, spec, sdk.Diagnostics{dg})...)
-			} else {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid rules",
-					Detail: err.Error(), Subject: c.DefRange.Ptr()})
-			}
+			return nil, err
+		}
+		windows, known = ws, true
+		return windows, nil
+	}
+}
+
+// describeRulesAction is the action of a rules processor that lists its rules.
+const describeRulesAction = "rules.describe"
+
+// rulesDescription is the result of rules.describe (docs/plugins.md).
+type rulesDescription struct {
+	Rules []struct {
+		Name               string                  `json:"name"`
+		Match              []string                `json:"match"`
+		MaintenanceWindows []sdk.MaintenanceWindow `json:"maintenance_windows"`
+	} `json:"rules"`
+}
+
+// migrationEvent is the event type of a schema migration starting; the windows of the rules
+// that count it are the migration gate's.
+const migrationEvent = "migration_started"
+
+func describeWindows(ctx context.Context, cfg *config.Config, log hclog.Logger) ([]ops.Window, error) {
+	var out []ops.Window
+	for _, c := range cfg.Components {
+		if c.Kind != sdk.KindProcessor || !c.Used {
 			continue
 		}
-		for _, r := range rs {
-			counts := false
-			for _, m := range r.Match {
-				counts = counts || m == "migration_started"
-			}
-			if !counts {
+		if cfg.Registry == nil {
+			return nil, fmt.Errorf("the configuration was read without its plugins, which know the maintenance windows of %s", c.Address())
+		}
+		_, desc, ok := cfg.Registry.Lookup(c.Kind, c.Type)
+		if !ok {
+			continue
+		}
+		if _, serves := desc.Action(describeRulesAction); !serves {
+			continue
+		}
+		var d rulesDescription
+		r := actions.Runner{Logger: log}
+		if err := r.Call(ctx, cfg, c.Address(), describeRulesAction, nil, &d, nil, ""); err != nil {
+			return nil, fmt.Errorf("ask %s for its rules: %w", c.Address(), err)
+		}
+		for _, rule := range d.Rules {
+			if !slices.Contains(rule.Match, migrationEvent) {
 				continue
 			}
-			for _, x := range r.Exemptions {
-				if w, ok := x.(*rules.MaintenanceWindow); ok {
-					out = append(out, w)
-				}
+			for i := range rule.MaintenanceWindows {
+				out = append(out, &rule.MaintenanceWindows[i])
 			}
 		}
 	}
-	return out, diags
+	return out, nil
 }
 
 // RuntimeAgent adapts a runtime to ops.Agent. Bind it to the runtime once built: the

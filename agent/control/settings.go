@@ -30,7 +30,8 @@ type HTTPSettings struct {
 	Listen  string
 	TLSCert string
 	TLSKey  string
-	// AuditTrail is the `sink "jsonl"` block the alerts are read from (nil: found by itself).
+	// AuditTrail is the sink block (e.g. `sink "jsonl"`) whose audit trail the alerts are read
+	// from (nil: found by itself).
 	AuditTrail *config.Ref
 	// ApprovalValidity is how long a migration approval lasts.
 	ApprovalValidity time.Duration
@@ -150,9 +151,11 @@ func ParseHTTP(cfg *config.Config) (*HTTPSettings, hcl.Diagnostics) {
 			case c == nil:
 				diags = append(diags, hclspec.ErrorfAt(ref.Range, "Reference to undefined sink",
 					"There is no sink block %s.", ref.Address()))
-			case c.Type != "jsonl":
+			case cfg.Registry != nil && trailField(cfg, c) == "":
+				// The plugins are known: the sink's own spec says whether it writes a trail.
 				diags = append(diags, hclspec.ErrorfAt(ref.Range, "Not an audit trail",
-					"audit_trail must name a sink \"jsonl\" block; %s is a %q sink.", ref.Address(), c.Type))
+					"audit_trail must name a sink that writes an audit trail, such as a sink \"jsonl\" block; "+
+						"%s is a %q sink, whose plugin declares no audit trail file.", ref.Address(), c.Type))
 			default:
 				s.AuditTrail = ref
 			}

@@ -74,7 +74,12 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 				"plugin.", p, pluginhost.BinaryPrefix, pluginhost.BinaryPrefix, filepath.Base(p))})
 	}
 	reg, err := pluginhost.DiscoverWithBuiltin(ctx, dir, pins, opts.Builtin)
-	if err != nil {
+	switch {
+	case err != nil && len(cfg.Components) == 0 && len(pins) == 0:
+		// A config without any block a plugin serves (the agent block alone, as an operator's
+		// command may read it) needs no plugin directory.
+		reg = &pluginhost.Registry{Dir: dir}
+	case err != nil:
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: "Cannot load plugins", Detail: err.Error()})
 	}
@@ -131,6 +136,7 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		diags = append(diags, cfg.Decode(c, spec)...)
 	}
 	markFollowOns(diags, unknownType, reg)
+	cfg.Registry = reg
 	return &Loaded{Config: cfg, Registry: reg}, diags
 }
 

@@ -218,13 +218,25 @@ func logLineNote(o *OverrideInfo) string {
 	return fmt.Sprintf("; the override in force was declared by a log line of %s (%s), and only an operator's override lifts this", o.Origin, o.Actor)
 }
 
-// inWindow reports whether t falls in a maintenance window, with the windows in words.
-func (s *Service) inWindow(t time.Time) (bool, string) {
-	if len(s.windows) == 0 {
+// maintenanceWindows asks the window source; nil means none.
+func (s *Service) maintenanceWindows(ctx context.Context) ([]Window, error) {
+	if s.windows == nil {
+		return nil, nil
+	}
+	ws, err := s.windows(ctx)
+	if err != nil {
+		return nil, errorf(KindUnavailable, "the maintenance windows are unknown, so the migration was not begun: %v", err)
+	}
+	return ws, nil
+}
+
+// inWindow reports whether t falls in one of windows, with the windows in words.
+func inWindow(windows []Window, t time.Time) (bool, string) {
+	if len(windows) == 0 {
 		return true, "no maintenance window is configured"
 	}
 	var names []string
-	for _, w := range s.windows {
+	for _, w := range windows {
 		if w.Contains(t) {
 			return true, w.Describe()
 		}
@@ -234,8 +246,13 @@ func (s *Service) inWindow(t time.Time) (bool, string) {
 }
 
 // BeginMigration implements Operations.
-func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration) (Migration, error) {
+func (s *Service) BeginMigration(ctx context.Context, by Actor, req BeginMigration) (Migration, error) {
 	by, err := s.actor(by)
+	if err != nil {
+		return Migration{}, err
+	}
+	// Asked before the lock: the windows may come from a plugin that takes a moment to start.
+	windows, err := s.maintenanceWindows(ctx)
 	if err != nil {
 		return Migration{}, err
 	}
@@ -284,10 +301,10 @@ func (s *Service) BeginMigration(_ context.Context, by Actor, req BeginMigration
 		// operator's override stands in for the window or the interlock.
 		active := s.overrides.byOperator(now)
 		var ovr string
-		if ok, windows := s.inWindow(now); !ok {
+		if ok, described := inWindow(windows, now); !ok {
 			if active == nil {
 				return errorf(KindForbidden, "%s is outside the maintenance window (%s): wait for it, or declare an override with a reason (tda override on)%s",
-					now.Format(time.RFC3339), windows, logLineNote(s.overrides.active(now)))
+					now.Format(time.RFC3339), described, logLineNote(s.overrides.active(now)))
 			}
 			ovr = fmt.Sprintf("outside the maintenance window, under override by %s: %s", active.Actor, active.Reason)
 		}

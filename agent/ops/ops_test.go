@@ -93,7 +93,7 @@ func newFixture(t *testing.T, withAgent bool, windows ...Window) *fixture {
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{clock: &clock{t: time.Date(2026, 11, 29, 22, 0, 0, 0, time.UTC)}, store: store,
 		trail: filepath.Join(dir, "alerts.jsonl")}
-	opts := Options{Store: store, Trail: NewTrail(f.trail), Now: f.clock.Now, Windows: windows}
+	opts := Options{Store: store, Trail: NewTrail(f.trail), Now: f.clock.Now, Windows: StaticWindows(windows...)}
 	if withAgent {
 		f.agent = &fakeAgent{pipelines: map[string][]string{
 			"detect":  {"processor.override.flags", "processor.rules.anomalies"},

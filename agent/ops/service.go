@@ -36,6 +36,15 @@ type Window interface {
 	Describe() string
 }
 
+// WindowSource returns the maintenance windows of the migration rule; the windows come from
+// the rules processors' plugins, which may be unreachable for a moment.
+type WindowSource func(ctx context.Context) ([]Window, error)
+
+// StaticWindows is a WindowSource that always returns ws.
+func StaticWindows(ws ...Window) WindowSource {
+	return func(context.Context) ([]Window, error) { return ws, nil }
+}
+
 // Snapshots is the snapshot targets (the `sink "snapshot"` blocks) the operations can list,
 // snapshot and restore.
 type Snapshots interface {
@@ -66,9 +75,10 @@ type Options struct {
 	// DeadLetters are the batches the runtime gave up on (nil: not reachable from here, as
 	// when the CLI opened the store itself).
 	DeadLetters deadletter.Letters
-	// Windows are the migration rule's maintenance windows (none: migrations may run at any
-	// time once approved).
-	Windows []Window
+	// Windows returns the migration rule's maintenance windows (none: migrations may run at
+	// any time once approved; a nil Windows has none). It is asked each time a migration
+	// begins, before anything is locked; an error refuses the migration with its reason.
+	Windows WindowSource
 	// ApprovalValidity is how long an approval lasts by default (default 24h).
 	ApprovalValidity time.Duration
 	// Via names how actors reach this service when the caller does not say ("cli").
@@ -84,7 +94,7 @@ type Service struct {
 	agent     Agent
 	snapshots Snapshots
 	letters   deadletter.Letters
-	windows   []Window
+	windows   WindowSource
 	validity  time.Duration
 	via       string
 	now       func() time.Time

@@ -256,7 +256,9 @@ func (g *group) complete(ctx context.Context) error {
 }
 
 // write stores the processors' snapshots and the sources' checkpoint entries of a drained
-// barrier in one transaction.
+// barrier in one transaction. What the store already holds is not written again: an idle
+// group (no checkpoint entry, every snapshot the bytes stored) commits without a
+// transaction, and so without its writes to disk every checkpoint interval.
 func (g *group) write(pc *pendingCheckpoint) error {
 	rt := g.rt
 	if f := rt.commitFault.Load(); f != nil {
@@ -265,12 +267,26 @@ func (g *group) write(pc *pendingCheckpoint) error {
 		}
 	}
 	cps := make([]map[string]sdk.Checkpoint, len(g.sources))
+	changed := false
 	for i, s := range g.sources {
 		cps[i] = s.committable(pc.positions[i])
+		changed = changed || len(cps[i]) > 0
+	}
+	for _, m := range pc.marks {
+		for _, sm := range m.stages {
+			changed = changed || !sm.stage.unchanged(sm.snapshot)
+		}
+	}
+	if !changed {
+		g.rt.metrics.commitsSkipped.Inc()
+		return nil
 	}
 	return rt.store.Update(func(tx *state.Tx) error {
 		for _, m := range pc.marks {
 			for _, sm := range m.stages {
+				if sm.stage.unchanged(sm.snapshot) {
+					continue
+				}
 				if err := tx.Put(rt.snapshotPath(m.pipeline), []byte(sm.stage.inst.addr()), sm.snapshot); err != nil {
 					return err
 				}

@@ -58,7 +58,7 @@ func TestEpochChainDrainsInPrefixOrderWhateverTheAckOrder(t *testing.T) {
 // A source keeps at most one sealed segment and one open one, whatever the number of
 // barriers given up; a commit covers exactly the sealed position.
 func TestSourceSegmentsStayBounded(t *testing.T) {
-	s := &sourceRunner{latest: map[string][]byte{}}
+	s := &sourceRunner{latest: map[string][]byte{}, inst: &instance{}}
 	put := func(key, val string) {
 		s.seq++
 		if s.open == nil {

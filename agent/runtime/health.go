@@ -271,6 +271,7 @@ type metrics struct {
 	alerts           *prometheus.CounterVec
 	detectionLatency prometheus.Histogram
 	commits          prometheus.Counter
+	commitsSkipped   prometheus.Counter
 	commitSeconds    prometheus.Histogram
 	droppedBatches   *prometheus.CounterVec
 	inflightBatches  *prometheus.GaugeVec
@@ -300,6 +301,8 @@ func newMetrics() *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "tda_checkpoint_commits_total",
 			Help: "Checkpoint barriers committed to the state store."}),
+		commitsSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "tda_checkpoint_commits_unchanged_total",
+			Help: "Checkpoint barriers committed without a write: the store already held every snapshot and position (counted in tda_checkpoint_commits_total too)."}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tda_checkpoint_commit_seconds",
 			Help: "Duration of a checkpoint barrier, from marking to commit.", Buckets: prometheus.DefBuckets}),
 		droppedBatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tda_dropped_batches_total",
@@ -316,6 +319,6 @@ func newMetrics() *metrics {
 		[]string{"pipeline", "clock"})
 	m.registry.MustRegister(m.clockSkew)
 	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.restarts, m.queueDepth, m.sinkFailures,
-		m.alerts, m.detectionLatency, m.commits, m.commitSeconds, m.droppedBatches, m.inflightBatches, m.inflightBytes)
+		m.alerts, m.detectionLatency, m.commits, m.commitsSkipped, m.commitSeconds, m.droppedBatches, m.inflightBatches, m.inflightBytes)
 	return m
 }

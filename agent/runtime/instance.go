@@ -68,7 +68,9 @@ type instance struct {
 	mu       sync.Mutex
 	plugin   Plugin
 	stateful bool
-	restarts int
+	// watchesCommits: the source asked for its committed checkpoints (sdk.CommitWatcher).
+	watchesCommits bool
+	restarts       int
 	// streak counts restarts since the plugin last served a call well; it sets the backoff
 	// before the next start, so a plugin that keeps dying restarts ever more slowly.
 	streak    int
@@ -156,6 +158,7 @@ func (in *instance) start(ctx context.Context) error {
 	in.mu.Lock()
 	in.plugin = p
 	in.stateful = res.Stateful
+	in.watchesCommits = res.WatchesCommits
 	in.startedAt = time.Now()
 	in.mu.Unlock()
 	in.rt.health.setPid(in.addr(), p.Pid())
@@ -171,6 +174,14 @@ func (in *instance) current() Plugin {
 func (in *instance) source() host.Source       { return in.current().Source() }
 func (in *instance) processor() host.Processor { return in.current().Processor() }
 func (in *instance) sink() host.Sink           { return in.current().Sink() }
+
+// watchesCommitted reports whether the source wants its committed checkpoints
+// (sdk.CommitWatcher).
+func (in *instance) watchesCommitted() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.watchesCommits
+}
 
 func (in *instance) isStateful() bool {
 	in.mu.Lock()

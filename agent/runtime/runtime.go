@@ -39,7 +39,7 @@ type Options struct {
 	// control panel keeps the system state from them). It must not block.
 	Observe func(pipeline string, e sdk.Event)
 	// ReplayHoldBytes bounds the bytes of input a stateful processor's stage holds for replay
-	// (default 4 MiB): past it the stage asks for a checkpoint ahead of the interval and the
+	// (default 2 MiB): past it the stage asks for a checkpoint ahead of the interval and the
 	// processor's snapshot replaces the inputs held.
 	ReplayHoldBytes int
 	// ExitPollInterval is how often each instance's process is checked for an exit (default
@@ -53,10 +53,11 @@ type Options struct {
 
 // DefaultReplayHoldBytes bounds the input a stage holds for replay: past it a snapshot
 // replaces the inputs, which bounds their memory and hands it back to the host for the next
-// batches while it is still warm. A few of a fast source's batches: a snapshot of the rules
-// processor costs milliseconds, holding a second of input at 100 MB/s costs its memory twice
-// over (the collector's headroom).
-const DefaultReplayHoldBytes = 4 << 20
+// batches while it is still warm. Two of a fast source's batches (about 1 MiB each): a
+// snapshot of the rules processor costs about a millisecond on the benchmark's workload,
+// every input byte held costs its memory one and a half times over (the collector's
+// headroom at the agent's GOGC 50).
+const DefaultReplayHoldBytes = 2 << 20
 
 // Runtime runs a configuration's pipelines.
 type Runtime struct {
@@ -326,7 +327,7 @@ func (rt *Runtime) restoreStage(ctx context.Context, p *pipelineRunner, st *stag
 		st.inst.logger.Error("restoring the saved state failed; starting empty", "error", err)
 		return nil
 	}
-	st.base = snap
+	st.base, st.stored = snap, snap
 	st.inst.logger.Info("state restored", "bytes", len(snap))
 	return nil
 }

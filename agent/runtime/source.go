@@ -70,6 +70,13 @@ type sourceRunner struct {
 	reader   host.Reader
 	stopping bool
 	ended    bool
+	// committedAll is every checkpoint entry committed, from the store at start on (nil
+	// until the first reader opens); bounded by the source's number of keys. A source that
+	// watches commits gets all of it when a reader opens, then each commit's entries.
+	committedAll map[string]sdk.Checkpoint
+	// commitSendMu keeps the commit notifications of a source in order: the one a new
+	// reader gets and those of later commits.
+	commitSendMu sync.Mutex
 
 	done chan struct{}
 }
@@ -110,10 +117,21 @@ func (s *sourceRunner) run(ctx context.Context) {
 			}
 			continue
 		}
+		s.commitSendMu.Lock()
 		s.mu.Lock()
 		s.reader = reader
 		stopping := s.stopping
+		if s.committedAll == nil {
+			// Nothing dispatched yet: what the source resumes from is what the store holds.
+			s.committedAll = make(map[string]sdk.Checkpoint, len(s.latest))
+			for k, v := range s.latest {
+				s.committedAll[k] = sdk.Checkpoint{Key: k, Value: v}
+			}
+		}
+		committed := s.committedEntriesLocked(s.committedAll)
 		s.mu.Unlock()
+		s.notifyCommitted(reader, committed)
+		s.commitSendMu.Unlock()
 		// A new stream reports its own status: what the previous one said no longer holds.
 		s.rt.health.setStatus(s.addr(), true, "")
 		s.regrant()
@@ -329,12 +347,54 @@ func (s *sourceRunner) committable(seq uint64) map[string]sdk.Checkpoint {
 	return out
 }
 
-// committed forgets the entries committed up to seq.
+// committed forgets the entries committed up to seq and tells a source that watches commits
+// which they were. Called by the group's commit, in commit order.
 func (s *sourceRunner) committed(seq uint64) {
+	s.commitSendMu.Lock()
+	defer s.commitSendMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var done map[string]sdk.Checkpoint
 	if s.sealed != nil && s.sealed.upTo <= seq {
+		done = s.sealed.entries
 		s.sealed = nil
+	}
+	if s.committedAll != nil {
+		for k, c := range done {
+			if c.Delete {
+				delete(s.committedAll, k)
+			} else {
+				s.committedAll[k] = c
+			}
+		}
+	}
+	r := s.reader
+	committed := s.committedEntriesLocked(done)
+	s.mu.Unlock()
+	s.notifyCommitted(r, committed)
+}
+
+// committedEntriesLocked lists entries for a commit notification; nil when the source does
+// not watch commits or there are none. s.mu is held.
+func (s *sourceRunner) committedEntriesLocked(m map[string]sdk.Checkpoint) []sdk.Checkpoint {
+	if len(m) == 0 || !s.inst.watchesCommitted() {
+		return nil
+	}
+	out := make([]sdk.Checkpoint, 0, len(m))
+	for _, c := range m {
+		out = append(out, c)
+	}
+	return out
+}
+
+// notifyCommitted sends a commit notification to the reader. It is a small message on a
+// stream whose plugin side always reads, so it does not hold the commit up; a reader that
+// is gone loses it, and the next reader gets every committed entry when it opens.
+func (s *sourceRunner) notifyCommitted(r host.Reader, cps []sdk.Checkpoint) {
+	if r == nil || len(cps) == 0 {
+		return
+	}
+	if err := r.Committed(cps); err != nil {
+		s.inst.logger.Debug("commit notification not delivered; the next reader gets it", "error", err)
 	}
 }
 

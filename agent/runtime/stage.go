@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ type stage struct {
 	nextSeq uint64
 	base    []byte // the state the buffered inputs follow
 	baseSeq uint64 // inputs up to this sequence are in base
+	// stored is the snapshot the store holds for the stage (restored at start, or the last
+	// committed): a checkpoint whose snapshot is the same bytes does not write it again.
+	stored []byte
 	// failing is whether the last batch failed; dropped counts the batches set aside (the
 	// health says both).
 	failing bool
@@ -287,5 +291,13 @@ func (st *stage) snapshot(ctx context.Context) ([]byte, uint64, error) {
 func (st *stage) commit(snap []byte, mark uint64) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.stored = snap
 	st.rebaseLocked(snap, mark)
+}
+
+// unchanged reports whether snap is the snapshot the store already holds for the stage.
+func (st *stage) unchanged(snap []byte) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stored != nil && bytes.Equal(st.stored, snap)
 }

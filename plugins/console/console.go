@@ -33,9 +33,6 @@ var Spec = &sdk.Spec{
 }`,
 }
 
-// TerminalEnv is set to "1" by the agent when its standard output is a terminal.
-const TerminalEnv = "TDA_STDOUT_TERMINAL"
-
 // Component returns the console sink component. It takes alerts and audit records unless
 // the sink block says otherwise with kinds.
 func Component() sdk.Component {
@@ -63,7 +60,7 @@ func New(conf *sdk.Config, _ sdk.Resources) (sdk.Sink, error) {
 		s.color = true
 	case "auto":
 		// The plugin writes through the agent, which says whether its output is a terminal.
-		s.color = os.Getenv("NO_COLOR") == "" && os.Getenv(TerminalEnv) == "1"
+		s.color = os.Getenv("NO_COLOR") == "" && sdk.StdoutIsTerminal()
 	}
 	if s.excerpt < 0 {
 		return nil, conf.Errorf("excerpt_lines", "excerpt_lines must not be negative")

@@ -35,7 +35,7 @@ func OverrideComponent() sdk.Component {
 func RulesComponent() sdk.Component {
 	return sdk.ProcessorComponent("rules", RulesSpec(), func(c *sdk.Config, res sdk.Resources) (sdk.Processor, error) {
 		return NewRules(c, res)
-	}).WithBorrowedInput()
+	}).WithBorrowedInput().WithActions(rulesActions()...)
 }
 
 // clockConfig reads max_future_skew.
@@ -47,9 +47,10 @@ func clockConfig(c *sdk.Config) (time.Duration, error) {
 	return d, nil
 }
 
-// allowOrigins reads allow_origins.
-func allowOrigins(c *sdk.Config) (override.Origins, error) {
-	o, err := override.NewOrigins(c.StringList("allow_origins"))
+// allowOrigins reads allow_origins, and adds extra: the origins of the override processors
+// before a rules processor, when explain feeds it the lines themselves.
+func allowOrigins(c *sdk.Config, extra ...string) (override.Origins, error) {
+	o, err := override.NewOrigins(append(append([]string(nil), c.StringList("allow_origins")...), extra...))
 	if err != nil {
 		return o, c.Errorf("allow_origins", "%v", err)
 	}
@@ -261,9 +262,16 @@ func (o *Override) Restore(b []byte) error {
 // of every rule and emits alerts; audit records and other non-log events pass through, log
 // events only with forward_logs.
 type Rules struct {
-	parser      *parse.Parser
-	engine      *rules.Engine
-	forwardLogs bool
+	// conf, res, instance, parseOptions and rules are the instance's configuration, kept for
+	// its actions (explain builds a fresh engine from them; tune and rules.describe read them).
+	conf         *sdk.Config
+	res          sdk.Resources
+	instance     string
+	parseOptions parse.Options
+	rules        []*rules.Rule
+	parser       *parse.Parser
+	engine       *rules.Engine
+	forwardLogs  bool
 	// recordOverrides: the engine records override changes, and an operator's declaration is
 	// replaced by its record.
 	recordOverrides bool
@@ -276,6 +284,12 @@ type Rules struct {
 
 // NewRules builds processor "rules" from its config.
 func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
+	return newRules(c, res, nil)
+}
+
+// newRules builds processor "rules", which also allows override declarations from the log
+// lines of moreOrigins.
+func newRules(c *sdk.Config, res sdk.Resources, moreOrigins []string) (*Rules, error) {
 	po, err := ParseOptions(c)
 	if err != nil {
 		return nil, err
@@ -296,7 +310,7 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	allow, err := allowOrigins(c)
+	allow, err := allowOrigins(c, moreOrigins...)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +319,7 @@ func NewRules(c *sdk.Config, res sdk.Resources) (*Rules, error) {
 	}
 	eng := rules.NewEngine(rs, rules.Options{Instance: instance, Lateness: c.Duration("lateness"), Override: oc,
 		MaxFutureSkew: skew, AllowOrigins: allow, RecordOverrides: c.Bool("record_overrides"), IncidentUpdates: true})
-	return &Rules{parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
+	return &Rules{conf: c, res: res, instance: instance, parseOptions: po, rules: rs, parser: parse.New(po), engine: eng, forwardLogs: c.Bool("forward_logs"),
 		recordOverrides: c.Bool("record_overrides"), log: res.Logger, reported: make([]uint64, len(rs)),
 		skew: skew, skewed: eventtime.SkewReport{Log: res.Logger}}, nil
 }

@@ -47,6 +47,8 @@ var Spec = &sdk.Spec{
   max_bytes = 104857600
   max_files = 10
 }`,
+	// The file is the audit trail the agent reads incidents from.
+	AuditTrail: "path",
 }
 
 // Component returns the jsonl sink component.

@@ -130,6 +130,9 @@ func parseConnConfig(c *sdk.Config) (connConfig, error) {
 	if cc.password != "" && cc.user == "" {
 		return cc, c.Errorf("password", "password needs user")
 	}
+	if err := checkCredentialFiles(c, cc, time.Now()); err != nil {
+		return cc, err
+	}
 	if cc.name == "" {
 		h, _ := os.Hostname()
 		cc.name = "tda-" + h
@@ -218,6 +221,20 @@ func (a *atomicError) get() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.err
+}
+
+// connProblem says why a connection is down and what to check, from its status and its last
+// error (nil: none known); meanwhile says what tda does ("events wait in the sink's buffer").
+func connProblem(status nats.Status, lastErr error, meanwhile string) string {
+	switch {
+	case lastErr != nil && isAuthError(lastErr):
+		return fmt.Sprintf("NATS refuses the connection (%v): %s; check user/password, token, nkey_seed_file or creds_file (and that the user may use the stream)", lastErr, meanwhile)
+	case lastErr != nil && isTLSError(lastErr):
+		return fmt.Sprintf("TLS with NATS fails (%v): %s; check tls_ca (the CA that signed the servers' certificates), tls_cert and tls_key (the client certificate the servers require)", lastErr, meanwhile)
+	case lastErr != nil:
+		return fmt.Sprintf("NATS is unreachable (%s, %v): %s; check that the servers are up and reachable", status, lastErr, meanwhile)
+	}
+	return fmt.Sprintf("NATS is unreachable (%s): %s; check that the servers are up and reachable", status, meanwhile)
 }
 
 // isAuthError reports whether err is the server refusing the credentials.

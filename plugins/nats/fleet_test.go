@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tda-dev/tda/agent/agenttest"
+	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/plugins/nats"
 	"github.com/tda-dev/tda/plugins/nats/natstest"
 	"github.com/tda-dev/tda/sdk"
@@ -311,6 +312,12 @@ func TestFleet(t *testing.T) {
 		_, _, reports := f.state(f.dets[owner])
 		return len(reports) == 1 && strings.Contains(reports[0], "web-1 (lag") && strings.Contains(reports[0], "web-3 (lag")
 	})
+	// ... and its partition's consumer, acknowledged as far as the detector committed.
+	ackedRE := regexp.MustCompile(`consumers: (?:[^;]*; )*` + strconv.Itoa(p) + `: acked [1-9]\d*, lag 0`)
+	agenttest.WaitFor(t, "the detector's state to show the partition acknowledged", 15*time.Second, func() bool {
+		_, _, reports := f.state(f.dets[owner])
+		return len(reports) == 1 && ackedRE.MatchString(reports[0])
+	})
 	_, _, reports := f.state(f.dets[owner])
 	if !strings.HasPrefix(reports[0], "source.nats.fleet: fleet detectors member d") || !strings.Contains(reports[0], "partitions [") {
 		t.Fatalf("the detector's state reports %q", reports)
@@ -321,8 +328,29 @@ func TestFleet(t *testing.T) {
 	// exact count.
 	f.resets(2, base.Add(4*time.Minute))
 	time.Sleep(2 * time.Second)
+	var held []int
+	for q, d := range f.owners() {
+		if d == owner {
+			held = append(held, q)
+		}
+	}
 	f.dets[owner].Kill()
 	killed := time.Now()
+	// Killed whenever it was (between its sinks' acceptance and the commit, or after): no
+	// consumer of its partitions is acknowledged past its committed checkpoint. Read before
+	// the survivor takes them over (the lease outlives the kill by lease_ttl).
+	floors := map[int]uint64{}
+	for _, q := range held {
+		floors[q] = ackFloor(t, c, q)
+	}
+	committed := committedCheckpoints(t, f.dets[owner].Path("data"))
+	for _, q := range held {
+		cp, _ := strconv.ParseUint(string(committed["nats:TDA_EVENTS:"+strconv.Itoa(q)]), 10, 64) // 0: nothing read
+		if floors[q] > cp {
+			t.Fatalf("partition %d acknowledged up to %d, the killed detector committed %d", q, floors[q], cp)
+		}
+	}
+	t.Logf("after the kill: ack floors %v, committed %s", floors, committed)
 	f.resets(2, base.Add(4*time.Minute+time.Second))
 	alerts, from := f.expectAlerts(2, 30*time.Second)
 	checkFleetAlert(t, alerts[1])
@@ -359,6 +387,20 @@ func TestFleet(t *testing.T) {
 	alerts, _ = f.expectAlerts(4, 60*time.Second)
 	checkFleetAlert(t, alerts[3])
 
+	// The survivor, alone, restarts in the middle of an incident: it goes on from its
+	// checkpoints and restored windows, and its alert splits the count over every replica,
+	// the lines counted before the restart included.
+	survivor := f.dets[1-owner]
+	f.resets(2, base.Add(10*time.Minute))
+	agenttest.WaitFor(t, "the resets to reach the stream", 15*time.Second, func() bool { return storedMessages(t, c) == uint64(f.seq) })
+	time.Sleep(2 * time.Second) // read, counted and committed (checkpoint_interval 200ms)
+	survivor.Stop()
+	survivor.Start()
+	agenttest.WaitFor(t, "the restarted detector to take its partitions back", 20*time.Second, func() bool { return len(f.owners()) == fleetPartitions })
+	f.resets(2, base.Add(10*time.Minute+time.Second))
+	alerts, _ = f.expectAlerts(5, 30*time.Second)
+	checkFleetAlert(t, alerts[4])
+
 	// Across the node stop, the outage, the retries and the kill, the stream holds every
 	// reset each edge read, once.
 	stored := storedMessages(t, c)
@@ -366,6 +408,26 @@ func TestFleet(t *testing.T) {
 		t.Fatalf("the stream holds %d events; the edges' logs have %d resets", stored, f.seq)
 	}
 	t.Logf("the stream holds the %d resets once each", stored)
+}
+
+// committedCheckpoints reads the checkpoints a (stopped or killed) detector committed.
+func committedCheckpoints(t testing.TB, dataDir string) map[string][]byte {
+	t.Helper()
+	store, err := state.Open(dataDir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	out := map[string][]byte{}
+	if err := store.View(func(tx *state.Tx) error {
+		return tx.ForEach([]string{"checkpoints", "source.nats.fleet"}, func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // storedMessages returns how many messages the fleet stream holds.

@@ -1,9 +1,16 @@
 package nats_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/plugins/nats/natstest"
@@ -33,4 +40,57 @@ func detection(typ, origin string, t time.Time, i int, fields ...string) sdk.Eve
 		ev.Fields[fields[j]] = fields[j+1]
 	}
 	return ev
+}
+
+// judged reads the judged position of every partition of group "detectors" from the
+// positions bucket.
+func judged(t testing.TB, c *natstest.Cluster) map[int]uint64 {
+	t.Helper()
+	nc, err := natsgo.Connect(strings.Join(c.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, "tda_fleet_leases_positions")
+	if err != nil {
+		return nil
+	}
+	out := map[int]uint64{}
+	for p := range 64 {
+		e, err := kv.Get(ctx, "detectors.judged."+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		var v struct{ Seq uint64 }
+		if json.Unmarshal(e.Value(), &v) == nil {
+			out[p] = v.Seq
+		}
+	}
+	return out
+}
+
+// waitJudged waits until the judged position of every partition in a source's checkpoints
+// (nats:TDA_EVENTS:<p> = sequence) has reached it.
+func waitJudged(t testing.TB, c *natstest.Cluster, cps map[string][]byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, behind := judged(t, c), ""
+		for k, v := range cps {
+			p, _ := strconv.Atoi(strings.TrimPrefix(k, "nats:TDA_EVENTS:"))
+			if seq, _ := strconv.ParseUint(string(v), 10, 64); j[p] < seq {
+				behind = fmt.Sprintf("partition %d judged until %d, committed %d", p, j[p], seq)
+			}
+		}
+		if behind == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("judged positions not recorded within 10s: %s", behind)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -172,16 +172,7 @@ func (s *Sink) Write(ctx context.Context, b sdk.Batch) error {
 		return errors.New("the nats sink is not started")
 	}
 	if !s.nc.IsConnected() {
-		if err := s.lastErr.get(); err != nil && isAuthError(err) {
-			return fmt.Errorf("NATS refuses the connection (%v): events wait in the sink's buffer; check user/password, token, nkey_seed_file or creds_file", err)
-		}
-		if err := s.lastErr.get(); err != nil && isTLSError(err) {
-			return fmt.Errorf("TLS with NATS fails (%v): events wait in the sink's buffer; check tls_ca (the CA that signed the servers' certificates), tls_cert and tls_key", err)
-		}
-		if err := s.lastErr.get(); err != nil {
-			return fmt.Errorf("NATS is unreachable (%s, %v): events wait in the sink's buffer; check that the servers are up and reachable", s.nc.Status(), err)
-		}
-		return fmt.Errorf("NATS is unreachable (%s): events wait in the sink's buffer; check that the servers are up and reachable", s.nc.Status())
+		return errors.New(connProblem(s.nc.Status(), s.lastErr.get(), "events wait in the sink's buffer"))
 	}
 	if !s.ready {
 		cctx, cancel := context.WithTimeout(ctx, s.cc.timeout)

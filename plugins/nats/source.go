@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tda-dev/tda/sdk"
@@ -31,6 +32,8 @@ func SourceSpec() *sdk.Spec {
 			Description: "The JetStream key-value bucket of the partition leases."},
 		sdk.Field{Name: "max_batch", Type: sdk.TypeInt, Default: 512,
 			Description: "Most events in one batch handed to the pipeline."},
+		sdk.Field{Name: "max_unacked", Type: sdk.TypeInt, Default: 20000,
+			Description: "Most messages of one partition read and not yet acknowledged (the consumer's max_ack_pending). Messages are acknowledged once the agent committed what they carried (every checkpoint_interval); a partition stops being read while this many wait for a commit, e.g. while a sink is stuck."},
 	)
 	return &sdk.Spec{
 		Summary: "Read the fleet's detection events from a NATS JetStream stream, sharing the partitions with the other detectors.",
@@ -39,8 +42,13 @@ func SourceSpec() *sdk.Spec {
 			"taken over within lease_ttl. The position read in each partition (its stream " +
 			"sequence) is the source's checkpoint, committed by the agent with the rules' window " +
 			"state once the sinks accepted what the events produced: a restarted detector goes on " +
-			"from there. A detector taking over a partition it has no position for reads it from " +
-			"takeover_replay ago, so the windows of incidents in progress count every event.",
+			"from there. Each partition is read through a durable consumer (<group>_p<N>) whose " +
+			"messages are acknowledged only once the agent committed them: its ack floor is the " +
+			"detector's committed position, and each commit is also recorded as the partition's " +
+			"judged position in the bucket <bucket>_positions. A detector taking over a partition " +
+			"reads it from takeover_replay ago (or from its own older position), so the windows of " +
+			"incidents in progress count every event; the events up to the previous holder's " +
+			"judged position count without telling the incidents they open again.",
 		Fields: fields,
 		Example: `source "nats" "fleet" {
   servers   = ["nats://nats-1:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
@@ -69,9 +77,18 @@ type Source struct {
 	replay   time.Duration
 	bucket   string
 	maxBatch int
-	log      hclog.Logger
+	// maxUnacked bounds the messages of a partition read and not acknowledged.
+	maxUnacked int
+	log        hclog.Logger
 	// now is the clock (tests move it).
 	now func() time.Time
+
+	// commits: the committed sequences and acknowledgements of each partition, across the
+	// runs of this instance (see acks.go).
+	commits *commitBooks
+	// nc is the current run's connection (nil between runs), for acknowledgements.
+	connMu sync.Mutex
+	nc     *nats.Conn
 }
 
 // NewSource builds source "nats" from its config.
@@ -82,7 +99,7 @@ func NewSource(c *sdk.Config, res sdk.Resources) (*Source, error) {
 	}
 	s := &Source{cc: cc, group: c.String("group"), member: c.String("member"), leaseTTL: c.Duration("lease_ttl"),
 		replay: c.Duration("takeover_replay"), bucket: c.String("bucket"), maxBatch: int(c.Int("max_batch")),
-		log: res.Logger, now: time.Now}
+		maxUnacked: int(c.Int("max_unacked")), log: res.Logger, now: time.Now, commits: newCommitBooks()}
 	if s.member == "" {
 		s.member, _ = os.Hostname()
 	}
@@ -103,6 +120,12 @@ func NewSource(c *sdk.Config, res sdk.Resources) (*Source, error) {
 	}
 	if s.maxBatch < 1 || s.maxBatch > 100_000 {
 		return nil, c.Errorf("max_batch", "max_batch must be between 1 and 100000")
+	}
+	if s.maxUnacked < s.maxBatch || s.maxUnacked > 1_000_000 {
+		return nil, c.Errorf("max_unacked", "max_unacked must be between max_batch (%d) and 1000000", s.maxBatch)
+	}
+	if len(s.group)+len("_p")+4 > 64 {
+		return nil, c.Errorf("group", "%q is too long: at most 58 characters (it names the partitions' consumers)", s.group)
 	}
 	return s, nil
 }
@@ -137,11 +160,30 @@ type item struct {
 
 // Run implements sdk.Source.
 func (s *Source) Run(ctx context.Context, out sdk.Output) error {
-	nc, err := s.cc.connect()
+	// lastErr is the connection's last error (a refused login, a TLS failure), for the state.
+	var lastErr atomicError
+	nc, err := s.cc.connect(
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				lastErr.set(err)
+			}
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { lastErr.set(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { lastErr.set(err) }),
+		nats.ConnectHandler(func(*nats.Conn) { lastErr.set(nil) }),
+		nats.ReconnectHandler(func(*nats.Conn) { lastErr.set(nil) }))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	s.connMu.Lock()
+	s.nc = nc
+	s.connMu.Unlock()
+	defer func() {
+		s.connMu.Lock()
+		s.nc = nil
+		s.connMu.Unlock()
+	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -160,9 +202,12 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 		if err == nil {
 			break
 		}
-		out.SetStatus(sdk.Status{Healthy: false, Reason: fmt.Sprintf(
-			"cannot reach the fleet stream on %s: %v; retrying (check servers, credentials and that the stream exists)",
-			strings.Join(s.cc.servers, ","), err)})
+		reason := fmt.Sprintf("cannot reach the fleet stream on %s: %v; retrying (check servers, credentials and that the stream exists)",
+			strings.Join(s.cc.servers, ","), err)
+		if !nc.IsConnected() {
+			reason = connProblem(nc.Status(), lastErr.get(), "no partition is read") + "; retrying"
+		}
+		out.SetStatus(sdk.Status{Healthy: false, Reason: reason})
 		select {
 		case <-ctx.Done():
 			return nil
@@ -184,6 +229,11 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 	go func() {
 		defer wg.Done()
 		s.own(ctx, js, kv, posKV, positions, emitted, in, st)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.recordJudged(ctx, posKV, st)
 	}()
 
 	// Invariant: each stream sequence of a partition goes to the pipeline at most once per
@@ -251,7 +301,11 @@ func (s *Source) Run(ctx context.Context, out sdk.Output) error {
 			}
 		case <-report.C:
 			// The state changes (and is logged) only when what it says changes.
-			if now := st.status(nc.IsConnected(), s.now()); now != reported {
+			problem := ""
+			if !nc.IsConnected() {
+				problem = connProblem(nc.Status(), lastErr.get(), "no partition is read")
+			}
+			if now := st.status(problem, s.now()); now != reported {
 				reported = now
 				out.SetStatus(now)
 			}
@@ -291,17 +345,16 @@ func (e *emittedSeqs) get(p int) uint64 {
 // own keeps the leases and runs one reader per partition held, until ctx ends; then it
 // releases the leases so the other detectors take them at once.
 //
-// Judged positions: every round the owner of a partition records in the positions bucket the
-// sequence it had handed to its pipeline one round earlier (so its pipeline had a round,
-// lease_ttl/3, to judge those events and tell their alerts). A detector taking a partition
+// Judged positions: the positions bucket holds, per partition, the newest sequence its
+// holder committed (recordJudged writes it after each commit). A detector taking a partition
 // over from another member marks the events up to that sequence FieldReplayed: they rebuild
-// its windows, and an incident they open is not told a second time. A detector taking back
-// its own partition after a restart marks nothing: the agent's checkpoints and de-duplicated
-// deliveries cover its own restarts.
+// its windows, and an incident they open is not told a second time; the events after it are
+// judged as new, so an incident that crosses its threshold on one of them is told. A detector
+// taking back its own partition after a restart marks nothing: the agent's checkpoints and
+// de-duplicated deliveries cover its own restarts.
 func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jetstream.KeyValue, pos map[int]uint64,
 	emitted *emittedSeqs, in chan<- item, st *fleetStatus) {
 	l := &leases{kv: kv, group: s.group, member: s.member, partitions: s.cc.partitions, owned: map[int]uint64{}}
-	judged := map[int]uint64{} // per partition held: what the next round records
 	readers := map[int]context.CancelFunc{}
 	var wg sync.WaitGroup
 	stop := func(p int) {
@@ -322,6 +375,7 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jets
 	every := s.leaseTTL / 3
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var lagsAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -333,7 +387,6 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jets
 		cancel()
 		for _, p := range lost {
 			stop(p)
-			delete(judged, p)
 			s.log.Warn("partition lease lost: another detector reads it now", "partition", p)
 		}
 		for _, p := range gained {
@@ -341,37 +394,67 @@ func (s *Source) own(ctx context.Context, js jetstream.JetStream, kv, posKV jets
 			readers[p] = cancel
 			// Go on after what this run already handed over, or else the checkpoint; with
 			// neither, read from takeover_replay ago.
-			start := max(pos[p], emitted.get(p))
-			if start > 0 {
-				start++
-			}
+			resume := max(pos[p], emitted.get(p))
 			var replayUntil uint64
 			if jp, err := s.judgedPosition(ctx, posKV, p); err == nil && jp.Member != s.member {
 				replayUntil = jp.Seq
 			}
-			s.log.Info("partition taken", "partition", p, "resume_after", max(start, 1)-1, "judged_by_others_until", replayUntil)
+			s.log.Info("partition taken", "partition", p, "resume_after", resume, "judged_by_others_until", replayUntil)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.read(rc, js, p, start, replayUntil, in)
+				s.read(rc, js, p, resume, replayUntil, in)
 			}()
 		}
-		if err == nil {
-			for _, p := range sortedKeys(l.owned) {
-				if seq, ok := judged[p]; ok && seq > 0 {
-					val, _ := json.Marshal(judgedPos{Member: s.member, Seq: seq})
-					wctx, cancel := context.WithTimeout(ctx, every)
-					_, _ = posKV.Put(wctx, positionKey(s.group, p), val)
-					cancel()
-				}
-				judged[p] = emitted.get(p)
-			}
-		}
-		st.setOwned(sortedKeys(l.owned), err)
+		held := sortedKeys(l.owned)
+		st.setOwned(held, err)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("partition leases not renewed; retrying", "error", err)
 		}
+		// The consumers' ack floors and lag, for the state: every lagEvery, or twice a
+		// lease_ttl when that is shorter.
+		if now := s.now(); now.Sub(lagsAt) >= min(lagEvery, 2*s.leaseTTL) && len(held) > 0 {
+			lagsAt = now
+			lctx, cancel := context.WithTimeout(ctx, every)
+			st.setLags(s.lags(lctx, js, held))
+			cancel()
+		}
 		t.Reset(every)
+	}
+}
+
+// lagEvery is how often the consumers' ack floors and lag are read for the state.
+const lagEvery = 10 * time.Second
+
+// recordJudged writes, after each commit, the committed sequence of every partition held to
+// the positions bucket, until ctx ends. A partition no longer held is not written: its new
+// holder records its own.
+func (s *Source) recordJudged(ctx context.Context, posKV jetstream.KeyValue, st *fleetStatus) {
+	written := map[int]uint64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.commits.changed:
+		}
+		committed := s.commits.committed()
+		for _, p := range st.held() {
+			seq := committed[p]
+			if seq == 0 || seq <= written[p] {
+				continue
+			}
+			val, _ := json.Marshal(judgedPos{Member: s.member, Seq: seq})
+			wctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
+			_, err := posKV.Put(wctx, positionKey(s.group, p), val)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("judged position not recorded; the next commit records it", "partition", p, "error", err)
+				}
+				continue
+			}
+			written[p] = seq
+		}
 	}
 }
 
@@ -398,21 +481,35 @@ func (s *Source) judgedPosition(ctx context.Context, posKV jetstream.KeyValue, p
 // FieldReplayed).
 const fieldReplayed = "fleet_replayed"
 
-// read delivers partition p from stream sequence start (0: from takeover_replay ago) until
+// read delivers partition p after stream sequence resume (0: from takeover_replay ago) until
 // ctx ends, marking the events up to replayUntil fieldReplayed. Messages stored before
 // takeover_replay ago only move the position: their windows have closed.
-func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start, replayUntil uint64, in chan<- item) {
+//
+// Its consumer starts after the partition's committed sequence, not after resume: what was
+// handed over and not committed is read again (and dropped by Run as already seen), so the
+// consumer's ack floor never passes the commit (see acks.go). Without a commit notification
+// yet (an agent that sends none, or none so far), the start is resume, or the existing
+// consumer's ack floor when that is lower (after a restart of the plugin alone, resume may
+// be past the commit). A gap in the consumer's delivery sequence (messages lost on a
+// connection that broke) recreates the consumer the same way.
+func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, resume, replayUntil uint64, in chan<- item) {
 	horizon := s.now().Add(-s.replay)
-	for ctx.Err() == nil {
-		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectOf(s.cc.subject, p)},
-			InactiveThreshold: time.Minute}
-		if start > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
-		} else {
-			t := horizon
-			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	book := s.commits.book(p, s.maxUnacked, s.ackFunc())
+	if resume > 0 {
+		if floor := s.ackFloor(ctx, js, p); floor > 0 && floor < resume {
+			resume = floor
 		}
-		cons, err := js.OrderedConsumer(ctx, s.cc.stream, cfg)
+	}
+	for ctx.Err() == nil {
+		start := resume + 1
+		if c := book.committedSeq(); c > 0 {
+			start = c + 1
+		} else if resume == 0 {
+			start = 0 // by time, from the horizon
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.cc.timeout)
+		cons, err := s.createConsumer(cctx, js, p, start, horizon)
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
@@ -420,13 +517,16 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start,
 			}
 			continue
 		}
-		msgs, err := cons.Messages()
+		gen := book.reset(start)
+		msgs, err := cons.Messages(jetstream.PullMaxMessages(min(2*s.maxBatch, s.maxUnacked)))
 		if err != nil {
+			book.close(gen)
 			s.log.Warn("cannot read partition; retrying", "partition", p, "error", err)
 			sleep(ctx, time.Second)
 			continue
 		}
 		stopIt := context.AfterFunc(ctx, msgs.Stop)
+		var delivered uint64 // the consumer's delivery sequence of the last message
 		for {
 			msg, err := msgs.Next()
 			if err != nil {
@@ -435,6 +535,15 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start,
 			meta, err := msg.Metadata()
 			if err != nil {
 				continue
+			}
+			if delivered > 0 && meta.Sequence.Consumer != delivered+1 {
+				s.log.Warn("messages lost on the way: reading the partition again from its commit",
+					"partition", p, "expected_delivery", delivered+1, "delivery", meta.Sequence.Consumer)
+				break
+			}
+			delivered = meta.Sequence.Consumer
+			if err := book.received(gen, meta.Sequence.Stream, msg.Reply()); err != nil {
+				s.log.Warn("acknowledgement not sent; the next commit sends it", "partition", p, "error", err)
 			}
 			it := item{p: p, seq: meta.Sequence.Stream, stored: meta.Timestamp}
 			if meta.Timestamp.Before(horizon) {
@@ -448,7 +557,7 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start,
 				}
 				it.ev = ev
 			}
-			start = it.seq + 1
+			resume = max(resume, it.seq)
 			select {
 			case in <- it:
 			case <-ctx.Done():
@@ -457,6 +566,7 @@ func (s *Source) read(ctx context.Context, js jetstream.JetStream, p int, start,
 		}
 		stopIt()
 		msgs.Stop()
+		book.close(gen)
 	}
 }
 
@@ -471,6 +581,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // compile-time checks.
 var (
-	_ sdk.Source = (*Source)(nil)
-	_ sdk.Sink   = (*Sink)(nil)
+	_ sdk.Source        = (*Source)(nil)
+	_ sdk.CommitWatcher = (*Source)(nil)
+	_ sdk.Sink          = (*Sink)(nil)
 )

@@ -33,6 +33,8 @@ type fleetStatus struct {
 	owned []int
 	err   error
 	edges map[string]*edgeSeen
+	// lags is the consumer of each partition held, as last read (every lagEvery).
+	lags map[int]consumerLag
 }
 
 func newFleetStatus(partitions int, group, member string) *fleetStatus {
@@ -42,6 +44,19 @@ func newFleetStatus(partitions int, group, member string) *fleetStatus {
 func (f *fleetStatus) setOwned(owned []int, err error) {
 	f.mu.Lock()
 	f.owned, f.err = owned, err
+	f.mu.Unlock()
+}
+
+// held returns the partitions held.
+func (f *fleetStatus) held() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.owned...)
+}
+
+func (f *fleetStatus) setLags(l map[int]consumerLag) {
+	f.mu.Lock()
+	f.lags = l
 	f.mu.Unlock()
 }
 
@@ -74,9 +89,10 @@ func (f *fleetStatus) observe(host string, evTime, stored, now time.Time) {
 
 // status renders the fleet for the system state: the partitions held, and every edge seen
 // with its lag (how long its newest event took from the line's time to the stream, in whole
-// seconds) and, after quietAfter without events, how long it has been quiet. It changes only
+// seconds) and, after quietAfter without events, how long it has been quiet; problem (when
+// not "") says why the connection is down. It changes only
 // when one of these does, so the state (and the agent's log) is not rewritten every report.
-func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
+func (f *fleetStatus) status(problem string, now time.Time) sdk.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder
@@ -85,6 +101,17 @@ func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
 		parts[i] = strconv.Itoa(p)
 	}
 	fmt.Fprintf(&b, "fleet %s member %s: partitions [%s] of %d", f.group, f.member, strings.Join(parts, ","), f.partitions)
+	// Per partition held: the consumer's ack floor (the newest sequence committed and
+	// acknowledged) and its lag (messages not read yet, or read and not committed).
+	var acks []string
+	for _, p := range f.owned {
+		if l, ok := f.lags[p]; ok {
+			acks = append(acks, fmt.Sprintf("%d: acked %d, lag %d", p, l.ackFloor, l.lag))
+		}
+	}
+	if len(acks) > 0 {
+		fmt.Fprintf(&b, "; consumers: %s", strings.Join(acks, "; "))
+	}
 	hosts := make([]string, 0, len(f.edges))
 	for h := range f.edges {
 		hosts = append(hosts, h)
@@ -102,8 +129,8 @@ func (f *fleetStatus) status(connected bool, now time.Time) sdk.Status {
 		}
 	}
 	switch {
-	case !connected:
-		return sdk.Status{Healthy: false, Reason: "NATS unreachable: no partition is read; the client reconnects by itself (check the servers). " + b.String()}
+	case problem != "":
+		return sdk.Status{Healthy: false, Reason: problem + "; the client reconnects by itself. " + b.String()}
 	case f.err != nil:
 		return sdk.Status{Healthy: false, Reason: fmt.Sprintf("partition leases not renewed (%v): if this lasts longer than lease_ttl another detector takes the partitions. %s", f.err, b.String())}
 	}

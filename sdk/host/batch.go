@@ -36,6 +36,31 @@ type Batch struct {
 	buf      *pooledBuf
 	refs     int
 	released bool
+
+	// handoff names this batch in the process of the source that sent it (see
+	// sdk.HandoffGoneReason). Only the Batch the source's reader returned carries it: shares
+	// and copies go to other consumers, who receive the bytes.
+	handoff handoffRef
+}
+
+// handoffRef is the id under which a plugin process keeps a batch its source sent.
+type handoffRef struct {
+	proc *pluginProcess
+	id   uint64
+}
+
+// handoffIn returns the id under which proc keeps this batch, or 0 when proc does not (it is
+// another process, or the batch came from no source of it).
+func (b *Batch) handoffIn(proc *pluginProcess) uint64 {
+	if b == nil || proc == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.handoff.proc != proc {
+		return 0
+	}
+	return b.handoff.id
 }
 
 // NewBatch wraps decoded events.

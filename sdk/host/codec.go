@@ -105,10 +105,16 @@ type processRequest struct {
 	batch       *Batch
 	watermarkNs int64
 	final       bool
+	// handoff, when not 0, is sent instead of the batch (see Batch.handoffIn).
+	handoff uint64
 }
 
 func (r *processRequest) marshalRaw() (mem.BufferSlice, error) {
 	var tail []byte
+	if r.handoff != 0 {
+		tail = protowire.AppendTag(tail, 4, protowire.VarintType)
+		tail = protowire.AppendVarint(tail, r.handoff)
+	}
 	if r.watermarkNs != 0 {
 		tail = protowire.AppendTag(tail, 2, protowire.VarintType)
 		tail = protowire.AppendVarint(tail, uint64(r.watermarkNs))
@@ -116,6 +122,9 @@ func (r *processRequest) marshalRaw() (mem.BufferSlice, error) {
 	if r.final {
 		tail = protowire.AppendTag(tail, 3, protowire.VarintType)
 		tail = protowire.AppendVarint(tail, 1)
+	}
+	if r.handoff != 0 {
+		return mem.BufferSlice{mem.SliceBuffer(tail)}, nil
 	}
 	return withBatch(r.batch, tail)
 }
@@ -148,7 +157,9 @@ func (r *writeRequest) marshalRaw() (mem.BufferSlice, error) {
 // sourceOut is tda.plugin.v1.SourceOut: a batch with its checkpoints, or a status. A large
 // message is received into memory from bufs.
 type sourceOut struct {
-	bufs        *bufPool
+	bufs *bufPool
+	// proc is the source's process when it was asked to keep batches for handoff.
+	proc        *pluginProcess
 	batch       *Batch
 	checkpoints []*tdav1.Checkpoint
 	status      *tdav1.Status
@@ -163,7 +174,7 @@ func (r *sourceOut) unmarshalPooled(pb *pooledBuf) error { return r.unmarshal(pb
 // unmarshal decodes b. When b lies in pb, the batch takes over pb's reference if its bytes
 // are a part of b; otherwise the memory goes back to the pool.
 func (r *sourceOut) unmarshal(b []byte, pb *pooledBuf) (err error) {
-	*r = sourceOut{bufs: r.bufs}
+	*r = sourceOut{bufs: r.bufs, proc: r.proc}
 	defer func() {
 		if pb != nil && (r.batch == nil || r.batch.buf != pb) {
 			pb.release()
@@ -190,7 +201,11 @@ func (r *sourceOut) unmarshal(b []byte, pb *pooledBuf) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := batchwire.Fields(sb, func(num protowire.Number, typ protowire.Type, payload []byte, _ uint64) error {
+		var handoff uint64
+		if err := batchwire.Fields(sb, func(num protowire.Number, typ protowire.Type, payload []byte, v uint64) error {
+			if num == 3 && typ == protowire.VarintType {
+				handoff = v
+			}
 			if num != 2 || typ != protowire.BytesType {
 				return nil
 			}
@@ -207,6 +222,9 @@ func (r *sourceOut) unmarshal(b []byte, pb *pooledBuf) (err error) {
 			r.batch, err = pooledBatch(raw, pb)
 		} else {
 			r.batch, err = RawBatch(raw)
+		}
+		if err == nil && handoff != 0 && r.proc != nil {
+			r.batch.handoff = handoffRef{proc: r.proc, id: handoff}
 		}
 		return err
 	case 2:

@@ -177,3 +177,38 @@ func TestPoolReusesWarmMemory(t *testing.T) {
 		t.Fatalf("idle buffers kept: %d (%d bytes)", len(p.free), p.freeBytes)
 	}
 }
+
+// A full pool keeps no more unused memory than poolMaxFree, whatever is released into it:
+// the buffers past the bound, and a buffer larger than the bound, are left to the garbage
+// collector.
+func TestPoolWhenFull(t *testing.T) {
+	for _, size := range []int{64 << 10, 1 << 20, poolMaxFree, poolMaxFree + 1} {
+		p := newBufPool()
+		var bufs []*pooledBuf
+		for range 2*poolMaxFree/size + 2 {
+			bufs = append(bufs, p.get(size))
+		}
+		for i, b := range bufs {
+			b.release()
+			if p.freeBytes > poolMaxFree {
+				t.Fatalf("size %d: %d bytes free after %d releases, bound %d", size, p.freeBytes, i+1, poolMaxFree)
+			}
+		}
+		sum := 0
+		for _, b := range p.free {
+			sum += cap(b.b)
+		}
+		if sum != p.freeBytes {
+			t.Fatalf("size %d: free list holds %d bytes, counted %d", size, sum, p.freeBytes)
+		}
+		if cap(bufs[0].b) > poolMaxFree {
+			if len(p.free) != 0 {
+				t.Fatalf("a buffer larger than the bound (%d bytes) was kept", cap(bufs[0].b))
+			}
+			continue
+		}
+		if len(p.free) == 0 || p.free[0] != bufs[0] {
+			t.Fatalf("size %d: the pool kept nothing although the first buffer fits", size)
+		}
+	}
+}

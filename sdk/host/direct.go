@@ -37,11 +37,12 @@ func (d *direct) configure(ctx context.Context, c Configuration) (Configured, er
 		}
 	}
 	_, stateful := inst.Value().(sdk.Stateful)
+	_, watches := inst.Value().(sdk.CommitWatcher)
 	d.mu.Lock()
 	d.inst = inst
 	d.instance = c.Instance
 	d.mu.Unlock()
-	return Configured{Diagnostics: diags, Stateful: stateful}, nil
+	return Configured{Diagnostics: diags, Stateful: stateful, WatchesCommits: watches && inst.Source != nil}, nil
 }
 
 func (d *direct) close(ctx context.Context) error {
@@ -84,7 +85,8 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 		return nil, fmt.Errorf("source is not configured")
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	r := &directReader{ch: make(chan Message, 4), cancel: cancel, done: make(chan struct{})}
+	r := &directReader{ch: make(chan Message, 4), cancel: cancel, done: make(chan struct{}), ctx: runCtx}
+	r.watcher, _ = src.(sdk.CommitWatcher)
 	cps := make(map[string][]byte, len(checkpoints))
 	for k, v := range checkpoints {
 		cps[k] = v
@@ -118,11 +120,15 @@ func (s *directSource) Read(ctx context.Context, checkpoints map[string][]byte, 
 }
 
 type directReader struct {
-	ch     chan Message
-	out    *sdk.CreditOutput
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
+	ctx     context.Context
+	watcher sdk.CommitWatcher
+	// commitMu keeps the calls to watcher one at a time, as over gRPC.
+	commitMu sync.Mutex
+	ch       chan Message
+	out      *sdk.CreditOutput
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error
 }
 
 func (r *directReader) Recv() (Message, error) {
@@ -144,6 +150,16 @@ func (r *directReader) Recv() (Message, error) {
 
 func (r *directReader) Grant(n int) error {
 	r.out.Grant(n)
+	return nil
+}
+
+func (r *directReader) Committed(cps []sdk.Checkpoint) error {
+	if r.watcher == nil || len(cps) == 0 || r.ctx.Err() != nil {
+		return nil
+	}
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	r.watcher.Committed(r.ctx, sdk.CommittedMap(cps))
 	return nil
 }
 

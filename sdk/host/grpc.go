@@ -19,16 +19,27 @@ type Conn struct {
 	cc grpc.ClientConnInterface
 	// bufs holds the memory of the large batches the plugin's source sends.
 	bufs *bufPool
+	// proc identifies the plugin process: the connections of its instances share it.
+	proc *pluginProcess
+	// shared: the process serves several instances (ForInstance), so its sources ask it to
+	// keep their batches for its processors (see sdk.HandoffGoneReason).
+	shared bool
 }
 
+// pluginProcess identifies one plugin process (one connection to it): a handoff id is
+// meaningful only to the process that gave it.
+type pluginProcess struct{}
+
 // NewConn wraps a connection dispensed by go-plugin.
-func NewConn(cc *grpc.ClientConn) *Conn { return &Conn{cc: cc, bufs: newBufPool()} }
+func NewConn(cc *grpc.ClientConn) *Conn {
+	return &Conn{cc: cc, bufs: newBufPool(), proc: &pluginProcess{}}
+}
 
 // ForInstance returns the connection with every call addressed to one instance (its
 // address, e.g. "sink.jsonl.audit"): the way to reach an instance in a process that serves
 // several (sdk.InstanceMetadataKey). The connection and its buffers are shared.
 func (c *Conn) ForInstance(instance string) *Conn {
-	return &Conn{cc: instanceConn{cc: c.cc, instance: instance}, bufs: c.bufs}
+	return &Conn{cc: instanceConn{cc: c.cc, instance: instance}, bufs: c.bufs, proc: c.proc, shared: true}
 }
 
 // instanceConn adds the instance's name to the metadata of every call.
@@ -60,12 +71,16 @@ func (c *Conn) Describe(ctx context.Context) (*sdk.Description, error) {
 
 // Source returns the plugin's source service.
 func (c *Conn) Source() Source {
-	return &grpcSource{cc: c.cc, c: tdav1.NewSourceClient(c.cc), bufs: c.bufs}
+	src := &grpcSource{cc: c.cc, c: tdav1.NewSourceClient(c.cc), bufs: c.bufs}
+	if c.shared {
+		src.handoff = c.proc
+	}
+	return src
 }
 
 // Processor returns the plugin's processor service.
 func (c *Conn) Processor() Processor {
-	return &grpcProcessor{cc: c.cc, c: tdav1.NewProcessorClient(c.cc)}
+	return &grpcProcessor{cc: c.cc, c: tdav1.NewProcessorClient(c.cc), proc: c.proc}
 }
 
 // Sink returns the plugin's sink service.
@@ -73,13 +88,15 @@ func (c *Conn) Sink() Sink { return &grpcSink{cc: c.cc, c: tdav1.NewSinkClient(c
 
 func configureRequest(c Configuration) *tdav1.ConfigureRequest {
 	return &tdav1.ConfigureRequest{Component: c.Component, Instance: c.Instance, Config: c.Config,
-		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly}
+		DataDir: c.DataDir, ValidateOnly: c.ValidateOnly, ActionsOnly: c.ActionsOnly}
 }
 
 type grpcSource struct {
 	cc   grpc.ClientConnInterface
 	c    tdav1.SourceClient
 	bufs *bufPool
+	// handoff, when set, is the source's process, asked to keep the batches it sends.
+	handoff *pluginProcess
 }
 
 func (s *grpcSource) Configure(ctx context.Context, c Configuration) (Configured, error) {
@@ -87,7 +104,8 @@ func (s *grpcSource) Configure(ctx context.Context, c Configuration) (Configured
 	if err != nil {
 		return Configured{}, err
 	}
-	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful}, nil
+	return Configured{Diagnostics: sdk.DecodeDiagnostics(resp.Diagnostics), Stateful: resp.Stateful,
+		WatchesCommits: resp.WatchesCommits}, nil
 }
 
 func (s *grpcSource) Close(ctx context.Context) error {
@@ -105,22 +123,23 @@ func (s *grpcSource) Read(ctx context.Context, checkpoints map[string][]byte, cr
 		cps = append(cps, sdk.Checkpoint{Key: k, Value: v})
 	}
 	start := &tdav1.SourceIn{Msg: &tdav1.SourceIn_Start{Start: &tdav1.ReadStart{
-		Checkpoints: sdk.EncodeCheckpoints(cps), Credits: uint32(credits)}}}
+		Checkpoints: sdk.EncodeCheckpoints(cps), Credits: uint32(credits), Handoff: s.handoff != nil}}}
 	if err := stream.SendMsg(start); err != nil {
 		return nil, err
 	}
-	return &grpcReader{stream: stream, bufs: s.bufs}, nil
+	return &grpcReader{stream: stream, bufs: s.bufs, proc: s.handoff}, nil
 }
 
 type grpcReader struct {
 	stream  grpc.ClientStream
 	bufs    *bufPool
+	proc    *pluginProcess
 	sendMu  sync.Mutex
 	stopped bool
 }
 
 func (r *grpcReader) Recv() (Message, error) {
-	out := sourceOut{bufs: r.bufs}
+	out := sourceOut{bufs: r.bufs, proc: r.proc}
 	if err := r.stream.RecvMsg(&out); err != nil {
 		return Message{}, err
 	}
@@ -143,6 +162,16 @@ func (r *grpcReader) Grant(n int) error {
 	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Credits{Credits: uint32(n)}})
 }
 
+func (r *grpcReader) Committed(cps []sdk.Checkpoint) error {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if r.stopped || len(cps) == 0 {
+		return nil
+	}
+	return r.stream.SendMsg(&tdav1.SourceIn{Msg: &tdav1.SourceIn_Committed{Committed: &tdav1.Committed{
+		Checkpoints: sdk.EncodeCheckpoints(cps)}}})
+}
+
 func (r *grpcReader) Stop() error {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
@@ -154,8 +183,9 @@ func (r *grpcReader) Stop() error {
 }
 
 type grpcProcessor struct {
-	cc grpc.ClientConnInterface
-	c  tdav1.ProcessorClient
+	cc   grpc.ClientConnInterface
+	c    tdav1.ProcessorClient
+	proc *pluginProcess
 }
 
 func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (Configured, error) {
@@ -167,12 +197,18 @@ func (p *grpcProcessor) Configure(ctx context.Context, c Configuration) (Configu
 }
 
 func (p *grpcProcessor) Process(ctx context.Context, in *Batch, wm sdk.Watermark) (*Batch, error) {
-	req := &processRequest{batch: in, final: wm.Final}
+	req := &processRequest{batch: in, final: wm.Final, handoff: in.handoffIn(p.proc)}
 	if !wm.Time.IsZero() {
 		req.watermarkNs = wm.Time.UnixNano()
 	}
 	var resp processResponse
-	if err := p.cc.Invoke(ctx, tdav1.Processor_Process_FullMethodName, req, &resp, codecOption); err != nil {
+	err := p.cc.Invoke(ctx, tdav1.Processor_Process_FullMethodName, req, &resp, codecOption)
+	if req.handoff != 0 && sdk.IsHandoffGone(err) {
+		// The process no longer keeps the batch: send it.
+		req.handoff = 0
+		err = p.cc.Invoke(ctx, tdav1.Processor_Process_FullMethodName, req, &resp, codecOption)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return resp.batch, nil

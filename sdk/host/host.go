@@ -25,6 +25,9 @@ type Configuration struct {
 	DataDir string
 	// ValidateOnly checks the config without starting anything.
 	ValidateOnly bool
+	// ActionsOnly configures the instance for operator actions (Conn.CallAction) alone: it
+	// is not started until an action that needs it runs.
+	ActionsOnly bool
 }
 
 // Configured is the outcome of Configure.
@@ -32,6 +35,8 @@ type Configured struct {
 	Diagnostics sdk.Diagnostics
 	// Stateful is true for a processor with state to snapshot and restore.
 	Stateful bool
+	// WatchesCommits is true for a source that wants Reader.Committed (sdk.CommitWatcher).
+	WatchesCommits bool
 }
 
 // Source is a source component as the host sees it.
@@ -48,6 +53,9 @@ type Reader interface {
 	Recv() (Message, error)
 	// Grant gives the source n more credits.
 	Grant(n int) error
+	// Committed tells a source that watches commits (Configured.WatchesCommits) which of its
+	// checkpoint entries were committed; see sdk.CommitWatcher for what it promises.
+	Committed(cps []sdk.Checkpoint) error
 	// Stop asks the source to finish; Recv then returns what is left and io.EOF.
 	Stop() error
 }

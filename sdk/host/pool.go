@@ -16,10 +16,11 @@ import (
 const (
 	// pooledMin is the smallest message whose memory is pooled.
 	pooledMin = 64 << 10
-	// poolMaxFree bounds the memory a pool keeps unused: what the agent holds at once is
-	// bounded by max_inflight_bytes and the replay hold (8 MiB and 4 MiB by default), so
-	// buffers beyond a few batches would only wait for the idle timeout.
-	poolMaxFree = 8 << 20
+	// poolMaxFree bounds the memory a pool keeps unused: about two of a fast source's
+	// batches, what is let go between two credits. What the agent holds at once is bounded
+	// by max_inflight_bytes and the replay hold (4 MiB and 2 MiB by default); more free
+	// buffers would only wait for the idle timeout, counted in the agent's memory.
+	poolMaxFree = 2 << 20
 	// poolIdle is how long an unused buffer is kept.
 	poolIdle = 30 * time.Second
 )

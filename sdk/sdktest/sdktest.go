@@ -393,6 +393,23 @@ func (s *Source) Checkpoints() map[string][]byte {
 	return out
 }
 
+// Commit tells the source that the checkpoints of every batch acknowledged so far are
+// committed, as the agent does once the sinks accepted them and the state is stored (a source
+// that implements sdk.CommitWatcher gets them in Committed).
+func (s *Source) Commit() {
+	s.t.Helper()
+	if s.r == nil {
+		s.t.Fatalf("Commit before Start")
+	}
+	cps := make([]sdk.Checkpoint, 0, len(s.checkpoints))
+	for k, v := range s.checkpoints {
+		cps = append(cps, sdk.Checkpoint{Key: k, Value: v})
+	}
+	if err := s.r.Committed(cps); err != nil {
+		s.t.Fatalf("committed: %v", err)
+	}
+}
+
 // Status returns the last status the source reported, if any.
 func (s *Source) Status() *sdk.Status { return s.status }
 

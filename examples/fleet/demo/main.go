@@ -151,12 +151,39 @@ func run(tda, pluginDir, logs, configs, work string, timeout time.Duration) erro
 		}
 		fmt.Printf("\n%d alert(s) from %d detector(s); the lines stay on the hosts, only the detection events crossed NATS.\n",
 			len(alerts), len(detectors))
+		fmt.Println("\n== the detectors' state (tda state): partitions, consumers acknowledged up to the commit, edges")
+		for _, d := range detectors {
+			fmt.Printf("  %s: %s\n", d.name, d.sourceState(tda, filepath.Join(configs, "fleet-detector.hcl")))
+		}
 		if len(alerts) != 1 {
 			return fmt.Errorf("%d alerts, want exactly one", len(alerts))
 		}
 		return nil
 	}
 	return fmt.Errorf("no alert within %s; see the logs under %s", timeout, work)
+}
+
+// sourceState returns what tda state says of an agent's nats source.
+func (a *agent) sourceState(tda, config string) string {
+	cmd := exec.Command(tda, "state", "-json", "-config", config)
+	cmd.Dir, cmd.Env = a.dir, a.cmd.Env
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Sprintf("tda state failed: %v", err)
+	}
+	var st struct {
+		Reports []string `json:"reports"`
+		Reasons []string `json:"reasons"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return fmt.Sprintf("tda state -json: %v", err)
+	}
+	for _, r := range append(st.Reports, st.Reasons...) {
+		if strings.HasPrefix(r, "source.nats.") {
+			return r
+		}
+	}
+	return "(no report from the nats source yet)"
 }
 
 func (a *agent) running() bool {

@@ -3,7 +3,7 @@ package parse
 import (
 	"bytes"
 	"strconv"
-	"strings"
+	"unicode/utf8"
 )
 
 // detectAccess maps an access line to an event. The app's route blocks decide first; then
@@ -31,7 +31,8 @@ func (p *Parser) detectAccess(h *header, r *result) {
 	if !routed && (method[0] == 'G' || method[0] == 'H' || method[0] == 'O') { // GET, HEAD, OPTIONS
 		return
 	}
-	segs := splitPath(path)
+	segs := splitPath(p.segs[:0], path)
+	p.segs = segs
 	if !routed {
 		p.accessHeuristics(method, status, segs, r)
 		if r.event == "" {
@@ -102,7 +103,8 @@ func isDeleteSeg(s []byte) bool {
 }
 
 func isDeleteUserSeg(s []byte) bool {
-	switch string(bytes.ToLower(s)) {
+	var buf [maxFolded]byte
+	switch string(fold(&buf, s)) {
 	case "delete_user", "delete-user", "deleteuser", "remove_user", "remove-user",
 		"delete_account", "delete-account":
 		return true
@@ -114,8 +116,9 @@ func isDeleteUserSeg(s []byte) bool {
 // app's own user area (/register, /auth/register, /api/v1/users, /admin/users), so that
 // `POST /nodes/register` or `POST /teams/7/users` are not sign-ups.
 func userArea(prefix [][]byte) bool {
+	var buf [maxFolded]byte
 	for _, s := range prefix {
-		switch string(bytes.ToLower(s)) {
+		switch string(fold(&buf, s)) {
 		case "api", "rest", "auth", "admin", "account", "accounts", "user", "users", "identity",
 			"iam", "public", "internal", "oauth", "members", "member", "customer", "customers":
 			continue
@@ -167,9 +170,15 @@ func (p *Parser) setClient(h *header, r *result) {
 	}
 }
 
-func splitPath(p []byte) [][]byte {
-	var segs [][]byte
-	for _, s := range bytes.Split(p, []byte("/")) {
+// splitPath appends the non-empty segments of the path p to segs (at most 33): slices of p.
+func splitPath(segs [][]byte, p []byte) [][]byte {
+	for len(p) > 0 {
+		s := p
+		if i := bytes.IndexByte(p, '/'); i >= 0 {
+			s, p = p[:i], p[i+1:]
+		} else {
+			p = nil
+		}
 		if len(s) > 0 {
 			segs = append(segs, s)
 		}
@@ -181,8 +190,9 @@ func splitPath(p []byte) [][]byte {
 }
 
 func (p *Parser) isLoginPath(segs [][]byte) bool {
+	var buf [maxFolded]byte
 	for _, s := range segs {
-		if p.loginPaths[strings.ToLower(string(s))] {
+		if p.loginPaths[string(fold(&buf, s))] {
 			return true
 		}
 	}
@@ -191,8 +201,9 @@ func (p *Parser) isLoginPath(segs [][]byte) bool {
 
 func passwordPath(segs [][]byte) bool {
 	found := false
+	var buf [maxFolded]byte
 	for _, s := range segs {
-		ls := bytes.ToLower(s)
+		ls := fold(&buf, s)
 		// Asking for a reset link changes nothing: /password/forgot, /reset_password_request.
 		if bytes.Contains(ls, []byte("forgot")) || bytes.Contains(ls, []byte("request")) ||
 			bytes.Contains(ls, []byte("lost")) {
@@ -203,6 +214,28 @@ func passwordPath(segs [][]byte) bool {
 		}
 	}
 	return found
+}
+
+// maxFolded is the longest path segment fold lowers without allocating.
+const maxFolded = 64
+
+// fold returns s in lower case as bytes.ToLower does, in buf when s is ASCII and fits (the
+// usual path segment), so that matching a segment allocates nothing; the result is valid
+// until the next call with buf.
+func fold(buf *[maxFolded]byte, s []byte) []byte {
+	if len(s) > len(buf) {
+		return bytes.ToLower(s)
+	}
+	for i, c := range s {
+		switch {
+		case c >= utf8.RuneSelf:
+			return bytes.ToLower(s)
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return buf[:len(s)]
 }
 
 func isUsersSeg(s []byte) bool {

@@ -60,7 +60,9 @@ type Parser struct {
 	lastOrigin string
 	lastState  *originState
 	buf        []byte
-	r          result
+	// segs holds the path segments of the access line being detected (see splitPath).
+	segs [][]byte
+	r    result
 	// ignored is LastIgnored's answer.
 	ignored string
 	// envBuf holds a decoded Docker json-file line, joinBuf a joined CRI line; pending is

@@ -51,6 +51,10 @@ type Engine struct {
 	// has no time of its own. Windows and incidents never use it (see originClock).
 	clock   eventtime.Clock
 	origins map[string]*originClock
+	// lastOrigin and lastAll are the clocks origin returned last for a line's origin and for
+	// allOrigins: lines come in runs of one origin, and a hit spares the map lookup. Each is
+	// nil or in origins (forgetOrigin clears it).
+	lastOrigin, lastAll *originClock
 	// order is origins sorted by name (rebuilt when an origin comes or goes), so that the
 	// records a batch's end produces come in the same order in every run.
 	order    []*originClock

@@ -36,6 +36,10 @@ func FuzzRestore(f *testing.F) {
 		busy.Event(&late[i], nil)
 	}
 	f.Add(busy.Snapshot())
+	// A snapshot with the hosts of fleet events.
+	fleet := mk()
+	run(fleet, fleetEvents([]string{"web-1", "web-2", "web-3"}, 2))
+	f.Add(fleet.Snapshot())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := mk()
 		if err := e.Restore(b); err != nil {

@@ -16,8 +16,8 @@ import (
 // Invariant: r.hosts[sk] holds only hits of keys that exist (drop removes it) and only hits
 // newer than the key's pruned history (noteHost prunes with the same floor), at most
 // maxHits per key: the breakdown costs nothing for events without a host and is bounded
-// otherwise. It is not part of the snapshot: after a restore the breakdown covers the events
-// counted since, while the alert's count stays exact.
+// otherwise. It is part of the snapshot (hosts_snapshot.go), so the breakdown survives a
+// restart of the detector.
 
 // Alert fields the breakdown sets.
 const (

@@ -64,7 +64,16 @@ func (o *originClock) now(wall time.Time) int64 {
 // one when there are maxOrigins) as needed.
 func (e *Engine) origin(name string, out *[]sdk.Event) *originClock {
 	e.useSeq++
+	last := &e.lastOrigin
+	if name == allOrigins {
+		last = &e.lastAll
+	}
+	if o := *last; o != nil && o.name == name {
+		o.lastUse = e.useSeq
+		return o
+	}
 	if o, ok := e.origins[name]; ok {
+		*last = o
 		o.lastUse = e.useSeq
 		return o
 	}
@@ -79,6 +88,7 @@ func (e *Engine) origin(name string, out *[]sdk.Event) *originClock {
 	}
 	o := &originClock{name: name, lastUse: e.useSeq}
 	e.origins[name] = o
+	*last = o
 	e.order = nil
 	return o
 }
@@ -100,6 +110,12 @@ func (e *Engine) sortedOrigins() []*originClock {
 func (e *Engine) forgetOrigin(o *originClock, out *[]sdk.Event) {
 	*out = e.resolveOrigin(o, math.MaxInt64, *out)
 	delete(e.origins, o.name)
+	if e.lastOrigin == o {
+		e.lastOrigin = nil
+	}
+	if e.lastAll == o {
+		e.lastAll = nil
+	}
 	e.order = nil
 }
 

@@ -98,70 +98,22 @@ type Exemption interface {
 }
 
 // MaintenanceWindow allows events on given weekdays between two clock times in a time zone.
-// A window whose end is not after its start runs past midnight into the next day.
-type MaintenanceWindow struct {
-	Days     [7]bool // by time.Weekday
-	Start    time.Duration
-	End      time.Duration
-	Location *time.Location
-}
-
-var dayNames = map[string]time.Weekday{
-	"sun": time.Sunday, "sunday": time.Sunday, "mon": time.Monday, "monday": time.Monday,
-	"tue": time.Tuesday, "tuesday": time.Tuesday, "wed": time.Wednesday, "wednesday": time.Wednesday,
-	"thu": time.Thursday, "thursday": time.Thursday, "fri": time.Friday, "friday": time.Friday,
-	"sat": time.Saturday, "saturday": time.Saturday,
-}
+// A window whose end is not after its start runs past midnight into the next day. It is
+// sdk.MaintenanceWindow, the form in which the agent learns the windows (rules.describe), so
+// that the agent and the engine judge a time by the same code.
+type MaintenanceWindow sdk.MaintenanceWindow
 
 // ParseDays parses weekday names ("sun", "Monday", ...); none means every day.
-func ParseDays(names []string) ([7]bool, error) {
-	var days [7]bool
-	if len(names) == 0 {
-		for i := range days {
-			days[i] = true
-		}
-		return days, nil
-	}
-	for _, n := range names {
-		d, ok := dayNames[strings.ToLower(strings.TrimSpace(n))]
-		if !ok {
-			return days, fmt.Errorf("unknown weekday %q; write e.g. \"sun\" or \"monday\"", n)
-		}
-		days[d] = true
-	}
-	return days, nil
-}
+func ParseDays(names []string) ([7]bool, error) { return sdk.ParseWeekdays(names) }
 
 // ParseClock parses "HH:MM" (or "24:00") into a duration since midnight.
-func ParseClock(s string) (time.Duration, error) {
-	var h, m int
-	if n, err := fmt.Sscanf(s, "%d:%d", &h, &m); err != nil || n != 2 || len(s) != 5 ||
-		h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m != 0) {
-		return 0, fmt.Errorf("invalid time of day %q; write \"HH:MM\", e.g. \"02:00\"", s)
-	}
-	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute, nil
-}
+func ParseClock(s string) (time.Duration, error) { return sdk.ParseTimeOfDay(s) }
+
+// Window returns the window in the sdk's form.
+func (w *MaintenanceWindow) Window() *sdk.MaintenanceWindow { return (*sdk.MaintenanceWindow)(w) }
 
 // Contains reports whether t falls in the window.
-func (w *MaintenanceWindow) Contains(t time.Time) bool {
-	loc := w.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	lt := t.In(loc)
-	y, mo, d := lt.Date()
-	midnight := time.Date(y, mo, d, 0, 0, 0, 0, loc)
-	since := lt.Sub(midnight)
-	wd := lt.Weekday()
-	if w.End > w.Start {
-		return w.Days[wd] && since >= w.Start && since < w.End
-	}
-	// Runs past midnight: the evening part belongs to today, the morning part to yesterday.
-	if w.Days[wd] && since >= w.Start {
-		return true
-	}
-	return w.Days[(wd+6)%7] && since < w.End
-}
+func (w *MaintenanceWindow) Contains(t time.Time) bool { return w.Window().Contains(t) }
 
 // Exempts implements Exemption.
 func (w *MaintenanceWindow) Exempts(ev *sdk.Event) (bool, string) {
@@ -172,29 +124,7 @@ func (w *MaintenanceWindow) Exempts(ev *sdk.Event) (bool, string) {
 }
 
 // Describe implements Exemption.
-func (w *MaintenanceWindow) Describe() string {
-	var days []string
-	all := true
-	for i, on := range w.Days {
-		if on {
-			days = append(days, time.Weekday(i).String()[:3])
-		} else {
-			all = false
-		}
-	}
-	when := strings.Join(days, ",")
-	if all {
-		when = "every day"
-	}
-	loc := "UTC"
-	if w.Location != nil {
-		loc = w.Location.String()
-	}
-	clock := func(d time.Duration) string {
-		return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	}
-	return fmt.Sprintf("%s %s-%s %s", when, clock(w.Start), clock(w.End), loc)
-}
+func (w *MaintenanceWindow) Describe() string { return w.Window().Describe() }
 
 // keyOf builds the rule's key for an event.
 func (r *Rule) keyOf(ev *sdk.Event) string {

@@ -17,8 +17,8 @@ import (
 // The snapshot is a compact binary encoding (a processor may track a million keys and is
 // snapshotted at every checkpoint): a magic, a version, the clock, the override state, the
 // origin clocks, then every rule by name with its keys (by state key) from least to most
-// recently seen and its open incidents, then the migration approvals and the fingerprints of
-// the newest closed incidents.
+// recently seen and its open incidents, then the migration approvals, the fingerprints of
+// the newest closed incidents and the hosts of the counted events (hosts_snapshot.go).
 //
 // Version 1 (before origin clocks) is still read: its keys were not per origin, so only the
 // windows of keys with an open incident are kept (under that incident's origin). Whatever
@@ -227,6 +227,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	for _, fp := range e.closed.oldestFirst() {
 		w.str(fp)
 	}
+	e.appendHosts(w)
 	return w.b
 }
 
@@ -381,6 +382,9 @@ func (e *Engine) Restore(b []byte) error {
 		for j := 0; j < nclosed && r.err == nil; j++ {
 			fresh.closed.add(r.str("closed fingerprint"))
 		}
+	}
+	if r.err == nil && len(r.b) > 0 && v != 1 {
+		fresh.restoreHosts(r)
 	}
 	if r.err != nil {
 		return r.err

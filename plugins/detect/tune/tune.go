@@ -18,7 +18,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tda-dev/tda/plugins/detect"
 	"github.com/tda-dev/tda/plugins/detect/parse"
 	"github.com/tda-dev/tda/plugins/detect/rules"
 	"github.com/tda-dev/tda/sdk"
@@ -41,24 +40,6 @@ type Tuner struct {
 // New returns a tuner for rules, parsing lines with po.
 func New(rs []*rules.Rule, po parse.Options) *Tuner {
 	return &Tuner{parser: parse.New(po), rules: rs}
-}
-
-// FromConfig builds a tuner from the JSON config of a "rules" processor block (as the agent's
-// config loader decodes it with the component's spec).
-func FromConfig(config []byte) (*Tuner, error) {
-	c, diags := sdk.ParseConfig(detect.RulesSpec(), config)
-	if diags.HasErrors() {
-		return nil, diags.Err()
-	}
-	po, err := detect.ParseOptions(c)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := detect.ParseRules(c)
-	if err != nil {
-		return nil, err
-	}
-	return New(rs, po), nil
 }
 
 // AddLine parses one line of origin and keeps it when some rule matches its event type.

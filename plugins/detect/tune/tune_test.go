@@ -1,4 +1,4 @@
-package tune
+package tune_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/plugins/detect"
+	"github.com/tda-dev/tda/plugins/detect/tune"
+	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
 )
 
@@ -29,10 +31,7 @@ rule "mass_password_reset" {
 `
 
 func TestReportOnSyntheticHistory(t *testing.T) {
-	tu, err := FromConfig(sdktest.Config(t, detect.RulesComponent(), rulesSrc))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tu := tunerOf(t, rulesSrc)
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	var buf bytes.Buffer
 	// 100 minutes: IP a fails twice a minute, IP b once; minute 50: IP c fails 9 times.
@@ -70,25 +69,22 @@ func TestReportOnSyntheticHistory(t *testing.T) {
 	if err := rep.WriteJSON(&out); err != nil {
 		t.Fatal(err)
 	}
-	var back Report
+	var back tune.Report
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Rules[0].Suggested != 4 {
 		t.Fatalf("json: %v %s", err, out.String())
 	}
 }
 
 func TestCorpus(t *testing.T) {
-	tu, err := FromConfig(sdktest.Config(t, detect.RulesComponent(), rulesSrc))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tu := tunerOf(t, rulesSrc)
 	files, _ := filepath.Glob(filepath.Join("..", "testdata", "corpus", "*.log"))
 	for _, f := range files {
 		if err := tu.AddFile(f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rep := tu.Report(DefaultMargin)
-	byRule := map[string]RuleReport{}
+	rep := tu.Report(tune.DefaultMargin)
+	byRule := map[string]tune.RuleReport{}
 	for _, r := range rep.Rules {
 		byRule[r.Rule] = r
 	}
@@ -102,4 +98,22 @@ func TestCorpus(t *testing.T) {
 	var out bytes.Buffer
 	_ = rep.WriteTable(&out)
 	t.Logf("\n%s", out.String())
+}
+
+// tunerOf builds a tuner from the body of a rules block, as processor "rules" reads it.
+func tunerOf(t *testing.T, src string) *tune.Tuner {
+	t.Helper()
+	c, diags := sdk.ParseConfig(detect.RulesSpec(), sdktest.Config(t, detect.RulesComponent(), src))
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	po, err := detect.ParseOptions(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := detect.ParseRules(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tune.New(rs, po)
 }

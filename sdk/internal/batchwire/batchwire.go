@@ -9,6 +9,7 @@
 package batchwire
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -115,11 +116,38 @@ func eachVarint(f field, fn func(v uint64)) error {
 	return nil
 }
 
-// countVarints counts the values of a repeated integer field occurrence.
+// countVarints counts the values of a repeated integer field occurrence, checking them as
+// eachVarint does.
 func countVarints(f field) (int, error) {
+	if f.typ != protowire.BytesType {
+		n := 0
+		err := eachVarint(f, func(uint64) { n++ })
+		return n, err
+	}
+	return countPacked(f.val)
+}
+
+// countPacked counts the varints of a packed field. The columns of a batch are mostly values
+// under 128 (dictionary indexes, line lengths, time deltas), one byte each: eight bytes
+// without a continuation bit are eight whole values, counted at once; other stretches are
+// read value by value, with protowire's checks.
+func countPacked(b []byte) (int, error) {
+	const continuation = 0x8080808080808080
 	n := 0
-	err := eachVarint(f, func(uint64) { n++ })
-	return n, err
+	for len(b) > 0 {
+		if len(b) >= 8 && binary.LittleEndian.Uint64(b)&continuation == 0 {
+			n += 8
+			b = b[8:]
+			continue
+		}
+		_, k := protowire.ConsumeVarint(b)
+		if k < 0 {
+			return 0, errTruncated
+		}
+		n++
+		b = b[k:]
+	}
+	return n, nil
 }
 
 // Scan checks that b is a well-formed encoded Batch, as a protobuf parser would, and

@@ -125,7 +125,7 @@ func (x WriteResponse_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WriteResponse_Status.Descriptor instead.
 func (WriteResponse_Status) EnumDescriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{24, 0}
 }
 
 type DescribeRequest struct {
@@ -220,7 +220,10 @@ type ConfigureRequest struct {
 	DataDir string `protobuf:"bytes,4,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// validate_only asks the plugin to check the config and report diagnostics without starting
 	// anything (tda validate).
-	ValidateOnly  bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	ValidateOnly bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	// actions_only configures the instance for operator actions alone (service Actions): the
+	// plugin does not start it (sdk.Starter) until an action that needs it runs.
+	ActionsOnly   bool `protobuf:"varint,6,opt,name=actions_only,json=actionsOnly,proto3" json:"actions_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,13 +293,24 @@ func (x *ConfigureRequest) GetValidateOnly() bool {
 	return false
 }
 
+func (x *ConfigureRequest) GetActionsOnly() bool {
+	if x != nil {
+		return x.ActionsOnly
+	}
+	return false
+}
+
 type ConfigureResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Diagnostics []*Diagnostic          `protobuf:"bytes,1,rep,name=diagnostics,proto3" json:"diagnostics,omitempty"`
 	// stateful is true for a processor whose state the host must snapshot and restore.
-	Stateful      bool `protobuf:"varint,2,opt,name=stateful,proto3" json:"stateful,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stateful bool `protobuf:"varint,2,opt,name=stateful,proto3" json:"stateful,omitempty"`
+	// watches_commits is true for a source that wants SourceIn.committed (sdk.CommitWatcher):
+	// the host then tells it which of its checkpoints were committed. A host that predates the
+	// field never sends it; the source must not depend on it to make progress.
+	WatchesCommits bool `protobuf:"varint,3,opt,name=watches_commits,json=watchesCommits,proto3" json:"watches_commits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
@@ -339,6 +353,13 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 func (x *ConfigureResponse) GetStateful() bool {
 	if x != nil {
 		return x.Stateful
+	}
+	return false
+}
+
+func (x *ConfigureResponse) GetWatchesCommits() bool {
+	if x != nil {
+		return x.WatchesCommits
 	}
 	return false
 }
@@ -882,6 +903,7 @@ type SourceIn struct {
 	//
 	//	*SourceIn_Start
 	//	*SourceIn_Credits
+	//	*SourceIn_Committed
 	Msg           isSourceIn_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -942,6 +964,15 @@ func (x *SourceIn) GetCredits() uint32 {
 	return 0
 }
 
+func (x *SourceIn) GetCommitted() *Committed {
+	if x != nil {
+		if x, ok := x.Msg.(*SourceIn_Committed); ok {
+			return x.Committed
+		}
+	}
+	return nil
+}
+
 type isSourceIn_Msg interface {
 	isSourceIn_Msg()
 }
@@ -955,21 +986,84 @@ type SourceIn_Credits struct {
 	Credits uint32 `protobuf:"varint,2,opt,name=credits,proto3,oneof"`
 }
 
+type SourceIn_Committed struct {
+	// committed tells the source that checkpoints it emitted are durable.
+	Committed *Committed `protobuf:"bytes,3,opt,name=committed,proto3,oneof"`
+}
+
 func (*SourceIn_Start) isSourceIn_Msg() {}
 
 func (*SourceIn_Credits) isSourceIn_Msg() {}
 
-type ReadStart struct {
+func (*SourceIn_Committed) isSourceIn_Msg() {}
+
+// Committed carries the checkpoint entries of a source that the host committed: every sink
+// fed by the batches up to them accepted them, and the processors' state covering those
+// batches is stored with them in the same transaction. Each entry is the newest value of its
+// key the commit holds; entries of keys not in the message did not change. Commits arrive in
+// order and never go back: a later one covers everything an earlier one did. After a plugin
+// restart, ReadStart carries what was dispatched (possibly more than committed); Committed
+// messages then follow as commits happen.
+type Committed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Checkpoints   []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
-	Credits       uint32                 `protobuf:"varint,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Committed) Reset() {
+	*x = Committed{}
+	mi := &file_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Committed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Committed) ProtoMessage() {}
+
+func (x *Committed) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Committed.ProtoReflect.Descriptor instead.
+func (*Committed) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Committed) GetCheckpoints() []*Checkpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+type ReadStart struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints []*Checkpoint          `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Credits     uint32                 `protobuf:"varint,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	// handoff asks the plugin to keep each batch it sends, for a processor served by the same
+	// plugin process, which the host may then name by SourceBatch.handoff in a ProcessRequest
+	// instead of sending the batch's bytes back. A plugin that does not keep batches leaves
+	// SourceBatch.handoff 0.
+	Handoff       bool `protobuf:"varint,3,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadStart) Reset() {
 	*x = ReadStart{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1075,7 @@ func (x *ReadStart) String() string {
 func (*ReadStart) ProtoMessage() {}
 
 func (x *ReadStart) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1088,7 @@ func (x *ReadStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadStart.ProtoReflect.Descriptor instead.
 func (*ReadStart) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReadStart) GetCheckpoints() []*Checkpoint {
@@ -1011,6 +1105,13 @@ func (x *ReadStart) GetCredits() uint32 {
 	return 0
 }
 
+func (x *ReadStart) GetHandoff() bool {
+	if x != nil {
+		return x.Handoff
+	}
+	return false
+}
+
 type SourceOut struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -1024,7 +1125,7 @@ type SourceOut struct {
 
 func (x *SourceOut) Reset() {
 	*x = SourceOut{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1137,7 @@ func (x *SourceOut) String() string {
 func (*SourceOut) ProtoMessage() {}
 
 func (x *SourceOut) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1150,7 @@ func (x *SourceOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceOut.ProtoReflect.Descriptor instead.
 func (*SourceOut) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SourceOut) GetMsg() isSourceOut_Msg {
@@ -1097,14 +1198,17 @@ type SourceBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Batch *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	// checkpoints become durable once every sink fed by this batch has accepted it.
-	Checkpoints   []*Checkpoint `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	Checkpoints []*Checkpoint `protobuf:"bytes,2,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// handoff, when not 0, is the id under which the plugin process keeps this batch's bytes
+	// for a while (see ReadStart.handoff and ProcessRequest.handoff).
+	Handoff       uint64 `protobuf:"varint,3,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceBatch) Reset() {
 	*x = SourceBatch{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1220,7 @@ func (x *SourceBatch) String() string {
 func (*SourceBatch) ProtoMessage() {}
 
 func (x *SourceBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1233,7 @@ func (x *SourceBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceBatch.ProtoReflect.Descriptor instead.
 func (*SourceBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SourceBatch) GetBatch() *Batch {
@@ -1146,6 +1250,13 @@ func (x *SourceBatch) GetCheckpoints() []*Checkpoint {
 	return nil
 }
 
+func (x *SourceBatch) GetHandoff() uint64 {
+	if x != nil {
+		return x.Handoff
+	}
+	return 0
+}
+
 type Status struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// healthy false marks the source degraded in the system state, with reason.
@@ -1157,7 +1268,7 @@ type Status struct {
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1280,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1293,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Status) GetHealthy() bool {
@@ -1206,14 +1317,19 @@ type ProcessRequest struct {
 	// when running live; 0 when replaying, where the events' own times rule).
 	WatermarkNs int64 `protobuf:"varint,2,opt,name=watermark_ns,json=watermarkNs,proto3" json:"watermark_ns,omitempty"`
 	// final tells the processor that no more input will come (end of a replay).
-	Final         bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	Final bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	// handoff, when not 0, names the input instead of batch (which is then absent): the batch a
+	// source of the same plugin process sent with this SourceBatch.handoff. A plugin that no
+	// longer keeps it answers FAILED_PRECONDITION with an ErrorInfo (reason HANDOFF_GONE,
+	// domain tda.dev); the host then sends the batch itself.
+	Handoff       uint64 `protobuf:"varint,4,opt,name=handoff,proto3" json:"handoff,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessRequest) Reset() {
 	*x = ProcessRequest{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1341,7 @@ func (x *ProcessRequest) String() string {
 func (*ProcessRequest) ProtoMessage() {}
 
 func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1354,7 @@ func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessRequest.ProtoReflect.Descriptor instead.
 func (*ProcessRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ProcessRequest) GetBatch() *Batch {
@@ -1262,6 +1378,13 @@ func (x *ProcessRequest) GetFinal() bool {
 	return false
 }
 
+func (x *ProcessRequest) GetHandoff() uint64 {
+	if x != nil {
+		return x.Handoff
+	}
+	return 0
+}
+
 type ProcessResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Batch         *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
@@ -1271,7 +1394,7 @@ type ProcessResponse struct {
 
 func (x *ProcessResponse) Reset() {
 	*x = ProcessResponse{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1406,7 @@ func (x *ProcessResponse) String() string {
 func (*ProcessResponse) ProtoMessage() {}
 
 func (x *ProcessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1419,7 @@ func (x *ProcessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessResponse.ProtoReflect.Descriptor instead.
 func (*ProcessResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProcessResponse) GetBatch() *Batch {
@@ -1314,7 +1437,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1449,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1462,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type SnapshotResponse struct {
@@ -1351,7 +1474,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1486,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1499,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SnapshotResponse) GetState() []byte {
@@ -1395,7 +1518,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1530,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1543,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestoreRequest) GetState() []byte {
@@ -1438,7 +1561,7 @@ type RestoreResponse struct {
 
 func (x *RestoreResponse) Reset() {
 	*x = RestoreResponse{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1573,7 @@ func (x *RestoreResponse) String() string {
 func (*RestoreResponse) ProtoMessage() {}
 
 func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1586,7 @@ func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
 func (*RestoreResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 type WriteRequest struct {
@@ -1478,7 +1601,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1613,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1626,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WriteRequest) GetBatch() *Batch {
@@ -1531,7 +1654,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1666,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1679,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WriteResponse) GetStatus() WriteResponse_Status {
@@ -1580,6 +1703,153 @@ func (x *WriteResponse) GetRetryAfterMs() int64 {
 	return 0
 }
 
+type ActionCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// action is the action's dotted name, e.g. "snapshot.create".
+	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// args is the action's JSON request.
+	Args []byte `protobuf:"bytes,2,opt,name=args,proto3" json:"args,omitempty"`
+	// actor is who asked (a CLI user, an API token's name), for the audit trail.
+	Actor         string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionCall) Reset() {
+	*x = ActionCall{}
+	mi := &file_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionCall) ProtoMessage() {}
+
+func (x *ActionCall) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionCall.ProtoReflect.Descriptor instead.
+func (*ActionCall) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ActionCall) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ActionCall) GetArgs() []byte {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ActionCall) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type ActionReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ActionReply_Progress
+	//	*ActionReply_Result
+	Msg           isActionReply_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActionReply) Reset() {
+	*x = ActionReply{}
+	mi := &file_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActionReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActionReply) ProtoMessage() {}
+
+func (x *ActionReply) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActionReply.ProtoReflect.Descriptor instead.
+func (*ActionReply) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ActionReply) GetMsg() isActionReply_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ActionReply) GetProgress() string {
+	if x != nil {
+		if x, ok := x.Msg.(*ActionReply_Progress); ok {
+			return x.Progress
+		}
+	}
+	return ""
+}
+
+func (x *ActionReply) GetResult() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*ActionReply_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isActionReply_Msg interface {
+	isActionReply_Msg()
+}
+
+type ActionReply_Progress struct {
+	// progress is one line for the operator.
+	Progress string `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type ActionReply_Result struct {
+	// result is the action's JSON result, the last reply of a call that succeeded.
+	Result []byte `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+func (*ActionReply_Progress) isActionReply_Msg() {}
+
+func (*ActionReply_Result) isActionReply_Msg() {}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -1587,16 +1857,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\rtda.plugin.v1\"\x11\n" +
 	"\x0fDescribeRequest\"&\n" +
 	"\x10DescribeResponse\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"\xa4\x01\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"\xc7\x01\n" +
 	"\x10ConfigureRequest\x12\x1c\n" +
 	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x1a\n" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12\x16\n" +
 	"\x06config\x18\x03 \x01(\fR\x06config\x12\x19\n" +
 	"\bdata_dir\x18\x04 \x01(\tR\adataDir\x12#\n" +
-	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"l\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\x12!\n" +
+	"\factions_only\x18\x06 \x01(\bR\vactionsOnly\"\x95\x01\n" +
 	"\x11ConfigureResponse\x12;\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x19.tda.plugin.v1.DiagnosticR\vdiagnostics\x12\x1a\n" +
-	"\bstateful\x18\x02 \x01(\bR\bstateful\"\xb6\x01\n" +
+	"\bstateful\x18\x02 \x01(\bR\bstateful\x12'\n" +
+	"\x0fwatches_commits\x18\x03 \x01(\bR\x0ewatchesCommits\"\xb6\x01\n" +
 	"\n" +
 	"Diagnostic\x12>\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\".tda.plugin.v1.Diagnostic.SeverityR\bseverity\x12\x18\n" +
@@ -1648,28 +1920,34 @@ const file_plugin_proto_rawDesc = "" +
 	"Checkpoint\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
-	"\x06delete\x18\x03 \x01(\bR\x06delete\"_\n" +
+	"\x06delete\x18\x03 \x01(\bR\x06delete\"\x99\x01\n" +
 	"\bSourceIn\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x18.tda.plugin.v1.ReadStartH\x00R\x05start\x12\x1a\n" +
-	"\acredits\x18\x02 \x01(\rH\x00R\acreditsB\x05\n" +
-	"\x03msg\"b\n" +
+	"\acredits\x18\x02 \x01(\rH\x00R\acredits\x128\n" +
+	"\tcommitted\x18\x03 \x01(\v2\x18.tda.plugin.v1.CommittedH\x00R\tcommittedB\x05\n" +
+	"\x03msg\"H\n" +
+	"\tCommitted\x12;\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\"|\n" +
 	"\tReadStart\x12;\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\x12\x18\n" +
-	"\acredits\x18\x02 \x01(\rR\acredits\"w\n" +
+	"\acredits\x18\x02 \x01(\rR\acredits\x12\x18\n" +
+	"\ahandoff\x18\x03 \x01(\bR\ahandoff\"w\n" +
 	"\tSourceOut\x122\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1a.tda.plugin.v1.SourceBatchH\x00R\x05batch\x12/\n" +
 	"\x06status\x18\x02 \x01(\v2\x15.tda.plugin.v1.StatusH\x00R\x06statusB\x05\n" +
-	"\x03msg\"v\n" +
+	"\x03msg\"\x90\x01\n" +
 	"\vSourceBatch\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\x12;\n" +
-	"\vcheckpoints\x18\x02 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\":\n" +
+	"\vcheckpoints\x18\x02 \x03(\v2\x19.tda.plugin.v1.CheckpointR\vcheckpoints\x12\x18\n" +
+	"\ahandoff\x18\x03 \x01(\x04R\ahandoff\":\n" +
 	"\x06Status\x12\x18\n" +
 	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"u\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8f\x01\n" +
 	"\x0eProcessRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\x12!\n" +
 	"\fwatermark_ns\x18\x02 \x01(\x03R\vwatermarkNs\x12\x14\n" +
-	"\x05final\x18\x03 \x01(\bR\x05final\"=\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\x12\x18\n" +
+	"\ahandoff\x18\x04 \x01(\x04R\ahandoff\"=\n" +
 	"\x0fProcessResponse\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.tda.plugin.v1.BatchR\x05batch\"\x11\n" +
 	"\x0fSnapshotRequest\"(\n" +
@@ -1689,7 +1967,16 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x01\x12\r\n" +
-	"\tPERMANENT\x10\x022S\n" +
+	"\tPERMANENT\x10\x02\"N\n" +
+	"\n" +
+	"ActionCall\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x12\n" +
+	"\x04args\x18\x02 \x01(\fR\x04args\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\"L\n" +
+	"\vActionReply\x12\x1c\n" +
+	"\bprogress\x18\x01 \x01(\tH\x00R\bprogress\x12\x18\n" +
+	"\x06result\x18\x02 \x01(\fH\x00R\x06resultB\x05\n" +
+	"\x03msg2S\n" +
 	"\x04Info\x12K\n" +
 	"\bDescribe\x12\x1e.tda.plugin.v1.DescribeRequest\x1a\x1f.tda.plugin.v1.DescribeResponse2\xdb\x01\n" +
 	"\x06Source\x12N\n" +
@@ -1705,7 +1992,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04Sink\x12N\n" +
 	"\tConfigure\x12\x1f.tda.plugin.v1.ConfigureRequest\x1a .tda.plugin.v1.ConfigureResponse\x12B\n" +
 	"\x05Write\x12\x1b.tda.plugin.v1.WriteRequest\x1a\x1c.tda.plugin.v1.WriteResponse\x12B\n" +
-	"\x05Close\x12\x1b.tda.plugin.v1.CloseRequest\x1a\x1c.tda.plugin.v1.CloseResponseB1Z/github.com/tda-dev/tda/sdk/protocol/tdav1;tdav1b\x06proto3"
+	"\x05Close\x12\x1b.tda.plugin.v1.CloseRequest\x1a\x1c.tda.plugin.v1.CloseResponse2J\n" +
+	"\aActions\x12?\n" +
+	"\x04Call\x12\x19.tda.plugin.v1.ActionCall\x1a\x1a.tda.plugin.v1.ActionReply0\x01B1Z/github.com/tda-dev/tda/sdk/protocol/tdav1;tdav1b\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1720,7 +2009,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),  // 0: tda.plugin.v1.Diagnostic.Severity
 	(WriteResponse_Status)(0), // 1: tda.plugin.v1.WriteResponse.Status
@@ -1736,65 +2025,72 @@ var file_plugin_proto_goTypes = []any{
 	(*Alert)(nil),             // 11: tda.plugin.v1.Alert
 	(*Checkpoint)(nil),        // 12: tda.plugin.v1.Checkpoint
 	(*SourceIn)(nil),          // 13: tda.plugin.v1.SourceIn
-	(*ReadStart)(nil),         // 14: tda.plugin.v1.ReadStart
-	(*SourceOut)(nil),         // 15: tda.plugin.v1.SourceOut
-	(*SourceBatch)(nil),       // 16: tda.plugin.v1.SourceBatch
-	(*Status)(nil),            // 17: tda.plugin.v1.Status
-	(*ProcessRequest)(nil),    // 18: tda.plugin.v1.ProcessRequest
-	(*ProcessResponse)(nil),   // 19: tda.plugin.v1.ProcessResponse
-	(*SnapshotRequest)(nil),   // 20: tda.plugin.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),  // 21: tda.plugin.v1.SnapshotResponse
-	(*RestoreRequest)(nil),    // 22: tda.plugin.v1.RestoreRequest
-	(*RestoreResponse)(nil),   // 23: tda.plugin.v1.RestoreResponse
-	(*WriteRequest)(nil),      // 24: tda.plugin.v1.WriteRequest
-	(*WriteResponse)(nil),     // 25: tda.plugin.v1.WriteResponse
-	nil,                       // 26: tda.plugin.v1.Extra.FieldsEntry
+	(*Committed)(nil),         // 14: tda.plugin.v1.Committed
+	(*ReadStart)(nil),         // 15: tda.plugin.v1.ReadStart
+	(*SourceOut)(nil),         // 16: tda.plugin.v1.SourceOut
+	(*SourceBatch)(nil),       // 17: tda.plugin.v1.SourceBatch
+	(*Status)(nil),            // 18: tda.plugin.v1.Status
+	(*ProcessRequest)(nil),    // 19: tda.plugin.v1.ProcessRequest
+	(*ProcessResponse)(nil),   // 20: tda.plugin.v1.ProcessResponse
+	(*SnapshotRequest)(nil),   // 21: tda.plugin.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),  // 22: tda.plugin.v1.SnapshotResponse
+	(*RestoreRequest)(nil),    // 23: tda.plugin.v1.RestoreRequest
+	(*RestoreResponse)(nil),   // 24: tda.plugin.v1.RestoreResponse
+	(*WriteRequest)(nil),      // 25: tda.plugin.v1.WriteRequest
+	(*WriteResponse)(nil),     // 26: tda.plugin.v1.WriteResponse
+	(*ActionCall)(nil),        // 27: tda.plugin.v1.ActionCall
+	(*ActionReply)(nil),       // 28: tda.plugin.v1.ActionReply
+	nil,                       // 29: tda.plugin.v1.Extra.FieldsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	6,  // 0: tda.plugin.v1.ConfigureResponse.diagnostics:type_name -> tda.plugin.v1.Diagnostic
 	0,  // 1: tda.plugin.v1.Diagnostic.severity:type_name -> tda.plugin.v1.Diagnostic.Severity
 	10, // 2: tda.plugin.v1.Batch.extras:type_name -> tda.plugin.v1.Extra
-	26, // 3: tda.plugin.v1.Extra.fields:type_name -> tda.plugin.v1.Extra.FieldsEntry
+	29, // 3: tda.plugin.v1.Extra.fields:type_name -> tda.plugin.v1.Extra.FieldsEntry
 	11, // 4: tda.plugin.v1.Extra.alert:type_name -> tda.plugin.v1.Alert
-	14, // 5: tda.plugin.v1.SourceIn.start:type_name -> tda.plugin.v1.ReadStart
-	12, // 6: tda.plugin.v1.ReadStart.checkpoints:type_name -> tda.plugin.v1.Checkpoint
-	16, // 7: tda.plugin.v1.SourceOut.batch:type_name -> tda.plugin.v1.SourceBatch
-	17, // 8: tda.plugin.v1.SourceOut.status:type_name -> tda.plugin.v1.Status
-	9,  // 9: tda.plugin.v1.SourceBatch.batch:type_name -> tda.plugin.v1.Batch
-	12, // 10: tda.plugin.v1.SourceBatch.checkpoints:type_name -> tda.plugin.v1.Checkpoint
-	9,  // 11: tda.plugin.v1.ProcessRequest.batch:type_name -> tda.plugin.v1.Batch
-	9,  // 12: tda.plugin.v1.ProcessResponse.batch:type_name -> tda.plugin.v1.Batch
-	9,  // 13: tda.plugin.v1.WriteRequest.batch:type_name -> tda.plugin.v1.Batch
-	1,  // 14: tda.plugin.v1.WriteResponse.status:type_name -> tda.plugin.v1.WriteResponse.Status
-	2,  // 15: tda.plugin.v1.Info.Describe:input_type -> tda.plugin.v1.DescribeRequest
-	4,  // 16: tda.plugin.v1.Source.Configure:input_type -> tda.plugin.v1.ConfigureRequest
-	13, // 17: tda.plugin.v1.Source.Read:input_type -> tda.plugin.v1.SourceIn
-	7,  // 18: tda.plugin.v1.Source.Close:input_type -> tda.plugin.v1.CloseRequest
-	4,  // 19: tda.plugin.v1.Processor.Configure:input_type -> tda.plugin.v1.ConfigureRequest
-	18, // 20: tda.plugin.v1.Processor.Process:input_type -> tda.plugin.v1.ProcessRequest
-	20, // 21: tda.plugin.v1.Processor.Snapshot:input_type -> tda.plugin.v1.SnapshotRequest
-	22, // 22: tda.plugin.v1.Processor.Restore:input_type -> tda.plugin.v1.RestoreRequest
-	7,  // 23: tda.plugin.v1.Processor.Close:input_type -> tda.plugin.v1.CloseRequest
-	4,  // 24: tda.plugin.v1.Sink.Configure:input_type -> tda.plugin.v1.ConfigureRequest
-	24, // 25: tda.plugin.v1.Sink.Write:input_type -> tda.plugin.v1.WriteRequest
-	7,  // 26: tda.plugin.v1.Sink.Close:input_type -> tda.plugin.v1.CloseRequest
-	3,  // 27: tda.plugin.v1.Info.Describe:output_type -> tda.plugin.v1.DescribeResponse
-	5,  // 28: tda.plugin.v1.Source.Configure:output_type -> tda.plugin.v1.ConfigureResponse
-	15, // 29: tda.plugin.v1.Source.Read:output_type -> tda.plugin.v1.SourceOut
-	8,  // 30: tda.plugin.v1.Source.Close:output_type -> tda.plugin.v1.CloseResponse
-	5,  // 31: tda.plugin.v1.Processor.Configure:output_type -> tda.plugin.v1.ConfigureResponse
-	19, // 32: tda.plugin.v1.Processor.Process:output_type -> tda.plugin.v1.ProcessResponse
-	21, // 33: tda.plugin.v1.Processor.Snapshot:output_type -> tda.plugin.v1.SnapshotResponse
-	23, // 34: tda.plugin.v1.Processor.Restore:output_type -> tda.plugin.v1.RestoreResponse
-	8,  // 35: tda.plugin.v1.Processor.Close:output_type -> tda.plugin.v1.CloseResponse
-	5,  // 36: tda.plugin.v1.Sink.Configure:output_type -> tda.plugin.v1.ConfigureResponse
-	25, // 37: tda.plugin.v1.Sink.Write:output_type -> tda.plugin.v1.WriteResponse
-	8,  // 38: tda.plugin.v1.Sink.Close:output_type -> tda.plugin.v1.CloseResponse
-	27, // [27:39] is the sub-list for method output_type
-	15, // [15:27] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 5: tda.plugin.v1.SourceIn.start:type_name -> tda.plugin.v1.ReadStart
+	14, // 6: tda.plugin.v1.SourceIn.committed:type_name -> tda.plugin.v1.Committed
+	12, // 7: tda.plugin.v1.Committed.checkpoints:type_name -> tda.plugin.v1.Checkpoint
+	12, // 8: tda.plugin.v1.ReadStart.checkpoints:type_name -> tda.plugin.v1.Checkpoint
+	17, // 9: tda.plugin.v1.SourceOut.batch:type_name -> tda.plugin.v1.SourceBatch
+	18, // 10: tda.plugin.v1.SourceOut.status:type_name -> tda.plugin.v1.Status
+	9,  // 11: tda.plugin.v1.SourceBatch.batch:type_name -> tda.plugin.v1.Batch
+	12, // 12: tda.plugin.v1.SourceBatch.checkpoints:type_name -> tda.plugin.v1.Checkpoint
+	9,  // 13: tda.plugin.v1.ProcessRequest.batch:type_name -> tda.plugin.v1.Batch
+	9,  // 14: tda.plugin.v1.ProcessResponse.batch:type_name -> tda.plugin.v1.Batch
+	9,  // 15: tda.plugin.v1.WriteRequest.batch:type_name -> tda.plugin.v1.Batch
+	1,  // 16: tda.plugin.v1.WriteResponse.status:type_name -> tda.plugin.v1.WriteResponse.Status
+	2,  // 17: tda.plugin.v1.Info.Describe:input_type -> tda.plugin.v1.DescribeRequest
+	4,  // 18: tda.plugin.v1.Source.Configure:input_type -> tda.plugin.v1.ConfigureRequest
+	13, // 19: tda.plugin.v1.Source.Read:input_type -> tda.plugin.v1.SourceIn
+	7,  // 20: tda.plugin.v1.Source.Close:input_type -> tda.plugin.v1.CloseRequest
+	4,  // 21: tda.plugin.v1.Processor.Configure:input_type -> tda.plugin.v1.ConfigureRequest
+	19, // 22: tda.plugin.v1.Processor.Process:input_type -> tda.plugin.v1.ProcessRequest
+	21, // 23: tda.plugin.v1.Processor.Snapshot:input_type -> tda.plugin.v1.SnapshotRequest
+	23, // 24: tda.plugin.v1.Processor.Restore:input_type -> tda.plugin.v1.RestoreRequest
+	7,  // 25: tda.plugin.v1.Processor.Close:input_type -> tda.plugin.v1.CloseRequest
+	4,  // 26: tda.plugin.v1.Sink.Configure:input_type -> tda.plugin.v1.ConfigureRequest
+	25, // 27: tda.plugin.v1.Sink.Write:input_type -> tda.plugin.v1.WriteRequest
+	7,  // 28: tda.plugin.v1.Sink.Close:input_type -> tda.plugin.v1.CloseRequest
+	27, // 29: tda.plugin.v1.Actions.Call:input_type -> tda.plugin.v1.ActionCall
+	3,  // 30: tda.plugin.v1.Info.Describe:output_type -> tda.plugin.v1.DescribeResponse
+	5,  // 31: tda.plugin.v1.Source.Configure:output_type -> tda.plugin.v1.ConfigureResponse
+	16, // 32: tda.plugin.v1.Source.Read:output_type -> tda.plugin.v1.SourceOut
+	8,  // 33: tda.plugin.v1.Source.Close:output_type -> tda.plugin.v1.CloseResponse
+	5,  // 34: tda.plugin.v1.Processor.Configure:output_type -> tda.plugin.v1.ConfigureResponse
+	20, // 35: tda.plugin.v1.Processor.Process:output_type -> tda.plugin.v1.ProcessResponse
+	22, // 36: tda.plugin.v1.Processor.Snapshot:output_type -> tda.plugin.v1.SnapshotResponse
+	24, // 37: tda.plugin.v1.Processor.Restore:output_type -> tda.plugin.v1.RestoreResponse
+	8,  // 38: tda.plugin.v1.Processor.Close:output_type -> tda.plugin.v1.CloseResponse
+	5,  // 39: tda.plugin.v1.Sink.Configure:output_type -> tda.plugin.v1.ConfigureResponse
+	26, // 40: tda.plugin.v1.Sink.Write:output_type -> tda.plugin.v1.WriteResponse
+	8,  // 41: tda.plugin.v1.Sink.Close:output_type -> tda.plugin.v1.CloseResponse
+	28, // 42: tda.plugin.v1.Actions.Call:output_type -> tda.plugin.v1.ActionReply
+	30, // [30:43] is the sub-list for method output_type
+	17, // [17:30] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1805,10 +2101,15 @@ func file_plugin_proto_init() {
 	file_plugin_proto_msgTypes[11].OneofWrappers = []any{
 		(*SourceIn_Start)(nil),
 		(*SourceIn_Credits)(nil),
+		(*SourceIn_Committed)(nil),
 	}
-	file_plugin_proto_msgTypes[13].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[14].OneofWrappers = []any{
 		(*SourceOut_Batch)(nil),
 		(*SourceOut_Status)(nil),
+	}
+	file_plugin_proto_msgTypes[26].OneofWrappers = []any{
+		(*ActionReply_Progress)(nil),
+		(*ActionReply_Result)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1816,9 +2117,9 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_plugin_proto_goTypes,
 		DependencyIndexes: file_plugin_proto_depIdxs,

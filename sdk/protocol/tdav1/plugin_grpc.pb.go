@@ -151,6 +151,8 @@ type SourceClient interface {
 	// Read streams batches to the host. The host first sends a ReadStart with the saved
 	// checkpoints and the initial credits; afterwards it grants one credit per batch that every
 	// sink has accepted. The plugin never has more batches outstanding than it holds credits.
+	// To a source whose Configure answered watches_commits, the host also sends Committed each
+	// time checkpoints it emitted became durable.
 	Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SourceIn, SourceOut], error)
 	Close(ctx context.Context, in *CloseRequest, opts ...grpc.CallOption) (*CloseResponse, error)
 }
@@ -204,6 +206,8 @@ type SourceServer interface {
 	// Read streams batches to the host. The host first sends a ReadStart with the saved
 	// checkpoints and the initial credits; afterwards it grants one credit per batch that every
 	// sink has accepted. The plugin never has more batches outstanding than it holds credits.
+	// To a source whose Configure answered watches_commits, the host also sends Committed each
+	// time checkpoints it emitted became durable.
 	Read(grpc.BidiStreamingServer[SourceIn, SourceOut]) error
 	Close(context.Context, *CloseRequest) (*CloseResponse, error)
 	mustEmbedUnimplementedSourceServer()
@@ -747,5 +751,130 @@ var Sink_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
+	Metadata: "plugin.proto",
+}
+
+const (
+	Actions_Call_FullMethodName = "/tda.plugin.v1.Actions/Call"
+)
+
+// ActionsClient is the client API for Actions service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Actions serves the operator commands a component offers outside the data flow (take a
+// snapshot, list them, restore, repair). The host configures an instance for them
+// (ConfigureRequest.actions_only), calls one action and closes the instance; every call is
+// routed to its instance like the calls of the other services.
+type ActionsClient interface {
+	// Call runs one action. The plugin streams progress lines while it runs and ends with one
+	// reply holding the result. A failure is the call's status; when the action itself said
+	// what kind of failure it is, the status carries a google.rpc.ErrorInfo with domain
+	// "tda.dev" and reason "ACTION_INVALID", "ACTION_NOT_FOUND", "ACTION_CONFLICT" or
+	// "ACTION_UNAVAILABLE". A cancelled call cancels the action.
+	Call(ctx context.Context, in *ActionCall, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ActionReply], error)
+}
+
+type actionsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewActionsClient(cc grpc.ClientConnInterface) ActionsClient {
+	return &actionsClient{cc}
+}
+
+func (c *actionsClient) Call(ctx context.Context, in *ActionCall, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ActionReply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Actions_ServiceDesc.Streams[0], Actions_Call_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ActionCall, ActionReply]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Actions_CallClient = grpc.ServerStreamingClient[ActionReply]
+
+// ActionsServer is the server API for Actions service.
+// All implementations must embed UnimplementedActionsServer
+// for forward compatibility.
+//
+// Actions serves the operator commands a component offers outside the data flow (take a
+// snapshot, list them, restore, repair). The host configures an instance for them
+// (ConfigureRequest.actions_only), calls one action and closes the instance; every call is
+// routed to its instance like the calls of the other services.
+type ActionsServer interface {
+	// Call runs one action. The plugin streams progress lines while it runs and ends with one
+	// reply holding the result. A failure is the call's status; when the action itself said
+	// what kind of failure it is, the status carries a google.rpc.ErrorInfo with domain
+	// "tda.dev" and reason "ACTION_INVALID", "ACTION_NOT_FOUND", "ACTION_CONFLICT" or
+	// "ACTION_UNAVAILABLE". A cancelled call cancels the action.
+	Call(*ActionCall, grpc.ServerStreamingServer[ActionReply]) error
+	mustEmbedUnimplementedActionsServer()
+}
+
+// UnimplementedActionsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedActionsServer struct{}
+
+func (UnimplementedActionsServer) Call(*ActionCall, grpc.ServerStreamingServer[ActionReply]) error {
+	return status.Error(codes.Unimplemented, "method Call not implemented")
+}
+func (UnimplementedActionsServer) mustEmbedUnimplementedActionsServer() {}
+func (UnimplementedActionsServer) testEmbeddedByValue()                 {}
+
+// UnsafeActionsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ActionsServer will
+// result in compilation errors.
+type UnsafeActionsServer interface {
+	mustEmbedUnimplementedActionsServer()
+}
+
+func RegisterActionsServer(s grpc.ServiceRegistrar, srv ActionsServer) {
+	// If the following call panics, it indicates UnimplementedActionsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Actions_ServiceDesc, srv)
+}
+
+func _Actions_Call_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ActionCall)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ActionsServer).Call(m, &grpc.GenericServerStream[ActionCall, ActionReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Actions_CallServer = grpc.ServerStreamingServer[ActionReply]
+
+// Actions_ServiceDesc is the grpc.ServiceDesc for Actions service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Actions_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tda.plugin.v1.Actions",
+	HandlerType: (*ActionsServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Call",
+			Handler:       _Actions_Call_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "plugin.proto",
 }

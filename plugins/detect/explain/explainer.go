@@ -1,34 +1,28 @@
-package cli
+// Package explain replays log lines through the parsers of a detection pipeline and the rules
+// engine of one rules processor, and reports for every line what detection made of it: the
+// format recognised, the event and its fields, and for every rule matching the event whether
+// it counted it or why not. The detect plugin's "explain" action (`tda explain`) prints it.
+package explain
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/tda-dev/tda/plugins/detect"
 	"github.com/tda-dev/tda/plugins/detect/override"
 	"github.com/tda-dev/tda/plugins/detect/parse"
 	"github.com/tda-dev/tda/plugins/detect/rules"
 	"github.com/tda-dev/tda/sdk"
 )
 
-// explainMaxLine bounds one input line of tda explain; longer lines are cut, as the file
-// source cuts them (their start is what the parsers read).
-const explainMaxLine = 1 << 20
-
-// lineParser is what tda explain needs of the detection parser: *parse.Parser.
-type lineParser interface {
+// LineParser is what the explainer needs of a detection parser: *parse.Parser. A parser that
+// can say why it dropped the last line's event also has LastIgnored() string.
+type LineParser interface {
 	Apply(ev *sdk.Event) string
 }
 
-// explainLine is what tda explain reports about one input line. Its JSON form is one line of
+// Line is what explain reports about one input line. Its JSON form is one line of
 // `tda explain -json`; the keys and their order are stable (docs/detection.md).
-type explainLine struct {
+type Line struct {
 	File string `json:"file"`
 	Line int    `json:"line"`
 	// Time is the line's event time as detection sees it (RFC 3339, UTC); "" when unknown.
@@ -46,8 +40,8 @@ type explainLine struct {
 	Reason string `json:"reason"`
 }
 
-// ruleTally is what tda explain's summary says about one rule.
-type ruleTally struct {
+// RuleTally is what the summary says about one rule.
+type RuleTally struct {
 	Rule       string
 	Matched    int // events of a type the rule matches
 	Counted    int
@@ -57,28 +51,29 @@ type ruleTally struct {
 	Window     time.Duration
 }
 
-// formatTally counts lines and events per recognised format.
-type formatTally struct {
+// FormatTally counts lines and events per recognised format.
+type FormatTally struct {
 	Format string
 	Lines  int
 	Events int
 }
 
-// explainer runs lines through the parsers of a detection pipeline and the rules engine of
+// Explainer runs lines through the parsers of a detection pipeline and the rules engine of
 // one rules processor and reports, per line, what detection made of it. Files are read one
 // after another, in the lines' own time, as tda replay reads them; the engine counts what it
-// would count there.
-type explainer struct {
+// would count there. An Explainer is used by one goroutine.
+type Explainer struct {
 	// parsers are those of the detect processors up to and including the rules processor,
 	// in pipeline order: as in the pipeline, the first to recognise a line parses it and the
 	// later ones reuse its fields (and keep their own per-origin state).
-	parsers []lineParser
+	parsers []LineParser
 	engine  *rules.Engine
 	// ruleIndex finds a rule's tally by name.
 	ruleIndex map[string]int
-	tallies   []ruleTally
-	formats   map[string]*formatTally
-	// unmatched counts events of types no rule matches; ignored the events the parser dropped.
+	tallies   []RuleTally
+	formats   map[string]*FormatTally
+	// unmatched counts events of types no rule matches (at most maxUnmatchedTypes keys and
+	// otherTypes); ignored the events the parser dropped.
 	unmatched map[string]int
 	ignored   int
 	lines     int
@@ -88,71 +83,36 @@ type explainer struct {
 	incidents map[string]string
 }
 
-// newExplainer builds an explainer from the JSON config of a "rules" processor block (as the
-// config loader decodes it with the component's spec) and those of the detect processors that
-// run before it in its pipeline (override or rules blocks, in order).
-func newExplainer(config []byte, instance string, upstream []upstreamParser) (*explainer, error) {
-	var parsers []lineParser
-	for _, u := range upstream {
-		p, err := parserOf(u.spec, u.config)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", u.address, err)
-		}
-		parsers = append(parsers, p)
-	}
-	config, err := withUpstreamOrigins(config, upstream)
-	if err != nil {
-		return nil, err
-	}
-	c, diags := sdk.ParseConfig(detect.RulesSpec(), config)
-	if diags.HasErrors() {
-		return nil, diags.Err()
-	}
-	po, err := detect.ParseOptions(c)
-	if err != nil {
-		return nil, err
-	}
-	// The processor the agent runs, so that its engine has the same rules and options; its
-	// own parser is not used: explain parses first, to see what the parser reports.
-	proc, err := detect.NewRules(c, sdk.Resources{Instance: instance})
-	if err != nil {
-		return nil, err
-	}
-	return newExplainerWith(append(parsers, parse.New(po)), proc.Engine()), nil
-}
-
-// upstreamParser is a detect processor before the rules processor in the pipeline.
-type upstreamParser struct {
-	address string
-	spec    *sdk.Spec
-	config  []byte
-}
-
-func parserOf(spec *sdk.Spec, config []byte) (*parse.Parser, error) {
-	c, diags := sdk.ParseConfig(spec, config)
-	if diags.HasErrors() {
-		return nil, diags.Err()
-	}
-	po, err := detect.ParseOptions(c)
-	if err != nil {
-		return nil, err
-	}
-	return parse.New(po), nil
-}
-
-func newExplainerWith(parsers []lineParser, e *rules.Engine) *explainer {
-	x := &explainer{parsers: parsers, engine: e, ruleIndex: map[string]int{}, formats: map[string]*formatTally{},
+// New returns an explainer over parsers (in pipeline order, the rules processor's last) and
+// the rules processor's engine.
+func New(parsers []LineParser, e *rules.Engine) *Explainer {
+	x := &Explainer{parsers: parsers, engine: e, ruleIndex: map[string]int{}, formats: map[string]*FormatTally{},
 		unmatched: map[string]int{}, incidents: map[string]string{}}
 	for i, r := range e.Rules() {
 		x.ruleIndex[r.Name] = i
-		x.tallies = append(x.tallies, ruleTally{Rule: r.Name, Threshold: r.Threshold, Window: r.Window})
+		x.tallies = append(x.tallies, RuleTally{Rule: r.Name, Threshold: r.Threshold, Window: r.Window})
 	}
 	return x
 }
 
+// HasRule reports whether the engine has a rule of that name.
+func (x *Explainer) HasRule(name string) bool {
+	_, ok := x.ruleIndex[name]
+	return ok
+}
+
+// RuleNames returns the engine's rules, in config order.
+func (x *Explainer) RuleNames() []string {
+	names := make([]string, len(x.tallies))
+	for i, t := range x.tallies {
+		names[i] = t.Rule
+	}
+	return names
+}
+
 // lastIgnored asks the parsers why they dropped the event of the last line, where they can
 // say; the first reason given wins.
-func (x *explainer) lastIgnored() string {
+func (x *Explainer) lastIgnored() string {
 	for _, p := range x.parsers {
 		if li, ok := p.(interface{ LastIgnored() string }); ok {
 			if why := li.LastIgnored(); why != "" {
@@ -163,15 +123,15 @@ func (x *explainer) lastIgnored() string {
 	return ""
 }
 
-// explain parses one line of origin and returns what detection makes of it.
-func (x *explainer) explain(origin string, n int, line []byte) explainLine {
+// Explain parses line n of origin and returns what detection makes of it.
+func (x *Explainer) Explain(origin string, n int, line []byte) Line {
 	x.lines++
 	ev := sdk.Event{Kind: sdk.KindLog, Origin: origin, Source: "file.explain", Line: line}
 	var typ string
 	for _, p := range x.parsers {
 		typ = p.Apply(&ev)
 	}
-	rec := explainLine{File: origin, Line: n, Fields: map[string]string{}, Rules: []rules.Decision{}}
+	rec := Line{File: origin, Line: n, Fields: map[string]string{}, Rules: []rules.Decision{}}
 	if !ev.Time.IsZero() {
 		rec.Time = ev.Time.UTC().Format(time.RFC3339Nano)
 	}
@@ -212,7 +172,7 @@ func (x *explainer) explain(origin string, n int, line []byte) explainLine {
 	key := rec.Format
 	ft := x.formats[key]
 	if ft == nil {
-		ft = &formatTally{Format: key}
+		ft = &FormatTally{Format: key}
 		x.formats[key] = ft
 	}
 	ft.Lines++
@@ -233,15 +193,15 @@ const maxUnmatchedTypes = 100
 // otherTypes is where the unmatched event types beyond maxUnmatchedTypes are counted.
 const otherTypes = "(other types)"
 
-func (x *explainer) countUnmatched(typ string) {
+func (x *Explainer) countUnmatched(typ string) {
 	if _, ok := x.unmatched[typ]; !ok && len(x.unmatched) >= maxUnmatchedTypes {
 		typ = otherTypes
 	}
 	x.unmatched[typ]++
 }
 
-// finish ends the input: open incidents resolve.
-func (x *explainer) finish() {
+// Finish ends the input: open incidents resolve. Call it once, after the last line.
+func (x *Explainer) Finish() {
 	x.out = x.engine.EndBatch(sdk.Watermark{Final: true}, x.out[:0])
 	x.tally(x.out)
 }
@@ -249,7 +209,7 @@ func (x *explainer) finish() {
 // tally counts the incidents alert records open. An incident is counted once, by its
 // fingerprint; one recorded as suppressed that pages later (the override ended while the burst
 // went on) is no longer counted as suppressed.
-func (x *explainer) tally(alerts []sdk.Event) {
+func (x *Explainer) tally(alerts []sdk.Event) {
 	for _, a := range alerts {
 		if a.Kind != sdk.KindAlert || a.Alert == nil {
 			continue
@@ -278,9 +238,12 @@ func (x *explainer) tally(alerts []sdk.Event) {
 	}
 }
 
+// Tallies returns the per-rule tallies, in config order.
+func (x *Explainer) Tallies() []RuleTally { return append([]RuleTally(nil), x.tallies...) }
+
 // formatsByLines returns the format tallies, most lines first.
-func (x *explainer) formatsByLines() []formatTally {
-	out := make([]formatTally, 0, len(x.formats))
+func (x *Explainer) formatsByLines() []FormatTally {
+	out := make([]FormatTally, 0, len(x.formats))
 	for _, f := range x.formats {
 		out = append(out, *f)
 	}
@@ -293,65 +256,10 @@ func (x *explainer) formatsByLines() []formatTally {
 	return out
 }
 
-// readLines calls fn with every line of r (without its line end), numbered from 1.
-func readLines(r io.Reader, fn func(n int, line []byte) error) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long := append([]byte(nil), line...)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				if len(long) < explainMaxLine {
-					long = append(long, line...)
-				}
-			}
-			line = long
-		}
-		if len(line) > 0 {
-			line = bytes.TrimRight(line, "\r\n")
-			if len(line) > explainMaxLine {
-				line = line[:explainMaxLine]
-			}
-			if ferr := fn(n, line); ferr != nil {
-				return ferr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read line %d: %w", n, err)
-		}
+func (x *Explainer) events() int {
+	n := 0
+	for _, f := range x.formats {
+		n += f.Events
 	}
-}
-
-// withUpstreamOrigins gives the rules block the allow_origins of the override processors before
-// it. In the pipeline an override processor judges a log line's override by its own
-// allow_origins and hands the rules processor its record; explain feeds the engine the lines
-// themselves, so the engine must judge them as that processor would.
-func withUpstreamOrigins(config []byte, upstream []upstreamParser) ([]byte, error) {
-	var origins []any
-	for _, u := range upstream {
-		if !strings.HasPrefix(u.address, "processor.override.") {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(u.config, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", u.address, err)
-		}
-		if l, ok := m["allow_origins"].([]any); ok {
-			origins = append(origins, l...)
-		}
-	}
-	if len(origins) == 0 {
-		return config, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(config, &m); err != nil {
-		return nil, err
-	}
-	own, _ := m["allow_origins"].([]any)
-	m["allow_origins"] = append(own, origins...)
-	return json.Marshal(m)
+	return n
 }

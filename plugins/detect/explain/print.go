@@ -1,4 +1,4 @@
-package cli
+package explain
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/termsafe"
 )
 
 // termSafe returns s with everything a terminal would interpret escaped: control characters
@@ -54,11 +55,17 @@ func fieldValue(v string) string {
 	return v
 }
 
-// safeDash is a log-derived value for the table: terminal-safe, "-" when empty.
-func safeDash(s string) string { return dash(termSafe(s)) }
+// safeDash is a log-derived value for the table: terminal-safe (bidirectional overrides
+// included), "-" when empty.
+func safeDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return termsafe.String(termSafe(s))
+}
 
-// explainFields formats an event's fields as sorted key=value pairs.
-func explainFields(f map[string]string) string {
+// fields formats an event's fields as sorted key=value pairs.
+func fields(f map[string]string) string {
 	if len(f) == 0 {
 		return "-"
 	}
@@ -74,8 +81,8 @@ func explainFields(f map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-// explainDecisions says in words what the rules did with a line.
-func explainDecisions(rec *explainLine) string {
+// decisions says in words what the rules did with a line.
+func decisions(rec *Line) string {
 	if len(rec.Rules) == 0 {
 		return safeDash(rec.Reason)
 	}
@@ -93,50 +100,64 @@ func explainDecisions(rec *explainLine) string {
 	return termSafe(strings.Join(parts, "; "))
 }
 
-// explainTable prints explain's lines as an aligned table.
-// Rows are aligned in blocks of explainTableBlock, so that memory stays bounded however long
-// the input.
-type explainTable struct {
+// Writer prints explained lines, as a table or as JSON lines.
+type Writer interface {
+	Write(rec *Line) error
+	// Flush writes what is buffered; call it after the last line.
+	Flush() error
+}
+
+// Table prints explained lines as an aligned table. Rows are aligned in blocks of tableBlock,
+// so that memory stays bounded however long the input.
+type Table struct {
 	tw   *tabwriter.Writer
 	rows int
 }
 
-const explainTableBlock = 1000
+const tableBlock = 1000
 
-func newExplainTable(w io.Writer) *explainTable {
-	t := &explainTable{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+// NewTable writes the table's header to w and returns the table.
+func NewTable(w io.Writer) *Table {
+	t := &Table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
 	fmt.Fprint(t.tw, "LINE\tFORMAT\tEVENT\tRULES\tFIELDS\n")
 	return t
 }
 
-func (t *explainTable) write(rec *explainLine) error {
-	if t.rows++; t.rows%explainTableBlock == 0 {
+// Write implements Writer.
+func (t *Table) Write(rec *Line) error {
+	if t.rows++; t.rows%tableBlock == 0 {
 		if err := t.tw.Flush(); err != nil {
 			return err
 		}
 	}
 	_, err := fmt.Fprintf(t.tw, "%s:%d\t%s\t%s\t%s\t%s\n", termSafe(rec.File), rec.Line, safeDash(rec.Format),
-		safeDash(rec.Event), explainDecisions(rec), explainFields(rec.Fields))
+		safeDash(rec.Event), decisions(rec), fields(rec.Fields))
 	return err
 }
 
-func (t *explainTable) flush() error { return t.tw.Flush() }
+// Flush implements Writer.
+func (t *Table) Flush() error { return t.tw.Flush() }
 
-// explainJSON prints explain's lines as JSON lines.
-type explainJSON struct {
+// JSON prints explained lines as JSON lines.
+type JSON struct {
 	enc *json.Encoder
 }
 
-func newExplainJSON(w io.Writer) *explainJSON {
+// NewJSON returns a JSON-lines writer to w.
+func NewJSON(w io.Writer) *JSON {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	return &explainJSON{enc: enc}
+	return &JSON{enc: enc}
 }
 
-func (j *explainJSON) write(rec *explainLine) error { return j.enc.Encode(rec) }
+// Write implements Writer.
+func (j *JSON) Write(rec *Line) error { return j.enc.Encode(rec) }
 
-// writeExplainSummary prints the per-format and per-rule summary; rule "" means every rule.
-func writeExplainSummary(w io.Writer, x *explainer, rule string) error {
+// Flush implements Writer.
+func (j *JSON) Flush() error { return nil }
+
+// WriteSummary prints the per-format and per-rule summary; rule "" means every rule.
+func (x *Explainer) WriteSummary(w io.Writer, rule string) error {
 	fmt.Fprintf(w, "\n%d lines, %d events", x.lines, x.events())
 	if x.ignored > 0 {
 		fmt.Fprintf(w, ", %d recognised but ignored by the parser", x.ignored)
@@ -181,16 +202,8 @@ func writeExplainSummary(w io.Writer, x *explainer, rule string) error {
 	return nil
 }
 
-func (x *explainer) events() int {
-	n := 0
-	for _, f := range x.formats {
-		n += f.Events
-	}
-	return n
-}
-
 // wouldFire says whether the rule raises an incident over these lines.
-func wouldFire(t ruleTally) string {
+func wouldFire(t RuleTally) string {
 	limit := fmt.Sprintf("more than %d in %s", t.Threshold, sdk.FormatDuration(t.Window))
 	switch {
 	case t.Incidents == 0:
@@ -201,4 +214,26 @@ func wouldFire(t ruleTally) string {
 		return fmt.Sprintf("yes: %s (%d suppressed under override mode)", plural(t.Incidents, "incident"), t.Suppressed)
 	}
 	return "yes: " + plural(t.Incidents, "incident")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// Shown applies -only-events and -rule to a line (and keeps only that rule's decision); rule
+// "" keeps every rule.
+func Shown(rec *Line, onlyEvents bool, rule string) bool {
+	if rule != "" {
+		for _, d := range rec.Rules {
+			if d.Rule == rule {
+				rec.Rules = append(rec.Rules[:0], d)
+				return true
+			}
+		}
+		return false
+	}
+	return !onlyEvents || rec.Event != "" || rec.Reason != ""
 }
