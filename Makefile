@@ -82,7 +82,8 @@ fleet-demo: build
 ## count has no deadline to race (20,000 take 2-15 s per target here).
 FUZZTIME ?= 20000x
 FUZZ_TARGETS ?= ./agent/config:FuzzLoadBytes ./agent/api:FuzzDecodeBody ./agent/api:FuzzAPIBodies \
-	./agent/ops:FuzzTrail ./agent/ops:FuzzNormalizeName ./plugins/snapshot/provider:FuzzValidSnapshotID
+	./agent/ops:FuzzTrail ./agent/ops:FuzzNormalizeName ./plugins/snapshot/provider:FuzzValidSnapshotID \
+	./plugins/detect:FuzzActionRequests
 test: build vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 	@for m in $(SUBMODULES); do echo "== $$m"; (cd $$m && $(GO) test -timeout $(TEST_TIMEOUT) ./...) || exit 1; done

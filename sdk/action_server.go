@@ -35,6 +35,8 @@ func (as *actionServer) Call(req *tdav1.ActionCall, stream tdav1.Actions_CallSer
 		return ActionStatus(ActionNotFound("%s %s has no action %q; it serves: %s", comp.Kind, comp.Name,
 			req.Action, actionNames(comp.Actions)))
 	}
+	s.running.add()
+	defer s.running.done()
 	ctx := stream.Context()
 	defer s.guard("action "+req.Action, &err)
 	if action.Starts {
@@ -159,4 +161,47 @@ func ActionErrorFromStatus(err error) (actionErr error, ok bool) {
 		}
 	}
 	return nil, false
+}
+
+// inflight counts calls in progress and lets a closer wait until there are none.
+type inflight struct {
+	mu sync.Mutex
+	n  int
+	// zero is closed when n drops to 0; a new one is made when n leaves 0.
+	zero chan struct{}
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		f.zero = make(chan struct{})
+	}
+	f.n++
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 {
+		close(f.zero)
+	}
+}
+
+// wait returns once no call is in progress, or ctx's error.
+func (f *inflight) wait(ctx context.Context) error {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return nil
+	}
+	zero := f.zero
+	f.mu.Unlock()
+	select {
+	case <-zero:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -34,6 +34,9 @@ type server struct {
 	// needs it runs).
 	comp    *Component
 	started bool
+	// running counts the actions in flight: close waits for them, so that an instance is
+	// closed only once its actions returned (a cancelled one has cleaned up).
+	running inflight
 	// borrows is set for a processor that keeps nothing of its input (BorrowsInput).
 	borrows bool
 }
@@ -98,6 +101,9 @@ func (s *server) configure(ctx context.Context, kind ComponentKind, req *tdav1.C
 }
 
 func (s *server) close(ctx context.Context) (*tdav1.CloseResponse, error) {
+	if err := s.running.wait(ctx); err != nil {
+		return nil, status.Errorf(codes.DeadlineExceeded, "close: an action is still running: %v", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.inst.Value().(Closer); ok && s.inst.Value() != nil {
@@ -158,7 +164,8 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 	defer cancel()
 	// Send serialises the message before it returns: one message and its buffers carry every
 	// batch (CreditOutput serialises the calls).
-	var enc batchEncoder
+	var enc batchEncoder // batches with fields or alerts, and unencoded servers
+	var wire sourceWireEncoder
 	var sb tdav1.SourceBatch
 	msg := &tdav1.SourceOut{Msg: &tdav1.SourceOut_Batch{Batch: &sb}}
 	handoffs := ss.handoffs
@@ -167,26 +174,38 @@ func (ss *sourceServer) Read(stream tdav1.Source_ReadServer) (err error) {
 	}
 	out := NewCreditOutput(int(start.Credits), checkpointMap(DecodeCheckpoints(start.Checkpoints)),
 		func(events []Event, cps []Checkpoint) error {
-			sb.Batch, sb.Checkpoints = enc.encode(events), EncodeCheckpoints(cps)
 			if !ss.encoded {
+				sb.Batch, sb.Checkpoints, sb.Handoff = enc.encode(events), EncodeCheckpoints(cps), 0
 				return stream.Send(msg)
 			}
-			sb.Handoff = 0
+			var handoff uint64
 			if handoffs != nil && len(events) > 0 {
-				sb.Handoff = handoffs.newID()
+				handoff = handoffs.newID()
 			}
-			buf := ss.bufs.Get(proto.Size(msg))
-			b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], msg)
-			if err != nil {
-				return err
+			wcps := EncodeCheckpoints(cps)
+			var buf *[]byte
+			b, _, _, ok := wire.encode(events, wcps, handoff, func(n int) []byte {
+				buf = ss.bufs.Get(n)
+				return *buf
+			})
+			if !ok {
+				if buf != nil {
+					ss.bufs.Put(buf)
+				}
+				sb.Batch, sb.Checkpoints, sb.Handoff = enc.encode(events), wcps, handoff
+				buf = ss.bufs.Get(proto.Size(msg))
+				var err error
+				if b, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend((*buf)[:0], msg); err != nil {
+					return err
+				}
 			}
 			*buf = b
-			if sb.Handoff == 0 {
+			if handoff == 0 {
 				return stream.SendMsg(&encodedMessage{data: mem.BufferSlice{mem.NewBuffer(buf, &ss.bufs)}})
 			}
 			// The store keeps the batch's bytes as they go out, in the message's own buffer.
 			sent := newSentBuffer(buf, &ss.bufs)
-			err = keepSent(handoffs, sb.Handoff, b, sent)
+			err := keepSent(handoffs, handoff, b, sent)
 			if err == nil {
 				err = stream.SendMsg(&encodedMessage{data: mem.BufferSlice{mem.NewBuffer(buf, sent)}})
 			} else {

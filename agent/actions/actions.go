@@ -36,11 +36,14 @@ type Runner struct {
 	Env []string
 	// Stdout receives what the plugin process prints (nothing, for most).
 	Stdout io.Writer
+	// CloseTimeout bounds closing the instance after the action (0: DefaultCloseTimeout).
+	CloseTimeout time.Duration
 }
 
-// closeTimeout bounds the Close that ends an action's instance (a snapshot sink waits there
-// for the background work an action left).
-const closeTimeout = 30 * time.Second
+// DefaultCloseTimeout bounds the Close that ends an action's instance: a component finishes
+// there the background work an action started (a snapshot sink's dump after a create that
+// did not wait), so it is as long as the snapshot sink's default wait_timeout.
+const DefaultCloseTimeout = time.Hour
 
 // Call configures the instance at address (e.g. "sink.snapshot.db", "processor.rules.detect")
 // from cfg — in its own plugin process or the shared one, exactly as `tda run`
@@ -129,11 +132,17 @@ func (r Runner) Call(ctx context.Context, cfg *config.Config, address, action st
 		return fail(PluginFailed, "configure %s: %v", address, err)
 	}
 	if configured.Diagnostics.HasErrors() {
-		return fail(Invalid, "%s: %v", address, configured.Diagnostics.Err())
+		return &Error{Kind: Invalid, Address: address, Action: action,
+			Err:         fmt.Errorf("%s: %v", address, configured.Diagnostics.Err()),
+			Diagnostics: cfg.Positioned(comp, desc.Spec, configured.Diagnostics)}
 	}
 	// The instance is closed before the process stops, so that it finishes what it started.
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		timeout := r.CloseTimeout
+		if timeout <= 0 {
+			timeout = DefaultCloseTimeout
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := closeInstance(cctx, in.Conn, comp.Kind); err != nil && !in.Exited() {
 			logger.Warn("closing the instance after its action failed", "instance", address, "action", action, "error", err)
@@ -179,10 +188,14 @@ func (r Runner) callError(ctx context.Context, in *pluginhost.Instance, address,
 	}
 }
 
+// exitNoticeTimeout is how long a broken connection waits for its process's exit to be
+// noticed (a loaded machine reaps a dead plugin late).
+const exitNoticeTimeout = 10 * time.Second
+
 // exited reports whether the instance's process has exited, giving the exit a moment to be
 // noticed: a broken connection is usually seen before the process's end.
 func exited(in *pluginhost.Instance) bool {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(exitNoticeTimeout)
 	for !in.Exited() {
 		if time.Now().After(deadline) {
 			return false

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/tda-dev/tda/sdk"
 )
 
@@ -36,6 +38,9 @@ type Error struct {
 	// empty for a request that named none.
 	Address, Action string
 	Err             error
+	// Diagnostics are the plugin's objections to the block, positioned in the config, when
+	// it refused its configuration.
+	Diagnostics hcl.Diagnostics
 }
 
 func (e *Error) Error() string { return e.Err.Error() }

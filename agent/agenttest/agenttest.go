@@ -62,25 +62,47 @@ type Binaries struct {
 // test process.
 func Build(t testing.TB, plugins ...string) Binaries {
 	t.Helper()
+	b, err := build(plugins...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// MainWithPlugins is Main for a package whose tests run tda's commands in their own process
+// (cli.Main, without the plugins built into tda): it builds the named bundled plugins first
+// and points TDA_PLUGIN_DIR at them, so that the commands find the plugins of their configs
+// as an installed tda finds its own. A build failure ends the run before any test.
+func MainWithPlugins(m *testing.M, plugins ...string) {
+	b, err := build(plugins...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if os.Getenv("TDA_PLUGIN_DIR") == "" {
+		os.Setenv("TDA_PLUGIN_DIR", b.PluginDir)
+	}
+	Main(m)
+}
+
+// build builds tda and the plugins into the process's build directory, each at most once.
+func build(plugins ...string) (Binaries, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if buildDir == "" {
 		noteSources(RepoRoot())
 		dir, err := os.MkdirTemp("", "tda-agenttest-")
 		if err != nil {
-			t.Fatal(err)
+			return Binaries{}, err
 		}
 		buildDir = dir
 		if err := os.MkdirAll(filepath.Join(dir, "plugins"), 0o755); err != nil {
-			t.Fatal(err)
+			return Binaries{}, err
 		}
 	}
-	build := func(key, pkg, out string) {
+	one := func(key, pkg, out string) error {
 		if err, done := built[key]; done {
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
+			return err
 		}
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = RepoRoot()
@@ -91,16 +113,18 @@ func Build(t testing.TB, plugins ...string) Binaries {
 			err = fmt.Errorf("go build %s: %v\n%s", pkg, err, stderr.String())
 		}
 		built[key] = err
-		if err != nil {
-			t.Fatal(err)
-		}
+		return err
 	}
-	build("tda", "./cmd/tda", filepath.Join(buildDir, "tda"))
+	if err := one("tda", "./cmd/tda", filepath.Join(buildDir, "tda")); err != nil {
+		return Binaries{}, err
+	}
 	for _, p := range plugins {
 		name := "tda-plugin-" + p
-		build(name, "./plugins/"+p+"/cmd/"+name, filepath.Join(buildDir, "plugins", name))
+		if err := one(name, "./plugins/"+p+"/cmd/"+name, filepath.Join(buildDir, "plugins", name)); err != nil {
+			return Binaries{}, err
+		}
 	}
-	return Binaries{Tda: filepath.Join(buildDir, "tda"), PluginDir: filepath.Join(buildDir, "plugins")}
+	return Binaries{Tda: filepath.Join(buildDir, "tda"), PluginDir: filepath.Join(buildDir, "plugins")}, nil
 }
 
 // BuiltinOnly returns the binaries with an empty plugin directory of its own: the agent then

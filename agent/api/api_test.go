@@ -19,8 +19,8 @@ import (
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/state"
 	"github.com/tda-dev/tda/plugins/detect/override"
-	"github.com/tda-dev/tda/plugins/snapshot/provider"
 	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 // agent stands in for the runtime: injected override declarations go through the override
@@ -72,7 +72,7 @@ func (s *snapshots) List(context.Context) ([]ops.SnapshotTarget, error) {
 	return []ops.SnapshotTarget{{Name: "guard", Kind: "postgres", Target: "app", Tiers: []ops.SnapshotTier{tier}}}, nil
 }
 
-func (s *snapshots) ValidID(id string) error { return provider.ValidSnapshotID(id) }
+func (s *snapshots) ValidID(id string) error { return snapshotapi.ValidSnapshotID(id) }
 
 func (s *snapshots) Resolve(_ context.Context, target string) (string, string, error) {
 	if target != "" && target != "guard" {

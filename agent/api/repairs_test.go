@@ -39,7 +39,7 @@ func TestRepairRoutes(t *testing.T) {
 	double := &repairsDouble{}
 	with := httptest.NewServer(New(Options{Ops: f.svc, Repairs: double, Tokens: testTokens}).Handler())
 	defer with.Close()
-	plan := `{"restore":"app_restored","incident":"fp-high","events":"/var/log/app.log","actor":"mallory"}`
+	plan := `{"restore":"app_restored","incident":"fp-high","events":["INFO password_changed user_id=7 actor=mallory"],"actor":"mallory"}`
 	for _, tc := range []struct {
 		name, base, path, token, body string
 		status                        int
@@ -49,6 +49,8 @@ func TestRepairRoutes(t *testing.T) {
 		{"viewers see no row values", with.URL, "/api/repairs/plan", viewerToken, plan, 403, "viewer token"},
 		{"plan", with.URL, "/api/repairs/plan", aliceToken, plan, 200, `"summary":"3 to repair"`},
 		{"plan refused", with.URL, "/api/repairs/plan", aliceToken, `{}`, 400, "name the database"},
+		// The events are the log lines themselves: a path on the agent's host is not read.
+		{"events as a path", with.URL, "/api/repairs/plan", aliceToken, `{"restore":"r","events":"/var/log/app.log"}`, 400, "events"},
 		{"apply unconfirmed", with.URL, "/api/repairs/apply", aliceToken, `{"restore":"r","reason":"x"}`, 400, "to confirm"},
 		{"apply", with.URL, "/api/repairs/apply", aliceToken, `{"restore":"r","confirm":"app","reason":"mass reset"}`, 200, `"applied":true`},
 		{"shared token names nobody", with.URL, "/api/repairs/apply", oncallToken, `{"restore":"r","confirm":"app","reason":"x"}`, 400, "by"},
@@ -81,7 +83,8 @@ func TestRepairRoutes(t *testing.T) {
 	if len(double.applied) != 2 || double.applied[1].Name != "alice" {
 		t.Fatalf("applied by %+v, want alice twice", double.applied)
 	}
-	if double.planned[0].Events != "/var/log/app.log" || double.planned[0].Incident != "fp-high" {
+	if len(double.planned[0].Events) != 1 || double.planned[0].Events[0] != "INFO password_changed user_id=7 actor=mallory" ||
+		double.planned[0].Incident != "fp-high" {
 		t.Fatalf("planned %+v", double.planned[0])
 	}
 }

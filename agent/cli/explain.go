@@ -115,7 +115,8 @@ func (c *explainCommand) Run(args []string) int {
 		req.Upstream = append(req.Upstream, upstreamProcessor{Address: u.Address(), Type: u.Type, Config: u.Config})
 	}
 	// The plugin writes the trace to a file of ours (a line can be longer than a progress
-	// line may be), which is copied to standard output once the replay is done.
+	// line may be): a named pipe copied to standard output as the plugin writes, or where
+	// there is none a file, printed once the replay is done.
 	dir, err := os.MkdirTemp("", "tda-explain-")
 	if err != nil {
 		c.env.Errorf("create a directory for the trace: %v", err)
@@ -123,12 +124,31 @@ func (c *explainCommand) Run(args []string) int {
 	}
 	defer os.RemoveAll(dir)
 	req.Output = filepath.Join(dir, "trace")
-	var res explainResult
-	if err := c.env.callAction(ctx, l, comp, "explain", req, &res); err != nil {
-		c.env.Errorf("%v", err)
-		return 1
+	var copied chan error
+	r, hold, piped := openTracePipe(req.Output)
+	if piped {
+		defer r.Close()
+		copied = make(chan error, 1)
+		go func() {
+			_, err := io.Copy(c.env.Stdout, r)
+			if err != nil {
+				err = fmt.Errorf("print the trace: %w", err)
+			}
+			copied <- err
+		}()
 	}
-	if err := copyFile(c.env.Stdout, req.Output); err != nil {
+	var res explainResult
+	err = c.env.callAction(ctx, l, comp, "explain", req, &res)
+	if piped {
+		// The plugin has closed its end: ours was the last, and the copy ends.
+		hold.Close()
+		if cerr := <-copied; err == nil {
+			err = cerr
+		}
+	} else if err == nil {
+		err = copyFile(c.env.Stdout, req.Output)
+	}
+	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}

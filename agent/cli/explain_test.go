@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -297,4 +298,37 @@ func TestExplainTableOnRealLogs(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	assertTerminalSafe(t, out.Bytes())
+}
+
+// TestExplainLongLines: a line longer than an action's progress line reaches the trace whole
+// (the plugin writes the trace into a pipe the command reads, not into progress lines).
+func TestExplainLongLines(t *testing.T) {
+	withDetectPlugins(t)
+	log := filepath.Join(t.TempDir(), "app.log")
+	// Many fields, each within the parser's bound on a value.
+	var fields strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&fields, `,"f%02d":"%s"`, i, strings.Repeat("x", 200))
+	}
+	line := `{"ts":"2026-11-29T10:00:00Z","event":"user_deleted","user_id":"7"` + fields.String() + `}`
+	if err := os.WriteFile(log, []byte(line+"\n"+line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"explain", "-json", log}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d JSON lines for 2 input lines", len(lines))
+	}
+	for i, l := range lines {
+		var rec explainedLine
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %d (%d bytes): %v", i+1, len(l), err)
+		}
+		if len(l) <= sdk.MaxProgressLine || rec.Event != "user_deleted" || rec.Fields["f00"] != strings.Repeat("x", 200) {
+			t.Errorf("line %d: %d bytes, event %q, %d fields", i+1, len(l), rec.Event, len(rec.Fields))
+		}
+	}
 }

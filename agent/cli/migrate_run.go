@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"time"
 
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 type migrateRunCommand struct{ env *Env }
@@ -92,22 +95,17 @@ func (c *migrateRunCommand) Run(args []string) int {
 		}
 		return nil
 	}
-	c.env.Printf("Taking a pre-migration snapshot of %s...\n", t.mgr.Provider().Target())
-	rep, err := t.mgr.Migrate(ctx, snapshot.MigrateOptions{
-		Command: command,
-		Checks:  []snapshot.Check{check},
-		Stdin:   os.Stdin, Stdout: c.env.Stdout, Stderr: c.env.Stderr,
-		RestoreCommand: func(id string) string {
-			return restoreCommandLine(*path, t.comp.Name, id, t.mgr.SuggestRestoreName(time.Now()))
-		},
+	rep := c.migrate(ctx, t, command, check, func(id, restoreName string) string {
+		return restoreCommandLine(*path, t.comp.Name, id, restoreName)
 	})
+	err := rep.startErr
 	if begun != nil {
-		fin := ops.FinishMigration{ID: begun.ID, Snapshot: rep.Snapshot.ID, Outcome: ops.MigrationSucceeded, ExitCode: rep.ExitCode}
+		fin := ops.FinishMigration{ID: begun.ID, Snapshot: rep.snapshot, Outcome: ops.MigrationSucceeded, ExitCode: rep.exitCode}
 		switch {
 		case err != nil:
 			fin.Outcome, fin.Error = ops.MigrationFailed, err.Error()
-		case !rep.Succeeded():
-			fin.Outcome, fin.Error = ops.MigrationFailed, rep.Err.Error()
+		case rep.err != nil:
+			fin.Outcome, fin.Error = ops.MigrationFailed, rep.err.Error()
 		}
 		recordCtx, cancelRecord := context.WithTimeout(context.Background(), time.Minute)
 		if _, ferr := conn.FinishMigration(recordCtx, actor, fin); ferr != nil {
@@ -116,19 +114,79 @@ func (c *migrateRunCommand) Run(args []string) int {
 		cancelRecord()
 	}
 	if err != nil {
-		c.env.Errorf("%v", err)
+		t.fail(err)
 		return 1
 	}
-	if rep.Succeeded() {
+	if rep.err == nil {
 		c.env.Printf("Migration succeeded in %s. Pre-migration snapshot: %s\n",
-			rep.Finished.Sub(rep.Started).Round(time.Millisecond), rep.Snapshot.ID)
+			rep.finished.Sub(rep.started).Round(time.Millisecond), rep.snapshot)
 		return 0
 	}
-	c.env.Errorf("%v. The database may be half-migrated.", rep.Err)
+	c.env.Errorf("%v. The database may be half-migrated.", rep.err)
 	c.env.Errorf("To get the data as it was before the migration, restore the pre-migration snapshot into a new database:\n\n    %s\n",
-		rep.RestoreCommand)
-	if rep.ExitCode > 0 {
-		return rep.ExitCode
+		rep.restoreCommand)
+	if rep.exitCode > 0 {
+		return rep.exitCode
 	}
 	return 1
+}
+
+// migrationRun is what migrate did: startErr when nothing ran (a check refused, the
+// snapshot failed), else the command's outcome.
+type migrationRun struct {
+	startErr          error
+	snapshot          string
+	started, finished time.Time
+	exitCode          int
+	err               error
+	restoreCommand    string
+}
+
+// migrate runs the checks, takes a pre-migration snapshot through the provider and waits
+// until it is available, runs the command here with TDA_SNAPSHOT_ID in its environment, and
+// has the provider record the outcome beside its snapshots.
+func (c *migrateRunCommand) migrate(ctx context.Context, t *snapshotTarget, command []string,
+	check func(context.Context) error, restoreCommand func(id, restoreName string) string) migrationRun {
+	rep := migrationRun{exitCode: -1}
+	if err := check(ctx); err != nil {
+		rep.startErr = fmt.Errorf("migration not started: %w", err)
+		return rep
+	}
+	c.env.Printf("Taking a pre-migration snapshot (%s)...\n", t.comp.Address())
+	var snap snapshotapi.CreateResult
+	err := t.call(ctx, snapshotapi.ActionCreate, snapshotapi.CreateArgs{Trigger: snapshotapi.TriggerPreMigration,
+		AppVersion: t.appVersion, Wait: true}, &snap, nil, "")
+	if err != nil {
+		rep.startErr = fmt.Errorf("migration not started: the pre-migration snapshot failed: %w", err)
+		return rep
+	}
+	rep.snapshot = snap.Snapshot.ID
+	rep.started = time.Now().UTC()
+	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.env.Stdout, c.env.Stderr
+	cmd.Env = append(os.Environ(), "TDA_SNAPSHOT_ID="+rep.snapshot)
+	runErr := cmd.Run()
+	rep.finished = time.Now().UTC()
+	var exit *exec.ExitError
+	switch {
+	case runErr == nil:
+		rep.exitCode = 0
+	case errors.As(runErr, &exit):
+		rep.exitCode = exit.ExitCode()
+		rep.err = fmt.Errorf("migration command exited with status %d", rep.exitCode)
+	default:
+		rep.err = fmt.Errorf("migration command could not run: %w", runErr)
+	}
+	record := snapshotapi.MigrationRecord{Started: rep.started, Finished: rep.finished, Command: command,
+		Snapshot: rep.snapshot, ExitCode: rep.exitCode, Outcome: "succeeded"}
+	if rep.err != nil {
+		rep.restoreCommand = restoreCommand(rep.snapshot, snap.RestoreName)
+		record.Outcome, record.Error, record.RestoreCommand = "failed", rep.err.Error(), rep.restoreCommand
+	}
+	recordCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := t.call(recordCtx, snapshotapi.ActionMigrationRecord, record, nil, nil, ""); err != nil {
+		c.env.Errorf("could not record the migration's outcome with %s: %v", t.comp.Address(), err)
+	}
+	return rep
 }

@@ -185,6 +185,17 @@ type pluginComponentJSON struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
 	Summary string `json:"summary"`
+	// Actions are the operator actions the component serves (sdk.Action).
+	Actions []sdk.ActionDescription `json:"actions,omitempty"`
+}
+
+// actionNames lists a component's actions for the text output ("" for none).
+func actionNames(actions []sdk.ActionDescription) string {
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		names[i] = a.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 type pluginUseJSON struct {
@@ -222,7 +233,8 @@ func listDir(dir string, pins []pluginhost.Pin) (out pluginDirJSON, descs map[st
 				if comp.Spec != nil {
 					summary = comp.Spec.Summary
 				}
-				p.Components = append(p.Components, pluginComponentJSON{Kind: string(comp.Kind), Name: comp.Name, Summary: summary})
+				p.Components = append(p.Components, pluginComponentJSON{Kind: string(comp.Kind), Name: comp.Name, Summary: summary,
+					Actions: comp.Actions})
 			}
 			descs[b.Path] = d.Components
 		}
@@ -252,6 +264,9 @@ func (c *pluginsCommand) printDir(d pluginDirJSON, descs map[string][]sdk.Compon
 			p.Protocol, versionList(p.Protocols), p.SDK, p.SHA256)
 		for i, comp := range p.Components {
 			c.env.Printf("  %-9s %-10s %s\n", comp.Kind, comp.Name, comp.Summary)
+			if len(comp.Actions) > 0 {
+				c.env.Printf("  %-20s actions: %s\n", "", actionNames(comp.Actions))
+			}
 			if docs {
 				c.env.Printf("%s", specDocs(descs[p.Path][i]))
 			}

@@ -21,6 +21,8 @@ type builtinComponentJSON struct {
 	Plugin  string `json:"plugin"`
 	Version string `json:"version"`
 	Summary string `json:"summary"`
+	// Actions are the operator actions the component serves (sdk.Action).
+	Actions []sdk.ActionDescription `json:"actions,omitempty"`
 }
 
 // listBuiltin describes the plugins compiled into tda; nil when there are none.
@@ -38,7 +40,7 @@ func (c *pluginsCommand) listBuiltin() *builtinJSON {
 			summary = comp.Spec.Summary
 		}
 		out.Components = append(out.Components, builtinComponentJSON{Kind: string(comp.Kind), Name: comp.Name,
-			Plugin: comp.PluginName(d), Version: comp.PluginVersion, Summary: summary})
+			Plugin: comp.PluginName(d), Version: comp.PluginVersion, Summary: summary, Actions: comp.Actions})
 	}
 	return out
 }
@@ -50,6 +52,9 @@ func (c *pluginsCommand) printBuiltin(b *builtinJSON, docs bool) {
 		"the same component replaces it):\n", b.Command)
 	for i, comp := range b.Components {
 		c.env.Printf("  %-9s %-10s %-9s %s\n", comp.Kind, comp.Name, comp.Plugin, comp.Summary)
+		if len(comp.Actions) > 0 {
+			c.env.Printf("  %-30s actions: %s\n", "", actionNames(comp.Actions))
+		}
 		if docs {
 			c.env.Printf("%s", specDocs(c.env.Builtin.Description.Components[i]))
 		}

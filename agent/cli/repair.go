@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,9 +13,7 @@ import (
 
 	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
-	"github.com/tda-dev/tda/plugins/snapshot/provider"
-	"github.com/tda-dev/tda/plugins/snapshot/repair"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 type repairCommand struct{ env *Env }
@@ -120,7 +119,7 @@ func (c *repairCommand) Run(args []string) int {
 		field: fs.String("field", "", ""), updatedAt: fs.String("updated-at", "", ""),
 		includeAdmins: fs.Bool("include-admins", false, ""), apply: fs.Bool("apply", false, ""),
 		yes: fs.Bool("yes", false, ""), asJSON: fs.Bool("json", false, ""),
-		tolerance: fs.Duration("tolerance", repair.DefaultTolerance, ""), maxRows: fs.Int("max-rows", 0, ""),
+		tolerance: fs.Duration("tolerance", 2*time.Second, ""), maxRows: fs.Int("max-rows", 0, ""),
 		via: fs.String("via", "sql", ""), urlTemplate: fs.String("url-template", "", ""),
 		by: actorFlag(fs), reason: fs.String("reason", "", ""),
 		addr: fs.String("addr", os.Getenv("TDA_ADDR"), ""), token: fs.String("token", os.Getenv("TDA_TOKEN"), ""),
@@ -133,12 +132,12 @@ func (c *repairCommand) Run(args []string) int {
 	if *f.incident == "" {
 		f.incident = f.alert
 	}
-	var writer *repair.HTTPWriter
+	var httpArgs *snapshotapi.HTTPArgs
 	switch *f.via {
 	case "sql", "":
 	case "http":
 		var err error
-		if writer, err = httpWriter(f); err != nil {
+		if httpArgs, err = httpWriterArgs(f); err != nil {
 			c.env.Errorf("%v", err)
 			return 1
 		}
@@ -163,59 +162,30 @@ func (c *repairCommand) Run(args []string) int {
 	}
 	defer release(conn)
 
-	scope, rule, err := c.scope(ctx, conn, f)
+	rargs, err := c.scope(ctx, conn, f)
 	if err != nil {
 		c.env.Errorf("%v", err)
 		return 1
 	}
-	settings := t.mgr.Settings()
-	srcAddr, liveAddr := *f.source, *f.live
-	srcName, liveName := "restored "+describeAddr(*f.source), "live "+describeAddr(*f.live)
-	if *f.restoreName != "" {
-		if srcAddr, err = settings.DSN(*f.restoreName); err != nil {
-			c.env.Errorf("%v", err)
-			return 1
-		}
-		srcName = "restored " + *f.restoreName
-	}
-	if liveAddr == "" {
-		if liveAddr, err = settings.DSN(""); err != nil {
-			c.env.Errorf("%v", err)
-			return 1
-		}
-		liveName = "live " + t.mgr.Provider().Target()
-	}
-	src, err := repair.Open(ctx, srcAddr, srcName)
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	defer src.Close()
-	live, err := repair.Open(ctx, liveAddr, liveName)
-	if err != nil {
-		c.env.Errorf("%v", err)
-		return 1
-	}
-	defer live.Close()
-
-	plan, err := repair.MakePlan(ctx, src, live, scope)
-	if err != nil {
-		c.env.Errorf("cannot make the repair plan: %v", err)
+	rargs.Restore, rargs.Source, rargs.Live, rargs.Via, rargs.HTTP = *f.restoreName, *f.source, *f.live, *f.via, httpArgs
+	var plan snapshotapi.RepairOutcome
+	if err := t.call(ctx, snapshotapi.ActionRepairPlan, rargs, &plan, nil, *f.by); err != nil {
+		t.fail(err)
 		return 1
 	}
 	if !*f.asJSON {
-		repair.WritePlan(c.env.Stdout, plan)
+		t.printText(plan.PlanText)
 	}
 	if !*f.apply {
 		if *f.asJSON {
-			return c.env.JSON(map[string]any{"plan": plan, "applied": false})
+			return c.env.JSON(map[string]any{"plan": plan.Plan, "applied": false})
 		}
 		c.env.Printf("\nDry run: nothing was written. To write this plan, run the same command with -apply.\n")
 		return 0
 	}
-	if plan.Pending() == 0 {
+	if plan.Pending == 0 {
 		if *f.asJSON {
-			return c.env.JSON(map[string]any{"plan": plan, "applied": false})
+			return c.env.JSON(map[string]any{"plan": plan.Plan, "applied": false})
 		}
 		c.env.Printf("\nNothing to repair: every row in scope holds the restored values or is skipped.\n")
 		return 0
@@ -230,7 +200,7 @@ func (c *repairCommand) Run(args []string) int {
 		return 1
 	}
 	if !*f.yes {
-		answer, err := c.env.UI.Ask(fmt.Sprintf("Type yes to write %d rows into %s (a pre-repair snapshot is taken first):", plan.Pending(), live.Name))
+		answer, err := c.env.UI.Ask(fmt.Sprintf("Type yes to write %d rows into %s (a pre-repair snapshot is taken first):", plan.Pending, "live "+plan.Live))
 		if err != nil {
 			c.env.Errorf("no confirmation could be read; pass -yes to repair without asking")
 			return 1
@@ -240,84 +210,133 @@ func (c *repairCommand) Run(args []string) int {
 			return 1
 		}
 	}
-	var snapID string
-	opt := repair.ApplyOptions{BeforeWrite: func(ctx context.Context) error {
-		s, err := t.mgr.Create(ctx, snapshot.CreateOptions{Trigger: provider.TriggerPreRepair, Wait: true})
-		if err != nil {
-			return fmt.Errorf("the pre-repair snapshot failed: %w", err)
-		}
-		snapID = s.ID
-		if !*f.asJSON {
-			c.env.Printf("Pre-repair snapshot %s taken (recovery point %s).\n", s.ID, s.Time.UTC().Format(time.RFC3339))
-		}
-		return nil
-	}}
-	if writer != nil {
-		opt.Writer = writer
+	// The provider plans again and writes only the plan that was shown.
+	rargs.ConfirmedSummary = plan.Summary
+	progress := func(line string) { c.env.Printf("%s\n", safe(line)) }
+	if *f.asJSON {
+		progress = func(string) {}
 	}
-	res, applyErr := repair.Apply(ctx, live, plan, opt)
-	rec := ops.ActionRecord{Action: ops.ActionRepairRun, Target: plan.Scope.Table + " in " + live.Name,
-		Reason: *f.reason, Detail: repairAuditDetail(plan, res, rule, *f.incident, snapID)}
+	var out snapshotapi.RepairOutcome
+	applyErr := t.call(ctx, snapshotapi.ActionRepairApply, rargs, &out, progress, *f.by)
+	if applyErr == nil && out.Error != "" {
+		applyErr = errors.New(out.Error)
+	}
+	detail := out.Audit
+	if detail == nil {
+		detail = map[string]string{"source": plan.Source, "live": "live " + plan.Live, "table": plan.Table, "summary": plan.Summary}
+	}
+	if *f.incident != "" {
+		detail["incident"] = *f.incident
+	}
+	if rargs.Rule != "" {
+		detail["rule"] = rargs.Rule
+	}
+	rec := ops.ActionRecord{Action: ops.ActionRepairRun, Target: plan.Table + " in live " + plan.Live,
+		Reason: *f.reason, Detail: detail}
 	if applyErr != nil {
 		rec.Error = applyErr.Error()
 	}
 	c.env.audit(ctx, *f.config, *f.by, rec)
 	if applyErr != nil {
-		c.env.Errorf("%v", applyErr)
-		if snapID != "" {
-			c.env.Errorf("the live database's state before the repair is in snapshot %s", snapID)
+		t.fail(applyErr)
+		if out.PreRepairSnapshot != "" {
+			c.env.Errorf("the live database's state before the repair is in snapshot %s", out.PreRepairSnapshot)
 		}
 		return 1
 	}
 	if *f.asJSON {
-		code := c.env.JSON(map[string]any{"plan": plan, "applied": true, "result": res, "pre_repair_snapshot": snapID})
-		if len(res.Mismatches) > 0 {
+		code := c.env.JSON(map[string]any{"plan": out.Plan, "applied": out.Applied, "result": out.Result,
+			"pre_repair_snapshot": out.PreRepairSnapshot})
+		if out.Mismatches > 0 {
 			return 1
 		}
 		return code
 	}
-	repair.WriteResult(c.env.Stdout, res)
-	if len(res.Mismatches) > 0 {
+	t.printText(out.ResultText)
+	if out.Mismatches > 0 {
 		return 1
 	}
 	return 0
 }
 
-// scope builds what the plan looks at from the flags and the incident.
-func (c *repairCommand) scope(ctx context.Context, conn *control.Conn, f repairFlags) (repair.Scope, string, error) {
-	req := repair.Request{Table: *f.table, Key: *f.key, UpdatedAt: *f.updatedAt, Columns: splitList(*f.columns),
-		Keys: splitList(*f.keys), KeysFile: *f.keysFile, Events: *f.events, EventTypes: splitList(*f.event),
-		Actor: *f.actor, IncludeAdmins: *f.includeAdmins, Field: *f.field, Tolerance: *f.tolerance, MaxRows: *f.maxRows}
+// scope gathers what the plan looks at from the flags and the incident: the keys file and
+// the app's log are read here, on the operator's side, and their lines sent to the provider.
+func (c *repairCommand) scope(ctx context.Context, conn *control.Conn, f repairFlags) (snapshotapi.RepairArgs, error) {
+	args := snapshotapi.RepairArgs{Table: *f.table, Key: *f.key, UpdatedAt: *f.updatedAt, Columns: splitList(*f.columns),
+		Keys: splitList(*f.keys), EventTypes: splitList(*f.event), Actor: *f.actor, IncludeAdmins: *f.includeAdmins,
+		Field: *f.field, ToleranceSeconds: f.tolerance.Seconds(), MaxRows: *f.maxRows}
+	if *f.keysFile != "" {
+		keys, err := readFileLines(*f.keysFile, true)
+		if err != nil {
+			return args, fmt.Errorf("-keys file: %w", err)
+		}
+		args.Keys = append(args.Keys, keys...)
+	}
+	if *f.events != "" {
+		if len(args.EventTypes) == 0 && *f.incident == "" {
+			// Without an incident there is no rule to name the events that wrote the rows.
+			return args, errors.New("events: which events wrote the rows? name the event types (-event password_changed, user_deleted)")
+		}
+		lines, err := readFileLines(*f.events, false)
+		if err != nil {
+			return args, fmt.Errorf("-events: %w", err)
+		}
+		if len(lines) == 0 {
+			return args, fmt.Errorf("-events %s is empty: give the app's log with the incident's events", *f.events)
+		}
+		args.Events = lines
+	}
 	if *f.incident != "" {
 		in, err := findIncident(ctx, conn, *f.incident)
 		if err != nil {
-			return repair.Scope{}, "", err
+			return args, err
 		}
-		req.Rule, req.From = in.Rule, in.FirstSeen
+		args.Rule, args.From = in.Rule, in.FirstSeen
 		// An incident still open may go on after its last record: its range stays open (until
 		// now) unless -until closes it. A resolved one ends at its last event.
 		if !in.Open() {
-			req.Until = in.LastSeen
+			args.Until = in.LastSeen
 		}
 	}
 	for _, tf := range []struct {
 		flag string
 		dst  *time.Time
-	}{{*f.from, &req.From}, {*f.until, &req.Until}} {
+	}{{*f.from, &args.From}, {*f.until, &args.Until}} {
 		if tf.flag == "" {
 			continue
 		}
 		tm, err := time.Parse(time.RFC3339, tf.flag)
 		if err != nil {
-			return repair.Scope{}, "", fmt.Errorf("-from/-until %q is not an RFC 3339 time such as 2026-11-29T22:55:00Z", tf.flag)
+			return args, fmt.Errorf("-from/-until %q is not an RFC 3339 time such as 2026-11-29T22:55:00Z", tf.flag)
 		}
 		*tf.dst = tm.UTC()
 	}
-	s, err := repair.BuildScope(req)
+	return args, nil
+}
+
+// readFileLines reads a file's lines; keys leaves out blank lines and # comments.
+func readFileLines(path string, keys bool) ([]string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return s, "", fmt.Errorf("-%w", err)
+		return nil, err
 	}
-	return s, req.Rule, nil
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if keys {
+			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
 }
 
 // findIncident returns the incident whose fingerprint is fp or starts with it.
@@ -344,13 +363,10 @@ func findIncident(ctx context.Context, conn *control.Conn, fp string) (ops.Incid
 	return ops.Incident{}, fmt.Errorf("%d alerts have fingerprints starting with %q: give more of it", len(found), fp)
 }
 
-func httpWriter(f repairFlags) (*repair.HTTPWriter, error) {
-	w := &repair.HTTPWriter{URLTemplate: *f.urlTemplate, Fields: map[string]string{}, Header: http.Header{}}
+func httpWriterArgs(f repairFlags) (*snapshotapi.HTTPArgs, error) {
+	w := &snapshotapi.HTTPArgs{URLTemplate: *f.urlTemplate, Fields: map[string]string{}, Header: map[string][]string{}}
 	if w.URLTemplate == "" {
 		return nil, errors.New("-via http needs -url-template, e.g. http://127.0.0.1:8000/admin/users/{key}/restore")
-	}
-	if err := w.Check(); err != nil {
-		return nil, err
 	}
 	for _, m := range f.httpFields {
 		for _, pair := range splitList(m) {
@@ -366,56 +382,10 @@ func httpWriter(f repairFlags) (*repair.HTTPWriter, error) {
 		if !ok || strings.TrimSpace(name) == "" {
 			return nil, fmt.Errorf("-http-header %q: use \"Name: value\"", h)
 		}
-		w.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+		name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+		w.Header[name] = append(w.Header[name], strings.TrimSpace(value))
 	}
 	return w, nil
-}
-
-// repairAuditDetail is what the audit log keeps of a repair: the incident, the counts, the
-// snapshot to go back to, and the plan's rows by decision (bounded).
-func repairAuditDetail(p *repair.Plan, r repair.Result, rule, incident, snapID string) map[string]string {
-	d := map[string]string{
-		"source": p.Source, "live": p.Live, "table": p.Scope.Table, "columns": strings.Join(p.Columns, ","),
-		"via": r.Via, "summary": repair.Summary(p), "pre_repair_snapshot": snapID,
-		"repaired": fmt.Sprint(r.Repaired), "inserted": fmt.Sprint(r.Inserted), "verified": fmt.Sprint(r.Verified),
-		"mismatches": fmt.Sprint(len(r.Mismatches)),
-	}
-	if incident != "" {
-		d["incident"] = incident
-	}
-	if rule != "" {
-		d["rule"] = rule
-	}
-	rows := map[repair.Decision][]string{}
-	for _, it := range p.Items {
-		if it.Decision != repair.Same {
-			rows[it.Decision] = append(rows[it.Decision], it.Table+" "+it.Key)
-		}
-	}
-	for dec, list := range rows {
-		s := strings.Join(list, ", ")
-		if len(s) > 2000 {
-			s = s[:2000] + fmt.Sprintf(" ... (%d rows)", len(list))
-		}
-		d["plan_"+string(dec)] = s
-	}
-	return d
-}
-
-// describeAddr names a database address without its password.
-func describeAddr(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	for _, kv := range strings.Fields(addr) {
-		if v, ok := strings.CutPrefix(kv, "dbname="); ok {
-			return v
-		}
-	}
-	if i := strings.LastIndexByte(addr, '/'); i >= 0 && i < len(addr)-1 {
-		return strings.SplitN(addr[i+1:], "?", 2)[0]
-	}
-	return "database"
 }
 
 func splitList(s string) []string {

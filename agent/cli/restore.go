@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 	"github.com/tda-dev/tda/sdk/termsafe"
 )
 
@@ -77,7 +76,7 @@ func (c *restoreCommand) Run(args []string) int {
 	if ok, code := c.env.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	opt := snapshot.RestoreOptions{SnapshotID: *snapshotID, NewName: *to}
+	opt := snapshotapi.RestoreArgs{SnapshotID: *snapshotID, NewName: *to}
 	if *toTime != "" {
 		t, err := time.Parse(time.RFC3339, *toTime)
 		if err != nil {
@@ -139,39 +138,53 @@ func (c *restoreCommand) Run(args []string) int {
 		return 1
 	}
 	var point ops.RecoveryPoint
-	opt.Confirm = func(p snapshot.RestorePlan) (bool, error) {
-		snapshot.WriteRestorePlan(c.env.Stdout, p)
-		if rec != nil {
-			point = ops.RecoveryPoint{PointInTime: p.Snapshot == nil, Time: p.RecoveryPoint}
-			if p.Snapshot != nil {
-				point.SnapshotID = p.Snapshot.ID
-			}
-			point = rec.Incident.Place(point)
-			c.env.Printf("  incident            %s\n  relative to it      %s\n", termsafe.String(rec.Incident.Describe()), point.Relation)
-			if err := duringAllowed(point, tr, *allowDuring); err != nil {
-				return false, err
-			}
-		}
-		if *yes {
-			return true, nil
-		}
-		answer, err := c.env.UI.Ask("Type yes to restore into " + p.NewName + ":")
-		if err != nil {
-			return false, errors.New("no confirmation could be read; pass -yes to restore without asking")
-		}
-		return strings.TrimSpace(answer) == "yes", nil
-	}
+	var plan snapshotapi.RestorePlan
 	c.env.Printf("")
-	rep, err := t.mgr.Restore(ctx, opt)
-	if errors.Is(err, snapshot.ErrAborted) {
-		c.env.Printf("Not restored: nothing was changed.\n")
+	if err := t.call(ctx, snapshotapi.ActionRestorePlan, opt, &plan, nil, *by); err != nil {
+		// A refused restore is audited too, as every restore asked for.
+		failed := ops.Restore{SnapshotID: opt.SnapshotID, ToTime: opt.ToTime, NewName: *to}
+		c.env.audit(ctx, *path, *by, ops.ActionRecord{Action: ops.ActionRestoreRun, Target: restoreAuditTarget(failed),
+			Reason: *reason, Error: err.Error(), Detail: map[string]string{"target": t.comp.Name, "new_name": *to}})
+		t.fail(err)
 		return 1
 	}
-	source := t.mgr.Provider().Target()
+	t.printText(plan.Text)
+	if rec != nil {
+		point = ops.RecoveryPoint{PointInTime: plan.Snapshot == nil, Time: plan.RecoveryPoint}
+		if plan.Snapshot != nil {
+			point.SnapshotID = plan.Snapshot.ID
+		}
+		point = rec.Incident.Place(point)
+		c.env.Printf("  incident            %s\n  relative to it      %s\n", termsafe.String(rec.Incident.Describe()), point.Relation)
+		if err := duringAllowed(point, tr, *allowDuring); err != nil {
+			c.env.Errorf("%v", err)
+			return 1
+		}
+	}
+	if !*yes {
+		answer, err := c.env.UI.Ask("Type yes to restore into " + plan.NewName + ":")
+		if err != nil {
+			c.env.Errorf("no confirmation could be read; pass -yes to restore without asking")
+			return 1
+		}
+		if strings.TrimSpace(answer) != "yes" {
+			c.env.Printf("Not restored: nothing was changed.\n")
+			return 1
+		}
+	}
+	// The provider makes the plan again and restores only if its recovery point is still
+	// the one confirmed.
+	opt.Confirmed = plan.RecoveryPoint
+	var rep snapshotapi.RestoreReport
+	err = t.call(ctx, snapshotapi.ActionRestoreApply, opt, &rep, func(string) {}, *by)
+	if err == nil && rep.Error != "" {
+		err = errors.New(rep.Error)
+	}
+	source := plan.Source
 	done := ops.Restore{Target: t.comp.Name, Source: source, SnapshotID: opt.SnapshotID, ToTime: opt.ToTime, NewName: *to,
 		Phase: point.Phase, Relation: point.Relation}
-	if rep.Plan.Snapshot != nil {
-		done.SnapshotID, done.ToTime = rep.Plan.Snapshot.ID, time.Time{}
+	if plan.Snapshot != nil {
+		done.SnapshotID, done.ToTime = plan.Snapshot.ID, time.Time{}
 	}
 	action := ops.ActionRecord{Action: ops.ActionRestoreRun, Target: restoreAuditTarget(done), Reason: *reason,
 		Detail: map[string]string{"target": t.comp.Name, "source": source, "new_name": *to}}
@@ -186,25 +199,23 @@ func (c *restoreCommand) Run(args []string) int {
 	if err != nil {
 		action.Error = err.Error()
 	} else {
-		done.Connection = control.RestoreConnection(t.mgr.Settings(), *to, rep.Result)
+		done.Connection = connectionOf(rep.Connection)
 		action.Detail["recovery_point"] = rep.Plan.RecoveryPoint.UTC().Format(time.RFC3339Nano)
-		action.Detail["rpo_seconds"] = strconv.FormatFloat(rep.RPO.Seconds(), 'f', 3, 64)
-		action.Detail["rto_seconds"] = strconv.FormatFloat(rep.RTO.Seconds(), 'f', 3, 64)
+		action.Detail["rpo_seconds"] = strconv.FormatFloat(rep.RPOSeconds, 'f', 3, 64)
+		action.Detail["rto_seconds"] = strconv.FormatFloat(rep.RTOSeconds, 'f', 3, 64)
 		if done.Connection != nil {
 			action.Detail["connection"] = done.Connection.String()
 		}
 	}
-	if !(rep.Result.Name == "" && point.Phase != "" && point.Phase != ops.PhaseBefore && !*allowDuring) {
-		c.env.audit(ctx, *path, *by, action)
-	}
+	c.env.audit(ctx, *path, *by, action)
 	if err != nil {
-		c.env.Errorf("%v", err)
-		if rep.Result.Name != "" && len(rep.Result.Created) > 0 {
-			c.env.Errorf("created so far: %s", strings.Join(rep.Result.Created, ", "))
+		t.fail(err)
+		if rep.Name != "" && len(rep.Created) > 0 {
+			c.env.Errorf("created so far: %s", strings.Join(rep.Created, ", "))
 		}
 		return 1
 	}
-	snapshot.WriteRestoreReport(c.env.Stdout, rep)
+	t.printText(rep.Text)
 	var in *ops.IncidentRef
 	if rec != nil {
 		in = &rec.Incident
@@ -212,6 +223,14 @@ func (c *restoreCommand) Run(args []string) int {
 	done.NextSteps = ops.NextSteps(done, in)
 	writeNextSteps(c.env.Stdout, done)
 	return 0
+}
+
+// connectionOf is the provider's connection details in the operations' terms.
+func connectionOf(c *snapshotapi.Connection) *ops.Connection {
+	if c == nil {
+		return nil
+	}
+	return &ops.Connection{Kind: c.Kind, Host: c.Host, Port: c.Port, Cluster: c.Cluster, Database: c.Database, User: c.User}
 }
 
 // restoreAuditTarget names what a restore acted on: the snapshot or the point in time, and

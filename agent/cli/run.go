@@ -79,6 +79,9 @@ func (c *runCommand) Run(args []string) int {
 		return 1
 	}
 	cfg := loaded.Config
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(agentMemoryLimit(cfg)))
+	}
 	if *level == "" {
 		*level = cfg.Agent.LogLevel
 	}

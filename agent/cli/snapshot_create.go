@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
-	"github.com/tda-dev/tda/plugins/snapshot/provider"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 type snapshotCreateCommand struct{ env *Env }
@@ -53,18 +52,20 @@ func (c *snapshotCreateCommand) Run(args []string) int {
 	}
 	defer t.close()
 	start := time.Now()
-	s, err := t.mgr.Create(ctx, snapshot.CreateOptions{Trigger: provider.TriggerManual, Wait: !*noWait})
-	rec := ops.ActionRecord{Action: ops.ActionSnapshotCreate, Target: s.ID, Reason: *reason,
-		Detail: map[string]string{"target": t.comp.Name, "trigger": provider.TriggerManual}}
+	var res snapshotapi.CreateResult
+	err := t.call(ctx, snapshotapi.ActionCreate, snapshotapi.CreateArgs{Trigger: snapshotapi.TriggerManual,
+		AppVersion: t.appVersion, Wait: !*noWait}, &res, nil, *by)
+	rec := ops.ActionRecord{Action: ops.ActionSnapshotCreate, Target: res.Snapshot.ID, Reason: *reason,
+		Detail: map[string]string{"target": t.comp.Name, "trigger": snapshotapi.TriggerManual}}
 	if err != nil {
 		rec.Error = err.Error()
 	}
 	c.env.audit(ctx, *path, *by, rec)
 	if err != nil {
-		c.env.Errorf("%v", err)
+		t.fail(err)
 		return 1
 	}
-	snapshot.WriteSnapshot(c.env.Stdout, s)
+	t.printText(res.Text)
 	if *noWait {
 		c.env.Printf("Started; follow it with `tda snapshot list -config %s`.\n", *path)
 	} else {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 type snapshotListCommand struct{ env *Env }
@@ -65,15 +65,18 @@ func (c *snapshotListCommand) Run(args []string) int {
 		return 1
 	}
 	defer t.close()
-	l, err := t.mgr.List(ctx)
-	if err != nil {
-		c.env.Errorf("%v", err)
+	var res snapshotapi.ListResult
+	if err := t.call(ctx, snapshotapi.ActionList, nil, &res, nil, ""); err != nil {
+		t.fail(err)
 		return 1
 	}
 	if *asJSON {
-		return c.env.JSON(listingJSON(l))
+		return c.env.JSON(listingJSON(res.Listing))
 	}
-	snapshot.WriteListing(c.env.Stdout, l)
+	if res.Text == "" {
+		return c.env.JSON(listingJSON(res.Listing))
+	}
+	t.printText(res.Text)
 	return 0
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 type snapshotPruneCommand struct{ env *Env }
@@ -53,7 +53,8 @@ func (c *snapshotPruneCommand) Run(args []string) int {
 		return 1
 	}
 	defer t.close()
-	rep, err := t.mgr.Prune(ctx, *dryRun)
+	var rep snapshotapi.PruneResult
+	err := t.call(ctx, snapshotapi.ActionPrune, snapshotapi.PruneArgs{DryRun: *dryRun}, &rep, nil, *by)
 	if !*dryRun {
 		rec := ops.ActionRecord{Action: ops.ActionSnapshotPrune, Target: t.comp.Name,
 			Detail: map[string]string{"deleted": strings.Join(rep.Deleted, ","), "failed": fmt.Sprint(len(rep.Failed))}}
@@ -63,10 +64,10 @@ func (c *snapshotPruneCommand) Run(args []string) int {
 		c.env.audit(ctx, *path, *by, rec)
 	}
 	if err != nil {
-		c.env.Errorf("%v", err)
+		t.fail(err)
 		return 1
 	}
-	snapshot.WritePrune(c.env.Stdout, t.mgr, rep)
+	t.printText(rep.Text)
 	if len(rep.Failed) > 0 {
 		return 1
 	}

@@ -11,7 +11,9 @@ import (
 
 	hcli "github.com/hashicorp/cli"
 
+	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/plugins/snapshot/aurora/rdstest"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 // snapshotConfig writes a config whose snapshot sink protects an Aurora cluster served by the
@@ -26,12 +28,16 @@ func snapshotConfig(t *testing.T, srv *rdstest.Server) string {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 	t.Setenv("TDA_APP_VERSION", "")
+	withSnapshotPlugin(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tda.hcl")
 	src := `
 agent {
   data_dir    = "` + filepath.Join(dir, "data") + `"
   app_version = "4.2.0"
+}
+plugin "snapshot" {
+  inherit_env = ["AWS_*"]
 }
 sink "snapshot" "guard" {
   poll_interval = "2ms"
@@ -46,6 +52,14 @@ sink "snapshot" "guard" {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// withSnapshotPlugin makes the plugins the commands' configs use, built for the test, the
+// ones they find (they run without the plugins built into tda): the snapshot sink, and the
+// file source and jsonl sink of the configs with an audit trail.
+func withSnapshotPlugin(t *testing.T) {
+	t.Helper()
+	t.Setenv("TDA_PLUGIN_DIR", agenttest.Build(t, "snapshot", "file", "jsonl").PluginDir)
 }
 
 func runCLI(args ...string) (int, string, string) {
@@ -70,7 +84,7 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatalf("list: %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = runCLI("snapshot", "list", "-config", cfg, "-json")
-	var listing snapshotListJSON
+	var listing snapshotapi.Listing
 	if code != 0 || json.Unmarshal([]byte(out), &listing) != nil {
 		t.Fatalf("list -json: %d\n%s\n%s", code, out, errOut)
 	}
@@ -209,6 +223,7 @@ func TestRestoreAsksAndRefuses(t *testing.T) {
 }
 
 func TestSnapshotConfigErrorsArePositioned(t *testing.T) {
+	withSnapshotPlugin(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tda.hcl")
 	src := "sink \"snapshot\" \"guard\" {\n  when_severity = [\"URGENT\"]\n  postgres {\n    database = \"app\"\n  }\n}\n"

@@ -14,7 +14,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-func TestMain(m *testing.M) { agenttest.Main(m) }
+// TestMain installs the plugins the tests' configs use in the plugin directory: the commands
+// run here without the plugins built into tda, and load a config with its plugins as an
+// installed tda does (the audit trail and the maintenance windows come from them).
+func TestMain(m *testing.M) {
+	agenttest.MainWithPlugins(m, "file", "detect", "jsonl", "console", "snapshot")
+}
 
 // TestValidateGolden runs `tda validate` on every config under testdata/validate and compares
 // its exit code and output with the .golden file next to it.

@@ -10,9 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/tda-dev/tda/agent/agenttest"
 	"github.com/tda-dev/tda/agent/config"
-	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/ops"
 	"github.com/tda-dev/tda/agent/state"
 )
@@ -184,26 +182,6 @@ func TestPublicListenWithoutTLSWarns(t *testing.T) {
 	if diags.HasErrors() || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Subject == nil {
 		t.Fatalf("diagnostics: %v", diags)
 	}
-}
-
-// loadWithPlugins loads src with the plugins its blocks need, as tda run does: the audit
-// trail and the maintenance windows come from them.
-func loadWithPlugins(t *testing.T, src string) (*config.Config, string) {
-	t.Helper()
-	bins := agenttest.Build(t, "detect", "file", "jsonl", "console")
-	dir := t.TempDir()
-	src = strings.ReplaceAll(src, "DATA", filepath.Join(dir, "data"))
-	src = strings.ReplaceAll(src, "ALERTS", filepath.Join(dir, "alerts.jsonl"))
-	path := filepath.Join(dir, "tda.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, diags := loader.Load(context.Background(), path, loader.Options{PluginDir: bins.PluginDir})
-	if diags.HasErrors() {
-		t.Fatalf("config: %v", diags)
-	}
-	t.Cleanup(func() { l.Registry.Close() })
-	return l.Config, dir
 }
 
 func TestPrepareFindsTrailAndWindows(t *testing.T) {

@@ -25,7 +25,7 @@ func TestProbeRealPostgresCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TDA_PROBE_PASSWORD", "the-configured-password")
-	cfg, _ := load(t, `
+	cfg, _ := loadWithPlugins(t, `
 agent { data_dir = "DATA" }
 sink "snapshot" "guard" {
   probe_interval = "10s"
@@ -47,7 +47,10 @@ sink "snapshot" "guard" {
 	if got := setup.snapshots.ProbeIntervals()["guard"]; got != 10*time.Second {
 		t.Fatalf("probe interval %v", got)
 	}
-	setup.snapshots.targets[0].ProbeInterval = 100 * time.Millisecond // the test does not wait 10 s
+	// The test does not wait 10 s.
+	guard := setup.snapshots.described["guard"]
+	guard.ProbeIntervalSeconds = 0.1
+	setup.snapshots.described["guard"] = guard
 	store, err := state.Open(cfg.Agent.DataDir, state.Options{})
 	if err != nil {
 		t.Fatal(err)

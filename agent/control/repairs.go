@@ -2,19 +2,17 @@ package control
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
-	"github.com/tda-dev/tda/plugins/snapshot/provider"
-	"github.com/tda-dev/tda/plugins/snapshot/repair"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
-// repairs runs `tda repair` for the API and the panel, with the snapshot targets of the
-// config: the plan on request, and the apply (pre-repair snapshot, one transaction,
-// verification) once the operator confirmed by naming the live database, audited.
+// repairs runs `tda repair` for the API and the panel through the provider's repair actions:
+// the plan on request, and the apply (pre-repair snapshot, one transaction, verification)
+// once the operator confirmed by naming the live database, audited.
 type repairs struct {
 	set *snapshotSet
 	ops ops.Operations
@@ -31,13 +29,15 @@ func (s *Setup) Repairs(o ops.Operations) ops.Repairs {
 
 // PlanRepair implements ops.Repairs.
 func (r *repairs) PlanRepair(ctx context.Context, req ops.RepairRequest) (ops.RepairOutcome, error) {
-	plan, src, live, _, err := r.plan(ctx, req)
+	b, args, err := r.args(ctx, req)
 	if err != nil {
 		return ops.RepairOutcome{}, err
 	}
-	defer src.Close()
-	defer live.Close()
-	return outcome(plan, nil, "")
+	var out snapshotapi.RepairOutcome
+	if err := r.set.call(ctx, b, snapshotapi.ActionRepairPlan, args, &out, req.By); err != nil {
+		return ops.RepairOutcome{}, err
+	}
+	return outcome(out), nil
 }
 
 // ApplyRepair implements ops.Repairs.
@@ -53,34 +53,35 @@ func (r *repairs) ApplyRepair(ctx context.Context, by ops.Actor, req ops.RepairR
 		return ops.RepairOutcome{}, &ops.Error{Kind: ops.KindForbidden, Message: "the system is blocked: " +
 			strings.Join(st.Reasons, "; ") + ". Acknowledge the alert or declare an override, then repair"}
 	}
-	plan, src, live, t, err := r.plan(ctx, req)
+	b, args, err := r.args(ctx, req)
 	if err != nil {
 		return ops.RepairOutcome{}, err
 	}
-	defer src.Close()
-	defer live.Close()
-	_, liveName := protected(t)
-	if req.Confirm != liveName {
+	t, err := r.set.describe(ctx, b)
+	if err != nil {
+		return ops.RepairOutcome{}, err
+	}
+	if req.Confirm != t.Target {
 		return ops.RepairOutcome{}, &ops.Error{Kind: ops.KindInvalid,
-			Message: fmt.Sprintf("type the live database's name (%s) to confirm the repair", liveName)}
+			Message: fmt.Sprintf("type the live database's name (%s) to confirm the repair", t.Target)}
 	}
-	m, err := r.set.manager(ctx, t)
-	if err != nil {
-		return ops.RepairOutcome{}, err
+	args.Confirm = req.Confirm
+	var out snapshotapi.RepairOutcome
+	applyErr := r.set.call(ctx, b, snapshotapi.ActionRepairApply, args, &out, by.Name)
+	if applyErr != nil && out.Plan == nil {
+		// Refused before anything was written (the plan could not be made).
+		return ops.RepairOutcome{}, applyErr
 	}
-	var snapID string
-	res, applyErr := repair.Apply(ctx, live, plan, repair.ApplyOptions{BeforeWrite: func(ctx context.Context) error {
-		s, err := m.Create(ctx, snapshot.CreateOptions{Trigger: provider.TriggerPreRepair, Wait: true})
-		if err != nil {
-			return fmt.Errorf("the pre-repair snapshot failed: %w", err)
-		}
-		snapID = s.ID
-		return nil
-	}})
-	rec := ops.ActionRecord{Action: ops.ActionRepairRun, Target: plan.Scope.Table + " in " + live.Name, Reason: req.Reason,
-		Detail: map[string]string{"restore": req.Restore, "incident": req.Incident, "summary": repair.Summary(plan),
-			"pre_repair_snapshot": snapID, "repaired": fmt.Sprint(res.Repaired), "inserted": fmt.Sprint(res.Inserted),
-			"verified": fmt.Sprint(res.Verified), "mismatches": fmt.Sprint(len(res.Mismatches)), "via": "panel"}}
+	if out.Error != "" {
+		applyErr = errors.New(out.Error)
+	}
+	detail := out.Audit
+	if detail == nil {
+		detail = map[string]string{"summary": out.Summary}
+	}
+	detail["restore"], detail["incident"], detail["via"] = req.Restore, req.Incident, "panel"
+	rec := ops.ActionRecord{Action: ops.ActionRepairRun, Target: out.Table + " in live " + out.Live, Reason: req.Reason,
+		Detail: detail}
 	if applyErr != nil {
 		rec.Error = applyErr.Error()
 	}
@@ -90,55 +91,32 @@ func (r *repairs) ApplyRepair(ctx context.Context, by ops.Actor, req ops.RepairR
 	if applyErr != nil {
 		return ops.RepairOutcome{}, applyErr
 	}
-	return outcome(plan, &res, snapID)
+	return outcome(out), nil
 }
 
-// plan opens both databases and makes the plan; the caller closes the databases.
-func (r *repairs) plan(ctx context.Context, req ops.RepairRequest) (*repair.Plan, *repair.DB, *repair.DB, snapshot.Settings, error) {
-	t, err := r.set.find(req.Target)
+// args turns the API's request into the repair actions' arguments, with the incident's rule
+// and time range.
+func (r *repairs) args(ctx context.Context, req ops.RepairRequest) (snapshotBlock, snapshotapi.RepairArgs, error) {
+	b, err := r.set.find(req.Target)
 	if err != nil {
-		return nil, nil, nil, t, err
+		return b, snapshotapi.RepairArgs{}, err
 	}
 	if req.Restore == "" {
-		return nil, nil, nil, t, &ops.Error{Kind: ops.KindInvalid, Message: "name the database tda restore created (restore)"}
+		return b, snapshotapi.RepairArgs{}, &ops.Error{Kind: ops.KindInvalid, Message: "name the database tda restore created (restore)"}
 	}
-	sreq := repair.Request{Table: req.Table, Columns: req.Columns, Keys: req.Keys, Events: req.Events, Actor: req.Actor}
+	args := snapshotapi.RepairArgs{Restore: req.Restore, Table: req.Table, Columns: req.Columns, Keys: req.Keys,
+		Events: req.Events, Actor: req.Actor}
 	if req.Incident != "" {
 		in, err := r.incident(ctx, req.Incident)
 		if err != nil {
-			return nil, nil, nil, t, err
+			return b, args, err
 		}
-		sreq.Rule, sreq.From = in.Rule, in.FirstSeen
+		args.Rule, args.From = in.Rule, in.FirstSeen
 		if !in.Open() {
-			sreq.Until = in.LastSeen
+			args.Until = in.LastSeen
 		}
 	}
-	scope, err := repair.BuildScope(sreq)
-	if err != nil {
-		return nil, nil, nil, t, &ops.Error{Kind: ops.KindInvalid, Message: err.Error()}
-	}
-	srcAddr, err := t.DSN(req.Restore)
-	if err != nil {
-		return nil, nil, nil, t, &ops.Error{Kind: ops.KindUnavailable, Message: err.Error()}
-	}
-	liveAddr, _ := t.DSN("")
-	_, liveName := protected(t)
-	src, err := repair.Open(ctx, srcAddr, "restored "+req.Restore)
-	if err != nil {
-		return nil, nil, nil, t, &ops.Error{Kind: ops.KindUnavailable, Message: err.Error()}
-	}
-	live, err := repair.Open(ctx, liveAddr, "live "+liveName)
-	if err != nil {
-		src.Close()
-		return nil, nil, nil, t, &ops.Error{Kind: ops.KindUnavailable, Message: err.Error()}
-	}
-	plan, err := repair.MakePlan(ctx, src, live, scope)
-	if err != nil {
-		src.Close()
-		live.Close()
-		return nil, nil, nil, t, &ops.Error{Kind: ops.KindInvalid, Message: "cannot make the repair plan: " + err.Error()}
-	}
-	return plan, src, live, t, nil
+	return b, args, nil
 }
 
 func (r *repairs) incident(ctx context.Context, fp string) (ops.Incident, error) {
@@ -162,18 +140,7 @@ func (r *repairs) incident(ctx context.Context, fp string) (ops.Incident, error)
 	return found[0], nil
 }
 
-func outcome(plan *repair.Plan, res *repair.Result, snapID string) (ops.RepairOutcome, error) {
-	p, err := json.Marshal(plan)
-	if err != nil {
-		return ops.RepairOutcome{}, err
-	}
-	out := ops.RepairOutcome{Live: strings.TrimPrefix(plan.Live, "live "), Summary: repair.Summary(plan), Plan: p,
-		PreRepairSnapshot: snapID}
-	if res != nil {
-		if out.Result, err = json.Marshal(res); err != nil {
-			return ops.RepairOutcome{}, err
-		}
-		out.Applied = true
-	}
-	return out, nil
+func outcome(o snapshotapi.RepairOutcome) ops.RepairOutcome {
+	return ops.RepairOutcome{Live: o.Live, Summary: o.Summary, Plan: o.Plan, Result: o.Result, Applied: o.Applied,
+		PreRepairSnapshot: o.PreRepairSnapshot}
 }

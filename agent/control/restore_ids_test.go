@@ -26,7 +26,7 @@ import (
 func TestRestoreRefusesIDsOutsideTheDumpDirectory(t *testing.T) {
 	root := t.TempDir()
 	dumps := filepath.Join(root, "a", "b", "c", "d")
-	cfg, _ := load(t, `
+	cfg, _ := loadWithPlugins(t, `
 agent { data_dir = "DATA" }
 sink "snapshot" "guard" {
   postgres {

@@ -251,12 +251,15 @@ func describeWindows(ctx context.Context, cfg *config.Config, log hclog.Logger) 
 		if c.Kind != sdk.KindProcessor || !c.Used {
 			continue
 		}
+		// A processor whose plugin is unknown here may have windows: the migration waits
+		// rather than pass as if there were none.
 		if cfg.Registry == nil {
 			return nil, fmt.Errorf("the configuration was read without its plugins, which know the maintenance windows of %s", c.Address())
 		}
 		_, desc, ok := cfg.Registry.Lookup(c.Kind, c.Type)
 		if !ok {
-			continue
+			return nil, fmt.Errorf("no installed plugin serves %s %q, so the maintenance windows of %s are unknown: install it (tda plugins lists what is installed)",
+				c.Kind, c.Type, c.Address())
 		}
 		if _, serves := desc.Action(describeRulesAction); !serves {
 			continue

@@ -4,103 +4,70 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/tda-dev/tda/agent/actions"
 	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/ops"
-	"github.com/tda-dev/tda/plugins/snapshot"
-	"github.com/tda-dev/tda/plugins/snapshot/provider"
-	"github.com/tda-dev/tda/sdk"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
-// SnapshotSettings decodes a `sink "snapshot"` block in-process with the sink's own spec, as
-// the sink itself would (no plugin binary is needed), with app_version falling back to the
-// agent block's.
-func SnapshotSettings(cfg *config.Config, comp *config.Component, log hclog.Logger) (snapshot.Settings, hcl.Diagnostics) {
-	diags := cfg.Decode(comp, snapshot.Spec)
-	if diags.HasErrors() {
-		return snapshot.Settings{}, diags
-	}
-	conf, sd := sdk.ParseConfig(snapshot.Spec, comp.Config)
-	if sd.HasErrors() {
-		return snapshot.Settings{}, append(diags, cfg.Positioned(comp, snapshot.Spec, sd)...)
-	}
-	settings, err := snapshot.ParseSettings(conf, sdk.Resources{Logger: log, Instance: comp.Address(),
-		DataDir: cfg.InstanceDataDir(comp)})
-	if err != nil {
-		var d *sdk.Diagnostic
-		if errors.As(err, &d) {
-			return settings, append(diags, cfg.Positioned(comp, snapshot.Spec, sdk.Diagnostics{d})...)
-		}
-		return settings, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid snapshot block",
-			Detail: err.Error(), Subject: comp.DefRange.Ptr()})
-	}
-	if settings.AppVersion == "" && os.Getenv(snapshot.AppVersionEnv) == "" {
-		settings.AppVersion = cfg.Agent.AppVersion
-	}
-	return settings, diags
-}
-
-// snapshotTargets reads every snapshot sink block; their providers are opened on first use.
+// snapshotTargets finds the blocks whose plugin serves the snapshot actions
+// (sdk/snapshotapi): the bundled `sink "snapshot"` or a third party's provider. Every
+// operation reaches the provider through those actions, in a plugin process of its own
+// (agent/actions), never through the running sink. A config read without its plugins
+// (cfg.Registry nil) has none.
 func snapshotTargets(cfg *config.Config, log hclog.Logger) (*snapshotSet, hcl.Diagnostics) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	set := &snapshotSet{log: log, managers: map[string]*snapshot.Manager{}, where: map[string]string{}}
-	var diags hcl.Diagnostics
-	for _, c := range cfg.Components {
-		if c.Kind != sdk.KindSink || c.Type != "snapshot" {
-			continue
-		}
-		s, d := SnapshotSettings(cfg, c, log.Named(c.Address()))
-		diags = append(diags, d...)
-		if !d.HasErrors() {
-			set.targets = append(set.targets, s)
-			set.where[s.Name] = fmt.Sprintf("sink \"snapshot\" %q, %s:%d", c.Name, c.DefRange.Filename, c.DefRange.Start.Line)
-		}
+	set := &snapshotSet{cfg: cfg, log: log, described: map[string]snapshotapi.Target{}}
+	for _, c := range actions.Serving(cfg, snapshotapi.ActionList) {
+		set.targets = append(set.targets, snapshotBlock{name: c.Name, address: c.Address(),
+			where: fmt.Sprintf("%s %q %q, %s:%d", c.Kind, c.Type, c.Name, c.DefRange.Filename, c.DefRange.Start.Line)})
 	}
-	sort.Slice(set.targets, func(i, j int) bool { return set.targets[i].Name < set.targets[j].Name })
+	sort.Slice(set.targets, func(i, j int) bool { return set.targets[i].name < set.targets[j].name })
 	if len(set.targets) == 0 {
-		return nil, diags
+		return nil, nil
 	}
-	return set, diags
+	return set, nil
 }
 
-// snapshotSet is ops.Snapshots over the snapshot package's Manager, the code behind the
-// snapshot sink and `tda snapshot`.
-type snapshotSet struct {
-	targets []snapshot.Settings
-	log     hclog.Logger
-	// where locates each target's block in the config, for what-to-fix messages.
-	where map[string]string
+// snapshotBlock is one block that serves the snapshot actions.
+type snapshotBlock struct {
+	name, address string
+	// where locates the block in the config, for what-to-fix messages.
+	where string
+}
 
-	mu       sync.Mutex
-	managers map[string]*snapshot.Manager
+// snapshotSet is ops.Snapshots over the snapshot actions of the config's provider blocks.
+type snapshotSet struct {
+	cfg     *config.Config
+	log     hclog.Logger
+	targets []snapshotBlock
+
+	mu sync.Mutex
+	// described caches each block's snapshot.target (its settings do not change while the
+	// agent runs); bounded by targets.
+	described map[string]snapshotapi.Target
 }
 
 var _ ops.Snapshots = (*snapshotSet)(nil)
 
-func protected(s snapshot.Settings) (kind, name string) {
-	if s.Aurora != nil {
-		return "aurora", s.Aurora.Cluster
-	}
-	if s.MySQL != nil {
-		return "mysql", s.MySQL.Database
-	}
-	return "postgres", s.Postgres.Database
-}
+// Close implements the Setup's release: every action closed its own instance already.
+func (s *snapshotSet) Close(context.Context) error { return nil }
 
-func (s *snapshotSet) find(target string) (snapshot.Settings, error) {
+func (s *snapshotSet) find(target string) (snapshotBlock, error) {
 	var names []string
 	for _, t := range s.targets {
-		names = append(names, t.Name)
-		if t.Name == target {
+		names = append(names, t.name)
+		if t.name == target {
 			return t, nil
 		}
 	}
@@ -108,128 +75,193 @@ func (s *snapshotSet) find(target string) (snapshot.Settings, error) {
 		if len(s.targets) == 1 {
 			return s.targets[0], nil
 		}
-		return snapshot.Settings{}, &ops.Error{Kind: ops.KindInvalid,
+		return snapshotBlock{}, &ops.Error{Kind: ops.KindInvalid,
 			Message: fmt.Sprintf("several snapshot targets (%s): say which", strings.Join(names, ", "))}
 	}
-	return snapshot.Settings{}, &ops.Error{Kind: ops.KindNotFound,
+	return snapshotBlock{}, &ops.Error{Kind: ops.KindNotFound,
 		Message: fmt.Sprintf("no snapshot target %q; the config has %s", target, strings.Join(names, ", "))}
 }
 
-// manager opens the target's provider once and keeps it: a snapshot started in the
-// background (pg_dump) belongs to it until Close.
-func (s *snapshotSet) manager(ctx context.Context, t snapshot.Settings) (*snapshot.Manager, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m, ok := s.managers[t.Name]; ok {
-		return m, nil
-	}
-	m, err := snapshot.Open(ctx, t, s.log.Named("sink.snapshot."+t.Name))
-	if err != nil {
-		return nil, err
-	}
-	s.managers[t.Name] = m
-	return m, nil
+// call runs a snapshot action on a block's provider; its error is an *ops.Error of the
+// action's kind.
+func (s *snapshotSet) call(ctx context.Context, b snapshotBlock, action string, args, result any, actor string) error {
+	err := actions.Runner{Logger: s.log}.Call(ctx, s.cfg, b.address, action, args, result, nil, actor)
+	return opsError(err)
 }
 
-// Close releases the providers, waiting for their background work until ctx ends.
-func (s *snapshotSet) Close(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []error
-	for name, m := range s.managers {
-		if err := m.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("snapshot target %s: %w", name, err))
-		}
-		delete(s.managers, name)
+// opsError maps an action's error to the operations' kinds (and so to HTTP statuses).
+func opsError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	kind := ""
+	switch actions.KindOf(err) {
+	case actions.Invalid:
+		kind = ops.KindInvalid
+	case actions.NotFound:
+		kind = ops.KindNotFound
+	case actions.Conflict:
+		kind = ops.KindConflict
+	case actions.Unavailable, actions.PluginFailed:
+		kind = ops.KindUnavailable
+	}
+	if kind == "" {
+		return err
+	}
+	return &ops.Error{Kind: kind, Message: err.Error()}
+}
+
+// describe returns what a block protects, asked once.
+func (s *snapshotSet) describe(ctx context.Context, b snapshotBlock) (snapshotapi.Target, error) {
+	s.mu.Lock()
+	t, ok := s.described[b.name]
+	s.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	if err := s.call(ctx, b, snapshotapi.ActionTarget, nil, &t, ""); err != nil {
+		return t, err
+	}
+	s.mu.Lock()
+	s.described[b.name] = t
+	s.mu.Unlock()
+	return t, nil
 }
 
 // List implements ops.Snapshots.
 func (s *snapshotSet) List(ctx context.Context) ([]ops.SnapshotTarget, error) {
 	out := []ops.SnapshotTarget{}
-	for _, t := range s.targets {
-		kind, name := protected(t)
-		st := ops.SnapshotTarget{Name: t.Name, Kind: kind, Target: name, Tiers: []ops.SnapshotTier{}}
-		m, err := s.manager(ctx, t)
-		if err == nil {
-			var l snapshot.Listing
-			l, err = m.List(ctx)
-			st.Warnings = l.Warnings
-			for _, tier := range l.Tiers {
-				ot := ops.SnapshotTier{Name: tier.Name, Newest: tier.Newest, RPOSeconds: tier.RPO.Seconds(),
-					Snapshots: []ops.SnapshotInfo{}}
-				if !tier.Newest.IsZero() {
-					ot.RPO = snapshot.Age(tier.RPO)
-				}
-				if tier.Window != nil {
-					ot.Earliest = tier.Window.Earliest
-				}
-				for _, d := range tier.Snapshots {
-					ot.Snapshots = append(ot.Snapshots, snapshotInfo(d.Snapshot, d.Keep, strings.Join(d.Reasons, "; ")))
-				}
-				st.Tiers = append(st.Tiers, ot)
-			}
+	for _, b := range s.targets {
+		st := ops.SnapshotTarget{Name: b.name, Tiers: []ops.SnapshotTier{}}
+		if t, err := s.describe(ctx, b); err == nil {
+			st.Kind, st.Target = t.Kind, t.Target
 		}
-		if err != nil {
+		var res snapshotapi.ListResult
+		if err := s.call(ctx, b, snapshotapi.ActionList, nil, &res, ""); err != nil {
 			st.Error = err.Error()
+			out = append(out, st)
+			continue
+		}
+		l := res.Listing
+		st.Kind, st.Target, st.Warnings = l.Kind, l.Target, l.Warnings
+		for _, tier := range l.Tiers {
+			ot := ops.SnapshotTier{Name: tier.Name, Snapshots: []ops.SnapshotInfo{}}
+			if tier.Newest != nil {
+				ot.Newest = *tier.Newest
+			}
+			if tier.RPOSeconds != nil {
+				ot.RPOSeconds = *tier.RPOSeconds
+			}
+			if tier.Newest != nil {
+				ot.RPO = tier.RPO
+			}
+			if tier.Window != nil {
+				ot.Earliest = tier.Window.Earliest
+			}
+			for _, d := range tier.Snapshots {
+				ot.Snapshots = append(ot.Snapshots, snapshotInfo(d, d.Keep, strings.Join(d.Reasons, "; ")))
+			}
+			st.Tiers = append(st.Tiers, ot)
 		}
 		out = append(out, st)
 	}
 	return out, nil
 }
 
-func snapshotInfo(p provider.Snapshot, keep bool, why string) ops.SnapshotInfo {
-	return ops.SnapshotInfo{ID: p.ID, Target: p.Target, Time: p.Time, Status: p.Status, Trigger: p.Trigger(),
+func snapshotInfo(p snapshotapi.Snapshot, keep bool, why string) ops.SnapshotInfo {
+	return ops.SnapshotInfo{ID: p.ID, Target: p.Target, Time: p.Time, Status: p.Status, Trigger: p.Trigger,
 		Tags: p.Tags, Keep: keep, Why: why}
 }
 
 // ValidID implements ops.Snapshots with the rule every snapshot provider applies.
-func (s *snapshotSet) ValidID(id string) error { return provider.ValidSnapshotID(id) }
+func (s *snapshotSet) ValidID(id string) error { return snapshotapi.ValidSnapshotID(id) }
 
 // Resolve implements ops.Snapshots.
-func (s *snapshotSet) Resolve(_ context.Context, target string) (string, string, error) {
-	t, err := s.find(target)
+func (s *snapshotSet) Resolve(ctx context.Context, target string) (string, string, error) {
+	b, err := s.find(target)
 	if err != nil {
 		return "", "", err
 	}
-	_, name := protected(t)
-	return t.Name, name, nil
+	t, err := s.describe(ctx, b)
+	if err != nil {
+		return "", "", err
+	}
+	return b.name, t.Target, nil
 }
 
 // Create implements ops.Snapshots: a manual snapshot, returned once its recovery point is
 // fixed (it may still be creating).
 func (s *snapshotSet) Create(ctx context.Context, target string) (ops.SnapshotInfo, error) {
-	t, err := s.find(target)
+	b, err := s.find(target)
 	if err != nil {
 		return ops.SnapshotInfo{}, err
 	}
-	m, err := s.manager(ctx, t)
-	if err != nil {
+	var res snapshotapi.CreateResult
+	if err := s.call(ctx, b, snapshotapi.ActionCreate, snapshotapi.CreateArgs{Trigger: snapshotapi.TriggerManual}, &res, ""); err != nil {
 		return ops.SnapshotInfo{}, err
 	}
-	snap, err := m.Create(ctx, snapshot.CreateOptions{Trigger: provider.TriggerManual})
-	if err != nil {
-		return ops.SnapshotInfo{}, err
-	}
-	return snapshotInfo(snap, true, ""), nil
+	return snapshotInfo(res.Snapshot, true, ""), nil
 }
 
 // Restore implements ops.Snapshots.
 func (s *snapshotSet) Restore(ctx context.Context, req ops.RestoreRequest) (ops.Restore, error) {
-	t, err := s.find(req.Target)
+	b, err := s.find(req.Target)
 	if err != nil {
 		return ops.Restore{}, err
 	}
-	m, err := s.manager(ctx, t)
-	if err != nil {
-		return ops.Restore{}, err
+	var rep snapshotapi.RestoreReport
+	err = s.call(ctx, b, snapshotapi.ActionRestoreApply,
+		snapshotapi.RestoreArgs{SnapshotID: req.SnapshotID, ToTime: req.ToTime, NewName: req.NewName}, &rep, "")
+	out := ops.Restore{RecoveryPoint: rep.Plan.RecoveryPoint, RPOSeconds: rep.RPOSeconds, RTOSeconds: rep.RTOSeconds,
+		Endpoint: rep.Endpoint}
+	if err == nil && rep.Error != "" {
+		err = errors.New(rep.Error)
 	}
-	rep, err := m.Restore(ctx, snapshot.RestoreOptions{SnapshotID: req.SnapshotID, ToTime: req.ToTime, NewName: req.NewName})
-	out := ops.Restore{RecoveryPoint: rep.Plan.RecoveryPoint, RPOSeconds: rep.RPO.Seconds(), RTOSeconds: rep.RTO.Seconds(),
-		Endpoint: rep.Result.Endpoint}
 	if err == nil {
-		out.Connection = RestoreConnection(t, req.NewName, rep.Result)
+		out.Connection = connectionOf(rep.Connection)
 	}
 	return out, err
+}
+
+// connectionOf is the provider's connection details in the operations' terms.
+func connectionOf(c *snapshotapi.Connection) *ops.Connection {
+	if c == nil {
+		return nil
+	}
+	return &ops.Connection{Kind: c.Kind, Host: c.Host, Port: c.Port, Cluster: c.Cluster, Database: c.Database, User: c.User}
+}
+
+var _ ops.SnapshotProber = (*snapshotSet)(nil)
+
+// probeDescribeTimeout bounds the question for a block's probe interval.
+const probeDescribeTimeout = 30 * time.Second
+
+// ProbeIntervals implements ops.SnapshotProber: each block's probe_interval.
+func (s *snapshotSet) ProbeIntervals() map[string]time.Duration {
+	out := make(map[string]time.Duration, len(s.targets))
+	for _, b := range s.targets {
+		ctx, cancel := context.WithTimeout(context.Background(), probeDescribeTimeout)
+		t, err := s.describe(ctx, b)
+		cancel()
+		d := time.Duration(t.ProbeIntervalSeconds * float64(time.Second))
+		if err != nil || d <= 0 {
+			d = time.Minute
+		}
+		out[b.name] = d
+	}
+	return out
+}
+
+// Probe implements ops.SnapshotProber with the provider's own probe; the error names the
+// config block to fix.
+func (s *snapshotSet) Probe(ctx context.Context, target string) error {
+	b, err := s.find(target)
+	if err != nil {
+		return err
+	}
+	err = actions.Runner{Logger: s.log}.Call(ctx, s.cfg, b.address, snapshotapi.ActionProbe, nil, nil, nil, "")
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (in %s)", err, b.where)
 }

@@ -33,8 +33,11 @@ func TestSnapshotsThroughTheSnapshotPackage(t *testing.T) {
 	srv.AddCluster("prod-aurora", "aurora-postgresql")
 	srv.AddSnapshot("tda-prod-aurora-scheduled-old", "prod-aurora", time.Now().Add(-26*time.Hour),
 		map[string]string{"created_by": "tda", "trigger": "scheduled"})
-	cfg, _ := load(t, `
+	cfg, _ := loadWithPlugins(t, `
 agent { data_dir = "DATA" }
+plugin "snapshot" {
+  inherit_env = ["AWS_*"]
+}
 sink "snapshot" "guard" {
   poll_interval = "2ms"
   aurora {

@@ -36,6 +36,10 @@ type Options struct {
 	// Builtin are the plugins compiled into tda; a plugin binary in the plugin directory
 	// replaces a builtin component it offers too.
 	Builtin *pluginhost.Builtin
+	// SkipUnknown leaves the blocks whose plugin is not found undecoded, without an error:
+	// for the commands that use some blocks only (the control commands reach the snapshot
+	// blocks' actions, and read nothing of the others).
+	SkipUnknown bool
 }
 
 // LoadConfig reads the config at path, or the embedded default when path is "".
@@ -75,9 +79,10 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 	}
 	reg, err := pluginhost.DiscoverWithBuiltin(ctx, dir, pins, opts.Builtin)
 	switch {
-	case err != nil && len(cfg.Components) == 0 && len(pins) == 0:
+	case err != nil && (opts.SkipUnknown || len(cfg.Components) == 0 && len(pins) == 0):
 		// A config without any block a plugin serves (the agent block alone, as an operator's
-		// command may read it) needs no plugin directory.
+		// command may read it) needs no plugin directory; nor does a command that skips the
+		// blocks whose plugin is not found.
 		reg = &pluginhost.Registry{Dir: dir}
 	case err != nil:
 		return &Loaded{Config: cfg}, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
@@ -110,6 +115,9 @@ func Load(ctx context.Context, path string, opts Options) (*Loaded, hcl.Diagnost
 		spec, found := opts.Specs[string(c.Kind)+"."+c.Type]
 		if !found {
 			_, desc, ok := reg.Lookup(c.Kind, c.Type)
+			if !ok && opts.SkipUnknown {
+				continue
+			}
 			if !ok {
 				detail := fmt.Sprintf("No plugin in %s offers a %s of type %q.", dir, c.Kind, c.Type)
 				available := reg.Names(c.Kind)

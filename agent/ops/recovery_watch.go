@@ -165,16 +165,18 @@ func (s *Service) watch(p SnapshotProber) {
 				delete(pending, fp)
 			}
 		}
-		wait := time.Duration(-1)
+		// A probe already due (the probes and the scan took longer than an interval) waits
+		// the minimum, not the hour of a watch with nothing to probe.
+		wait, due := time.Duration(0), false
 		for _, at := range next {
-			if d := time.Until(at); wait < 0 || d < wait {
-				wait = d
+			if d := time.Until(at); !due || d < wait {
+				wait, due = d, true
 			}
 		}
-		if len(pending) > 0 && (wait < 0 || wait > anomalyScanEvery) {
-			wait = anomalyScanEvery
+		if len(pending) > 0 && (!due || wait > anomalyScanEvery) {
+			wait, due = anomalyScanEvery, true
 		}
-		if wait < 0 {
+		if !due {
 			wait = time.Hour
 		}
 		if !timer.Stop() {

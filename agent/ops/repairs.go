@@ -17,9 +17,11 @@ type RepairRequest struct {
 	Table    string   `json:"table,omitempty"`
 	Columns  []string `json:"columns,omitempty"`
 	Keys     []string `json:"keys,omitempty"`
-	// Events is the app's log file on the agent's host; Actor keeps one actor's events.
-	Events string `json:"events,omitempty"`
-	Actor  string `json:"actor,omitempty"`
+	// Events are the app's log lines whose events name the rows in scope (the lines
+	// themselves: the agent reads no file on a caller's behalf); Actor keeps one actor's
+	// events. Without them, the incident's time range selects the rows.
+	Events []string `json:"events,omitempty"`
+	Actor  string   `json:"actor,omitempty"`
 	// Confirm must be the live database's name to apply (as a restore asks for the target's).
 	Confirm string `json:"confirm,omitempty"`
 	Reason  string `json:"reason,omitempty"`
@@ -31,7 +33,7 @@ type RepairOutcome struct {
 	// Live is the live database the plan writes into (what Confirm must name).
 	Live    string `json:"live"`
 	Summary string `json:"summary"`
-	// Plan and Result are the repair package's JSON (repair.Plan, repair.Result).
+	// Plan and Result are the provider's JSON (the bundled provider's: docs/recovery.md).
 	Plan              json.RawMessage `json:"plan"`
 	Result            json.RawMessage `json:"result,omitempty"`
 	Applied           bool            `json:"applied"`

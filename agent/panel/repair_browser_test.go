@@ -35,7 +35,9 @@ const planJSON = `{"scope":{"table":"users","window":{}},"source":"restored app_
 type repairsDouble struct{ applied []ops.RepairRequest }
 
 func (d *repairsDouble) PlanRepair(_ context.Context, req ops.RepairRequest) (ops.RepairOutcome, error) {
-	if req.Restore != "app_r" || req.Incident != "fp1" || strings.Join(req.Keys, ",") != "1,3,7" {
+	// The page sends the log lines pasted into it, not a path for the agent to read.
+	if req.Restore != "app_r" || req.Incident != "fp1" || strings.Join(req.Keys, ",") != "1,3,7" ||
+		strings.Join(req.Events, "|") != "line one|line two" {
 		return ops.RepairOutcome{}, &ops.Error{Kind: ops.KindInvalid, Message: "unexpected request"}
 	}
 	return ops.RepairOutcome{Live: "app", Summary: "1 to repair, 1 missing to re-insert, 1 skipped (listed above with why), 1 already as restored.",
@@ -83,6 +85,7 @@ func TestPanelRepairPage(t *testing.T) {
 		chromedp.SendKeys(css("#restore"), "app_r"),
 		chromedp.SendKeys(css("#incident"), "fp1"),
 		chromedp.SendKeys(css("#keys"), "1, 3,7"),
+		chromedp.SendKeys(css("#events"), "line one\n\nline two\n"),
 		chromedp.Click(css(`#plan-form button[type="submit"]`)),
 		chromedp.WaitVisible(css("#items tr.decision-repair")))
 	rows := get(t, ctx, "plan rows", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#items tr")).map(r => r.className + ": " + r.textContent)`))

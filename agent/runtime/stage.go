@@ -15,11 +15,14 @@ import (
 // stage is one processor of a pipeline. A stateful processor's stage keeps what a restarted
 // plugin needs to catch up: a base snapshot and every input since it.
 //
-// Invariant: held (the bytes of the inputs kept) stays under the hold bound plus one batch.
-// When an input takes it past the bound, the stage asks its group for a checkpoint and takes
-// a snapshot of the processor there and then: the snapshot becomes the base and replaces the
+// Invariant: held (the bytes of the inputs kept) stays under the hold bound plus one batch,
+// where the bound is hold or twice the base snapshot's size, whichever is larger. When an
+// input takes it past the bound, the stage asks its group for a checkpoint and takes a
+// snapshot of the processor there and then: the snapshot becomes the base and replaces the
 // inputs it covers, which are let go. The base is only held in memory; the store keeps the
-// last committed snapshot, which goes with the committed source checkpoints.
+// last committed snapshot, which goes with the committed source checkpoints. A snapshot
+// replaces at least twice its own size of input: a processor with a large state (many keys)
+// is not snapshotted every batch to save less memory than the snapshot itself takes.
 type stage struct {
 	inst *instance
 	// hold bounds the bytes of inputs kept for replay.
@@ -164,7 +167,7 @@ func (st *stage) forgetLast() {
 // checkpoint and the processor's snapshot replaces the inputs held.
 func (st *stage) bound(ctx context.Context) {
 	st.mu.Lock()
-	over := st.held >= st.hold
+	over := st.held >= st.boundLocked()
 	st.mu.Unlock()
 	if !over {
 		return
@@ -203,6 +206,10 @@ func (st *stage) rebaseLocked(snap []byte, seq uint64) {
 	}
 	st.buffer = append(st.buffer[:0:0], st.buffer[i:]...)
 }
+
+// boundLocked is the bytes of input the stage holds before a snapshot replaces them: hold,
+// or twice the size of the base snapshot when that is larger. st.mu is held.
+func (st *stage) boundLocked() int { return max(st.hold, 2*len(st.base)) }
 
 func (st *stage) heldBytes() int {
 	st.mu.Lock()

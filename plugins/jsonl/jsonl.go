@@ -114,7 +114,27 @@ func (s *Sink) Start(context.Context) error {
 		}
 		s.marker = m
 	}
-	return s.open()
+	if err := s.open(); err != nil {
+		return err
+	}
+	return s.markStart()
+}
+
+// markStart records the repaired file as acknowledged when the marker does not describe it
+// (a first start, or a file replaced meanwhile). Without it, a first batch written but not
+// acknowledged before a crash would be kept at the next start (there is no marker to cut
+// back to) and written again by the agent's retry.
+func (s *Sink) markStart() error {
+	if s.marker == nil {
+		return nil
+	}
+	if _, _, ino, ok := s.readMarker(); ok && ino == inode(s.f) {
+		return nil
+	}
+	if err := s.writeMarker(s.lastID); err != nil {
+		return fmt.Errorf("record the write marker: %w", err)
+	}
+	return nil
 }
 
 // marker layout: [delivery id][file size after that batch][inode of the file].
@@ -301,7 +321,8 @@ func (s *Sink) rotate() error {
 		}
 	}
 	s.log.Info("rotated", "file", s.path)
-	return nil
+	// The new file holds nothing acknowledged yet: a batch cut short in it is cut back.
+	return s.writeMarker(s.lastID)
 }
 
 // Close closes the file.

@@ -166,6 +166,59 @@ func TestCrashLeftoversAreRepaired(t *testing.T) {
 	}
 }
 
+// A crash after a batch reached the file but before it was acknowledged leaves lines the
+// agent sends again. They are cut back at the next start also when no batch was ever
+// acknowledged (the first one), and in a file just rotated.
+func TestUnacknowledgedFirstBatchIsCutBack(t *testing.T) {
+	for _, rotated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rotated=%v", rotated), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out.jsonl")
+			state := filepath.Join(dir, "state")
+			extra := ""
+			if rotated {
+				extra = "max_bytes = 700" // records of about 155 bytes
+			}
+			s := sdktest.NewSink(t, jsonl.Component(), config(path, extra), sdktest.WithDataDir(state))
+			if rotated {
+				for i := 1; i <= 3; i++ { // past max_bytes: the next write rotates
+					if err := s.WriteBatch(sdk.Batch{ID: uint64(i), Events: []sdk.Event{logEvent(i)}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// The batch that rotates, acknowledged: the new file is the marker's. The retry
+				// below fits beside it without rotating again.
+				if err := s.WriteBatch(sdk.Batch{ID: 4, Events: []sdk.Event{logEvent(4), logEvent(5)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := readLines(t, path)
+			if rotated && (len(before) != 2 || len(readLines(t, path+".1")) != 3) {
+				t.Fatalf("the setup did not rotate as planned: %d lines, %d in .1", len(before), len(readLines(t, path+".1")))
+			}
+			_ = s.Close()
+			// The crash: the next batch's lines are in the file, its acknowledgement is not.
+			unacked := sdk.Batch{ID: 9, Events: []sdk.Event{logEvent(10), logEvent(11)}}
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range unacked.Events {
+				_, _ = f.Write(append(e.AppendJSON(nil), '\n'))
+			}
+			f.Close()
+			s2 := sdktest.NewSink(t, jsonl.Component(), config(path, extra), sdktest.WithDataDir(state))
+			if err := s2.WriteBatch(unacked); err != nil {
+				t.Fatal(err)
+			}
+			got := readLines(t, path)
+			if len(got) != len(before)+2 {
+				t.Fatalf("%d lines before the crash, %d after the retry (want %d): %v", len(before), len(got), len(before)+2, got)
+			}
+		})
+	}
+}
+
 func TestRotatesBySizeKeepingMaxFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.jsonl")

@@ -17,6 +17,7 @@ import (
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 	"github.com/tda-dev/tda/sdk"
 	"github.com/tda-dev/tda/sdk/sdktest"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 // openManager builds a manager from an HCL block body exactly as the CLI does.
@@ -262,9 +263,9 @@ func TestMigrateRun(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("migration log:\n%s", data)
 	}
-	var last migrationRecord
+	var last snapshotapi.MigrationRecord
 	if err := json.Unmarshal([]byte(lines[1]), &last); err != nil || last.Outcome != "failed" || last.ExitCode != 3 ||
-		last.Restore == "" {
+		last.RestoreCommand == "" {
 		t.Fatalf("last record %+v %v", last, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 // Check runs before a migration's snapshot; an error stops the migration before anything
@@ -51,20 +52,11 @@ type MigrateReport struct {
 // Succeeded reports whether the migration ran and exited 0.
 func (r MigrateReport) Succeeded() bool { return r.Err == nil }
 
-// migrationRecord is one line of <instance data dir>/migrations.jsonl.
-type migrationRecord struct {
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	Command  []string  `json:"command"`
-	Snapshot string    `json:"snapshot"`
-	ExitCode int       `json:"exit_code"`
-	Outcome  string    `json:"outcome"`
-	Error    string    `json:"error,omitempty"`
-	Restore  string    `json:"restore_command,omitempty"`
-}
-
 // MigrationLog is where migration outcomes are recorded, one JSON line each.
-func (m *Manager) MigrationLog() string { return filepath.Join(m.settings.DataDir, "migrations.jsonl") }
+func (m *Manager) MigrationLog() string { return migrationLog(m.settings.DataDir) }
+
+// migrationLog is the migration log of the instance whose private directory is dataDir.
+func migrationLog(dataDir string) string { return filepath.Join(dataDir, "migrations.jsonl") }
 
 // Migrate runs the checks, takes a pre-migration snapshot and waits until it is available,
 // runs the command with TDA_SNAPSHOT_ID in its environment, and records the outcome. A
@@ -112,19 +104,24 @@ func (m *Manager) Migrate(ctx context.Context, opt MigrateOptions) (MigrateRepor
 }
 
 func (m *Manager) record(rep MigrateReport) error {
-	rec := migrationRecord{Started: rep.Started, Finished: rep.Finished, Command: rep.Command,
-		Snapshot: rep.Snapshot.ID, ExitCode: rep.ExitCode, Outcome: "succeeded", Restore: rep.RestoreCommand}
+	rec := snapshotapi.MigrationRecord{Started: rep.Started, Finished: rep.Finished, Command: rep.Command,
+		Snapshot: rep.Snapshot.ID, ExitCode: rep.ExitCode, Outcome: "succeeded", RestoreCommand: rep.RestoreCommand}
 	if rep.Err != nil {
 		rec.Outcome, rec.Error = "failed", rep.Err.Error()
 	}
+	return appendMigrationRecord(m.settings.DataDir, rec)
+}
+
+// appendMigrationRecord adds one line to the migration log and syncs it.
+func appendMigrationRecord(dataDir string, rec snapshotapi.MigrationRecord) error {
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(m.settings.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(m.MigrationLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(migrationLog(dataDir), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,8 @@ const (
 func Component() sdk.Component {
 	return sdk.SinkComponent("snapshot", Spec, New).
 		WithAccepts(sdk.KindAlert, sdk.KindTick).
-		WithQueue(sdk.QueueDurable)
+		WithQueue(sdk.QueueDurable).
+		WithActions(actions()...)
 }
 
 // Sink takes snapshots on ticks and alerts.

@@ -212,3 +212,33 @@ func TestPoolWhenFull(t *testing.T) {
 		}
 	}
 }
+
+// A small batch does not take a large free buffer: what it pins stays about its size, so the
+// bounds that count batch bytes bound the memory too.
+func TestPoolSizesBuffersToTheBatch(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		free, get int
+		reused    bool
+	}{
+		{"same size", 1 << 20, 1 << 20, true},
+		{"half the size", 1 << 20, 1<<20/2 + 1, true},
+		{"a small batch and a large buffer", 1 << 20, 16 << 10, false},
+		{"a tiny batch and a buffer of one pooling step", pooledMin, 1, true},
+		{"a buffer too small", 64 << 10, 1 << 20, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newBufPool()
+			b := p.get(tt.free)
+			b.release()
+			got := p.get(tt.get)
+			if (got == b) != tt.reused {
+				t.Fatalf("a %d-byte buffer (capacity %d) for a %d-byte batch: reused %v, want %v",
+					tt.free, cap(b.b), tt.get, got == b, tt.reused)
+			}
+			if cap(got.b) < tt.get || cap(got.b) > 2*bufSize(tt.get) {
+				t.Fatalf("a %d-byte batch got a buffer of %d bytes", tt.get, cap(got.b))
+			}
+		})
+	}
+}

@@ -44,13 +44,25 @@ type pooledBuf struct {
 	freed time.Time
 }
 
-// get returns a buffer of length n with one reference.
+// bufSize is the capacity of a new buffer for a message of n bytes: room for a slightly
+// larger batch later, in 64 KiB steps.
+func bufSize(n int) int { return (n + n/8 + pooledMin - 1) / pooledMin * pooledMin }
+
+// fits reports whether a free buffer of capacity c may hold a message of n bytes: large
+// enough, and at most twice the buffer a new one would be. A small batch never pins a large
+// buffer: the bounds on the agent's memory (max_inflight_bytes, the replay hold) count a
+// batch's bytes, so its buffer must be about its size, not the size of the largest batch
+// seen.
+func fits(c, n int) bool { return c >= n && c <= 2*bufSize(n) }
+
+// get returns a buffer of length n with one reference: a free one that fits, most recently
+// released first, else a new one.
 func (p *bufPool) get(n int) *pooledBuf {
 	p.mu.Lock()
 	p.trimLocked()
 	for i := len(p.free) - 1; i >= 0; i-- {
 		pb := p.free[i]
-		if cap(pb.b) < n {
+		if !fits(cap(pb.b), n) {
 			continue
 		}
 		copy(p.free[i:], p.free[i+1:])
@@ -63,9 +75,7 @@ func (p *bufPool) get(n int) *pooledBuf {
 		return pb
 	}
 	p.mu.Unlock()
-	// Room for a slightly larger batch later, in 64 KiB steps.
-	size := (n + n/8 + pooledMin - 1) / pooledMin * pooledMin
-	pb := &pooledBuf{b: make([]byte, n, size), pool: p}
+	pb := &pooledBuf{b: make([]byte, n, bufSize(n)), pool: p}
 	pb.refs.Store(1)
 	return pb
 }

@@ -39,9 +39,11 @@
 
   function request() {
     const list = (s) => s.split(',').map((x) => x.trim()).filter((x) => x);
+    // The log's lines themselves: the agent reads no file for the page.
+    const lines = $('events').value.split('\n').filter((x) => x.trim());
     return {
       target: $('target').value.trim(), restore: $('restore').value.trim(), incident: $('incident').value.trim(),
-      events: $('events').value.trim(), actor: $('actor').value.trim(), table: $('table').value.trim(),
+      events: lines.length ? lines : undefined, actor: $('actor').value.trim(), table: $('table').value.trim(),
       keys: list($('keys').value),
     };
   }

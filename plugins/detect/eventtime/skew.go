@@ -38,8 +38,15 @@ const (
 	ClockOutOfRange = "out_of_range"
 )
 
-// Valid reports whether t is within [MinTime, MaxTime].
-func Valid(t time.Time) bool { return !t.Before(MinTime) && !t.After(MaxTime) }
+// Valid reports whether t is within [MinTime, MaxTime]. Every line's time is checked more
+// than once, so it compares Unix seconds: both bounds are whole seconds.
+func Valid(t time.Time) bool {
+	s := t.Unix()
+	return s >= minUnix && (s < maxUnix || s == maxUnix && t.Nanosecond() == 0)
+}
+
+// The bounds of Valid in Unix seconds (MinTime and MaxTime are whole seconds).
+var minUnix, maxUnix = MinTime.Unix(), MaxTime.Unix()
 
 // Judge decides the time a line is counted at. arrival is when it reached the agent (the
 // source's stamp or the batch's wall clock; zero when unknown, as in a replay without

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
 
@@ -28,7 +27,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	if err := provider.ValidIdentifier(req.ID); err != nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrInvalid, Err: err}
 	}
-	if _, err := os.Stat(p.metaPath(req.ID)); err == nil {
+	if _, err := os.Stat(p.dir.MetaPath(req.ID)); err == nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
 			Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
 	}
@@ -41,7 +40,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
 	defer db.Close()
-	m := &metadata{ID: req.ID, Database: p.cfg.Database, Status: provider.StatusCreating,
+	m := &dumpdir.Meta{ID: req.ID, Database: p.cfg.Database, Status: provider.StatusCreating,
 		Tags: req.Tags, File: req.ID + ".sql", Format: "mysqldump", PID: os.Getpid()}
 	err = db.QueryRowContext(ctx, `SELECT UTC_TIMESTAMP(6), VERSION(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME
 		FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()`).Scan(&m.Time, &m.Server, &m.Charset, &m.Collation)
@@ -53,13 +52,13 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err,
 			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
 	}
-	lock, err := p.lock(req.ID)
+	lock, err := p.dir.Lock(req.ID)
 	if err != nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists, Err: err,
 			Advice: "another process is writing a snapshot with this identifier"}
 	}
-	if err := p.reserve(m); err != nil {
-		p.unlock(lock)
+	if err := p.dir.Reserve(m); err != nil {
+		p.dir.Unlock(lock)
 		if errors.Is(err, fs.ErrExist) {
 			return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
 				Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
@@ -67,10 +66,10 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err,
 			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
 	}
-	out, err := os.OpenFile(p.dumpPath(req.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(p.dir.DumpPath(req.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		p.fail(m, err)
-		p.unlock(lock)
+		p.dir.Fail(m, err)
+		p.dir.Unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
 	// --single-transaction: a consistent snapshot without locking InnoDB tables; --hex-blob:
@@ -83,16 +82,16 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		out.Close()
-		p.fail(m, err)
-		p.unlock(lock)
+		p.dir.Fail(m, err)
+		p.dir.Unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
-	stderr := &tailBuffer{max: 4096}
+	stderr := &dumpdir.TailBuffer{Max: 4096}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		p.fail(m, err)
-		p.unlock(lock)
+		p.dir.Fail(m, err)
+		p.dir.Unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: fmt.Errorf("start mysqldump: %w", err)}
 	}
 	done, fixed := make(chan struct{}), make(chan struct{})
@@ -100,7 +99,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	p.jobs[req.ID] = done
 	p.mu.Unlock()
 	// What Create reports is read before the writer starts: from here on m is the writer's.
-	started := p.snapshot(m)
+	started := p.dir.Snapshot(m)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -110,7 +109,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 			delete(p.jobs, req.ID)
 			p.mu.Unlock()
 		}()
-		defer p.unlock(lock)
+		defer p.dir.Unlock(lock)
 		p.finish(m, cmd, stdout, stderr, out, fixed)
 	}()
 	// The recovery point is fixed once mysqldump writes past its consistent-snapshot start.
@@ -127,10 +126,10 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 // finish copies mysqldump's output to the dump file while hashing it and records the outcome.
 // A dump is complete only when mysqldump exits 0 and wrote its closing "-- Dump completed"
 // line.
-func (p *Provider) finish(m *metadata, cmd *exec.Cmd, stdout io.Reader, stderr *tailBuffer, out *os.File, fixed chan struct{}) {
+func (p *Provider) finish(m *dumpdir.Meta, cmd *exec.Cmd, stdout io.Reader, stderr *dumpdir.TailBuffer, out *os.File, fixed chan struct{}) {
 	start := time.Now()
 	hash := sha256.New()
-	tail := &tailBuffer{max: 256}
+	tail := &dumpdir.TailBuffer{Max: 256}
 	watch := &markerWatch{fixed: fixed}
 	defer watch.close()
 	w := bufio.NewWriterSize(io.MultiWriter(out, hash, tail), 1<<20)
@@ -158,27 +157,10 @@ func (p *Provider) finish(m *metadata, cmd *exec.Cmd, stdout io.Reader, stderr *
 		err = fmt.Errorf("mysqldump ended without its \"Dump completed\" line: the dump is incomplete")
 	}
 	if err != nil {
-		p.fail(m, err)
+		p.dir.Fail(m, err)
 		return
 	}
-	now := time.Now().UTC()
-	m.Status, m.SizeBytes, m.SHA256, m.CompletedAt = provider.StatusAvailable, n, hex.EncodeToString(hash.Sum(nil)), &now
-	m.PID = 0
-	if err := p.writeMeta(m); err != nil {
-		p.log.Error("snapshot written but its metadata could not be saved", "snapshot", m.ID, "error", err)
-		return
-	}
-	p.log.Info("snapshot available", "snapshot", m.ID, "bytes", n, "took", time.Since(start).Round(time.Millisecond).String())
-}
-
-// fail records a failed dump and removes what it wrote.
-func (p *Provider) fail(m *metadata, err error) {
-	_ = os.Remove(p.dumpPath(m.ID))
-	m.Status, m.Error, m.PID = provider.StatusFailed, err.Error(), 0
-	if werr := p.writeMeta(m); werr != nil {
-		p.log.Error("could not record failed snapshot", "snapshot", m.ID, "error", werr)
-	}
-	p.log.Error("snapshot failed", "snapshot", m.ID, "database", m.Database, "error", err)
+	p.dir.Complete(m, n, hash.Sum(nil), time.Since(start))
 }
 
 // snapshotMarkers are lines mysqldump writes only after its START TRANSACTION WITH CONSISTENT
@@ -216,27 +198,4 @@ func (m *markerWatch) close() {
 		m.seen = true
 		close(m.fixed)
 	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(b)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

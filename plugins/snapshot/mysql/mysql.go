@@ -26,6 +26,7 @@ import (
 	drv "github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
 
@@ -61,6 +62,9 @@ type Provider struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// dir is the dump directory: metadata, locks, listing and waiting (internal/dumpdir).
+	dir *dumpdir.Dir
+
 	mu   sync.Mutex
 	jobs map[string]chan struct{} // dumps this process is writing, closed when done
 	wg   sync.WaitGroup
@@ -90,7 +94,8 @@ func New(cfg Config) (*Provider, error) {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Provider{cfg: cfg, log: log, ctx: ctx, cancel: cancel, jobs: map[string]chan struct{}{}}, nil
+	return &Provider{cfg: cfg, log: log, ctx: ctx, cancel: cancel, dir: &dumpdir.Dir{Path: cfg.Dir, Ext: ".sql", Log: log,
+		PollInterval: cfg.PollInterval, FailedAdvice: "the server's error log"}, jobs: map[string]chan struct{}{}}, nil
 }
 
 // Kind implements provider.Provider.

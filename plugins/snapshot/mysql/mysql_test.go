@@ -154,7 +154,7 @@ func TestSnapshotAndRestore(t *testing.T) {
 	}
 
 	// A damaged dump is refused before anything is created.
-	f, err := os.OpenFile(p.dumpPath(id), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(p.dir.DumpPath(id), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestSnapshotFailures(t *testing.T) {
 	if err == nil || snap.Status != provider.StatusFailed || !strings.Contains(snap.Detail, "Access denied") {
 		t.Fatalf("failed dump: %+v %v", snap, err)
 	}
-	if _, err := os.Stat(p.dumpPath(id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(p.dir.DumpPath(id)); !os.IsNotExist(err) {
 		t.Fatalf("the failed dump's file is left: %v", err)
 	}
 	// A dump cut short (exit 0 without its last line) is not available either.

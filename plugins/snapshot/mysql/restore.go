@@ -2,9 +2,7 @@ package mysql
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
 
@@ -42,16 +41,16 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 			Err:    errors.New("the new database is the protected database"),
 			Advice: "restores never overwrite: choose a new name with -to and switch the application over once you have checked it"}
 	}
-	m, err := p.readMeta(req.SnapshotID)
+	m, err := p.dir.ReadMeta(req.SnapshotID)
 	if err != nil {
 		return provider.RestoreResult{}, err
 	}
-	if s := p.snapshot(m); s.Status != provider.StatusAvailable {
+	if s := p.dir.Snapshot(m); s.Status != provider.StatusAvailable {
 		return provider.RestoreResult{}, &provider.Error{Op: op, Class: provider.ErrBusy,
 			Err:    fmt.Errorf("snapshot is %s %s", s.Status, s.Detail),
 			Advice: "choose an available snapshot from `tda snapshot list`"}
 	}
-	if err := p.verify(m); err != nil {
+	if err := p.dir.VerifyMeta(m); err != nil {
 		return provider.RestoreResult{}, &provider.Error{Op: op, Class: provider.ErrCorrupt, Err: err,
 			Advice: "the dump was changed or damaged after it was taken; restore another snapshot"}
 	}
@@ -82,7 +81,7 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 		return provider.RestoreResult{}, &provider.Error{Op: op, Err: fmt.Errorf("create database: %w", err),
 			Advice: "the user needs the CREATE privilege; check the mysql block's user"}
 	}
-	in, err := os.Open(p.dumpPath(m.ID))
+	in, err := os.Open(p.dir.DumpPath(m.ID))
 	if err != nil {
 		p.drop(admin, req.NewName)
 		return provider.RestoreResult{}, &provider.Error{Op: op, Err: err}
@@ -92,7 +91,7 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 		"--database="+req.NewName)...)
 	cmd.Env = p.toolEnv()
 	cmd.Stdin = in
-	stderr := &tailBuffer{max: 4096}
+	stderr := &dumpdir.TailBuffer{Max: 4096}
 	cmd.Stderr, cmd.Stdout = stderr, io.Discard
 	if err := cmd.Run(); err != nil {
 		advice := "nothing was restored and the new database was dropped; fix the cause and run the restore again"
@@ -111,35 +110,6 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 func (p *Provider) drop(admin *sql.DB, name string) error {
 	_, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+name+"`")
 	return err
-}
-
-// verify checks the dump file against the size and SHA-256 recorded when it was written.
-func (p *Provider) verify(m *metadata) error {
-	f, err := os.Open(p.dumpPath(m.ID))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return err
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if n != m.SizeBytes || sum != m.SHA256 {
-		return fmt.Errorf("dump %s has %d bytes with sha256 %s; %d bytes with sha256 %s were recorded",
-			p.dumpPath(m.ID), n, sum, m.SizeBytes, m.SHA256)
-	}
-	return nil
-}
-
-// Verify checks a snapshot's dump against its recorded checksum.
-func (p *Provider) Verify(_ context.Context, id string) error {
-	m, err := p.readMeta(id)
-	if err != nil {
-		return err
-	}
-	return p.verify(m)
 }
 
 // safeWord reports whether s is a plain character set or collation name.

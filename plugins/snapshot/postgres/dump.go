@@ -2,23 +2,20 @@ package postgres
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
 
@@ -35,7 +32,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	if err := provider.ValidIdentifier(req.ID); err != nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrInvalid, Err: err}
 	}
-	if _, err := os.Stat(p.metaPath(req.ID)); err == nil {
+	if _, err := os.Stat(p.dir.MetaPath(req.ID)); err == nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
 			Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
 	}
@@ -58,7 +55,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	if err != nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
-	m := &metadata{ID: req.ID, Database: p.cfg.Database, Status: provider.StatusCreating,
+	m := &dumpdir.Meta{ID: req.ID, Database: p.cfg.Database, Status: provider.StatusCreating,
 		Tags: req.Tags, File: req.ID + ".dump", Format: "custom", PID: os.Getpid()}
 	var exported string
 	err = tx.QueryRow(ctx, `SELECT pg_export_snapshot(), statement_timestamp(),
@@ -73,13 +70,13 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err,
 			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
 	}
-	lock, err := p.lock(req.ID)
+	lock, err := p.dir.Lock(req.ID)
 	if err != nil {
 		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists, Err: err,
 			Advice: "another process is writing a snapshot with this identifier"}
 	}
-	if err := p.reserve(m); err != nil {
-		p.unlock(lock)
+	if err := p.dir.Reserve(m); err != nil {
+		p.dir.Unlock(lock)
 		if errors.Is(err, fs.ErrExist) {
 			return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
 				Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
@@ -88,10 +85,10 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
 	}
 
-	out, err := os.OpenFile(p.dumpPath(req.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(p.dir.DumpPath(req.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		p.fail(m, err)
-		p.unlock(lock)
+		p.dir.Fail(m, err)
+		p.dir.Unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
 	cmd := exec.CommandContext(p.ctx, pgDump, "--format=custom", "--no-password", "--snapshot="+exported,
@@ -100,16 +97,16 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		out.Close()
-		p.fail(m, err)
-		p.unlock(lock)
+		p.dir.Fail(m, err)
+		p.dir.Unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
 	}
-	stderr := &tailBuffer{max: 4096}
+	stderr := &dumpdir.TailBuffer{Max: 4096}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		p.fail(m, err)
-		p.unlock(lock)
+		p.dir.Fail(m, err)
+		p.dir.Unlock(lock)
 		return provider.Snapshot{}, &provider.Error{Op: op, Err: fmt.Errorf("start pg_dump: %w", err)}
 	}
 
@@ -118,7 +115,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 	p.jobs[req.ID] = j
 	p.mu.Unlock()
 	// What Create reports is read before the writer starts: from here on m is the writer's.
-	started := p.snapshot(m)
+	started := p.dir.Snapshot(m)
 	p.wg.Add(1)
 	keep = true
 	go func() {
@@ -129,7 +126,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 			delete(p.jobs, req.ID)
 			p.mu.Unlock()
 		}()
-		defer p.unlock(lock)
+		defer p.dir.Unlock(lock)
 		p.finish(m, cmd, stdout, stderr, out, conn, tx)
 	}()
 	p.log.Info("snapshot started", "snapshot", req.ID, "database", p.cfg.Database, "recovery_point", started.Time)
@@ -138,7 +135,7 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 
 // finish copies pg_dump's output to the dump file while hashing it, ends the exporting
 // transaction and records the outcome.
-func (p *Provider) finish(m *metadata, cmd *exec.Cmd, stdout io.Reader, stderr *tailBuffer, out *os.File, conn *pgx.Conn, tx pgx.Tx) {
+func (p *Provider) finish(m *dumpdir.Meta, cmd *exec.Cmd, stdout io.Reader, stderr *dumpdir.TailBuffer, out *os.File, conn *pgx.Conn, tx pgx.Tx) {
 	start := time.Now()
 	hash := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(out, hash), 1<<20)
@@ -167,54 +164,13 @@ func (p *Provider) finish(m *metadata, cmd *exec.Cmd, stdout io.Reader, stderr *
 		err = fmt.Errorf("write dump: %w", closeErr)
 	}
 	if err != nil {
-		p.fail(m, err)
+		p.dir.Fail(m, err)
 		return
 	}
-	now := time.Now().UTC()
-	m.Status, m.SizeBytes, m.SHA256, m.CompletedAt = provider.StatusAvailable, n, hex.EncodeToString(hash.Sum(nil)), &now
-	m.PID = 0
-	if err := p.writeMeta(m); err != nil {
-		p.log.Error("snapshot written but its metadata could not be saved", "snapshot", m.ID, "error", err)
-		return
-	}
-	p.log.Info("snapshot available", "snapshot", m.ID, "bytes", strconv.FormatInt(n, 10),
-		"took", time.Since(start).Round(time.Millisecond).String())
-}
-
-// fail records a failed dump and removes what it wrote.
-func (p *Provider) fail(m *metadata, err error) {
-	_ = os.Remove(p.dumpPath(m.ID))
-	m.Status, m.Error, m.PID = provider.StatusFailed, err.Error(), 0
-	if werr := p.writeMeta(m); werr != nil {
-		p.log.Error("could not record failed snapshot", "snapshot", m.ID, "error", werr)
-	}
-	p.log.Error("snapshot failed", "snapshot", m.ID, "database", m.Database, "error", err)
+	p.dir.Complete(m, n, hash.Sum(nil), time.Since(start))
 }
 
 func connectError(op, database string, err error) error {
 	return &provider.Error{Op: op, Class: provider.ErrBusy, Err: err,
 		Advice: fmt.Sprintf("check that PostgreSQL is running and that the postgres block (host, port, user, password) can reach database %q", database)}
-}
-
-// tailBuffer keeps the last max bytes written to it (a tool's stderr).
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(b)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

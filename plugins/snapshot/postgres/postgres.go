@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
 
@@ -59,6 +60,9 @@ type Provider struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// dir is the dump directory: metadata, locks, listing and waiting (internal/dumpdir).
+	dir *dumpdir.Dir
+
 	mu   sync.Mutex
 	jobs map[string]*job // dumps this process is writing, by snapshot ID
 	wg   sync.WaitGroup
@@ -85,7 +89,8 @@ func New(cfg Config) (*Provider, error) {
 		log = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Provider{cfg: cfg, log: log, ctx: ctx, cancel: cancel, jobs: map[string]*job{}}, nil
+	return &Provider{cfg: cfg, log: log, ctx: ctx, cancel: cancel, dir: &dumpdir.Dir{Path: cfg.Dir, Ext: ".dump", Log: log,
+		PollInterval: cfg.PollInterval, FailedAdvice: "the PostgreSQL log"}, jobs: map[string]*job{}}, nil
 }
 
 // Kind implements provider.Provider.

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/internal/pgtest"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
@@ -257,9 +258,9 @@ func TestMetadataAndFiles(t *testing.T) {
 	}
 
 	// An interrupted dump (its writer died) lists as failed and can be deleted.
-	dead := &metadata{ID: "tda-x-scheduled-20260101t000000z", Database: db, Status: provider.StatusCreating,
+	dead := &dumpdir.Meta{ID: "tda-x-scheduled-20260101t000000z", Database: db, Status: provider.StatusCreating,
 		Time: time.Now().Add(-time.Hour), Tags: tags(provider.TriggerScheduled), PID: deadPID(t)}
-	if err := p.reserve(dead); err != nil {
+	if err := p.dir.Reserve(dead); err != nil {
 		t.Fatal(err)
 	}
 	list, err := p.List(ctx)

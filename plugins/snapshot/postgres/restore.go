@@ -2,18 +2,15 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tda-dev/tda/plugins/snapshot/internal/dumpdir"
 	"github.com/tda-dev/tda/plugins/snapshot/provider"
 )
 
@@ -41,16 +38,16 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 			Err:    errors.New("the new database is the protected database"),
 			Advice: "restores never overwrite: choose a new name with -to and switch the application over once you have checked it"}
 	}
-	m, err := p.readMeta(req.SnapshotID)
+	m, err := p.dir.ReadMeta(req.SnapshotID)
 	if err != nil {
 		return provider.RestoreResult{}, err
 	}
-	if s := p.snapshot(m); s.Status != provider.StatusAvailable {
+	if s := p.dir.Snapshot(m); s.Status != provider.StatusAvailable {
 		return provider.RestoreResult{}, &provider.Error{Op: op, Class: provider.ErrBusy,
 			Err:    fmt.Errorf("snapshot is %s %s", s.Status, s.Detail),
 			Advice: "choose an available snapshot from `tda snapshot list`"}
 	}
-	if err := p.verify(m); err != nil {
+	if err := p.dir.VerifyMeta(m); err != nil {
 		return provider.RestoreResult{}, &provider.Error{Op: op, Class: provider.ErrCorrupt, Err: err,
 			Advice: "the dump was changed or damaged after it was taken; restore another snapshot"}
 	}
@@ -85,9 +82,9 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 	}
 
 	cmd := exec.CommandContext(ctx, pgRestore, "--no-password", "--exit-on-error", "--single-transaction",
-		"--dbname="+req.NewName, p.dumpPath(m.ID))
+		"--dbname="+req.NewName, p.dir.DumpPath(m.ID))
 	cmd.Env = p.toolEnv()
-	stderr := &tailBuffer{max: 4096}
+	stderr := &dumpdir.TailBuffer{Max: 4096}
 	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
 		_, dropErr := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{req.NewName}.Sanitize())
@@ -100,35 +97,6 @@ func (p *Provider) Restore(ctx context.Context, req provider.RestoreRequest) (pr
 	}
 	return provider.RestoreResult{Name: req.NewName, RecoveryPoint: m.Time,
 		Endpoint: p.endpoint(req.NewName), Created: []string{"database " + req.NewName}}, nil
-}
-
-// verify checks the dump file against the size and SHA-256 recorded when it was written.
-func (p *Provider) verify(m *metadata) error {
-	f, err := os.Open(p.dumpPath(m.ID))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return err
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if n != m.SizeBytes || sum != m.SHA256 {
-		return fmt.Errorf("dump %s has %d bytes with sha256 %s; %d bytes with sha256 %s were recorded",
-			p.dumpPath(m.ID), n, sum, m.SizeBytes, m.SHA256)
-	}
-	return nil
-}
-
-// Verify checks a snapshot's dump against its recorded checksum.
-func (p *Provider) Verify(_ context.Context, id string) error {
-	m, err := p.readMeta(id)
-	if err != nil {
-		return err
-	}
-	return p.verify(m)
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tda-dev/tda/sdk/snapshotapi"
 )
 
 // MaxIdentifierLength is RDS's limit for cluster and snapshot identifiers.
@@ -80,7 +82,7 @@ func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 
 
 // MaxSnapshotIDLength bounds a snapshot id given from outside: the longest RDS cluster
 // snapshot ARN fits.
-const MaxSnapshotIDLength = 255
+const MaxSnapshotIDLength = snapshotapi.MaxSnapshotIDLength
 
 // ValidSnapshotID checks a snapshot id that came from outside (the API, the CLI, the panel, a
 // file name in a dump directory) before any provider reads, restores or deletes by it. Every id
@@ -89,23 +91,9 @@ const MaxSnapshotIDLength = 255
 // letters, digits, hyphens and colons, starts with a letter, and is at most 255 bytes, so no
 // '/', '\', '.', NUL, space or control character ever reaches a path or a request.
 func ValidSnapshotID(id string) error {
-	bad := func(why string) error {
+	if why := snapshotapi.SnapshotIDProblem(id); why != "" {
 		return &Error{Op: fmt.Sprintf("snapshot id %q", id), Class: ErrInvalid, Err: errors.New(why),
 			Advice: "copy the id from `tda snapshot list`"}
-	}
-	switch {
-	case id == "":
-		return bad("the id is empty")
-	case len(id) > MaxSnapshotIDLength:
-		return bad(fmt.Sprintf("the id is %d bytes long; the limit is %d", len(id), MaxSnapshotIDLength))
-	case !isLetter(id[0]):
-		return bad("an id starts with a letter")
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' && c != ':' {
-			return bad(fmt.Sprintf("an id holds only letters, digits, hyphens and colons, not %q", c))
-		}
 	}
 	return nil
 }

@@ -1,9 +1,7 @@
 package repair
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -21,11 +19,12 @@ type Request struct {
 	Table, Key, UpdatedAt string
 	Columns               []string
 	Keys                  []string
-	// KeysFile names a file with one key a line (# comments).
-	KeysFile string
-	// Events names the app's log; EventTypes (default: the rule's), Actor, IncludeAdmins and
-	// Field select the incident's events in it (see EventFilter).
-	Events        string
+	// Events are the app's log lines (the caller read them: a repair reads no file on
+	// anyone's behalf), EventsSource says where they came from (for messages);
+	// EventTypes (default: the rule's), Actor, IncludeAdmins and Field select the
+	// incident's events in them (see EventFilter).
+	Events        []string
+	EventsSource  string
 	EventTypes    []string
 	Actor         string
 	IncludeAdmins bool
@@ -34,7 +33,7 @@ type Request struct {
 	MaxRows       int
 }
 
-// BuildScope turns a request into a scope, reading the keys file and the events.
+// BuildScope turns a request into a scope, with the rows the events name.
 func BuildScope(r Request) (Scope, error) {
 	s := Scope{Table: r.Table, Key: r.Key, UpdatedAt: r.UpdatedAt, Columns: r.Columns, Tolerance: r.Tolerance,
 		MaxRows: r.MaxRows, Window: Window{From: r.From, Until: r.Until}}
@@ -46,24 +45,12 @@ func BuildScope(r Request) (Scope, error) {
 			s.Keys = append(s.Keys, Key{Value: k})
 		}
 	}
-	if r.KeysFile != "" {
-		f, err := os.Open(r.KeysFile)
-		if err != nil {
-			return s, fmt.Errorf("keys file: %w", err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k := strings.TrimSpace(sc.Text()); k != "" && !strings.HasPrefix(k, "#") {
-				s.Keys = append(s.Keys, Key{Value: k})
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return s, fmt.Errorf("keys file %s: %w", r.KeysFile, err)
-		}
-	}
-	if r.Events == "" {
+	if len(r.Events) == 0 {
 		return s, nil
+	}
+	source := r.EventsSource
+	if source == "" {
+		source = "the log lines given"
 	}
 	types := r.EventTypes
 	if len(types) == 0 {
@@ -72,18 +59,13 @@ func BuildScope(r Request) (Scope, error) {
 	if len(types) == 0 {
 		return s, fmt.Errorf("events: which events wrote the rows? name the event types (e.g. password_changed, user_deleted)")
 	}
-	f, err := os.Open(r.Events)
-	if err != nil {
-		return s, fmt.Errorf("events: %w", err)
-	}
-	defer f.Close()
-	keys, err := EventKeys(f, EventFilter{Events: types, Window: s.Window, Tolerance: s.Tolerance, Actor: r.Actor,
+	keys, err := EventKeys(strings.NewReader(strings.Join(r.Events, "\n")), EventFilter{Events: types, Window: s.Window, Tolerance: s.Tolerance, Actor: r.Actor,
 		ExcludeAdmins: RuleExcludesAdmins[r.Rule] && !r.IncludeAdmins, Field: r.Field, MaxKeys: r.MaxRows})
 	if err != nil {
-		return s, fmt.Errorf("events %s: %w", r.Events, err)
+		return s, fmt.Errorf("events %s: %w", source, err)
 	}
 	if len(keys) == 0 {
-		return s, fmt.Errorf("events %s: no %s event in the incident's time range names a row; check the range, the actor and the event types", r.Events, strings.Join(types, ", "))
+		return s, fmt.Errorf("events %s: no %s event in the incident's time range names a row; check the range, the actor and the event types", source, strings.Join(types, ", "))
 	}
 	s.Keys = append(s.Keys, keys...)
 	return s, nil
