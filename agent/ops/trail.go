@@ -136,18 +136,30 @@ func (t *Trail) readFrom(path string, offset int64) error {
 		return fmt.Errorf("audit trail: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+	return t.readAt(f, offset)
+}
+
+// readAt consumes r from offset and moves t.offset past the complete lines it read: an
+// unterminated tail is read again, whole, by the next call. Everything Refresh makes of the
+// file's content goes through it (and consume).
+func (t *Trail) readAt(r io.ReadSeeker, offset int64) error {
+	if _, err := r.Seek(offset, io.SeekStart); err != nil {
 		return fmt.Errorf("audit trail: %w", err)
 	}
-	n, err := t.consume(f)
+	n, err := t.consume(r)
 	t.offset = offset + n
 	return err
 }
 
+// readBufferBytes is the reader's buffer: most trail lines fit in it, and a longer one (up to
+// MaxLineBytes) is assembled from several reads. Each read of the trail allocates it, so it is
+// kept small.
+const readBufferBytes = 8 << 10
+
 // consume reads complete lines from r and returns how many bytes they (with their newlines)
 // took; an unterminated tail is left for the next read.
 func (t *Trail) consume(r io.Reader) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, readBufferBytes)
 	var used int64
 	var long []byte // a line longer than the reader's buffer, being assembled
 	for {

@@ -64,8 +64,12 @@ func (m *Manager) List(ctx context.Context) (Listing, error) {
 	} else if !errors.Is(err, provider.ErrNotSupported) {
 		l.Warnings = append(l.Warnings, "quota: "+err.Error())
 	}
-	decisions := retention.Apply(snaps, m.settings.Retention, now,
-		retention.Options{DeleteFailed: m.prov.Capabilities().DeletesFailed})
+	opt, err := m.retentionOptions()
+	if err != nil {
+		opt = retention.Options{DeleteFailed: m.prov.Capabilities().DeletesFailed}
+		l.Warnings = append(l.Warnings, "open incidents: "+err.Error()+"; the verdicts below do not show their pins")
+	}
+	decisions := retention.Apply(snaps, m.settings.Retention, now, opt)
 	byTier := map[string]*Tier{}
 	order := append(append([]string(nil), provider.Triggers...), TierExternal)
 	for _, name := range order {

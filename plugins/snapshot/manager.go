@@ -19,6 +19,8 @@ type Manager struct {
 	prov     provider.Provider
 	log      hclog.Logger
 	now      func() time.Time
+	// incidents pin their recovery snapshots against retention.
+	incidents *openIncidents
 }
 
 // NewManager returns a manager over an opened provider.
@@ -26,7 +28,8 @@ func NewManager(settings Settings, prov provider.Provider, log hclog.Logger) *Ma
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Manager{settings: settings, prov: prov, log: log, now: func() time.Time { return time.Now().UTC() }}
+	return &Manager{settings: settings, prov: prov, log: log, now: func() time.Time { return time.Now().UTC() },
+		incidents: newOpenIncidents(settings.DataDir)}
 }
 
 // Open parses nothing and connects the provider of settings.
@@ -144,15 +147,19 @@ type PruneReport struct {
 }
 
 // Prune applies the retention policy and deletes what it does not keep (nothing with dryRun).
-// Only snapshots tda took are ever deleted, and never the newest.
+// Only snapshots tda took are ever deleted, and never the newest nor one an open incident
+// pins; when the open incidents cannot be read, nothing is.
 func (m *Manager) Prune(ctx context.Context, dryRun bool) (PruneReport, error) {
 	list, err := m.prov.List(ctx)
 	if err != nil {
 		return PruneReport{}, err
 	}
+	opt, err := m.retentionOptions()
+	if err != nil {
+		return PruneReport{}, err
+	}
 	rep := PruneReport{DryRun: dryRun, Failed: map[string]error{},
-		Decisions: retention.Apply(list, m.settings.Retention, m.now(),
-			retention.Options{DeleteFailed: m.prov.Capabilities().DeletesFailed})}
+		Decisions: retention.Apply(list, m.settings.Retention, m.now(), opt)}
 	if dryRun {
 		return rep, nil
 	}

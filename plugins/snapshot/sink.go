@@ -94,6 +94,9 @@ func (s *Sink) Write(ctx context.Context, b sdk.Batch) error {
 	if s.mgr == nil {
 		return sdk.Permanent(errors.New("snapshot sink used before Start"))
 	}
+	// First, so that a prune never runs without the pins of the incidents this batch opens.
+	// The snapshots are taken even when the list cannot be written; the batch is retried.
+	noted := s.mgr.NoteAlerts(b.Events)
 	var alert *sdk.Event
 	var tick *sdk.Event
 	var tickAt time.Time
@@ -117,9 +120,12 @@ func (s *Sink) Write(ctx context.Context, b sdk.Batch) error {
 	if tick != nil {
 		errs = append(errs, s.onTick(ctx, tick, tickAt))
 	}
-	err := errors.Join(errs...)
+	err := errors.Join(append(errs, noted)...)
 	if err == nil {
 		return nil
+	}
+	if noted != nil {
+		return err
 	}
 	for _, e := range errs {
 		if e != nil && provider.Transient(e) {

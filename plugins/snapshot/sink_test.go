@@ -265,3 +265,39 @@ func awsEnv(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 	_ = os.Unsetenv("AWS_ENDPOINT_URL")
 }
+
+// The sink records the incidents its alerts open and resolve, for retention's pins (see
+// TestPruneKeepsTheSnapshotAnOpenIncidentNeeds), in the instance's data directory, where a
+// restarted sink and the CLI find them.
+func TestSinkRecordsOpenIncidents(t *testing.T) {
+	srv := rdstest.NewServer(t)
+	srv.AddCluster("prod-aurora", "aurora-postgresql")
+	awsEnv(t)
+	cfg := `
+poll_interval = "2ms"
+aurora {
+  cluster  = "prod-aurora"
+  region   = "eu-west-1"
+  endpoint = "` + srv.URL + `"
+}`
+	dir := t.TempDir()
+	began := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	s := sdktest.NewSink(t, Component(), cfg, sdktest.WithDataDir(dir))
+	if err := s.Write(alertEvent(sdk.SeverityHigh, "f1f1f1f1", began)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := newOpenIncidents(dir).list()
+	if err != nil || len(list) != 1 || list[0].Fingerprint != "f1f1f1f1" || !list[0].Began.Equal(began) {
+		t.Fatalf("open incidents after the alert: %+v %v", list, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := sdktest.NewSink(t, Component(), cfg, sdktest.WithDataDir(dir))
+	if err := again.Write(alertState(alertEvent(sdk.SeverityHigh, "f1f1f1f1", began), sdk.StateResolved)); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := newOpenIncidents(dir).list(); err != nil || len(list) != 0 {
+		t.Fatalf("open incidents after the resolution: %+v %v", list, err)
+	}
+}
