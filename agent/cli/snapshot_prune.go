@@ -25,7 +25,8 @@ Usage: tda snapshot prune -config FILE [-target NAME] [-dry-run]
   delete and the reason. Scheduled snapshots: the newest per UTC day, ISO week and
   month for keep_daily, keep_weekly and keep_monthly (restic's rules); other
   triggers: their keep_*_for age. Snapshots tda did not take, snapshots that are
-  not available, and the newest snapshot are never deleted. The snapshot sink
+  not available, the newest snapshot, and the last snapshot from before each open
+  incident (the one a restore would need) are never deleted. The snapshot sink
   also prunes after each scheduled snapshot.
 
   Exits 1 when a deletion failed.
