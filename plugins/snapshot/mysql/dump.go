@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -48,29 +46,9 @@ func (p *Provider) Create(ctx context.Context, req provider.CreateRequest) (prov
 		return provider.Snapshot{}, connectError(op, p.cfg.Database, err)
 	}
 	m.Time = m.Time.UTC()
-	if err := os.MkdirAll(p.cfg.Dir, 0o700); err != nil {
-		return provider.Snapshot{}, &provider.Error{Op: op, Err: err,
-			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
-	}
-	lock, err := p.dir.Lock(req.ID)
+	lock, out, err := p.dir.Begin(op, m)
 	if err != nil {
-		return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists, Err: err,
-			Advice: "another process is writing a snapshot with this identifier"}
-	}
-	if err := p.dir.Reserve(m); err != nil {
-		p.dir.Unlock(lock)
-		if errors.Is(err, fs.ErrExist) {
-			return provider.Snapshot{}, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
-				Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
-		}
-		return provider.Snapshot{}, &provider.Error{Op: op, Err: err,
-			Advice: "check that the dump directory " + p.cfg.Dir + " is writable"}
-	}
-	out, err := os.OpenFile(p.dir.DumpPath(req.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		p.dir.Fail(m, err)
-		p.dir.Unlock(lock)
-		return provider.Snapshot{}, &provider.Error{Op: op, Err: err}
+		return provider.Snapshot{}, err
 	}
 	// --single-transaction: a consistent snapshot without locking InnoDB tables; --hex-blob:
 	// binary columns survive any client character set; no CREATE DATABASE, so the dump

@@ -361,3 +361,35 @@ func (t *TailBuffer) String() string {
 	defer t.mu.Unlock()
 	return t.buf.String()
 }
+
+// Begin starts writing a new snapshot m into the directory: it creates the directory, takes
+// the writer's lock, reserves the metadata and creates the dump file. On success the caller
+// owns lock and out (Unlock and Close them when the dump ends, and record the outcome with
+// Complete or Fail); on error nothing is held, and a snapshot whose metadata was reserved is
+// recorded as failed. op names the operation in the returned *provider.Error.
+func (d *Dir) Begin(op string, m *Meta) (lock, out *os.File, err error) {
+	writable := "check that the dump directory " + d.Path + " is writable"
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return nil, nil, &provider.Error{Op: op, Err: err, Advice: writable}
+	}
+	lock, err = d.Lock(m.ID)
+	if err != nil {
+		return nil, nil, &provider.Error{Op: op, Class: provider.ErrAlreadyExists, Err: err,
+			Advice: "another process is writing a snapshot with this identifier"}
+	}
+	if err := d.Reserve(m); err != nil {
+		d.Unlock(lock)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, nil, &provider.Error{Op: op, Class: provider.ErrAlreadyExists,
+				Advice: "a snapshot with this identifier exists; run `tda snapshot list`"}
+		}
+		return nil, nil, &provider.Error{Op: op, Err: err, Advice: writable}
+	}
+	out, err = os.OpenFile(d.DumpPath(m.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		d.Fail(m, err)
+		d.Unlock(lock)
+		return nil, nil, &provider.Error{Op: op, Err: err}
+	}
+	return lock, out, nil
+}

@@ -145,3 +145,50 @@ func TestTailBufferKeepsTheEnd(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// Begin hands the caller the lock and the dump file of a new snapshot; a second writer of the
+// same id, or an id that exists, is refused as already existing with nothing held; a dump
+// file that cannot be created leaves the snapshot recorded as failed.
+func TestBegin(t *testing.T) {
+	d := newDir(t)
+	id := "tda-app-manual-20261206t000000z"
+	newMeta := func() *Meta {
+		return &Meta{ID: id, Database: "app", Status: provider.StatusCreating, Time: time.Now().UTC(), PID: os.Getpid()}
+	}
+	lock, out, err := d.Begin("create snapshot", newMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Name() != d.DumpPath(id) {
+		t.Fatalf("dump file %s, want %s", out.Name(), d.DumpPath(id))
+	}
+	if _, _, err := d.Begin("create snapshot", newMeta()); !errors.Is(err, provider.ErrAlreadyExists) {
+		t.Fatalf("a second writer of the same id: %v, want already exists", err)
+	}
+	out.Close()
+	d.Unlock(lock)
+	if _, _, err := d.Begin("create snapshot", newMeta()); !errors.Is(err, provider.ErrAlreadyExists) {
+		t.Fatalf("an id that exists: %v, want already exists", err)
+	}
+	if _, err := os.Stat(d.LockPath(id)); !os.IsNotExist(err) {
+		t.Fatalf("a refused Begin left its lock: %v", err)
+	}
+
+	// The dump path is taken by a directory: the file cannot be created.
+	other := "tda-app-manual-20261206t000001z"
+	if err := os.Mkdir(d.DumpPath(other), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m := newMeta()
+	m.ID = other
+	if _, _, err := d.Begin("create snapshot", m); err == nil {
+		t.Fatal("Begin succeeded although the dump file cannot be created")
+	}
+	got, err := d.ReadMeta(other)
+	if err != nil || got.Status != provider.StatusFailed {
+		t.Fatalf("after a failed Begin the snapshot is %+v (%v), want failed", got, err)
+	}
+	if _, err := os.Stat(d.LockPath(other)); !os.IsNotExist(err) {
+		t.Fatalf("a failed Begin left its lock: %v", err)
+	}
+}
