@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -67,9 +69,37 @@ func EmitCopies(out Output) bool {
 	return ok && c.EmitCopies()
 }
 
+// Recycler is implemented by an Output that can hand a batch's memory back to the source
+// once the agent is done with it: the agent running the source in its own process, where
+// Emit copies nothing. A source that checks for it with Recycles emits through
+// EmitRecycled and reuses what done returns, instead of allocating new memory for every
+// batch (the garbage collector's work is most of what such a source would otherwise cost).
+type Recycler interface {
+	// EmitRecycled is Emit for events whose Lines lie in arena (or in memory of their own).
+	// done is called once, from any goroutine, when the agent holds no reference to events,
+	// the events slice or arena any more; the source may then reuse both. done may never be
+	// called (the agent kept the batch, or it stopped): the memory is then the garbage
+	// collector's, as with Emit.
+	EmitRecycled(ctx context.Context, events []Event, arena []byte, done func(), checkpoints ...Checkpoint) error
+}
+
+// Recycles returns out as a Recycler when it hands batch memory back (see Recycler).
+func Recycles(out Output) (Recycler, bool) {
+	if r, ok := out.(interface{ Recycles() bool }); ok && !r.Recycles() {
+		return nil, false
+	}
+	rec, ok := out.(Recycler)
+	return rec, ok
+}
+
 // Processor transforms batches in order. It returns the events that go on downstream: the
 // input (changed or not), fewer, or new ones such as alerts. Process is never called
 // concurrently.
+//
+// The events, the memory their Lines point into and the slice are the processor's during
+// the call only: the SDK and the agent reuse them for later batches once the output is
+// passed on. A processor copies what it keeps in its state (bytes.Clone, string(line)). The
+// events it returns may be the input's.
 type Processor interface {
 	Process(ctx context.Context, events []Event, wm Watermark) ([]Event, error)
 }
@@ -108,6 +138,30 @@ type Resources struct {
 	Instance string
 	// DataDir is a directory private to this instance that survives restarts.
 	DataDir string
+	// Stdout is where the instance prints what is meant for the agent's standard output
+	// (the console sink); nil means os.Stdout, which the agent forwards from a plugin
+	// process. Use Output.
+	Stdout io.Writer
+	// Getenv reads the instance's environment; nil means os.Getenv. A bundled component
+	// running inside the agent's own process gets the environment a plugin process would
+	// have been given, through this. Use Env.
+	Getenv func(key string) string
+}
+
+// Output is where the instance prints what is meant for the agent's standard output.
+func (r Resources) Output() io.Writer {
+	if r.Stdout != nil {
+		return r.Stdout
+	}
+	return os.Stdout
+}
+
+// Env returns the value of the instance's environment variable key ("" when unset).
+func (r Resources) Env(key string) string {
+	if r.Getenv != nil {
+		return r.Getenv(key)
+	}
+	return os.Getenv(key)
 }
 
 // ComponentKind says what a component is.

@@ -305,6 +305,34 @@ type CreditOutput struct {
 	checkpoints map[string][]byte
 	send        func([]Event, []Checkpoint) error
 	status      func(Status) error
+	// recycle, when set, sends a batch whose memory the receiver hands back (SetRecycle).
+	recycle func(events []Event, arena []byte, done func(), checkpoints []Checkpoint) error
+}
+
+// SetRecycle makes the output a Recycler whose EmitRecycled calls fn; fn calls done when
+// the receiver is done with the batch's memory (see Recycler). Call it before the source
+// runs.
+func (o *CreditOutput) SetRecycle(fn func(events []Event, arena []byte, done func(), checkpoints []Checkpoint) error) {
+	o.recycle = fn
+}
+
+// Recycles reports whether EmitRecycled hands memory back (see Recycles).
+func (o *CreditOutput) Recycles() bool { return o.recycle != nil }
+
+// EmitRecycled implements Recycler. Without SetRecycle it is Emit, and done is not called.
+func (o *CreditOutput) EmitRecycled(ctx context.Context, events []Event, arena []byte, done func(), checkpoints ...Checkpoint) error {
+	if o.recycle == nil {
+		return o.Emit(ctx, events, checkpoints...)
+	}
+	if err := o.acquire(ctx, events); err != nil {
+		return err
+	}
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
+	if err := o.recycle(events, arena, done, checkpoints); err != nil {
+		return fmt.Errorf("emit: %w", err)
+	}
+	return nil
 }
 
 // NewCreditOutput returns an Output that calls send for every batch once it holds a credit,
@@ -342,6 +370,19 @@ func (o *CreditOutput) Checkpoints() map[string][]byte { return o.checkpoints }
 
 // Emit implements Output.
 func (o *CreditOutput) Emit(ctx context.Context, events []Event, checkpoints ...Checkpoint) error {
+	if err := o.acquire(ctx, events); err != nil {
+		return err
+	}
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
+	if err := o.send(events, checkpoints); err != nil {
+		return fmt.Errorf("emit: %w", err)
+	}
+	return nil
+}
+
+// acquire waits for a credit and takes it, then fills in the events' Source and Kind.
+func (o *CreditOutput) acquire(ctx context.Context, events []Event) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -371,11 +412,6 @@ func (o *CreditOutput) Emit(ctx context.Context, events []Event, checkpoints ...
 		if events[i].Kind == "" {
 			events[i].Kind = KindLog
 		}
-	}
-	o.sendMu.Lock()
-	defer o.sendMu.Unlock()
-	if err := o.send(events, checkpoints); err != nil {
-		return fmt.Errorf("emit: %w", err)
 	}
 	return nil
 }

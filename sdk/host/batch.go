@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"sync"
+	"unsafe"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -32,10 +33,16 @@ type Batch struct {
 	events  []sdk.Event
 	decoded bool
 
-	// buf holds raw for a pooled batch; refs counts the holders of this Batch.
+	// buf holds raw for a pooled batch; refs counts the holders of this Batch (of a pooled
+	// or a recycled one).
 	buf      *pooledBuf
 	refs     int
 	released bool
+	// recycle, for a batch a source in the host's process emitted through sdk.Recycler, hands
+	// events and arena (where their Lines lie) back to the source when the last holder
+	// releases the batch; nil once the batch keeps its memory for good (Keep).
+	recycle func()
+	arena   []byte
 
 	// handoff names this batch in the process of the source that sent it (see
 	// sdk.HandoffGoneReason). Only the Batch the source's reader returned carries it: shares
@@ -66,6 +73,73 @@ func (b *Batch) handoffIn(proc *pluginProcess) uint64 {
 // NewBatch wraps decoded events.
 func NewBatch(events []sdk.Event) *Batch {
 	return &Batch{events: events, decoded: true}
+}
+
+// NewRecycledBatch wraps events that a source running in the host's process emitted through
+// sdk.Recycler, their Lines lying in arena: the batch has one holder, and when the last
+// holder releases it (Retain, Release), done hands the memory back to the source. Until
+// then, events and arena are the batch's.
+func NewRecycledBatch(events []sdk.Event, arena []byte, done func()) *Batch {
+	return &Batch{events: events, decoded: true, arena: arena, recycle: done, refs: 1}
+}
+
+// Keep makes a recycled batch's memory its own for good: it is not handed back to the
+// source, so the batch may go to holders that do not release it (a sink's queue, the output
+// of a processor that passed the input on) or stay with a call the host abandoned. Other
+// batches are unchanged. It returns b.
+func (b *Batch) Keep() *Batch {
+	if b == nil {
+		return b
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.recycle != nil {
+		b.checkLocked()
+		b.recycle, b.arena = nil, nil
+	}
+	return b
+}
+
+// Recycled reports whether the batch's memory goes back to its source when released.
+func (b *Batch) Recycled() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.recycle != nil
+}
+
+// sharesMemoryWith reports whether events (a processor's output) lie in this recycled
+// batch's memory: the events slice, or a Line in the arena.
+func (b *Batch) sharesMemoryWith(events []sdk.Event) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.recycle == nil || len(events) == 0 {
+		return false
+	}
+	if within(unsafe.Pointer(unsafe.SliceData(events)), unsafe.SliceData(b.events), cap(b.events), unsafe.Sizeof(sdk.Event{})) {
+		return true
+	}
+	if cap(b.arena) == 0 {
+		return false
+	}
+	base := unsafe.SliceData(b.arena)
+	for i := range events {
+		if l := events[i].Line; cap(l) > 0 && within(unsafe.Pointer(unsafe.SliceData(l)), base, cap(b.arena), 1) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether p points into the n elements of size size from base.
+func within[T any](p unsafe.Pointer, base *T, n int, size uintptr) bool {
+	if base == nil || n == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(base))
+	return uintptr(p) >= start && uintptr(p) < start+uintptr(n)*size
 }
 
 // WireBatch wraps a batch in wire form.
@@ -104,7 +178,7 @@ func (b *Batch) Retain() *Batch {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.buf != nil {
+	if b.buf != nil || b.recycle != nil {
 		b.checkLocked()
 		b.refs++
 	}
@@ -121,16 +195,23 @@ func (b *Batch) Release() {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.buf == nil {
+	if b.buf == nil && b.recycle == nil {
 		return
 	}
 	b.checkLocked()
 	b.refs--
-	if b.refs == 0 {
-		b.released = true
+	if b.refs > 0 {
+		return
+	}
+	b.released = true
+	if b.buf != nil {
 		b.raw = nil
 		b.buf.release()
+		return
 	}
+	done := b.recycle
+	b.recycle, b.events, b.arena = nil, nil, nil
+	done()
 }
 
 // Unpooled returns b, or for a pooled batch a batch with its own copy of the encoded form:
@@ -141,6 +222,12 @@ func (b *Batch) Unpooled() *Batch {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.recycle != nil {
+		// Its memory stays with it: nothing is copied, and the source allocates anew.
+		b.checkLocked()
+		b.recycle, b.arena = nil, nil
+		return b
+	}
 	if b.buf == nil {
 		return b
 	}
@@ -346,9 +433,14 @@ func (b *Batch) Size() int {
 	return n
 }
 
-// EventSize estimates the size of one event in bytes, as Size does for a batch.
+// eventStructSize is what an event takes in a slice of events, before its line and fields.
+const eventStructSize = int(unsafe.Sizeof(sdk.Event{}))
+
+// EventSize estimates the size of one event in bytes, as Size does for a batch: its line and
+// fields, and its place in a slice of events (which, for a short line, is most of it). Its
+// origin is left out: the events of a batch share one origin string.
 func EventSize(e *sdk.Event) int {
-	n := len(e.Line) + len(e.Origin) + 64
+	n := len(e.Line) + eventStructSize
 	for k, v := range e.Fields {
 		n += len(k) + len(v)
 	}
