@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -52,15 +51,15 @@ type Sink struct {
 }
 
 // New builds the sink from its config.
-func New(conf *sdk.Config, _ sdk.Resources) (sdk.Sink, error) {
-	s := &Sink{out: os.Stdout, json: conf.String("format") == "json", excerpt: int(conf.Int("excerpt_lines")),
+func New(conf *sdk.Config, res sdk.Resources) (sdk.Sink, error) {
+	s := &Sink{out: res.Output(), json: conf.String("format") == "json", excerpt: int(conf.Int("excerpt_lines")),
 		explain: conf.Bool("explain"), location: time.UTC}
 	switch conf.String("color") {
 	case "always":
 		s.color = true
 	case "auto":
 		// The plugin writes through the agent, which says whether its output is a terminal.
-		s.color = os.Getenv("NO_COLOR") == "" && sdk.StdoutIsTerminal()
+		s.color = res.Env("NO_COLOR") == "" && res.StdoutIsTerminal()
 	}
 	if s.excerpt < 0 {
 		return nil, conf.Errorf("excerpt_lines", "excerpt_lines must not be negative")

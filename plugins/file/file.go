@@ -137,8 +137,8 @@ type options struct {
 }
 
 const (
-	defaultBatchLines = 8192
-	defaultBatchBytes = 1 << 20
+	defaultBatchLines = 4096
+	defaultBatchBytes = 512 << 10
 )
 
 // The smallest durations of the loops the source runs: polling files, matching the patterns

@@ -226,6 +226,7 @@ func (t *tailer) ensureRoom(ctx context.Context, f *tailedFile) error {
 		size *= 2
 	}
 	size = min(size, limit)
+	t.takeReturnedArena()
 	// A spare a little smaller than the size wanted serves as well (the batch is a little
 	// smaller); a larger one is cut to the size, which bounds the batch.
 	if c := cap(b.spareArena); c >= len(f.carry)+minRead && c >= size-size/4 {
@@ -235,6 +236,49 @@ func (t *tailer) ensureRoom(ctx context.Context, f *tailedFile) error {
 	}
 	b.keep = 0
 	return nil
+}
+
+// handBack returns the function the agent calls when it is done with an emitted batch's
+// memory (sdk.Recycler): it queues the memory for reuse, or leaves it to the collector when
+// enough is queued. It is called from any goroutine.
+func (t *tailer) handBack(arena []byte, events []sdk.Event) func() {
+	return func() {
+		select {
+		case t.returnedArenas <- arena[:0]:
+		default:
+		}
+		select {
+		case t.returnedEvents <- events[:0]:
+		default:
+		}
+	}
+}
+
+// takeReturnedArena makes a handed-back arena the spare one when there is none.
+func (t *tailer) takeReturnedArena() {
+	if t.b.spareArena != nil {
+		return
+	}
+	select {
+	case a := <-t.returnedArenas:
+		t.b.spareArena = a
+	default:
+	}
+}
+
+// takeReturnedEvents makes a handed-back events slice of at least n the spare one, unless
+// the spare one is: smaller ones are dropped.
+func (t *tailer) takeReturnedEvents(n int) {
+	for cap(t.b.spareEvents) < n {
+		select {
+		case e := <-t.returnedEvents:
+			if cap(e) > cap(t.b.spareEvents) {
+				t.b.spareEvents = e
+			}
+		default:
+			return
+		}
+	}
 }
 
 // pendingHint estimates how many bytes f has to read, to size a new arena.
@@ -304,7 +348,9 @@ func (t *tailer) consume(f *tailedFile, region []byte, base int, now time.Time) 
 		}
 	}
 	if b.events == nil {
-		if n := t.eventsCap(); cap(b.spareEvents) >= n-n/4 {
+		n := t.eventsCap()
+		t.takeReturnedEvents(n - n/4)
+		if cap(b.spareEvents) >= n-n/4 {
 			b.events, b.spareEvents = b.spareEvents[:0], nil
 		} else {
 			b.events = make([]sdk.Event, 0, n)
@@ -659,6 +705,9 @@ func (t *tailer) flush(ctx context.Context) error {
 	b.slab = nil
 	if len(events) == 0 && len(cps) == 0 {
 		return nil
+	}
+	if r, ok := sdk.Recycles(t.out); ok {
+		return r.EmitRecycled(ctx, events, arena, t.handBack(arena, events), cps...)
 	}
 	if err := t.out.Emit(ctx, events, cps...); err != nil {
 		return err

@@ -118,13 +118,25 @@ type tailer struct {
 	nextFull     time.Time // next periodic rescan (or poll)
 	status       string
 	started      bool
+
+	// returned receives the memory of emitted batches the agent is done with, when it hands
+	// it back (sdk.Recycler); the next batches reuse it. Bounded: what does not fit is left
+	// to the garbage collector.
+	returnedArenas chan []byte
+	returnedEvents chan []sdk.Event
 }
+
+// returnedBatches bounds the handed-back batches kept for reuse: about the batches the
+// agent holds at once (in flight and for replay) come back, and a few are enough to
+// allocate nothing while reading.
+const returnedBatches = 1
 
 func newTailer(o options, m *matcher, logger hclog.Logger, out sdk.Output) *tailer {
 	return &tailer{o: o, m: m, log: logger, out: out, now: time.Now, avgLine: 128,
 		files: map[fileID]*tailedFile{}, byPath: map[string]*tailedFile{}, byReal: map[string]*tailedFile{},
 		orphans: map[string]*orphan{}, known: map[string]bool{}, skipped: map[fileID]bool{}, shadows: map[fileID]shadow{}, waiting: map[*tailedFile]struct{}{}, drain: map[*tailedFile]struct{}{},
-		status: "\x00"}
+		status: "\x00", returnedArenas: make(chan []byte, returnedBatches),
+		returnedEvents: make(chan []sdk.Event, returnedBatches)}
 }
 
 func (t *tailer) close() {

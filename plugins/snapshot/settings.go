@@ -11,7 +11,6 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -176,7 +175,7 @@ func ParseSettings(conf *sdk.Config, res sdk.Resources) (Settings, error) {
 		Retention:       retention.Default(),
 	}
 	if s.AppVersion == "" {
-		s.AppVersion = os.Getenv(AppVersionEnv)
+		s.AppVersion = res.Env(AppVersionEnv)
 	}
 	for _, sev := range s.WhenSeverity {
 		switch sev {

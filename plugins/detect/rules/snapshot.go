@@ -224,8 +224,10 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		w.varint(a.until)
 	}
 	w.uvarint(uint64(len(e.closed.order)))
-	for _, fp := range e.closed.oldestFirst() {
-		w.str(fp)
+	for _, part := range [][]string{e.closed.order[e.closed.next:], e.closed.order[:e.closed.next]} {
+		for _, fp := range part {
+			w.str(fp)
+		}
 	}
 	e.appendHosts(w)
 	return w.b
