@@ -96,10 +96,11 @@ func startupSteps(logs string) (names []string, ms map[string]float64, ok bool) 
 // PSS, which counts it once), and the mean time of each step of start-up as the agent logs
 // it ("start-up": config, state, control, pipelines, serve, approvals; step-NAME-ms), the
 // time before the first step (exec and package initialisation) being what is left of
-// ms-to-running. "shared" is how tda runs by default: the plugins built into
-// tda, one process for all their instances; "per-instance" puts each plugin's separate
-// binary in the plugin directory, which replaces the built-in components and gives every
-// instance a process of its own, as tda ran before it served its plugins itself.
+// ms-to-running. "in-agent" is how tda runs by default: the plugins built into tda run
+// inside the agent's process; "shared-process" is bundled_plugins = "shared_process", one
+// `tda plugin-serve` process for all their instances; "per-instance" puts each plugin's
+// separate binary in the plugin directory, which replaces the built-in components and gives
+// every instance a process of its own.
 //
 //	go test -run '^$' -bench Startup -benchtime 3x ./agent/bench/
 func BenchmarkStartup(b *testing.B) {
@@ -115,7 +116,12 @@ func BenchmarkStartup(b *testing.B) {
 	for _, layout := range []struct {
 		name    string
 		plugins []string
-	}{{"shared", nil}, {"per-instance", []string{"file", "detect", "jsonl", "console"}}} {
+		bundled string // the agent's bundled_plugins ("": the default, inside the agent)
+	}{
+		{"in-agent", nil, ""},
+		{"shared-process", nil, "shared_process"},
+		{"per-instance", []string{"file", "detect", "jsonl", "console"}, ""},
+	} {
 		b.Run(layout.name, func(b *testing.B) {
 			bins := agenttest.Build(b, layout.plugins...)
 			if layout.plugins == nil {
@@ -123,12 +129,16 @@ func BenchmarkStartup(b *testing.B) {
 				// process: the built-in plugins alone get an empty one.
 				bins = bins.BuiltinOnly(b)
 			}
+			config := string(config)
+			if layout.bundled != "" {
+				config = strings.Replace(config, "agent {", "agent {\n  bundled_plugins = \""+layout.bundled+"\"", 1)
+			}
 			var toRunning, fastest, cpu time.Duration
 			var procs, rssSum, pssSum int64
 			var stepNames []string
 			stepSum := map[string]float64{}
 			for i := 0; i < b.N; i++ {
-				a := agenttest.New(b, bins, string(config))
+				a := agenttest.New(b, bins, config)
 				for _, l := range logs {
 					data, err := os.ReadFile(l)
 					if err != nil {

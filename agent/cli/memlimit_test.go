@@ -15,7 +15,21 @@ func TestAgentMemoryLimitIsTheSumOfTheConfiguredBounds(t *testing.T) {
 		want int64
 	}{
 		{"the default configuration: one pipeline through one processor to two sinks", "",
-			32*mib + 4*mib + 2*mib + 2*16*mib},
+			32*mib + 2*mib + 2*mib + 16*mib + 2*16*mib},
+		{"the bundled plugins in their own process: no allowance for the processor", `
+agent {
+  data_dir        = "./data"
+  bundled_plugins = "shared_process"
+}
+source "file" "a" { paths = ["a.log"] }
+processor "rules" "r" {}
+sink "jsonl" "j" { path = "a.jsonl" }
+pipeline "p" {
+  from    = [source.file.a]
+  through = [processor.rules.r]
+  to      = [sink.jsonl.j]
+}
+`, 32*mib + 2*mib + 2*mib + 16*mib},
 		{"larger in-flight bound, a sink with a small buffer, two processors", `
 agent {
   data_dir           = "./data"
@@ -33,7 +47,7 @@ pipeline "p" {
   through = [processor.override.o, processor.rules.r]
   to      = [sink.jsonl.j]
 }
-`, 32*mib + 32*mib + 2*2*mib + 1*mib},
+`, 32*mib + 32*mib + 2*2*mib + 2*16*mib + 1*mib},
 		{"no pipeline", `
 agent { data_dir = "./data" }
 `, 32 * mib},

@@ -202,9 +202,11 @@ type pluginUseJSON struct {
 	Address string `json:"address"`
 	Binary  string `json:"binary,omitempty"`
 	Pinned  bool   `json:"pinned"`
-	// Builtin: served by the plugins compiled into tda. Shared: in the one process its
-	// binary shares among its instances (else a process of its own).
+	// Builtin: served by the plugins compiled into tda. InAgent: inside the agent's own
+	// process (bundled_plugins = "in_agent"). Shared: in the one process its binary shares
+	// among its instances. Neither: a process of its own.
 	Builtin bool `json:"builtin,omitempty"`
+	InAgent bool `json:"in_agent,omitempty"`
 	Shared  bool `json:"shared,omitempty"`
 }
 
@@ -292,6 +294,9 @@ func (c *pluginsCommand) usedBy(path, dir string) ([]pluginUseJSON, bool) {
 		if b, desc, ok := loaded.Registry.Lookup(comp.Kind, comp.Type); ok {
 			u.Binary, u.Pinned = b.Path, b.SHA256 != ""
 			u.Builtin, u.Shared = b.Builtin, b.Shares(desc) && !comp.Isolate
+			if _, linked := b.Linked(desc); linked && u.Shared && loaded.Config.Agent.BundledPlugins == config.BundledInAgent {
+				u.InAgent, u.Shared = true, false
+			}
 		}
 		out = append(out, u)
 	}
@@ -310,6 +315,8 @@ func (c *pluginsCommand) printUsed(path string, used []pluginUseJSON) {
 			c.env.Printf("  %-*s  no plugin offers it\n", width, u.Address)
 		case u.Pinned:
 			c.env.Printf("  %-*s  %s (pinned by sha256)\n", width, u.Address, u.Binary)
+		case u.Builtin && u.InAgent:
+			c.env.Printf("  %-*s  built into tda, inside the agent\n", width, u.Address)
 		case u.Builtin && u.Shared:
 			c.env.Printf("  %-*s  built into tda, shared process\n", width, u.Address)
 		case u.Builtin:

@@ -12,6 +12,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tda-dev/tda/agent/config"
 	"github.com/tda-dev/tda/agent/control"
 	"github.com/tda-dev/tda/agent/loader"
 	"github.com/tda-dev/tda/agent/panel"
@@ -56,7 +57,7 @@ Flags:
 // and happens seldom: collecting at 50 % growth instead of Go's 100 % keeps the peak of
 // `tda run` tailing a fast file about 10 MB lower for the same CPU (1,000,000 lines, two
 // cores). Plugin processes keep Go's default: the environment they inherit is unchanged.
-const agentGCPercent = 50
+const agentGCPercent = 35
 
 func (c *runCommand) Run(args []string) int {
 	fs := c.env.FlagSet("run")
@@ -93,8 +94,10 @@ func (c *runCommand) Run(args []string) int {
 	if f, ok := c.env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		env = append(env, sdk.StdoutTerminalEnv+"=1")
 	}
-	// The shared plugin process starts while the agent opens its state and control socket.
-	launcher := &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout}
+	// The bundled plugins' instances run inside the agent unless bundled_plugins says
+	// otherwise; a plugin process starts while the agent opens its state and control socket.
+	launcher := &runtime.ProcessLauncher{Registry: loaded.Registry, Env: env, Stdout: c.env.Stdout,
+		InAgent: cfg.Agent.BundledPlugins == config.BundledInAgent}
 	steps.done("config")
 	launcher.Prestart(cfg, logger)
 	defer launcher.Close()

@@ -77,3 +77,34 @@ func FuzzAgentByteSize(f *testing.F) {
 		}
 	})
 }
+
+func TestAgentBlockBundledPlugins(t *testing.T) {
+	tests := []struct {
+		name, attr string
+		want       string
+		err        string
+	}{
+		{"default", "", BundledInAgent, ""},
+		{"in the agent", `bundled_plugins = "in_agent"`, BundledInAgent, ""},
+		{"one process beside the agent", `bundled_plugins = "shared_process"`, BundledSharedProcess, ""},
+		{"unknown", `bundled_plugins = "separate"`, "", "test.hcl:3,21"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "agent {\n  data_dir = \"x\"\n  " + tt.attr + "\n}\n"
+			cfg, diags := LoadBytes("test.hcl", []byte(src))
+			if tt.err != "" {
+				if !diags.HasErrors() || !strings.Contains(diags.Error(), tt.err) || !strings.Contains(diags.Error(), `"shared_process"`) {
+					t.Fatalf("want an error at %s naming the values, got %v", tt.err, diags)
+				}
+				return
+			}
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if cfg.Agent.BundledPlugins != tt.want {
+				t.Fatalf("BundledPlugins = %q, want %q", cfg.Agent.BundledPlugins, tt.want)
+			}
+		})
+	}
+}

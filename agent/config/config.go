@@ -59,7 +59,22 @@ type Agent struct {
 	// sinks accepted them (max_inflight_bytes); a source feeding it gets no credit past it.
 	MaxInflightBytes int
 	AppVersion       string
+	// BundledPlugins says where the instances of the plugins compiled into tda run that no
+	// block sets apart (isolate = true, or a plugin block with a memory limit or an
+	// environment, which get a process of their own): BundledInAgent (the default) or
+	// BundledSharedProcess.
+	BundledPlugins string
 }
+
+// Where the bundled plugins' instances run (agent `bundled_plugins`).
+const (
+	// BundledInAgent runs them inside the agent's own process: no second process, no
+	// protocol between the source, the processors and the sinks.
+	BundledInAgent = "in_agent"
+	// BundledSharedProcess runs them in one `tda plugin-serve` process beside the agent,
+	// which the agent kills and restarts when one of them hangs or crashes it.
+	BundledSharedProcess = "shared_process"
+)
 
 // Plugin is a `plugin "NAME"` block: where the binary is, its pinned checksum, and limits
 // for its processes.
@@ -190,7 +205,7 @@ const (
 	DefaultDataDir            = "./data"
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxInflight        = 16
-	DefaultMaxInflightBytes   = 4 << 20
+	DefaultMaxInflightBytes   = 2 << 20
 	DefaultFallbackAfter      = 60 * time.Second
 	DefaultMaxEvents          = 4096
 	DefaultMaxBytes           = 4 << 20
@@ -351,7 +366,7 @@ func parse(order []string, srcs map[string][]byte) (*Config, hcl.Diagnostics) {
 func defaultAgent() Agent {
 	return Agent{DataDir: DefaultDataDir, LogLevel: "info", LogFormat: "text",
 		CheckpointInterval: DefaultCheckpointInterval, MaxInflight: DefaultMaxInflight,
-		MaxInflightBytes: DefaultMaxInflightBytes}
+		MaxInflightBytes: DefaultMaxInflightBytes, BundledPlugins: BundledInAgent}
 }
 
 type agentBlock struct {
@@ -363,6 +378,7 @@ type agentBlock struct {
 	MaxInflight        *int    `hcl:"max_inflight_batches"`
 	MaxInflightBytes   *string `hcl:"max_inflight_bytes"`
 	AppVersion         *string `hcl:"app_version"`
+	BundledPlugins     *string `hcl:"bundled_plugins"`
 }
 
 func (cfg *Config) decodeAgent(b *hcl.Block) hcl.Diagnostics {
@@ -418,6 +434,16 @@ func (cfg *Config) decodeAgent(b *hcl.Block) hcl.Diagnostics {
 	}
 	if ab.AppVersion != nil {
 		a.AppVersion = *ab.AppVersion
+	}
+	if ab.BundledPlugins != nil {
+		switch *ab.BundledPlugins {
+		case BundledInAgent, BundledSharedProcess:
+			a.BundledPlugins = *ab.BundledPlugins
+		default:
+			diags = append(diags, attrError(b.Body, "bundled_plugins", "Unsupported value",
+				fmt.Sprintf("bundled_plugins must be %q (the default: inside the agent's process) or %q "+
+					"(one `tda plugin-serve` process beside the agent).", BundledInAgent, BundledSharedProcess)))
+		}
 	}
 	cfg.Agent = a
 	return diags

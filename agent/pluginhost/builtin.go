@@ -20,6 +20,10 @@ type Builtin struct {
 	Args []string
 	// Description lists the components, each with the plugin it comes from.
 	Description *sdk.Description
+	// Plugins are the same plugins linked into the agent's program, which lets the agent run
+	// their instances in its own process (agent bundled_plugins = "in_agent"); nil when the
+	// agent can only reach them through Path.
+	Plugins []sdk.Bundled
 }
 
 // DiscoverWithBuiltin is Discover with the components of builtin added: a binary of dir (or
@@ -65,6 +69,14 @@ func DiscoverWithBuiltin(ctx context.Context, dir string, pins []Pin, builtin *B
 	}
 	b := &Binary{Path: builtin.Path, Args: builtin.Args, Description: builtin.Description, Builtin: true,
 		pins: blocks}
+	if len(builtin.Plugins) > 0 {
+		b.linked = map[string]sdk.Component{}
+		for _, p := range builtin.Plugins {
+			for _, c := range p.Components {
+				b.linked[string(c.Kind)+"."+c.Name] = c
+			}
+		}
+	}
 	v, ok := NegotiateProtocol(builtin.Description.Served(), sdk.ProtocolVersions())
 	if !ok {
 		reg.Close()
@@ -96,6 +108,17 @@ func (b *Binary) builtinPin(c sdk.ComponentDescription) (Pin, bool) {
 	}
 	p, ok := b.pins[c.PluginName(b.Description)]
 	return p, ok
+}
+
+// Linked returns the component of a Builtin linked into the agent's program, which the agent
+// may run in its own process: only one whose instances may share a process (Shares), since
+// a plugin block that gives its plugin a memory limit or an environment asks for a process.
+func (b *Binary) Linked(c sdk.ComponentDescription) (sdk.Component, bool) {
+	if !b.Builtin || b.linked == nil || !b.Shares(c) {
+		return sdk.Component{}, false
+	}
+	comp, ok := b.linked[string(c.Kind)+"."+c.Name]
+	return comp, ok
 }
 
 // MemoryLimit is the memory limit a plugin block sets for the process of a component

@@ -56,6 +56,8 @@ type Binary struct {
 	// the plugin blocks that name its plugins, by plugin name (see MemoryLimit and Shares).
 	memoryLimit string
 	pins        map[string]Pin
+	// linked holds, of a Builtin, its components linked into the agent, by "kind.name".
+	linked map[string]sdk.Component
 }
 
 // Registry maps components to the binaries that serve them. Close releases it.

@@ -597,3 +597,75 @@ func TestHungProcessorIsRestartedAndTheBatchSetAside(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+// stuckSink is a sink inside the agent that ignores its context on the batches hang says: the
+// call never returns until release is closed. It counts its instances and their Closes.
+type stuckSink struct {
+	collector
+	hang    func(sdk.Batch) bool
+	release chan struct{}
+	closed  *atomic.Int32
+}
+
+func (s *stuckSink) Write(ctx context.Context, b sdk.Batch) error {
+	if s.hang(b) {
+		<-s.release
+		return errors.New("released")
+	}
+	return s.collector.Write(ctx, b)
+}
+
+func (s *stuckSink) Close(context.Context) error {
+	s.closed.Add(1)
+	return nil
+}
+
+// A sink inside the agent that ignores its context cannot be killed: its call is abandoned
+// at call_timeout, a new instance takes over, the batch is set aside after max_attempts as
+// with a plugin process, and each abandoned instance is closed once its call returns.
+func TestStuckSinkInsideTheAgentIsAbandonedAndReplaced(t *testing.T) {
+	release := make(chan struct{})
+	var closed atomic.Int32
+	var mu sync.Mutex
+	var instances []*stuckSink
+	h := deliveryHarness(t, 3, 1, "call_timeout = \"100ms\"\n  max_attempts = 2", &collector{}, &collector{})
+	h.comps["sink.pager"] = sdk.SinkComponent("pager", &sdk.Spec{}, func(*sdk.Config, sdk.Resources) (sdk.Sink, error) {
+		s := &stuckSink{hang: func(b sdk.Batch) bool { return b.Events[0].Alert.Fingerprint == "fp-1" }, release: release, closed: &closed}
+		mu.Lock()
+		instances = append(instances, s)
+		mu.Unlock()
+		return s, nil
+	}).WithAccepts(sdk.KindAlert)
+	rt, store := h.start(&runtime.InProcessLauncher{Components: h.comps})
+	waitFor(t, "a dead letter", 20*time.Second, func() bool { return len(letters(t, rt)) == 1 })
+	delivered := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, s := range instances {
+			n += len(s.lines(sdk.KindAlert))
+		}
+		return n
+	}
+	waitFor(t, "the other alerts", 10*time.Second, func() bool { return delivered() == 2 })
+	ls := letters(t, rt)
+	st := component(rt, "sink.pager.primary")
+	if ls[0].Reason != deadletter.ReasonDeadline || ls[0].Attempts != 2 {
+		t.Fatalf("letter %+v", ls[0])
+	}
+	mu.Lock()
+	n := len(instances)
+	mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d instances, want 1 + 2 after the hangs", n)
+	}
+	if st.Restarts != 2 || st.Healthy || !strings.Contains(ls[0].Error, "call_timeout") {
+		t.Fatalf("state %+v, letter %+v", st, ls[0])
+	}
+	if got := closed.Load(); got != 0 {
+		t.Fatalf("%d stuck instances closed while their calls still ran", got)
+	}
+	close(release)
+	waitFor(t, "the abandoned instances closed", 10*time.Second, func() bool { return closed.Load() == 2 })
+	stop(t, rt, store)
+}

@@ -316,6 +316,11 @@ func (in *instance) restartHung(ctx context.Context, cause error) error {
 	if p := in.current(); p != nil {
 		if pid := p.Pid(); pid > 0 {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
+		} else {
+			// Inside the agent a goroutine cannot be killed: the stuck call is abandoned, and
+			// the instance it holds is closed when it returns (see host.DirectSource).
+			return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s; it runs inside the agent, "+
+				"where the stuck call is abandoned, not killed: give the block isolate = true if it may hang", in.callTimeout))
 		}
 	}
 	return in.restart(ctx, fmt.Errorf("hung: no answer within call_timeout %s", in.callTimeout))

@@ -49,6 +49,7 @@ func TestSharedProcessCrashRestartsEveryInstance(t *testing.T) {
 agent {
   data_dir            = "DIR/data"
   checkpoint_interval = "200ms"
+  bundled_plugins     = "shared_process"
 }
 source "file" "in" {
   paths = ["DIR/in/*.log"]
@@ -182,6 +183,7 @@ func TestHungSharedProcessIsKilledAndReplaced(t *testing.T) {
 agent {
   data_dir            = "DIR/data"
   checkpoint_interval = "200ms"
+  bundled_plugins     = "shared_process"
 }
 source "file" "in" {
   paths        = ["DIR/in/*.log"]

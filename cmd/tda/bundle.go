@@ -50,8 +50,8 @@ func bundled() []sdk.Bundled {
 	}
 }
 
-func describeBundle() *sdk.Description {
-	return sdk.DescribeBundle(sdk.PluginInfo{Name: bundleName, Version: version.Version}, bundled()...)
+func describeBundleOf(plugins []sdk.Bundled) *sdk.Description {
+	return sdk.DescribeBundle(sdk.PluginInfo{Name: bundleName, Version: version.Version}, plugins...)
 }
 
 // bundleGCPercent is the shared plugin process's GOGC, as agentGCPercent is the agent's

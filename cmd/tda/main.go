@@ -17,7 +17,9 @@ func main() {
 	}
 	opts := cli.Options{}
 	if exe, err := os.Executable(); err == nil {
-		opts.Builtin = &pluginhost.Builtin{Path: exe, Args: []string{pluginServeCommand}, Description: describeBundle()}
+		plugins := bundled()
+		opts.Builtin = &pluginhost.Builtin{Path: exe, Args: []string{pluginServeCommand},
+			Description: describeBundleOf(plugins), Plugins: plugins}
 	}
 	os.Exit(cli.MainWith(os.Args[1:], os.Stdout, os.Stderr, opts))
 }
