@@ -3,9 +3,10 @@
 
 agent {
   data_dir = "./data"
-  # The bundled plugins are built into tda: one `tda plugin-serve` process serves every block
-  # below (add isolate = true to a block to give it a process of its own). plugin_dir, by
-  # default "plugins" next to the tda binary, holds third-party plugins (docs/plugins.md).
+  # The bundled plugins are built into tda and every block below runs inside the agent's own
+  # process (bundled_plugins = "shared_process" puts them in one `tda plugin-serve` process
+  # beside it; isolate = true gives a block a process of its own). plugin_dir, by default
+  # "plugins" next to the tda binary, holds third-party plugins (docs/plugins.md).
 }
 
 # Pin a plugin binary: its sha256 is checked before anything of it runs (`tda plugins` prints

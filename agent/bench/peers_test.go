@@ -17,13 +17,14 @@ import (
 const benchParser = "parser bench_failed_login"
 
 // TestPeerConfigsFollowTheShippedDetection: the side-by-side harness measures what tda ships.
-// peers/tda.rules.hcl holds the processor blocks of configs/agent.hcl and
-// peers/tda.rules-2step.hcl those of configs/detect.hcl, setting for setting and rule for
-// rule, plus the workload's parser in the first processor.
+// peers/tda.rules.hcl and tda.rules-shared.hcl hold the processor blocks of
+// configs/agent.hcl and peers/tda.rules-2step.hcl those of configs/detect.hcl, setting for
+// setting and rule for rule, plus the workload's parser in the first processor.
 func TestPeerConfigsFollowTheShippedDetection(t *testing.T) {
 	root := agenttest.RepoRoot()
 	for _, tt := range []struct{ peer, shipped, first string }{
 		{"tda.rules.hcl", "agent.hcl", "rules"},
+		{"tda.rules-shared.hcl", "agent.hcl", "rules"},
 		{"tda.rules-2step.hcl", "detect.hcl", "override"},
 	} {
 		t.Run(tt.peer, func(t *testing.T) {
