@@ -1,7 +1,9 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"os"
 	"strings"
 	"testing"
@@ -56,6 +58,29 @@ pipeline "p" {
 	}
 	if pid := pidOf(t, a, "sink.logfile.raw"); pid == 0 {
 		t.Fatal("the isolated sink has no process of its own")
+	}
+	// tda plugins -config says where each block runs.
+	code, stdout, stderr := agenttest.RunCLI(t, bins, a.Dir, "plugins", "-config", a.Config, "-json")
+	if code != 0 {
+		t.Fatalf("tda plugins exited %d: %s", code, stderr)
+	}
+	var listed struct {
+		Used []struct {
+			Address string `json:"address"`
+			InAgent bool   `json:"in_agent"`
+			Shared  bool   `json:"shared"`
+		} `json:"used"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &listed); err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]bool{}
+	for _, u := range listed.Used {
+		where[u.Address] = u.InAgent && !u.Shared
+	}
+	want := map[string]bool{"source.file.in": true, "processor.override.flags": true, "sink.jsonl.out": true, "sink.logfile.raw": false}
+	if !reflect.DeepEqual(where, want) {
+		t.Fatalf("tda plugins -config says inside the agent: %v, want %v", where, want)
 	}
 
 	const total = 200000
