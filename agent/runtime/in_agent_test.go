@@ -3,8 +3,8 @@ package runtime_test
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"

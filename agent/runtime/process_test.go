@@ -260,8 +260,8 @@ pipeline "p" {
 // the agent reuses once they are let go) is restored and replayed from them: every line
 // arrives exactly once. The first kill comes while the pipeline is idle with every batch since
 // the start held (checkpoints are an hour apart, and the input stays under the hold bound), so
-// the rebuild must replay them; the second comes mid-stream, where the hold bound commits and
-// lets go of batches as it goes.
+// the rebuild must replay them; the second comes mid-stream, where the hold bound snapshots,
+// commits at most once a second and lets go of batches as it goes.
 func TestKilledProcessorReplaysLargeBatches(t *testing.T) {
 	bins := agenttest.Build(t, "file", "detect", "jsonl")
 	a := agenttest.New(t, bins, `

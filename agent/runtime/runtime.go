@@ -39,8 +39,8 @@ type Options struct {
 	// control panel keeps the system state from them). It must not block.
 	Observe func(pipeline string, e sdk.Event)
 	// ReplayHoldBytes bounds the bytes of input a stateful processor's stage holds for replay
-	// (default 2 MiB): past it the stage asks for a checkpoint ahead of the interval and the
-	// processor's snapshot replaces the inputs held.
+	// (default 2 MiB): past it the processor's snapshot replaces the inputs held, and the
+	// stage asks for a checkpoint ahead of the interval (at most one a second).
 	ReplayHoldBytes int
 	// ExitPollInterval is how often each instance's process is checked for an exit (default
 	// 100ms).
@@ -55,8 +55,8 @@ type Options struct {
 // replaces the inputs, which bounds their memory and hands it back to the host for the next
 // batches while it is still warm. Two of a fast source's batches (about 1 MiB each): a
 // snapshot of the rules processor costs about a millisecond on the benchmark's workload,
-// every input byte held costs its memory one and a half times over (the collector's
-// headroom at the agent's GOGC 50).
+// every input byte held costs its memory 1.35 times over (the collector's headroom at the
+// agent's GOGC 35).
 const DefaultReplayHoldBytes = 2 << 20
 
 // Runtime runs a configuration's pipelines.

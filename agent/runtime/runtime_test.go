@@ -679,6 +679,8 @@ pipeline "main" {
 	}
 }
 
+// Input held for replay past the hold asks for a checkpoint ahead of the interval, at most
+// one a second.
 func TestHeldInputAsksForACheckpointBeforeTheInterval(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -711,6 +713,7 @@ pipeline "main" {
 			comps := map[string]sdk.Component{"source.gen": genComponent(), "processor.counter": counterComponent(),
 				"sink.collect": collectorComponent("collect", out)}
 			h := newHarness(t, src, comps)
+			start := time.Now()
 			rt, store := h.startWith(nil, func(o *runtime.Options) { o.ReplayHoldBytes = tt.holdBytes })
 			waitFor(t, "every line", 10*time.Second, func() bool { return len(out.lines(sdk.KindLog)) == 5000 })
 			committed := func() string {
@@ -723,6 +726,11 @@ pipeline "main" {
 			}
 			if tt.commits {
 				waitFor(t, "an early checkpoint", 10*time.Second, func() bool { return committed() != "" })
+				// The hold is reached at nearly every batch; the checkpoints it asks for are
+				// at most one a second.
+				if n, most := counterValue(t, rt, "tda_checkpoint_commits_total"), time.Since(start).Seconds()+2; n > most {
+					t.Errorf("%.0f checkpoints in %s: early ones are at most one a second", n, time.Since(start))
+				}
 			} else {
 				time.Sleep(300 * time.Millisecond)
 				if got := committed(); got != "" {

@@ -163,8 +163,10 @@ func (st *stage) forgetLast() {
 	}
 }
 
-// bound keeps the inputs held under the hold bound: past it, the group is asked for a
-// checkpoint and the processor's snapshot replaces the inputs held.
+// bound keeps the inputs held under the hold bound: past it, the processor's snapshot
+// replaces the inputs held, and the group is asked for a checkpoint ahead of its interval
+// (at most one a second: see earlyCommitGap). The snapshot is the base a restarted processor
+// is rebuilt from; it need not be committed for that.
 func (st *stage) bound(ctx context.Context) {
 	st.mu.Lock()
 	over := st.held >= st.boundLocked()

@@ -72,7 +72,7 @@ pipeline "main" {
 	h := newHarness(t, src, comps)
 	rt, store := h.startWith(l, func(o *runtime.Options) { o.ReplayHoldBytes = hold })
 	// Only the hold's snapshots let go of input: no checkpoint is committed, and the only
-	// checkpoints are those the hold asks for.
+	// checkpoints are those the hold asks for (at most one a second).
 	runtime.FailCheckpointWrites(rt, func() error { return enospc(store.Path()) })
 	var peak atomic.Int64
 	done, sampled := make(chan struct{}), make(chan struct{})
@@ -107,7 +107,7 @@ pipeline "main" {
 		t.Errorf("the stage held at most %d bytes; want more than the hold (%d) and at most twice the snapshot (%d) plus two batches of %d",
 			p, hold, 2*snap, batch)
 	}
-	// Each time the bound is reached: the hold's snapshot, and the checkpoint it asks for
+	// Each time the bound is reached: the hold's snapshot, and the checkpoint it may ask for
 	// takes one. One per twice the snapshot's size of input, not one per hold (about 100).
 	input := 6000 / 50 * batch
 	if n, want := snapshots.Load(), int64(2*(input/(2*snap)+1)+4); n > want {
