@@ -265,11 +265,20 @@ func (s *sourceRunner) dispatch(b *host.Batch, cps []sdk.Checkpoint) {
 	s.mu.Unlock()
 	s.rt.metrics.eventsOut.WithLabelValues(s.addr()).Add(float64(b.Len()))
 	now := time.Now()
-	for i, p := range s.pipelines {
-		pb := b
+	// Every other pipeline gets its share before the first may start on the batch: a
+	// processor changes its events in place, and a share made meanwhile would copy them half
+	// changed (and race with the change).
+	shares := make([]*host.Batch, len(s.pipelines))
+	for i := range s.pipelines {
 		if i > 0 {
-			pb = b.Share()
+			shares[i] = b.Share()
 		}
+	}
+	if len(shares) > 0 {
+		shares[0] = b
+	}
+	for i, p := range s.pipelines {
+		pb := shares[i]
 		env := &envelope{src: s, flow: p.flow, size: size, received: now}
 		env.pending.Store(1)
 		p.flow.add(s, size)
