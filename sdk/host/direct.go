@@ -57,7 +57,7 @@ func (d *direct) unlock() {
 	d.mu.Unlock()
 	if d.killed.Load() && d.mu.TryLock() {
 		defer d.mu.Unlock()
-		d.closeLocked()
+		d.closeKilledLocked()
 	}
 }
 
@@ -68,16 +68,21 @@ func (d *direct) Kill() {
 	d.killed.Store(true)
 	if d.mu.TryLock() {
 		defer d.mu.Unlock()
-		d.closeLocked()
+		d.closeKilledLocked()
 	}
 }
 
-func (d *direct) closeLocked() {
-	d.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), directCloseTimeout)
-		defer cancel()
-		d.closeErr = d.closeInstance(ctx)
-	})
+// closeKilledLocked closes a killed instance, bounded by directCloseTimeout; mu is held.
+func (d *direct) closeKilledLocked() {
+	ctx, cancel := context.WithTimeout(context.Background(), directCloseTimeout)
+	defer cancel()
+	d.closeLocked(ctx)
+}
+
+// closeLocked closes the instance once, whoever asks first; mu is held.
+func (d *direct) closeLocked(ctx context.Context) error {
+	d.closeOnce.Do(func() { d.closeErr = d.closeInstance(ctx) })
+	return d.closeErr
 }
 
 // closeInstance closes the component's instance; mu is held.
@@ -165,8 +170,7 @@ func (d *direct) configure(ctx context.Context, c Configuration) (Configured, er
 
 func (d *direct) close(ctx context.Context) error {
 	_, err := call(ctx, d, "close", func() (struct{}, error) {
-		d.closeOnce.Do(func() { d.closeErr = d.closeInstance(ctx) })
-		return struct{}{}, d.closeErr
+		return struct{}{}, d.closeLocked(ctx)
 	})
 	return err
 }
